@@ -1,0 +1,102 @@
+CREATE TABLE passes (
+    id BIGSERIAL PRIMARY KEY,
+    job TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP,
+    status TEXT NOT NULL,
+    records_read BIGINT NOT NULL DEFAULT 0,
+    matched_auto BIGINT NOT NULL DEFAULT 0,
+    matched_review BIGINT NOT NULL DEFAULT 0,
+    in_sync BIGINT NOT NULL DEFAULT 0,
+    different BIGINT NOT NULL DEFAULT 0,
+    not_found BIGINT NOT NULL DEFAULT 0,
+    ambiguous BIGINT NOT NULL DEFAULT 0,
+    lookup_failed BIGINT NOT NULL DEFAULT 0,
+    inactive BIGINT NOT NULL DEFAULT 0,
+    changes_proposed BIGINT NOT NULL DEFAULT 0,
+    changes_applied BIGINT NOT NULL DEFAULT 0,
+    conflicts BIGINT NOT NULL DEFAULT 0,
+    changes_failed BIGINT NOT NULL DEFAULT 0,
+    pending_review BIGINT NOT NULL DEFAULT 0,
+    error TEXT
+);
+CREATE INDEX passes_job ON passes (job, id);
+
+CREATE TABLE changes (
+    id BIGSERIAL PRIMARY KEY,
+    pass_id BIGINT NOT NULL REFERENCES passes (id),
+    job TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    register_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    old_value TEXT,
+    new_value TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    status TEXT NOT NULL,
+    score DOUBLE PRECISION NOT NULL,
+    reason TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    decided_at TIMESTAMP,
+    decided_by TEXT,
+    applied_at TIMESTAMP,
+    error TEXT
+);
+CREATE INDEX changes_record ON changes (job, record_id, field);
+CREATE INDEX changes_status ON changes (status, job);
+CREATE INDEX changes_pass ON changes (pass_id);
+
+CREATE TABLE audit_log (
+    id BIGSERIAL PRIMARY KEY,
+    at TIMESTAMP NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    job TEXT NOT NULL,
+    pass_id BIGINT,
+    change_id BIGINT,
+    entity TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    field TEXT,
+    old_value TEXT,
+    new_value TEXT,
+    source TEXT,
+    score DOUBLE PRECISION,
+    detail TEXT
+);
+CREATE INDEX audit_record ON audit_log (job, record_id);
+CREATE INDEX audit_at ON audit_log (at);
+CREATE FUNCTION refsync_audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_log is append-only';
+END
+$$;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+FOR EACH ROW EXECUTE FUNCTION refsync_audit_log_append_only();
+
+CREATE TABLE record_status (
+    job TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    status TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    pass_id BIGINT NOT NULL,
+    checked_at TIMESTAMP NOT NULL,
+    verified_at TIMESTAMP,
+    PRIMARY KEY (job, record_id)
+);
+CREATE INDEX record_status_status ON record_status (job, status);
+
+CREATE TABLE matches (
+    job TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    register_id TEXT NOT NULL,
+    score DOUBLE PRECISION NOT NULL,
+    method TEXT NOT NULL,
+    grade TEXT NOT NULL,
+    pass_id BIGINT NOT NULL,
+    matched_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (job, record_id)
+);
+CREATE INDEX matches_register ON matches (job, register_id);

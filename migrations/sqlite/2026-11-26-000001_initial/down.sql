@@ -1,0 +1,5 @@
+DROP TABLE matches;
+DROP TABLE record_status;
+DROP TABLE audit_log;
+DROP TABLE changes;
+DROP TABLE passes;

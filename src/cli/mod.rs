@@ -1,0 +1,113 @@
+//! The command line: one file per subcommand. Exit codes: 0 ok, 1 the work failed,
+//! 2 bad usage or bad config.
+
+mod audit;
+mod check_config;
+mod daemon;
+mod migrate;
+mod output;
+mod review;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{Config, ConfigError, DEFAULT_CONFIG_PATH};
+use crate::store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "refsync",
+    version,
+    about = "Keeps CRM organisations and contacts true to a reference register"
+)]
+pub struct Cli {
+    /// The configuration file; `REFSYNC__SECTION__KEY` environment variables override it.
+    #[arg(long, global = true, default_value = DEFAULT_CONFIG_PATH, env = "REFSYNC_CONFIG")]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one pass of every job (or of one job) now.
+    Run(run::RunArgs),
+    /// Run the jobs on their cron schedules until SIGTERM or SIGINT.
+    Daemon,
+    /// Bring the state store's schema up to date.
+    Migrate,
+    /// Print the effective configuration (secrets redacted), or what is wrong with it.
+    CheckConfig,
+    /// Review proposed changes: list, show, approve, reject, apply.
+    #[command(subcommand)]
+    Review(review::ReviewCommand),
+    /// Read the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// JSON for scripts.
+    Json,
+}
+
+/// An error that means "bad usage": exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.config, std::env::vars()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("refsync: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(&config.logging);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("refsync: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, config)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("refsync: {e:#}");
+            if e.downcast_ref::<UsageError>().is_some() || e.downcast_ref::<ConfigError>().is_some()
+            {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    if let Command::CheckConfig = command {
+        return check_config::run(&config);
+    }
+    let store = Store::open(&config.store.url).await?;
+    match command {
+        Command::Run(args) => run::run(&config, &store, args).await,
+        Command::Daemon => daemon::run(&config, &store).await,
+        Command::Migrate => migrate::run(&store).await,
+        Command::Review(cmd) => review::run(&config, &store, cmd).await,
+        Command::Audit(cmd) => audit::run(&store, cmd).await,
+        Command::CheckConfig => unreachable!("handled before the store is opened"),
+    }
+}

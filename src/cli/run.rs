@@ -1,0 +1,101 @@
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{Format, UsageError};
+use crate::config::Config;
+use crate::store::Store;
+use crate::sync::{run_pass, PassReport, Stop};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run one pass now and exit (the daemon runs passes on schedule).
+    #[arg(long)]
+    pub once: bool,
+    /// Only this job (default: every job, in name order).
+    #[arg(long)]
+    pub job: Option<String>,
+    /// `table` prints a human summary; `json` the reports.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub async fn run(config: &Config, store: &Store, args: RunArgs) -> anyhow::Result<ExitCode> {
+    if !args.once {
+        return Err(UsageError(
+            "`run` needs --once; use `refsync daemon` to run on the schedule".into(),
+        )
+        .into());
+    }
+    let jobs: Vec<String> = match &args.job {
+        Some(job) if !config.job.contains_key(job) => {
+            let known = config.job.keys().cloned().collect::<Vec<_>>().join(", ");
+            return Err(
+                UsageError(format!("no job `{job}` in the config; known jobs: {known}")).into(),
+            );
+        }
+        Some(job) => vec![job.clone()],
+        None => config.job.keys().cloned().collect(),
+    };
+    if jobs.is_empty() {
+        return Err(UsageError("no jobs are configured; add a [job.NAME] section".into()).into());
+    }
+    let stop = Stop::default();
+    let mut reports = Vec::new();
+    let mut failed = false;
+    for job in &jobs {
+        match run_pass(config, job, store, &stop).await {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                failed = true;
+                eprintln!("refsync: job `{job}` failed: {e}");
+            }
+        }
+    }
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
+        Format::Table => {
+            for report in &reports {
+                print_summary(report);
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_summary(r: &PassReport) {
+    let c = &r.counts;
+    println!(
+        "pass {} of job `{}` ({}) {} in {:.2} s",
+        r.pass_id,
+        r.job,
+        r.entity,
+        r.status,
+        r.duration().as_secs_f64()
+    );
+    println!("  records read     {}", c.records_read);
+    println!(
+        "  matched          {} auto, {} review",
+        c.matched_auto, c.matched_review
+    );
+    println!("  not found        {}", c.not_found);
+    println!("  ambiguous        {}", c.ambiguous);
+    println!("  lookup failed    {}", c.lookup_failed);
+    println!("  inactive         {}", c.inactive);
+    println!(
+        "  in sync          {}, different {}",
+        c.in_sync, c.different
+    );
+    println!(
+        "  changes          {} proposed, {} applied, {} conflicts, {} failed",
+        c.changes_proposed, c.changes_applied, c.conflicts, c.changes_failed
+    );
+    println!(
+        "  pending review   {} (proposed in earlier passes)",
+        c.pending_review
+    );
+}

@@ -1,0 +1,85 @@
+//! CRM sources and sinks: read records as canonical fields, write single fields back
+//! behind an expected-old-value guard.
+
+pub mod sql;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::domain::model::{EntityKind, Field, Record};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CrmError {
+    #[error("CRM `{crm}`: {problem}")]
+    Unusable { crm: String, problem: String },
+    #[error("CRM `{crm}`: {source}")]
+    Db {
+        crm: String,
+        #[source]
+        source: crate::db::DbError,
+    },
+}
+
+/// The result of a guarded write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Written,
+    /// The CRM value is no longer the one the change expected; nothing was written.
+    Conflict {
+        current: Option<String>,
+    },
+    /// The record is gone from the CRM.
+    Missing,
+}
+
+pub trait CrmSource: Send + Sync {
+    fn name(&self) -> &str;
+
+    /// Up to `limit` records of `kind` after the first `offset`, in a stable order.
+    fn read_batch(
+        &self,
+        kind: EntityKind,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Record>, CrmError>>;
+
+    /// Sets `field` of record `id` to `new` only if it still holds `expected`.
+    fn write_field<'a>(
+        &'a self,
+        kind: EntityKind,
+        id: &'a str,
+        field: Field,
+        expected: Option<&'a str>,
+        new: &'a str,
+    ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>>;
+}
+
+/// Opens the CRM a job names. A demo CRM (`demo_data = true`) whose SQLite file does not
+/// exist yet is created and filled first.
+pub async fn open(
+    name: &str,
+    config: &crate::config::CrmConfig,
+) -> Result<Box<dyn CrmSource>, CrmError> {
+    let crate::config::CrmConfig::Sql(sql_config) = config;
+    if sql_config.demo_data {
+        if let Some(path) = crate::db::sqlite_path(&sql_config.url).filter(|p| !p.exists()) {
+            let path = path.to_path_buf();
+            tracing::info!(crm = name, path = %path.display(), "creating the demo CRM");
+            tokio::task::spawn_blocking(move || {
+                crate::demo::create_crm(&path, &crate::demo::generate(crate::demo::SEED))
+            })
+            .await
+            .map_err(|e| CrmError::Unusable {
+                crm: name.to_string(),
+                problem: e.to_string(),
+            })?
+            .map_err(|e| CrmError::Unusable {
+                crm: name.to_string(),
+                problem: e.to_string(),
+            })?;
+        }
+    }
+    Ok(Box::new(sql::SqlCrm::open(name, sql_config).await?))
+}

@@ -1,0 +1,153 @@
+//! One database connection type for SQLite and PostgreSQL, chosen by URL scheme, and the
+//! `Db::run` helper that moves blocking diesel work off the async runtime.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection, SqliteConnection};
+
+use crate::config::DbUrl;
+
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Runs `$body` with `$c` bound to the concrete connection, for the few statements
+/// (`RETURNING`, raw SQL with placeholders) that the multi-backend cannot express.
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::db::AnyConnection::Sqlite($c) => $body,
+            $crate::db::AnyConnection::Postgresql($c) => $body,
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// What to do when a SQLite file's folder does not exist yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// refsync's own store: create the folder and the file.
+    Create,
+    /// Somebody else's database (a CRM): a missing file is an error, never a new empty one.
+    Refuse,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot connect to {url}: {source}; check that the server runs and the URL is right")]
+    Connect {
+        url: String,
+        #[source]
+        source: diesel::ConnectionError,
+    },
+    #[error("SQLite database {path} does not exist; check the path in the config")]
+    NoSuchFile { path: PathBuf },
+    #[error("cannot create folder {path} for the SQLite store: {source}")]
+    CreateFolder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "`{0}` is not a database URL; use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE"
+    )]
+    BadUrl(String),
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+}
+
+/// The SQLite path of a `sqlite://` URL, if it is one.
+pub fn sqlite_path(url: &DbUrl) -> Option<&Path> {
+    url.expose().strip_prefix("sqlite://").map(Path::new)
+}
+
+pub fn connect(url: &DbUrl, missing: Missing) -> Result<(AnyConnection, Backend), DbError> {
+    let raw = url.expose();
+    let connect_err = |source| DbError::Connect {
+        url: url.redacted(),
+        source,
+    };
+    if let Some(path) = sqlite_path(url) {
+        if !path.exists() {
+            match missing {
+                Missing::Refuse => {
+                    return Err(DbError::NoSuchFile {
+                        path: path.to_path_buf(),
+                    })
+                }
+                Missing::Create => {
+                    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                        std::fs::create_dir_all(dir).map_err(|source| DbError::CreateFolder {
+                            path: dir.to_path_buf(),
+                            source,
+                        })?;
+                    }
+                }
+            }
+        }
+        let mut conn = SqliteConnection::establish(&path.to_string_lossy()).map_err(connect_err)?;
+        // WAL lets `review list` read while a pass writes; the timeout rides out short locks.
+        conn.batch_execute(
+            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+        )?;
+        Ok((AnyConnection::Sqlite(conn), Backend::Sqlite))
+    } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+        let conn = PgConnection::establish(raw).map_err(connect_err)?;
+        Ok((AnyConnection::Postgresql(conn), Backend::Postgres))
+    } else {
+        Err(DbError::BadUrl(url.redacted()))
+    }
+}
+
+/// A shared connection usable from async code.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<AnyConnection>>,
+    pub backend: Backend,
+}
+
+impl Db {
+    pub fn connect(url: &DbUrl, missing: Missing) -> Result<Db, DbError> {
+        let (conn, backend) = connect(url, missing)?;
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+            backend,
+        })
+    }
+
+    /// Runs blocking database work on the blocking pool.
+    pub async fn run<T, F>(&self, work: F) -> T
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> T + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        let task = tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&mut guard)
+        });
+        match task.await {
+            Ok(value) => value,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    /// The same work, for callers that are already on a blocking thread.
+    pub fn run_blocking<T>(&self, work: impl FnOnce(&mut AnyConnection) -> T) -> T {
+        let mut guard = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        work(&mut guard)
+    }
+}

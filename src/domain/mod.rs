@@ -1,0 +1,10 @@
+//! Pure domain logic: no IO, no database, no network. Everything here is a function of
+//! its arguments, so it is tested with tables and property tests.
+
+pub mod decide;
+pub mod diff;
+pub mod lifecycle;
+pub mod model;
+pub mod normalise;
+pub mod policy;
+pub mod score;

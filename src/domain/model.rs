@@ -1,0 +1,294 @@
+//! The words of DESIGN.md as types: entity kinds, canonical fields, records, statuses.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The two entity kinds refsync keeps in sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    Organisation,
+    Contact,
+}
+
+/// Declares the canonical field vocabulary once: enum, name table and parser.
+macro_rules! canonical_fields {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// refsync's own field vocabulary; connectors map CRM columns and register
+        /// attributes to and from these.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Field { $($variant),* }
+
+        impl Field {
+            pub const ALL: &'static [Field] = &[$(Field::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Field::$variant => $name),* }
+            }
+        }
+
+        impl FromStr for Field {
+            type Err = UnknownField;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s { $($name => Ok(Field::$variant),)* _ => Err(UnknownField(s.to_string())) }
+            }
+        }
+    };
+}
+
+canonical_fields! {
+    LegalName => "legal_name",
+    LegalForm => "legal_form",
+    Street => "street",
+    HouseNumber => "house_number",
+    Postcode => "postcode",
+    City => "city",
+    Country => "country",
+    VatId => "vat_id",
+    Lei => "lei",
+    RegisterCourt => "register_court",
+    RegisterNumber => "register_number",
+    Website => "website",
+    Phone => "phone",
+    Email => "email",
+    IndustryCode => "industry_code",
+    Status => "status",
+    FirstName => "first_name",
+    LastName => "last_name",
+    Salutation => "salutation",
+    Title => "title",
+    Role => "role",
+    OrganisationId => "organisation_id",
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown canonical field `{0}`; known fields: {known}", known = Field::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", "))]
+pub struct UnknownField(pub String);
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Field {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One entity as canonical fields. A field that is absent is NULL at the source;
+/// an empty string is kept as it was read, because the write guard compares raw values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub values: BTreeMap<Field, String>,
+}
+
+impl Record {
+    pub fn new(id: impl Into<String>) -> Self {
+        Record {
+            id: id.into(),
+            values: BTreeMap::new(),
+        }
+    }
+
+    pub fn with(mut self, field: Field, value: impl Into<String>) -> Self {
+        self.values.insert(field, value.into());
+        self
+    }
+
+    /// The value as stored, including empty strings; `None` for NULL.
+    pub fn raw(&self, field: Field) -> Option<&str> {
+        self.values.get(&field).map(String::as_str)
+    }
+
+    /// The value with surrounding blanks removed, or `None` when it is NULL or blank.
+    pub fn get(&self, field: Field) -> Option<&str> {
+        self.raw(field).map(str::trim).filter(|v| !v.is_empty())
+    }
+}
+
+/// A CRM record's state after a pass. `not_found` and `lookup_failed` are never the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchStatus {
+    InSync,
+    Different,
+    NotFound,
+    Ambiguous,
+    LookupFailed,
+    Inactive,
+    Skipped,
+}
+
+/// Where a change is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeStatus {
+    Proposed,
+    Approved,
+    Applied,
+    Rejected,
+    Conflict,
+    Superseded,
+    Failed,
+    Reverted,
+}
+
+/// What refsync may do with a field that differs from the register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    /// Never touch the field.
+    Ignore,
+    /// Write only when the CRM value is empty.
+    FillEmpty,
+    /// Always leave the decision to a steward.
+    Propose,
+    /// Write when the match is good enough to apply automatically.
+    Overwrite,
+    /// Write only over empty values or configured placeholders ("k.A.", "-", …).
+    OverwritePlaceholder,
+}
+
+/// Confidence band of a match, from the job's thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Band {
+    Auto,
+    Review,
+    Reject,
+}
+
+/// Implements `as_str`, `Display` and `FromStr` from the serde names, so the store,
+/// the CLI and the JSON output spell every status the same way.
+macro_rules! snake_names {
+    ($ty:ty { $($variant:ident => $name:literal),* $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $(<$ty>::$variant => $name),* }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($name => Ok(<$ty>::$variant),)*
+                    _ => Err(format!("`{s}` is not one of: {}", [$($name),*].join(", "))),
+                }
+            }
+        }
+    };
+}
+
+snake_names!(MatchStatus {
+    InSync => "in_sync",
+    Different => "different",
+    NotFound => "not_found",
+    Ambiguous => "ambiguous",
+    LookupFailed => "lookup_failed",
+    Inactive => "inactive",
+    Skipped => "skipped",
+});
+
+snake_names!(ChangeStatus {
+    Proposed => "proposed",
+    Approved => "approved",
+    Applied => "applied",
+    Rejected => "rejected",
+    Conflict => "conflict",
+    Superseded => "superseded",
+    Failed => "failed",
+    Reverted => "reverted",
+});
+
+snake_names!(Policy {
+    Ignore => "ignore",
+    FillEmpty => "fill_empty",
+    Propose => "propose",
+    Overwrite => "overwrite",
+    OverwritePlaceholder => "overwrite_placeholder",
+});
+
+snake_names!(Band {
+    Auto => "auto",
+    Review => "review",
+    Reject => "reject",
+});
+
+snake_names!(EntityKind {
+    Organisation => "organisation",
+    Contact => "contact",
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_name_parses_back_to_itself() {
+        for field in Field::ALL {
+            assert_eq!(field.as_str().parse::<Field>(), Ok(*field));
+        }
+    }
+
+    #[test]
+    fn unknown_field_names_the_known_ones() {
+        let err = "legalname".parse::<Field>().unwrap_err().to_string();
+        assert!(
+            err.contains("legalname") && err.contains("legal_name"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn get_treats_blank_as_missing_but_raw_keeps_it() {
+        let r = Record::new("1").with(Field::City, "  ");
+        assert_eq!(r.get(Field::City), None);
+        assert_eq!(r.raw(Field::City), Some("  "));
+        assert_eq!(r.raw(Field::Street), None);
+    }
+
+    #[test]
+    fn statuses_round_trip_through_their_names() {
+        for s in [
+            "in_sync",
+            "different",
+            "not_found",
+            "ambiguous",
+            "lookup_failed",
+            "inactive",
+            "skipped",
+        ] {
+            assert_eq!(s.parse::<MatchStatus>().unwrap().as_str(), s);
+        }
+        for s in [
+            "proposed",
+            "approved",
+            "applied",
+            "rejected",
+            "conflict",
+            "superseded",
+            "failed",
+            "reverted",
+        ] {
+            assert_eq!(s.parse::<ChangeStatus>().unwrap().as_str(), s);
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! What a field policy allows for one differing field.
+
+use super::model::{Band, Policy};
+use super::normalise::fold_text;
+
+/// What happens with a planned change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Approved by the system; applied in the same pass.
+    Apply,
+    /// Waits for a steward.
+    Propose,
+}
+
+/// Values that mean "nobody knows" and may be replaced under `overwrite_placeholder`.
+pub const DEFAULT_PLACEHOLDERS: &[&str] = &[
+    "unknown",
+    "unbekannt",
+    "n/a",
+    "n.a.",
+    "-",
+    "--",
+    "k.A.",
+    "k. A.",
+    "tbd",
+    "?",
+    "xxx",
+];
+
+/// The action for a field whose CRM value `old` differs from the register, or `None`
+/// when the policy leaves the field alone. Band `reject` never gets this far.
+pub fn action(
+    policy: Policy,
+    old: Option<&str>,
+    band: Band,
+    placeholders: &[String],
+) -> Option<Action> {
+    let empty = old.is_none_or(|v| v.trim().is_empty());
+    let by_band = if band == Band::Auto {
+        Action::Apply
+    } else {
+        Action::Propose
+    };
+    match policy {
+        Policy::Ignore => None,
+        Policy::Propose => Some(Action::Propose),
+        Policy::Overwrite => Some(by_band),
+        Policy::FillEmpty => empty.then_some(by_band),
+        Policy::OverwritePlaceholder => {
+            (empty || old.is_some_and(|v| is_placeholder(v, placeholders))).then_some(by_band)
+        }
+    }
+}
+
+fn is_placeholder(value: &str, placeholders: &[String]) -> bool {
+    let folded = fold_text(value);
+    // "-" and "?" fold to nothing: a value of only punctuation is a placeholder too.
+    folded.is_empty() || placeholders.iter().any(|p| fold_text(p) == folded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_table() {
+        let ph: Vec<String> = DEFAULT_PLACEHOLDERS.iter().map(|s| s.to_string()).collect();
+        use Band::*;
+        use Policy::*;
+        let (apply, propose) = (Some(Action::Apply), Some(Action::Propose));
+        let cases: [(Policy, Option<&str>, Band, Option<Action>); 14] = [
+            (Ignore, None, Auto, None),
+            (Ignore, Some("x"), Auto, None),
+            (Propose, Some("x"), Auto, propose),
+            (Propose, None, Auto, propose),
+            (Overwrite, Some("x"), Auto, apply),
+            (Overwrite, Some("x"), Review, propose),
+            (FillEmpty, None, Auto, apply),
+            (FillEmpty, Some("  "), Auto, apply),
+            (FillEmpty, Some("x"), Auto, None),
+            (FillEmpty, None, Review, propose),
+            (OverwritePlaceholder, Some("k.A."), Auto, apply),
+            (OverwritePlaceholder, Some("K. A."), Auto, apply),
+            (OverwritePlaceholder, Some("-"), Review, propose),
+            (OverwritePlaceholder, Some("Hamburg"), Auto, None),
+        ];
+        for (policy, old, band, want) in cases {
+            assert_eq!(
+                action(policy, old, band, &ph),
+                want,
+                "{policy} {old:?} {band}"
+            );
+        }
+    }
+}

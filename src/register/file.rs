@@ -1,0 +1,262 @@
+//! A register held in a CSV file (a purchased dump, an export, the demo reference data),
+//! read in full and indexed in memory for identifier lookups and blocking.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::{BoxFuture, Lookup, Register, RegisterError};
+use crate::config::FileRegisterConfig;
+use crate::domain::model::{EntityKind, Field, Record};
+use crate::domain::normalise::{comparable, split_legal_form};
+
+/// At most this many candidates per record reach the scorer; blocks larger than this are
+/// too unspecific to help and are cut in a stable order.
+const MAX_CANDIDATES: usize = 200;
+
+pub struct FileRegister {
+    name: String,
+    records: Vec<Record>,
+    by_identifier: HashMap<(Field, String), Vec<usize>>,
+    by_block: HashMap<String, Vec<usize>>,
+}
+
+const IDENTIFIERS: &[Field] = &[
+    Field::Lei,
+    Field::VatId,
+    Field::RegisterNumber,
+    Field::Email,
+];
+
+impl FileRegister {
+    pub fn load(name: &str, config: &FileRegisterConfig) -> Result<FileRegister, RegisterError> {
+        let bad = |problem: String| RegisterError::BadData {
+            register: name.to_string(),
+            problem,
+        };
+        let path = config.path.display().to_string();
+        let delimiter = u8::try_from(config.delimiter).map_err(|_| {
+            bad(format!(
+                "delimiter {:?} is not a single byte",
+                config.delimiter
+            ))
+        })?;
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .from_path(&config.path)
+            .map_err(|e| {
+                bad(format!(
+                    "cannot read {path}: {e}; check [register.{name}].path"
+                ))
+            })?;
+        let headers = reader
+            .headers()
+            .map_err(|e| bad(format!("{path}: cannot read the header row: {e}")))?
+            .clone();
+        let position = |column: &str| {
+            headers
+                .iter()
+                .position(|h| h.trim() == column)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{path} has no column `{column}`; its columns are: {}",
+                        headers.iter().collect::<Vec<_>>().join(", ")
+                    ))
+                })
+        };
+        let id_at = position(&config.id_column)?;
+        let mapped: Vec<(Field, usize)> = config
+            .columns
+            .iter()
+            .map(|(field, column)| position(column).map(|i| (*field, i)))
+            .collect::<Result<_, _>>()?;
+
+        let mut register = FileRegister {
+            name: name.to_string(),
+            records: Vec::new(),
+            by_identifier: HashMap::new(),
+            by_block: HashMap::new(),
+        };
+        let mut seen = BTreeSet::new();
+        for row in reader.records() {
+            let row = row.map_err(|e| {
+                let line = e
+                    .position()
+                    .map_or(String::from("?"), |p| p.line().to_string());
+                bad(format!("{path}, line {line}: {e}; fix or remove that row"))
+            })?;
+            let line = row.position().map_or(0, |p| p.line());
+            let id = row.get(id_at).unwrap_or_default().trim();
+            if id.is_empty() {
+                return Err(bad(format!(
+                    "{path}, line {line}: empty `{}`; every row needs an id",
+                    config.id_column
+                )));
+            }
+            if !seen.insert(id.to_string()) {
+                return Err(bad(format!(
+                    "{path}, line {line}: id `{id}` appears twice; ids must be unique"
+                )));
+            }
+            let mut record = Record::new(id);
+            for (field, at) in &mapped {
+                if let Some(v) = row.get(*at).map(str::trim).filter(|v| !v.is_empty()) {
+                    record.values.insert(*field, v.to_string());
+                }
+            }
+            register.index(record);
+        }
+        Ok(register)
+    }
+
+    fn index(&mut self, record: Record) {
+        let at = self.records.len();
+        for field in IDENTIFIERS {
+            if let Some(v) = record.get(*field) {
+                self.by_identifier
+                    .entry((*field, comparable(*field, v)))
+                    .or_default()
+                    .push(at);
+            }
+        }
+        for key in block_keys(&record) {
+            self.by_block.entry(key).or_default().push(at);
+        }
+        self.records.push(record);
+    }
+
+    fn lookup(&self, record: &Record) -> Vec<Record> {
+        let mut hits = BTreeSet::new();
+        for field in IDENTIFIERS {
+            if let Some(v) = record.get(*field) {
+                if let Some(found) = self.by_identifier.get(&(*field, comparable(*field, v))) {
+                    hits.extend(found.iter().copied());
+                }
+            }
+        }
+        for key in block_keys(record) {
+            if let Some(found) = self.by_block.get(&key) {
+                hits.extend(found.iter().copied());
+            }
+        }
+        hits.into_iter()
+            .take(MAX_CANDIDATES)
+            .map(|i| self.records[i].clone())
+            .collect()
+    }
+}
+
+/// Blocking keys: postcode, the first name token with the city, and the last name
+/// (contacts). A pair that shares no key and no identifier is never compared.
+fn block_keys(record: &Record) -> Vec<String> {
+    let mut keys = Vec::new();
+    if let Some(p) = record.get(Field::Postcode) {
+        keys.push(format!("p:{}", comparable(Field::Postcode, p)));
+    }
+    if let Some(name) = record.get(Field::LegalName) {
+        let (core, _) = split_legal_form(name);
+        if let Some(token) = core.split(' ').find(|t| t.len() >= 3) {
+            keys.push(format!("n:{token}"));
+        }
+    }
+    if let Some(last) = record.get(Field::LastName) {
+        keys.push(format!("l:{}", comparable(Field::LastName, last)));
+    }
+    keys
+}
+
+impl Register for FileRegister {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn candidates<'a>(
+        &'a self,
+        _kind: EntityKind,
+        records: &'a [Record],
+    ) -> BoxFuture<'a, Vec<Lookup>> {
+        Box::pin(async move { records.iter().map(|r| Ok(self.lookup(r))).collect() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::io::Write;
+
+    use super::*;
+
+    fn config(path: &std::path::Path) -> FileRegisterConfig {
+        FileRegisterConfig {
+            path: path.to_path_buf(),
+            id_column: "id".into(),
+            delimiter: ',',
+            columns: BTreeMap::from([
+                (Field::LegalName, "name".to_string()),
+                (Field::Postcode, "plz".to_string()),
+                (Field::VatId, "vat".to_string()),
+            ]),
+        }
+    }
+
+    fn write(content: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(content.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn finds_by_identifier_and_by_block() {
+        let f = write("id,name,plz,vat\nR1,Alpha GmbH,10115,DE136695976\nR2,Beta AG,80331,\nR3,Gamma KG,20095,\n");
+        let reg = FileRegister::load("t", &config(f.path())).unwrap();
+        let by_vat = reg.lookup(&Record::new("c").with(Field::VatId, "de 136 695 976"));
+        assert_eq!(
+            by_vat.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["R1"]
+        );
+        let by_postcode = reg.lookup(&Record::new("c").with(Field::Postcode, "80331"));
+        assert_eq!(by_postcode[0].id, "R2");
+        let by_name = reg.lookup(&Record::new("c").with(Field::LegalName, "Gamma Handel KG"));
+        assert_eq!(by_name[0].id, "R3");
+        assert!(reg
+            .lookup(&Record::new("c").with(Field::LegalName, "Nobody"))
+            .is_empty());
+    }
+
+    #[test]
+    fn malformed_rows_name_the_line() {
+        let f = write("id,name,plz,vat\nR1,Alpha GmbH,10115,\nR2,Beta AG\n");
+        let err = FileRegister::load("t", &config(f.path()))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn unknown_columns_list_the_real_ones() {
+        let f = write("id,firma,plz,vat\n");
+        let err = FileRegister::load("t", &config(f.path()))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("no column `name`") && err.contains("firma"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn duplicate_and_empty_ids_are_refused() {
+        let f = write("id,name,plz,vat\nR1,A,1,\nR1,B,2,\n");
+        assert!(FileRegister::load("t", &config(f.path()))
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("twice"));
+        let f = write("id,name,plz,vat\n,A,1,\n");
+        assert!(FileRegister::load("t", &config(f.path()))
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("empty `id`"));
+    }
+}

@@ -1,0 +1,188 @@
+//! Changes: one field of one record, stored before anything is written to the CRM.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::now;
+use super::schema::changes;
+use crate::db::AnyConnection;
+use crate::domain::model::ChangeStatus;
+use crate::on_backend;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
+#[diesel(table_name = changes)]
+pub struct ChangeRow {
+    pub id: i64,
+    pub pass_id: i64,
+    pub job: String,
+    pub entity: String,
+    pub record_id: String,
+    /// The register the new value comes from.
+    pub source: String,
+    pub register_id: String,
+    pub field: String,
+    pub old_value: Option<String>,
+    pub new_value: String,
+    pub policy: String,
+    pub status: String,
+    pub score: f64,
+    pub reason: String,
+    pub created_at: NaiveDateTime,
+    pub decided_at: Option<NaiveDateTime>,
+    pub decided_by: Option<String>,
+    pub applied_at: Option<NaiveDateTime>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = changes)]
+pub struct NewChange {
+    pub pass_id: i64,
+    pub job: String,
+    pub entity: String,
+    pub record_id: String,
+    /// The register the new value comes from.
+    pub source: String,
+    pub register_id: String,
+    pub field: String,
+    pub old_value: Option<String>,
+    pub new_value: String,
+    pub policy: String,
+    pub status: String,
+    pub score: f64,
+    pub reason: String,
+    pub created_at: NaiveDateTime,
+    pub decided_at: Option<NaiveDateTime>,
+    pub decided_by: Option<String>,
+}
+
+/// Statuses in which a change still waits for something to happen.
+pub const OPEN: &[ChangeStatus] = &[
+    ChangeStatus::Proposed,
+    ChangeStatus::Approved,
+    ChangeStatus::Conflict,
+    ChangeStatus::Failed,
+];
+
+fn names(statuses: &[ChangeStatus]) -> Vec<&'static str> {
+    statuses.iter().map(|s| s.as_str()).collect()
+}
+
+pub fn insert(conn: &mut AnyConnection, change: &NewChange) -> QueryResult<i64> {
+    on_backend!(conn, c => diesel::insert_into(changes::table).values(change).returning(changes::id).get_result(c))
+}
+
+pub fn get(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<ChangeRow>> {
+    changes::table
+        .find(id)
+        .select(ChangeRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Every change of one record in a job whose status is one of `statuses`.
+pub fn for_record(
+    conn: &mut AnyConnection,
+    job: &str,
+    record_id: &str,
+    statuses: &[ChangeStatus],
+) -> QueryResult<Vec<ChangeRow>> {
+    changes::table
+        .filter(changes::job.eq(job))
+        .filter(changes::record_id.eq(record_id))
+        .filter(changes::status.eq_any(names(statuses)))
+        .order(changes::id)
+        .select(ChangeRow::as_select())
+        .load(conn)
+}
+
+/// Moves a change to `status`, recording who decided and any error.
+pub fn set_status(
+    conn: &mut AnyConnection,
+    id: i64,
+    status: ChangeStatus,
+    by: Option<&str>,
+    error: Option<&str>,
+) -> QueryResult<()> {
+    let at = now();
+    let applied_at = (status == ChangeStatus::Applied).then_some(at);
+    diesel::update(changes::table.find(id))
+        .set((
+            changes::status.eq(status.as_str()),
+            changes::error.eq(error),
+            changes::applied_at.eq(applied_at),
+        ))
+        .execute(conn)?;
+    if let Some(by) = by {
+        diesel::update(changes::table.find(id))
+            .set((changes::decided_by.eq(by), changes::decided_at.eq(Some(at))))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Sets the new value a steward edited before approving.
+pub fn set_new_value(conn: &mut AnyConnection, id: i64, value: &str) -> QueryResult<()> {
+    diesel::update(changes::table.find(id))
+        .set(changes::new_value.eq(value))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Filters of `review list` and of bulk decisions.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeFilter {
+    pub job: Option<String>,
+    pub statuses: Vec<ChangeStatus>,
+    pub pass_id: Option<i64>,
+    pub field: Option<String>,
+    pub record_id: Option<String>,
+    pub ids: Vec<i64>,
+    pub limit: Option<i64>,
+}
+
+pub fn list(conn: &mut AnyConnection, filter: &ChangeFilter) -> QueryResult<Vec<ChangeRow>> {
+    let mut q = changes::table
+        .select(ChangeRow::as_select())
+        .order(changes::id)
+        .into_boxed();
+    if let Some(job) = &filter.job {
+        q = q.filter(changes::job.eq(job.clone()));
+    }
+    if !filter.statuses.is_empty() {
+        q = q.filter(changes::status.eq_any(names(&filter.statuses)));
+    }
+    if let Some(pass) = filter.pass_id {
+        q = q.filter(changes::pass_id.eq(pass));
+    }
+    if let Some(field) = &filter.field {
+        q = q.filter(changes::field.eq(field.clone()));
+    }
+    if let Some(record) = &filter.record_id {
+        q = q.filter(changes::record_id.eq(record.clone()));
+    }
+    if !filter.ids.is_empty() {
+        q = q.filter(changes::id.eq_any(filter.ids.clone()));
+    }
+    if let Some(limit) = filter.limit {
+        q = q.limit(limit);
+    }
+    q.load(conn)
+}
+
+/// Count of changes per status, for summaries.
+pub fn count_by_status(
+    conn: &mut AnyConnection,
+    job: Option<&str>,
+) -> QueryResult<Vec<(String, i64)>> {
+    let mut q = changes::table
+        .group_by(changes::status)
+        .select((changes::status, diesel::dsl::count_star()))
+        .order(changes::status)
+        .into_boxed();
+    if let Some(job) = job {
+        q = q.filter(changes::job.eq(job.to_string()));
+    }
+    q.load(conn)
+}

@@ -1,0 +1,68 @@
+//! refsync's own state: passes, changes, audit log, record status and matches.
+//! Every function here takes a connection so callers group them into one transaction.
+
+pub mod audit;
+pub mod changes;
+pub mod passes;
+pub mod schema;
+pub mod status;
+
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::DbUrl;
+use crate::db::{AnyConnection, Db, DbError, Missing};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state store: {0}")]
+    Db(#[from] DbError),
+    #[error("state store migration failed: {0}; the store is unchanged, fix the cause and run `refsync migrate`")]
+    Migration(String),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> Self {
+        StoreError::Db(DbError::Query(e))
+    }
+}
+
+/// The state store.
+#[derive(Clone)]
+pub struct Store {
+    pub db: Db,
+}
+
+impl Store {
+    /// Connects and brings the schema up to date.
+    pub async fn open(url: &DbUrl) -> Result<Store, StoreError> {
+        let url = url.clone();
+        let db = tokio::task::spawn_blocking(move || Db::connect(&url, Missing::Create))
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))??;
+        let store = Store { db };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Runs pending migrations; returns the names of those applied.
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        self.db.run(run_migrations).await
+    }
+}
+
+fn run_migrations(conn: &mut AnyConnection) -> Result<Vec<String>, StoreError> {
+    let applied = match conn {
+        AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+        AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+    }
+    .map_err(|e| StoreError::Migration(e.to_string()))?;
+    Ok(applied.iter().map(ToString::to_string).collect())
+}
+
+/// Now, in UTC, as stored.
+pub fn now() -> chrono::NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}

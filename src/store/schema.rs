@@ -1,0 +1,100 @@
+// One schema for both backends: integers, Text, Timestamp (UTC), Double, Bool.
+// JSON is kept as Text.
+
+diesel::table! {
+    passes (id) {
+        id -> BigInt,
+        job -> Text,
+        entity -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        status -> Text,
+        records_read -> BigInt,
+        matched_auto -> BigInt,
+        matched_review -> BigInt,
+        in_sync -> BigInt,
+        different -> BigInt,
+        not_found -> BigInt,
+        ambiguous -> BigInt,
+        lookup_failed -> BigInt,
+        inactive -> BigInt,
+        changes_proposed -> BigInt,
+        changes_applied -> BigInt,
+        conflicts -> BigInt,
+        changes_failed -> BigInt,
+        pending_review -> BigInt,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    changes (id) {
+        id -> BigInt,
+        pass_id -> BigInt,
+        job -> Text,
+        entity -> Text,
+        record_id -> Text,
+        source -> Text,
+        register_id -> Text,
+        field -> Text,
+        old_value -> Nullable<Text>,
+        new_value -> Text,
+        policy -> Text,
+        status -> Text,
+        score -> Double,
+        reason -> Text,
+        created_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+        decided_by -> Nullable<Text>,
+        applied_at -> Nullable<Timestamp>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        job -> Text,
+        pass_id -> Nullable<BigInt>,
+        change_id -> Nullable<BigInt>,
+        entity -> Text,
+        record_id -> Text,
+        field -> Nullable<Text>,
+        old_value -> Nullable<Text>,
+        new_value -> Nullable<Text>,
+        source -> Nullable<Text>,
+        score -> Nullable<Double>,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    record_status (job, record_id) {
+        job -> Text,
+        record_id -> Text,
+        entity -> Text,
+        status -> Text,
+        detail -> Text,
+        pass_id -> BigInt,
+        checked_at -> Timestamp,
+        verified_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    matches (job, record_id) {
+        job -> Text,
+        record_id -> Text,
+        register_id -> Text,
+        score -> Double,
+        method -> Text,
+        grade -> Text,
+        pass_id -> BigInt,
+        matched_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(passes, changes, audit_log, record_status, matches);
