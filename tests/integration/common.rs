@@ -1,0 +1,150 @@
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection, SqliteConnection};
+
+pub const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A working directory with the shipped default config, its paths pointed into the sandbox.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub envs: Vec<(String, String)>,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        Sandbox::with_config(|c| c)
+    }
+
+    /// The default config, edited by `edit` (a text substitution is all tests need).
+    pub fn with_config(edit: impl FnOnce(String) -> String) -> Sandbox {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let shipped = std::fs::read_to_string(Path::new(MANIFEST).join("config/refsync.toml"))
+            .expect("shipped config");
+        let demo = Path::new(MANIFEST).join("config/demo");
+        let text = shipped.replace("config/demo/", &format!("{}/", demo.display()));
+        std::fs::write(dir.path().join("refsync.toml"), edit(text)).expect("write config");
+        Sandbox {
+            dir,
+            envs: Vec::new(),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Sandbox {
+        self.envs.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_refsync"));
+        cmd.current_dir(self.dir.path())
+            .args(["--config", "refsync.toml"])
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env("USER", "tester");
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("REFSYNC__")) {
+            cmd.env_remove(k);
+        }
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run refsync")
+    }
+
+    /// Runs and insists on exit code 0; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "refsync {args:?} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut full = args.to_vec();
+        full.extend(["--format", "json"]);
+        let text = self.ok(&full);
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("refsync {args:?} printed no JSON ({e}):\n{text}"))
+    }
+
+    pub fn crm(&self) -> SqliteConnection {
+        SqliteConnection::establish(&self.path("var/demo-crm.db").to_string_lossy())
+            .expect("demo CRM")
+    }
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A fresh PostgreSQL database for one test, dropped when the guard goes.
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl PgDatabase {
+    pub fn create() -> PgDatabase {
+        let admin_url = std::env::var("REFSYNC_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+            panic!(
+                "REFSYNC_TEST_POSTGRES_URL is not set; PostgreSQL tests need it, \
+                 e.g. REFSYNC_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo test"
+            )
+        });
+        let name = format!(
+            "refsync_test_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut admin = PgConnection::establish(&admin_url)
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin_url}: {e}"));
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .expect("drop old test database");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create test database");
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(b, _)| b);
+        let url = format!("{base}/{name}");
+        PgDatabase {
+            admin_url,
+            name,
+            url,
+        }
+    }
+
+    pub fn connect(&self) -> PgConnection {
+        PgConnection::establish(&self.url).expect("connect to test database")
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}

@@ -1,0 +1,154 @@
+use crate::common::{stderr, Sandbox};
+
+/// (what is wrong, how to break the default config, env, words the error must contain)
+#[test]
+fn config_errors_name_the_file_the_key_and_the_problem() {
+    type Edit = fn(String) -> String;
+    let cases: Vec<(&str, Edit, Vec<(&str, &str)>, Vec<&str>)> = vec![
+        (
+            "unknown key",
+            |c| c.replace("[logging]\n", "[logging]\nverbosity = 3\n"),
+            vec![],
+            vec!["refsync.toml", "verbosity", "logging"],
+        ),
+        (
+            "bad cron expression",
+            |c| c.replace("schedule = \"0 30 2 * * *\"", "schedule = \"every night\""),
+            vec![],
+            vec!["job.organisations.schedule", "every night", "cron"],
+        ),
+        (
+            "bad store URL",
+            |c| c.replace("sqlite://var/refsync.db", "mysql://x/y"),
+            vec![],
+            vec!["store.url", "mysql://x/y"],
+        ),
+        (
+            "thresholds out of order",
+            |c| c.replace("review_min = 0.75", "review_min = 0.95"),
+            vec![],
+            vec!["job.organisations.thresholds.review_min", "auto_apply_min"],
+        ),
+        (
+            "job names a missing register",
+            |c| c.replace("register = \"demo_contacts\"", "register = \"nope\""),
+            vec![],
+            vec!["job.contacts.register", "nope"],
+        ),
+        (
+            "unknown canonical field",
+            |c| c.replace("lei = \"fill_empty\"", "leiii = \"fill_empty\""),
+            vec![],
+            vec!["leiii", "legal_name"],
+        ),
+        (
+            "SQL in a mapping",
+            |c| {
+                c.replace(
+                    "table = \"organisations\"",
+                    "table = \"organisations; DROP TABLE x\"",
+                )
+            },
+            vec![],
+            vec!["crm.demo.organisations", "identifier"],
+        ),
+        (
+            "unknown key by environment",
+            |c| c,
+            vec![("REFSYNC__STORE__PASSWORD", "x")],
+            vec!["password", "REFSYNC__STORE__PASSWORD"],
+        ),
+        (
+            "bad value by environment",
+            |c| c,
+            vec![("REFSYNC__JOB__ORGANISATIONS__SCHEDULE", "soon")],
+            vec!["job.organisations.schedule", "soon"],
+        ),
+    ];
+    for (label, edit, envs, words) in cases {
+        let mut sb = Sandbox::with_config(edit);
+        for (k, v) in envs {
+            sb = sb.env(k, v);
+        }
+        let out = sb.run(&["check-config"]);
+        let err = stderr(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{label}: exit code; stderr: {err}"
+        );
+        for word in words {
+            assert!(err.contains(word), "{label}: error lacks {word:?}: {err}");
+        }
+        // A bad config stops every command before it touches the store.
+        let run = sb.run(&["run", "--once"]);
+        assert_eq!(run.status.code(), Some(2), "{label}: run");
+        assert!(
+            !sb.path("var").exists(),
+            "{label}: the store was created despite a bad config"
+        );
+    }
+}
+
+#[test]
+fn unreadable_config_says_so() {
+    let sb = Sandbox::new();
+    let out = sb
+        .command(&["check-config"])
+        .args(["--config", "missing.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("missing.toml"), "{}", stderr(&out));
+    std::fs::write(sb.path("broken.toml"), "[store\nurl = 1").unwrap();
+    let out = sb
+        .command(&["check-config"])
+        .args(["--config", "broken.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not valid TOML"), "{}", stderr(&out));
+}
+
+#[test]
+fn check_config_prints_the_effective_config_without_secrets() {
+    let sb = Sandbox::new()
+        .env(
+            "REFSYNC__STORE__URL",
+            "postgres://refsync:hunter2@db.internal:5432/refsync",
+        )
+        .env("REFSYNC__JOB__ORGANISATIONS__THRESHOLDS__REVIEW_MIN", "0.8");
+    let out = sb.ok(&["check-config"]);
+    assert!(
+        out.contains("postgres://refsync:***@db.internal:5432/refsync"),
+        "{out}"
+    );
+    assert!(!out.contains("hunter2"), "{out}");
+    assert!(out.contains("review_min = 0.8"), "{out}");
+}
+
+#[test]
+fn bad_cli_arguments_exit_2() {
+    let sb = Sandbox::new();
+    assert_eq!(
+        sb.run(&["run"]).status.code(),
+        Some(2),
+        "run without --once"
+    );
+    assert_eq!(
+        sb.run(&["run", "--once", "--job", "nope"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        sb.run(&["review", "approve"]).status.code(),
+        Some(2),
+        "approve without ids or filter"
+    );
+    assert_eq!(
+        sb.run(&["review", "list", "--status", "maybe"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(sb.run(&["frobnicate"]).status.code(), Some(2));
+}

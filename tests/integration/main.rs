@@ -1,0 +1,11 @@
+//! Integration tests through the CLI and the store, on SQLite and on a real PostgreSQL
+//! (`REFSYNC_TEST_POSTGRES_URL`, e.g. postgres://postgres@127.0.0.1:5432/postgres).
+
+mod common;
+
+mod bad_inputs;
+mod config_errors;
+mod conflict_guard;
+mod daemon;
+mod migrations;
+mod passes;

@@ -1,0 +1,179 @@
+use serde_json::Value;
+
+use crate::common::{PgDatabase, Sandbox};
+
+fn counts(reports: &Value, job: &str) -> Value {
+    reports
+        .as_array()
+        .expect("reports")
+        .iter()
+        .find(|r| r["job"] == job)
+        .unwrap_or_else(|| panic!("no report for {job}: {reports}"))["counts"]
+        .clone()
+}
+
+#[test]
+fn fresh_run_prints_a_summary_and_leaves_reviewable_changes() {
+    let sb = Sandbox::new();
+    let summary = sb.ok(&["run", "--once"]);
+    for expected in [
+        "records read",
+        "matched",
+        "not found",
+        "lookup failed",
+        "changes",
+        "proposed",
+        "applied",
+        "conflicts",
+    ] {
+        assert!(
+            summary.contains(expected),
+            "summary lacks {expected:?}:\n{summary}"
+        );
+    }
+    let proposed = sb.json(&["review", "list"]);
+    assert!(
+        !proposed.as_array().unwrap().is_empty(),
+        "nothing to review"
+    );
+    assert!(proposed
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["status"] == "proposed"));
+
+    let audit = sb.json(&["audit", "list", "--limit", "10000"]);
+    let applied: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "applied")
+        .collect();
+    assert!(!applied.is_empty(), "no applied change was audited");
+    for entry in &applied {
+        for key in ["new_value", "source", "score", "pass_id", "change_id"] {
+            assert!(!entry[key].is_null(), "audit entry without {key}: {entry}");
+        }
+    }
+
+    // What the audit says was written is what the CRM now holds.
+    let first = applied[0];
+    let show = sb.json(&["review", "show", &first["change_id"].to_string()]);
+    assert_eq!(show["change"]["status"], "applied");
+    assert!(
+        show["explanation"]["comparisons"].is_array(),
+        "no explanation: {show}"
+    );
+}
+
+#[test]
+fn second_run_on_unchanged_data_creates_nothing_new() {
+    let sb = Sandbox::new();
+    let first = sb.json(&["run", "--once"]);
+    let all_after_first = sb.json(&["review", "list", "--all", "--limit", "100000"]);
+    let second = sb.json(&["run", "--once"]);
+    let all_after_second = sb.json(&["review", "list", "--all", "--limit", "100000"]);
+    assert_eq!(
+        all_after_first, all_after_second,
+        "the second pass changed the change list"
+    );
+    for job in ["organisations", "contacts"] {
+        let (a, b) = (counts(&first, job), counts(&second, job));
+        assert_eq!(b["changes_proposed"], 0, "{job}: {b}");
+        assert_eq!(b["changes_applied"], 0, "{job}: {b}");
+        assert_eq!(
+            b["pending_review"], a["changes_proposed"],
+            "{job}: still pending must be what was proposed"
+        );
+        assert_eq!(
+            b["different"].as_i64().unwrap() + b["in_sync"].as_i64().unwrap(),
+            b["matched_auto"].as_i64().unwrap() + b["matched_review"].as_i64().unwrap()
+        );
+        // Everything applied the first time is in sync now.
+        assert!(
+            b["in_sync"].as_i64() >= a["in_sync"].as_i64(),
+            "{job}: {a} then {b}"
+        );
+    }
+}
+
+#[test]
+fn postgres_store_gives_the_same_counts_as_sqlite() {
+    let sqlite = Sandbox::new();
+    let on_sqlite = sqlite.json(&["run", "--once"]);
+
+    let db = PgDatabase::create();
+    let pg = Sandbox::new().env("REFSYNC__STORE__URL", &db.url);
+    let on_pg = pg.json(&["run", "--once"]);
+    for job in ["organisations", "contacts"] {
+        assert_eq!(counts(&on_sqlite, job), counts(&on_pg, job), "{job}");
+    }
+    let again = pg.json(&["run", "--once"]);
+    assert_eq!(counts(&again, "organisations")["changes_proposed"], 0);
+    assert_eq!(
+        sqlite
+            .json(&["review", "list", "--all", "--limit", "100000"])
+            .as_array()
+            .unwrap()
+            .len(),
+        pg.json(&["review", "list", "--all", "--limit", "100000"])
+            .as_array()
+            .unwrap()
+            .len()
+    );
+}
+
+#[test]
+fn steward_decisions_are_audited_and_rejections_stick() {
+    let sb = Sandbox::new();
+    sb.ok(&["run", "--once", "--job", "organisations"]);
+    let proposed = sb.json(&["review", "list", "--job", "organisations"]);
+    let ids: Vec<String> = proposed
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(2)
+        .map(|c| c["id"].to_string())
+        .collect();
+    sb.ok(&["review", "reject", &ids[0]]);
+    sb.ok(&["review", "approve", &ids[1]]);
+    let out = sb.ok(&["review", "apply", "--job", "organisations"]);
+    assert!(out.contains("1 applied"), "{out}");
+
+    let audit = sb.json(&["audit", "list", "--limit", "100000"]);
+    let actions: Vec<(String, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| ids.contains(&a["change_id"].to_string()))
+        .map(|a| {
+            (
+                a["action"].as_str().unwrap().to_string(),
+                a["actor"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        actions.contains(&("rejected".into(), "tester".into())),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("approved".into(), "tester".into())),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("applied".into(), "tester".into())),
+        "{actions:?}"
+    );
+
+    // A rejected value is not proposed again by the next pass.
+    let next = sb.json(&["run", "--once", "--job", "organisations"]);
+    assert_eq!(counts(&next, "organisations")["changes_proposed"], 0);
+    // Applying twice is harmless.
+    let again = sb.ok(&["review", "apply"]);
+    assert!(again.contains("no approved changes"), "{again}");
+    // Decisions on changes that are no longer open are refused, with a reason.
+    let refused = sb.run(&["review", "approve", &ids[0]]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("cannot be approved"));
+}
