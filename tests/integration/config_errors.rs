@@ -4,7 +4,13 @@ use crate::common::{stderr, Sandbox};
 #[test]
 fn config_errors_name_the_file_the_key_and_the_problem() {
     type Edit = fn(String) -> String;
-    let cases: Vec<(&str, Edit, Vec<(&str, &str)>, Vec<&str>)> = vec![
+    type Case = (
+        &'static str,
+        Edit,
+        Vec<(&'static str, &'static str)>,
+        Vec<&'static str>,
+    );
+    let cases: Vec<Case> = vec![
         (
             "unknown key",
             |c| c.replace("[logging]\n", "[logging]\nverbosity = 3\n"),
