@@ -1,30 +1,17 @@
 //! A register held in a CSV file (a purchased dump, an export, the demo reference data),
 //! read in full and indexed in memory for identifier lookups and blocking.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
+use super::index::RecordIndex;
 use super::{BoxFuture, Lookup, Register, RegisterError};
 use crate::config::FileRegisterConfig;
 use crate::domain::model::{EntityKind, Field, Record};
-use crate::domain::normalise::{comparable, split_legal_form};
-
-/// At most this many candidates per record reach the scorer; blocks larger than this are
-/// too unspecific to help and are cut in a stable order.
-const MAX_CANDIDATES: usize = 200;
 
 pub struct FileRegister {
     name: String,
-    records: Vec<Record>,
-    by_identifier: HashMap<(Field, String), Vec<usize>>,
-    by_block: HashMap<String, Vec<usize>>,
+    index: RecordIndex,
 }
-
-const IDENTIFIERS: &[Field] = &[
-    Field::Lei,
-    Field::VatId,
-    Field::RegisterNumber,
-    Field::Email,
-];
 
 impl FileRegister {
     pub fn load(name: &str, config: &FileRegisterConfig) -> Result<FileRegister, RegisterError> {
@@ -69,12 +56,7 @@ impl FileRegister {
             .map(|(field, column)| position(column).map(|i| (*field, i)))
             .collect::<Result<_, _>>()?;
 
-        let mut register = FileRegister {
-            name: name.to_string(),
-            records: Vec::new(),
-            by_identifier: HashMap::new(),
-            by_block: HashMap::new(),
-        };
+        let mut index = RecordIndex::default();
         let mut seen = BTreeSet::new();
         for row in reader.records() {
             let row = row.map_err(|e| {
@@ -102,65 +84,13 @@ impl FileRegister {
                     record.values.insert(*field, v.to_string());
                 }
             }
-            register.index(record);
+            index.insert(record);
         }
-        Ok(register)
+        Ok(FileRegister {
+            name: name.to_string(),
+            index,
+        })
     }
-
-    fn index(&mut self, record: Record) {
-        let at = self.records.len();
-        for field in IDENTIFIERS {
-            if let Some(v) = record.get(*field) {
-                self.by_identifier
-                    .entry((*field, comparable(*field, v)))
-                    .or_default()
-                    .push(at);
-            }
-        }
-        for key in block_keys(&record) {
-            self.by_block.entry(key).or_default().push(at);
-        }
-        self.records.push(record);
-    }
-
-    fn lookup(&self, record: &Record) -> Vec<Record> {
-        let mut hits = BTreeSet::new();
-        for field in IDENTIFIERS {
-            if let Some(v) = record.get(*field) {
-                if let Some(found) = self.by_identifier.get(&(*field, comparable(*field, v))) {
-                    hits.extend(found.iter().copied());
-                }
-            }
-        }
-        for key in block_keys(record) {
-            if let Some(found) = self.by_block.get(&key) {
-                hits.extend(found.iter().copied());
-            }
-        }
-        hits.into_iter()
-            .take(MAX_CANDIDATES)
-            .map(|i| self.records[i].clone())
-            .collect()
-    }
-}
-
-/// Blocking keys: postcode, the first name token with the city, and the last name
-/// (contacts). A pair that shares no key and no identifier is never compared.
-fn block_keys(record: &Record) -> Vec<String> {
-    let mut keys = Vec::new();
-    if let Some(p) = record.get(Field::Postcode) {
-        keys.push(format!("p:{}", comparable(Field::Postcode, p)));
-    }
-    if let Some(name) = record.get(Field::LegalName) {
-        let (core, _) = split_legal_form(name);
-        if let Some(token) = core.split(' ').find(|t| t.len() >= 3) {
-            keys.push(format!("n:{token}"));
-        }
-    }
-    if let Some(last) = record.get(Field::LastName) {
-        keys.push(format!("l:{}", comparable(Field::LastName, last)));
-    }
-    keys
 }
 
 impl Register for FileRegister {
@@ -173,7 +103,12 @@ impl Register for FileRegister {
         _kind: EntityKind,
         records: &'a [Record],
     ) -> BoxFuture<'a, Vec<Lookup>> {
-        Box::pin(async move { records.iter().map(|r| Ok(self.lookup(r))).collect() })
+        Box::pin(async move {
+            records
+                .iter()
+                .map(|r| Ok(self.index.candidates(r).into_iter().cloned().collect()))
+                .collect()
+        })
     }
 }
 
@@ -207,17 +142,24 @@ mod tests {
     fn finds_by_identifier_and_by_block() {
         let f = write("id,name,plz,vat\nR1,Alpha GmbH,10115,DE136695976\nR2,Beta AG,80331,\nR3,Gamma KG,20095,\n");
         let reg = FileRegister::load("t", &config(f.path())).unwrap();
-        let by_vat = reg.lookup(&Record::new("c").with(Field::VatId, "de 136 695 976"));
+        let by_vat = reg
+            .index
+            .candidates(&Record::new("c").with(Field::VatId, "de 136 695 976"));
         assert_eq!(
             by_vat.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
             ["R1"]
         );
-        let by_postcode = reg.lookup(&Record::new("c").with(Field::Postcode, "80331"));
+        let by_postcode = reg
+            .index
+            .candidates(&Record::new("c").with(Field::Postcode, "80331"));
         assert_eq!(by_postcode[0].id, "R2");
-        let by_name = reg.lookup(&Record::new("c").with(Field::LegalName, "Gamma Handel KG"));
+        let by_name = reg
+            .index
+            .candidates(&Record::new("c").with(Field::LegalName, "Gamma Handel KG"));
         assert_eq!(by_name[0].id, "R3");
         assert!(reg
-            .lookup(&Record::new("c").with(Field::LegalName, "Nobody"))
+            .index
+            .candidates(&Record::new("c").with(Field::LegalName, "Nobody"))
             .is_empty());
     }
 

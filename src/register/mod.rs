@@ -1,6 +1,7 @@
 //! Reference registers: where refsync looks records up. One file per connector.
 
 pub mod file;
+pub mod index;
 
 use crate::config::RegisterConfig;
 use crate::crm::BoxFuture;
