@@ -10,8 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::domain::decide::Thresholds;
-use crate::domain::model::{EntityKind, Field, Policy};
-use crate::domain::policy::DEFAULT_PLACEHOLDERS;
+use crate::domain::model::{EntityKind, Field};
+use crate::domain::policy::{default_rules, FieldRule, DEFAULT_PLACEHOLDERS};
 
 pub const DEFAULT_CONFIG_PATH: &str = "config/refsync.toml";
 const ENV_PREFIX: &str = "REFSYNC__";
@@ -92,6 +92,10 @@ pub struct SqlCrmConfig {
     /// Create and fill the demo CRM when its SQLite file does not exist yet.
     #[serde(default)]
     pub demo_data: bool,
+    /// The name refsync writes into `modified_by_column`, so its own writes are told apart
+    /// from people's.
+    #[serde(default = "default_writer_name")]
+    pub writer_name: String,
     pub organisations: Option<TableMapping>,
     pub contacts: Option<TableMapping>,
 }
@@ -113,6 +117,8 @@ pub struct TableMapping {
     pub id_column: String,
     /// Set to the current time on every write, as the CRM's own screens do.
     pub modified_column: Option<String>,
+    /// Who last modified the record; refsync reads it and writes its `writer_name` there.
+    pub modified_by_column: Option<String>,
     pub columns: BTreeMap<Field, String>,
 }
 
@@ -132,6 +138,10 @@ pub struct FileRegisterConfig {
     #[serde(default = "default_delimiter")]
     pub delimiter: char,
     pub columns: BTreeMap<Field, String>,
+}
+
+fn default_writer_name() -> String {
+    "refsync".into()
 }
 
 fn default_delimiter() -> char {
@@ -155,8 +165,21 @@ pub struct JobConfig {
     /// Values that count as empty under `overwrite_placeholder`.
     #[serde(default = "default_placeholders")]
     pub placeholders: Vec<String>,
-    /// Policy per canonical field; fields not listed are not synced.
-    pub fields: BTreeMap<Field, Policy>,
+    /// Rule per canonical field: a policy name or `{ policy = "…", min_probability = … }`.
+    /// Fields not listed are not synced; without the table, refsync's defaults apply to
+    /// every mapped field.
+    pub fields: Option<BTreeMap<Field, FieldRule>>,
+    /// Records to leave alone: field → values (compared case- and accent-insensitively),
+    /// e.g. `{ status = ["archived", "gesperrt"] }`. They get status `skipped`.
+    #[serde(default)]
+    pub skip_where: BTreeMap<Field, Vec<String>>,
+    /// The CRM's word for an inactive record, proposed when the register says dissolved.
+    #[serde(default = "default_inactive_value")]
+    pub inactive_value: String,
+}
+
+fn default_inactive_value() -> String {
+    "inactive".into()
 }
 
 fn default_batch_size() -> usize {
@@ -170,6 +193,17 @@ fn default_placeholders() -> Vec<String> {
 impl JobConfig {
     pub fn cron(&self) -> Result<cron::Schedule, String> {
         parse_cron(&self.schedule)
+    }
+
+    /// The field rules in force: the configured ones, or the defaults for every mapped field.
+    pub fn rules(&self, mapping: &TableMapping) -> BTreeMap<Field, FieldRule> {
+        match &self.fields {
+            Some(fields) => fields.clone(),
+            None => default_rules(self.entity)
+                .into_iter()
+                .filter(|(field, _)| mapping.columns.contains_key(field))
+                .collect(),
+        }
     }
 }
 
@@ -295,6 +329,7 @@ impl Config {
                     for ident in [&m.table, &m.id_column]
                         .into_iter()
                         .chain(m.modified_column.iter())
+                        .chain(m.modified_by_column.iter())
                         .chain(m.columns.values())
                     {
                         check_identifier(&key, ident)?;
@@ -364,7 +399,15 @@ impl Config {
             if job.batch_size == 0 {
                 return Err((key("batch_size"), "must be at least 1".into()));
             }
-            for field in job.fields.keys() {
+            for (field, rule) in job.fields.iter().flatten() {
+                if let Some(min) = rule.min_probability() {
+                    if !(0.0..=1.0).contains(&min) {
+                        return Err((
+                            key(&format!("fields.{field}.min_probability")),
+                            format!("{min} is outside 0.0..=1.0"),
+                        ));
+                    }
+                }
                 if !mapping.columns.contains_key(field) {
                     return Err((
                         key(&format!("fields.{field}")),
@@ -375,6 +418,17 @@ impl Config {
                     return Err((
                         key("fields.organisation_id"),
                         "the link to the organisation is never synced; remove it".into(),
+                    ));
+                }
+            }
+            for field in job.skip_where.keys() {
+                if !mapping.columns.contains_key(field) {
+                    return Err((
+                        key(&format!("skip_where.{field}")),
+                        format!(
+                            "the CRM mapping [crm.{}.{}] has no column for `{field}`",
+                            job.crm, mapping.table
+                        ),
                     ));
                 }
             }

@@ -98,7 +98,7 @@ pub fn connect(url: &DbUrl, missing: Missing) -> Result<(AnyConnection, Backend)
         let mut conn = SqliteConnection::establish(&path.to_string_lossy()).map_err(connect_err)?;
         // WAL lets `review list` read while a pass writes; the timeout rides out short locks.
         conn.batch_execute(
-            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
         )?;
         Ok((AnyConnection::Sqlite(conn), Backend::Sqlite))
     } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {

@@ -777,14 +777,16 @@ fn fill(conn: &mut SqliteConnection, data: &DemoData) -> QueryResult<()> {
             legal_form TEXT, street TEXT, house_no TEXT, zip TEXT, city TEXT, country TEXT,
             vat_id TEXT, lei TEXT, register_court TEXT, register_no TEXT,
             website TEXT, phone TEXT, email TEXT, industry TEXT, status TEXT,
-            updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+            updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+            updated_by TEXT NOT NULL DEFAULT 'crm-import'
         );
         CREATE TABLE contacts (
             id INTEGER PRIMARY KEY,
             organisation_id INTEGER REFERENCES organisations (id),
             salutation TEXT, title TEXT, first_name TEXT, last_name TEXT NOT NULL,
             role TEXT, email TEXT, phone TEXT,
-            updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+            updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+            updated_by TEXT NOT NULL DEFAULT 'crm-import'
         );",
     )?;
     conn.transaction(|conn| {

@@ -6,6 +6,7 @@ mod check_config;
 mod daemon;
 mod migrate;
 mod output;
+mod revert;
 mod review;
 mod run;
 
@@ -44,9 +45,11 @@ pub enum Command {
     /// Review proposed changes: list, show, approve, reject, apply.
     #[command(subcommand)]
     Review(review::ReviewCommand),
-    /// Read the audit log.
+    /// Read, export and verify the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Undo applied changes: one change or a whole pass, guarded like any write.
+    Revert(revert::RevertArgs),
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -108,6 +111,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         Command::Migrate => migrate::run(&store).await,
         Command::Review(cmd) => review::run(&config, &store, cmd).await,
         Command::Audit(cmd) => audit::run(&store, cmd).await,
+        Command::Revert(args) => revert::run(&config, &store, args).await,
         Command::CheckConfig => unreachable!("handled before the store is opened"),
     }
 }

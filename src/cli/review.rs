@@ -10,7 +10,7 @@ use crate::domain::model::ChangeStatus;
 use crate::store::audit::{self, AuditFilter};
 use crate::store::changes::{self, ChangeFilter, ChangeRow};
 use crate::store::{status, Store};
-use crate::sync::apply::{apply_changes, ApplyCounts};
+use crate::sync::apply::{apply_changes, reconcile, ApplyCounts};
 use crate::sync::review::decide;
 
 #[derive(Debug, Subcommand)]
@@ -31,8 +31,13 @@ pub enum ReviewCommand {
         #[arg(long)]
         value: Option<String>,
     },
-    /// Reject changes by id or by filter; a rejected value is not proposed again.
+    /// Reject changes by id or by filter; not proposed again while the CRM value stays.
     Reject {
+        #[command(flatten)]
+        select: Select,
+    },
+    /// Mark the register value wrong for this record: never proposed for it again.
+    Wrong {
         #[command(flatten)]
         select: Select,
     },
@@ -142,6 +147,7 @@ pub async fn run(
             decide_and_print(store, &select, Verdict::Approve { edited: value }).await
         }
         ReviewCommand::Reject { select } => decide_and_print(store, &select, Verdict::Reject).await,
+        ReviewCommand::Wrong { select } => decide_and_print(store, &select, Verdict::Wrong).await,
         ReviewCommand::Apply { job, by } => apply(config, store, job, &by).await,
     }
 }
@@ -151,9 +157,10 @@ fn change_cells(c: &ChangeRow) -> Vec<String> {
         c.id.to_string(),
         c.job.clone(),
         c.record_id.clone(),
+        c.kind.clone(),
         c.field.clone(),
         clip(c.old_value.as_deref(), 28),
-        clip(Some(&c.new_value), 28),
+        clip(c.new_value.as_deref(), 28),
         format!("{:.2}", c.score),
         c.status.clone(),
     ]
@@ -233,7 +240,8 @@ async fn show(store: &Store, id: i64, format: Format) -> anyhow::Result<ExitCode
             );
             println!("  field      {}", change.field);
             println!("  old        {}", clip(change.old_value.as_deref(), 200));
-            println!("  new        {}", change.new_value);
+            println!("  new        {}", clip(change.new_value.as_deref(), 200));
+            println!("  kind       {}", change.kind);
             println!(
                 "  source     register {} record {}",
                 change.source, change.register_id
@@ -254,6 +262,17 @@ async fn show(store: &Store, id: i64, format: Format) -> anyhow::Result<ExitCode
                         c["contribution"].as_f64().unwrap_or(0.0),
                         c["crm"].as_str().unwrap_or("∅"),
                         c["register"].as_str().unwrap_or("∅"),
+                    );
+                }
+            }
+            if let Some(fields) = explanation.get("fields").and_then(|f| f.as_object()) {
+                println!("  fields of the record:");
+                for (name, f) in fields {
+                    println!(
+                        "    {name:<16} {:<13} CRM {} | register {}",
+                        f["state"].as_str().unwrap_or(""),
+                        f["crm"].as_str().unwrap_or("∅"),
+                        f["register"].as_str().unwrap_or("∅"),
                     );
                 }
             }
@@ -336,7 +355,7 @@ async fn apply(
     {
         let filter = ChangeFilter {
             job: Some(name.clone()),
-            statuses: vec![ChangeStatus::Approved],
+            statuses: vec![ChangeStatus::Approved, ChangeStatus::Failed],
             ..Default::default()
         };
         let ids: Vec<i64> = store
@@ -351,14 +370,13 @@ async fn apply(
         }
         let crm_config = &config.crm[&job.crm];
         let crm = crate::crm::open(&job.crm, crm_config).await?;
-        let counts = apply_changes(store, crm.as_ref(), name, job.entity, &ids, by).await?;
+        let mut counts = reconcile(store, crm.as_ref(), name, job.entity).await?;
+        counts.add(&apply_changes(store, crm.as_ref(), name, job.entity, &ids, by).await?);
         println!(
             "job `{name}` ({}): {} applied, {} conflicts, {} failed",
             job.entity, counts.applied, counts.conflicts, counts.failed
         );
-        total.applied += counts.applied;
-        total.conflicts += counts.conflicts;
-        total.failed += counts.failed;
+        total.add(&counts);
     }
     if total.applied + total.conflicts + total.failed == 0 {
         println!("no approved changes to apply");

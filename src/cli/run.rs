@@ -86,6 +86,7 @@ fn print_summary(r: &PassReport) {
     println!("  ambiguous        {}", c.ambiguous);
     println!("  lookup failed    {}", c.lookup_failed);
     println!("  inactive         {}", c.inactive);
+    println!("  skipped          {}", c.skipped);
     println!(
         "  in sync          {}, different {}",
         c.in_sync, c.different

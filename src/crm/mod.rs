@@ -45,14 +45,14 @@ pub trait CrmSource: Send + Sync {
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<Record>, CrmError>>;
 
-    /// Sets `field` of record `id` to `new` only if it still holds `expected`.
+    /// Sets `field` of record `id` to `new` (`None`: NULL) only if it still holds `expected`.
     fn write_field<'a>(
         &'a self,
         kind: EntityKind,
         id: &'a str,
         field: Field,
         expected: Option<&'a str>,
-        new: &'a str,
+        new: Option<&'a str>,
     ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>>;
 }
 

@@ -8,7 +8,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use super::{BoxFuture, CrmError, CrmSource, WriteOutcome};
 use crate::config::{SqlCrmConfig, TableMapping};
 use crate::db::{Backend, Db, DbError, Missing};
-use crate::domain::model::{EntityKind, Field, Record};
+use crate::domain::model::{EntityKind, Field, Modified, Record};
 use crate::on_backend;
 
 /// Most canonical fields one mapping may read; more is a config error at open.
@@ -20,11 +20,16 @@ pub struct SqlCrm {
     db: Db,
 }
 
-/// One row with the id and up to [`SLOTS`] mapped columns, all read as text.
+/// One row with the id, who and when last modified it, and up to [`SLOTS`] mapped
+/// columns, all read as text.
 #[derive(QueryableByName)]
 struct SlotRow {
     #[diesel(sql_type = Text)]
     rid: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    modified_at: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    modified_by: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     v0: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -147,6 +152,7 @@ impl SqlCrm {
         }
         let columns: Vec<String> = std::iter::once(&mapping.id_column)
             .chain(mapping.modified_column.iter())
+            .chain(mapping.modified_by_column.iter())
             .chain(mapping.columns.values())
             .map(|c| quote(c))
             .collect();
@@ -210,10 +216,15 @@ impl SqlCrm {
             .iter()
             .map(|(f, c)| (*f, c.clone()))
             .collect();
-        let mut select = vec![format!(
-            "CAST({} AS TEXT) AS rid",
-            quote(&mapping.id_column)
-        )];
+        let optional_text = |column: &Option<String>, alias: &str| match column {
+            Some(c) => format!("CAST({} AS TEXT) AS {alias}", quote(c)),
+            None => format!("CAST(NULL AS TEXT) AS {alias}"),
+        };
+        let mut select = vec![
+            format!("CAST({} AS TEXT) AS rid", quote(&mapping.id_column)),
+            optional_text(&mapping.modified_column, "modified_at"),
+            optional_text(&mapping.modified_by_column, "modified_by"),
+        ];
         for slot in 0..SLOTS {
             match fields.get(slot) {
                 Some((_, column)) => {
@@ -244,8 +255,14 @@ impl SqlCrm {
         Ok(rows
             .into_iter()
             .map(|row| {
+                let modified =
+                    (row.modified_at.is_some() || row.modified_by.is_some()).then(|| Modified {
+                        at: row.modified_at.clone(),
+                        by: row.modified_by.clone(),
+                    });
                 let (id, values) = row.into_values();
                 let mut record = Record::new(id);
+                record.modified = modified;
                 for ((field, _), value) in fields.iter().zip(values) {
                     if let Some(v) = value {
                         record.values.insert(*field, v);
@@ -262,7 +279,7 @@ impl SqlCrm {
         id: &str,
         field: Field,
         expected: Option<&str>,
-        new: &str,
+        new: Option<&str>,
     ) -> Result<WriteOutcome, CrmError> {
         let mapping = self.mapping(kind)?;
         let column = mapping.columns.get(&field).ok_or_else(|| {
@@ -274,35 +291,49 @@ impl SqlCrm {
         let table = quote(&mapping.table);
         let id_text = format!("CAST({} AS TEXT)", quote(&mapping.id_column));
         let col_text = format!("CAST({} AS TEXT)", quote(column));
-        let modified = mapping
-            .modified_column
-            .as_ref()
-            .map(|m| format!(", {} = CURRENT_TIMESTAMP", quote(m)))
-            .unwrap_or_default();
+        // Placeholders are numbered in the order they appear, which is also the bind order.
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            self.placeholder(n)
+        };
+        let mut set = vec![format!("{} = {}", quote(column), next())];
+        if let Some(m) = &mapping.modified_column {
+            set.push(format!("{} = CURRENT_TIMESTAMP", quote(m)));
+        }
+        if let Some(m) = &mapping.modified_by_column {
+            set.push(format!("{} = {}", quote(m), next()));
+        }
         let update = format!(
-            "UPDATE {table} SET {} = {}{modified} WHERE {id_text} = {} AND {}",
-            quote(column),
-            self.placeholder(1),
-            self.placeholder(2),
-            self.same_as(&col_text, &self.placeholder(3)),
+            "UPDATE {table} SET {} WHERE {id_text} = {} AND {}",
+            set.join(", "),
+            next(),
+            self.same_as(&col_text, &next()),
         );
         let current = format!(
             "SELECT {col_text} AS value FROM {table} WHERE {id_text} = {}",
             self.placeholder(1)
         );
+        let writer = mapping
+            .modified_by_column
+            .as_ref()
+            .map(|_| self.config.writer_name.clone());
         let (id, expected, new) = (
             id.to_string(),
             expected.map(str::to_string),
-            new.to_string(),
+            new.map(str::to_string),
         );
         self.db
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    let written = on_backend!(conn, c => diesel::sql_query(&update)
-                        .bind::<Text, _>(&new)
-                        .bind::<Text, _>(&id)
-                        .bind::<Nullable<Text>, _>(&expected)
-                        .execute(c))?;
+                    let written = on_backend!(conn, c => {
+                        let q = diesel::sql_query(&update).into_boxed().bind::<Nullable<Text>, _>(&new);
+                        let q = match &writer {
+                            Some(w) => q.bind::<Text, _>(w),
+                            None => q,
+                        };
+                        q.bind::<Text, _>(&id).bind::<Nullable<Text>, _>(&expected).execute(c)
+                    })?;
                     if written > 0 {
                         return Ok(WriteOutcome::Written);
                     }
@@ -341,7 +372,7 @@ impl CrmSource for SqlCrm {
         id: &'a str,
         field: Field,
         expected: Option<&'a str>,
-        new: &'a str,
+        new: Option<&'a str>,
     ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>> {
         Box::pin(self.write(kind, id, field, expected, new))
     }

@@ -10,13 +10,23 @@ pub enum Verdict {
         edited: Option<String>,
     },
     Reject,
+    /// Reject, and never propose this register value for this record again.
+    Wrong,
 }
 
 impl Verdict {
     pub fn target(&self) -> ChangeStatus {
         match self {
             Verdict::Approve { .. } => ChangeStatus::Approved,
-            Verdict::Reject => ChangeStatus::Rejected,
+            Verdict::Reject | Verdict::Wrong => ChangeStatus::Rejected,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Approve { .. } => "approved",
+            Verdict::Reject => "rejected",
+            Verdict::Wrong => "flagged wrong",
         }
     }
 }
@@ -28,9 +38,9 @@ pub fn allowed(from: ChangeStatus, verdict: &Verdict) -> Result<(), String> {
     use ChangeStatus::*;
     let ok = match (from, verdict) {
         (Proposed | Failed, _) => true,
-        (Approved, Verdict::Reject) => true,
+        (Approved, Verdict::Reject | Verdict::Wrong) => true,
         (Approved, Verdict::Approve { edited }) => edited.is_some(),
-        (Conflict, Verdict::Reject) => true,
+        (Conflict, Verdict::Reject | Verdict::Wrong) => true,
         _ => false,
     };
     if ok {
@@ -38,10 +48,7 @@ pub fn allowed(from: ChangeStatus, verdict: &Verdict) -> Result<(), String> {
     } else {
         Err(format!(
             "a change in status `{from}` cannot be {}",
-            match verdict {
-                Verdict::Approve { .. } => "approved",
-                Verdict::Reject => "rejected",
-            }
+            verdict.name()
         ))
     }
 }
@@ -66,6 +73,9 @@ mod tests {
             (Failed, &approve, true),
             (Conflict, &approve, false),
             (Conflict, &Verdict::Reject, true),
+            (Conflict, &Verdict::Wrong, true),
+            (Proposed, &Verdict::Wrong, true),
+            (Applied, &Verdict::Wrong, false),
             (Applied, &Verdict::Reject, false),
             (Superseded, &approve, false),
             (Rejected, &approve, false),

@@ -62,6 +62,7 @@ canonical_fields! {
     Title => "title",
     Role => "role",
     OrganisationId => "organisation_id",
+    SuccessorLei => "successor_lei",
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,6 +94,15 @@ impl<'de> Deserialize<'de> for Field {
 pub struct Record {
     pub id: String,
     pub values: BTreeMap<Field, String>,
+    /// Who last modified the record and when, where the source says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<Modified>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Modified {
+    pub at: Option<String>,
+    pub by: Option<String>,
 }
 
 impl Record {
@@ -100,6 +110,7 @@ impl Record {
         Record {
             id: id.into(),
             values: BTreeMap::new(),
+            modified: None,
         }
     }
 
@@ -160,6 +171,31 @@ pub enum Policy {
     Overwrite,
     /// Write only over empty values or configured placeholders ("k.A.", "-", …).
     OverwritePlaceholder,
+}
+
+/// What a change does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// Set one field to the register's value.
+    Field,
+    /// Mark the CRM record inactive: the register says the entity is gone.
+    Deactivate,
+    /// Point the CRM record at the successor entity (its LEI).
+    Relink,
+    /// Two or more CRM records match one register record: for review, never merged.
+    MergeCandidate,
+    /// Restore the value an applied change replaced.
+    Revert,
+    /// A free-text value mapped onto a controlled list (industry, legal form, country, …).
+    Picklist,
+}
+
+impl ChangeKind {
+    /// Whether applying the change writes to the CRM.
+    pub fn writes_crm(self) -> bool {
+        !matches!(self, ChangeKind::MergeCandidate)
+    }
 }
 
 /// Confidence band of a match, from the job's thresholds.
@@ -224,6 +260,15 @@ snake_names!(Policy {
     Propose => "propose",
     Overwrite => "overwrite",
     OverwritePlaceholder => "overwrite_placeholder",
+});
+
+snake_names!(ChangeKind {
+    Field => "field",
+    Deactivate => "deactivate",
+    Relink => "relink",
+    MergeCandidate => "merge_candidate",
+    Revert => "revert",
+    Picklist => "picklist",
 });
 
 snake_names!(Band {

@@ -1,7 +1,81 @@
 //! What a field policy allows for one differing field.
 
-use super::model::{Band, Policy};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{Band, EntityKind, Field, Policy};
 use super::normalise::fold_text;
+
+/// A field's policy and, optionally, the match probability below which it is never
+/// applied without review (`min_probability = 0.98` for a legal name, say).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a policy name, or a table { policy = \"…\", min_probability = 0.0–1.0 }"
+)]
+pub enum FieldRule {
+    Short(Policy),
+    Full {
+        policy: Policy,
+        min_probability: Option<f64>,
+    },
+}
+
+impl FieldRule {
+    pub fn policy(self) -> Policy {
+        match self {
+            FieldRule::Short(p) | FieldRule::Full { policy: p, .. } => p,
+        }
+    }
+
+    pub fn min_probability(self) -> Option<f64> {
+        match self {
+            FieldRule::Short(_) => None,
+            FieldRule::Full {
+                min_probability, ..
+            } => min_probability,
+        }
+    }
+}
+
+/// Policies for a job that lists none: identifiers and legal data are filled, free text
+/// and anything that could be a person's own correction is proposed.
+pub fn default_rules(kind: EntityKind) -> BTreeMap<Field, FieldRule> {
+    use Policy::*;
+    let pairs: &[(Field, Policy)] = match kind {
+        EntityKind::Organisation => &[
+            (Field::LegalName, Propose),
+            (Field::LegalForm, FillEmpty),
+            (Field::Street, Propose),
+            (Field::HouseNumber, Propose),
+            (Field::Postcode, Propose),
+            (Field::City, OverwritePlaceholder),
+            (Field::Country, FillEmpty),
+            (Field::VatId, FillEmpty),
+            (Field::Lei, FillEmpty),
+            (Field::RegisterCourt, FillEmpty),
+            (Field::RegisterNumber, FillEmpty),
+            (Field::Website, FillEmpty),
+            (Field::Phone, OverwritePlaceholder),
+            (Field::IndustryCode, FillEmpty),
+            (Field::Status, Propose),
+        ],
+        EntityKind::Contact => &[
+            (Field::Salutation, FillEmpty),
+            (Field::Title, FillEmpty),
+            (Field::FirstName, Propose),
+            (Field::LastName, Propose),
+            (Field::Role, Propose),
+            (Field::Email, FillEmpty),
+            (Field::Phone, FillEmpty),
+        ],
+    };
+    pairs
+        .iter()
+        .map(|(f, p)| (*f, FieldRule::Short(*p)))
+        .collect()
+}
 
 /// What happens with a planned change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,14 +1,19 @@
-//! The audit log: append-only (database triggers refuse UPDATE and DELETE).
+//! The audit log: append-only (database triggers refuse UPDATE and DELETE) and
+//! tamper-evident (each entry carries the hash of the one before it).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use super::schema::audit_log;
 use crate::db::AnyConnection;
 
 /// Who acts when no person does.
 pub const SYSTEM: &str = "system";
+
+/// The `prev_hash` of the first entry.
+const GENESIS: &str = "genesis";
 
 #[derive(Debug, Clone, Serialize, Queryable, Selectable)]
 #[diesel(table_name = audit_log)]
@@ -28,10 +33,12 @@ pub struct AuditRow {
     pub source: Option<String>,
     pub score: Option<f64>,
     pub detail: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
 }
 
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = audit_log)]
+/// An entry to append; the chain hashes are added by [`append`].
+#[derive(Debug, Clone)]
 pub struct NewAudit {
     pub at: NaiveDateTime,
     pub actor: String,
@@ -49,11 +56,170 @@ pub struct NewAudit {
     pub detail: Option<String>,
 }
 
+#[derive(Insertable)]
+#[diesel(table_name = audit_log)]
+struct Chained<'a> {
+    at: NaiveDateTime,
+    actor: &'a str,
+    action: &'a str,
+    job: &'a str,
+    pass_id: Option<i64>,
+    change_id: Option<i64>,
+    entity: &'a str,
+    record_id: &'a str,
+    field: Option<&'a str>,
+    old_value: Option<&'a str>,
+    new_value: Option<&'a str>,
+    source: Option<&'a str>,
+    score: Option<f64>,
+    detail: Option<&'a str>,
+    prev_hash: &'a str,
+    hash: &'a str,
+}
+
+/// The entry's hash over its content and the previous hash. Timestamps are stored with
+/// microsecond precision (see `store::now`), so the text form is the same on both backends.
+fn entry_hash(prev: &str, e: &NewAudit) -> String {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "\u{0}".into());
+    let parts = [
+        prev.to_string(),
+        e.at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+        e.actor.clone(),
+        e.action.clone(),
+        e.job.clone(),
+        e.pass_id.map_or("\u{0}".into(), |v| v.to_string()),
+        e.change_id.map_or("\u{0}".into(), |v| v.to_string()),
+        e.entity.clone(),
+        e.record_id.clone(),
+        opt(&e.field),
+        opt(&e.old_value),
+        opt(&e.new_value),
+        opt(&e.source),
+        e.score.map_or("\u{0}".into(), |v| format!("{v:?}")),
+        opt(&e.detail),
+    ];
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0x1f]);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Appends an entry to the chain. Call it inside a transaction: on PostgreSQL a
+/// transaction-scoped advisory lock keeps concurrent writers from forking the chain;
+/// SQLite serialises writers itself.
 pub fn append(conn: &mut AnyConnection, entry: &NewAudit) -> QueryResult<()> {
+    if let AnyConnection::Postgresql(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(7427310001)").execute(pg)?;
+    }
+    let prev: String = audit_log::table
+        .order(audit_log::id.desc())
+        .select(audit_log::hash)
+        .first(conn)
+        .optional()?
+        .unwrap_or_else(|| GENESIS.to_string());
+    let hash = entry_hash(&prev, entry);
+    let row = Chained {
+        at: entry.at,
+        actor: &entry.actor,
+        action: &entry.action,
+        job: &entry.job,
+        pass_id: entry.pass_id,
+        change_id: entry.change_id,
+        entity: &entry.entity,
+        record_id: &entry.record_id,
+        field: entry.field.as_deref(),
+        old_value: entry.old_value.as_deref(),
+        new_value: entry.new_value.as_deref(),
+        source: entry.source.as_deref(),
+        score: entry.score,
+        detail: entry.detail.as_deref(),
+        prev_hash: &prev,
+        hash: &hash,
+    };
     diesel::insert_into(audit_log::table)
-        .values(entry)
+        .values(&row)
         .execute(conn)?;
     Ok(())
+}
+
+/// The first entry where the chain breaks, if any.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Break {
+    pub id: i64,
+    pub problem: String,
+}
+
+/// Recomputes the whole chain in id order, a page at a time.
+pub fn verify(conn: &mut AnyConnection) -> QueryResult<(i64, Option<Break>)> {
+    const PAGE: i64 = 5_000;
+    let mut prev = GENESIS.to_string();
+    let mut after = 0i64;
+    let mut checked = 0i64;
+    loop {
+        let page: Vec<AuditRow> = audit_log::table
+            .filter(audit_log::id.gt(after))
+            .order(audit_log::id)
+            .limit(PAGE)
+            .select(AuditRow::as_select())
+            .load(conn)?;
+        let Some(last) = page.last() else {
+            return Ok((checked, None));
+        };
+        after = last.id;
+        for row in page {
+            checked += 1;
+            if row.prev_hash != prev {
+                let problem =
+                    "its link to the entry before does not match: an entry was removed or inserted"
+                        .into();
+                return Ok((
+                    checked,
+                    Some(Break {
+                        id: row.id,
+                        problem,
+                    }),
+                ));
+            }
+            if entry_hash(&prev, &row.as_new()) != row.hash {
+                let problem = "its content does not match its hash: the entry was edited".into();
+                return Ok((
+                    checked,
+                    Some(Break {
+                        id: row.id,
+                        problem,
+                    }),
+                ));
+            }
+            prev = row.hash;
+        }
+    }
+}
+
+impl AuditRow {
+    fn as_new(&self) -> NewAudit {
+        NewAudit {
+            at: self.at,
+            actor: self.actor.clone(),
+            action: self.action.clone(),
+            job: self.job.clone(),
+            pass_id: self.pass_id,
+            change_id: self.change_id,
+            entity: self.entity.clone(),
+            record_id: self.record_id.clone(),
+            field: self.field.clone(),
+            old_value: self.old_value.clone(),
+            new_value: self.new_value.clone(),
+            source: self.source.clone(),
+            score: self.score,
+            detail: self.detail.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -61,6 +227,7 @@ pub struct AuditFilter {
     pub job: Option<String>,
     pub record_id: Option<String>,
     pub change_id: Option<i64>,
+    pub pass_id: Option<i64>,
     pub limit: Option<i64>,
 }
 
@@ -79,8 +246,74 @@ pub fn list(conn: &mut AnyConnection, filter: &AuditFilter) -> QueryResult<Vec<A
     if let Some(change) = filter.change_id {
         q = q.filter(audit_log::change_id.eq(change));
     }
+    if let Some(pass) = filter.pass_id {
+        q = q.filter(audit_log::pass_id.eq(pass));
+    }
     if let Some(limit) = filter.limit {
         q = q.limit(limit);
     }
     q.load(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> NewAudit {
+        NewAudit {
+            at: chrono::DateTime::from_timestamp(1_700_000_000, 123_456_000)
+                .unwrap()
+                .naive_utc(),
+            actor: "system".into(),
+            action: "applied".into(),
+            job: "organisations".into(),
+            pass_id: Some(1),
+            change_id: Some(2),
+            entity: "organisation".into(),
+            record_id: "17".into(),
+            field: Some("city".into()),
+            old_value: None,
+            new_value: Some("Köln".into()),
+            source: Some("register demo R1".into()),
+            score: Some(0.97),
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn every_field_and_the_previous_hash_change_the_hash() {
+        let base = entry_hash(GENESIS, &entry());
+        assert_eq!(base.len(), 64);
+        assert_eq!(base, entry_hash(GENESIS, &entry()), "deterministic");
+        assert_ne!(base, entry_hash("other", &entry()));
+        let variants: Vec<NewAudit> = vec![
+            NewAudit {
+                actor: "anna".into(),
+                ..entry()
+            },
+            NewAudit {
+                old_value: Some(String::new()),
+                ..entry()
+            },
+            NewAudit {
+                new_value: Some("Koeln".into()),
+                ..entry()
+            },
+            NewAudit {
+                score: Some(0.96),
+                ..entry()
+            },
+            NewAudit {
+                change_id: None,
+                ..entry()
+            },
+            NewAudit {
+                at: entry().at + chrono::Duration::microseconds(1),
+                ..entry()
+            },
+        ];
+        for v in variants {
+            assert_ne!(entry_hash(GENESIS, &v), base, "{v:?}");
+        }
+    }
 }

@@ -22,8 +22,11 @@ pub struct ChangeRow {
     pub source: String,
     pub register_id: String,
     pub field: String,
+    /// What the change does (`field`, `deactivate`, `relink`, `merge_candidate`, `revert`, …).
+    pub kind: String,
     pub old_value: Option<String>,
-    pub new_value: String,
+    /// `None` only for a revert to an empty (NULL) field.
+    pub new_value: Option<String>,
     pub policy: String,
     pub status: String,
     pub score: f64,
@@ -32,6 +35,9 @@ pub struct ChangeRow {
     pub decided_at: Option<NaiveDateTime>,
     pub decided_by: Option<String>,
     pub applied_at: Option<NaiveDateTime>,
+    /// Set while its CRM write is in flight: still set at start means the apply was cut short.
+    pub applying_since: Option<NaiveDateTime>,
+    pub reverts_change_id: Option<i64>,
     pub error: Option<String>,
 }
 
@@ -46,8 +52,9 @@ pub struct NewChange {
     pub source: String,
     pub register_id: String,
     pub field: String,
+    pub kind: String,
     pub old_value: Option<String>,
-    pub new_value: String,
+    pub new_value: Option<String>,
     pub policy: String,
     pub status: String,
     pub score: f64,
@@ -55,6 +62,7 @@ pub struct NewChange {
     pub created_at: NaiveDateTime,
     pub decided_at: Option<NaiveDateTime>,
     pub decided_by: Option<String>,
+    pub reverts_change_id: Option<i64>,
 }
 
 /// Statuses in which a change still waits for something to happen.
@@ -120,6 +128,24 @@ pub fn set_status(
             .execute(conn)?;
     }
     Ok(())
+}
+
+/// Marks changes as being written to the CRM, committed before the first write.
+pub fn mark_applying(conn: &mut AnyConnection, ids: &[i64]) -> QueryResult<()> {
+    diesel::update(changes::table.filter(changes::id.eq_any(ids)))
+        .set(changes::applying_since.eq(Some(now())))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Approved changes of a job whose apply was cut short (a crash between CRM write and store).
+pub fn interrupted(conn: &mut AnyConnection, job: &str) -> QueryResult<Vec<i64>> {
+    changes::table
+        .filter(changes::job.eq(job))
+        .filter(changes::applying_since.is_not_null())
+        .filter(changes::status.eq_any(names(&[ChangeStatus::Approved, ChangeStatus::Failed])))
+        .select(changes::id)
+        .load(conn)
 }
 
 /// Sets the new value a steward edited before approving.

@@ -4,9 +4,12 @@
 pub mod audit;
 pub mod changes;
 pub mod passes;
+pub mod provenance;
 pub mod schema;
 pub mod status;
+pub mod suppressions;
 
+use chrono::Timelike;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::config::DbUrl;
@@ -62,7 +65,10 @@ fn run_migrations(conn: &mut AnyConnection) -> Result<Vec<String>, StoreError> {
     Ok(applied.iter().map(ToString::to_string).collect())
 }
 
-/// Now, in UTC, as stored.
+/// Now, in UTC, to the microsecond: what PostgreSQL keeps, so a value reads back the same
+/// on both backends (the audit chain hashes timestamps).
 pub fn now() -> chrono::NaiveDateTime {
-    chrono::Utc::now().naive_utc()
+    let t = chrono::Utc::now().naive_utc();
+    t.with_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t)
 }

@@ -18,6 +18,7 @@ diesel::table! {
         ambiguous -> BigInt,
         lookup_failed -> BigInt,
         inactive -> BigInt,
+        skipped -> BigInt,
         changes_proposed -> BigInt,
         changes_applied -> BigInt,
         conflicts -> BigInt,
@@ -37,8 +38,9 @@ diesel::table! {
         source -> Text,
         register_id -> Text,
         field -> Text,
+        kind -> Text,
         old_value -> Nullable<Text>,
-        new_value -> Text,
+        new_value -> Nullable<Text>,
         policy -> Text,
         status -> Text,
         score -> Double,
@@ -47,6 +49,8 @@ diesel::table! {
         decided_at -> Nullable<Timestamp>,
         decided_by -> Nullable<Text>,
         applied_at -> Nullable<Timestamp>,
+        applying_since -> Nullable<Timestamp>,
+        reverts_change_id -> Nullable<BigInt>,
         error -> Nullable<Text>,
     }
 }
@@ -68,6 +72,8 @@ diesel::table! {
         source -> Nullable<Text>,
         score -> Nullable<Double>,
         detail -> Nullable<Text>,
+        prev_hash -> Text,
+        hash -> Text,
     }
 }
 
@@ -97,4 +103,40 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(passes, changes, audit_log, record_status, matches);
+diesel::table! {
+    provenance (crm, entity, record_id, field) {
+        crm -> Text,
+        entity -> Text,
+        record_id -> Text,
+        field -> Text,
+        value -> Nullable<Text>,
+        source -> Text,
+        register_id -> Text,
+        change_id -> BigInt,
+        pass_id -> BigInt,
+        written_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    suppressions (job, record_id, field, value_key) {
+        job -> Text,
+        record_id -> Text,
+        field -> Text,
+        value_key -> Text,
+        value -> Text,
+        decided_by -> Text,
+        decided_at -> Timestamp,
+        change_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    passes,
+    changes,
+    audit_log,
+    record_status,
+    matches,
+    provenance,
+    suppressions
+);

@@ -114,3 +114,27 @@ pub fn count_by_status(
     }
     q.load(conn)
 }
+
+/// Register records matched by two or more CRM records of a job, with those record ids.
+pub fn shared_matches(
+    conn: &mut AnyConnection,
+    job: &str,
+) -> QueryResult<Vec<(String, Vec<String>)>> {
+    let shared: Vec<String> = matches::table
+        .filter(matches::job.eq(job))
+        .group_by(matches::register_id)
+        .having(diesel::dsl::count_star().gt(1))
+        .select(matches::register_id)
+        .load(conn)?;
+    let mut out = Vec::with_capacity(shared.len());
+    for register_id in shared {
+        let mut members: Vec<String> = matches::table
+            .filter(matches::job.eq(job))
+            .filter(matches::register_id.eq(&register_id))
+            .select(matches::record_id)
+            .load(conn)?;
+        members.sort();
+        out.push((register_id, members));
+    }
+    Ok(out)
+}

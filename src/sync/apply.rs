@@ -1,18 +1,21 @@
-//! Writing approved changes to the CRM behind the expected-old-value guard, and auditing
-//! every outcome. Idempotent per change: a change already written is recognised.
+//! Writing approved changes to the CRM behind the expected-old-value guard. Each change is
+//! marked as "applying" before its CRM write and settled (status, audit entry, provenance)
+//! in one store transaction right after it, so a crash in between is found and reconciled
+//! on the next start: the guard tells whether the write happened.
 
 use diesel::Connection;
 use serde::Serialize;
+use tracing::{info, warn};
 
 use crate::crm::{CrmSource, WriteOutcome};
-use crate::domain::model::{ChangeStatus, EntityKind};
+use crate::domain::model::{ChangeKind, ChangeStatus, EntityKind, Field};
 use crate::domain::normalise::comparable;
-use crate::store::audit::{self, NewAudit};
-use crate::store::changes::{self, ChangeRow};
+use crate::store::audit::{self, NewAudit, SYSTEM};
+use crate::store::changes::{self, ChangeFilter, ChangeRow};
 use crate::store::passes::PassCounts;
+use crate::store::provenance::{self, ProvenanceRow};
 use crate::store::{now, Store};
 
-use super::persist::field_of;
 use super::SyncError;
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -28,9 +31,46 @@ impl ApplyCounts {
         counts.conflicts += self.conflicts;
         counts.changes_failed += self.failed;
     }
+
+    pub fn add(&mut self, other: &ApplyCounts) {
+        self.applied += other.applied;
+        self.conflicts += other.conflicts;
+        self.failed += other.failed;
+    }
 }
 
-/// Applies the approved changes among `ids` (others are skipped) for `job` and audits each.
+/// Settles the changes of `job` whose apply was cut short. Returns what they became.
+pub async fn reconcile(
+    store: &Store,
+    crm: &dyn CrmSource,
+    job: &str,
+    kind: EntityKind,
+) -> Result<ApplyCounts, SyncError> {
+    let owned = job.to_string();
+    let ids = store
+        .db
+        .run(move |conn| changes::interrupted(conn, &owned))
+        .await?;
+    if ids.is_empty() {
+        return Ok(ApplyCounts::default());
+    }
+    warn!(
+        job,
+        changes = ids.len(),
+        "found changes whose apply was interrupted; reconciling them with the CRM"
+    );
+    apply_changes(store, crm, job, kind, &ids, SYSTEM).await
+}
+
+fn same(field: Option<Field>, a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => field.map_or(x == y, |f| comparable(f, x) == comparable(f, y)),
+        (Some(x), None) | (None, Some(x)) => x.trim().is_empty(),
+    }
+}
+
+/// Applies the approved (or failed, for a retry) changes among `ids` for `job`.
 pub async fn apply_changes(
     store: &Store,
     crm: &dyn CrmSource,
@@ -43,44 +83,60 @@ pub async fn apply_changes(
     if ids.is_empty() {
         return Ok(counts);
     }
-    let filter = changes::ChangeFilter {
+    let filter = ChangeFilter {
         job: Some(job.to_string()),
-        statuses: vec![ChangeStatus::Approved],
+        statuses: vec![ChangeStatus::Approved, ChangeStatus::Failed],
         ids: ids.to_vec(),
         ..Default::default()
     };
-    let approved = store
+    let selected: Vec<ChangeRow> = store
         .db
         .run(move |conn| changes::list(conn, &filter))
+        .await?
+        .into_iter()
+        .filter(|c| {
+            c.kind
+                .parse::<ChangeKind>()
+                .is_ok_and(ChangeKind::writes_crm)
+        })
+        .collect();
+    let marked: Vec<i64> = selected
+        .iter()
+        .filter(|c| c.applying_since.is_none())
+        .map(|c| c.id)
+        .collect();
+    store
+        .db
+        .run(move |conn| changes::mark_applying(conn, &marked))
         .await?;
-    let mut results = Vec::with_capacity(approved.len());
-    for change in approved {
-        let Some(field) = field_of(&change.field) else {
-            results.push((
-                change,
-                ChangeStatus::Failed,
-                Some("unknown field in stored change".to_string()),
-            ));
-            continue;
+
+    for change in selected {
+        let field = change.field.parse::<Field>().ok();
+        let outcome = match field {
+            Some(f) => {
+                crm.write_field(
+                    kind,
+                    &change.record_id,
+                    f,
+                    change.old_value.as_deref(),
+                    change.new_value.as_deref(),
+                )
+                .await
+            }
+            None => Ok(WriteOutcome::Missing),
         };
-        let outcome = crm
-            .write_field(
-                kind,
-                &change.record_id,
-                field,
-                change.old_value.as_deref(),
-                &change.new_value,
-            )
-            .await;
-        let (status, note) = match outcome {
+        let interrupted = change.applying_since.is_some();
+        let (status, mut note) = match outcome {
             Ok(WriteOutcome::Written) => (ChangeStatus::Applied, None),
-            // Written before a crash, not yet recorded: the CRM already holds the new value.
-            Ok(WriteOutcome::Conflict {
-                current: Some(current),
-            }) if comparable(field, &current) == comparable(field, &change.new_value) => (
-                ChangeStatus::Applied,
-                Some("the CRM already held the new value".to_string()),
-            ),
+            // Written before an interruption, not yet recorded: the CRM holds the new value.
+            Ok(WriteOutcome::Conflict { current })
+                if same(field, current.as_deref(), change.new_value.as_deref()) =>
+            {
+                (
+                    ChangeStatus::Applied,
+                    Some("the CRM already held the new value".to_string()),
+                )
+            }
             Ok(WriteOutcome::Conflict { current }) => (
                 ChangeStatus::Conflict,
                 Some(format!(
@@ -90,50 +146,118 @@ pub async fn apply_changes(
                         .map_or("empty".to_string(), |v| format!("{v:?}"))
                 )),
             ),
+            Ok(WriteOutcome::Missing) if field.is_none() => (
+                ChangeStatus::Failed,
+                Some(format!(
+                    "`{}` is not a field refsync can write",
+                    change.field
+                )),
+            ),
             Ok(WriteOutcome::Missing) => (
                 ChangeStatus::Failed,
                 Some("the record no longer exists in the CRM".to_string()),
             ),
-            Err(e) => (ChangeStatus::Failed, Some(e.to_string())),
+            Err(e) => (
+                ChangeStatus::Failed,
+                Some(format!("{e}; retried by the next apply")),
+            ),
         };
+        if interrupted {
+            note = Some(format!(
+                "reconciled after an interrupted apply: {}",
+                note.as_deref().unwrap_or("written now")
+            ));
+            info!(
+                change = change.id,
+                status = status.as_str(),
+                "reconciled an interrupted apply"
+            );
+        }
         match status {
             ChangeStatus::Applied => counts.applied += 1,
             ChangeStatus::Conflict => counts.conflicts += 1,
             _ => counts.failed += 1,
         }
-        results.push((change, status, note));
-    }
-    let (actor, crm_name) = (actor.to_string(), crm.name().to_string());
-    store
-        .db
-        .run(move |conn| {
-            conn.transaction(|conn| {
-                for (change, status, note) in &results {
-                    changes::set_status(conn, change.id, *status, None, note.as_deref())?;
-                    audit::append(
-                        conn,
-                        &audit_entry(change, *status, note.clone(), &actor, &crm_name),
-                    )?;
-                }
-                diesel::QueryResult::Ok(())
+        let (actor, crm_name) = (actor.to_string(), crm.name().to_string());
+        store
+            .db
+            .run(move |conn| {
+                conn.transaction(|conn| settle(conn, &change, status, note, &actor, &crm_name))
             })
-        })
-        .await?;
+            .await?;
+    }
     Ok(counts)
 }
 
-fn audit_entry(
+/// Records one change's outcome: status, audit entry, provenance, and for a revert the
+/// reverted change, all in one transaction.
+fn settle(
+    conn: &mut crate::db::AnyConnection,
     change: &ChangeRow,
     status: ChangeStatus,
     note: Option<String>,
     actor: &str,
     crm: &str,
-) -> NewAudit {
+) -> diesel::QueryResult<()> {
+    // A failed change keeps waiting as failed; it is retried by the next apply.
+    changes::set_status(conn, change.id, status, None, note.as_deref())?;
     let action = match status {
         ChangeStatus::Applied => "applied",
         ChangeStatus::Conflict => "conflict",
         _ => "apply_failed",
     };
+    audit::append(conn, &audit_entry(change, action, note, actor, crm))?;
+    if status != ChangeStatus::Applied {
+        return Ok(());
+    }
+    provenance::record(
+        conn,
+        &ProvenanceRow {
+            crm: crm.to_string(),
+            entity: change.entity.clone(),
+            record_id: change.record_id.clone(),
+            field: change.field.clone(),
+            value: change.new_value.clone(),
+            source: change.source.clone(),
+            register_id: change.register_id.clone(),
+            change_id: change.id,
+            pass_id: change.pass_id,
+            written_at: now(),
+        },
+    )?;
+    if let Some(original) = change
+        .reverts_change_id
+        .and_then(|id| changes::get(conn, id).transpose())
+    {
+        let original = original?;
+        changes::set_status(
+            conn,
+            original.id,
+            ChangeStatus::Reverted,
+            Some(actor),
+            Some(&format!("reverted by change {}", change.id)),
+        )?;
+        audit::append(
+            conn,
+            &audit_entry(
+                &original,
+                "reverted",
+                Some(format!("by change {}", change.id)),
+                actor,
+                crm,
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn audit_entry(
+    change: &ChangeRow,
+    action: &str,
+    note: Option<String>,
+    actor: &str,
+    crm: &str,
+) -> NewAudit {
     NewAudit {
         at: now(),
         actor: actor.to_string(),
@@ -145,7 +269,7 @@ fn audit_entry(
         record_id: change.record_id.clone(),
         field: Some(change.field.clone()),
         old_value: change.old_value.clone(),
-        new_value: Some(change.new_value.clone()),
+        new_value: change.new_value.clone(),
         source: Some(format!(
             "register {} record {} → CRM {crm}",
             change.source, change.register_id

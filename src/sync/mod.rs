@@ -3,8 +3,10 @@
 
 pub mod apply;
 mod persist;
+pub mod revert;
 pub mod review;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,16 +15,17 @@ use diesel::Connection;
 use serde::Serialize;
 use tracing::{info, instrument, warn};
 
-use crate::config::{Config, JobConfig};
+use crate::config::{Config, CrmConfig, JobConfig};
 use crate::crm::{CrmError, CrmSource};
 use crate::domain::decide::{decide, Decision};
-use crate::domain::diff::{diff, PlannedChange};
+use crate::domain::diff::{diff, inactive_changes, is_inactive, DiffInput, PlannedChange};
 use crate::domain::model::{EntityKind, Field, Record};
-use crate::domain::normalise::fold_text;
+use crate::domain::normalise::{comparable, fold_text};
+use crate::domain::policy::FieldRule;
 use crate::domain::score::score;
 use crate::register::{Lookup, RegisterError};
 use crate::store::passes::{self, outcome, PassCounts};
-use crate::store::{Store, StoreError};
+use crate::store::{provenance, suppressions, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -34,6 +37,8 @@ pub enum SyncError {
     Crm(#[from] CrmError),
     #[error("{0}")]
     Register(#[from] RegisterError),
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl From<diesel::result::Error> for SyncError {
@@ -77,59 +82,120 @@ impl PassReport {
 /// What became of one CRM record in this pass, before anything is stored.
 #[derive(Debug, Clone)]
 pub(crate) enum Outcome {
+    Skipped(String),
     Failed(String),
     Decided {
         decision: Decision,
         planned: Vec<PlannedChange>,
+        /// The matched register record, for the per-field status.
+        register: Option<Record>,
         inactive: bool,
+        /// Fields whose register value a steward marked wrong for this record.
+        flagged: BTreeSet<Field>,
     },
 }
 
-/// Register status values that mean the entity no longer trades.
-fn is_inactive(status: &str) -> bool {
-    matches!(
-        fold_text(status).as_str(),
-        "inactive"
-            | "dissolved"
-            | "merged"
-            | "retired"
-            | "geloescht"
-            | "erloschen"
-            | "aufgeloest"
-            | "inaktiv"
-    )
+/// What the store knows about a record that the diff must respect.
+#[derive(Debug, Default)]
+pub(crate) struct History {
+    pub written: BTreeMap<Field, Option<String>>,
+    pub suppressed: BTreeSet<(Field, String)>,
 }
 
-/// Scores, decides and diffs one record: pure, given the register's answer.
+/// The job as a pass needs it: config plus the rules in force.
+pub(crate) struct JobPlan<'a> {
+    pub job: &'a JobConfig,
+    pub rules: BTreeMap<Field, FieldRule>,
+    pub mapped: BTreeSet<Field>,
+}
+
+impl JobPlan<'_> {
+    /// The reason a record is left alone, if `skip_where` selects it.
+    fn skip_reason(&self, record: &Record) -> Option<String> {
+        self.job.skip_where.iter().find_map(|(field, values)| {
+            let v = record.get(*field)?;
+            values
+                .iter()
+                .any(|s| fold_text(s) == fold_text(v))
+                .then(|| format!("{field} is {v:?} (skip_where)"))
+        })
+    }
+}
+
+/// Scores, decides and diffs one record: pure, given the register's answer and history.
 pub(crate) fn evaluate(
-    kind: EntityKind,
-    job: &JobConfig,
+    plan: &JobPlan<'_>,
     record: &Record,
     lookup: Lookup,
+    history: &History,
 ) -> Outcome {
+    let kind = plan.job.entity;
     let candidates = match lookup {
         Ok(candidates) => candidates,
         Err(e) => return Outcome::Failed(e.to_string()),
     };
     let scored = candidates.iter().map(|c| score(kind, record, c)).collect();
-    let decision = decide(scored, &job.thresholds);
-    let (planned, inactive) = match &decision {
-        Decision::Matched { best, band } => {
-            let register_record = candidates.iter().find(|c| c.id == best.register_id);
-            match register_record {
-                Some(reg) => (
-                    diff(record, reg, &job.fields, *band, &job.placeholders),
-                    reg.get(Field::Status).is_some_and(is_inactive),
-                ),
-                None => (Vec::new(), false),
-            }
-        }
-        _ => (Vec::new(), false),
+    let decision = decide(scored, &plan.job.thresholds);
+    let Decision::Matched { best, band } = &decision else {
+        return Outcome::Decided {
+            decision,
+            planned: Vec::new(),
+            register: None,
+            inactive: false,
+            flagged: BTreeSet::new(),
+        };
     };
+    let Some(reg) = candidates.iter().find(|c| c.id == best.register_id) else {
+        return Outcome::Decided {
+            decision,
+            planned: Vec::new(),
+            register: None,
+            inactive: false,
+            flagged: BTreeSet::new(),
+        };
+    };
+    let inactive = reg.get(Field::Status).is_some_and(is_inactive);
+    let mut planned = diff(&DiffInput {
+        crm: record,
+        register: reg,
+        rules: &plan.rules,
+        band: *band,
+        probability: best.score,
+        placeholders: &plan.job.placeholders,
+        written: &history.written,
+        suppressed: &history.suppressed,
+    });
+    if inactive {
+        // The status (and LEI) of a dissolved entity are never changed by a field policy:
+        // they become a deactivate or relink proposal for a steward.
+        planned.retain(|p| !matches!(p.field, Field::Status | Field::Lei));
+        let mapped = |f: Field| plan.mapped.contains(&f);
+        planned.extend(
+            inactive_changes(record, reg, &mapped, &plan.job.inactive_value)
+                .into_iter()
+                .filter(|p| {
+                    !history
+                        .suppressed
+                        .contains(&(p.field, comparable(p.field, &p.new)))
+                }),
+        );
+    }
+    let flagged = history
+        .suppressed
+        .iter()
+        .filter(|(field, key)| {
+            reg.get(*field)
+                .is_some_and(|v| comparable(*field, v) == *key)
+        })
+        .map(|(field, _)| *field)
+        .collect();
+    let register = Some(reg.clone());
     Outcome::Decided {
         decision,
         planned,
+        register,
         inactive,
+        flagged,
     }
 }
 
@@ -193,6 +259,7 @@ pub async fn run_pass(
         not_found = c.not_found,
         ambiguous = c.ambiguous,
         lookup_failed = c.lookup_failed,
+        skipped = c.skipped,
         changes_proposed = c.changes_proposed,
         changes_applied = c.changes_applied,
         conflicts = c.conflicts,
@@ -220,10 +287,26 @@ async fn run_batches(
         .register
         .get(&job.register)
         .ok_or_else(|| SyncError::NoSuchJob(job_name.to_string()))?;
+    let CrmConfig::Sql(sql) = crm_config;
+    let mapping = sql.mapping(job.entity).ok_or_else(|| {
+        SyncError::Refused(format!(
+            "[crm.{}] has no mapping for {} records",
+            job.crm, job.entity
+        ))
+    })?;
+    let plan = JobPlan {
+        job,
+        rules: job.rules(mapping),
+        mapped: mapping.columns.keys().copied().collect(),
+    };
     let register = crate::register::open(&job.register, register_config).await?;
     let crm: Box<dyn CrmSource> = crate::crm::open(&job.crm, crm_config).await?;
+    // Changes whose apply was cut short (crash, kill) are settled before anything new.
+    let reconciled = apply::reconcile(store, crm.as_ref(), job_name, job.entity).await?;
+    reconciled.add_to(counts);
     let ctx = persist::Context {
         job: job_name.to_string(),
+        crm: job.crm.clone(),
         entity: job.entity,
         pass_id,
         register: register.name().to_string(),
@@ -241,23 +324,40 @@ async fn run_batches(
         }
         let records = crm.read_batch(job.entity, offset, job.batch_size).await?;
         if records.is_empty() {
-            return Ok(false);
+            break;
         }
         offset += records.len();
-        let lookups = register.candidates(job.entity, &records).await;
-        let outcomes: Vec<(Record, Outcome)> = records
+
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        let history_ctx = ctx.clone();
+        let mut histories = store
+            .db
+            .run(move |conn| load_histories(conn, &history_ctx, &ids))
+            .await?;
+
+        let (skipped, to_look_up): (Vec<Record>, Vec<Record>) = records
             .into_iter()
-            .zip(lookups)
-            .map(|(record, lookup)| {
-                let outcome = evaluate(job.entity, job, &record, lookup);
-                (record, outcome)
+            .partition(|r| plan.skip_reason(r).is_some());
+        let lookups = register.candidates(job.entity, &to_look_up).await;
+        let mut outcomes: Vec<(Record, Outcome)> = skipped
+            .into_iter()
+            .map(|r| {
+                let reason = plan.skip_reason(&r).unwrap_or_default();
+                (r, Outcome::Skipped(reason))
             })
             .collect();
+        for (record, lookup) in to_look_up.into_iter().zip(lookups) {
+            let history = histories.remove(&record.id).unwrap_or_default();
+            let outcome = evaluate(&plan, &record, lookup, &history);
+            outcomes.push((record, outcome));
+        }
+
         let batch_ctx = ctx.clone();
+        let rules = plan.rules.clone();
         let stored = store
             .db
             .run(move |conn| {
-                conn.transaction(|conn| persist::store_batch(conn, &batch_ctx, &outcomes))
+                conn.transaction(|conn| persist::store_batch(conn, &batch_ctx, &rules, &outcomes))
             })
             .await?;
         stored.add_to(counts);
@@ -281,4 +381,38 @@ async fn run_batches(
         counts.in_sync += statuses.0;
         counts.different += statuses.1;
     }
+    let dup_ctx = ctx.clone();
+    let proposed = store
+        .db
+        .run(move |conn| conn.transaction(|conn| persist::merge_candidates(conn, &dup_ctx)))
+        .await?;
+    counts.changes_proposed += proposed.changes_proposed;
+    counts.pending_review += proposed.pending_review;
+    Ok(false)
+}
+
+/// Provenance and suppressions of a batch's records.
+fn load_histories(
+    conn: &mut crate::db::AnyConnection,
+    ctx: &persist::Context,
+    ids: &[String],
+) -> diesel::QueryResult<BTreeMap<String, History>> {
+    let mut out: BTreeMap<String, History> = BTreeMap::new();
+    for (record, rows) in provenance::for_records(conn, &ctx.crm, ctx.entity.as_str(), ids)? {
+        let h = out.entry(record).or_default();
+        for row in rows {
+            if let Ok(field) = row.field.parse::<Field>() {
+                h.written.insert(field, row.value);
+            }
+        }
+    }
+    for (record, rows) in suppressions::for_records(conn, &ctx.job, ids)? {
+        let h = out.entry(record).or_default();
+        for row in rows {
+            if let Ok(field) = row.field.parse::<Field>() {
+                h.suppressed.insert((field, row.value_key));
+            }
+        }
+    }
+    Ok(out)
 }

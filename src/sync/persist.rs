@@ -1,7 +1,7 @@
 //! Storing one batch's outcomes: record status, match links and changes, with the rules
 //! that keep reruns idempotent and the review queue free of repeats.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use diesel::QueryResult;
 use serde_json::json;
@@ -9,12 +9,15 @@ use serde_json::json;
 use super::Outcome;
 use crate::db::AnyConnection;
 use crate::domain::decide::Decision;
-use crate::domain::model::{Band, ChangeStatus, EntityKind, Field, MatchStatus, Record};
+use crate::domain::diff::{Hold, PlannedChange};
+use crate::domain::model::{
+    Band, ChangeKind, ChangeStatus, EntityKind, Field, MatchStatus, Policy, Record,
+};
 use crate::domain::normalise::comparable;
-use crate::domain::policy::Action;
+use crate::domain::policy::{Action, FieldRule};
 use crate::domain::score::Scored;
 use crate::store::audit::SYSTEM;
-use crate::store::changes::{self, NewChange, OPEN};
+use crate::store::changes::{self, ChangeRow, NewChange, OPEN};
 use crate::store::now;
 use crate::store::passes::PassCounts;
 use crate::store::status::{self, MatchRow, StatusRow};
@@ -22,6 +25,7 @@ use crate::store::status::{self, MatchRow, StatusRow};
 #[derive(Debug, Clone)]
 pub(crate) struct Context {
     pub job: String,
+    pub crm: String,
     pub entity: EntityKind,
     pub pass_id: i64,
     pub register: String,
@@ -47,6 +51,7 @@ impl Stored {
         total.ambiguous += c.ambiguous;
         total.lookup_failed += c.lookup_failed;
         total.inactive += c.inactive;
+        total.skipped += c.skipped;
         total.changes_proposed += c.changes_proposed;
         total.pending_review += c.pending_review;
     }
@@ -59,6 +64,7 @@ fn candidate_summary(s: &Scored) -> serde_json::Value {
 pub(crate) fn store_batch(
     conn: &mut AnyConnection,
     ctx: &Context,
+    rules: &BTreeMap<Field, FieldRule>,
     outcomes: &[(Record, Outcome)],
 ) -> QueryResult<Stored> {
     let mut stored = Stored::default();
@@ -66,6 +72,14 @@ pub(crate) fn store_batch(
     for (record, outcome) in outcomes {
         stored.counts.records_read += 1;
         let (status, detail, verified) = match outcome {
+            Outcome::Skipped(reason) => {
+                stored.counts.skipped += 1;
+                (
+                    MatchStatus::Skipped,
+                    json!({ "decision": "skipped", "reason": reason }),
+                    false,
+                )
+            }
             Outcome::Failed(reason) => {
                 stored.counts.lookup_failed += 1;
                 // The last known match and its changes stay as they are; the next pass retries.
@@ -106,7 +120,9 @@ pub(crate) fn store_batch(
             Outcome::Decided {
                 decision: Decision::Matched { best, band },
                 planned,
+                register,
                 inactive,
+                flagged,
             } => {
                 match band {
                     Band::Auto => stored.counts.matched_auto += 1,
@@ -130,13 +146,14 @@ pub(crate) fn store_batch(
                         matched_at: at,
                     },
                 )?;
-                store_changes(conn, ctx, record, best, *band, planned, &mut stored)?;
+                let existing = store_changes(conn, ctx, record, best, *band, planned, &mut stored)?;
                 stored.matched_records.push((record.id.clone(), *inactive));
                 let detail = json!({
                     "decision": "matched",
                     "band": band,
                     "candidate": candidate_summary(best),
                     "comparisons": best.comparisons,
+                    "fields": field_states(rules, record, register.as_ref(), planned, &existing, flagged),
                 });
                 // Provisional: settled once approved changes have been applied.
                 let status = if *inactive {
@@ -164,27 +181,178 @@ pub(crate) fn store_batch(
     Ok(stored)
 }
 
-/// Turns planned changes into stored ones without repeating what is already waiting or
-/// what a steward rejected, and retires proposals that no longer apply.
+/// Per field of the rules: both values and one of `in_sync`, `different` (a change is
+/// open), `flagged_wrong` (a steward marked the register value wrong), `reviewed` (a
+/// steward decided against the register value) or `left_alone` (the policy keeps the CRM
+/// value, e.g. `fill_empty` on a filled field).
+fn field_states(
+    rules: &BTreeMap<Field, FieldRule>,
+    crm: &Record,
+    register: Option<&Record>,
+    planned: &[PlannedChange],
+    existing: &[ChangeRow],
+    flagged: &BTreeSet<Field>,
+) -> serde_json::Value {
+    let Some(reg) = register else {
+        return serde_json::Value::Null;
+    };
+    let mut out = serde_json::Map::new();
+    for field in rules.keys() {
+        let (c, r) = (crm.get(*field), reg.get(*field));
+        let state = match (c, r) {
+            (_, None) => continue,
+            (Some(a), Some(b)) if comparable(*field, a) == comparable(*field, b) => "in_sync",
+            _ if flagged.contains(field) => "flagged_wrong",
+            _ if planned.iter().any(|p| p.field == *field) => "different",
+            _ if existing
+                .iter()
+                .any(|e| e.field == field.as_str() && e.status == "rejected") =>
+            {
+                "reviewed"
+            }
+            _ => "left_alone",
+        };
+        out.insert(
+            field.as_str().to_string(),
+            json!({ "crm": c, "register": r, "state": state }),
+        );
+    }
+    serde_json::Value::Object(out)
+}
+
+/// Same field (and kind), same new value and same old value, compared in substance.
+fn same_change(c: &ChangeRow, kind: ChangeKind, field: &str, old: Option<&str>, new: &str) -> bool {
+    let f = field.parse::<Field>().ok();
+    let eq = |a: &str, b: &str| f.map_or(a == b, |f| comparable(f, a) == comparable(f, b));
+    c.kind == kind.as_str()
+        && c.field == field
+        && c.new_value.as_deref().is_some_and(|v| eq(v, new))
+        && match (c.old_value.as_deref(), old) {
+            (None, None) => true,
+            (Some(a), Some(b)) => eq(a, b),
+            _ => false,
+        }
+}
+
+/// A change to store, from a planned field change or a pass-level finding.
+struct Proposal<'a> {
+    kind: ChangeKind,
+    field: &'a str,
+    old: Option<&'a str>,
+    new: &'a str,
+    policy: Policy,
+    action: Action,
+    register_id: &'a str,
+    score: f64,
+    reason: String,
+}
+
+/// Stores `p` unless the same change already waits, was rejected or reverted for the same
+/// CRM value, or the record's open change for the field is replaced by it. Returns the new
+/// change id when one was created.
+fn propose(
+    conn: &mut AnyConnection,
+    ctx: &Context,
+    record_id: &str,
+    existing: &[ChangeRow],
+    p: &Proposal<'_>,
+    stored: &mut Stored,
+) -> QueryResult<()> {
+    let same: Vec<&ChangeRow> = existing
+        .iter()
+        .filter(|c| same_change(c, p.kind, p.field, p.old, p.new))
+        .collect();
+    if same
+        .iter()
+        .any(|c| c.status == "rejected" || c.status == "reverted")
+    {
+        return Ok(());
+    }
+    if let Some(w) = same
+        .iter()
+        .find(|c| ["proposed", "approved", "failed"].contains(&c.status.as_str()))
+    {
+        if w.status == "proposed" {
+            stored.counts.pending_review += 1;
+        } else {
+            stored.to_apply.push(w.id);
+        }
+        return Ok(());
+    }
+    for old in existing.iter().filter(|c| {
+        c.field == p.field
+            && c.kind == p.kind.as_str()
+            && OPEN.iter().any(|s| s.as_str() == c.status)
+    }) {
+        changes::set_status(
+            conn,
+            old.id,
+            ChangeStatus::Superseded,
+            None,
+            Some("a newer pass proposes another value"),
+        )?;
+    }
+    let auto = p.action == Action::Apply;
+    let id = changes::insert(
+        conn,
+        &NewChange {
+            pass_id: ctx.pass_id,
+            job: ctx.job.clone(),
+            entity: ctx.entity.as_str().to_string(),
+            record_id: record_id.to_string(),
+            source: ctx.register.clone(),
+            register_id: p.register_id.to_string(),
+            field: p.field.to_string(),
+            kind: p.kind.as_str().to_string(),
+            old_value: p.old.map(str::to_string),
+            new_value: Some(p.new.to_string()),
+            policy: p.policy.as_str().to_string(),
+            status: if auto {
+                ChangeStatus::Approved
+            } else {
+                ChangeStatus::Proposed
+            }
+            .as_str()
+            .to_string(),
+            score: p.score,
+            reason: p.reason.clone(),
+            created_at: now(),
+            decided_at: auto.then(now),
+            decided_by: auto.then(|| SYSTEM.to_string()),
+            reverts_change_id: None,
+        },
+    )?;
+    if auto {
+        stored.to_apply.push(id);
+    } else {
+        stored.counts.changes_proposed += 1;
+    }
+    Ok(())
+}
+
+/// Turns planned changes into stored ones and retires proposals that no longer apply.
+/// Returns the record's changes as they were before, for the per-field status.
 fn store_changes(
     conn: &mut AnyConnection,
     ctx: &Context,
     record: &Record,
     best: &Scored,
     band: Band,
-    planned: &[crate::domain::diff::PlannedChange],
+    planned: &[PlannedChange],
     stored: &mut Stored,
-) -> QueryResult<()> {
+) -> QueryResult<Vec<ChangeRow>> {
     let mut watched = OPEN.to_vec();
-    watched.push(ChangeStatus::Rejected);
-    let existing = changes::for_record(conn, &ctx.job, &record.id, &watched)?;
+    watched.extend([ChangeStatus::Rejected, ChangeStatus::Reverted]);
+    let existing: Vec<ChangeRow> = changes::for_record(conn, &ctx.job, &record.id, &watched)?
+        .into_iter()
+        .filter(|c| c.kind != ChangeKind::MergeCandidate.as_str())
+        .collect();
     let planned_fields: BTreeSet<&str> = planned.iter().map(|p| p.field.as_str()).collect();
 
     // Open changes for fields that no longer differ are moot: someone fixed the CRM.
-    for old in existing
-        .iter()
-        .filter(|c| c.status != "rejected" && !planned_fields.contains(c.field.as_str()))
-    {
+    for old in existing.iter().filter(|c| {
+        OPEN.iter().any(|s| s.as_str() == c.status) && !planned_fields.contains(c.field.as_str())
+    }) {
         changes::set_status(
             conn,
             old.id,
@@ -193,94 +361,107 @@ fn store_changes(
             Some("the CRM value no longer differs from the register"),
         )?;
     }
-
     for p in planned {
-        let same_new = |c: &&changes::ChangeRow| {
-            c.field == p.field.as_str()
-                && comparable(p.field, &c.new_value) == comparable(p.field, &p.new)
+        let proposal = Proposal {
+            kind: p.kind,
+            field: p.field.as_str(),
+            old: p.old.as_deref(),
+            new: &p.new,
+            policy: p.policy,
+            action: p.action,
+            register_id: &best.register_id,
+            score: best.score,
+            reason: reason(p, band, best, record),
         };
-        if existing
-            .iter()
-            .filter(same_new)
-            .any(|c| c.status == "rejected")
-        {
-            continue;
-        }
-        let waiting = existing
-            .iter()
-            .filter(same_new)
-            .find(|c| (c.status == "proposed" || c.status == "approved") && c.old_value == p.old);
-        if let Some(w) = waiting {
-            if w.status == "approved" {
-                stored.to_apply.push(w.id);
-            } else {
-                stored.counts.pending_review += 1;
-            }
-            continue;
-        }
-        for old in existing
-            .iter()
-            .filter(|c| c.field == p.field.as_str() && c.status != "rejected")
-        {
-            changes::set_status(
-                conn,
-                old.id,
-                ChangeStatus::Superseded,
-                None,
-                Some("a newer pass proposes another value"),
-            )?;
-        }
-        let auto = p.action == Action::Apply;
-        let id = changes::insert(
-            conn,
-            &NewChange {
-                pass_id: ctx.pass_id,
-                job: ctx.job.clone(),
-                entity: ctx.entity.as_str().to_string(),
-                record_id: record.id.clone(),
-                source: ctx.register.clone(),
-                register_id: best.register_id.clone(),
-                field: p.field.as_str().to_string(),
-                old_value: p.old.clone(),
-                new_value: p.new.clone(),
-                policy: p.policy.as_str().to_string(),
-                status: if auto {
-                    ChangeStatus::Approved
-                } else {
-                    ChangeStatus::Proposed
-                }
-                .as_str()
-                .to_string(),
-                score: best.score,
-                reason: reason(p, band, best),
-                created_at: now(),
-                decided_at: auto.then(now),
-                decided_by: auto.then(|| SYSTEM.to_string()),
-            },
-        )?;
-        if auto {
-            stored.to_apply.push(id);
-        } else {
-            stored.counts.changes_proposed += 1;
-        }
+        propose(conn, ctx, &record.id, &existing, &proposal, stored)?;
     }
-    Ok(())
+    Ok(existing)
 }
 
-fn reason(p: &crate::domain::diff::PlannedChange, band: Band, best: &Scored) -> String {
-    let what = if p.old.as_deref().is_none_or(|v| v.trim().is_empty()) {
-        "empty in CRM"
-    } else {
-        "differs from register"
+fn reason(p: &PlannedChange, band: Band, best: &Scored, record: &Record) -> String {
+    let what = match p.kind {
+        ChangeKind::Deactivate => "the register says the entity is no longer active".to_string(),
+        ChangeKind::Relink => "the register names a successor entity".to_string(),
+        _ if p.old.as_deref().is_none_or(|v| v.trim().is_empty()) => "empty in CRM".to_string(),
+        _ => "differs from register".to_string(),
     };
-    let how = match p.action {
-        Action::Apply => "applied automatically".to_string(),
-        Action::Propose if band == Band::Review => {
+    let how = match (&p.hold, p.action) {
+        (Some(Hold::EditedSinceWritten { written }), _) => {
+            let by = record
+                .modified
+                .as_ref()
+                .map(|m| {
+                    format!(
+                        " (record last modified{}{})",
+                        m.by.as_deref()
+                            .map(|b| format!(" by {b}"))
+                            .unwrap_or_default(),
+                        m.at.as_deref()
+                            .map(|a| format!(" at {a}"))
+                            .unwrap_or_default()
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "edited in CRM since refsync wrote it (refsync wrote {}){by}; needs review",
+                written
+                    .as_deref()
+                    .map_or("an empty value".to_string(), |w| format!("{w:?}"))
+            )
+        }
+        (Some(Hold::BelowFieldMinimum), _) => format!(
+            "match probability {:.3} is below this field's minimum; needs review",
+            best.score
+        ),
+        (None, Action::Apply) => "applied automatically".to_string(),
+        (None, Action::Propose) if band == Band::Review => {
             format!("match in review band ({:.2}), needs review", best.score)
         }
-        Action::Propose => format!("policy {} needs review", p.policy),
+        (None, Action::Propose) => format!("policy {} needs review", p.policy),
     };
     format!("{} {what}; {how}; {}", p.field.as_str(), best.grade())
+}
+
+/// CRM records sharing one register record are likely duplicates: each gets a
+/// `merge_candidate` change naming the others, for review. Nothing is merged.
+pub(crate) fn merge_candidates(conn: &mut AnyConnection, ctx: &Context) -> QueryResult<PassCounts> {
+    let mut stored = Stored::default();
+    for (register_id, members) in status::shared_matches(conn, &ctx.job)? {
+        for member in &members {
+            let others: Vec<&str> = members
+                .iter()
+                .filter(|m| *m != member)
+                .map(String::as_str)
+                .collect();
+            let new = format!("duplicate of {}", others.join(", "));
+            let existing = changes::for_record(
+                conn,
+                &ctx.job,
+                member,
+                &[
+                    ChangeStatus::Proposed,
+                    ChangeStatus::Approved,
+                    ChangeStatus::Rejected,
+                ],
+            )?
+            .into_iter()
+            .filter(|c| c.kind == ChangeKind::MergeCandidate.as_str())
+            .collect::<Vec<_>>();
+            let proposal = Proposal {
+                kind: ChangeKind::MergeCandidate,
+                field: "record",
+                old: None,
+                new: &new,
+                policy: Policy::Propose,
+                action: Action::Propose,
+                register_id: &register_id,
+                score: 1.0,
+                reason: format!("{} CRM records match register record {register_id}; merge them in the CRM if they are one", members.len()),
+            };
+            propose(conn, ctx, member, &existing, &proposal, &mut stored)?;
+        }
+    }
+    Ok(stored.counts)
 }
 
 /// After apply: a matched record with nothing left open is in sync, else different.
@@ -292,7 +473,9 @@ pub(crate) fn refresh_statuses(
 ) -> QueryResult<(i64, i64)> {
     let (mut in_sync, mut different) = (0, 0);
     for (record_id, inactive) in records {
-        let open = !changes::for_record(conn, &ctx.job, record_id, OPEN)?.is_empty();
+        let open = changes::for_record(conn, &ctx.job, record_id, OPEN)?
+            .iter()
+            .any(|c| c.kind != ChangeKind::MergeCandidate.as_str());
         if open {
             different += 1;
         } else {
@@ -313,9 +496,4 @@ pub(crate) fn refresh_statuses(
         }
     }
     Ok((in_sync, different))
-}
-
-/// Field names are stored as text; this reads one back.
-pub(crate) fn field_of(name: &str) -> Option<Field> {
-    name.parse().ok()
 }

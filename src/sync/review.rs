@@ -4,9 +4,11 @@ use diesel::Connection;
 use serde::Serialize;
 
 use crate::domain::lifecycle::{allowed, Verdict};
-use crate::domain::model::ChangeStatus;
+use crate::domain::model::{ChangeKind, ChangeStatus, Field};
+use crate::domain::normalise::comparable;
 use crate::store::audit::{self, NewAudit};
 use crate::store::changes::{self, ChangeFilter};
+use crate::store::suppressions::{self, Suppression};
 use crate::store::{now, Store};
 
 use super::SyncError;
@@ -36,37 +38,49 @@ pub async fn decide(
                 let selected = changes::list(conn, &filter)?;
                 let mut out = Vec::with_capacity(selected.len());
                 for change in selected {
-                    let from: ChangeStatus =
-                        change.status.parse().unwrap_or(ChangeStatus::Superseded);
-                    if let Err(why) = allowed(from, &verdict) {
-                        out.push(Decided {
-                            id: change.id,
-                            status: change.status.clone(),
-                            refused: Some(why),
-                        });
+                    let from: ChangeStatus = change.status.parse().unwrap_or(ChangeStatus::Superseded);
+                    let mut check = allowed(from, &verdict);
+                    if verdict == Verdict::Wrong && change.kind == ChangeKind::Revert.as_str() {
+                        check = Err("a revert restores a CRM value; there is no register value to mark wrong".into());
+                    }
+                    if let Err(why) = check {
+                        out.push(Decided { id: change.id, status: change.status.clone(), refused: Some(why) });
                         continue;
                     }
                     let mut new_value = change.new_value.clone();
-                    if let Verdict::Approve {
-                        edited: Some(value),
-                    } = &verdict
-                    {
+                    if let Verdict::Approve { edited: Some(value) } = &verdict {
                         changes::set_new_value(conn, change.id, value)?;
-                        new_value = value.clone();
+                        new_value = Some(value.clone());
                     }
                     let target = verdict.target();
-                    changes::set_status(conn, change.id, target, Some(&actor), None)?;
+                    changes::set_status(conn, change.id, target, Some(&actor), (verdict == Verdict::Wrong).then_some("register value marked wrong for this record"))?;
+                    if let (Verdict::Wrong, Some(value)) = (&verdict, &change.new_value) {
+                        let key = change.field.parse::<Field>().map_or_else(|_| value.clone(), |f| comparable(f, value));
+                        suppressions::add(
+                            conn,
+                            &Suppression {
+                                job: change.job.clone(),
+                                record_id: change.record_id.clone(),
+                                field: change.field.clone(),
+                                value_key: key,
+                                value: value.clone(),
+                                decided_by: actor.clone(),
+                                decided_at: now(),
+                                change_id: Some(change.id),
+                            },
+                        )?;
+                    }
+                    let action = match &verdict {
+                        Verdict::Wrong => "flagged_wrong",
+                        _ if new_value != change.new_value => "edited_and_approved",
+                        _ => target.as_str(),
+                    };
                     audit::append(
                         conn,
                         &NewAudit {
                             at: now(),
                             actor: actor.clone(),
-                            action: if new_value != change.new_value {
-                                "edited_and_approved"
-                            } else {
-                                target.as_str()
-                            }
-                            .to_string(),
+                            action: action.to_string(),
                             job: change.job.clone(),
                             pass_id: Some(change.pass_id),
                             change_id: Some(change.id),
@@ -74,20 +88,13 @@ pub async fn decide(
                             record_id: change.record_id.clone(),
                             field: Some(change.field.clone()),
                             old_value: change.old_value.clone(),
-                            new_value: Some(new_value),
-                            source: Some(format!(
-                                "register {} record {}",
-                                change.source, change.register_id
-                            )),
+                            new_value,
+                            source: Some(format!("register {} record {}", change.source, change.register_id)),
                             score: Some(change.score),
                             detail: None,
                         },
                     )?;
-                    out.push(Decided {
-                        id: change.id,
-                        status: target.as_str().to_string(),
-                        refused: None,
-                    });
+                    out.push(Decided { id: change.id, status: target.as_str().to_string(), refused: None });
                 }
                 diesel::QueryResult::Ok(out)
             })

@@ -1,3 +1,5 @@
+DROP TABLE suppressions;
+DROP TABLE provenance;
 DROP TABLE matches;
 DROP TABLE record_status;
 DROP TABLE audit_log;

@@ -14,6 +14,7 @@ CREATE TABLE passes (
     ambiguous BIGINT NOT NULL DEFAULT 0,
     lookup_failed BIGINT NOT NULL DEFAULT 0,
     inactive BIGINT NOT NULL DEFAULT 0,
+    skipped BIGINT NOT NULL DEFAULT 0,
     changes_proposed BIGINT NOT NULL DEFAULT 0,
     changes_applied BIGINT NOT NULL DEFAULT 0,
     conflicts BIGINT NOT NULL DEFAULT 0,
@@ -32,8 +33,9 @@ CREATE TABLE changes (
     source TEXT NOT NULL,
     register_id TEXT NOT NULL,
     field TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'field',
     old_value TEXT,
-    new_value TEXT NOT NULL,
+    new_value TEXT,
     policy TEXT NOT NULL,
     status TEXT NOT NULL,
     score DOUBLE PRECISION NOT NULL,
@@ -42,6 +44,8 @@ CREATE TABLE changes (
     decided_at TIMESTAMP,
     decided_by TEXT,
     applied_at TIMESTAMP,
+    applying_since TIMESTAMP,
+    reverts_change_id BIGINT,
     error TEXT
 );
 CREATE INDEX changes_record ON changes (job, record_id, field);
@@ -63,7 +67,9 @@ CREATE TABLE audit_log (
     new_value TEXT,
     source TEXT,
     score DOUBLE PRECISION,
-    detail TEXT
+    detail TEXT,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
 );
 CREATE INDEX audit_record ON audit_log (job, record_id);
 CREATE INDEX audit_at ON audit_log (at);
@@ -100,3 +106,32 @@ CREATE TABLE matches (
     PRIMARY KEY (job, record_id)
 );
 CREATE INDEX matches_register ON matches (job, register_id);
+
+-- What refsync last wrote into each CRM field: a different value there now means a person
+-- edited it, and refsync will not overwrite it without review.
+CREATE TABLE provenance (
+    crm TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    value TEXT,
+    source TEXT NOT NULL,
+    register_id TEXT NOT NULL,
+    change_id BIGINT NOT NULL,
+    pass_id BIGINT NOT NULL,
+    written_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (crm, entity, record_id, field)
+);
+
+-- Register values a steward marked "wrong for this record": never proposed again.
+CREATE TABLE suppressions (
+    job TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    value_key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    decided_by TEXT NOT NULL,
+    decided_at TIMESTAMP NOT NULL,
+    change_id BIGINT,
+    PRIMARY KEY (job, record_id, field, value_key)
+);
