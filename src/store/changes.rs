@@ -105,7 +105,8 @@ pub fn for_record(
         .load(conn)
 }
 
-/// Moves a change to `status`, recording who decided and any error.
+/// Moves a change to `status`, recording who decided and any error. Ends any apply in
+/// flight.
 pub fn set_status(
     conn: &mut AnyConnection,
     id: i64,
@@ -120,6 +121,7 @@ pub fn set_status(
             changes::status.eq(status.as_str()),
             changes::error.eq(error),
             changes::applied_at.eq(applied_at),
+            changes::applying_since.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)?;
     if let Some(by) = by {

@@ -78,6 +78,10 @@ pub async fn revert(
         }
         Target::Pass(_) => {}
     }
+    // Reverting a pass undoes what the pass did, not the reverts made since.
+    if let Target::Pass(_) = target {
+        selected.retain(|c| c.kind != ChangeKind::Revert.as_str());
+    }
     // Newest first, so a field changed twice in a pass ends at its value before the pass.
     selected.sort_by_key(|c| std::cmp::Reverse(c.id));
     let mut report = RevertReport::default();

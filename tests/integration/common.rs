@@ -148,3 +148,44 @@ impl Drop for PgDatabase {
         }
     }
 }
+
+/// The state store a scenario runs on: SQLite in the sandbox, or a fresh PostgreSQL database.
+pub enum StoreKind {
+    Sqlite,
+    Postgres(PgDatabase),
+}
+
+impl StoreKind {
+    /// Both backends, for scenarios that must hold on each.
+    pub fn both() -> Vec<StoreKind> {
+        vec![StoreKind::Sqlite, StoreKind::Postgres(PgDatabase::create())]
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            StoreKind::Sqlite => "sqlite",
+            StoreKind::Postgres(_) => "postgres",
+        }
+    }
+
+    /// A sandbox with `edit` applied to the default config, using this store.
+    pub fn sandbox(&self, edit: impl FnOnce(String) -> String) -> Sandbox {
+        let sb = Sandbox::with_config(edit);
+        match self {
+            StoreKind::Sqlite => sb,
+            StoreKind::Postgres(db) => sb.env("REFSYNC__STORE__URL", &db.url),
+        }
+    }
+
+    /// Runs raw SQL on the store, as an operator (or an attacker) with database access would.
+    pub fn exec(&self, sb: &Sandbox, sql: &str) -> diesel::QueryResult<()> {
+        match self {
+            StoreKind::Sqlite => {
+                SqliteConnection::establish(&sb.path("var/refsync.db").to_string_lossy())
+                    .expect("store")
+                    .batch_execute(sql)
+            }
+            StoreKind::Postgres(db) => db.connect().batch_execute(sql),
+        }
+    }
+}

@@ -6,6 +6,7 @@ mod common;
 mod bad_inputs;
 mod config_errors;
 mod conflict_guard;
+mod corrections;
 mod daemon;
 mod migrations;
 mod passes;
