@@ -722,11 +722,39 @@ pub fn generate(seed: u64) -> DemoData {
         crm_contacts.push(crm_contact_copy(&mut rng, &person, crm_contact_id, &org_id));
     }
 
+    free_text_entries(&mut crm_organisations, &mut crm_contacts);
     DemoData {
         register_organisations,
         register_contacts,
         crm_organisations,
         crm_contacts,
+    }
+}
+
+/// Values typed as free text where a controlled list applies: a trade word instead of the
+/// WZ code, a country name, an abbreviated salutation. Chosen by id, not by the random
+/// stream, so the register files stay as they are.
+fn free_text_entries(organisations: &mut [Record], contacts: &mut [Record]) {
+    for (i, org) in organisations.iter_mut().enumerate() {
+        if i % 17 == 3 {
+            let code = org.values.get(&Field::IndustryCode).cloned();
+            if let Some((trade, _)) = TRADES.iter().find(|(_, c)| Some(*c) == code.as_deref()) {
+                org.values.insert(Field::IndustryCode, trade.to_string());
+            }
+        }
+        if i % 29 == 5 {
+            org.values.insert(Field::Country, "Deutschland".into());
+        }
+    }
+    for (i, person) in contacts.iter_mut().enumerate() {
+        if i % 13 == 4 {
+            let short = match person.get(Field::Salutation) {
+                Some("Herr") => "Hr.",
+                Some("Frau") => "Fr.",
+                _ => continue,
+            };
+            person.values.insert(Field::Salutation, short.into());
+        }
     }
 }
 

@@ -17,7 +17,7 @@ pub enum Hold {
 }
 
 /// One field refsync wants to change, before it is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlannedChange {
     pub kind: ChangeKind,
     pub field: Field,
@@ -27,6 +27,9 @@ pub struct PlannedChange {
     pub policy: Policy,
     pub action: Action,
     pub hold: Option<Hold>,
+    /// How sure refsync is of the new value where it is not the match probability
+    /// (a controlled-list mapping), with how it was found.
+    pub confidence: Option<(f64, String)>,
 }
 
 /// Everything the diff of one matched pair depends on.
@@ -92,6 +95,7 @@ pub fn diff(input: &DiffInput<'_>) -> Vec<PlannedChange> {
                 policy: rule.policy(),
                 action,
                 hold,
+                confidence: None,
             })
         })
         .collect()
@@ -130,6 +134,7 @@ pub fn inactive_changes(
         policy: Policy::Propose,
         action: Action::Propose,
         hold: None,
+        confidence: None,
     };
     match register.get(Field::SuccessorLei) {
         Some(successor)

@@ -6,5 +6,6 @@ pub mod diff;
 pub mod lifecycle;
 pub mod model;
 pub mod normalise;
+pub mod picklist;
 pub mod policy;
 pub mod score;

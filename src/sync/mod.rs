@@ -19,8 +19,9 @@ use crate::config::{Config, CrmConfig, JobConfig};
 use crate::crm::{CrmError, CrmSource};
 use crate::domain::decide::{decide, Decision};
 use crate::domain::diff::{diff, inactive_changes, is_inactive, DiffInput, PlannedChange};
-use crate::domain::model::{EntityKind, Field, Record};
+use crate::domain::model::{EntityKind, Field, Policy, Record};
 use crate::domain::normalise::{comparable, fold_text};
+use crate::domain::picklist;
 use crate::domain::policy::FieldRule;
 use crate::domain::score::score;
 use crate::register::{Lookup, RegisterError};
@@ -92,6 +93,8 @@ pub(crate) enum Outcome {
         inactive: bool,
         /// Fields whose register value a steward marked wrong for this record.
         flagged: BTreeSet<Field>,
+        /// Free-text values mapped onto controlled lists, for review.
+        picklists: Vec<PlannedChange>,
     },
 }
 
@@ -136,6 +139,16 @@ pub(crate) fn evaluate(
     };
     let scored = candidates.iter().map(|c| score(kind, record, c)).collect();
     let decision = decide(scored, &plan.job.thresholds);
+    let picklists: Vec<PlannedChange> = picklist::mappings(kind, record)
+        .into_iter()
+        .filter_map(|m| {
+            let rule = plan.rules.get(&m.field)?;
+            let wrong = history
+                .suppressed
+                .contains(&(m.field, comparable(m.field, &m.to)));
+            (rule.policy() != Policy::Ignore && !wrong).then(|| m.proposal(rule.policy()))
+        })
+        .collect();
     let Decision::Matched { best, band } = &decision else {
         return Outcome::Decided {
             decision,
@@ -143,6 +156,7 @@ pub(crate) fn evaluate(
             register: None,
             inactive: false,
             flagged: BTreeSet::new(),
+            picklists,
         };
     };
     let Some(reg) = candidates.iter().find(|c| c.id == best.register_id) else {
@@ -152,6 +166,7 @@ pub(crate) fn evaluate(
             register: None,
             inactive: false,
             flagged: BTreeSet::new(),
+            picklists,
         };
     };
     let inactive = reg.get(Field::Status).is_some_and(is_inactive);
@@ -189,6 +204,11 @@ pub(crate) fn evaluate(
         })
         .map(|(field, _)| *field)
         .collect();
+    // Where the register already corrects a field, its value wins over a list mapping.
+    let picklists = picklists
+        .into_iter()
+        .filter(|p| !planned.iter().any(|d| d.field == p.field))
+        .collect();
     let register = Some(reg.clone());
     Outcome::Decided {
         decision,
@@ -196,6 +216,7 @@ pub(crate) fn evaluate(
         register,
         inactive,
         flagged,
+        picklists,
     }
 }
 

@@ -71,6 +71,9 @@ pub(crate) fn store_batch(
     let at = now();
     for (record, outcome) in outcomes {
         stored.counts.records_read += 1;
+        if let Outcome::Decided { picklists, .. } = outcome {
+            store_picklists(conn, ctx, record, picklists, &mut stored)?;
+        }
         let (status, detail, verified) = match outcome {
             Outcome::Skipped(reason) => {
                 stored.counts.skipped += 1;
@@ -123,6 +126,7 @@ pub(crate) fn store_batch(
                 register,
                 inactive,
                 flagged,
+                ..
             } => {
                 match band {
                     Band::Auto => stored.counts.matched_auto += 1,
@@ -345,7 +349,9 @@ fn store_changes(
     watched.extend([ChangeStatus::Rejected, ChangeStatus::Reverted]);
     let existing: Vec<ChangeRow> = changes::for_record(conn, &ctx.job, &record.id, &watched)?
         .into_iter()
-        .filter(|c| c.kind != ChangeKind::MergeCandidate.as_str())
+        .filter(|c| {
+            c.kind != ChangeKind::MergeCandidate.as_str() && c.kind != ChangeKind::Picklist.as_str()
+        })
         .collect();
     let planned_fields: BTreeSet<&str> = planned.iter().map(|p| p.field.as_str()).collect();
 
@@ -376,6 +382,55 @@ fn store_changes(
         propose(conn, ctx, &record.id, &existing, &proposal, stored)?;
     }
     Ok(existing)
+}
+
+/// Controlled-list mappings of one record: proposed once, kept while they still apply.
+fn store_picklists(
+    conn: &mut AnyConnection,
+    ctx: &Context,
+    record: &Record,
+    picklists: &[PlannedChange],
+    stored: &mut Stored,
+) -> QueryResult<()> {
+    let mut watched = OPEN.to_vec();
+    watched.extend([ChangeStatus::Rejected, ChangeStatus::Reverted]);
+    let existing: Vec<ChangeRow> = changes::for_record(conn, &ctx.job, &record.id, &watched)?
+        .into_iter()
+        .filter(|c| c.kind == ChangeKind::Picklist.as_str())
+        .collect();
+    for old in existing.iter().filter(|c| {
+        OPEN.iter().any(|s| s.as_str() == c.status)
+            && !picklists.iter().any(|p| p.field.as_str() == c.field)
+    }) {
+        changes::set_status(
+            conn,
+            old.id,
+            ChangeStatus::Superseded,
+            None,
+            Some("the CRM value no longer needs mapping"),
+        )?;
+    }
+    for p in picklists {
+        let (confidence, via) = p.confidence.clone().unwrap_or((1.0, String::new()));
+        let proposal = Proposal {
+            kind: p.kind,
+            field: p.field.as_str(),
+            old: p.old.as_deref(),
+            new: &p.new,
+            policy: p.policy,
+            action: p.action,
+            register_id: "controlled list",
+            score: confidence,
+            reason: format!(
+                "{} {:?} maps to {:?} via {via} (confidence {confidence:.2}); needs review",
+                p.field,
+                p.old.as_deref().unwrap_or(""),
+                p.new
+            ),
+        };
+        propose(conn, ctx, &record.id, &existing, &proposal, stored)?;
+    }
+    Ok(())
 }
 
 fn reason(p: &PlannedChange, band: Band, best: &Scored, record: &Record) -> String {

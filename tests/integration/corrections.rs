@@ -411,3 +411,43 @@ fn the_audit_log_exports_and_detects_tampering() {
         );
     }
 }
+
+#[test]
+fn free_text_is_mapped_onto_controlled_lists_as_proposals() {
+    for store in StoreKind::both() {
+        let sb = store.sandbox(|c| c);
+        sb.ok(&["run", "--once"]);
+        let label = store.name();
+        let picklists: Vec<Value> = changes(&sb, &["--all"])
+            .into_iter()
+            .filter(|c| c["kind"] == "picklist")
+            .collect();
+        let find = |field: &str, from: &str| {
+            picklists
+                .iter()
+                .find(|c| c["field"] == field && c["old_value"] == from)
+                .unwrap_or_else(|| panic!("{label}: no {field} mapping from {from:?}"))
+                .clone()
+        };
+        assert_eq!(find("country", "Deutschland")["new_value"], "DE");
+        assert_eq!(find("salutation", "Hr.")["new_value"], "Herr");
+        let industry = find("industry_code", "Steuerberatung");
+        assert_eq!(industry["new_value"], "69.20");
+        assert!(industry["reason"].as_str().unwrap().contains("confidence"));
+        assert!(
+            picklists.iter().all(|c| c["status"] == "proposed"),
+            "{label}: never applied unasked"
+        );
+
+        sb.ok(&["review", "approve", &str_of(&industry["id"])]);
+        sb.ok(&["review", "apply"]);
+        assert_eq!(
+            crm_value(&sb, "industry", &str_of(&industry["record_id"])).as_deref(),
+            Some("69.20")
+        );
+        let again = sb.json(&["run", "--once"]);
+        for report in again.as_array().unwrap() {
+            assert_eq!(report["counts"]["changes_proposed"], 0, "{label}: {report}");
+        }
+    }
+}
