@@ -81,6 +81,8 @@ impl PassReport {
 }
 
 /// What became of one CRM record in this pass, before anything is stored.
+// `Decided` is the common case; boxing it would allocate once more for nearly every record.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub(crate) enum Outcome {
     Skipped(String),
