@@ -119,7 +119,24 @@ pub struct TableMapping {
     pub modified_column: Option<String>,
     /// Who last modified the record; refsync reads it and writes its `writer_name` there.
     pub modified_by_column: Option<String>,
+    /// Only rows whose columns hold these values (compared as text) belong to this entity:
+    /// `{ is_company = "true", active = "true" }` (Odoo), `{ deleted = "0" }` (SuiteCRM).
+    #[serde(default, rename = "where")]
+    pub filter: BTreeMap<String, String>,
     pub columns: BTreeMap<Field, String>,
+    /// Fields whose column holds a key into another table, e.g. Odoo's `country_id`:
+    /// `country = { table = "res_country", key = "id", value = "code" }`.
+    #[serde(default)]
+    pub lookups: BTreeMap<Field, LookupMapping>,
+}
+
+/// A column that refers to a row of another table whose `value` column is the field's value.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupMapping {
+    pub table: String,
+    pub key: String,
+    pub value: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -176,6 +193,23 @@ pub struct JobConfig {
     /// The CRM's word for an inactive record, proposed when the register says dissolved.
     #[serde(default = "default_inactive_value")]
     pub inactive_value: String,
+    /// Read only records modified since the last successful pass (needs the mapping's
+    /// `modified_column`), less `overlap_seconds` for clock skew between CRM and refsync.
+    #[serde(default)]
+    pub incremental: bool,
+    #[serde(default = "default_overlap_seconds")]
+    pub overlap_seconds: u64,
+    /// With `incremental`: a full pass when the last one is older than this.
+    #[serde(default = "default_full_pass_every_hours")]
+    pub full_pass_every_hours: u64,
+}
+
+fn default_overlap_seconds() -> u64 {
+    300
+}
+
+fn default_full_pass_every_hours() -> u64 {
+    24 * 7
 }
 
 fn default_inactive_value() -> String {
@@ -330,9 +364,21 @@ impl Config {
                         .into_iter()
                         .chain(m.modified_column.iter())
                         .chain(m.modified_by_column.iter())
+                        .chain(m.filter.keys())
+                        .chain(
+                            m.lookups
+                                .values()
+                                .flat_map(|l| [&l.table, &l.key, &l.value]),
+                        )
                         .chain(m.columns.values())
                     {
                         check_identifier(&key, ident)?;
+                    }
+                    if let Some(field) = m.lookups.keys().find(|f| !m.columns.contains_key(f)) {
+                        return Err((
+                            format!("{key}.lookups.{field}"),
+                            format!("`{field}` has a lookup but no column; add `{field} = \"COLUMN\"` to [{key}.columns]"),
+                        ));
                     }
                 }
             }
@@ -420,6 +466,15 @@ impl Config {
                         "the link to the organisation is never synced; remove it".into(),
                     ));
                 }
+            }
+            if job.incremental && mapping.modified_column.is_none() {
+                return Err((
+                    key("incremental"),
+                    format!(
+                        "needs `modified_column` in [crm.{}.{}] to know what changed",
+                        job.crm, mapping.table
+                    ),
+                ));
             }
             for field in job.skip_where.keys() {
                 if !mapping.columns.contains_key(field) {

@@ -32,18 +32,24 @@ pub enum WriteOutcome {
     },
     /// The record is gone from the CRM.
     Missing,
+    /// The CRM cannot take the value (e.g. no row for it in a lookup table).
+    Refused {
+        reason: String,
+    },
 }
 
 pub trait CrmSource: Send + Sync {
     fn name(&self) -> &str;
 
-    /// Up to `limit` records of `kind` after the first `offset`, in a stable order.
-    fn read_batch(
-        &self,
+    /// Up to `limit` records of `kind` after the first `offset`, in a stable order; with
+    /// `since`, only those modified at or after it (in the CRM's own time format).
+    fn read_batch<'a>(
+        &'a self,
         kind: EntityKind,
+        since: Option<&'a str>,
         offset: usize,
         limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<Record>, CrmError>>;
+    ) -> BoxFuture<'a, Result<Vec<Record>, CrmError>>;
 
     /// Sets `field` of record `id` to `new` (`None`: NULL) only if it still holds `expected`.
     fn write_field<'a>(

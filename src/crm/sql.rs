@@ -1,9 +1,12 @@
-//! A CRM in a SQL database (SQLite or PostgreSQL), read and written through a column mapping.
-//! Table and column names come from config, are validated there and quoted here; values are
-//! always bound, never spliced into SQL.
+//! A CRM in a SQL database (SQLite or PostgreSQL), read and written through a mapping:
+//! tables, columns, row filters (`where`), lookups into other tables, and the CRM's own
+//! "modified" columns. Names come from config, are validated there and quoted here; values
+//! are always bound, never spliced into SQL.
+
+use std::collections::HashMap;
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{Nullable, Text};
 
 use super::{BoxFuture, CrmError, CrmSource, WriteOutcome};
 use crate::config::{SqlCrmConfig, TableMapping};
@@ -18,6 +21,9 @@ pub struct SqlCrm {
     name: String,
     config: SqlCrmConfig,
     db: Db,
+    /// PostgreSQL column types by (table, column): values are bound as text and cast to
+    /// them, so integer ids, booleans and timestamps compare natively (and use indexes).
+    types: HashMap<(String, String), String>,
 }
 
 /// One row with the id, who and when last modified it, and up to [`SLOTS`] mapped
@@ -81,9 +87,15 @@ struct SlotRow {
 }
 
 impl SlotRow {
-    fn into_values(self) -> (String, [Option<String>; SLOTS]) {
+    fn into_values(self) -> (String, Option<Modified>, [Option<String>; SLOTS]) {
+        let modified =
+            (self.modified_at.is_some() || self.modified_by.is_some()).then_some(Modified {
+                at: self.modified_at,
+                by: self.modified_by,
+            });
         (
             self.rid,
+            modified,
             [
                 self.v0, self.v1, self.v2, self.v3, self.v4, self.v5, self.v6, self.v7, self.v8,
                 self.v9, self.v10, self.v11, self.v12, self.v13, self.v14, self.v15, self.v16,
@@ -99,9 +111,43 @@ struct CurrentValue {
     value: Option<String>,
 }
 
+#[derive(QueryableByName)]
+struct ColumnType {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = Text)]
+    column_name: String,
+    #[diesel(sql_type = Text)]
+    data_type: String,
+}
+
 fn quote(ident: &str) -> String {
     // Identifiers were validated as [A-Za-z0-9_]+ in config; quoting keeps reserved words safe.
     format!("\"{ident}\"")
+}
+
+/// Numbered placeholders in order of appearance, with their values: the SQL text and the
+/// bind order can never drift apart.
+struct Binds {
+    backend: Backend,
+    values: Vec<Option<String>>,
+}
+
+impl Binds {
+    fn new(backend: Backend) -> Binds {
+        Binds {
+            backend,
+            values: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, value: Option<String>) -> String {
+        self.values.push(value);
+        match self.backend {
+            Backend::Sqlite => "?".to_string(),
+            Backend::Postgres => format!("${}", self.values.len()),
+        }
+    }
 }
 
 impl SqlCrm {
@@ -109,21 +155,41 @@ impl SqlCrm {
     /// fails before a pass starts rather than in the middle of one.
     pub async fn open(name: &str, config: &SqlCrmConfig) -> Result<SqlCrm, CrmError> {
         let url = config.url.clone();
+        let unusable = |problem: String| CrmError::Unusable {
+            crm: name.to_string(),
+            problem,
+        };
         let db = tokio::task::spawn_blocking(move || Db::connect(&url, Missing::Refuse))
             .await
-            .map_err(|e| CrmError::Unusable {
-                crm: name.to_string(),
-                problem: e.to_string(),
-            })?
+            .map_err(|e| unusable(e.to_string()))?
             .map_err(|source| CrmError::Db {
                 crm: name.to_string(),
                 source,
             })?;
-        let crm = SqlCrm {
+        let mut crm = SqlCrm {
             name: name.to_string(),
             config: config.clone(),
             db,
+            types: HashMap::new(),
         };
+        if crm.db.backend == Backend::Postgres {
+            let rows: Vec<ColumnType> = crm
+                .db
+                .run(|conn| {
+                    diesel::sql_query(
+                        "SELECT CAST(table_name AS TEXT) AS table_name, CAST(column_name AS TEXT) AS column_name, \
+                         CAST(data_type AS TEXT) AS data_type FROM information_schema.columns \
+                         WHERE table_schema = current_schema()",
+                    )
+                    .load(conn)
+                })
+                .await
+                .map_err(|e| crm.db_error(e))?;
+            crm.types = rows
+                .into_iter()
+                .map(|r| ((r.table_name, r.column_name), r.data_type))
+                .collect();
+        }
         for kind in [EntityKind::Organisation, EntityKind::Contact] {
             if let Some(mapping) = config.mapping(kind) {
                 crm.check_mapping(mapping).await?;
@@ -150,29 +216,36 @@ impl SqlCrm {
                 mapping.columns.len()
             )));
         }
+        let mut probes = vec![];
         let columns: Vec<String> = std::iter::once(&mapping.id_column)
             .chain(mapping.modified_column.iter())
             .chain(mapping.modified_by_column.iter())
+            .chain(mapping.filter.keys())
             .chain(mapping.columns.values())
             .map(|c| quote(c))
             .collect();
-        let sql = format!(
-            "SELECT {} FROM {} WHERE 1 = 0",
-            columns.join(", "),
-            quote(&mapping.table)
-        );
-        let result = self
-            .db
-            .run(move |conn| diesel::sql_query(sql).execute(conn))
-            .await;
-        result.map(|_| ()).map_err(|e| {
-            self.unusable(format!(
-                "table `{}` or one of its mapped columns ({}) is missing: {e}; fix the mapping in [crm.{}] or the CRM schema",
-                mapping.table,
-                columns.join(", "),
-                self.name
-            ))
-        })
+        probes.push((mapping.table.clone(), columns.join(", ")));
+        for l in mapping.lookups.values() {
+            probes.push((
+                l.table.clone(),
+                format!("{}, {}", quote(&l.key), quote(&l.value)),
+            ));
+        }
+        for (table, columns) in probes {
+            let sql = format!("SELECT {columns} FROM {} WHERE 1 = 0", quote(&table));
+            let result = self
+                .db
+                .run(move |conn| diesel::sql_query(sql).execute(conn))
+                .await;
+            result.map_err(|e| {
+                self.unusable(format!(
+                    "table `{table}` or one of its mapped columns ({columns}) is missing: {e}; \
+                     fix the mapping in [crm.{}] or the CRM schema",
+                    self.name
+                ))
+            })?;
+        }
+        Ok(())
     }
 
     fn unusable(&self, problem: String) -> CrmError {
@@ -189,10 +262,24 @@ impl SqlCrm {
         }
     }
 
-    fn placeholder(&self, n: usize) -> String {
-        match self.db.backend {
-            Backend::Sqlite => "?".to_string(),
-            Backend::Postgres => format!("${n}"),
+    /// `table.column`, quoted.
+    fn col(&self, table: &str, column: &str) -> String {
+        format!("{}.{}", quote(table), quote(column))
+    }
+
+    /// A bound value as the column's own type (PostgreSQL needs the cast; SQLite applies
+    /// column affinity itself).
+    fn typed(&self, table: &str, column: &str, placeholder: String) -> String {
+        match self.types.get(&(table.to_string(), column.to_string())) {
+            Some(t)
+                if !matches!(
+                    t.as_str(),
+                    "text" | "character varying" | "character" | "USER-DEFINED" | "ARRAY"
+                ) =>
+            {
+                format!("CAST({placeholder} AS {t})")
+            }
+            _ => placeholder,
         }
     }
 
@@ -204,63 +291,116 @@ impl SqlCrm {
         }
     }
 
+    /// The current UTC time as the CRM keeps it in `column`.
+    fn utc_now(&self, table: &str, column: &str) -> &'static str {
+        match (
+            self.db.backend,
+            self.types
+                .get(&(table.to_string(), column.to_string()))
+                .map(String::as_str),
+        ) {
+            (Backend::Postgres, Some("timestamp with time zone")) => "now()",
+            (Backend::Postgres, _) => "(now() AT TIME ZONE 'UTC')",
+            (Backend::Sqlite, _) => "CURRENT_TIMESTAMP",
+        }
+    }
+
+    /// The text value of a mapped field: the column, or the looked-up value.
+    fn value_expr(&self, mapping: &TableMapping, field: Field, column: &str) -> String {
+        match mapping.lookups.get(&field) {
+            Some(l) => format!(
+                "(SELECT CAST({} AS TEXT) FROM {} WHERE {} = {})",
+                self.col(&l.table, &l.value),
+                quote(&l.table),
+                self.col(&l.table, &l.key),
+                self.col(&mapping.table, column)
+            ),
+            None => format!("CAST({} AS TEXT)", self.col(&mapping.table, column)),
+        }
+    }
+
+    /// The rows of this entity: the mapping's `where` filter.
+    fn filter(&self, mapping: &TableMapping, binds: &mut Binds) -> Vec<String> {
+        mapping
+            .filter
+            .iter()
+            .map(|(column, value)| {
+                format!(
+                    "CAST({} AS TEXT) = {}",
+                    self.col(&mapping.table, column),
+                    binds.push(Some(value.clone()))
+                )
+            })
+            .collect()
+    }
+
     async fn read(
         &self,
         kind: EntityKind,
+        since: Option<&str>,
         offset: usize,
         limit: usize,
     ) -> Result<Vec<Record>, CrmError> {
         let mapping = self.mapping(kind)?;
+        let t = &mapping.table;
         let fields: Vec<(Field, String)> = mapping
             .columns
             .iter()
             .map(|(f, c)| (*f, c.clone()))
             .collect();
         let optional_text = |column: &Option<String>, alias: &str| match column {
-            Some(c) => format!("CAST({} AS TEXT) AS {alias}", quote(c)),
+            Some(c) => format!("CAST({} AS TEXT) AS {alias}", self.col(t, c)),
             None => format!("CAST(NULL AS TEXT) AS {alias}"),
         };
         let mut select = vec![
-            format!("CAST({} AS TEXT) AS rid", quote(&mapping.id_column)),
+            format!("CAST({} AS TEXT) AS rid", self.col(t, &mapping.id_column)),
             optional_text(&mapping.modified_column, "modified_at"),
             optional_text(&mapping.modified_by_column, "modified_by"),
         ];
         for slot in 0..SLOTS {
             match fields.get(slot) {
-                Some((_, column)) => {
-                    select.push(format!("CAST({} AS TEXT) AS v{slot}", quote(column)))
-                }
+                Some((field, column)) => select.push(format!(
+                    "{} AS v{slot}",
+                    self.value_expr(mapping, *field, column)
+                )),
                 None => select.push(format!("CAST(NULL AS TEXT) AS v{slot}")),
             }
         }
+        let mut binds = Binds::new(self.db.backend);
+        let mut conditions = self.filter(mapping, &mut binds);
+        if let (Some(since), Some(m)) = (since, &mapping.modified_column) {
+            let p = binds.push(Some(since.to_string()));
+            conditions.push(format!("{} >= {}", self.col(t, m), self.typed(t, m, p)));
+        }
         let sql = format!(
-            "SELECT {} FROM {} ORDER BY {} LIMIT {} OFFSET {}",
+            "SELECT {} FROM {} {} ORDER BY {} LIMIT {limit} OFFSET {offset}",
             select.join(", "),
-            quote(&mapping.table),
-            quote(&mapping.id_column),
-            self.placeholder(1),
-            self.placeholder(2),
+            quote(t),
+            if conditions.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", conditions.join(" AND "))
+            },
+            self.col(t, &mapping.id_column),
         );
-        let (limit, offset) = (limit as i64, offset as i64);
+        let values = binds.values;
         let rows: Vec<SlotRow> = self
             .db
             .run(move |conn| {
-                diesel::sql_query(sql)
-                    .bind::<BigInt, _>(limit)
-                    .bind::<BigInt, _>(offset)
-                    .load(conn)
+                on_backend!(conn, c => {
+                    let mut q = diesel::sql_query(&sql).into_boxed();
+                    for v in &values {
+                        q = q.bind::<Nullable<Text>, _>(v.clone());
+                    }
+                    q.load(c)
+                })
             })
             .await
             .map_err(|e| self.db_error(e))?;
         Ok(rows
             .into_iter()
             .map(|row| {
-                let modified =
-                    (row.modified_at.is_some() || row.modified_by.is_some()).then(|| Modified {
-                        at: row.modified_at.clone(),
-                        by: row.modified_by.clone(),
-                    });
-                let (id, values) = row.into_values();
+                let (id, modified, values) = row.into_values();
                 let mut record = Record::new(id);
                 record.modified = modified;
                 for ((field, _), value) in fields.iter().zip(values) {
@@ -282,65 +422,115 @@ impl SqlCrm {
         new: Option<&str>,
     ) -> Result<WriteOutcome, CrmError> {
         let mapping = self.mapping(kind)?;
+        let t = &mapping.table;
         let column = mapping.columns.get(&field).ok_or_else(|| {
-            self.unusable(format!(
-                "no column mapped for `{field}` in table `{}`",
-                mapping.table
-            ))
+            self.unusable(format!("no column mapped for `{field}` in table `{t}`"))
         })?;
-        let table = quote(&mapping.table);
-        let id_text = format!("CAST({} AS TEXT)", quote(&mapping.id_column));
-        let col_text = format!("CAST({} AS TEXT)", quote(column));
-        // Placeholders are numbered in the order they appear, which is also the bind order.
-        let mut n = 0;
-        let mut next = || {
-            n += 1;
-            self.placeholder(n)
+        let lookup = mapping.lookups.get(&field);
+
+        // A value that has no row in the lookup table cannot be written as a key.
+        let key_check = match (lookup, new) {
+            (Some(l), Some(v)) => {
+                let mut b = Binds::new(self.db.backend);
+                let sql = format!(
+                    "SELECT CAST({} AS TEXT) AS value FROM {} WHERE CAST({} AS TEXT) = {}",
+                    self.col(&l.table, &l.key),
+                    quote(&l.table),
+                    self.col(&l.table, &l.value),
+                    b.push(Some(v.to_string()))
+                );
+                Some((
+                    sql,
+                    b.values,
+                    format!("`{v}` is not in {}.{}", l.table, l.value),
+                ))
+            }
+            _ => None,
         };
-        let mut set = vec![format!("{} = {}", quote(column), next())];
+
+        let mut binds = Binds::new(self.db.backend);
+        let new_expr = match lookup {
+            Some(l) => format!(
+                "(SELECT {} FROM {} WHERE CAST({} AS TEXT) = {})",
+                self.col(&l.table, &l.key),
+                quote(&l.table),
+                self.col(&l.table, &l.value),
+                binds.push(new.map(str::to_string))
+            ),
+            None => {
+                let p = binds.push(new.map(str::to_string));
+                self.typed(t, column, p)
+            }
+        };
+        let mut set = vec![format!("{} = {new_expr}", quote(column))];
         if let Some(m) = &mapping.modified_column {
-            set.push(format!("{} = CURRENT_TIMESTAMP", quote(m)));
+            set.push(format!("{} = {}", quote(m), self.utc_now(t, m)));
         }
         if let Some(m) = &mapping.modified_by_column {
-            set.push(format!("{} = {}", quote(m), next()));
+            let p = binds.push(Some(self.config.writer_name.clone()));
+            set.push(format!("{} = {}", quote(m), self.typed(t, m, p)));
         }
+        let id_p = binds.push(Some(id.to_string()));
+        let mut conditions = vec![format!(
+            "{} = {}",
+            self.col(t, &mapping.id_column),
+            self.typed(t, &mapping.id_column, id_p)
+        )];
+        let current_expr = self.value_expr(mapping, field, column);
+        let expected_p = binds.push(expected.map(str::to_string));
+        conditions.push(self.same_as(&current_expr, &expected_p));
         let update = format!(
-            "UPDATE {table} SET {} WHERE {id_text} = {} AND {}",
+            "UPDATE {} SET {} WHERE {}",
+            quote(t),
             set.join(", "),
-            next(),
-            self.same_as(&col_text, &next()),
+            conditions.join(" AND ")
         );
+        let update_binds = binds.values;
+
+        let mut b = Binds::new(self.db.backend);
+        let id_p = b.push(Some(id.to_string()));
         let current = format!(
-            "SELECT {col_text} AS value FROM {table} WHERE {id_text} = {}",
-            self.placeholder(1)
+            "SELECT {current_expr} AS value FROM {} WHERE {} = {}",
+            quote(t),
+            self.col(t, &mapping.id_column),
+            self.typed(t, &mapping.id_column, id_p)
         );
-        let writer = mapping
-            .modified_by_column
-            .as_ref()
-            .map(|_| self.config.writer_name.clone());
-        let (id, expected, new) = (
-            id.to_string(),
-            expected.map(str::to_string),
-            new.map(str::to_string),
-        );
+        let current_binds = b.values;
+
         self.db
             .run(move |conn| {
                 conn.transaction(|conn| {
+                    if let Some((sql, values, refusal)) = &key_check {
+                        let found: Vec<CurrentValue> = on_backend!(conn, c => {
+                            let mut q = diesel::sql_query(sql).into_boxed();
+                            for v in values {
+                                q = q.bind::<Nullable<Text>, _>(v.clone());
+                            }
+                            q.load(c)
+                        })?;
+                        if found.is_empty() {
+                            return Ok(WriteOutcome::Refused {
+                                reason: refusal.clone(),
+                            });
+                        }
+                    }
                     let written = on_backend!(conn, c => {
-                        let q = diesel::sql_query(&update).into_boxed().bind::<Nullable<Text>, _>(&new);
-                        let q = match &writer {
-                            Some(w) => q.bind::<Text, _>(w),
-                            None => q,
-                        };
-                        q.bind::<Text, _>(&id).bind::<Nullable<Text>, _>(&expected).execute(c)
+                        let mut q = diesel::sql_query(&update).into_boxed();
+                        for v in &update_binds {
+                            q = q.bind::<Nullable<Text>, _>(v.clone());
+                        }
+                        q.execute(c)
                     })?;
                     if written > 0 {
                         return Ok(WriteOutcome::Written);
                     }
-                    let now: Option<CurrentValue> = on_backend!(conn, c => diesel::sql_query(&current)
-                        .bind::<Text, _>(&id)
-                        .get_result(c)
-                        .optional())?;
+                    let now: Option<CurrentValue> = on_backend!(conn, c => {
+                        let mut q = diesel::sql_query(&current).into_boxed();
+                        for v in &current_binds {
+                            q = q.bind::<Nullable<Text>, _>(v.clone());
+                        }
+                        q.get_result(c).optional()
+                    })?;
                     Ok(match now {
                         None => WriteOutcome::Missing,
                         Some(v) => WriteOutcome::Conflict { current: v.value },
@@ -357,13 +547,14 @@ impl CrmSource for SqlCrm {
         &self.name
     }
 
-    fn read_batch(
-        &self,
+    fn read_batch<'a>(
+        &'a self,
         kind: EntityKind,
+        since: Option<&'a str>,
         offset: usize,
         limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<Record>, CrmError>> {
-        Box::pin(self.read(kind, offset, limit))
+    ) -> BoxFuture<'a, Result<Vec<Record>, CrmError>> {
+        Box::pin(self.read(kind, since, offset, limit))
     }
 
     fn write_field<'a>(

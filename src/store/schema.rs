@@ -131,6 +131,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    job_cursors (job) {
+        job -> Text,
+        cursor -> Nullable<Text>,
+        full_pass_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     passes,
     changes,

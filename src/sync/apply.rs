@@ -157,6 +157,10 @@ pub async fn apply_changes(
                 ChangeStatus::Failed,
                 Some("the record no longer exists in the CRM".to_string()),
             ),
+            Ok(WriteOutcome::Refused { reason }) => (
+                ChangeStatus::Failed,
+                Some(format!("the CRM cannot take the value: {reason}")),
+            ),
             Err(e) => (
                 ChangeStatus::Failed,
                 Some(format!("{e}; retried by the next apply")),

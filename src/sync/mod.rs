@@ -26,7 +26,7 @@ use crate::domain::policy::FieldRule;
 use crate::domain::score::score;
 use crate::register::{Lookup, RegisterError};
 use crate::store::passes::{self, outcome, PassCounts};
-use crate::store::{provenance, suppressions, Store, StoreError};
+use crate::store::{cursors, provenance, suppressions, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -335,6 +335,16 @@ async fn run_batches(
         register: register.name().to_string(),
     };
 
+    let (since, full) = start_point(store, job_name, job).await?;
+    match &since {
+        Some(since) => info!(
+            pass = pass_id,
+            since = since.as_str(),
+            "incremental pass: records modified since"
+        ),
+        None => info!(pass = pass_id, "full pass"),
+    }
+    let mut newest_seen: Option<String> = None;
     let mut offset = 0;
     loop {
         if stop.requested() {
@@ -345,11 +355,18 @@ async fn run_batches(
             );
             return Ok(true);
         }
-        let records = crm.read_batch(job.entity, offset, job.batch_size).await?;
+        let records = crm
+            .read_batch(job.entity, since.as_deref(), offset, job.batch_size)
+            .await?;
         if records.is_empty() {
             break;
         }
         offset += records.len();
+        let newest = records
+            .iter()
+            .filter_map(|r| r.modified.as_ref()?.at.clone())
+            .max();
+        newest_seen = newest_seen.max(newest);
 
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
         let history_ctx = ctx.clone();
@@ -411,7 +428,59 @@ async fn run_batches(
         .await?;
     counts.changes_proposed += proposed.changes_proposed;
     counts.pending_review += proposed.pending_review;
+    // Only a pass that read everything it meant to moves the cursor.
+    let job_owned = job_name.to_string();
+    store
+        .db
+        .run(move |conn| cursors::save(conn, &job_owned, newest_seen, full))
+        .await?;
     Ok(false)
+}
+
+/// Where this pass starts: `(None, true)` for a full pass, else the CRM time to read from.
+async fn start_point(
+    store: &Store,
+    job_name: &str,
+    job: &JobConfig,
+) -> Result<(Option<String>, bool), SyncError> {
+    if !job.incremental {
+        return Ok((None, true));
+    }
+    let owned = job_name.to_string();
+    let cursor = store.db.run(move |conn| cursors::get(conn, &owned)).await?;
+    let Some(cursor) = cursor else {
+        return Ok((None, true));
+    };
+    let due = cursor.full_pass_at.is_none_or(|at| {
+        crate::store::now() - at >= chrono::Duration::hours(job.full_pass_every_hours as i64)
+    });
+    match cursor.cursor {
+        Some(c) if !due => Ok((Some(with_overlap(&c, job.overlap_seconds)), false)),
+        _ => Ok((None, true)),
+    }
+}
+
+/// The cursor moved back by the overlap window, in a form both the CRM's text and its
+/// timestamp columns compare with. A value refsync cannot read as a time is used as it is.
+pub(crate) fn with_overlap(cursor: &str, overlap_seconds: u64) -> String {
+    let trimmed = cursor.trim();
+    let parsed = chrono::DateTime::parse_from_rfc3339(trimmed)
+        .map(|d| d.naive_utc())
+        .or_else(|_| {
+            chrono::DateTime::parse_from_str(trimmed, "%Y-%m-%d %H:%M:%S%.f%#z")
+                .map(|d| d.naive_utc())
+        })
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(trimmed, "%Y-%m-%d %H:%M:%S%.f"))
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(trimmed, "%Y-%m-%dT%H:%M:%S%.f"));
+    match parsed {
+        Ok(t) => (t - chrono::Duration::seconds(overlap_seconds as i64))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        Err(_) => {
+            warn!("the CRM's modified value is not a time refsync can read; reading from it without overlap");
+            trimmed.to_string()
+        }
+    }
 }
 
 /// Provenance and suppressions of a batch's records.
@@ -438,4 +507,23 @@ fn load_histories(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_overlap;
+
+    #[test]
+    fn cursor_overlap_table() {
+        let cases = [
+            ("2026-11-27 10:00:00", 300, "2026-11-27 09:55:00"),
+            ("2026-11-27 10:00:00.123456", 0, "2026-11-27 10:00:00"),
+            ("2026-11-27T10:00:00Z", 60, "2026-11-27 09:59:00"),
+            ("2026-11-27 10:00:00+01", 0, "2026-11-27 09:00:00"),
+            ("not a time", 300, "not a time"),
+        ];
+        for (cursor, overlap, want) in cases {
+            assert_eq!(with_overlap(cursor, overlap), want, "{cursor}");
+        }
+    }
 }

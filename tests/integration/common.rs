@@ -24,8 +24,8 @@ impl Sandbox {
         let shipped = std::fs::read_to_string(Path::new(MANIFEST).join("config/refsync.toml"))
             .expect("shipped config");
         let demo = Path::new(MANIFEST).join("config/demo");
-        let text = shipped.replace("config/demo/", &format!("{}/", demo.display()));
-        std::fs::write(dir.path().join("refsync.toml"), edit(text)).expect("write config");
+        let text = edit(shipped).replace("config/demo/", &format!("{}/", demo.display()));
+        std::fs::write(dir.path().join("refsync.toml"), text).expect("write config");
         Sandbox {
             dir,
             envs: Vec::new(),
@@ -187,5 +187,17 @@ impl StoreKind {
             }
             StoreKind::Postgres(db) => db.connect().batch_execute(sql),
         }
+    }
+}
+
+impl Sandbox {
+    /// A shipped example config (`config/examples/NAME.toml`), its paths pointed as
+    /// `with_config` does.
+    pub fn example(name: &str, edit: impl FnOnce(String) -> String) -> Sandbox {
+        let text = std::fs::read_to_string(
+            Path::new(MANIFEST).join(format!("config/examples/{name}.toml")),
+        )
+        .expect("example config");
+        Sandbox::with_config(|_| edit(text))
     }
 }

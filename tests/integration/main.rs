@@ -7,6 +7,7 @@ mod bad_inputs;
 mod config_errors;
 mod conflict_guard;
 mod corrections;
+mod crm_profiles;
 mod daemon;
 mod migrations;
 mod passes;

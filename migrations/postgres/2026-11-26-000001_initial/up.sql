@@ -135,3 +135,12 @@ CREATE TABLE suppressions (
     change_id BIGINT,
     PRIMARY KEY (job, record_id, field, value_key)
 );
+
+-- Where incremental passes of a job resume: the newest CRM "modified" value seen by the
+-- last successful pass, and when the last full pass ran.
+CREATE TABLE job_cursors (
+    job TEXT PRIMARY KEY,
+    cursor TEXT,
+    full_pass_at TIMESTAMP,
+    updated_at TIMESTAMP NOT NULL
+);

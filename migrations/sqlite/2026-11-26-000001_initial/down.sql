@@ -1,3 +1,4 @@
+DROP TABLE job_cursors;
 DROP TABLE suppressions;
 DROP TABLE provenance;
 DROP TABLE matches;

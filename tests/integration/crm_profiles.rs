@@ -1,0 +1,179 @@
+//! The shipped CRM mapping profiles against real databases: writes through lookups with the
+//! CRM's own modified columns, row filters, and incremental passes.
+
+use diesel::connection::SimpleConnection;
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::{sql_query, PgConnection, QueryableByName, RunQueryDsl};
+use refsync::demo::{generate, SEED};
+use refsync::domain::model::Field;
+
+use crate::common::{PgDatabase, Sandbox};
+
+/// An Odoo-shaped schema filled with the demo CRM: companies and their contact persons in
+/// one `res_partner` table, countries by id in `res_country`.
+fn odoo_database() -> PgDatabase {
+    let db = PgDatabase::create();
+    let mut pg = db.connect();
+    pg.batch_execute(
+        "CREATE TABLE res_country (id SERIAL PRIMARY KEY, code VARCHAR(2) NOT NULL UNIQUE, name VARCHAR NOT NULL);
+         INSERT INTO res_country (code, name) VALUES ('DE', 'Germany'), ('AT', 'Austria'), ('CH', 'Switzerland');
+         CREATE TABLE res_partner (
+             id SERIAL PRIMARY KEY, name VARCHAR NOT NULL, is_company BOOLEAN NOT NULL DEFAULT false,
+             parent_id INTEGER REFERENCES res_partner (id), street VARCHAR, street2 VARCHAR, zip VARCHAR,
+             city VARCHAR, country_id INTEGER REFERENCES res_country (id), vat VARCHAR, company_registry VARCHAR,
+             email VARCHAR, phone VARCHAR, website VARCHAR, active BOOLEAN NOT NULL DEFAULT true,
+             write_uid INTEGER, write_date TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT '2024-01-01 00:00:00');",
+    )
+    .unwrap();
+    let data = generate(SEED);
+    for (i, org) in data.crm_organisations.iter().enumerate() {
+        let street = match (org.get(Field::Street), org.get(Field::HouseNumber)) {
+            (Some(s), Some(n)) => Some(format!("{s} {n}")),
+            (s, _) => s.map(str::to_string),
+        };
+        // Every tenth company was entered without a country.
+        let country = (i % 10 != 0).then_some("DE");
+        sql_query(
+            "INSERT INTO res_partner (id, name, is_company, street, zip, city, country_id, vat, company_registry, email, phone, website, active)
+             VALUES (CAST($1 AS INTEGER), $2, true, $3, $4, $5, (SELECT id FROM res_country WHERE code = $6), $7, $8, $9, $10, $11, $12)",
+        )
+        .bind::<Text, _>(&org.id)
+        .bind::<Text, _>(org.get(Field::LegalName).unwrap_or("?"))
+        .bind::<Nullable<Text>, _>(street)
+        .bind::<Nullable<Text>, _>(org.get(Field::Postcode))
+        .bind::<Nullable<Text>, _>(org.get(Field::City))
+        .bind::<Nullable<Text>, _>(country)
+        .bind::<Nullable<Text>, _>(org.get(Field::VatId))
+        .bind::<Nullable<Text>, _>(org.get(Field::RegisterNumber))
+        .bind::<Nullable<Text>, _>(org.get(Field::Email))
+        .bind::<Nullable<Text>, _>(org.get(Field::Phone))
+        .bind::<Nullable<Text>, _>(org.get(Field::Website))
+        // One archived company: refsync must leave it alone.
+        .bind::<diesel::sql_types::Bool, _>(i != 7)
+        .execute(&mut pg)
+        .unwrap();
+    }
+    pg.batch_execute("SELECT setval('res_partner_id_seq', (SELECT max(id) FROM res_partner))")
+        .unwrap();
+    for person in &data.crm_contacts {
+        let name = format!(
+            "{} {}",
+            person.get(Field::FirstName).unwrap_or(""),
+            person.get(Field::LastName).unwrap_or("")
+        );
+        sql_query("INSERT INTO res_partner (name, is_company, parent_id, email, phone) VALUES ($1, false, CAST($2 AS INTEGER), $3, $4)")
+            .bind::<Text, _>(name.trim())
+            .bind::<Text, _>(person.get(Field::OrganisationId).unwrap_or("1"))
+            .bind::<Nullable<Text>, _>(person.get(Field::Email))
+            .bind::<Nullable<Text>, _>(person.get(Field::Phone))
+            .execute(&mut pg)
+            .unwrap();
+    }
+    db
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+fn count(pg: &mut PgConnection, sql: &str) -> i64 {
+    sql_query(sql).get_result::<Count>(pg).unwrap().n
+}
+
+fn odoo_sandbox(crm: &PgDatabase) -> Sandbox {
+    Sandbox::example("odoo", |c| c)
+        .env("REFSYNC__CRM__ODOO__URL", &crm.url)
+        .env("REFSYNC__JOB__ODOO_COMPANIES__OVERLAP_SECONDS", "0")
+}
+
+#[test]
+fn odoo_profile_reads_companies_writes_through_lookups_and_stamps_write_date() {
+    let crm = odoo_database();
+    let mut pg = crm.connect();
+    let companies = count(
+        &mut pg,
+        "SELECT count(*) AS n FROM res_partner WHERE is_company AND active",
+    );
+    let sb = odoo_sandbox(&crm);
+    let report = sb.json(&["run", "--once"]);
+    let counts = &report[0]["counts"];
+    assert_eq!(
+        counts["records_read"], companies,
+        "only active companies are read: {counts}"
+    );
+    assert!(counts["changes_applied"].as_i64().unwrap() > 0, "{counts}");
+
+    // Countries were filled through the lookup table, as ids.
+    let filled = count(&mut pg, "SELECT count(*) AS n FROM res_partner p JOIN res_country c ON c.id = p.country_id WHERE p.is_company AND p.write_uid = 1");
+    assert!(filled > 0, "no country was written through res_country");
+    // Every row refsync wrote carries Odoo's own markers: write_uid and a fresh write_date.
+    let stale = count(&mut pg, "SELECT count(*) AS n FROM res_partner WHERE write_uid = 1 AND write_date < now() AT TIME ZONE 'UTC' - interval '10 minutes'");
+    assert_eq!(stale, 0);
+    assert!(
+        count(
+            &mut pg,
+            "SELECT count(*) AS n FROM res_partner WHERE write_uid = 1"
+        ) > 0
+    );
+    // The archived company was not touched.
+    assert_eq!(
+        count(
+            &mut pg,
+            "SELECT count(*) AS n FROM res_partner WHERE NOT active AND write_uid IS NOT NULL"
+        ),
+        0
+    );
+
+    // A second pass on unchanged data changes nothing.
+    let again = sb.json(&["run", "--once"]);
+    assert_eq!(again[0]["counts"]["changes_proposed"], 0);
+    assert_eq!(again[0]["counts"]["changes_applied"], 0);
+}
+
+#[test]
+fn incremental_passes_read_only_what_changed() {
+    let crm = odoo_database();
+    let mut pg = crm.connect();
+    let sb = odoo_sandbox(&crm);
+    let first = sb.json(&["run", "--once"]);
+    assert!(first[0]["counts"]["records_read"].as_i64().unwrap() > 200);
+
+    // Everything is older than what the first pass saw…
+    pg.batch_execute("UPDATE res_partner SET write_date = '2023-06-01 00:00:00'")
+        .unwrap();
+    let quiet = sb.json(&["run", "--once"]);
+    assert_eq!(quiet[0]["counts"]["records_read"], 0, "{}", quiet[0]);
+
+    // …until a person edits one company: only it is read.
+    pg.batch_execute("UPDATE res_partner SET phone = '0221 999999', write_date = now() AT TIME ZONE 'UTC', write_uid = 7 WHERE id = 12").unwrap();
+    let next = sb.json(&["run", "--once"]);
+    assert_eq!(next[0]["counts"]["records_read"], 1, "{}", next[0]);
+    let status = sb.json(&["review", "list", "--all", "--record", "12"]);
+    assert!(status.is_array());
+
+    // The weekly full pass comes back when it is due.
+    let full = Sandbox::example("odoo", |c| c)
+        .env("REFSYNC__CRM__ODOO__URL", &crm.url)
+        .env("REFSYNC__JOB__ODOO_COMPANIES__FULL_PASS_EVERY_HOURS", "0");
+    std::fs::create_dir_all(full.path("var")).unwrap();
+    std::fs::copy(sb.path("var/refsync.db"), full.path("var/refsync.db")).unwrap();
+    let everything = full.json(&["run", "--once"]);
+    assert!(everything[0]["counts"]["records_read"].as_i64().unwrap() > 200);
+}
+
+#[test]
+fn a_hostile_identifier_in_a_mapping_is_rejected_before_any_sql_runs() {
+    for hostile in [
+        "where = { \"is_company = true; DROP TABLE res_partner; --\" = \"x\", active = \"true\" }",
+        "where = { is_company = \"true\", active = \"true\" }\n[crm.odoo.organisations.lookups.city]\ntable = \"res_country; DELETE FROM res_country\"\nkey = \"id\"\nvalue = \"code\"",
+    ] {
+        let sb = Sandbox::example("odoo", |c| {
+            c.replacen("where = { is_company = \"true\", active = \"true\" }", hostile, 1)
+        });
+        let out = sb.run(&["check-config"]);
+        assert_eq!(out.status.code(), Some(2), "{hostile}");
+        assert!(crate::common::stderr(&out).contains("not a plain SQL identifier"), "{}", crate::common::stderr(&out));
+    }
+}
