@@ -4,6 +4,7 @@
 mod audit;
 mod check_config;
 mod daemon;
+mod import;
 mod migrate;
 mod output;
 mod revert;
@@ -50,6 +51,16 @@ pub enum Command {
     Audit(audit::AuditCommand),
     /// Undo applied changes: one change or a whole pass, guarded like any write.
     Revert(revert::RevertArgs),
+    /// Match a CSV list against the CRM and the register; store proposals (new, update, duplicate).
+    Import(import::ListArgs),
+    /// Match a CSV list the same way and write the corrected file.
+    Export {
+        #[command(flatten)]
+        list: import::ListArgs,
+        /// Where the corrected file goes (UTF-8 with BOM, the input's delimiter).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -112,6 +123,8 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         Command::Review(cmd) => review::run(&config, &store, cmd).await,
         Command::Audit(cmd) => audit::run(&store, cmd).await,
         Command::Revert(args) => revert::run(&config, &store, args).await,
+        Command::Import(args) => import::import(&config, &store, args).await,
+        Command::Export { list, out } => import::export(&config, &store, list, out).await,
         Command::CheckConfig => unreachable!("handled before the store is opened"),
     }
 }

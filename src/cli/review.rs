@@ -167,7 +167,7 @@ fn change_cells(c: &ChangeRow) -> Vec<String> {
 }
 
 const CHANGE_HEADERS: &[&str] = &[
-    "id", "job", "record", "field", "old", "new", "score", "status",
+    "id", "job", "record", "kind", "field", "old", "new", "score", "status",
 ];
 
 async fn list(store: &Store, args: ListArgs) -> anyhow::Result<ExitCode> {

@@ -1,6 +1,7 @@
 //! CRM sources and sinks: read records as canonical fields, write single fields back
 //! behind an expected-old-value guard.
 
+pub mod csv;
 pub mod sql;
 
 use std::future::Future;

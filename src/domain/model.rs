@@ -189,12 +189,19 @@ pub enum ChangeKind {
     Revert,
     /// A free-text value mapped onto a controlled list (industry, legal form, country, …).
     Picklist,
+    /// An imported row that is not in the CRM yet: a new record for a steward to create.
+    NewRecord,
+    /// An imported row that the CRM already holds.
+    Duplicate,
 }
 
 impl ChangeKind {
     /// Whether applying the change writes to the CRM.
     pub fn writes_crm(self) -> bool {
-        !matches!(self, ChangeKind::MergeCandidate)
+        !matches!(
+            self,
+            ChangeKind::MergeCandidate | ChangeKind::NewRecord | ChangeKind::Duplicate
+        )
     }
 }
 
@@ -269,6 +276,8 @@ snake_names!(ChangeKind {
     MergeCandidate => "merge_candidate",
     Revert => "revert",
     Picklist => "picklist",
+    NewRecord => "new_record",
+    Duplicate => "duplicate",
 });
 
 snake_names!(Band {

@@ -229,6 +229,38 @@ pub fn comparable_street(raw: &str) -> String {
         .replace(" strasse", "strasse")
 }
 
+/// Splits a trailing house number off a street written in one field:
+/// `Hauptstraße 12a` → (`Hauptstraße`, `12a`), `Am Markt 12-14` → (`Am Markt`, `12-14`).
+pub fn split_house_number(street: &str) -> (String, Option<String>) {
+    let trimmed = street.trim();
+    let tokens: Vec<&str> = trimmed.split_whitespace().collect();
+    let numeric = |t: &str| {
+        t.starts_with(|c: char| c.is_ascii_digit())
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '/')
+    };
+    // Walk back over the number and a one-letter suffix ("5 b"); the first token is always
+    // the street, so "Straße des 17. Juni" keeps its date.
+    let mut at = tokens.len();
+    while at > 1 {
+        let t = tokens[at - 1];
+        let suffix = t.len() == 1
+            && t.chars().all(|c| c.is_ascii_alphabetic())
+            && at >= 3
+            && numeric(tokens[at - 2]);
+        if numeric(t) || suffix {
+            at -= 1;
+        } else {
+            break;
+        }
+    }
+    if at < tokens.len() && numeric(tokens[at]) {
+        (tokens[..at].join(" "), Some(tokens[at..].join(" ")))
+    } else {
+        (trimmed.to_string(), None)
+    }
+}
+
 /// The form in which two values of `field` are compared: equal forms mean no change.
 pub fn comparable(field: Field, raw: &str) -> String {
     match field {
@@ -334,6 +366,31 @@ mod tests {
                 normalise_register_number(input).as_deref(),
                 want,
                 "input {input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn house_number_split_table() {
+        let cases = [
+            ("Hauptstraße 12", "Hauptstraße", Some("12")),
+            ("Hauptstraße 12a", "Hauptstraße", Some("12a")),
+            ("Am Markt 12-14", "Am Markt", Some("12-14")),
+            ("Lindenweg 5 b", "Lindenweg", Some("5 b")),
+            ("Straße des 17. Juni", "Straße des 17. Juni", None),
+            (
+                "Straße des 17. Juni 135",
+                "Straße des 17. Juni",
+                Some("135"),
+            ),
+            ("Parkallee", "Parkallee", None),
+            ("", "", None),
+        ];
+        for (input, street, number) in cases {
+            assert_eq!(
+                split_house_number(input),
+                (street.to_string(), number.map(str::to_string)),
+                "{input:?}"
             );
         }
     }

@@ -2,6 +2,7 @@
 //! store changes and statuses (one transaction per batch), then apply approved changes.
 
 pub mod apply;
+pub mod import;
 mod persist;
 pub mod revert;
 pub mod review;

@@ -239,22 +239,22 @@ fn same_change(c: &ChangeRow, kind: ChangeKind, field: &str, old: Option<&str>, 
 }
 
 /// A change to store, from a planned field change or a pass-level finding.
-struct Proposal<'a> {
-    kind: ChangeKind,
-    field: &'a str,
-    old: Option<&'a str>,
-    new: &'a str,
-    policy: Policy,
-    action: Action,
-    register_id: &'a str,
-    score: f64,
-    reason: String,
+pub(crate) struct Proposal<'a> {
+    pub kind: ChangeKind,
+    pub field: &'a str,
+    pub old: Option<&'a str>,
+    pub new: &'a str,
+    pub policy: Policy,
+    pub action: Action,
+    pub register_id: &'a str,
+    pub score: f64,
+    pub reason: String,
 }
 
 /// Stores `p` unless the same change already waits, was rejected or reverted for the same
 /// CRM value, or the record's open change for the field is replaced by it. Returns the new
 /// change id when one was created.
-fn propose(
+pub(crate) fn propose(
     conn: &mut AnyConnection,
     ctx: &Context,
     record_id: &str,

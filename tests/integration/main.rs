@@ -9,5 +9,6 @@ mod conflict_guard;
 mod corrections;
 mod crm_profiles;
 mod daemon;
+mod data_islands;
 mod migrations;
 mod passes;
