@@ -199,6 +199,10 @@ pub struct JobConfig {
     pub incremental: bool,
     #[serde(default = "default_overlap_seconds")]
     pub overlap_seconds: u64,
+    /// Fields written in their standard form (`phone` in E.164, `email` with a lower-case
+    /// domain); the spelling changes, the meaning does not, so these are applied.
+    #[serde(default)]
+    pub normalise: Vec<Field>,
     /// With `incremental`: a full pass when the last one is older than this.
     #[serde(default = "default_full_pass_every_hours")]
     pub full_pass_every_hours: u64,
@@ -474,6 +478,16 @@ impl Config {
                         "needs `modified_column` in [crm.{}.{}] to know what changed",
                         job.crm, mapping.table
                     ),
+                ));
+            }
+            if let Some(field) = job
+                .normalise
+                .iter()
+                .find(|f| !matches!(f, Field::Phone | Field::Email))
+            {
+                return Err((
+                    key("normalise"),
+                    format!("`{field}` has no standard form; use phone or email"),
                 ));
             }
             for field in job.skip_where.keys() {

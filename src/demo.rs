@@ -747,6 +747,22 @@ fn free_text_entries(organisations: &mut [Record], contacts: &mut [Record]) {
         }
     }
     for (i, person) in contacts.iter_mut().enumerate() {
+        if i % 7 == 3 {
+            // "Dr. Anna" typed into the first name, the title field left empty.
+            if let (Some(first), Some(title)) =
+                (person.get(Field::FirstName), person.get(Field::Title))
+            {
+                let typed = format!("{title} {first}");
+                person.values.insert(Field::FirstName, typed);
+                person.values.remove(&Field::Title);
+            }
+        }
+        if i % 37 == 11 {
+            if let Some(email) = person.get(Field::Email) {
+                let typo = email.replace('@', " at ");
+                person.values.insert(Field::Email, typo);
+            }
+        }
         if i % 13 == 4 {
             let short = match person.get(Field::Salutation) {
                 Some("Herr") => "Hr.",

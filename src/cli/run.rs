@@ -35,7 +35,17 @@ pub async fn run(config: &Config, store: &Store, args: RunArgs) -> anyhow::Resul
             );
         }
         Some(job) => vec![job.clone()],
-        None => config.job.keys().cloned().collect(),
+        // Organisations first: contact checks read their organisations' fresh status.
+        None => {
+            let mut jobs: Vec<(&String, &crate::config::JobConfig)> = config.job.iter().collect();
+            jobs.sort_by_key(|(name, job)| {
+                (
+                    job.entity != crate::domain::model::EntityKind::Organisation,
+                    name.to_string(),
+                )
+            });
+            jobs.into_iter().map(|(name, _)| name.clone()).collect()
+        }
     };
     if jobs.is_empty() {
         return Err(UsageError("no jobs are configured; add a [job.NAME] section".into()).into());

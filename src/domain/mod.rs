@@ -1,6 +1,7 @@
 //! Pure domain logic: no IO, no database, no network. Everything here is a function of
 //! its arguments, so it is tested with tables and property tests.
 
+pub mod contact;
 pub mod decide;
 pub mod diff;
 pub mod lifecycle;

@@ -193,6 +193,9 @@ pub enum ChangeKind {
     NewRecord,
     /// An imported row that the CRM already holds.
     Duplicate,
+    /// Something a person must look at; nothing is written (an impossible e-mail address,
+    /// a contact whose organisation is dissolved).
+    Flag,
 }
 
 impl ChangeKind {
@@ -200,7 +203,10 @@ impl ChangeKind {
     pub fn writes_crm(self) -> bool {
         !matches!(
             self,
-            ChangeKind::MergeCandidate | ChangeKind::NewRecord | ChangeKind::Duplicate
+            ChangeKind::MergeCandidate
+                | ChangeKind::NewRecord
+                | ChangeKind::Duplicate
+                | ChangeKind::Flag
         )
     }
 }
@@ -278,6 +284,7 @@ snake_names!(ChangeKind {
     Picklist => "picklist",
     NewRecord => "new_record",
     Duplicate => "duplicate",
+    Flag => "flag",
 });
 
 snake_names!(Band {

@@ -138,3 +138,26 @@ pub fn shared_matches(
     }
     Ok(out)
 }
+
+/// Which of `record_ids` have `status` in any of `jobs`.
+pub fn with_status(
+    conn: &mut AnyConnection,
+    jobs: &[String],
+    record_ids: &[String],
+    status: crate::domain::model::MatchStatus,
+) -> QueryResult<std::collections::BTreeSet<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    if jobs.is_empty() {
+        return Ok(out);
+    }
+    for chunk in record_ids.chunks(500) {
+        let found: Vec<String> = record_status::table
+            .filter(record_status::job.eq_any(jobs))
+            .filter(record_status::record_id.eq_any(chunk))
+            .filter(record_status::status.eq(status.as_str()))
+            .select(record_status::record_id)
+            .load(conn)?;
+        out.extend(found);
+    }
+    Ok(out)
+}

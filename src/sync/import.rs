@@ -222,6 +222,7 @@ pub async fn run(
         }
         if let Some(pass_id) = pass_id {
             let ctx = persist::Context {
+                organisation_jobs: Vec::new(),
                 job: job_name.to_string(),
                 crm: job.crm.clone(),
                 entity: job.entity,

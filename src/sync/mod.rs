@@ -20,11 +20,13 @@ use crate::config::{Config, CrmConfig, JobConfig};
 use crate::crm::{CrmError, CrmSource};
 use crate::domain::decide::{decide, Decision};
 use crate::domain::diff::{diff, inactive_changes, is_inactive, DiffInput, PlannedChange};
+use crate::domain::model::{ChangeKind, MatchStatus};
 use crate::domain::model::{EntityKind, Field, Policy, Record};
 use crate::domain::normalise::{comparable, fold_text};
-use crate::domain::picklist;
+use crate::domain::policy::Action;
 use crate::domain::policy::FieldRule;
 use crate::domain::score::score;
+use crate::domain::{contact, picklist};
 use crate::register::{Lookup, RegisterError};
 use crate::store::passes::{self, outcome, PassCounts};
 use crate::store::{cursors, provenance, suppressions, Store, StoreError};
@@ -106,6 +108,8 @@ pub(crate) enum Outcome {
 pub(crate) struct History {
     pub written: BTreeMap<Field, Option<String>>,
     pub suppressed: BTreeSet<(Field, String)>,
+    /// For a contact: its organisation is `inactive` after the organisations' last pass.
+    pub organisation_inactive: bool,
 }
 
 /// The job as a pass needs it: config plus the rules in force.
@@ -142,16 +146,36 @@ pub(crate) fn evaluate(
     };
     let scored = candidates.iter().map(|c| score(kind, record, c)).collect();
     let decision = decide(scored, &plan.job.thresholds);
-    let picklists: Vec<PlannedChange> = picklist::mappings(kind, record)
+    let mapped = |f: Field| plan.mapped.contains(&f);
+    let mut picklists: Vec<PlannedChange> = picklist::mappings(kind, record)
         .into_iter()
         .filter_map(|m| {
             let rule = plan.rules.get(&m.field)?;
-            let wrong = history
-                .suppressed
-                .contains(&(m.field, comparable(m.field, &m.to)));
-            (rule.policy() != Policy::Ignore && !wrong).then(|| m.proposal(rule.policy()))
+            (rule.policy() != Policy::Ignore).then(|| m.proposal(rule.policy()))
         })
+        .chain(contact::format_fixes(record, &plan.job.normalise))
+        .chain(contact::flags(record))
         .collect();
+    if kind == EntityKind::Contact {
+        picklists.extend(contact::name_splits(record, &mapped));
+        if history.organisation_inactive {
+            picklists.push(PlannedChange {
+                kind: ChangeKind::Flag,
+                field: Field::OrganisationId,
+                old: record.raw(Field::OrganisationId).map(str::to_string),
+                new: "the organisation is inactive in the register".into(),
+                policy: Policy::Propose,
+                action: Action::Propose,
+                hold: None,
+                confidence: None,
+            });
+        }
+    }
+    picklists.retain(|p| {
+        !history
+            .suppressed
+            .contains(&(p.field, comparable(p.field, &p.new)))
+    });
     let Decision::Matched { best, band } = &decision else {
         return Outcome::Decided {
             decision,
@@ -183,11 +207,20 @@ pub(crate) fn evaluate(
         written: &history.written,
         suppressed: &history.suppressed,
     });
+    // Values written from the register go in already in the job's standard forms, so a
+    // normalised field is not rewritten once more by the next pass.
+    for p in planned
+        .iter_mut()
+        .filter(|p| plan.job.normalise.contains(&p.field))
+    {
+        if let Some(fixed) = contact::standard_form(p.field, &p.new) {
+            p.new = fixed;
+        }
+    }
     if inactive {
         // The status (and LEI) of a dissolved entity are never changed by a field policy:
         // they become a deactivate or relink proposal for a steward.
         planned.retain(|p| !matches!(p.field, Field::Status | Field::Lei));
-        let mapped = |f: Field| plan.mapped.contains(&f);
         planned.extend(
             inactive_changes(record, reg, &mapped, &plan.job.inactive_value)
                 .into_iter()
@@ -328,7 +361,14 @@ async fn run_batches(
     // Changes whose apply was cut short (crash, kill) are settled before anything new.
     let reconciled = apply::reconcile(store, crm.as_ref(), job_name, job.entity).await?;
     reconciled.add_to(counts);
+    let organisation_jobs = config
+        .job
+        .iter()
+        .filter(|(_, j)| j.crm == job.crm && j.entity == EntityKind::Organisation)
+        .map(|(name, _)| name.clone())
+        .collect();
     let ctx = persist::Context {
+        organisation_jobs,
         job: job_name.to_string(),
         crm: job.crm.clone(),
         entity: job.entity,
@@ -370,10 +410,14 @@ async fn run_batches(
         newest_seen = newest_seen.max(newest);
 
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        let organisations: Vec<(String, String)> = records
+            .iter()
+            .filter_map(|r| Some((r.id.clone(), r.get(Field::OrganisationId)?.to_string())))
+            .collect();
         let history_ctx = ctx.clone();
         let mut histories = store
             .db
-            .run(move |conn| load_histories(conn, &history_ctx, &ids))
+            .run(move |conn| load_histories(conn, &history_ctx, &ids, &organisations))
             .await?;
 
         let (skipped, to_look_up): (Vec<Record>, Vec<Record>) = records
@@ -489,8 +533,23 @@ fn load_histories(
     conn: &mut crate::db::AnyConnection,
     ctx: &persist::Context,
     ids: &[String],
+    organisations: &[(String, String)],
 ) -> diesel::QueryResult<BTreeMap<String, History>> {
     let mut out: BTreeMap<String, History> = BTreeMap::new();
+    if !organisations.is_empty() {
+        let org_ids: Vec<String> = organisations.iter().map(|(_, o)| o.clone()).collect();
+        let inactive = crate::store::status::with_status(
+            conn,
+            &ctx.organisation_jobs,
+            &org_ids,
+            MatchStatus::Inactive,
+        )?;
+        for (record, org) in organisations {
+            if inactive.contains(org) {
+                out.entry(record.clone()).or_default().organisation_inactive = true;
+            }
+        }
+    }
     for (record, rows) in provenance::for_records(conn, &ctx.crm, ctx.entity.as_str(), ids)? {
         let h = out.entry(record).or_default();
         for row in rows {

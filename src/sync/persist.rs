@@ -25,6 +25,8 @@ use crate::store::status::{self, MatchRow, StatusRow};
 #[derive(Debug, Clone)]
 pub(crate) struct Context {
     pub job: String,
+    /// Jobs that keep this CRM's organisations, for contacts whose organisation went inactive.
+    pub organisation_jobs: Vec<String>,
     pub crm: String,
     pub entity: EntityKind,
     pub pass_id: i64,
@@ -349,8 +351,15 @@ fn store_changes(
     watched.extend([ChangeStatus::Rejected, ChangeStatus::Reverted]);
     let existing: Vec<ChangeRow> = changes::for_record(conn, &ctx.job, &record.id, &watched)?
         .into_iter()
+        // Only the register-derived kinds are this function's to keep or retire.
         .filter(|c| {
-            c.kind != ChangeKind::MergeCandidate.as_str() && c.kind != ChangeKind::Picklist.as_str()
+            [
+                ChangeKind::Field,
+                ChangeKind::Deactivate,
+                ChangeKind::Relink,
+            ]
+            .iter()
+            .any(|k| k.as_str() == c.kind)
         })
         .collect();
     let planned_fields: BTreeSet<&str> = planned.iter().map(|p| p.field.as_str()).collect();
@@ -396,11 +405,13 @@ fn store_picklists(
     watched.extend([ChangeStatus::Rejected, ChangeStatus::Reverted]);
     let existing: Vec<ChangeRow> = changes::for_record(conn, &ctx.job, &record.id, &watched)?
         .into_iter()
-        .filter(|c| c.kind == ChangeKind::Picklist.as_str())
+        .filter(|c| c.kind == ChangeKind::Picklist.as_str() || c.kind == ChangeKind::Flag.as_str())
         .collect();
     for old in existing.iter().filter(|c| {
         OPEN.iter().any(|s| s.as_str() == c.status)
-            && !picklists.iter().any(|p| p.field.as_str() == c.field)
+            && !picklists
+                .iter()
+                .any(|p| p.field.as_str() == c.field && p.kind.as_str() == c.kind)
     }) {
         changes::set_status(
             conn,
@@ -421,12 +432,26 @@ fn store_picklists(
             action: p.action,
             register_id: "controlled list",
             score: confidence,
-            reason: format!(
-                "{} {:?} maps to {:?} via {via} (confidence {confidence:.2}); needs review",
-                p.field,
-                p.old.as_deref().unwrap_or(""),
-                p.new
-            ),
+            reason: match (p.kind, p.action) {
+                (ChangeKind::Flag, _) => format!(
+                    "{} {:?}: {}; a person must look",
+                    p.field,
+                    p.old.as_deref().unwrap_or(""),
+                    p.new
+                ),
+                (_, Action::Apply) => format!(
+                    "{} {:?} written in its {via}: {:?}",
+                    p.field,
+                    p.old.as_deref().unwrap_or(""),
+                    p.new
+                ),
+                _ => format!(
+                    "{} {:?} maps to {:?} via {via} (confidence {confidence:.2}); needs review",
+                    p.field,
+                    p.old.as_deref().unwrap_or(""),
+                    p.new
+                ),
+            },
         };
         propose(conn, ctx, &record.id, &existing, &proposal, stored)?;
     }

@@ -190,3 +190,95 @@ fn an_unmappable_list_says_how_to_map_it() {
     ]);
     assert_eq!(wrong.status.code(), Some(2));
 }
+
+#[test]
+fn contacts_are_checked_without_a_register_and_flagged_when_their_company_is_gone() {
+    let sb = Sandbox::with_config(|c| {
+        c.replace(
+            "[job.contacts.thresholds]",
+            "normalise = [\"phone\"]\n\n[job.contacts.thresholds]",
+        )
+    });
+    let reports = sb.json(&["run", "--once"]);
+    assert_eq!(
+        reports[0]["job"], "organisations",
+        "organisations run first"
+    );
+    let all: Vec<Value> = sb
+        .json(&[
+            "review", "list", "--all", "--job", "contacts", "--limit", "100000",
+        ])
+        .as_array()
+        .unwrap()
+        .clone();
+    let of = |kind: &str, field: &str| {
+        all.iter()
+            .filter(|c| c["kind"] == kind && c["field"] == field)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+
+    // Phones in E.164, applied: the number is the same, only its spelling changes.
+    let phones = of("picklist", "phone");
+    assert!(!phones.is_empty());
+    for p in &phones {
+        assert_eq!(p["status"], "applied", "{p}");
+        let v = p["new_value"].as_str().unwrap();
+        assert!(
+            v.starts_with("+49") && v[1..].chars().all(|c| c.is_ascii_digit()),
+            "{v}"
+        );
+    }
+    // Titles typed into first names are split out for review: by the register where it
+    // knows the person, else by the name check.
+    let names: Vec<Value> = of("picklist", "first_name")
+        .into_iter()
+        .chain(of("field", "first_name"))
+        .collect();
+    let typed_titles: Vec<&Value> = names
+        .iter()
+        .filter(|c| c["old_value"].as_str().unwrap().starts_with("Dr."))
+        .collect();
+    assert!(!typed_titles.is_empty(), "{names:?}");
+    assert!(typed_titles
+        .iter()
+        .all(|c| c["status"] == "proposed" && !c["new_value"].as_str().unwrap().contains("Dr.")));
+    // An impossible address is flagged, never rewritten.
+    let bad_mail = of("flag", "email");
+    assert!(
+        bad_mail
+            .iter()
+            .any(|c| c["old_value"].as_str().unwrap().contains(" at ")),
+        "{bad_mail:?}"
+    );
+    // Contacts of dissolved companies are flagged.
+    let orphans = of("flag", "organisation_id");
+    assert!(!orphans.is_empty());
+    let inactive: Vec<Value> = sb
+        .json(&[
+            "review",
+            "list",
+            "--all",
+            "--job",
+            "organisations",
+            "--limit",
+            "100000",
+        ])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "deactivate")
+        .cloned()
+        .collect();
+    for o in &orphans {
+        assert!(
+            inactive.iter().any(|d| d["record_id"] == o["old_value"]),
+            "{o}"
+        );
+    }
+    let again = sb.json(&["run", "--once"]);
+    for r in again.as_array().unwrap() {
+        assert_eq!(r["counts"]["changes_proposed"], 0, "{r}");
+        assert_eq!(r["counts"]["changes_applied"], 0, "{r}");
+    }
+}
