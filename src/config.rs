@@ -354,10 +354,10 @@ impl Config {
 
     /// Checks what serde cannot: references between sections, cron syntax, ranges.
     fn validate(&self) -> Result<(), (String, String)> {
-        check_store_url("store.url", &self.store.url)?;
+        check_url("store.url", &self.store.url, UrlUse::Store)?;
         for (name, crm) in &self.crm {
             let CrmConfig::Sql(sql) = crm;
-            check_store_url(&format!("crm.{name}.url"), &sql.url)?;
+            check_url(&format!("crm.{name}.url"), &sql.url, UrlUse::Crm)?;
             for (kind, mapping) in [
                 ("organisations", &sql.organisations),
                 ("contacts", &sql.contacts),
@@ -520,20 +520,36 @@ fn names<V>(map: &BTreeMap<String, V>) -> String {
     }
 }
 
-fn check_store_url(key: &str, url: &DbUrl) -> Result<(), (String, String)> {
+/// Which databases a URL may name: the state store runs on SQLite or PostgreSQL; a CRM may
+/// also be MariaDB/MySQL (with the `mysql` build feature).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum UrlUse {
+    Store,
+    Crm,
+}
+
+fn check_url(key: &str, url: &DbUrl, usage: UrlUse) -> Result<(), (String, String)> {
     let u = url.expose();
-    let ok = match u.split_once("://") {
-        Some(("sqlite", path)) => !path.is_empty(),
-        Some(("postgres" | "postgresql", rest)) => !rest.is_empty(),
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err((
-            key.to_string(),
-            format!("`{}` is not a database URL; use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE", url.redacted()),
-        ))
+    let err = |problem: String| Err((key.to_string(), problem));
+    match u.split_once("://") {
+        Some(("sqlite", path)) if !path.is_empty() => Ok(()),
+        Some(("postgres" | "postgresql", rest)) if !rest.is_empty() => Ok(()),
+        Some(("mysql", rest)) if !rest.is_empty() && usage == UrlUse::Crm => {
+            if cfg!(feature = "mysql") {
+                Ok(())
+            } else {
+                err(format!("`{}`: MariaDB/MySQL CRMs need refsync built with `--features mysql`", url.redacted()))
+            }
+        }
+        Some(("mysql", _)) => err(format!(
+            "`{}`: the state store runs on SQLite or PostgreSQL; use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE",
+            url.redacted()
+        )),
+        _ => err(format!(
+            "`{}` is not a database URL; use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE{}",
+            url.redacted(),
+            if usage == UrlUse::Crm { " (or mysql://… for a MariaDB CRM)" } else { "" }
+        )),
     }
 }
 

@@ -13,16 +13,37 @@ use crate::config::DbUrl;
 pub enum AnyConnection {
     Postgresql(PgConnection),
     Sqlite(SqliteConnection),
+    /// CRMs only (SuiteCRM on MariaDB); the state store never runs here.
+    #[cfg(feature = "mysql")]
+    Mysql(diesel::MysqlConnection),
 }
 
-/// Runs `$body` with `$c` bound to the concrete connection, for the few statements
-/// (`RETURNING`, raw SQL with placeholders) that the multi-backend cannot express.
+/// Runs `$body` with `$c` bound to the concrete connection, for raw SQL with placeholders
+/// that the multi-backend cannot express.
 #[macro_export]
 macro_rules! on_backend {
     ($conn:expr, $c:ident => $body:expr) => {
         match $conn {
             $crate::db::AnyConnection::Sqlite($c) => $body,
             $crate::db::AnyConnection::Postgresql($c) => $body,
+            #[cfg(feature = "mysql")]
+            $crate::db::AnyConnection::Mysql($c) => $body,
+        }
+    };
+}
+
+/// The same for the state store, which runs on SQLite or PostgreSQL only (it uses
+/// `RETURNING`); config validation keeps MySQL URLs away from it.
+#[macro_export]
+macro_rules! on_store_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::db::AnyConnection::Sqlite($c) => $body,
+            $crate::db::AnyConnection::Postgresql($c) => $body,
+            #[cfg(feature = "mysql")]
+            $crate::db::AnyConnection::Mysql(_) => Err(diesel::result::Error::QueryBuilderError(
+                "the state store runs on SQLite or PostgreSQL, not MySQL".into(),
+            )),
         }
     };
 }
@@ -31,6 +52,8 @@ macro_rules! on_backend {
 pub enum Backend {
     Sqlite,
     Postgres,
+    #[cfg(feature = "mysql")]
+    Mysql,
 }
 
 /// What to do when a SQLite file's folder does not exist yet.
@@ -104,6 +127,17 @@ pub fn connect(url: &DbUrl, missing: Missing) -> Result<(AnyConnection, Backend)
     } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
         let conn = PgConnection::establish(raw).map_err(connect_err)?;
         Ok((AnyConnection::Postgresql(conn), Backend::Postgres))
+    } else if raw.starts_with("mysql://") {
+        #[cfg(feature = "mysql")]
+        {
+            let conn = diesel::MysqlConnection::establish(raw).map_err(connect_err)?;
+            Ok((AnyConnection::Mysql(conn), Backend::Mysql))
+        }
+        #[cfg(not(feature = "mysql"))]
+        Err(DbError::BadUrl(format!(
+            "{} (MariaDB/MySQL needs a build with `--features mysql`)",
+            url.redacted()
+        )))
     } else {
         Err(DbError::BadUrl(url.redacted()))
     }

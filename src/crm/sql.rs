@@ -144,8 +144,8 @@ impl Binds {
     fn push(&mut self, value: Option<String>) -> String {
         self.values.push(value);
         match self.backend {
-            Backend::Sqlite => "?".to_string(),
             Backend::Postgres => format!("${}", self.values.len()),
+            _ => "?".to_string(),
         }
     }
 }
@@ -232,7 +232,10 @@ impl SqlCrm {
             ));
         }
         for (table, columns) in probes {
-            let sql = format!("SELECT {columns} FROM {} WHERE 1 = 0", quote(&table));
+            let sql = self.dialect(format!(
+                "SELECT {columns} FROM {} WHERE 1 = 0",
+                quote(&table)
+            ));
             let result = self
                 .db
                 .run(move |conn| diesel::sql_query(sql).execute(conn))
@@ -283,11 +286,24 @@ impl SqlCrm {
         }
     }
 
+    /// The SQL as the backend spells it. Statements are written for SQLite and PostgreSQL;
+    /// MySQL quotes identifiers with backticks and casts to CHAR. Safe as a text rewrite:
+    /// identifiers are plain `[A-Za-z0-9_]` names and every value is a bound parameter.
+    fn dialect(&self, sql: String) -> String {
+        match self.db.backend {
+            #[cfg(feature = "mysql")]
+            Backend::Mysql => sql.replace('"', "`").replace(" AS TEXT)", " AS CHAR)"),
+            _ => sql,
+        }
+    }
+
     /// Null-safe equality, spelled per backend.
     fn same_as(&self, left: &str, right: &str) -> String {
         match self.db.backend {
             Backend::Sqlite => format!("{left} IS {right}"),
             Backend::Postgres => format!("{left} IS NOT DISTINCT FROM {right}"),
+            #[cfg(feature = "mysql")]
+            Backend::Mysql => format!("{left} <=> {right}"),
         }
     }
 
@@ -301,6 +317,8 @@ impl SqlCrm {
         ) {
             (Backend::Postgres, Some("timestamp with time zone")) => "now()",
             (Backend::Postgres, _) => "(now() AT TIME ZONE 'UTC')",
+            #[cfg(feature = "mysql")]
+            (Backend::Mysql, _) => "UTC_TIMESTAMP()",
             (Backend::Sqlite, _) => "CURRENT_TIMESTAMP",
         }
     }
@@ -309,7 +327,8 @@ impl SqlCrm {
     fn value_expr(&self, mapping: &TableMapping, field: Field, column: &str) -> String {
         match mapping.lookups.get(&field) {
             Some(l) => format!(
-                "(SELECT CAST({} AS TEXT) FROM {} WHERE {} = {})",
+                // LIMIT 1: a link table (SuiteCRM's accounts_contacts) may hold several rows.
+                "(SELECT CAST({} AS TEXT) FROM {} WHERE {} = {} LIMIT 1)",
                 self.col(&l.table, &l.value),
                 quote(&l.table),
                 self.col(&l.table, &l.key),
@@ -372,7 +391,7 @@ impl SqlCrm {
             let p = binds.push(Some(since.to_string()));
             conditions.push(format!("{} >= {}", self.col(t, m), self.typed(t, m, p)));
         }
-        let sql = format!(
+        let sql = self.dialect(format!(
             "SELECT {} FROM {} {} ORDER BY {} LIMIT {limit} OFFSET {offset}",
             select.join(", "),
             quote(t),
@@ -382,7 +401,7 @@ impl SqlCrm {
                 format!("WHERE {}", conditions.join(" AND "))
             },
             self.col(t, &mapping.id_column),
-        );
+        ));
         let values = binds.values;
         let rows: Vec<SlotRow> = self
             .db
@@ -432,13 +451,13 @@ impl SqlCrm {
         let key_check = match (lookup, new) {
             (Some(l), Some(v)) => {
                 let mut b = Binds::new(self.db.backend);
-                let sql = format!(
+                let sql = self.dialect(format!(
                     "SELECT CAST({} AS TEXT) AS value FROM {} WHERE CAST({} AS TEXT) = {}",
                     self.col(&l.table, &l.key),
                     quote(&l.table),
                     self.col(&l.table, &l.value),
                     b.push(Some(v.to_string()))
-                );
+                ));
                 Some((
                     sql,
                     b.values,
@@ -479,22 +498,22 @@ impl SqlCrm {
         let current_expr = self.value_expr(mapping, field, column);
         let expected_p = binds.push(expected.map(str::to_string));
         conditions.push(self.same_as(&current_expr, &expected_p));
-        let update = format!(
+        let update = self.dialect(format!(
             "UPDATE {} SET {} WHERE {}",
             quote(t),
             set.join(", "),
             conditions.join(" AND ")
-        );
+        ));
         let update_binds = binds.values;
 
         let mut b = Binds::new(self.db.backend);
         let id_p = b.push(Some(id.to_string()));
-        let current = format!(
+        let current = self.dialect(format!(
             "SELECT {current_expr} AS value FROM {} WHERE {} = {}",
             quote(t),
             self.col(t, &mapping.id_column),
             self.typed(t, &mapping.id_column, id_p)
-        );
+        ));
         let current_binds = b.values;
 
         self.db

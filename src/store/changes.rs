@@ -8,7 +8,7 @@ use super::now;
 use super::schema::changes;
 use crate::db::AnyConnection;
 use crate::domain::model::ChangeStatus;
-use crate::on_backend;
+use crate::on_store_backend;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
 #[diesel(table_name = changes)]
@@ -78,7 +78,7 @@ fn names(statuses: &[ChangeStatus]) -> Vec<&'static str> {
 }
 
 pub fn insert(conn: &mut AnyConnection, change: &NewChange) -> QueryResult<i64> {
-    on_backend!(conn, c => diesel::insert_into(changes::table).values(change).returning(changes::id).get_result(c))
+    on_store_backend!(conn, c => diesel::insert_into(changes::table).values(change).returning(changes::id).get_result(c))
 }
 
 pub fn get(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<ChangeRow>> {

@@ -61,6 +61,12 @@ fn run_migrations(conn: &mut AnyConnection) -> Result<Vec<String>, StoreError> {
     let applied = match conn {
         AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
         AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+        #[cfg(feature = "mysql")]
+        AnyConnection::Mysql(_) => {
+            return Err(StoreError::Migration(
+                "the state store runs on SQLite or PostgreSQL, not MySQL".into(),
+            ))
+        }
     }
     .map_err(|e| StoreError::Migration(e.to_string()))?;
     Ok(applied.iter().map(ToString::to_string).collect())

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::now;
 use super::schema::passes;
 use crate::db::AnyConnection;
-use crate::on_backend;
+use crate::on_store_backend;
 
 /// How a pass ended.
 pub mod outcome {
@@ -82,7 +82,7 @@ pub fn begin(conn: &mut AnyConnection, job: &str, entity: &str) -> QueryResult<i
         started_at: now(),
         status: outcome::RUNNING,
     };
-    on_backend!(conn, c => diesel::insert_into(passes::table).values(&row).returning(passes::id).get_result(c))
+    on_store_backend!(conn, c => diesel::insert_into(passes::table).values(&row).returning(passes::id).get_result(c))
 }
 
 pub fn finish(

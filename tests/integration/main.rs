@@ -12,3 +12,5 @@ mod daemon;
 mod data_islands;
 mod migrations;
 mod passes;
+#[cfg(feature = "mysql")]
+mod suitecrm;
