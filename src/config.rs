@@ -45,6 +45,64 @@ pub struct Config {
     pub register: BTreeMap<String, RegisterConfig>,
     #[serde(default)]
     pub job: BTreeMap<String, JobConfig>,
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// How `refsync daemon` behaves as a service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// After SIGTERM, the seconds running passes get to finish their batch and commit.
+    #[serde(default = "default_drain_secs")]
+    pub drain_secs: u64,
+    /// Seconds a job lease lasts unless renewed; an instance that dies holding one frees it
+    /// after this long.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            drain_secs: default_drain_secs(),
+            lease_secs: default_lease_secs(),
+        }
+    }
+}
+
+fn default_drain_secs() -> u64 {
+    60
+}
+
+fn default_lease_secs() -> u64 {
+    120
+}
+
+/// The health and metrics listener of `refsync daemon`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to listen on, e.g. `127.0.0.1:9187`; without it there is no listener.
+    pub listen: Option<std::net::SocketAddr>,
+    /// `/readyz` fails once this many passes of a job in a row have failed.
+    #[serde(default = "default_ready_max_failed_passes")]
+    pub ready_max_failed_passes: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: None,
+            ready_max_failed_passes: default_ready_max_failed_passes(),
+        }
+    }
+}
+
+fn default_ready_max_failed_passes() -> u32 {
+    3
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -148,6 +206,18 @@ pub struct JobConfig {
     pub register: String,
     /// Cron expression (`sec min hour day month weekday`, seconds optional).
     pub schedule: String,
+    /// IANA time zone the schedule is read in, e.g. `Europe/Berlin`; default: the system's.
+    pub timezone: Option<String>,
+    /// Up to this many seconds of random delay after each slot, to spread load.
+    #[serde(default)]
+    pub jitter_secs: u64,
+    /// Slots missed while no instance ran: `skip` them or `run_once` at start.
+    #[serde(default)]
+    pub catch_up: CatchUp,
+    /// Slots that pass while a pass of this job still runs: `skip` them, or `wait` and run
+    /// once right after.
+    #[serde(default)]
+    pub overrun: Overrun,
     #[serde(default)]
     pub thresholds: Thresholds,
     #[serde(default = "default_batch_size")]
@@ -157,6 +227,22 @@ pub struct JobConfig {
     pub placeholders: Vec<String>,
     /// Policy per canonical field; fields not listed are not synced.
     pub fields: BTreeMap<Field, Policy>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchUp {
+    #[default]
+    Skip,
+    RunOnce,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overrun {
+    #[default]
+    Skip,
+    Wait,
 }
 
 fn default_batch_size() -> usize {
@@ -170,6 +256,18 @@ fn default_placeholders() -> Vec<String> {
 impl JobConfig {
     pub fn cron(&self) -> Result<cron::Schedule, String> {
         parse_cron(&self.schedule)
+    }
+
+    /// The schedule's time zone; `None` means the system's.
+    pub fn time_zone(&self) -> Result<Option<chrono_tz::Tz>, String> {
+        self.timezone
+            .as_deref()
+            .map(|name| {
+                name.parse::<chrono_tz::Tz>().map_err(|_| {
+                    format!("`{name}` is not an IANA time zone; write e.g. `Europe/Berlin` or `UTC`, or remove the key for the system's")
+                })
+            })
+            .transpose()
     }
 }
 
@@ -302,9 +400,22 @@ impl Config {
                 }
             }
         }
+        if self.daemon.lease_secs < 3 {
+            return Err((
+                "daemon.lease_secs".into(),
+                "must be at least 3: the lease is renewed every third of it".into(),
+            ));
+        }
+        if self.http.ready_max_failed_passes == 0 {
+            return Err((
+                "http.ready_max_failed_passes".into(),
+                "must be at least 1".into(),
+            ));
+        }
         for (name, job) in &self.job {
             let key = |k: &str| format!("job.{name}.{k}");
             job.cron().map_err(|p| (key("schedule"), p))?;
+            job.time_zone().map_err(|p| (key("timezone"), p))?;
             let Some(CrmConfig::Sql(crm)) = self.crm.get(&job.crm) else {
                 return Err((
                     key("crm"),
@@ -425,6 +536,25 @@ fn check_identifier(key: &str, ident: &str) -> Result<(), (String, String)> {
     } else {
         Err((key.to_string(), format!("`{ident}` is not a plain SQL identifier (letters, digits, _; not starting with a digit)")))
     }
+}
+
+/// The process environment plus systemd credentials (`LoadCredential=`) whose names start
+/// with `REFSYNC__`; a credential wins over a variable of the same name. Secrets thus stay
+/// out of the unit file and out of `systemctl show`.
+pub fn environment() -> Vec<(String, String)> {
+    let mut vars: BTreeMap<String, String> = std::env::vars().collect();
+    if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with(ENV_PREFIX) {
+                continue;
+            }
+            if let Ok(value) = std::fs::read_to_string(entry.path()) {
+                vars.insert(name, value.trim_end_matches(['\n', '\r']).to_string());
+            }
+        }
+    }
+    vars.into_iter().collect()
 }
 
 /// Writes `REFSYNC__A__B=value` into `table` as `a.b = value`; returns the dotted keys set

@@ -53,7 +53,7 @@ impl Store {
     }
 }
 
-fn run_migrations(conn: &mut AnyConnection) -> Result<Vec<String>, StoreError> {
+pub(crate) fn run_migrations(conn: &mut AnyConnection) -> Result<Vec<String>, StoreError> {
     let applied = match conn {
         AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
         AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
