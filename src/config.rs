@@ -538,23 +538,33 @@ fn check_identifier(key: &str, ident: &str) -> Result<(), (String, String)> {
     }
 }
 
-/// The process environment plus systemd credentials (`LoadCredential=`) whose names start
-/// with `REFSYNC__`; a credential wins over a variable of the same name. Secrets thus stay
-/// out of the unit file and out of `systemctl show`.
+/// The process environment plus systemd credentials (`LoadCredential=`) named after a
+/// `REFSYNC__…` variable; a credential wins over a variable of the same name. Secrets thus
+/// stay out of the unit, the env file and `systemctl show`.
 pub fn environment() -> Vec<(String, String)> {
     let mut vars: BTreeMap<String, String> = std::env::vars().collect();
     if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.starts_with(ENV_PREFIX) {
-                continue;
-            }
-            if let Ok(value) = std::fs::read_to_string(entry.path()) {
-                vars.insert(name, value.trim_end_matches(['\n', '\r']).to_string());
-            }
-        }
+        vars.extend(credentials_in(Path::new(&dir)));
     }
     vars.into_iter().collect()
+}
+
+/// Credential files whose name holds `REFSYNC__…`. A folder loaded as
+/// `LoadCredential=refsync:/etc/refsync/credentials` yields names such as
+/// `refsync_REFSYNC__STORE__URL`: the part before the variable name is ignored.
+fn credentials_in(dir: &Path) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(start) = name.find(ENV_PREFIX) else {
+            continue;
+        };
+        if let Ok(value) = std::fs::read_to_string(entry.path()) {
+            let value = value.trim_end_matches(['\n', '\r']).to_string();
+            found.push((name[start..].to_string(), value));
+        }
+    }
+    found
 }
 
 /// Writes `REFSYNC__A__B=value` into `table` as `a.b = value`; returns the dotted keys set
@@ -643,6 +653,24 @@ mod tests {
         assert!(parse_cron("30 2 * * *").is_ok());
         let e = parse_cron("every day").unwrap_err();
         assert!(e.contains("every day") && e.contains("sec min hour"), "{e}");
+    }
+
+    #[test]
+    fn credentials_are_read_by_variable_name_without_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("refsync_REFSYNC__STORE__URL"),
+            "postgres://u:p@h/db\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("unrelated"), "x").unwrap();
+        assert_eq!(
+            credentials_in(dir.path()),
+            [(
+                "REFSYNC__STORE__URL".to_string(),
+                "postgres://u:p@h/db".to_string()
+            )]
+        );
     }
 
     #[test]

@@ -113,7 +113,9 @@ pub async fn run(config_path: &Path, config: Config, store: Store) -> anyhow::Re
             _ = int.recv() => break "SIGINT",
             _ = hup.recv() => {
                 notifier.reloading();
-                if let Some(new) = reload(config_path, &config_tx.borrow()) {
+                // Cloned first: a borrow held across send_replace would deadlock.
+                let old = Arc::clone(&config_tx.borrow());
+                if let Some(new) = reload(config_path, &old) {
                     spawn_jobs(&ctx, &new, &mut tasks);
                     config_tx.send_replace(Arc::new(new));
                 }

@@ -9,3 +9,4 @@ mod conflict_guard;
 mod daemon;
 mod migrations;
 mod passes;
+mod service;
