@@ -97,8 +97,10 @@ pub fn connect(url: &DbUrl, missing: Missing) -> Result<(AnyConnection, Backend)
         }
         let mut conn = SqliteConnection::establish(&path.to_string_lossy()).map_err(connect_err)?;
         // WAL lets `review list` read while a pass writes; the timeout rides out short locks.
+        // The timeout comes first: switching to WAL needs a lock another connection (a job
+        // running beside this one) may hold for a moment.
         conn.batch_execute(
-            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+            "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;",
         )?;
         Ok((AnyConnection::Sqlite(conn), Backend::Sqlite))
     } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {

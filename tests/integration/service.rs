@@ -165,6 +165,23 @@ fn every_second(c: String) -> String {
         .replace("jitter_secs = 60", "jitter_secs = 0")
 }
 
+/// Creates the demo CRM (a contacts pass does) and copies its organisations `times` over,
+/// so an organisations pass lasts seconds: long enough to signal it mid-way for sure.
+fn enlarge_crm(sb: &Sandbox, times: i64) {
+    sb.ok(&["run", "--once", "--job", "contacts"]);
+    let columns = "name, legal_form, street, house_no, zip, city, country, vat_id, lei, \
+                   register_court, register_no, website, phone, email, industry, status, updated_at";
+    let mut crm = sb.crm();
+    for k in 1..times {
+        sql_query(format!(
+            "INSERT INTO organisations (id, {columns}) \
+             SELECT id + {k} * 100000, {columns} FROM organisations WHERE id < 100000"
+        ))
+        .execute(&mut crm)
+        .unwrap();
+    }
+}
+
 fn store(sb: &Sandbox) -> SqliteConnection {
     SqliteConnection::establish(&sb.path("var/refsync.db").to_string_lossy()).unwrap()
 }
@@ -436,9 +453,9 @@ fn sighup_with_a_broken_config_keeps_the_old_one_and_a_good_one_applies() {
 
 #[test]
 fn sigterm_mid_pass_leaves_a_state_the_next_pass_completes() {
-    // One record per batch: the pass is long enough to be caught in the middle.
-    let sb =
-        Sandbox::with_config(|c| every_second(c).replace("batch_size = 500", "batch_size = 1"));
+    let small_batches = |c: String| every_second(c).replace("batch_size = 500", "batch_size = 10");
+    let sb = Sandbox::with_config(small_batches);
+    enlarge_crm(&sb, 20);
     let mut daemon = Daemon::start(&sb);
     daemon.wait_for_job("pass started", "organisations");
     daemon.stop();
@@ -449,7 +466,12 @@ fn sigterm_mid_pass_leaves_a_state_the_next_pass_completes() {
     assert!(passes.iter().all(|p| p.status != "running"), "{passes:?}");
     let orgs: Vec<&Pass> = passes.iter().filter(|p| p.job == "organisations").collect();
     let interrupted = orgs.last().expect("an organisations pass");
-    assert_eq!(interrupted.status, "interrupted", "{passes:?}");
+    assert_eq!(
+        interrupted.status,
+        "interrupted",
+        "{passes:?}\n{}",
+        daemon.dump()
+    );
     let total: i64 = {
         #[derive(QueryableByName)]
         struct N {
@@ -469,7 +491,8 @@ fn sigterm_mid_pass_leaves_a_state_the_next_pass_completes() {
 
     // The next pass completes the job: the end state is that of one uninterrupted pass.
     sb.ok(&["run", "--once", "--job", "organisations"]);
-    let reference = Sandbox::new();
+    let reference = Sandbox::with_config(small_batches);
+    enlarge_crm(&reference, 20);
     reference.ok(&["run", "--once", "--job", "organisations"]);
     let mut reference_store = store(&reference);
     assert_eq!(
@@ -485,12 +508,21 @@ fn sigterm_mid_pass_leaves_a_state_the_next_pass_completes() {
 #[test]
 fn a_pass_that_outlives_its_slot_is_never_overlapped() {
     let sb = Sandbox::with_config(|c| {
-        every_second(c)
-            .replace("batch_size = 500", "batch_size = 2")
-            .replace("overrun = \"skip\"", "overrun = \"wait\"")
+        every_second(c).replace("overrun = \"skip\"", "overrun = \"wait\"")
     });
+    enlarge_crm(&sb, 8);
     let mut daemon = Daemon::start(&sb);
-    daemon.wait_for("pass finished", 4);
+    let start = Instant::now();
+    while daemon
+        .messages("pass finished")
+        .iter()
+        .filter(|l| l["span"]["job"] == "organisations")
+        .count()
+        < 3
+    {
+        assert!(start.elapsed() < PATIENCE, "{}", daemon.dump());
+        std::thread::sleep(Duration::from_millis(100));
+    }
     daemon.stop();
     let passes: Vec<Pass> = sql_query(PASSES).load(&mut store(&sb)).unwrap();
     for job in ["organisations", "contacts"] {
@@ -712,11 +744,11 @@ fn an_instance_killed_mid_pass_frees_its_lease_and_the_next_pass_runs() {
     let db = PgDatabase::create();
     let sb = Sandbox::with_config(|c| {
         every_second(c)
-            .replace("batch_size = 500", "batch_size = 1")
+            .replace("batch_size = 500", "batch_size = 10")
             .replace("lease_secs = 120", "lease_secs = 3")
     })
     .env("REFSYNC__STORE__URL", &db.url);
-    sb.ok(&["run", "--once", "--job", "contacts"]);
+    enlarge_crm(&sb, 20);
     let mut dying = Daemon::start(&sb);
     dying.wait_for_job("pass started", "organisations");
     dying.signal("KILL");
