@@ -116,6 +116,7 @@ pub fn connect(url: &DbUrl, missing: Missing) -> Result<(AnyConnection, Backend)
 pub struct Db {
     conn: Arc<Mutex<AnyConnection>>,
     pub backend: Backend,
+    url: DbUrl,
 }
 
 impl Db {
@@ -124,7 +125,25 @@ impl Db {
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
             backend,
+            url: url.clone(),
         })
+    }
+
+    /// Checks the connection and replaces it if it broke (the database server restarted,
+    /// the network dropped it); returns whether it did. Blocking: for long-running callers
+    /// such as the daemon, before each pass.
+    pub fn ensure_connected(&self) -> Result<bool, DbError> {
+        let mut guard = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if guard.batch_execute("SELECT 1").is_ok() {
+            return Ok(false);
+        }
+        // The database existed when it was opened; a vanished SQLite file is an error.
+        let (conn, _) = connect(&self.url, Missing::Refuse)?;
+        *guard = conn;
+        Ok(true)
     }
 
     /// Runs blocking database work on the blocking pool.

@@ -332,6 +332,24 @@ async fn job_loop(name: String, ctx: Arc<Ctx>) {
 /// Claims the slot's lease, runs one pass holding it, and records the outcome.
 async fn run_slot(job: &str, config: &Config, slot: DateTime<Utc>, ctx: &Ctx) {
     let ttl = chrono::Duration::seconds(config.daemon.lease_secs as i64);
+    let db = ctx.store.db.clone();
+    match tokio::task::spawn_blocking(move || db.ensure_connected()).await {
+        Ok(Ok(false)) => {}
+        Ok(Ok(true)) => warn!(job, "the store connection had broken; reconnected"),
+        Ok(Err(e)) => {
+            error!(job, error = %e, "the store is unreachable; slot skipped, the next one retries");
+            metrics::global().inc(
+                &metrics::PASSES,
+                &[("job", job), ("outcome", outcome::FAILED)],
+                1,
+            );
+            return;
+        }
+        Err(e) => {
+            error!(job, error = %e, "checking the store connection failed; slot skipped");
+            return;
+        }
+    }
     let (name, holder) = (job.to_string(), ctx.instance.clone());
     let claim = ctx
         .store

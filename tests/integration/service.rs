@@ -779,3 +779,37 @@ fn an_instance_killed_mid_pass_frees_its_lease_and_the_next_pass_runs() {
         .unwrap();
     assert_eq!(running.n, 0);
 }
+
+#[test]
+fn the_daemon_reconnects_after_postgres_drops_its_connection() {
+    let db = PgDatabase::create();
+    let sb = Sandbox::with_config(every_second).env("REFSYNC__STORE__URL", &db.url);
+    sb.ok(&["run", "--once"]);
+    let mut daemon = Daemon::start(&sb);
+    daemon.wait_for("pass finished", 1);
+    // What a server restart does to every client.
+    sql_query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(&mut db.connect())
+    .unwrap();
+    daemon.wait_for("the store connection had broken; reconnected", 1);
+    let start = Instant::now();
+    loop {
+        let log = daemon.log();
+        let reconnected = log
+            .iter()
+            .position(|l| l["message"] == "the store connection had broken; reconnected")
+            .unwrap();
+        if log[reconnected..]
+            .iter()
+            .any(|l| l["message"] == "pass finished" && l["status"] == "succeeded")
+        {
+            break;
+        }
+        assert!(start.elapsed() < PATIENCE, "{}", daemon.dump());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    daemon.stop();
+}
