@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod changes;
+pub mod cursors;
 pub mod passes;
 pub mod schema;
 pub mod status;

@@ -21,6 +21,7 @@ use crate::domain::model::{EntityKind, Field, Record};
 use crate::domain::normalise::fold_text;
 use crate::domain::score::score;
 use crate::register::{Lookup, RegisterError};
+use crate::store::cursors;
 use crate::store::passes::{self, outcome, PassCounts};
 use crate::store::{Store, StoreError};
 
@@ -229,7 +230,19 @@ async fn run_batches(
         register: register.name().to_string(),
     };
 
-    let mut offset = 0;
+    // A sweep an earlier pass left unfinished goes on after its last committed batch.
+    let cursor_job = job_name.to_string();
+    let mut offset = store
+        .db
+        .run(move |conn| cursors::get(conn, &cursor_job))
+        .await? as usize;
+    if offset > 0 {
+        info!(
+            pass = pass_id,
+            from_record = offset,
+            "resuming the sweep an earlier pass left unfinished"
+        );
+    }
     loop {
         if stop.requested() {
             warn!(
@@ -241,6 +254,11 @@ async fn run_batches(
         }
         let records = crm.read_batch(job.entity, offset, job.batch_size).await?;
         if records.is_empty() {
+            let cursor_job = job_name.to_string();
+            store
+                .db
+                .run(move |conn| cursors::clear(conn, &cursor_job))
+                .await?;
             return Ok(false);
         }
         offset += records.len();
@@ -280,5 +298,10 @@ async fn run_batches(
             .await?;
         counts.in_sync += statuses.0;
         counts.different += statuses.1;
+        let (cursor_job, next) = (job_name.to_string(), offset as i64);
+        store
+            .db
+            .run(move |conn| cursors::save(conn, &cursor_job, next, pass_id))
+            .await?;
     }
 }

@@ -21,6 +21,7 @@ fn migrate_is_repeatable_on_sqlite_and_the_audit_log_is_append_only() {
         "record_status",
         "matches",
         "job_leases",
+        "job_cursors",
     ] {
         store
             .batch_execute(&format!("SELECT count(*) FROM {table}"))
@@ -46,6 +47,7 @@ fn migrate_is_repeatable_on_postgres_and_the_audit_log_is_append_only() {
         "record_status",
         "matches",
         "job_leases",
+        "job_cursors",
     ] {
         pg.batch_execute(&format!("SELECT count(*) FROM {table}"))
             .unwrap_or_else(|e| panic!("{table}: {e}"));

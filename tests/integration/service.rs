@@ -455,7 +455,7 @@ fn sighup_with_a_broken_config_keeps_the_old_one_and_a_good_one_applies() {
 fn sigterm_mid_pass_leaves_a_state_the_next_pass_completes() {
     let small_batches = |c: String| every_second(c).replace("batch_size = 500", "batch_size = 10");
     let sb = Sandbox::with_config(small_batches);
-    enlarge_crm(&sb, 20);
+    enlarge_crm(&sb, 5);
     let mut daemon = Daemon::start(&sb);
     daemon.wait_for_job("pass started", "organisations");
     daemon.stop();
@@ -489,10 +489,17 @@ fn sigterm_mid_pass_leaves_a_state_the_next_pass_completes() {
         interrupted.records_read
     );
 
-    // The next pass completes the job: the end state is that of one uninterrupted pass.
-    sb.ok(&["run", "--once", "--job", "organisations"]);
+    // The next pass resumes after the last committed batch and completes the sweep ...
+    let resumed = sb.json(&["run", "--once", "--job", "organisations"]);
+    assert_eq!(resumed[0]["status"], "succeeded");
+    assert_eq!(
+        resumed[0]["counts"]["records_read"].as_i64().unwrap(),
+        total - interrupted.records_read,
+        "the resumed pass should read exactly the records the interrupted one did not commit"
+    );
+    // The end state is that of one uninterrupted pass.
     let reference = Sandbox::with_config(small_batches);
-    enlarge_crm(&reference, 20);
+    enlarge_crm(&reference, 5);
     reference.ok(&["run", "--once", "--job", "organisations"]);
     let mut reference_store = store(&reference);
     assert_eq!(
@@ -503,6 +510,9 @@ fn sigterm_mid_pass_leaves_a_state_the_next_pass_completes() {
         counts(&mut conn, "changes", "organisations"),
         counts(&mut reference_store, "changes", "organisations")
     );
+    // The sweep is complete: the next pass goes over every record again.
+    let full = sb.json(&["run", "--once", "--job", "organisations"]);
+    assert_eq!(full[0]["counts"]["records_read"].as_i64().unwrap(), total);
 }
 
 #[test]
@@ -510,7 +520,7 @@ fn a_pass_that_outlives_its_slot_is_never_overlapped() {
     let sb = Sandbox::with_config(|c| {
         every_second(c).replace("overrun = \"skip\"", "overrun = \"wait\"")
     });
-    enlarge_crm(&sb, 8);
+    enlarge_crm(&sb, 4);
     let mut daemon = Daemon::start(&sb);
     let start = Instant::now();
     while daemon
@@ -748,7 +758,7 @@ fn an_instance_killed_mid_pass_frees_its_lease_and_the_next_pass_runs() {
             .replace("lease_secs = 120", "lease_secs = 3")
     })
     .env("REFSYNC__STORE__URL", &db.url);
-    enlarge_crm(&sb, 20);
+    enlarge_crm(&sb, 4);
     let mut dying = Daemon::start(&sb);
     dying.wait_for_job("pass started", "organisations");
     dying.signal("KILL");

@@ -1,1 +1,2 @@
+DROP TABLE job_cursors;
 DROP TABLE job_leases;

@@ -7,3 +7,12 @@ CREATE TABLE job_leases (
     expires_at TIMESTAMP,
     last_slot TIMESTAMP
 );
+
+-- How far the current sweep over a job's CRM records got: saved after each committed batch,
+-- removed when a sweep completes. A pass stopped midway is continued by the next one.
+CREATE TABLE job_cursors (
+    job TEXT PRIMARY KEY NOT NULL,
+    next_offset BIGINT NOT NULL,
+    pass_id BIGINT NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
