@@ -175,6 +175,16 @@ pub fn release(conn: &mut AnyConnection, job: &str, holder: &str) -> QueryResult
     Ok(())
 }
 
+/// Gives back every lease of `holder`, for an instance that exits with passes unfinished.
+pub fn release_all(conn: &mut AnyConnection, holder: &str) -> QueryResult<usize> {
+    diesel::update(job_leases::table.filter(job_leases::holder.eq(holder)))
+        .set((
+            job_leases::holder.eq(None::<String>),
+            job_leases::expires_at.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)
+}
+
 pub fn get(conn: &mut AnyConnection, job: &str) -> QueryResult<Option<LeaseRow>> {
     job_leases::table
         .find(job)

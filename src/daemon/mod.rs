@@ -20,7 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{debug, error, info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::{CatchUp, Config, Overrun};
 use crate::metrics;
@@ -138,9 +138,6 @@ pub async fn run(config_path: &Path, config: Config, store: Store) -> anyhow::Re
         for (_, task) in std::mem::take(&mut tasks) {
             let _ = task.await;
         }
-        if let Some(listener) = listener {
-            let _ = listener.await;
-        }
     };
     // The watchdog keeps being fed while passes drain, or systemd would kill the drain.
     let drained = async {
@@ -159,10 +156,26 @@ pub async fn run(config_path: &Path, config: Config, store: Store) -> anyhow::Re
         }
     };
     if tokio::time::timeout(drain, drained).await.is_err() {
+        // The pass holds the shared connection; give the leases back over a new one so the
+        // next start need not wait for them to expire.
+        let (url, holder) = (config.store.url.clone(), ctx.instance.clone());
+        let released = tokio::task::spawn_blocking(move || {
+            let (mut conn, _) = crate::db::connect(&url, crate::db::Missing::Refuse)?;
+            lease::release_all(&mut conn, &holder).map_err(crate::db::DbError::from)
+        })
+        .await;
+        if !matches!(released, Ok(Ok(_))) {
+            warn!("cannot give back the job leases; they expire after daemon.lease_secs");
+        }
         anyhow::bail!(
             "passes did not finish their batch within daemon.drain_secs = {}; the uncommitted batch is redone by the next pass (raise drain_secs if batches are slow)",
             drain.as_secs()
         );
+    }
+    // The listener stopped accepting at shutdown; an idle keep-alive connection (a
+    // Prometheus scraper) must not hold up the exit.
+    if let Some(listener) = listener {
+        listener.abort();
     }
     info!("daemon stopped");
     Ok(())
@@ -291,7 +304,7 @@ async fn job_loop(name: String, ctx: Arc<Ctx>) {
             }
             Ok(Some(Next::At(slot))) => {
                 let fire_at = slot + jitter(job.jitter_secs);
-                debug!(job = %name, next_run = %fire_at.to_rfc3339(), "waiting for the next run");
+                info!(job = %name, next_run = %fire_at.to_rfc3339(), "waiting for the next run");
                 (slot, fire_at)
             }
             Ok(None) | Err(_) => {

@@ -823,3 +823,30 @@ fn the_daemon_reconnects_after_postgres_drops_its_connection() {
     }
     daemon.stop();
 }
+
+#[test]
+fn a_batch_longer_than_the_drain_time_ends_the_daemon_with_an_error_in_time() {
+    // One batch holds every record: it cannot finish within a one-second drain.
+    let sb = Sandbox::with_config(|c| {
+        every_second(c)
+            .replace("batch_size = 500", "batch_size = 100000")
+            .replace("drain_secs = 60", "drain_secs = 1")
+    });
+    enlarge_crm(&sb, 8);
+    let mut daemon = Daemon::start(&sb);
+    daemon.wait_for_job("pass started", "organisations");
+    let signalled = Instant::now();
+    daemon.signal("TERM");
+    let status = daemon.wait_exit();
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(1), "log:\n{}", daemon.dump());
+    assert!(took < Duration::from_secs(20), "exit took {took:?}");
+    let out = daemon.dump();
+    assert!(
+        out.contains("did not finish their batch within daemon.drain_secs = 1"),
+        "{out}"
+    );
+    // Its lease was given back: a manual pass need not wait for it to expire.
+    let manual = sb.json(&["run", "--once", "--job", "organisations"]);
+    assert_eq!(manual[0]["status"], "succeeded");
+}
