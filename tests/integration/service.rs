@@ -832,7 +832,7 @@ fn a_batch_longer_than_the_drain_time_ends_the_daemon_with_an_error_in_time() {
             .replace("batch_size = 500", "batch_size = 100000")
             .replace("drain_secs = 60", "drain_secs = 1")
     });
-    enlarge_crm(&sb, 8);
+    enlarge_crm(&sb, 16);
     let mut daemon = Daemon::start(&sb);
     daemon.wait_for_job("pass started", "organisations");
     let signalled = Instant::now();
