@@ -116,8 +116,10 @@ pub async fn run(config_path: &Path, config: Config, store: Store) -> anyhow::Re
                 // Cloned first: a borrow held across send_replace would deadlock.
                 let old = Arc::clone(&config_tx.borrow());
                 if let Some(new) = reload(config_path, &old) {
+                    // Published first: tasks of new jobs read it as they start.
+                    let new = Arc::new(new);
+                    config_tx.send_replace(Arc::clone(&new));
                     spawn_jobs(&ctx, &new, &mut tasks);
-                    config_tx.send_replace(Arc::new(new));
                 }
                 tasks.retain(|_, task| !task.is_finished());
                 notifier.ready(&format!("{} jobs scheduled", tasks.len()));

@@ -438,15 +438,31 @@ fn sighup_with_a_broken_config_keeps_the_old_one_and_a_good_one_applies() {
     let before = daemon.messages("pass finished").len();
     daemon.wait_for("pass finished", before + 2);
 
-    // A good new config applies: the contacts job is gone from it.
-    let start = good.find("[job.contacts]").unwrap();
-    std::fs::write(sb.path("refsync.toml"), &good[..start]).unwrap();
+    // A good new config applies: the contacts job is renamed `people`.
+    std::fs::write(
+        sb.path("refsync.toml"),
+        good.replace("[job.contacts", "[job.people"),
+    )
+    .unwrap();
     daemon.signal("HUP");
     daemon.wait_for("config reloaded", 1);
     daemon.wait_for(
         "job is no longer in the config; it stops being scheduled",
         1,
     );
+    let start = Instant::now();
+    while !daemon
+        .messages("slot claimed")
+        .iter()
+        .any(|l| l["job"] == "people")
+    {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the new job never ran:\n{}",
+            daemon.dump()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let mut daemon = daemon;
     daemon.stop();
 }
