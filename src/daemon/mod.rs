@@ -59,6 +59,8 @@ struct Ctx {
     /// Set on SIGTERM; passes stop after their current batch.
     stop: Stop,
     instance: String,
+    /// For `systemctl status`: the last pass in one line.
+    notifier: Arc<Notifier>,
 }
 
 /// The longest single sleep: waking now and then keeps schedules right after the wall
@@ -70,7 +72,7 @@ pub async fn run(config_path: &Path, config: Config, store: Store) -> anyhow::Re
     if config.job.is_empty() {
         anyhow::bail!("no jobs are configured; add a [job.NAME] section to the config");
     }
-    let notifier = Notifier::from_env();
+    let notifier = Arc::new(Notifier::from_env());
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
@@ -83,6 +85,7 @@ pub async fn run(config_path: &Path, config: Config, store: Store) -> anyhow::Re
         shutdown: shutdown_rx.clone(),
         stop: Stop::default(),
         instance: lease::instance_name(),
+        notifier: Arc::clone(&notifier),
     });
     refresh_store_gauges(&ctx.store, &config).await;
 
@@ -422,6 +425,13 @@ async fn run_slot(job: &str, config: &Config, slot: DateTime<Utc>, ctx: &Ctx) {
         warn!(job, error = %e, "cannot release the job's lease; it expires on its own");
     }
     record_pass(job, &result);
+    ctx.notifier.status(&match &result {
+        Ok(r) => format!(
+            "last pass: job {job} {} ({} records, {} changes proposed, {} applied)",
+            r.status, r.counts.records_read, r.counts.changes_proposed, r.counts.changes_applied
+        ),
+        Err(_) => format!("last pass: job {job} failed (see the log)"),
+    });
     refresh_store_gauges(&ctx.store, config).await;
 }
 
