@@ -29,6 +29,8 @@ struct JobStatus {
     timezone: String,
     /// When a daemon runs it next (before jitter); `null` if the schedule has no future run.
     next_run: Option<DateTime<Utc>>,
+    /// The same in the schedule's time zone.
+    next_run_local: String,
     /// True when a missed slot runs as soon as a daemon starts (`catch_up = run_once`).
     catching_up: bool,
     /// The instance holding the job's lease, while a pass runs.
@@ -52,6 +54,10 @@ pub async fn run(config: &Config, store: &Store, args: StatusArgs) -> anyhow::Re
             CatchUp::Skip => None,
         };
         let next = plan(&schedule, missed_since, now);
+        let next_run = next.map(|n| match n {
+            Next::Missed(_) => now,
+            Next::At(at) => at,
+        });
         let job_name = name.clone();
         let (last_pass, lease) = store
             .db
@@ -68,10 +74,10 @@ pub async fn run(config: &Config, store: &Store, args: StatusArgs) -> anyhow::Re
             entity: job.entity.to_string(),
             schedule: job.schedule.clone(),
             timezone: schedule.zone_name(),
-            next_run: next.map(|n| match n {
-                Next::Missed(_) => now,
-                Next::At(at) => at,
-            }),
+            next_run,
+            next_run_local: next_run
+                .map(|at| schedule.wall_clock(at))
+                .unwrap_or_default(),
             catching_up: matches!(next, Some(Next::Missed(_))),
             running_on: lease.and_then(|l| l.active_holder(at).map(str::to_string)),
             last_pass,
@@ -98,10 +104,7 @@ fn print_table(status: &Status) {
         println!("  schedule       {} ({})", j.schedule, j.timezone);
         let next = match (j.next_run, j.catching_up) {
             (Some(_), true) => "as soon as the daemon runs (a slot was missed)".to_string(),
-            (Some(at), false) => at
-                .with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S %Z")
-                .to_string(),
+            (Some(_), false) => j.next_run_local.clone(),
             (None, _) => "never (the schedule has no future run)".to_string(),
         };
         println!("  next run       {next}");

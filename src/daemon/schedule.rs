@@ -44,6 +44,17 @@ impl JobSchedule {
         }
     }
 
+    /// `at` as wall-clock time in the schedule's zone, for people.
+    pub fn wall_clock(&self, at: DateTime<Utc>) -> String {
+        match self.zone {
+            Zone::System => at
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S %:z"),
+            Zone::Named(tz) => at.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z"),
+        }
+        .to_string()
+    }
+
     /// The first slot strictly after `after`.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self.zone {
