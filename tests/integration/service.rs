@@ -680,6 +680,8 @@ fn status_shows_jobs_next_runs_last_passes_and_the_review_queue() {
     let berlin = next.with_timezone(&chrono_tz::Europe::Berlin);
     assert_eq!(berlin.format("%H:%M:%S").to_string(), "02:30:00");
     assert!(next > chrono::Utc::now());
+    let local = orgs["next_run_local"].as_str().unwrap();
+    assert!(local.contains("02:30:00 CE"), "{local}");
     let proposed = sb.json(&["review", "list", "--limit", "100000"]);
     assert_eq!(
         status["review_queue"].as_u64().unwrap() as usize,
@@ -872,4 +874,49 @@ fn a_batch_longer_than_the_drain_time_ends_the_daemon_with_an_error_in_time() {
     // Its lease was given back: a manual pass need not wait for it to expire.
     let manual = sb.json(&["run", "--once", "--job", "organisations"]);
     assert_eq!(manual[0]["status"], "succeeded");
+}
+
+#[test]
+fn under_the_journal_logs_are_text_without_timestamps_elsewhere_json() {
+    use std::os::unix::fs::MetadataExt;
+    let sb = Sandbox::new();
+    let log_to = |name: &str, journal: bool| -> String {
+        let path = sb.path(name);
+        let file = std::fs::File::create(&path).unwrap();
+        let meta = file.metadata().unwrap();
+        let mut cmd = sb.command(&["run", "--once", "--job", "organisations"]);
+        cmd.env_remove("JOURNAL_STREAM")
+            .stdout(Stdio::null())
+            .stderr(file);
+        if journal {
+            // What systemd sets when stderr is its journal stream.
+            cmd.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+        }
+        assert!(cmd.status().unwrap().success());
+        std::fs::read_to_string(path).unwrap()
+    };
+    let journal = log_to("journal.log", true);
+    let summary = journal
+        .lines()
+        .find(|l| l.contains("pass finished"))
+        .unwrap_or_else(|| panic!("{journal}"));
+    // One line per pass, its fields searchable as key=value.
+    assert!(
+        summary.contains("job=\"organisations\"")
+            && summary.contains("status=\"succeeded\"")
+            && summary.contains("records_read=247"),
+        "{summary}"
+    );
+    for line in journal.lines() {
+        assert!(
+            !line.starts_with('{') && !line.trim_start().starts_with("20"),
+            "a journal line with JSON or a timestamp: {line}"
+        );
+    }
+    let piped = log_to("piped.log", false);
+    for line in piped.lines() {
+        let json: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON line: {line}"));
+        assert!(json["timestamp"].is_string(), "{line}");
+    }
 }
