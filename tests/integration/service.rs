@@ -623,6 +623,14 @@ fn metrics_parse_as_prometheus_text_and_move_after_a_pass() {
         .map(|(_, v)| v)
         .sum();
     assert!(in_store > 0.0, "no record gauges: {metrics:?}");
+    let queue = metrics
+        .get("refsync_changes{job=\"organisations\",status=\"proposed\"}")
+        .copied();
+    assert!(
+        queue.is_some_and(|n| n > 0.0),
+        "no review queue gauge: {metrics:?}"
+    );
+    assert!(metrics["refsync_pass_changes_total{job=\"organisations\",action=\"proposed\"}"] > 0.0);
 
     let (code, body) = get(&address, "/readyz");
     assert_eq!(code, 200, "{body}");
