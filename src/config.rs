@@ -45,6 +45,64 @@ pub struct Config {
     pub register: BTreeMap<String, RegisterConfig>,
     #[serde(default)]
     pub job: BTreeMap<String, JobConfig>,
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// How `refsync daemon` behaves as a service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// After SIGTERM, the seconds running passes get to finish their batch and commit.
+    #[serde(default = "default_drain_secs")]
+    pub drain_secs: u64,
+    /// Seconds a job lease lasts unless renewed; an instance that dies holding one frees it
+    /// after this long.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            drain_secs: default_drain_secs(),
+            lease_secs: default_lease_secs(),
+        }
+    }
+}
+
+fn default_drain_secs() -> u64 {
+    60
+}
+
+fn default_lease_secs() -> u64 {
+    120
+}
+
+/// The health and metrics listener of `refsync daemon`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to listen on, e.g. `127.0.0.1:9187`; without it there is no listener.
+    pub listen: Option<std::net::SocketAddr>,
+    /// `/readyz` fails once this many passes of a job in a row have failed.
+    #[serde(default = "default_ready_max_failed_passes")]
+    pub ready_max_failed_passes: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: None,
+            ready_max_failed_passes: default_ready_max_failed_passes(),
+        }
+    }
+}
+
+fn default_ready_max_failed_passes() -> u32 {
+    3
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -175,6 +233,18 @@ pub struct JobConfig {
     pub register: String,
     /// Cron expression (`sec min hour day month weekday`, seconds optional).
     pub schedule: String,
+    /// IANA time zone the schedule is read in, e.g. `Europe/Berlin`; default: the system's.
+    pub timezone: Option<String>,
+    /// Up to this many seconds of random delay after each slot, to spread load.
+    #[serde(default)]
+    pub jitter_secs: u64,
+    /// Slots missed while no instance ran: `skip` them or `run_once` at start.
+    #[serde(default)]
+    pub catch_up: CatchUp,
+    /// Slots that pass while a pass of this job still runs: `skip` them, or `wait` and run
+    /// once right after.
+    #[serde(default)]
+    pub overrun: Overrun,
     #[serde(default)]
     pub thresholds: Thresholds,
     #[serde(default = "default_batch_size")]
@@ -220,6 +290,22 @@ fn default_inactive_value() -> String {
     "inactive".into()
 }
 
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchUp {
+    #[default]
+    Skip,
+    RunOnce,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overrun {
+    #[default]
+    Skip,
+    Wait,
+}
+
 fn default_batch_size() -> usize {
     500
 }
@@ -242,6 +328,18 @@ impl JobConfig {
                 .filter(|(field, _)| mapping.columns.contains_key(field))
                 .collect(),
         }
+    }
+
+    /// The schedule's time zone; `None` means the system's.
+    pub fn time_zone(&self) -> Result<Option<chrono_tz::Tz>, String> {
+        self.timezone
+            .as_deref()
+            .map(|name| {
+                name.parse::<chrono_tz::Tz>().map_err(|_| {
+                    format!("`{name}` is not an IANA time zone; write e.g. `Europe/Berlin` or `UTC`, or remove the key for the system's")
+                })
+            })
+            .transpose()
     }
 }
 
@@ -387,9 +485,22 @@ impl Config {
                 }
             }
         }
+        if self.daemon.lease_secs < 3 {
+            return Err((
+                "daemon.lease_secs".into(),
+                "must be at least 3: the lease is renewed every third of it".into(),
+            ));
+        }
+        if self.http.ready_max_failed_passes == 0 {
+            return Err((
+                "http.ready_max_failed_passes".into(),
+                "must be at least 1".into(),
+            ));
+        }
         for (name, job) in &self.job {
             let key = |k: &str| format!("job.{name}.{k}");
             job.cron().map_err(|p| (key("schedule"), p))?;
+            job.time_zone().map_err(|p| (key("timezone"), p))?;
             let Some(CrmConfig::Sql(crm)) = self.crm.get(&job.crm) else {
                 return Err((
                     key("crm"),
@@ -566,6 +677,35 @@ fn check_identifier(key: &str, ident: &str) -> Result<(), (String, String)> {
     }
 }
 
+/// The process environment plus systemd credentials (`LoadCredential=`) named after a
+/// `REFSYNC__…` variable; a credential wins over a variable of the same name. Secrets thus
+/// stay out of the unit, the env file and `systemctl show`.
+pub fn environment() -> Vec<(String, String)> {
+    let mut vars: BTreeMap<String, String> = std::env::vars().collect();
+    if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
+        vars.extend(credentials_in(Path::new(&dir)));
+    }
+    vars.into_iter().collect()
+}
+
+/// Credential files whose name holds `REFSYNC__…`. A folder loaded as
+/// `LoadCredential=refsync:/etc/refsync/credentials` yields names such as
+/// `refsync_REFSYNC__STORE__URL`: the part before the variable name is ignored.
+fn credentials_in(dir: &Path) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(start) = name.find(ENV_PREFIX) else {
+            continue;
+        };
+        if let Ok(value) = std::fs::read_to_string(entry.path()) {
+            let value = value.trim_end_matches(['\n', '\r']).to_string();
+            found.push((name[start..].to_string(), value));
+        }
+    }
+    found
+}
+
 /// Writes `REFSYNC__A__B=value` into `table` as `a.b = value`; returns the dotted keys set
 /// with the variable that set them, for error messages.
 fn apply_env(
@@ -652,6 +792,24 @@ mod tests {
         assert!(parse_cron("30 2 * * *").is_ok());
         let e = parse_cron("every day").unwrap_err();
         assert!(e.contains("every day") && e.contains("sec min hour"), "{e}");
+    }
+
+    #[test]
+    fn credentials_are_read_by_variable_name_without_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("refsync_REFSYNC__STORE__URL"),
+            "postgres://u:p@h/db\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("unrelated"), "x").unwrap();
+        assert_eq!(
+            credentials_in(dir.path()),
+            [(
+                "REFSYNC__STORE__URL".to_string(),
+                "postgres://u:p@h/db".to_string()
+            )]
+        );
     }
 
     #[test]

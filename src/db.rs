@@ -120,8 +120,10 @@ pub fn connect(url: &DbUrl, missing: Missing) -> Result<(AnyConnection, Backend)
         }
         let mut conn = SqliteConnection::establish(&path.to_string_lossy()).map_err(connect_err)?;
         // WAL lets `review list` read while a pass writes; the timeout rides out short locks.
+        // The timeout comes first: switching to WAL needs a lock another connection (a job
+        // running beside this one) may hold for a moment.
         conn.batch_execute(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+            "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
         )?;
         Ok((AnyConnection::Sqlite(conn), Backend::Sqlite))
     } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
@@ -148,6 +150,7 @@ pub fn connect(url: &DbUrl, missing: Missing) -> Result<(AnyConnection, Backend)
 pub struct Db {
     conn: Arc<Mutex<AnyConnection>>,
     pub backend: Backend,
+    url: DbUrl,
 }
 
 impl Db {
@@ -156,7 +159,25 @@ impl Db {
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
             backend,
+            url: url.clone(),
         })
+    }
+
+    /// Checks the connection and replaces it if it broke (the database server restarted,
+    /// the network dropped it); returns whether it did. Blocking: for long-running callers
+    /// such as the daemon, before each pass.
+    pub fn ensure_connected(&self) -> Result<bool, DbError> {
+        let mut guard = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if guard.batch_execute("SELECT 1").is_ok() {
+            return Ok(false);
+        }
+        // The database existed when it was opened; a vanished SQLite file is an error.
+        let (conn, _) = connect(&self.url, Missing::Refuse)?;
+        *guard = conn;
+        Ok(true)
     }
 
     /// Runs blocking database work on the blocking pool.

@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod metrics;
 pub mod register;
 pub mod store;
 pub mod sync;

@@ -1,5 +1,8 @@
 //! Logging: human text on a terminal, JSON lines for services and pipes. Logs go to stderr;
 //! stdout is for command output. Nothing above debug level carries secrets or personal data.
+//!
+//! Under systemd (stderr is the journal, `JOURNAL_STREAM` says so) lines carry no
+//! timestamp: the journal stamps every line itself.
 
 use std::io::IsTerminal;
 
@@ -12,18 +15,59 @@ pub fn init(logging: &LoggingConfig) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&logging.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let terminal = std::io::stderr().is_terminal();
+    let journal = stderr_is_journal(std::env::var("JOURNAL_STREAM").ok().as_deref());
     let json = match logging.format {
         LogFormat::Json => true,
         LogFormat::Text => false,
-        LogFormat::Auto => !std::io::stderr().is_terminal(),
+        // The journal reads text well and keeps `key=value` fields searchable by grep.
+        LogFormat::Auto => !terminal && !journal,
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(terminal);
     // A second init (tests, reload) keeps the first subscriber; that is fine.
-    let _ = if json {
-        builder.json().flatten_event(true).try_init()
-    } else {
-        builder.with_target(false).try_init()
+    let _ = match (json, journal) {
+        (true, false) => builder.json().flatten_event(true).try_init(),
+        (true, true) => builder.json().flatten_event(true).without_time().try_init(),
+        (false, false) => builder.with_target(false).try_init(),
+        (false, true) => builder.with_target(false).without_time().try_init(),
     };
+}
+
+/// Whether stderr is the journal stream systemd set up (`JOURNAL_STREAM=DEVICE:INODE`),
+/// not a pipe or file a child process inherited along with the variable.
+fn stderr_is_journal(journal_stream: Option<&str>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some((dev, ino)) = journal_stream.and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
+    dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_stream_must_name_our_stderr() {
+        use std::os::unix::fs::MetadataExt;
+        assert!(!stderr_is_journal(None));
+        assert!(!stderr_is_journal(Some("garbage")));
+        let meta = std::fs::metadata("/proc/self/fd/2").unwrap();
+        assert!(stderr_is_journal(Some(&format!(
+            "{}:{}",
+            meta.dev(),
+            meta.ino()
+        ))));
+        assert!(!stderr_is_journal(Some(&format!(
+            "{}:{}",
+            meta.dev(),
+            meta.ino() + 1
+        ))));
+    }
 }

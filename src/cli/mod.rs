@@ -10,6 +10,7 @@ mod output;
 mod revert;
 mod review;
 mod run;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +44,8 @@ pub enum Command {
     Migrate,
     /// Print the effective configuration (secrets redacted), or what is wrong with it.
     CheckConfig,
+    /// Show the jobs, their next run, their last pass and the review queue.
+    Status(status::StatusArgs),
     /// Review proposed changes: list, show, approve, reject, apply.
     #[command(subcommand)]
     Review(review::ReviewCommand),
@@ -79,7 +82,7 @@ pub struct UsageError(pub String);
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::load(&cli.config, std::env::vars()) {
+    let config = match Config::load(&cli.config, crate::config::environment()) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("refsync: {e}");
@@ -97,7 +100,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(dispatch(cli.command, config)) {
+    match runtime.block_on(dispatch(cli.command, &cli.config, config)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("refsync: {e:#}");
@@ -111,14 +114,19 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+async fn dispatch(
+    command: Command,
+    config_path: &std::path::Path,
+    config: Config,
+) -> anyhow::Result<ExitCode> {
     if let Command::CheckConfig = command {
         return check_config::run(&config);
     }
     let store = Store::open(&config.store.url).await?;
     match command {
         Command::Run(args) => run::run(&config, &store, args).await,
-        Command::Daemon => daemon::run(&config, &store).await,
+        Command::Daemon => daemon::run(config_path, config, store).await,
+        Command::Status(args) => status::run(&config, &store, args).await,
         Command::Migrate => migrate::run(&store).await,
         Command::Review(cmd) => review::run(&config, &store, cmd).await,
         Command::Audit(cmd) => audit::run(&store, cmd).await,

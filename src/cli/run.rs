@@ -4,6 +4,7 @@ use clap::Args;
 
 use super::{Format, UsageError};
 use crate::config::Config;
+use crate::daemon::lease::{self, Claim};
 use crate::store::Store;
 use crate::sync::{run_pass, PassReport, Stop};
 
@@ -53,8 +54,36 @@ pub async fn run(config: &Config, store: &Store, args: RunArgs) -> anyhow::Resul
     let stop = Stop::default();
     let mut reports = Vec::new();
     let mut failed = false;
+    let instance = lease::instance_name();
+    let ttl = chrono::Duration::seconds(config.daemon.lease_secs as i64);
     for job in &jobs {
-        match run_pass(config, job, store, &stop).await {
+        // A manual pass holds the job's lease too, so it never overlaps a daemon's pass.
+        let (name, holder) = (job.clone(), instance.clone());
+        match store
+            .db
+            .run(move |conn| lease::claim(conn, &name, &holder, None, ttl))
+            .await?
+        {
+            Claim::Acquired { .. } => {}
+            Claim::Held { holder } => {
+                failed = true;
+                eprintln!("refsync: job `{job}` is running in instance {holder}; try again when its pass ends (see `refsync status`)");
+                continue;
+            }
+            // Without a slot this only happens when the holder let go meanwhile.
+            Claim::SlotDone => {
+                failed = true;
+                eprintln!("refsync: job `{job}` was busy in another instance; try again");
+                continue;
+            }
+        }
+        let result = run_pass(config, job, store, &stop).await;
+        let (name, holder) = (job.clone(), instance.clone());
+        store
+            .db
+            .run(move |conn| lease::release(conn, &name, &holder))
+            .await?;
+        match result {
             Ok(report) => reports.push(report),
             Err(e) => {
                 failed = true;

@@ -71,6 +71,9 @@ pub async fn open(
 ) -> Result<Box<dyn CrmSource>, CrmError> {
     let crate::config::CrmConfig::Sql(sql_config) = config;
     if sql_config.demo_data {
+        // Jobs run side by side in the daemon: one creates the demo CRM, the others wait.
+        static CREATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _creating = CREATING.lock().await;
         if let Some(path) = crate::db::sqlite_path(&sql_config.url).filter(|p| !p.exists()) {
             let path = path.to_path_buf();
             tracing::info!(crm = name, path = %path.display(), "creating the demo CRM");

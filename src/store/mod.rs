@@ -6,6 +6,7 @@ pub mod changes;
 pub mod cursors;
 pub mod passes;
 pub mod provenance;
+pub mod resume;
 pub mod schema;
 pub mod status;
 pub mod suppressions;
@@ -57,7 +58,7 @@ impl Store {
     }
 }
 
-fn run_migrations(conn: &mut AnyConnection) -> Result<Vec<String>, StoreError> {
+pub(crate) fn run_migrations(conn: &mut AnyConnection) -> Result<Vec<String>, StoreError> {
     let applied = match conn {
         AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
         AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),

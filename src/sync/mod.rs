@@ -29,7 +29,7 @@ use crate::domain::score::score;
 use crate::domain::{contact, picklist};
 use crate::register::{Lookup, RegisterError};
 use crate::store::passes::{self, outcome, PassCounts};
-use crate::store::{cursors, provenance, suppressions, Store, StoreError};
+use crate::store::{cursors, provenance, resume, suppressions, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -386,7 +386,19 @@ async fn run_batches(
         None => info!(pass = pass_id, "full pass"),
     }
     let mut newest_seen: Option<String> = None;
-    let mut offset = 0;
+    // A sweep an earlier pass left unfinished goes on after its last committed batch.
+    let resume_job = job_name.to_string();
+    let mut offset = store
+        .db
+        .run(move |conn| resume::get(conn, &resume_job))
+        .await? as usize;
+    if offset > 0 {
+        info!(
+            pass = pass_id,
+            from_record = offset,
+            "resuming the sweep an earlier pass left unfinished"
+        );
+    }
     loop {
         if stop.requested() {
             warn!(
@@ -400,6 +412,11 @@ async fn run_batches(
             .read_batch(job.entity, since.as_deref(), offset, job.batch_size)
             .await?;
         if records.is_empty() {
+            let resume_job = job_name.to_string();
+            store
+                .db
+                .run(move |conn| resume::clear(conn, &resume_job))
+                .await?;
             break;
         }
         offset += records.len();
@@ -465,6 +482,11 @@ async fn run_batches(
             .await?;
         counts.in_sync += statuses.0;
         counts.different += statuses.1;
+        let (resume_job, next) = (job_name.to_string(), offset as i64);
+        store
+            .db
+            .run(move |conn| resume::save(conn, &resume_job, next, pass_id))
+            .await?;
     }
     let dup_ctx = ctx.clone();
     let proposed = store

@@ -12,5 +12,6 @@ mod daemon;
 mod data_islands;
 mod migrations;
 mod passes;
+mod service;
 #[cfg(feature = "mysql")]
 mod suitecrm;

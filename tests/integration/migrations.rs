@@ -14,7 +14,18 @@ fn migrate_is_repeatable_on_sqlite_and_the_audit_log_is_append_only() {
 
     let mut store =
         SqliteConnection::establish(&sb.path("var/refsync.db").to_string_lossy()).unwrap();
-    for table in ["passes", "changes", "audit_log", "record_status", "matches"] {
+    for table in [
+        "passes",
+        "changes",
+        "audit_log",
+        "record_status",
+        "matches",
+        "job_leases",
+        "job_cursors",
+        "job_resume",
+        "provenance",
+        "suppressions",
+    ] {
         store
             .batch_execute(&format!("SELECT count(*) FROM {table}"))
             .unwrap_or_else(|e| panic!("{table}: {e}"));
@@ -32,7 +43,18 @@ fn migrate_is_repeatable_on_postgres_and_the_audit_log_is_append_only() {
     assert!(sb.ok(&["migrate"]).contains("up to date"));
     sb.ok(&["run", "--once", "--job", "organisations"]);
     let mut pg = db.connect();
-    for table in ["passes", "changes", "audit_log", "record_status", "matches"] {
+    for table in [
+        "passes",
+        "changes",
+        "audit_log",
+        "record_status",
+        "matches",
+        "job_leases",
+        "job_cursors",
+        "job_resume",
+        "provenance",
+        "suppressions",
+    ] {
         pg.batch_execute(&format!("SELECT count(*) FROM {table}"))
             .unwrap_or_else(|e| panic!("{table}: {e}"));
     }

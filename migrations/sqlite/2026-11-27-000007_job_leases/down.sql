@@ -1,0 +1,2 @@
+DROP TABLE job_resume;
+DROP TABLE job_leases;
