@@ -121,6 +121,164 @@ pub struct TableMapping {
 pub enum RegisterConfig {
     /// A CSV file of reference records, loaded once per pass.
     File(FileRegisterConfig),
+    /// The GLEIF LEI API (`https://api.gleif.org/api/v1`).
+    Gleif(GleifConfig),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GleifConfig {
+    #[serde(default = "default_gleif_url")]
+    pub base_url: String,
+    /// Search results read per query, at most `page_size * max_pages`.
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+    /// Extra German register courts as GLEIF registration authority codes
+    /// (`"Frankfurt am Main" = "RA000242"`), added to the shipped list.
+    #[serde(default)]
+    pub courts: BTreeMap<String, String>,
+    #[serde(default = "HttpConfig::gleif")]
+    pub http: HttpConfig,
+}
+
+fn default_gleif_url() -> String {
+    "https://api.gleif.org/api/v1".into()
+}
+
+fn default_page_size() -> u32 {
+    50
+}
+
+fn default_max_pages() -> u32 {
+    2
+}
+
+/// How refsync talks to a remote register; one `[register.NAME.http]` section each.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Requests per minute, shared by all lookups of this register.
+    #[serde(default = "default_rate")]
+    pub requests_per_minute: u32,
+    /// Requests in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: f64,
+    /// Retries after a timeout, a connection error or a 5xx/429 answer.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// First backoff; doubled on every retry, with jitter.
+    #[serde(default = "default_backoff")]
+    pub backoff_ms: u64,
+    /// Longest `Retry-After` honoured; a longer one makes the lookup fail for this pass.
+    #[serde(default = "default_max_retry_after")]
+    pub max_retry_after_seconds: u64,
+    /// Consecutive failed requests that open the circuit breaker.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// How long an open breaker fails lookups without asking the register.
+    #[serde(default = "default_breaker_cooldown")]
+    pub breaker_cooldown_seconds: u64,
+    /// Larger answers are refused as `lookup_failed`.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// How long a cached answer is used without asking again; 0 turns the cache off.
+    #[serde(default = "default_cache_ttl")]
+    pub cache_ttl_hours: f64,
+    /// Environment variable holding an API key or token (never logged).
+    pub api_key_env: Option<String>,
+    /// File holding the key, e.g. a systemd credential (`$CREDENTIALS_DIRECTORY/…`).
+    pub api_key_file: Option<PathBuf>,
+    /// Header the key is sent in; `Authorization` sends `Bearer KEY`.
+    #[serde(default = "default_key_header")]
+    pub api_key_header: String,
+}
+
+impl HttpConfig {
+    pub fn gleif() -> Self {
+        HttpConfig {
+            requests_per_minute: default_rate(),
+            concurrency: default_concurrency(),
+            timeout_seconds: default_timeout(),
+            retries: default_retries(),
+            backoff_ms: default_backoff(),
+            max_retry_after_seconds: default_max_retry_after(),
+            breaker_failures: default_breaker_failures(),
+            breaker_cooldown_seconds: default_breaker_cooldown(),
+            max_body_bytes: default_max_body(),
+            cache_ttl_hours: default_cache_ttl(),
+            api_key_env: None,
+            api_key_file: None,
+            api_key_header: default_key_header(),
+        }
+    }
+
+    /// Reads the API key from the environment or the credential file, if one is configured.
+    pub fn api_key(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<SecretString>, String> {
+        if let Some(var) = &self.api_key_env {
+            return match env(var) {
+                Some(v) if !v.trim().is_empty() => Ok(Some(SecretString::from(v.trim().to_string()))),
+                _ => Err(format!("environment variable {var} (api_key_env) is not set; export it or use api_key_file")),
+            };
+        }
+        if let Some(path) = &self.api_key_file {
+            return std::fs::read_to_string(path)
+                .map(|v| Some(SecretString::from(v.trim().to_string())))
+                .map_err(|e| format!("cannot read api_key_file {}: {e}", path.display()));
+        }
+        Ok(None)
+    }
+}
+
+/// GLEIF's published limit: 60 requests per minute per user.
+fn default_rate() -> u32 {
+    60
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+
+fn default_timeout() -> f64 {
+    20.0
+}
+
+fn default_retries() -> u32 {
+    3
+}
+
+fn default_backoff() -> u64 {
+    500
+}
+
+fn default_max_retry_after() -> u64 {
+    120
+}
+
+fn default_breaker_failures() -> u32 {
+    5
+}
+
+fn default_breaker_cooldown() -> u64 {
+    60
+}
+
+fn default_max_body() -> usize {
+    8 * 1024 * 1024
+}
+
+fn default_cache_ttl() -> f64 {
+    24.0
+}
+
+fn default_key_header() -> String {
+    "Authorization".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -302,6 +460,35 @@ impl Config {
                 }
             }
         }
+        for (name, register) in &self.register {
+            if let RegisterConfig::Gleif(g) = register {
+                let key = |k: &str| format!("register.{name}.{k}");
+                check_base_url(&key("base_url"), &g.base_url)?;
+                if !(1..=200).contains(&g.page_size) {
+                    return Err((
+                        key("page_size"),
+                        format!("{} is outside 1..=200 (GLEIF's largest page)", g.page_size),
+                    ));
+                }
+                if g.max_pages == 0 {
+                    return Err((key("max_pages"), "must be at least 1".into()));
+                }
+                for (court, ra) in &g.courts {
+                    let ok = ra.len() == 8
+                        && ra.starts_with("RA")
+                        && ra[2..].chars().all(|c| c.is_ascii_digit());
+                    if !ok {
+                        return Err((
+                            key(&format!("courts.{court}")),
+                            format!(
+                                "`{ra}` is not a GLEIF registration authority code like RA000242"
+                            ),
+                        ));
+                    }
+                }
+                check_http(&key("http"), &g.http)?;
+            }
+        }
         for (name, job) in &self.job {
             let key = |k: &str| format!("job.{name}.{k}");
             job.cron().map_err(|p| (key("schedule"), p))?;
@@ -315,6 +502,17 @@ impl Config {
                     ),
                 ));
             };
+            if job.entity == EntityKind::Contact
+                && matches!(
+                    self.register.get(&job.register),
+                    Some(RegisterConfig::Gleif(_))
+                )
+            {
+                return Err((
+                    key("register"),
+                    format!("[register.{}] is GLEIF, which holds organisations only; use it in an organisation job", job.register),
+                ));
+            }
             if !self.register.contains_key(&job.register) {
                 return Err((
                     key("register"),
@@ -395,6 +593,46 @@ fn names<V>(map: &BTreeMap<String, V>) -> String {
     } else {
         map.keys().cloned().collect::<Vec<_>>().join(", ")
     }
+}
+
+fn check_base_url(key: &str, url: &str) -> Result<(), (String, String)> {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(())
+    } else {
+        Err((key.to_string(), format!("`{url}` is not an http(s) URL")))
+    }
+}
+
+fn check_http(key: &str, http: &HttpConfig) -> Result<(), (String, String)> {
+    let k = |s: &str| format!("{key}.{s}");
+    if http.requests_per_minute == 0 {
+        return Err((k("requests_per_minute"), "must be at least 1".into()));
+    }
+    if http.concurrency == 0 {
+        return Err((k("concurrency"), "must be at least 1".into()));
+    }
+    if !(http.timeout_seconds > 0.0 && http.timeout_seconds <= 600.0) {
+        return Err((
+            k("timeout_seconds"),
+            format!("{} is outside (0, 600]", http.timeout_seconds),
+        ));
+    }
+    if http.breaker_failures == 0 {
+        return Err((k("breaker_failures"), "must be at least 1".into()));
+    }
+    if !(http.cache_ttl_hours >= 0.0 && http.cache_ttl_hours.is_finite()) {
+        return Err((k("cache_ttl_hours"), "must be 0 (no cache) or more".into()));
+    }
+    if http.max_body_bytes < 1024 {
+        return Err((k("max_body_bytes"), "must be at least 1024".into()));
+    }
+    if http.api_key_env.is_some() && http.api_key_file.is_some() {
+        return Err((
+            k("api_key_file"),
+            "set either api_key_env or api_key_file, not both".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn check_store_url(key: &str, url: &DbUrl) -> Result<(), (String, String)> {

@@ -8,3 +8,4 @@ pub mod model;
 pub mod normalise;
 pub mod policy;
 pub mod score;
+pub mod validate;

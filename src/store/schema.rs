@@ -97,4 +97,23 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(passes, changes, audit_log, record_status, matches);
+diesel::allow_tables_to_appear_in_same_query!(
+    passes,
+    changes,
+    audit_log,
+    record_status,
+    matches,
+    register_cache
+);
+
+diesel::table! {
+    register_cache (register, key_hash) {
+        register -> Text,
+        key_hash -> Text,
+        request -> Text,
+        body -> Text,
+        last_update -> Nullable<Text>,
+        fetched_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}

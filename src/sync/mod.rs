@@ -20,7 +20,7 @@ use crate::domain::diff::{diff, PlannedChange};
 use crate::domain::model::{EntityKind, Field, Record};
 use crate::domain::normalise::fold_text;
 use crate::domain::score::score;
-use crate::register::{Lookup, RegisterError};
+use crate::register::{Lookup, RegisterError, RegisterStats};
 use crate::store::passes::{self, outcome, PassCounts};
 use crate::store::{Store, StoreError};
 
@@ -64,6 +64,8 @@ pub struct PassReport {
     pub entity: EntityKind,
     pub status: &'static str,
     pub counts: PassCounts,
+    /// What the register did: requests, cache hits, retries, rate-limit waits.
+    pub register: RegisterStats,
     pub duration_ms: u128,
     pub error: Option<String>,
 }
@@ -155,7 +157,17 @@ pub async fn run_pass(
     info!(pass = pass_id, entity, "pass started");
 
     let mut counts = PassCounts::default();
-    let result = run_batches(config, job_name, job, store, stop, pass_id, &mut counts).await;
+    let mut register = RegisterStats::default();
+    let result = run_batches(
+        config,
+        job_name,
+        job,
+        store,
+        stop,
+        pass_id,
+        (&mut counts, &mut register),
+    )
+    .await;
     let (status, error) = match &result {
         Ok(true) => (outcome::INTERRUPTED, None),
         Ok(false) => (outcome::SUCCEEDED, None),
@@ -180,6 +192,7 @@ pub async fn run_pass(
         entity: job.entity,
         status,
         counts,
+        register,
         duration_ms: started.elapsed().as_millis(),
         error,
     };
@@ -196,6 +209,10 @@ pub async fn run_pass(
         changes_proposed = c.changes_proposed,
         changes_applied = c.changes_applied,
         conflicts = c.conflicts,
+        register_requests = report.register.requests,
+        register_cache_hits = report.register.cache_hits,
+        register_retries = report.register.retries,
+        register_rate_limit_waits = report.register.rate_limit_waits,
         duration_ms = report.duration_ms as u64,
         "pass finished"
     );
@@ -210,7 +227,7 @@ async fn run_batches(
     store: &Store,
     stop: &Stop,
     pass_id: i64,
-    counts: &mut PassCounts,
+    (counts, traffic): (&mut PassCounts, &mut RegisterStats),
 ) -> Result<bool, SyncError> {
     let crm_config = config
         .crm
@@ -220,7 +237,8 @@ async fn run_batches(
         .register
         .get(&job.register)
         .ok_or_else(|| SyncError::NoSuchJob(job_name.to_string()))?;
-    let register = crate::register::open(&job.register, register_config).await?;
+    let register =
+        crate::register::open(&job.register, register_config, Some(store.clone())).await?;
     let crm: Box<dyn CrmSource> = crate::crm::open(&job.crm, crm_config).await?;
     let ctx = persist::Context {
         job: job_name.to_string(),
@@ -245,6 +263,7 @@ async fn run_batches(
         }
         offset += records.len();
         let lookups = register.candidates(job.entity, &records).await;
+        *traffic = register.stats();
         let outcomes: Vec<(Record, Outcome)> = records
             .into_iter()
             .zip(lookups)
