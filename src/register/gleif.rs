@@ -267,10 +267,12 @@ impl GleifRegister {
                 .ok_or_else(|| self.bad_answer("no `data` list"))?,
             None => Vec::new(),
         };
-        Ok(data
-            .into_iter()
-            .filter_map(|r| Some((r.pointer("/attributes/lei")?.as_str()?.to_string(), r)))
-            .collect())
+        data.into_iter()
+            .map(|r| match lei_of(&r) {
+                Some(lei) => Ok((lei, r)),
+                None => Err(self.bad_answer("an LEI record without `attributes.lei`")),
+            })
+            .collect()
     }
 
     /// Records registered under `number` (e.g. `HRB 7042`), at `court` where known.

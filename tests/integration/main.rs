@@ -7,5 +7,7 @@ mod bad_inputs;
 mod config_errors;
 mod conflict_guard;
 mod daemon;
+mod gleif;
+mod http_double;
 mod migrations;
 mod passes;
