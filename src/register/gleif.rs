@@ -36,12 +36,7 @@ struct Courts {
 }
 
 fn fold(s: &str) -> String {
-    let folded = crate::domain::normalise::fold_text(s);
-    folded
-        .strip_prefix("amtsgericht ")
-        .unwrap_or(&folded)
-        .trim()
-        .to_string()
+    crate::domain::normalise::normalise_court(s)
 }
 
 impl Courts {
@@ -283,7 +278,7 @@ impl GleifRegister {
         else {
             return Ok(Vec::new());
         };
-        let canonical = number.canonical();
+        let canonical = number;
         let court = record
             .get(Field::RegisterCourt)
             .and_then(|c| self.courts.code(c));

@@ -86,6 +86,8 @@ enum Breaker {
 enum Attempt {
     Retry(String, Option<Duration>),
     Fail(String),
+    /// The circuit breaker is open: nothing was sent.
+    Refused(RegisterError),
 }
 
 pub struct HttpClient {
@@ -168,10 +170,14 @@ impl HttpClient {
         if let Some(entry) = self.cache_get(&key).await {
             if entry.fresh {
                 bump(&self.counters.cache_hits);
-                return self.parse(&entry.body).map(Some);
+                // A cached 404 is stored as JSON `null`.
+                return self
+                    .parse(&entry.body)
+                    .map(|v| Some(v).filter(|v| !v.is_null()));
             }
         }
         let Some(body) = self.send(request).await? else {
+            self.cache_put(&key, "null".into(), None).await;
             return Ok(None);
         };
         let value = self.parse(&body)?;
@@ -287,11 +293,11 @@ impl HttpClient {
 
     /// Sends with retries; `Ok(None)` on 404.
     async fn send(&self, request: &Request) -> Result<Option<String>, RegisterError> {
-        self.breaker_allows()?;
         let mut attempt = 0u32;
         loop {
             let outcome = self.attempt(request).await;
             let (reason, wait) = match outcome {
+                Err(Attempt::Refused(e)) => return Err(e),
                 Ok(body) => {
                     self.record_outcome(true);
                     return Ok(body);
@@ -300,10 +306,14 @@ impl HttpClient {
                     warn!(register = %self.register, url = %request.url().path(), reason, "lookup failed");
                     return Err(self.unavailable(reason));
                 }
-                Err(Attempt::Retry(reason, wait)) => (reason, wait),
+                Err(Attempt::Retry(reason, wait)) => {
+                    // Every failed attempt counts: with many lookups queued, counting only
+                    // exhausted ones would let a whole batch hit a dead register first.
+                    self.record_outcome(false);
+                    (reason, wait)
+                }
             };
             if attempt >= self.config.retries {
-                self.record_outcome(false);
                 warn!(register = %self.register, url = %request.url().path(), attempts = attempt + 1, reason, "register unavailable");
                 return Err(self.unavailable(format!("{reason} (after {} attempts)", attempt + 1)));
             }
@@ -338,9 +348,13 @@ impl HttpClient {
             .acquire()
             .await
             .map_err(|_| Attempt::Fail("client closed".into()))?;
+        // Asked again after every wait: lookups queued behind the slots and the rate limit
+        // must not reach a register that failed while they waited.
+        self.breaker_allows().map_err(Attempt::Refused)?;
         if self.limiter.check().is_err() {
             bump(&self.counters.rate_limit_waits);
             self.limiter.until_ready().await;
+            self.breaker_allows().map_err(Attempt::Refused)?;
         }
         bump(&self.counters.requests);
         let builder = match request {

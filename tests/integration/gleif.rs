@@ -638,3 +638,172 @@ async fn requests_keep_to_the_configured_rate() {
     assert!(span >= Duration::from_millis(950), "6 requests in {span:?}");
     assert!(reg.stats().rate_limit_waits >= 5);
 }
+
+/// The response cache, on both store backends: a second pass within the TTL asks
+/// nothing; after the TTL only records whose `lastUpdateDate` moved are taken anew.
+async fn cache_spares_requests_and_revalidates_by_last_update(url: &str) {
+    use refsync::config::DbUrl;
+    use refsync::store::Store;
+
+    let store = Store::open(&DbUrl::new(url)).await.expect("store");
+    let moved = Arc::new(AtomicUsize::new(0));
+    let flag = moved.clone();
+    let server = Double::start(move |req, _| {
+        let mut records = real_records();
+        if flag.load(Ordering::SeqCst) == 1 {
+            for r in &mut records {
+                if r["id"] == COMMERZBANK {
+                    r["attributes"]["entity"]["legalName"]["name"] = json!("Commerzbank AG");
+                    r["attributes"]["registration"]["lastUpdateDate"] =
+                        json!("2026-11-20T10:00:00Z");
+                }
+            }
+        }
+        gleif_answer(&records, req)
+    });
+    let cfg = config(&server.url, |h| h.cache_ttl_hours = 1.0);
+    let crm = [
+        Record::new("a").with(Field::Lei, FRAPORT),
+        Record::new("b").with(Field::Lei, COMMERZBANK),
+    ];
+    let open =
+        |name: &str, cfg: &GleifConfig| GleifRegister::new(name, cfg, Some(store.clone())).unwrap();
+
+    let first = open("gleif", &cfg);
+    let found = lookup(&first, &crm).await;
+    assert_eq!(ids(&found[1]), [COMMERZBANK]);
+    assert!(first.stats().requests >= 1);
+    let asked = server.seen().len();
+
+    // The next pass, within the TTL: everything from the cache, legal-form 404s included.
+    let second = open("gleif", &cfg);
+    let again = lookup(&second, &crm).await;
+    assert_eq!(server.seen().len(), asked, "no request within the TTL");
+    assert_eq!(second.stats().requests, 0);
+    assert!(second.stats().cache_hits >= 2);
+    assert_eq!(
+        found[0].as_ref().unwrap()[0],
+        again[0].as_ref().unwrap()[0],
+        "the cached record maps the same"
+    );
+
+    // After the TTL (a register whose cache entries live 0.2 s): one revalidation
+    // request; Fraport, unchanged, keeps its cached body, Commerzbank's lastUpdateDate
+    // moved and its new name is taken.
+    let expired = config(&server.url, |h| h.cache_ttl_hours = 0.2 / 3600.0);
+    let warm = open("short-lived", &expired);
+    lookup(&warm, &crm).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    moved.store(1, Ordering::SeqCst);
+    let before = server.seen().len();
+    let third = open("short-lived", &expired);
+    let fresh = lookup(&third, &crm).await;
+    let new_requests: Vec<Seen> = server.seen()[before..]
+        .iter()
+        .filter(|s| s.path().ends_with("/lei-records"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        new_requests.len(),
+        1,
+        "one revalidation request for both LEIs"
+    );
+    assert!(
+        new_requests[0]
+            .param("filter[registration.lastUpdateDate]")
+            .is_some_and(|f| f.starts_with(">=")),
+        "{:?}",
+        new_requests[0].target
+    );
+    assert_eq!(third.stats().cache_revalidated, 1, "Fraport had not moved");
+    assert_eq!(
+        fresh[1].as_ref().unwrap()[0].get(Field::LegalName),
+        Some("Commerzbank AG")
+    );
+    assert_eq!(
+        fresh[0].as_ref().unwrap()[0].get(Field::LegalName),
+        Some("Fraport AG Frankfurt Airport Services Worldwide")
+    );
+}
+
+#[tokio::test]
+async fn cache_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/state.db", dir.path().display());
+    cache_spares_requests_and_revalidates_by_last_update(&url).await;
+}
+
+#[tokio::test]
+async fn cache_on_postgres() {
+    let db = crate::common::PgDatabase::create();
+    cache_spares_requests_and_revalidates_by_last_update(&db.url).await;
+}
+
+/// A whole pass with GLEIF down: every organisation is `lookup_failed` (never
+/// `not_found`), nothing changes in the CRM, and the summary shows the traffic.
+#[test]
+fn a_pass_against_a_register_that_is_down_changes_nothing() {
+    let server = Double::start(|_, _| Reply::status(503));
+    let section = format!(
+        "[register.gleif]\nkind = \"gleif\"\nbase_url = \"{}/api/v1\"\n\n\
+         [register.gleif.http]\nrequests_per_minute = 60000\nconcurrency = 1\nretries = 1\nbackoff_ms = 1\nbreaker_failures = 2\n\
+         api_key_env = \"GLEIF_TEST_TOKEN\"\n\n",
+        server.url
+    );
+    let sb = crate::common::Sandbox::with_config(|c| {
+        c.replace("register = \"demo_organisations\"", "register = \"gleif\"")
+            .replace(
+                "# ---------------------------------------------------------------- jobs",
+                &section,
+            )
+    })
+    .env("GLEIF_TEST_TOKEN", "s3cr3t-token-value")
+    .env("REFSYNC__LOGGING__LEVEL", "refsync=debug");
+
+    let config = sb.ok(&["check-config"]);
+    assert!(config.contains("GLEIF_TEST_TOKEN"), "{config}");
+    assert!(
+        !config.contains("s3cr3t"),
+        "check-config shows the token:\n{config}"
+    );
+
+    let out = sb.run(&[
+        "run",
+        "--once",
+        "--job",
+        "organisations",
+        "--format",
+        "json",
+    ]);
+    let stderr = crate::common::stderr(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("s3cr3t"), "the token reached the logs");
+    let reports: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = &reports[0];
+    let read = report["counts"]["records_read"].as_i64().unwrap();
+    assert!(read > 0);
+    assert_eq!(
+        report["counts"]["lookup_failed"].as_i64(),
+        Some(read),
+        "{report}"
+    );
+    assert_eq!(report["counts"]["not_found"].as_i64(), Some(0));
+    assert_eq!(report["counts"]["changes_applied"].as_i64(), Some(0));
+    assert_eq!(report["counts"]["changes_proposed"].as_i64(), Some(0));
+    // Two failed requests opened the breaker; nothing else was sent.
+    assert_eq!(report["register"]["requests"].as_u64(), Some(2), "{report}");
+    assert!(report["register"]["breaker_rejections"].as_u64().unwrap() > 0);
+    assert_eq!(server.seen().len(), 2);
+    assert!(server
+        .seen()
+        .iter()
+        .all(|s| s.header("authorization") == Some("Bearer s3cr3t-token-value")));
+
+    let statuses = sb.json(&["review", "list"]);
+    assert!(statuses.as_array().unwrap().is_empty(), "{statuses}");
+    let table = sb.ok(&["run", "--once", "--job", "organisations"]);
+    assert!(
+        table.contains("lookup failed") && table.contains("requests"),
+        "{table}"
+    );
+}

@@ -17,12 +17,21 @@ pub struct Seen {
     pub method: String,
     /// Path and query as sent (percent-encoded).
     pub target: String,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
     pub at: Instant,
 }
 
 impl Seen {
     pub fn path(&self) -> String {
         decode(self.target.split('?').next().unwrap_or_default())
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The value of query parameter `name` (decoded), if present.
@@ -186,9 +195,16 @@ async fn serve_one(
     let mut request_line = head.lines().next().unwrap_or_default().split(' ');
     let method = request_line.next().unwrap_or_default().to_string();
     let target = request_line.next().unwrap_or_default().to_string();
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
     let request = Seen {
         method,
         target,
+        headers,
         at: Instant::now(),
     };
     let n = {
