@@ -119,8 +119,10 @@ pub struct TableMapping {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RegisterConfig {
-    /// A CSV file of reference records, loaded once per pass.
+    /// A CSV or JSON Lines file of reference records, loaded again only when it changed.
     File(FileRegisterConfig),
+    /// A GLEIF Golden Copy LEI-CDF CSV (full file plus optional delta files).
+    GleifGoldenCopy(GoldenCopyConfig),
     /// The GLEIF LEI API (`https://api.gleif.org/api/v1`).
     Gleif(GleifConfig),
 }
@@ -285,11 +287,35 @@ fn default_key_header() -> String {
 #[serde(deny_unknown_fields)]
 pub struct FileRegisterConfig {
     pub path: PathBuf,
-    /// The column with the register's own record id.
+    #[serde(default)]
+    pub format: FileFormat,
+    /// The column (JSON Lines: the key or dotted path) with the register's own record id.
     pub id_column: String,
     #[serde(default = "default_delimiter")]
     pub delimiter: char,
     pub columns: BTreeMap<Field, String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    #[default]
+    Csv,
+    /// One JSON object per line; columns name keys, nested ones as `address.city`.
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoldenCopyConfig {
+    /// The full LEI-CDF CSV file (unzipped).
+    pub path: PathBuf,
+    /// Delta files (IntraDay, LastDay, …), oldest first; a later row for an LEI wins.
+    #[serde(default)]
+    pub deltas: Vec<PathBuf>,
+    /// Extra German register courts as GLEIF RA codes, as for the API register.
+    #[serde(default)]
+    pub courts: BTreeMap<String, String>,
 }
 
 fn default_delimiter() -> char {

@@ -10,6 +10,7 @@ use futures_util::future::join_all;
 use serde_json::Value;
 use tracing::{debug, info};
 
+use super::courts::{fold, Courts};
 use super::http::{HttpClient, RegisterStats, Request};
 use super::{BoxFuture, Lookup, Register, RegisterError};
 use crate::config::GleifConfig;
@@ -17,63 +18,8 @@ use crate::domain::model::{EntityKind, Field, Record};
 use crate::domain::validate;
 use crate::store::Store;
 
-/// XJustiz court codes and names (data/SOURCES.md).
-const COURTS_CSV: &str =
-    include_str!("../../data/registergerichte_handelsregister_de_2021-08-13.csv");
-/// Court code → GLEIF RA code pairs confirmed by real records (data/SOURCES.md).
-const RA_CSV: &str = include_str!("../../data/gleif_ra_de_courts.csv");
-
 /// Candidates from a fuzzy name search that are fetched in full.
 const FUZZY_LIMIT: usize = 10;
-
-/// German register courts: names, XJustiz codes and GLEIF RA codes, both ways.
-struct Courts {
-    /// folded court name or code → court code
-    code_of: HashMap<String, String>,
-    name_of: HashMap<String, String>,
-    ra_of: HashMap<String, String>,
-    code_of_ra: HashMap<String, String>,
-}
-
-fn fold(s: &str) -> String {
-    crate::domain::normalise::normalise_court(s)
-}
-
-impl Courts {
-    fn load(extra: &BTreeMap<String, String>) -> Courts {
-        let mut courts = Courts {
-            code_of: HashMap::new(),
-            name_of: HashMap::new(),
-            ra_of: HashMap::new(),
-            code_of_ra: HashMap::new(),
-        };
-        for line in COURTS_CSV.lines().skip(1) {
-            let mut cols = line.split(',');
-            if let (Some(code), Some(name)) = (cols.next(), cols.next()) {
-                courts.code_of.insert(fold(code), code.to_string());
-                courts.code_of.insert(fold(name), code.to_string());
-                courts.name_of.insert(code.to_string(), name.to_string());
-            }
-        }
-        let shipped = RA_CSV.lines().skip(1).filter_map(|l| {
-            let mut cols = l.split(',');
-            Some((cols.next()?.to_string(), cols.next()?.to_string()))
-        });
-        let configured = extra.iter().filter_map(|(court, ra)| {
-            let code = courts.code_of.get(&fold(court)).cloned()?;
-            Some((code, ra.clone()))
-        });
-        for (code, ra) in shipped.chain(configured).collect::<Vec<_>>() {
-            courts.code_of_ra.insert(ra.clone(), code.clone());
-            courts.ra_of.insert(code, ra);
-        }
-        courts
-    }
-
-    fn code(&self, court: &str) -> Option<&String> {
-        self.code_of.get(&fold(court))
-    }
-}
 
 pub struct GleifRegister {
     name: String,
@@ -691,37 +637,22 @@ mod tests {
     }
 
     #[test]
+    fn inactive_records_carry_status_and_successor() {
+        // A real record, turned into what GLEIF shows after a merger.
+        let mut v = fixture("single_lei_record_851WYGNLUQLFZBSYGB56.json")["data"].clone();
+        v["attributes"]["entity"]["status"] = "INACTIVE".into();
+        v["attributes"]["entity"]["successorEntity"] =
+            serde_json::json!({"lei": "5299001ERX0K10IZUL40", "name": "Fraport AG"});
+        let r = map_record(&v).unwrap();
+        assert_eq!(r.get(Field::Status), Some("inactive"));
+        assert_eq!(r.get(Field::SuccessorLei), Some("5299001ERX0K10IZUL40"));
+        assert_eq!(r.get(Field::SuccessorName), Some("Fraport AG"));
+    }
+
+    #[test]
     fn country_names_become_codes() {
         assert_eq!(country_code("Deutschland").as_deref(), Some("DE"));
         assert_eq!(country_code("de").as_deref(), Some("DE"));
         assert_eq!(country_code("Atlantis"), None);
-    }
-
-    #[test]
-    fn courts_map_names_and_codes_to_ra_codes() {
-        let courts = Courts::load(&BTreeMap::from([(
-            "Charlottenburg (Berlin)".to_string(),
-            "RA000999".to_string(),
-        )]));
-        let frankfurt = courts.code("Amtsgericht Frankfurt am Main").unwrap();
-        assert_eq!(
-            courts.ra_of.get(frankfurt).map(String::as_str),
-            Some("RA000242")
-        );
-        assert_eq!(
-            courts
-                .code("Fürth")
-                .and_then(|c| courts.ra_of.get(c))
-                .map(String::as_str),
-            Some("RA000247")
-        );
-        assert_eq!(
-            courts
-                .code("F1103")
-                .and_then(|c| courts.ra_of.get(c))
-                .map(String::as_str),
-            Some("RA000999")
-        );
-        assert!(courts.code("Gotham City").is_none());
     }
 }

@@ -1,7 +1,9 @@
 //! Reference registers: where refsync looks records up. One file per connector.
 
+pub mod courts;
 pub mod file;
 pub mod gleif;
+pub mod golden_copy;
 pub mod http;
 pub mod index;
 
@@ -54,6 +56,16 @@ pub async fn open(
                 purge_cache(store).await;
             }
             Ok(Box::new(gleif::GleifRegister::new(name, gleif, store)?))
+        }
+        RegisterConfig::GleifGoldenCopy(gc) => {
+            let (name, gc) = (name.to_string(), gc.clone());
+            let loaded = tokio::task::spawn_blocking(move || golden_copy::load(&name, &gc))
+                .await
+                .map_err(|e| RegisterError::BadData {
+                    register: "gleif_golden_copy".into(),
+                    problem: e.to_string(),
+                })??;
+            Ok(Box::new(loaded))
         }
         RegisterConfig::File(file) => {
             let (name, file) = (name.to_string(), file.clone());
