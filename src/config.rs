@@ -125,6 +125,8 @@ pub enum RegisterConfig {
     GleifGoldenCopy(GoldenCopyConfig),
     /// The GLEIF LEI API (`https://api.gleif.org/api/v1`).
     Gleif(GleifConfig),
+    /// A W3C Entity Reconciliation API service (0.2 or 1.0-draft, read from its manifest).
+    Reconciliation(ReconciliationConfig),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -141,8 +143,34 @@ pub struct GleifConfig {
     /// (`"Frankfurt am Main" = "RA000242"`), added to the shipped list.
     #[serde(default)]
     pub courts: BTreeMap<String, String>,
-    #[serde(default = "HttpConfig::gleif")]
+    #[serde(default = "HttpConfig::remote")]
     pub http: HttpConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconciliationConfig {
+    /// The service endpoint (its manifest), e.g. `https://wikidata.reconci.link/en/api`.
+    pub endpoint: String,
+    /// The type to reconcile against, e.g. `Q43229` (Wikidata: organization).
+    #[serde(rename = "type")]
+    pub type_id: Option<String>,
+    /// Candidates per query.
+    #[serde(default = "default_recon_limit")]
+    pub limit: u32,
+    /// Canonical field = the service's property id, sent with each query
+    /// (e.g. `lei = "P1278"` for Wikidata).
+    #[serde(default)]
+    pub properties: BTreeMap<Field, String>,
+    /// Canonical field = property id fetched with `extend` for every candidate.
+    #[serde(default)]
+    pub extend: BTreeMap<Field, String>,
+    #[serde(default = "HttpConfig::remote")]
+    pub http: HttpConfig,
+}
+
+fn default_recon_limit() -> u32 {
+    5
 }
 
 fn default_gleif_url() -> String {
@@ -200,7 +228,8 @@ pub struct HttpConfig {
 }
 
 impl HttpConfig {
-    pub fn gleif() -> Self {
+    /// The defaults: polite to a free public API (GLEIF: 60 requests/minute).
+    pub fn remote() -> Self {
         HttpConfig {
             requests_per_minute: default_rate(),
             concurrency: default_concurrency(),
@@ -487,6 +516,14 @@ impl Config {
             }
         }
         for (name, register) in &self.register {
+            if let RegisterConfig::Reconciliation(r) = register {
+                let key = |k: &str| format!("register.{name}.{k}");
+                check_base_url(&key("endpoint"), &r.endpoint)?;
+                if !(1..=100).contains(&r.limit) {
+                    return Err((key("limit"), format!("{} is outside 1..=100", r.limit)));
+                }
+                check_http(&key("http"), &r.http)?;
+            }
             if let RegisterConfig::Gleif(g) = register {
                 let key = |k: &str| format!("register.{name}.{k}");
                 check_base_url(&key("base_url"), &g.base_url)?;

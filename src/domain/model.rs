@@ -73,6 +73,8 @@ canonical_fields! {
     SuccessorLei => "successor_lei",
     SuccessorName => "successor_name",
     RegisterUpdated => "register_updated",
+    // A remote service's own match score, for display only; never used to decide.
+    RegisterScore => "register_score",
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -484,7 +484,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_within_jitter_bounds() {
-        let client = HttpClient::new("t", &HttpConfig::gleif(), None, None).unwrap();
+        let client = HttpClient::new("t", &HttpConfig::remote(), None, None).unwrap();
         for attempt in 0..4 {
             let base = 500.0 * 2f64.powi(attempt);
             for _ in 0..50 {

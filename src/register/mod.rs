@@ -6,6 +6,7 @@ pub mod gleif;
 pub mod golden_copy;
 pub mod http;
 pub mod index;
+pub mod reconciliation;
 
 use crate::config::RegisterConfig;
 use crate::crm::BoxFuture;
@@ -57,6 +58,9 @@ pub async fn open(
             }
             Ok(Box::new(gleif::GleifRegister::new(name, gleif, store)?))
         }
+        RegisterConfig::Reconciliation(r) => Ok(Box::new(
+            reconciliation::ReconciliationRegister::new(name, r, store)?,
+        )),
         RegisterConfig::GleifGoldenCopy(gc) => {
             let (name, gc) = (name.to_string(), gc.clone());
             let loaded = tokio::task::spawn_blocking(move || golden_copy::load(&name, &gc))

@@ -186,7 +186,7 @@ fn gleif_double() -> Double {
 }
 
 fn config(url: &str, edit: impl FnOnce(&mut HttpConfig)) -> GleifConfig {
-    let mut http = HttpConfig::gleif();
+    let mut http = HttpConfig::remote();
     http.requests_per_minute = 60_000;
     http.retries = 2;
     http.backoff_ms = 10;
