@@ -81,14 +81,20 @@ fn files(dialect: Dialect) -> &'static [(&'static str, &'static str)] {
 fn rewrite_refs(value: &mut Value, needed: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
-            // The manifest's `authentication` points at the Swagger 2.0 schema online;
-            // offline it is checked as an object, which is all refsync relies on.
+            // The manifest's `authentication` points at the Swagger 2.0 schema online; a
+            // copy of that one definition ships with refsync.
             if map
                 .get("$ref")
                 .and_then(Value::as_str)
-                .is_some_and(|t| t.starts_with("http"))
+                .is_some_and(|t| t.starts_with("http://swagger.io/v2/schema.json"))
             {
-                *value = json!({ "type": "object" });
+                map.insert(
+                    "$ref".into(),
+                    json!("#/definitions/swagger-security-scheme"),
+                );
+                if !needed.iter().any(|n| n == SWAGGER) {
+                    needed.push(SWAGGER.into());
+                }
                 return;
             }
             if let Some(Value::String(target)) = map.get_mut("$ref") {
@@ -112,11 +118,21 @@ fn rewrite_refs(value: &mut Value, needed: &mut Vec<String>) {
     }
 }
 
+/// Swagger 2.0's security scheme definition (see data/SOURCES.md).
+const SWAGGER: &str = "swagger-security-scheme";
+const SWAGGER_SCHEMA: &str =
+    include_str!("../../data/reconciliation/swagger-2.0-security-scheme.json");
+
 fn parse_schema(dialect: Dialect, name: &str) -> Result<Value, String> {
-    let (_, text) = files(dialect)
-        .iter()
-        .find(|(n, _)| *n == name)
-        .ok_or_else(|| format!("no schema `{name}` in {}", dialect.folder()))?;
+    let text = if name == SWAGGER {
+        SWAGGER_SCHEMA
+    } else {
+        files(dialect)
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| format!("no schema `{name}` in {}", dialect.folder()))?
+    };
     let mut schema: Value = serde_json::from_str(text).map_err(|e| format!("{name}: {e}"))?;
     if let Value::Object(m) = &mut schema {
         m.remove("$schema");
@@ -135,7 +151,12 @@ pub fn validator(dialect: Dialect, name: &str) -> Result<jsonschema::Validator, 
     while i < needed.len() {
         let mut part = parse_schema(dialect, &needed[i])?;
         rewrite_refs(&mut part, &mut needed);
-        definitions.insert(format!("file-{}", needed[i]), part);
+        let key = if needed[i] == SWAGGER {
+            SWAGGER.to_string()
+        } else {
+            format!("file-{}", needed[i])
+        };
+        definitions.insert(key, part);
         i += 1;
     }
     if let Value::Object(root) = &mut schema {

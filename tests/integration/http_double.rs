@@ -19,6 +19,7 @@ pub struct Seen {
     pub target: String,
     /// Header names in lower case.
     pub headers: Vec<(String, String)>,
+    pub body: String,
     pub at: Instant,
 }
 
@@ -32,6 +33,15 @@ impl Seen {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of form field `name` in a form-encoded body (decoded).
+    pub fn form(&self, name: &str) -> Option<String> {
+        self.body
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| decode(k) == name)
+            .map(|(_, v)| decode(v))
     }
 
     /// The value of query parameter `name` (decoded), if present.
@@ -201,10 +211,12 @@ async fn serve_one(
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
+    let body = String::from_utf8_lossy(&buf[header_end..]).into_owned();
     let request = Seen {
         method,
         target,
         headers,
+        body,
         at: Instant::now(),
     };
     let n = {

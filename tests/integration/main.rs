@@ -11,3 +11,4 @@ mod gleif;
 mod http_double;
 mod migrations;
 mod passes;
+mod reconciliation;
