@@ -15,6 +15,8 @@ pub struct PlannedChange {
     pub new: String,
     pub policy: Policy,
     pub action: Action,
+    /// Why, when it is not the plain difference (e.g. an invalid identifier).
+    pub note: Option<String>,
 }
 
 /// Changes for every policy field where the register has a value that the CRM lacks or
@@ -41,6 +43,7 @@ pub fn diff(
                 new: new.to_string(),
                 policy,
                 action,
+                note: None,
             })
         })
         .collect()

@@ -1,6 +1,7 @@
 //! Identifier validators (pure): LEI, VAT ids, Handelsregister numbers. An identifier that
 //! fails here is never used for matching.
 
+use super::model::{Field, Record};
 use super::normalise::{
     compact_id, compact_vat, is_valid_de_vat, is_valid_lei, normalise_register_number,
 };
@@ -111,6 +112,46 @@ pub fn register_number(raw: &str) -> Option<String> {
     (!number.is_empty() && number.len() <= 7 && suffix_ok).then_some(canonical)
 }
 
+/// An identifier in a CRM record that failed its check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: Field,
+    pub reason: String,
+}
+
+/// Whether `value` is a valid identifier for `field`; other fields are always valid.
+pub fn check(field: Field, value: &str) -> Result<(), String> {
+    match field {
+        Field::Lei if lei(value).is_none() => Err(format!(
+            "`{value}` is not a valid LEI (20 characters, ISO 17442 check digits)"
+        )),
+        Field::VatId => match vat_id(value) {
+            VatCheck::Valid(_) => Ok(()),
+            VatCheck::Invalid(reason) => Err(reason),
+        },
+        Field::RegisterNumber if register_number(value).is_none() => Err(format!(
+            "`{value}` is not a Handelsregister number (HRA, HRB, GnR, PR or VR and a number)"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `record` without its invalid identifiers (so they are never used for matching), and
+/// what was wrong with each.
+pub fn screen(record: &Record) -> (Record, Vec<Invalid>) {
+    let mut usable = record.clone();
+    let mut invalid = Vec::new();
+    for field in [Field::Lei, Field::VatId, Field::RegisterNumber] {
+        if let Some(value) = record.get(field) {
+            if let Err(reason) = check(field, value) {
+                usable.values.remove(&field);
+                invalid.push(Invalid { field, reason });
+            }
+        }
+    }
+    (usable, invalid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +208,23 @@ mod tests {
         assert!(matches!(vat_id("FR1234"), VatCheck::Invalid(_)));
         assert!(matches!(vat_id("US123456789"), VatCheck::Invalid(e) if e.contains("prefix")));
         assert!(matches!(vat_id("DE12345678A"), VatCheck::Invalid(_)));
+    }
+
+    #[test]
+    fn screening_removes_only_invalid_identifiers() {
+        let r = Record::new("1")
+            .with(Field::Lei, "5299001ERX0K10IZUL41")
+            .with(Field::VatId, "DE136695976")
+            .with(Field::RegisterNumber, "Nr. 12")
+            .with(Field::LegalName, "Alpha GmbH");
+        let (usable, invalid) = screen(&r);
+        assert_eq!(usable.get(Field::Lei), None);
+        assert_eq!(usable.get(Field::RegisterNumber), None);
+        assert_eq!(usable.get(Field::VatId), Some("DE136695976"));
+        assert_eq!(usable.get(Field::LegalName), Some("Alpha GmbH"));
+        let fields: Vec<Field> = invalid.iter().map(|i| i.field).collect();
+        assert_eq!(fields, [Field::Lei, Field::RegisterNumber]);
+        assert!(invalid[0].reason.contains("LEI"));
     }
 
     #[test]

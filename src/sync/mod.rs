@@ -17,9 +17,11 @@ use crate::config::{Config, JobConfig};
 use crate::crm::{CrmError, CrmSource};
 use crate::domain::decide::{decide, Decision};
 use crate::domain::diff::{diff, PlannedChange};
-use crate::domain::model::{EntityKind, Field, Record};
+use crate::domain::model::{EntityKind, Field, Policy, Record};
 use crate::domain::normalise::fold_text;
+use crate::domain::policy::Action;
 use crate::domain::score::score;
+use crate::domain::validate;
 use crate::register::{Lookup, RegisterError, RegisterStats};
 use crate::store::passes::{self, outcome, PassCounts};
 use crate::store::{Store, StoreError};
@@ -113,16 +115,29 @@ pub(crate) fn evaluate(
         Ok(candidates) => candidates,
         Err(e) => return Outcome::Failed(e.to_string()),
     };
-    let scored = candidates.iter().map(|c| score(kind, record, c)).collect();
+    // Invalid identifiers never take part in matching; each becomes a change of its own.
+    let (usable, invalid) = validate::screen(record);
+    let scored = candidates.iter().map(|c| score(kind, &usable, c)).collect();
     let decision = decide(scored, &job.thresholds);
     let (planned, inactive) = match &decision {
         Decision::Matched { best, band } => {
             let register_record = candidates.iter().find(|c| c.id == best.register_id);
             match register_record {
-                Some(reg) => (
-                    diff(record, reg, &job.fields, *band, &job.placeholders),
-                    reg.get(Field::Status).is_some_and(is_inactive),
-                ),
+                Some(reg) => {
+                    let mut planned = diff(record, reg, &job.fields, *band, &job.placeholders);
+                    planned.retain(|p| !invalid.iter().any(|i| i.field == p.field));
+                    planned.extend(
+                        invalid
+                            .iter()
+                            .filter(|i| {
+                                job.fields
+                                    .get(&i.field)
+                                    .is_some_and(|p| *p != Policy::Ignore)
+                            })
+                            .map(|i| correction(record, reg, i)),
+                    );
+                    (planned, reg.get(Field::Status).is_some_and(is_inactive))
+                }
                 None => (Vec::new(), false),
             }
         }
@@ -132,6 +147,38 @@ pub(crate) fn evaluate(
         decision,
         planned,
         inactive,
+    }
+}
+
+/// For an invalid CRM identifier: the register's valid value as a proposed correction,
+/// else a proposal to clear it (a flag a steward resolves). Never applied automatically.
+fn correction(crm: &Record, register: &Record, invalid: &validate::Invalid) -> PlannedChange {
+    let valid = register
+        .get(invalid.field)
+        .filter(|v| validate::check(invalid.field, v).is_ok());
+    let (new, note) = match valid {
+        Some(v) => (
+            v.to_string(),
+            format!(
+                "is invalid ({}); the register's value is proposed",
+                invalid.reason
+            ),
+        ),
+        None => (
+            String::new(),
+            format!(
+                "is invalid ({}) and the register has no valid value; clear or correct it",
+                invalid.reason
+            ),
+        ),
+    };
+    PlannedChange {
+        field: invalid.field,
+        old: crm.raw(invalid.field).map(str::to_string),
+        new,
+        policy: Policy::Propose,
+        action: Action::Propose,
+        note: Some(note),
     }
 }
 
@@ -299,5 +346,80 @@ async fn run_batches(
             .await?;
         counts.in_sync += statuses.0;
         counts.different += statuses.1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn job() -> JobConfig {
+        JobConfig {
+            entity: EntityKind::Organisation,
+            crm: "crm".into(),
+            register: "reg".into(),
+            schedule: "0 0 * * * *".into(),
+            thresholds: Default::default(),
+            batch_size: 10,
+            placeholders: Vec::new(),
+            fields: BTreeMap::from([
+                (Field::Lei, Policy::Overwrite),
+                (Field::VatId, Policy::FillEmpty),
+            ]),
+        }
+    }
+
+    fn fraport(id: &str) -> Record {
+        Record::new(id)
+            .with(Field::LegalName, "Fraport AG")
+            .with(Field::Postcode, "60547")
+            .with(Field::City, "Frankfurt am Main")
+    }
+
+    #[test]
+    fn invalid_identifiers_are_not_matched_on_and_become_proposals() {
+        let crm = fraport("c1")
+            .with(Field::Lei, "5299001ERX0K10IZUL41")
+            .with(Field::VatId, "DE136695977");
+        // A register record sharing the invalid LEI exactly: it must not win on it.
+        let decoy = Record::new("decoy")
+            .with(Field::LegalName, "Other Holding SE")
+            .with(Field::Lei, "5299001ERX0K10IZUL41");
+        let right = fraport("r1").with(Field::Lei, "5299001ERX0K10IZUL40");
+        let Outcome::Decided {
+            decision, planned, ..
+        } = evaluate(
+            EntityKind::Organisation,
+            &job(),
+            &crm,
+            Ok(vec![decoy, right]),
+        )
+        else {
+            panic!("not decided");
+        };
+        let Decision::Matched { best, .. } = decision else {
+            panic!("not matched: {decision:?}");
+        };
+        assert_eq!(best.register_id, "r1");
+        let lei = planned
+            .iter()
+            .find(|p| p.field == Field::Lei)
+            .expect("LEI change");
+        assert_eq!(lei.new, "5299001ERX0K10IZUL40");
+        assert_eq!(lei.action, Action::Propose, "never applied automatically");
+        assert!(lei.note.as_deref().unwrap().contains("invalid"));
+        // No valid VAT id in the register: a proposal to clear the invalid one.
+        let vat = planned
+            .iter()
+            .find(|p| p.field == Field::VatId)
+            .expect("VAT flag");
+        assert_eq!(vat.new, "");
+        assert!(
+            vat.note.as_deref().unwrap().contains("check digit"),
+            "{:?}",
+            vat.note
+        );
     }
 }

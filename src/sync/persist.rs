@@ -268,6 +268,9 @@ fn store_changes(
 }
 
 fn reason(p: &crate::domain::diff::PlannedChange, band: Band, best: &Scored) -> String {
+    if let Some(note) = &p.note {
+        return format!("{} {note}; {}", p.field.as_str(), best.grade());
+    }
     let what = if p.old.as_deref().is_none_or(|v| v.trim().is_empty()) {
         "empty in CRM"
     } else {
