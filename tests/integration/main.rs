@@ -12,3 +12,4 @@ mod http_double;
 mod migrations;
 mod passes;
 mod reconciliation;
+mod register_config;
