@@ -1,6 +1,9 @@
 //! Identifier validators (pure): LEI, VAT ids, Handelsregister numbers. An identifier that
 //! fails here is never used for matching.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use super::model::{Field, Record};
 use super::normalise::{
     compact_id, compact_vat, is_valid_de_vat, is_valid_lei, normalise_register_number,
@@ -112,6 +115,50 @@ pub fn register_number(raw: &str) -> Option<String> {
     (!number.is_empty() && number.len() <= 7 && suffix_ok).then_some(canonical)
 }
 
+/// The industry classifications refsync knows (data/SOURCES.md).
+const INDUSTRY_LISTS: &[(&str, &str)] = &[
+    ("WZ 2008", include_str!("../../data/industry/wz2008_de.csv")),
+    ("WZ 2025", include_str!("../../data/industry/wz2025_de.csv")),
+    (
+        "NACE Rev. 2",
+        include_str!("../../data/industry/nace_rev2_en.csv"),
+    ),
+    (
+        "NACE Rev. 2.1",
+        include_str!("../../data/industry/nace_rev2_1_en.csv"),
+    ),
+];
+
+/// code → (classification, title), read once.
+fn industry_index() -> &'static HashMap<String, Vec<(&'static str, String)>> {
+    static INDEX: OnceLock<HashMap<String, Vec<(&'static str, String)>>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut index: HashMap<String, Vec<(&'static str, String)>> = HashMap::new();
+        for (scheme, text) in INDUSTRY_LISTS {
+            for row in csv::Reader::from_reader(text.as_bytes())
+                .records()
+                .filter_map(Result::ok)
+            {
+                if let Some(code) = row.get(0) {
+                    let title = row.get(2).unwrap_or_default().to_string();
+                    index
+                        .entry(code.to_string())
+                        .or_default()
+                        .push((scheme, title));
+                }
+            }
+        }
+        index
+    })
+}
+
+/// The classifications in which `raw` (e.g. `62.01`, `62.01.9`, `J`) is a code, with its
+/// title there; empty when it is in none.
+pub fn industry_code(raw: &str) -> Vec<(&'static str, String)> {
+    let code = raw.trim().to_ascii_uppercase();
+    industry_index().get(&code).cloned().unwrap_or_default()
+}
+
 /// An identifier in a CRM record that failed its check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid {
@@ -132,6 +179,9 @@ pub fn check(field: Field, value: &str) -> Result<(), String> {
         Field::RegisterNumber if register_number(value).is_none() => Err(format!(
             "`{value}` is not a Handelsregister number (HRA, HRB, GnR, PR or VR and a number)"
         )),
+        Field::IndustryCode if industry_code(value).is_empty() => Err(format!(
+            "`{value}` is no code of WZ 2008, WZ 2025 or NACE Rev. 2 / 2.1"
+        )),
         _ => Ok(()),
     }
 }
@@ -141,7 +191,12 @@ pub fn check(field: Field, value: &str) -> Result<(), String> {
 pub fn screen(record: &Record) -> (Record, Vec<Invalid>) {
     let mut usable = record.clone();
     let mut invalid = Vec::new();
-    for field in [Field::Lei, Field::VatId, Field::RegisterNumber] {
+    for field in [
+        Field::Lei,
+        Field::VatId,
+        Field::RegisterNumber,
+        Field::IndustryCode,
+    ] {
         if let Some(value) = record.get(field) {
             if let Err(reason) = check(field, value) {
                 usable.values.remove(&field);
@@ -225,6 +280,23 @@ mod tests {
         let fields: Vec<Field> = invalid.iter().map(|i| i.field).collect();
         assert_eq!(fields, [Field::Lei, Field::RegisterNumber]);
         assert!(invalid[0].reason.contains("LEI"));
+    }
+
+    #[test]
+    fn industry_codes_in_every_list() {
+        let schemes = |c| -> Vec<&str> { industry_code(c).into_iter().map(|(s, _)| s).collect() };
+        // 52.29 and 62.01 were renumbered in NACE Rev. 2.1 and WZ 2025.
+        assert_eq!(schemes("52.29"), ["WZ 2008", "NACE Rev. 2"]);
+        assert_eq!(schemes("62.01"), ["WZ 2008", "NACE Rev. 2"]);
+        assert_eq!(
+            schemes("A"),
+            ["WZ 2008", "WZ 2025", "NACE Rev. 2", "NACE Rev. 2.1"]
+        );
+        assert_eq!(schemes("62.01.9"), ["WZ 2008"]);
+        let wz = industry_code("62.01");
+        assert!(wz[0].1.contains("Programmierungstätigkeiten"), "{wz:?}");
+        assert!(industry_code("99.99").is_empty());
+        assert!(check(Field::IndustryCode, "12.345").is_err());
     }
 
     #[test]
