@@ -430,19 +430,9 @@ fn describe(e: &reqwest::Error) -> String {
     } else if e.is_connect() {
         "cannot connect".into()
     } else {
-        // The URL may carry a query with personal data; the kind of error is enough.
-        e.without_url_ref().to_string()
-    }
-}
-
-trait WithoutUrl {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrl for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        let text = self.to_string();
-        match self.url() {
+        // The URL may carry a company name in its query; the kind of error is enough.
+        let text = e.to_string();
+        match e.url() {
             Some(url) => text.replace(url.as_str(), "<url>"),
             None => text,
         }
