@@ -817,6 +817,38 @@ mod tests {
     }
 
     #[test]
+    fn api_keys_come_from_env_or_file_and_stay_secret() {
+        let mut http = HttpConfig::remote();
+        assert!(
+            http.api_key(&|_| None).unwrap().is_none(),
+            "no key configured"
+        );
+
+        http.api_key_env = Some("TOKEN".into());
+        let key = http
+            .api_key(&|v| (v == "TOKEN").then(|| " s3cret \n".into()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(key.expose_secret(), "s3cret");
+        assert!(!format!("{key:?}").contains("s3cret"));
+        let err = http.api_key(&|_| None).unwrap_err();
+        assert!(err.contains("TOKEN") && !err.contains("s3cret"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "from-file\n").unwrap();
+        http.api_key_env = None;
+        http.api_key_file = Some(file.clone());
+        let key = http.api_key(&|_| None).unwrap().unwrap();
+        assert_eq!(key.expose_secret(), "from-file");
+        http.api_key_file = Some(dir.path().join("missing"));
+        assert!(http
+            .api_key(&|_| None)
+            .unwrap_err()
+            .contains("api_key_file"));
+    }
+
+    #[test]
     fn identifiers_reject_sql() {
         assert!(check_identifier("k", "accounts_cstm").is_ok());
         for bad in ["name; DROP TABLE x", "a\"b", "", "1col", "a b"] {
