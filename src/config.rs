@@ -127,6 +127,8 @@ pub enum RegisterConfig {
     Gleif(GleifConfig),
     /// A W3C Entity Reconciliation API service (0.2 or 1.0-draft, read from its manifest).
     Reconciliation(ReconciliationConfig),
+    /// EU VIES, named in a job's `vies` to check the CRM's VAT ids.
+    Vies(ViesConfig),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -167,6 +169,19 @@ pub struct ReconciliationConfig {
     pub extend: BTreeMap<Field, String>,
     #[serde(default = "HttpConfig::remote")]
     pub http: HttpConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViesConfig {
+    #[serde(default = "default_vies_url")]
+    pub base_url: String,
+    #[serde(default = "HttpConfig::remote")]
+    pub http: HttpConfig,
+}
+
+fn default_vies_url() -> String {
+    "https://ec.europa.eu/taxation_customs/vies/rest-api".into()
 }
 
 fn default_recon_limit() -> u32 {
@@ -359,6 +374,9 @@ pub struct JobConfig {
     pub crm: String,
     /// Name of a `[register.NAME]` section.
     pub register: String,
+    /// Name of a `[register.NAME]` of kind `vies`: the CRM's VAT ids are checked there too.
+    #[serde(default)]
+    pub vies: Option<String>,
     /// Cron expression (`sec min hour day month weekday`, seconds optional).
     pub schedule: String,
     #[serde(default)]
@@ -516,6 +534,11 @@ impl Config {
             }
         }
         for (name, register) in &self.register {
+            if let RegisterConfig::Vies(v) = register {
+                let key = |k: &str| format!("register.{name}.{k}");
+                check_base_url(&key("base_url"), &v.base_url)?;
+                check_http(&key("http"), &v.http)?;
+            }
             if let RegisterConfig::Reconciliation(r) = register {
                 let key = |k: &str| format!("register.{name}.{k}");
                 check_base_url(&key("endpoint"), &r.endpoint)?;
@@ -565,6 +588,25 @@ impl Config {
                     ),
                 ));
             };
+            if matches!(
+                self.register.get(&job.register),
+                Some(RegisterConfig::Vies(_))
+            ) {
+                return Err((
+                    key("register"),
+                    format!("[register.{}] is VIES, which only checks VAT ids; name it in `vies` and use another register here", job.register),
+                ));
+            }
+            if let Some(vies) = &job.vies {
+                if !matches!(self.register.get(vies), Some(RegisterConfig::Vies(_))) {
+                    return Err((
+                        key("vies"),
+                        format!(
+                            "no [register.{vies}] of kind \"vies\"; define one or remove `vies`"
+                        ),
+                    ));
+                }
+            }
             if job.entity == EntityKind::Contact
                 && matches!(
                     self.register.get(&job.register),

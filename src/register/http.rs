@@ -166,6 +166,16 @@ impl HttpClient {
         &self,
         request: &Request,
     ) -> Result<Option<serde_json::Value>, RegisterError> {
+        self.fetch_if(request, |_| true).await
+    }
+
+    /// As `fetch`, caching only answers for which `keep` holds (not, say, an error that
+    /// came with status 200).
+    pub async fn fetch_if(
+        &self,
+        request: &Request,
+        keep: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<Option<serde_json::Value>, RegisterError> {
         let key = request.key();
         if let Some(entry) = self.cache_get(&key).await {
             if entry.fresh {
@@ -181,7 +191,9 @@ impl HttpClient {
             return Ok(None);
         };
         let value = self.parse(&body)?;
-        self.cache_put(&key, body, None).await;
+        if keep(&value) {
+            self.cache_put(&key, body, None).await;
+        }
         Ok(Some(value))
     }
 

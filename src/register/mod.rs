@@ -7,6 +7,7 @@ pub mod golden_copy;
 pub mod http;
 pub mod index;
 pub mod reconciliation;
+pub mod vies;
 
 use crate::config::RegisterConfig;
 use crate::crm::BoxFuture;
@@ -58,6 +59,10 @@ pub async fn open(
             }
             Ok(Box::new(gleif::GleifRegister::new(name, gleif, store)?))
         }
+        RegisterConfig::Vies(_) => Err(RegisterError::BadData {
+            register: name.to_string(),
+            problem: "a VIES register checks VAT ids only; name it in a job's `vies`".into(),
+        }),
         RegisterConfig::Reconciliation(r) => Ok(Box::new(
             reconciliation::ReconciliationRegister::new(name, r, store)?,
         )),

@@ -18,7 +18,7 @@ use crate::crm::{CrmError, CrmSource};
 use crate::domain::decide::{decide, Decision};
 use crate::domain::diff::{diff, PlannedChange};
 use crate::domain::model::{EntityKind, Field, Policy, Record};
-use crate::domain::normalise::fold_text;
+use crate::domain::normalise::{comparable, fold_text};
 use crate::domain::policy::Action;
 use crate::domain::score::score;
 use crate::domain::validate;
@@ -105,18 +105,24 @@ fn is_inactive(status: &str) -> bool {
 }
 
 /// Scores, decides and diffs one record: pure, given the register's answer.
+/// `vies_invalid` is a VAT id VIES said is not registered.
 pub(crate) fn evaluate(
     kind: EntityKind,
     job: &JobConfig,
     record: &Record,
     lookup: Lookup,
+    vies_invalid: Option<validate::Invalid>,
 ) -> Outcome {
     let candidates = match lookup {
         Ok(candidates) => candidates,
         Err(e) => return Outcome::Failed(e.to_string()),
     };
     // Invalid identifiers never take part in matching; each becomes a change of its own.
-    let (usable, invalid) = validate::screen(record);
+    let (mut usable, mut invalid) = validate::screen(record);
+    if let Some(v) = vies_invalid {
+        usable.values.remove(&v.field);
+        invalid.push(v);
+    }
     let scored = candidates.iter().map(|c| score(kind, &usable, c)).collect();
     let decision = decide(scored, &job.thresholds);
     let (planned, inactive) = match &decision {
@@ -153,9 +159,13 @@ pub(crate) fn evaluate(
 /// For an invalid CRM identifier: the register's valid value as a proposed correction,
 /// else a proposal to clear it (a flag a steward resolves). Never applied automatically.
 fn correction(crm: &Record, register: &Record, invalid: &validate::Invalid) -> PlannedChange {
+    let same = |v: &str| {
+        crm.get(invalid.field)
+            .is_some_and(|c| comparable(invalid.field, c) == comparable(invalid.field, v))
+    };
     let valid = register
         .get(invalid.field)
-        .filter(|v| validate::check(invalid.field, v).is_ok());
+        .filter(|v| validate::check(invalid.field, v).is_ok() && !same(v));
     let (new, note) = match valid {
         Some(v) => (
             v.to_string(),
@@ -287,6 +297,12 @@ async fn run_batches(
     let register =
         crate::register::open(&job.register, register_config, Some(store.clone())).await?;
     let crm: Box<dyn CrmSource> = crate::crm::open(&job.crm, crm_config).await?;
+    let vies = match job.vies.as_ref().map(|v| (v, config.register.get(v))) {
+        Some((name, Some(crate::config::RegisterConfig::Vies(v)))) => Some(
+            crate::register::vies::Vies::new(name, v, Some(store.clone()))?,
+        ),
+        _ => None,
+    };
     let ctx = persist::Context {
         job: job_name.to_string(),
         entity: job.entity,
@@ -311,11 +327,34 @@ async fn run_batches(
         offset += records.len();
         let lookups = register.candidates(job.entity, &records).await;
         *traffic = register.stats();
+        let mut vies_results = Vec::with_capacity(records.len());
+        for record in &records {
+            vies_results.push(match (&vies, record.get(Field::VatId)) {
+                // A malformed id is already flagged by the format check.
+                (Some(vies), Some(vat)) if validate::check(Field::VatId, vat).is_ok() => {
+                    Some(vies.check(vat).await)
+                }
+                _ => None,
+            });
+        }
         let outcomes: Vec<(Record, Outcome)> = records
             .into_iter()
             .zip(lookups)
-            .map(|(record, lookup)| {
-                let outcome = evaluate(job.entity, job, &record, lookup);
+            .zip(vies_results)
+            .map(|((record, lookup), vies)| {
+                let (lookup, vies_invalid) = match vies {
+                    // VIES could not tell: the record waits for the next pass.
+                    Some(Err(e)) => (Err(e), None),
+                    Some(Ok(false)) => (
+                        lookup,
+                        Some(validate::Invalid {
+                            field: Field::VatId,
+                            reason: "VIES reports it as not registered".into(),
+                        }),
+                    ),
+                    _ => (lookup, None),
+                };
+                let outcome = evaluate(job.entity, job, &record, lookup, vies_invalid);
                 (record, outcome)
             })
             .collect();
@@ -360,6 +399,7 @@ mod tests {
             entity: EntityKind::Organisation,
             crm: "crm".into(),
             register: "reg".into(),
+            vies: None,
             schedule: "0 0 * * * *".into(),
             thresholds: Default::default(),
             batch_size: 10,
@@ -395,6 +435,7 @@ mod tests {
             &job(),
             &crm,
             Ok(vec![decoy, right]),
+            None,
         )
         else {
             panic!("not decided");

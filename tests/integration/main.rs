@@ -13,3 +13,4 @@ mod migrations;
 mod passes;
 mod reconciliation;
 mod register_config;
+mod vies;
