@@ -65,6 +65,8 @@ pub fn load_cached(
             return Ok(index.clone());
         }
     }
+    // Drop the outdated index first, so a reload does not hold two copies at its peak.
+    lock().remove(name);
     let started = Instant::now();
     let index = Arc::new(load()?);
     info!(
