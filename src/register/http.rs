@@ -34,6 +34,20 @@ pub struct RegisterStats {
     pub breaker_rejections: u64,
 }
 
+impl RegisterStats {
+    /// Both clients' traffic, e.g. a job's register and its VIES check.
+    pub fn plus(self, other: RegisterStats) -> RegisterStats {
+        RegisterStats {
+            requests: self.requests + other.requests,
+            cache_hits: self.cache_hits + other.cache_hits,
+            cache_revalidated: self.cache_revalidated + other.cache_revalidated,
+            retries: self.retries + other.retries,
+            rate_limit_waits: self.rate_limit_waits + other.rate_limit_waits,
+            breaker_rejections: self.breaker_rejections + other.breaker_rejections,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     requests: AtomicU64,

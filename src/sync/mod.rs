@@ -358,6 +358,9 @@ async fn run_batches(
                 (record, outcome)
             })
             .collect();
+        if let Some(vies) = &vies {
+            *traffic = register.stats().plus(vies.stats());
+        }
         let batch_ctx = ctx.clone();
         let stored = store
             .db

@@ -112,6 +112,11 @@ fn vies_checks_vat_ids_and_transient_errors_are_lookup_failed() {
         let record = flag["record_id"].as_str().unwrap();
         assert!(unregistered.iter().any(|id| id == record), "{flag}");
     }
+    // The pass summary counts VIES requests (the demo register is a local file).
+    assert_eq!(
+        reports[0]["register"]["requests"].as_u64(),
+        Some(server.seen().len() as u64)
+    );
     // Only format-valid VAT ids were sent to VIES.
     for req in server.seen() {
         let body: Value = serde_json::from_str(&req.body).unwrap();
