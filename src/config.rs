@@ -48,7 +48,7 @@ pub struct Config {
     #[serde(default)]
     pub daemon: DaemonConfig,
     #[serde(default)]
-    pub http: HttpConfig,
+    pub http: ListenerConfig,
 }
 
 /// How `refsync daemon` behaves as a service.
@@ -84,7 +84,7 @@ fn default_lease_secs() -> u64 {
 /// The health and metrics listener of `refsync daemon`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HttpConfig {
+pub struct ListenerConfig {
     /// Address to listen on, e.g. `127.0.0.1:9187`; without it there is no listener.
     pub listen: Option<std::net::SocketAddr>,
     /// `/readyz` fails once this many passes of a job in a row have failed.
@@ -92,9 +92,9 @@ pub struct HttpConfig {
     pub ready_max_failed_passes: u32,
 }
 
-impl Default for HttpConfig {
+impl Default for ListenerConfig {
     fn default() -> Self {
-        HttpConfig {
+        ListenerConfig {
             listen: None,
             ready_max_failed_passes: default_ready_max_failed_passes(),
         }
@@ -200,15 +200,221 @@ pub struct LookupMapping {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RegisterConfig {
-    /// A CSV file of reference records, loaded once per pass.
+    /// A CSV or JSON Lines file of reference records, loaded again only when it changed.
     File(FileRegisterConfig),
+    /// A GLEIF Golden Copy LEI-CDF CSV (full file plus optional delta files).
+    GleifGoldenCopy(GoldenCopyConfig),
+    /// The GLEIF LEI API (`https://api.gleif.org/api/v1`).
+    Gleif(GleifConfig),
+    /// A W3C Entity Reconciliation API service (0.2 or 1.0-draft, read from its manifest).
+    Reconciliation(ReconciliationConfig),
+    /// EU VIES, named in a job's `vies` to check the CRM's VAT ids.
+    Vies(ViesConfig),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GleifConfig {
+    #[serde(default = "default_gleif_url")]
+    pub base_url: String,
+    /// Search results read per query, at most `page_size * max_pages`.
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+    /// Extra German register courts as GLEIF registration authority codes
+    /// (`"Frankfurt am Main" = "RA000242"`), added to the shipped list.
+    #[serde(default)]
+    pub courts: BTreeMap<String, String>,
+    #[serde(default = "HttpConfig::remote")]
+    pub http: HttpConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconciliationConfig {
+    /// The service endpoint (its manifest), e.g. `https://wikidata.reconci.link/en/api`.
+    pub endpoint: String,
+    /// The type to reconcile against, e.g. `Q43229` (Wikidata: organization).
+    #[serde(rename = "type")]
+    pub type_id: Option<String>,
+    /// Candidates per query.
+    #[serde(default = "default_recon_limit")]
+    pub limit: u32,
+    /// Canonical field = the service's property id, sent with each query
+    /// (e.g. `lei = "P1278"` for Wikidata).
+    #[serde(default)]
+    pub properties: BTreeMap<Field, String>,
+    /// Canonical field = property id fetched with `extend` for every candidate.
+    #[serde(default)]
+    pub extend: BTreeMap<Field, String>,
+    #[serde(default = "HttpConfig::remote")]
+    pub http: HttpConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViesConfig {
+    #[serde(default = "default_vies_url")]
+    pub base_url: String,
+    #[serde(default = "HttpConfig::remote")]
+    pub http: HttpConfig,
+}
+
+fn default_vies_url() -> String {
+    "https://ec.europa.eu/taxation_customs/vies/rest-api".into()
+}
+
+fn default_recon_limit() -> u32 {
+    5
+}
+
+fn default_gleif_url() -> String {
+    "https://api.gleif.org/api/v1".into()
+}
+
+fn default_page_size() -> u32 {
+    50
+}
+
+fn default_max_pages() -> u32 {
+    2
+}
+
+/// How refsync talks to a remote register; one `[register.NAME.http]` section each.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Requests per minute, shared by all lookups of this register.
+    #[serde(default = "default_rate")]
+    pub requests_per_minute: u32,
+    /// Requests in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: f64,
+    /// Retries after a timeout, a connection error or a 5xx/429 answer.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// First backoff; doubled on every retry, with jitter.
+    #[serde(default = "default_backoff")]
+    pub backoff_ms: u64,
+    /// Longest `Retry-After` honoured; a longer one makes the lookup fail for this pass.
+    #[serde(default = "default_max_retry_after")]
+    pub max_retry_after_seconds: u64,
+    /// Consecutive failed requests that open the circuit breaker.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// How long an open breaker fails lookups without asking the register.
+    #[serde(default = "default_breaker_cooldown")]
+    pub breaker_cooldown_seconds: u64,
+    /// Larger answers are refused as `lookup_failed`.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// How long a cached answer is used without asking again; 0 turns the cache off.
+    #[serde(default = "default_cache_ttl")]
+    pub cache_ttl_hours: f64,
+    /// Environment variable holding an API key or token (never logged).
+    pub api_key_env: Option<String>,
+    /// File holding the key, e.g. a systemd credential (`$CREDENTIALS_DIRECTORY/…`).
+    pub api_key_file: Option<PathBuf>,
+    /// Header the key is sent in; `Authorization` sends `Bearer KEY`.
+    #[serde(default = "default_key_header")]
+    pub api_key_header: String,
+}
+
+impl HttpConfig {
+    /// The defaults: polite to a free public API (GLEIF: 60 requests/minute).
+    pub fn remote() -> Self {
+        HttpConfig {
+            requests_per_minute: default_rate(),
+            concurrency: default_concurrency(),
+            timeout_seconds: default_timeout(),
+            retries: default_retries(),
+            backoff_ms: default_backoff(),
+            max_retry_after_seconds: default_max_retry_after(),
+            breaker_failures: default_breaker_failures(),
+            breaker_cooldown_seconds: default_breaker_cooldown(),
+            max_body_bytes: default_max_body(),
+            cache_ttl_hours: default_cache_ttl(),
+            api_key_env: None,
+            api_key_file: None,
+            api_key_header: default_key_header(),
+        }
+    }
+
+    /// Reads the API key from the environment or the credential file, if one is configured.
+    pub fn api_key(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<SecretString>, String> {
+        if let Some(var) = &self.api_key_env {
+            return match env(var) {
+                Some(v) if !v.trim().is_empty() => Ok(Some(SecretString::from(v.trim().to_string()))),
+                _ => Err(format!("environment variable {var} (api_key_env) is not set; export it or use api_key_file")),
+            };
+        }
+        if let Some(path) = &self.api_key_file {
+            return std::fs::read_to_string(path)
+                .map(|v| Some(SecretString::from(v.trim().to_string())))
+                .map_err(|e| format!("cannot read api_key_file {}: {e}", path.display()));
+        }
+        Ok(None)
+    }
+}
+
+/// GLEIF's published limit: 60 requests per minute per user.
+fn default_rate() -> u32 {
+    60
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+
+fn default_timeout() -> f64 {
+    20.0
+}
+
+fn default_retries() -> u32 {
+    3
+}
+
+fn default_backoff() -> u64 {
+    500
+}
+
+fn default_max_retry_after() -> u64 {
+    120
+}
+
+fn default_breaker_failures() -> u32 {
+    5
+}
+
+fn default_breaker_cooldown() -> u64 {
+    60
+}
+
+fn default_max_body() -> usize {
+    8 * 1024 * 1024
+}
+
+fn default_cache_ttl() -> f64 {
+    24.0
+}
+
+fn default_key_header() -> String {
+    "Authorization".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileRegisterConfig {
     pub path: PathBuf,
-    /// The column with the register's own record id.
+    #[serde(default)]
+    pub format: FileFormat,
+    /// The column (JSON Lines: the key or dotted path) with the register's own record id.
     pub id_column: String,
     #[serde(default = "default_delimiter")]
     pub delimiter: char,
@@ -217,6 +423,28 @@ pub struct FileRegisterConfig {
 
 fn default_writer_name() -> String {
     "refsync".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    #[default]
+    Csv,
+    /// One JSON object per line; columns name keys, nested ones as `address.city`.
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoldenCopyConfig {
+    /// The full LEI-CDF CSV file (unzipped).
+    pub path: PathBuf,
+    /// Delta files (IntraDay, LastDay, …), oldest first; a later row for an LEI wins.
+    #[serde(default)]
+    pub deltas: Vec<PathBuf>,
+    /// Extra German register courts as GLEIF RA codes, as for the API register.
+    #[serde(default)]
+    pub courts: BTreeMap<String, String>,
 }
 
 fn default_delimiter() -> char {
@@ -231,6 +459,9 @@ pub struct JobConfig {
     pub crm: String,
     /// Name of a `[register.NAME]` section.
     pub register: String,
+    /// Name of a `[register.NAME]` of kind `vies`: the CRM's VAT ids are checked there too.
+    #[serde(default)]
+    pub vies: Option<String>,
     /// Cron expression (`sec min hour day month weekday`, seconds optional).
     pub schedule: String,
     /// IANA time zone the schedule is read in, e.g. `Europe/Berlin`; default: the system's.
@@ -497,6 +728,48 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        for (name, register) in &self.register {
+            if let RegisterConfig::Vies(v) = register {
+                let key = |k: &str| format!("register.{name}.{k}");
+                check_base_url(&key("base_url"), &v.base_url)?;
+                check_http(&key("http"), &v.http)?;
+            }
+            if let RegisterConfig::Reconciliation(r) = register {
+                let key = |k: &str| format!("register.{name}.{k}");
+                check_base_url(&key("endpoint"), &r.endpoint)?;
+                if !(1..=100).contains(&r.limit) {
+                    return Err((key("limit"), format!("{} is outside 1..=100", r.limit)));
+                }
+                check_http(&key("http"), &r.http)?;
+            }
+            if let RegisterConfig::Gleif(g) = register {
+                let key = |k: &str| format!("register.{name}.{k}");
+                check_base_url(&key("base_url"), &g.base_url)?;
+                if !(1..=200).contains(&g.page_size) {
+                    return Err((
+                        key("page_size"),
+                        format!("{} is outside 1..=200 (GLEIF's largest page)", g.page_size),
+                    ));
+                }
+                if g.max_pages == 0 {
+                    return Err((key("max_pages"), "must be at least 1".into()));
+                }
+                for (court, ra) in &g.courts {
+                    let ok = ra.len() == 8
+                        && ra.starts_with("RA")
+                        && ra[2..].chars().all(|c| c.is_ascii_digit());
+                    if !ok {
+                        return Err((
+                            key(&format!("courts.{court}")),
+                            format!(
+                                "`{ra}` is not a GLEIF registration authority code like RA000242"
+                            ),
+                        ));
+                    }
+                }
+                check_http(&key("http"), &g.http)?;
+            }
+        }
         for (name, job) in &self.job {
             let key = |k: &str| format!("job.{name}.{k}");
             job.cron().map_err(|p| (key("schedule"), p))?;
@@ -511,6 +784,36 @@ impl Config {
                     ),
                 ));
             };
+            if matches!(
+                self.register.get(&job.register),
+                Some(RegisterConfig::Vies(_))
+            ) {
+                return Err((
+                    key("register"),
+                    format!("[register.{}] is VIES, which only checks VAT ids; name it in `vies` and use another register here", job.register),
+                ));
+            }
+            if let Some(vies) = &job.vies {
+                if !matches!(self.register.get(vies), Some(RegisterConfig::Vies(_))) {
+                    return Err((
+                        key("vies"),
+                        format!(
+                            "no [register.{vies}] of kind \"vies\"; define one or remove `vies`"
+                        ),
+                    ));
+                }
+            }
+            if job.entity == EntityKind::Contact
+                && matches!(
+                    self.register.get(&job.register),
+                    Some(RegisterConfig::Gleif(_))
+                )
+            {
+                return Err((
+                    key("register"),
+                    format!("[register.{}] is GLEIF, which holds organisations only; use it in an organisation job", job.register),
+                ));
+            }
             if !self.register.contains_key(&job.register) {
                 return Err((
                     key("register"),
@@ -629,6 +932,46 @@ fn names<V>(map: &BTreeMap<String, V>) -> String {
     } else {
         map.keys().cloned().collect::<Vec<_>>().join(", ")
     }
+}
+
+fn check_base_url(key: &str, url: &str) -> Result<(), (String, String)> {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(())
+    } else {
+        Err((key.to_string(), format!("`{url}` is not an http(s) URL")))
+    }
+}
+
+fn check_http(key: &str, http: &HttpConfig) -> Result<(), (String, String)> {
+    let k = |s: &str| format!("{key}.{s}");
+    if http.requests_per_minute == 0 {
+        return Err((k("requests_per_minute"), "must be at least 1".into()));
+    }
+    if http.concurrency == 0 {
+        return Err((k("concurrency"), "must be at least 1".into()));
+    }
+    if !(http.timeout_seconds > 0.0 && http.timeout_seconds <= 600.0) {
+        return Err((
+            k("timeout_seconds"),
+            format!("{} is outside (0, 600]", http.timeout_seconds),
+        ));
+    }
+    if http.breaker_failures == 0 {
+        return Err((k("breaker_failures"), "must be at least 1".into()));
+    }
+    if !(http.cache_ttl_hours >= 0.0 && http.cache_ttl_hours.is_finite()) {
+        return Err((k("cache_ttl_hours"), "must be 0 (no cache) or more".into()));
+    }
+    if http.max_body_bytes < 1024 {
+        return Err((k("max_body_bytes"), "must be at least 1024".into()));
+    }
+    if http.api_key_env.is_some() && http.api_key_file.is_some() {
+        return Err((
+            k("api_key_file"),
+            "set either api_key_env or api_key_file, not both".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Which databases a URL may name: the state store runs on SQLite or PostgreSQL; a CRM may
@@ -810,6 +1153,38 @@ mod tests {
                 "postgres://u:p@h/db".to_string()
             )]
         );
+    }
+
+    #[test]
+    fn api_keys_come_from_env_or_file_and_stay_secret() {
+        let mut http = HttpConfig::remote();
+        assert!(
+            http.api_key(&|_| None).unwrap().is_none(),
+            "no key configured"
+        );
+
+        http.api_key_env = Some("TOKEN".into());
+        let key = http
+            .api_key(&|v| (v == "TOKEN").then(|| " s3cret \n".into()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(key.expose_secret(), "s3cret");
+        assert!(!format!("{key:?}").contains("s3cret"));
+        let err = http.api_key(&|_| None).unwrap_err();
+        assert!(err.contains("TOKEN") && !err.contains("s3cret"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "from-file\n").unwrap();
+        http.api_key_env = None;
+        http.api_key_file = Some(file.clone());
+        let key = http.api_key(&|_| None).unwrap().unwrap();
+        assert_eq!(key.expose_secret(), "from-file");
+        http.api_key_file = Some(dir.path().join("missing"));
+        assert!(http
+            .api_key(&|_| None)
+            .unwrap_err()
+            .contains("api_key_file"));
     }
 
     #[test]

@@ -138,4 +138,11 @@ fn print_summary(r: &PassReport) {
         "  pending review   {} (proposed in earlier passes)",
         c.pending_review
     );
+    let t = &r.register;
+    if t.requests + t.cache_hits > 0 {
+        println!(
+            "  register         {} requests, {} cache hits ({} revalidated), {} retries, {} rate-limit waits",
+            t.requests, t.cache_hits, t.cache_revalidated, t.retries, t.rate_limit_waits
+        );
+    }
 }

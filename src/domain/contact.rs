@@ -82,6 +82,7 @@ fn propose(record: &Record, field: Field, new: String, policy: Policy, why: &str
         action: Action::Propose,
         hold: None,
         confidence: Some((1.0, why.to_string())),
+        note: None,
     }
 }
 
@@ -180,6 +181,7 @@ pub fn flags(record: &Record) -> Vec<PlannedChange> {
             action: Action::Propose,
             hold: None,
             confidence: None,
+            note: None,
         }],
         _ => Vec::new(),
     }

@@ -30,6 +30,8 @@ pub struct PlannedChange {
     /// How sure refsync is of the new value where it is not the match probability
     /// (a controlled-list mapping), with how it was found.
     pub confidence: Option<(f64, String)>,
+    /// Why, when it is not the plain difference (e.g. an invalid identifier).
+    pub note: Option<String>,
 }
 
 /// Everything the diff of one matched pair depends on.
@@ -96,6 +98,7 @@ pub fn diff(input: &DiffInput<'_>) -> Vec<PlannedChange> {
                 action,
                 hold,
                 confidence: None,
+                note: None,
             })
         })
         .collect()
@@ -135,6 +138,7 @@ pub fn inactive_changes(
         action: Action::Propose,
         hold: None,
         confidence: None,
+        note: None,
     };
     match register.get(Field::SuccessorLei) {
         Some(successor)

@@ -10,3 +10,4 @@ pub mod normalise;
 pub mod picklist;
 pub mod policy;
 pub mod score;
+pub mod validate;

@@ -62,7 +62,19 @@ canonical_fields! {
     Title => "title",
     Role => "role",
     OrganisationId => "organisation_id",
+    // Register attributes a CRM may keep too (GLEIF and register dumps).
+    OtherNames => "other_names",
+    PreviousNames => "previous_names",
+    LegalFormCode => "legal_form_code",
+    HqStreet => "hq_street",
+    HqPostcode => "hq_postcode",
+    HqCity => "hq_city",
+    HqCountry => "hq_country",
     SuccessorLei => "successor_lei",
+    SuccessorName => "successor_name",
+    RegisterUpdated => "register_updated",
+    // A remote service's own match score, for display only; never used to decide.
+    RegisterScore => "register_score",
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

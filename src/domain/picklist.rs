@@ -11,7 +11,7 @@ use super::normalise::{canonical_legal_form, fold_text};
 use super::policy::Action;
 
 /// The WZ 2008 code list (Statistisches Bundesamt (Destatis)), see data/SOURCES.md.
-const WZ2008: &str = include_str!("../../data/wz2008_de.csv");
+const WZ2008: &str = include_str!("../../data/industry/wz2008_de.csv");
 
 /// A mapping of one CRM value onto its controlled form.
 #[derive(Debug, Clone, PartialEq)]
@@ -340,6 +340,7 @@ impl Mapping {
             action: Action::Propose,
             hold: None,
             confidence: Some((self.confidence, self.via)),
+            note: None,
         }
     }
 }

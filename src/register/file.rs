@@ -1,96 +1,262 @@
-//! A register held in a CSV file (a purchased dump, an export, the demo reference data),
-//! read in full and indexed in memory for identifier lookups and blocking.
+//! A register held in a local file (a purchased dump, an export, the demo reference data):
+//! CSV or JSON Lines with a column mapping, streamed row by row into an in-memory index.
+//! The index is kept for the life of the process and read again only when a file changed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use tracing::info;
 
 use super::index::RecordIndex;
 use super::{BoxFuture, Lookup, Register, RegisterError};
-use crate::config::FileRegisterConfig;
+use crate::config::{FileFormat, FileRegisterConfig};
 use crate::domain::model::{EntityKind, Field, Record};
 
 pub struct FileRegister {
     name: String,
-    index: RecordIndex,
+    pub(super) index: Arc<RecordIndex>,
+}
+
+/// What identifies a loaded index: the configuration it was read with and, per file, its
+/// size and modification time.
+type Fingerprint = (String, Vec<(PathBuf, u64, Option<SystemTime>)>);
+
+/// Indexes loaded in this process, by register name.
+static LOADED: Mutex<BTreeMap<String, (Fingerprint, Arc<RecordIndex>)>> =
+    Mutex::new(BTreeMap::new());
+
+fn fingerprint(name: &str, config: String, paths: &[&Path]) -> Result<Fingerprint, RegisterError> {
+    let files = paths
+        .iter()
+        .map(|p| {
+            let meta = std::fs::metadata(p).map_err(|e| RegisterError::BadData {
+                register: name.to_string(),
+                problem: format!(
+                    "cannot read {}: {e}; check [register.{name}] paths",
+                    p.display()
+                ),
+            })?;
+            Ok((p.to_path_buf(), meta.len(), meta.modified().ok()))
+        })
+        .collect::<Result<_, RegisterError>>()?;
+    Ok((config, files))
+}
+
+/// The index of register `name`, loaded by `load` unless the same files, unchanged, were
+/// loaded before with the same configuration.
+pub fn load_cached(
+    name: &str,
+    config: String,
+    paths: &[&Path],
+    load: impl FnOnce() -> Result<RecordIndex, RegisterError>,
+) -> Result<Arc<RecordIndex>, RegisterError> {
+    let print = fingerprint(name, config, paths)?;
+    let lock = || LOADED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((known, index)) = lock().get(name) {
+        if *known == print {
+            info!(
+                register = name,
+                records = index.len(),
+                "register files unchanged; not read again"
+            );
+            return Ok(index.clone());
+        }
+    }
+    // Drop the outdated index first, so a reload does not hold two copies at its peak.
+    lock().remove(name);
+    let started = Instant::now();
+    let index = Arc::new(load()?);
+    info!(
+        register = name,
+        records = index.len(),
+        load_ms = started.elapsed().as_millis() as u64,
+        "register loaded"
+    );
+    lock().insert(name.to_string(), (print, index.clone()));
+    Ok(index)
 }
 
 impl FileRegister {
-    pub fn load(name: &str, config: &FileRegisterConfig) -> Result<FileRegister, RegisterError> {
-        let bad = |problem: String| RegisterError::BadData {
-            register: name.to_string(),
-            problem,
-        };
-        let path = config.path.display().to_string();
-        let delimiter = u8::try_from(config.delimiter).map_err(|_| {
-            bad(format!(
-                "delimiter {:?} is not a single byte",
-                config.delimiter
-            ))
-        })?;
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .from_path(&config.path)
-            .map_err(|e| {
-                bad(format!(
-                    "cannot read {path}: {e}; check [register.{name}].path"
-                ))
-            })?;
-        let headers = reader
-            .headers()
-            .map_err(|e| bad(format!("{path}: cannot read the header row: {e}")))?
-            .clone();
-        let position = |column: &str| {
-            headers
-                .iter()
-                .position(|h| h.trim() == column)
-                .ok_or_else(|| {
-                    bad(format!(
-                        "{path} has no column `{column}`; its columns are: {}",
-                        headers.iter().collect::<Vec<_>>().join(", ")
-                    ))
-                })
-        };
-        let id_at = position(&config.id_column)?;
-        let mapped: Vec<(Field, usize)> = config
-            .columns
-            .iter()
-            .map(|(field, column)| position(column).map(|i| (*field, i)))
-            .collect::<Result<_, _>>()?;
-
-        let mut index = RecordIndex::default();
-        let mut seen = BTreeSet::new();
-        for row in reader.records() {
-            let row = row.map_err(|e| {
-                let line = e
-                    .position()
-                    .map_or(String::from("?"), |p| p.line().to_string());
-                bad(format!("{path}, line {line}: {e}; fix or remove that row"))
-            })?;
-            let line = row.position().map_or(0, |p| p.line());
-            let id = row.get(id_at).unwrap_or_default().trim();
-            if id.is_empty() {
-                return Err(bad(format!(
-                    "{path}, line {line}: empty `{}`; every row needs an id",
-                    config.id_column
-                )));
-            }
-            if !seen.insert(id.to_string()) {
-                return Err(bad(format!(
-                    "{path}, line {line}: id `{id}` appears twice; ids must be unique"
-                )));
-            }
-            let mut record = Record::new(id);
-            for (field, at) in &mapped {
-                if let Some(v) = row.get(*at).map(str::trim).filter(|v| !v.is_empty()) {
-                    record.values.insert(*field, v.to_string());
-                }
-            }
-            index.insert(record);
-        }
-        Ok(FileRegister {
+    pub fn from_index(name: &str, index: Arc<RecordIndex>) -> FileRegister {
+        FileRegister {
             name: name.to_string(),
             index,
-        })
+        }
     }
+
+    pub fn load(name: &str, config: &FileRegisterConfig) -> Result<FileRegister, RegisterError> {
+        let index = load_cached(
+            name,
+            format!("{config:?}"),
+            &[&config.path],
+            || match config.format {
+                FileFormat::Csv => load_csv(name, config),
+                FileFormat::Jsonl => load_jsonl(name, config),
+            },
+        )?;
+        Ok(FileRegister::from_index(name, index))
+    }
+}
+
+fn bad(name: &str, problem: String) -> RegisterError {
+    RegisterError::BadData {
+        register: name.to_string(),
+        problem,
+    }
+}
+
+/// Adds one row, refusing empty and repeated ids.
+fn add(
+    name: &str,
+    config: &FileRegisterConfig,
+    index: &mut RecordIndex,
+    seen: &mut BTreeSet<String>,
+    record: Record,
+    line: u64,
+) -> Result<(), RegisterError> {
+    let path = config.path.display();
+    if record.id.is_empty() {
+        return Err(bad(
+            name,
+            format!(
+                "{path}, line {line}: empty `{}`; every row needs an id",
+                config.id_column
+            ),
+        ));
+    }
+    if !seen.insert(record.id.clone()) {
+        return Err(bad(
+            name,
+            format!(
+                "{path}, line {line}: id `{}` appears twice; ids must be unique",
+                record.id
+            ),
+        ));
+    }
+    index.insert(record);
+    Ok(())
+}
+
+fn load_csv(name: &str, config: &FileRegisterConfig) -> Result<RecordIndex, RegisterError> {
+    let bad = |problem: String| bad(name, problem);
+    let path = config.path.display().to_string();
+    let delimiter = u8::try_from(config.delimiter).map_err(|_| {
+        bad(format!(
+            "delimiter {:?} is not a single byte",
+            config.delimiter
+        ))
+    })?;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .from_path(&config.path)
+        .map_err(|e| {
+            bad(format!(
+                "cannot read {path}: {e}; check [register.{name}].path"
+            ))
+        })?;
+    let headers = reader
+        .headers()
+        .map_err(|e| bad(format!("{path}: cannot read the header row: {e}")))?
+        .clone();
+    let position = |column: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim() == column)
+            .ok_or_else(|| {
+                bad(format!(
+                    "{path} has no column `{column}`; its columns are: {}",
+                    headers.iter().collect::<Vec<_>>().join(", ")
+                ))
+            })
+    };
+    let id_at = position(&config.id_column)?;
+    let mapped: Vec<(Field, usize)> = config
+        .columns
+        .iter()
+        .map(|(field, column)| position(column).map(|i| (*field, i)))
+        .collect::<Result<_, _>>()?;
+
+    let mut index = RecordIndex::default();
+    let mut seen = BTreeSet::new();
+    for row in reader.records() {
+        let row = row.map_err(|e| {
+            let line = e
+                .position()
+                .map_or(String::from("?"), |p| p.line().to_string());
+            bad(format!("{path}, line {line}: {e}; fix or remove that row"))
+        })?;
+        let line = row.position().map_or(0, |p| p.line());
+        let mut record = Record::new(row.get(id_at).unwrap_or_default().trim());
+        for (field, at) in &mapped {
+            if let Some(v) = row.get(*at).map(str::trim).filter(|v| !v.is_empty()) {
+                record.values.insert(*field, v.to_string());
+            }
+        }
+        add(name, config, &mut index, &mut seen, record, line)?;
+    }
+    Ok(index)
+}
+
+/// A scalar under `path` (`a.b.c`) as text; objects, arrays and null are absent.
+fn json_text(value: &serde_json::Value, path: &str) -> Option<String> {
+    let found = path.split('.').try_fold(value, |v, key| v.get(key))?;
+    match found {
+        serde_json::Value::String(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn load_jsonl(name: &str, config: &FileRegisterConfig) -> Result<RecordIndex, RegisterError> {
+    let path = config.path.display().to_string();
+    let file = std::fs::File::open(&config.path).map_err(|e| {
+        bad(
+            name,
+            format!("cannot read {path}: {e}; check [register.{name}].path"),
+        )
+    })?;
+    let mut index = RecordIndex::default();
+    let mut seen = BTreeSet::new();
+    let mut line = String::new();
+    let mut reader = std::io::BufReader::new(file);
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        number += 1;
+        let read = reader
+            .read_line(&mut line)
+            .map_err(|e| bad(name, format!("{path}, line {number}: {e}")))?;
+        if read == 0 {
+            break;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(&line).map_err(|e| {
+            bad(
+                name,
+                format!("{path}, line {number}: not a JSON object ({e}); fix or remove that line"),
+            )
+        })?;
+        if !value.is_object() {
+            return Err(bad(
+                name,
+                format!("{path}, line {number}: not a JSON object"),
+            ));
+        }
+        let mut record = Record::new(json_text(&value, &config.id_column).unwrap_or_default());
+        for (field, key) in &config.columns {
+            if let Some(v) = json_text(&value, key) {
+                record.values.insert(*field, v);
+            }
+        }
+        add(name, config, &mut index, &mut seen, record, number)?;
+    }
+    Ok(index)
 }
 
 impl Register for FileRegister {
@@ -122,6 +288,7 @@ mod tests {
     fn config(path: &std::path::Path) -> FileRegisterConfig {
         FileRegisterConfig {
             path: path.to_path_buf(),
+            format: FileFormat::Csv,
             id_column: "id".into(),
             delimiter: ',',
             columns: BTreeMap::from([
@@ -161,6 +328,57 @@ mod tests {
             .index
             .candidates(&Record::new("c").with(Field::LegalName, "Nobody"))
             .is_empty());
+    }
+
+    #[test]
+    fn json_lines_with_nested_keys() {
+        let f = write(concat!(
+            "{\"id\": \"J1\", \"name\": \"Alpha GmbH\", \"address\": {\"plz\": \"10115\"}, \"vat\": null}\n",
+            "\n",
+            "{\"id\": 2, \"name\": \"Beta AG\", \"address\": {\"plz\": 80331}}\n",
+        ));
+        let mut c = config(f.path());
+        c.format = FileFormat::Jsonl;
+        c.columns.insert(Field::Postcode, "address.plz".into());
+        let reg = FileRegister::load("jsonl-nested", &c).unwrap();
+        assert_eq!(reg.index.len(), 2);
+        let hit = reg
+            .index
+            .candidates(&Record::new("c").with(Field::Postcode, "80331"));
+        assert_eq!(hit[0].id, "2");
+        assert_eq!(hit[0].get(Field::LegalName), Some("Beta AG"));
+
+        let f = write("{\"id\": \"J1\"}\n{\"id\": \"J2\", \"name\": \n");
+        let mut c = config(f.path());
+        c.format = FileFormat::Jsonl;
+        let err = FileRegister::load("jsonl-bad", &c)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("not a JSON object"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_file_is_read_again_only_when_it_changed() {
+        let f = write("id,name,plz,vat\nR1,Alpha GmbH,10115,\n");
+        let c = config(f.path());
+        let first = FileRegister::load("reload-test", &c).unwrap();
+        let second = FileRegister::load("reload-test", &c).unwrap();
+        assert!(
+            Arc::ptr_eq(&first.index, &second.index),
+            "unchanged: same index"
+        );
+        std::fs::write(
+            f.path(),
+            "id,name,plz,vat\nR1,Alpha GmbH,10115,\nR2,Beta AG,80331,\n",
+        )
+        .unwrap();
+        let third = FileRegister::load("reload-test", &c).unwrap();
+        assert!(!Arc::ptr_eq(&first.index, &third.index));
+        assert_eq!(third.index.len(), 2);
     }
 
     #[test]

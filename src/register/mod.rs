@@ -1,11 +1,19 @@
 //! Reference registers: where refsync looks records up. One file per connector.
 
+pub mod courts;
 pub mod file;
+pub mod gleif;
+pub mod golden_copy;
+pub mod http;
 pub mod index;
+pub mod reconciliation;
+pub mod vies;
 
 use crate::config::RegisterConfig;
 use crate::crm::BoxFuture;
 use crate::domain::model::{EntityKind, Record};
+use crate::store::Store;
+pub use http::RegisterStats;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RegisterError {
@@ -30,11 +38,44 @@ pub trait Register: Send + Sync {
         kind: EntityKind,
         records: &'a [Record],
     ) -> BoxFuture<'a, Vec<Lookup>>;
+
+    /// Requests, cache hits, retries and rate-limit waits so far; local registers have none.
+    fn stats(&self) -> RegisterStats {
+        RegisterStats::default()
+    }
 }
 
-/// Opens the register a job names; file registers are read here, once per pass.
-pub async fn open(name: &str, config: &RegisterConfig) -> Result<Box<dyn Register>, RegisterError> {
+/// Opens the register a job names; file registers are read here, once per pass. Remote
+/// registers keep their response cache in `store`.
+pub async fn open(
+    name: &str,
+    config: &RegisterConfig,
+    store: Option<Store>,
+) -> Result<Box<dyn Register>, RegisterError> {
     match config {
+        RegisterConfig::Gleif(gleif) => {
+            if let Some(store) = &store {
+                purge_cache(store).await;
+            }
+            Ok(Box::new(gleif::GleifRegister::new(name, gleif, store)?))
+        }
+        RegisterConfig::Vies(_) => Err(RegisterError::BadData {
+            register: name.to_string(),
+            problem: "a VIES register checks VAT ids only; name it in a job's `vies`".into(),
+        }),
+        RegisterConfig::Reconciliation(r) => Ok(Box::new(
+            reconciliation::ReconciliationRegister::new(name, r, store)?,
+        )),
+        RegisterConfig::GleifGoldenCopy(gc) => {
+            let (name, gc) = (name.to_string(), gc.clone());
+            let loaded = tokio::task::spawn_blocking(move || golden_copy::load(&name, &gc))
+                .await
+                .map_err(|e| RegisterError::BadData {
+                    register: "gleif_golden_copy".into(),
+                    problem: e.to_string(),
+                })??;
+            Ok(Box::new(loaded))
+        }
         RegisterConfig::File(file) => {
             let (name, file) = (name.to_string(), file.clone());
             let loaded =
@@ -46,5 +87,19 @@ pub async fn open(name: &str, config: &RegisterConfig) -> Result<Box<dyn Registe
                     })??;
             Ok(Box::new(loaded))
         }
+    }
+}
+
+/// Drops cache entries that expired a week ago or earlier: they are past revalidation use.
+async fn purge_cache(store: &Store) {
+    let keep = std::time::Duration::from_secs(7 * 24 * 3600);
+    match store
+        .db
+        .run(move |conn| crate::store::cache::purge(conn, keep))
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(entries = n, "purged expired register cache entries"),
+        Err(e) => tracing::warn!(error = %e, "cannot purge the register cache"),
     }
 }

@@ -2,6 +2,7 @@
 //! Every function here takes a connection so callers group them into one transaction.
 
 pub mod audit;
+pub mod cache;
 pub mod changes;
 pub mod cursors;
 pub mod passes;

@@ -147,5 +147,18 @@ diesel::allow_tables_to_appear_in_same_query!(
     record_status,
     matches,
     provenance,
-    suppressions
+    suppressions,
+    register_cache
 );
+
+diesel::table! {
+    register_cache (register, key_hash) {
+        register -> Text,
+        key_hash -> Text,
+        request -> Text,
+        body -> Text,
+        last_update -> Nullable<Text>,
+        fetched_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}

@@ -83,7 +83,12 @@ pub async fn run(
     let rules = job.rules(mapping);
     let mut rows = CsvRows::open(path, options).map_err(|e| SyncError::Refused(format!("{e}")))?;
     let crm = crate::crm::open(&job.crm, &config.crm[&job.crm]).await?;
-    let register = crate::register::open(&job.register, &config.register[&job.register]).await?;
+    let register = crate::register::open(
+        &job.register,
+        &config.register[&job.register],
+        Some(store.clone()),
+    )
+    .await?;
 
     // The CRM side is indexed once; the file is streamed past it.
     let mut index = RecordIndex::default();

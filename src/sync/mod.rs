@@ -26,8 +26,9 @@ use crate::domain::normalise::{comparable, fold_text};
 use crate::domain::policy::Action;
 use crate::domain::policy::FieldRule;
 use crate::domain::score::score;
+use crate::domain::validate;
 use crate::domain::{contact, picklist};
-use crate::register::{Lookup, RegisterError};
+use crate::register::{Lookup, RegisterError, RegisterStats};
 use crate::store::passes::{self, outcome, PassCounts};
 use crate::store::{cursors, provenance, resume, suppressions, Store, StoreError};
 
@@ -73,6 +74,8 @@ pub struct PassReport {
     pub entity: EntityKind,
     pub status: &'static str,
     pub counts: PassCounts,
+    /// What the register did: requests, cache hits, retries, rate-limit waits.
+    pub register: RegisterStats,
     pub duration_ms: u128,
     pub error: Option<String>,
 }
@@ -138,13 +141,20 @@ pub(crate) fn evaluate(
     record: &Record,
     lookup: Lookup,
     history: &History,
+    vies_invalid: Option<validate::Invalid>,
 ) -> Outcome {
     let kind = plan.job.entity;
     let candidates = match lookup {
         Ok(candidates) => candidates,
         Err(e) => return Outcome::Failed(e.to_string()),
     };
-    let scored = candidates.iter().map(|c| score(kind, record, c)).collect();
+    // Invalid identifiers never take part in matching; each becomes a change of its own.
+    let (mut usable, mut invalid) = validate::screen(record);
+    if let Some(v) = vies_invalid {
+        usable.values.remove(&v.field);
+        invalid.push(v);
+    }
+    let scored = candidates.iter().map(|c| score(kind, &usable, c)).collect();
     let decision = decide(scored, &plan.job.thresholds);
     let mapped = |f: Field| plan.mapped.contains(&f);
     let mut picklists: Vec<PlannedChange> = picklist::mappings(kind, record)
@@ -168,6 +178,7 @@ pub(crate) fn evaluate(
                 action: Action::Propose,
                 hold: None,
                 confidence: None,
+                note: None,
             });
         }
     }
@@ -207,6 +218,17 @@ pub(crate) fn evaluate(
         written: &history.written,
         suppressed: &history.suppressed,
     });
+    planned.retain(|p| !invalid.iter().any(|i| i.field == p.field));
+    planned.extend(
+        invalid
+            .iter()
+            .filter(|i| {
+                plan.rules
+                    .get(&i.field)
+                    .is_some_and(|r| r.policy() != Policy::Ignore)
+            })
+            .map(|i| correction(record, reg, i)),
+    );
     // Values written from the register go in already in the job's standard forms, so a
     // normalised field is not rewritten once more by the next pass.
     for p in planned
@@ -256,6 +278,45 @@ pub(crate) fn evaluate(
     }
 }
 
+/// For an invalid CRM identifier: the register's valid value as a proposed correction,
+/// else a proposal to clear it (a flag a steward resolves). Never applied automatically.
+fn correction(crm: &Record, register: &Record, invalid: &validate::Invalid) -> PlannedChange {
+    let same = |v: &str| {
+        crm.get(invalid.field)
+            .is_some_and(|c| comparable(invalid.field, c) == comparable(invalid.field, v))
+    };
+    let valid = register
+        .get(invalid.field)
+        .filter(|v| validate::check(invalid.field, v).is_ok() && !same(v));
+    let (new, note) = match valid {
+        Some(v) => (
+            v.to_string(),
+            format!(
+                "is invalid ({}); the register's value is proposed",
+                invalid.reason
+            ),
+        ),
+        None => (
+            String::new(),
+            format!(
+                "is invalid ({}) and the register has no valid value; clear or correct it",
+                invalid.reason
+            ),
+        ),
+    };
+    PlannedChange {
+        kind: ChangeKind::Field,
+        field: invalid.field,
+        old: crm.raw(invalid.field).map(str::to_string),
+        new,
+        policy: Policy::Propose,
+        action: Action::Propose,
+        hold: None,
+        confidence: None,
+        note: Some(note),
+    }
+}
+
 /// Runs one pass of `job_name`. A failure after the pass has started is recorded on the
 /// pass (status `failed`, with the error) and returned; nothing already stored is lost.
 #[instrument(skip_all, fields(job = job_name))]
@@ -278,7 +339,17 @@ pub async fn run_pass(
     info!(pass = pass_id, entity, "pass started");
 
     let mut counts = PassCounts::default();
-    let result = run_batches(config, job_name, job, store, stop, pass_id, &mut counts).await;
+    let mut register = RegisterStats::default();
+    let result = run_batches(
+        config,
+        job_name,
+        job,
+        store,
+        stop,
+        pass_id,
+        (&mut counts, &mut register),
+    )
+    .await;
     let (status, error) = match &result {
         Ok(true) => (outcome::INTERRUPTED, None),
         Ok(false) => (outcome::SUCCEEDED, None),
@@ -303,6 +374,7 @@ pub async fn run_pass(
         entity: job.entity,
         status,
         counts,
+        register,
         duration_ms: started.elapsed().as_millis(),
         error,
     };
@@ -320,6 +392,10 @@ pub async fn run_pass(
         changes_proposed = c.changes_proposed,
         changes_applied = c.changes_applied,
         conflicts = c.conflicts,
+        register_requests = report.register.requests,
+        register_cache_hits = report.register.cache_hits,
+        register_retries = report.register.retries,
+        register_rate_limit_waits = report.register.rate_limit_waits,
         duration_ms = report.duration_ms as u64,
         "pass finished"
     );
@@ -334,7 +410,7 @@ async fn run_batches(
     store: &Store,
     stop: &Stop,
     pass_id: i64,
-    counts: &mut PassCounts,
+    (counts, traffic): (&mut PassCounts, &mut RegisterStats),
 ) -> Result<bool, SyncError> {
     let crm_config = config
         .crm
@@ -356,7 +432,14 @@ async fn run_batches(
         rules: job.rules(mapping),
         mapped: mapping.columns.keys().copied().collect(),
     };
-    let register = crate::register::open(&job.register, register_config).await?;
+    let register =
+        crate::register::open(&job.register, register_config, Some(store.clone())).await?;
+    let vies = match job.vies.as_ref().map(|v| (v, config.register.get(v))) {
+        Some((name, Some(crate::config::RegisterConfig::Vies(v)))) => Some(
+            crate::register::vies::Vies::new(name, v, Some(store.clone()))?,
+        ),
+        _ => None,
+    };
     let crm: Box<dyn CrmSource> = crate::crm::open(&job.crm, crm_config).await?;
     // Changes whose apply was cut short (crash, kill) are settled before anything new.
     let reconciled = apply::reconcile(store, crm.as_ref(), job_name, job.entity).await?;
@@ -441,6 +524,20 @@ async fn run_batches(
             .into_iter()
             .partition(|r| plan.skip_reason(r).is_some());
         let lookups = register.candidates(job.entity, &to_look_up).await;
+        *traffic = register.stats();
+        let mut vies_results = Vec::with_capacity(to_look_up.len());
+        for record in &to_look_up {
+            vies_results.push(match (&vies, record.get(Field::VatId)) {
+                // A malformed id is already flagged by the format check.
+                (Some(vies), Some(vat)) if validate::check(Field::VatId, vat).is_ok() => {
+                    Some(vies.check(vat).await)
+                }
+                _ => None,
+            });
+        }
+        if let Some(vies) = &vies {
+            *traffic = register.stats().plus(vies.stats());
+        }
         let mut outcomes: Vec<(Record, Outcome)> = skipped
             .into_iter()
             .map(|r| {
@@ -448,9 +545,21 @@ async fn run_batches(
                 (r, Outcome::Skipped(reason))
             })
             .collect();
-        for (record, lookup) in to_look_up.into_iter().zip(lookups) {
+        for ((record, lookup), vies) in to_look_up.into_iter().zip(lookups).zip(vies_results) {
+            let (lookup, vies_invalid) = match vies {
+                // VIES could not tell: the record waits for the next pass.
+                Some(Err(e)) => (Err(e), None),
+                Some(Ok(false)) => (
+                    lookup,
+                    Some(validate::Invalid {
+                        field: Field::VatId,
+                        reason: "VIES reports it as not registered".into(),
+                    }),
+                ),
+                _ => (lookup, None),
+            };
             let history = histories.remove(&record.id).unwrap_or_default();
-            let outcome = evaluate(&plan, &record, lookup, &history);
+            let outcome = evaluate(&plan, &record, lookup, &history, vies_invalid);
             outcomes.push((record, outcome));
         }
 
@@ -593,7 +702,73 @@ fn load_histories(
 
 #[cfg(test)]
 mod tests {
-    use super::with_overlap;
+    use super::*;
+
+    fn fraport(id: &str) -> Record {
+        Record::new(id)
+            .with(Field::LegalName, "Fraport AG")
+            .with(Field::Postcode, "60547")
+            .with(Field::City, "Frankfurt am Main")
+    }
+
+    #[test]
+    fn invalid_identifiers_are_not_matched_on_and_become_proposals() {
+        let job: JobConfig = toml::from_str(
+            r#"entity = "organisation"
+               crm = "crm"
+               register = "reg"
+               schedule = "0 0 * * * *"
+               fields = { lei = "overwrite", vat_id = "fill_empty" }"#,
+        )
+        .unwrap();
+        let plan = JobPlan {
+            job: &job,
+            rules: job.fields.clone().unwrap(),
+            mapped: [Field::Lei, Field::VatId].into(),
+        };
+        let crm = fraport("c1")
+            .with(Field::Lei, "5299001ERX0K10IZUL41")
+            .with(Field::VatId, "DE136695977");
+        // A register record sharing the invalid LEI exactly: it must not win on it.
+        let decoy = Record::new("decoy")
+            .with(Field::LegalName, "Other Holding SE")
+            .with(Field::Lei, "5299001ERX0K10IZUL41");
+        let right = fraport("r1").with(Field::Lei, "5299001ERX0K10IZUL40");
+        let Outcome::Decided {
+            decision, planned, ..
+        } = evaluate(
+            &plan,
+            &crm,
+            Ok(vec![decoy, right]),
+            &History::default(),
+            None,
+        )
+        else {
+            panic!("not decided");
+        };
+        let Decision::Matched { best, .. } = decision else {
+            panic!("not matched: {decision:?}");
+        };
+        assert_eq!(best.register_id, "r1");
+        let lei = planned
+            .iter()
+            .find(|p| p.field == Field::Lei)
+            .expect("LEI change");
+        assert_eq!(lei.new, "5299001ERX0K10IZUL40");
+        assert_eq!(lei.action, Action::Propose, "never applied automatically");
+        assert!(lei.note.as_deref().unwrap().contains("invalid"));
+        // No valid VAT id in the register: a proposal to clear the invalid one.
+        let vat = planned
+            .iter()
+            .find(|p| p.field == Field::VatId)
+            .expect("VAT flag");
+        assert_eq!(vat.new, "");
+        assert!(
+            vat.note.as_deref().unwrap().contains("check digit"),
+            "{:?}",
+            vat.note
+        );
+    }
 
     #[test]
     fn cursor_overlap_table() {

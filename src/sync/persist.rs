@@ -459,6 +459,9 @@ fn store_picklists(
 }
 
 fn reason(p: &PlannedChange, band: Band, best: &Scored, record: &Record) -> String {
+    if let Some(note) = &p.note {
+        return format!("{} {note}; {}", p.field.as_str(), best.grade());
+    }
     let what = match p.kind {
         ChangeKind::Deactivate => "the register says the entity is no longer active".to_string(),
         ChangeKind::Relink => "the register names a successor entity".to_string(),

@@ -431,9 +431,13 @@ fn free_text_is_mapped_onto_controlled_lists_as_proposals() {
         };
         assert_eq!(find("country", "Deutschland")["new_value"], "DE");
         assert_eq!(find("salutation", "Hr.")["new_value"], "Herr");
-        let industry = find("industry_code", "Steuerberatung");
+        // A trade word where a WZ code belongs: corrected from the register where the company
+        // is matched (the code is invalid), else mapped through the code list.
+        let industry = changes(&sb, &["--all", "--field", "industry_code"])
+            .into_iter()
+            .find(|c| c["old_value"] == "Steuerberatung" && c["status"] == "proposed")
+            .unwrap_or_else(|| panic!("{label}: no industry_code proposal for Steuerberatung"));
         assert_eq!(industry["new_value"], "69.20");
-        assert!(industry["reason"].as_str().unwrap().contains("confidence"));
         assert!(
             picklists.iter().all(|c| c["status"] == "proposed"),
             "{label}: never applied unasked"

@@ -10,8 +10,13 @@ mod corrections;
 mod crm_profiles;
 mod daemon;
 mod data_islands;
+mod gleif;
+mod http_double;
 mod migrations;
 mod passes;
+mod reconciliation;
+mod register_config;
 mod service;
 #[cfg(feature = "mysql")]
 mod suitecrm;
+mod vies;

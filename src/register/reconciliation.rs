@@ -1,0 +1,637 @@
+//! A W3C Entity Reconciliation API client (Wikidata, lobid-gnd, any self-hosted service).
+//! The dialect comes from the service's manifest: 1.0-draft (JSON `POST /match`) when the
+//! service offers it, else 0.2 (form-encoded `queries`). Every answer is validated against
+//! the specification's JSON Schema before it is read. `extend` fills the configured
+//! attributes of the candidates. The service's own score is kept as `register_score` for
+//! display only; refsync scores every candidate with its own engine.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde_json::{json, Map, Value};
+use tracing::info;
+
+use super::http::{HttpClient, RegisterStats, Request};
+use super::{BoxFuture, Lookup, Register, RegisterError};
+use crate::config::ReconciliationConfig;
+use crate::domain::model::{EntityKind, Field, Record};
+use crate::store::Store;
+
+/// Queries per request; services commonly accept batches of this size.
+const BATCH: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    V02,
+    V1Draft,
+}
+
+impl Dialect {
+    /// The newest version both sides speak, from the manifest's `versions`.
+    pub fn from_manifest(manifest: &Value) -> Dialect {
+        let offers_1 = manifest
+            .get("versions")
+            .and_then(Value::as_array)
+            .is_some_and(|v| v.iter().any(|x| x.as_str() == Some("1.0-draft")));
+        if offers_1 {
+            Dialect::V1Draft
+        } else {
+            Dialect::V02
+        }
+    }
+
+    fn folder(self) -> &'static str {
+        match self {
+            Dialect::V02 => "0.2",
+            Dialect::V1Draft => "1.0-draft",
+        }
+    }
+}
+
+macro_rules! schemas {
+    ($version:literal: $($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../data/reconciliation/", $version, "/", $name, ".json")))),*]
+    };
+}
+
+const SCHEMAS_02: &[(&str, &str)] = schemas!("0.2":
+    "data-extension-property-proposal", "data-extension-query", "data-extension-response",
+    "manifest", "reconciliation-query-batch", "reconciliation-result-batch",
+    "suggest-entities-response", "suggest-properties-response", "suggest-types-response", "type");
+const SCHEMAS_1: &[(&str, &str)] = schemas!("1.0-draft":
+    "data-extension-property-proposal", "data-extension-query", "data-extension-response",
+    "dir", "lang", "manifest", "reconciliation-query-batch", "reconciliation-result-batch",
+    "suggest-entities-response", "suggest-properties-response", "suggest-types-response", "type");
+
+/// The names of the specification's schemas for `dialect`.
+pub fn schema_names(dialect: Dialect) -> Vec<&'static str> {
+    files(dialect).iter().map(|(n, _)| *n).collect()
+}
+
+fn files(dialect: Dialect) -> &'static [(&'static str, &'static str)] {
+    match dialect {
+        Dialect::V02 => SCHEMAS_02,
+        Dialect::V1Draft => SCHEMAS_1,
+    }
+}
+
+/// The schemas refer to each other by file name (`"$ref": "lang.json"`, and `type.json`
+/// to itself): each such file becomes a definition of the root schema and the reference
+/// points there, so the validator needs no resolver and no network.
+fn rewrite_refs(value: &mut Value, needed: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            // The manifest's `authentication` points at the Swagger 2.0 schema online; a
+            // copy of that one definition ships with refsync.
+            if map
+                .get("$ref")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.starts_with("http://swagger.io/v2/schema.json"))
+            {
+                map.insert(
+                    "$ref".into(),
+                    json!("#/definitions/swagger-security-scheme"),
+                );
+                if !needed.iter().any(|n| n == SWAGGER) {
+                    needed.push(SWAGGER.into());
+                }
+                return;
+            }
+            if let Some(Value::String(target)) = map.get_mut("$ref") {
+                if let Some(name) = target.strip_suffix(".json").map(str::to_string) {
+                    *target = format!("#/definitions/file-{name}");
+                    if !needed.contains(&name) {
+                        needed.push(name);
+                    }
+                }
+            }
+            for v in map.values_mut() {
+                rewrite_refs(v, needed);
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                rewrite_refs(v, needed);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Swagger 2.0's security scheme definition (see data/SOURCES.md).
+const SWAGGER: &str = "swagger-security-scheme";
+const SWAGGER_SCHEMA: &str =
+    include_str!("../../data/reconciliation/swagger-2.0-security-scheme.json");
+
+fn parse_schema(dialect: Dialect, name: &str) -> Result<Value, String> {
+    let text = if name == SWAGGER {
+        SWAGGER_SCHEMA
+    } else {
+        files(dialect)
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| format!("no schema `{name}` in {}", dialect.folder()))?
+    };
+    let mut schema: Value = serde_json::from_str(text).map_err(|e| format!("{name}: {e}"))?;
+    if let Value::Object(m) = &mut schema {
+        m.remove("$schema");
+        m.remove("$id");
+    }
+    Ok(schema)
+}
+
+/// A Draft-7 validator for the specification's schema `name` (as upstream checks them).
+pub fn validator(dialect: Dialect, name: &str) -> Result<jsonschema::Validator, String> {
+    let mut schema = parse_schema(dialect, name)?;
+    let mut needed = Vec::new();
+    rewrite_refs(&mut schema, &mut needed);
+    let mut definitions = Map::new();
+    let mut i = 0;
+    while i < needed.len() {
+        let mut part = parse_schema(dialect, &needed[i])?;
+        rewrite_refs(&mut part, &mut needed);
+        let key = if needed[i] == SWAGGER {
+            SWAGGER.to_string()
+        } else {
+            format!("file-{}", needed[i])
+        };
+        definitions.insert(key, part);
+        i += 1;
+    }
+    if let Value::Object(root) = &mut schema {
+        let defs = root
+            .entry("definitions")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(defs) = defs {
+            defs.extend(definitions);
+        }
+    }
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft7)
+        .build(&schema)
+        .map_err(|e| format!("schema {name}: {e}"))
+}
+
+struct Validators {
+    manifest: jsonschema::Validator,
+    results: jsonschema::Validator,
+    extension: jsonschema::Validator,
+}
+
+fn validators(dialect: Dialect) -> Result<&'static Validators, String> {
+    static V02: OnceLock<Result<Validators, String>> = OnceLock::new();
+    static V1: OnceLock<Result<Validators, String>> = OnceLock::new();
+    let cell = match dialect {
+        Dialect::V02 => &V02,
+        Dialect::V1Draft => &V1,
+    };
+    cell.get_or_init(|| {
+        Ok(Validators {
+            manifest: validator(dialect, "manifest")?,
+            results: validator(dialect, "reconciliation-result-batch")?,
+            extension: validator(dialect, "data-extension-response")?,
+        })
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// One entity's extension answer: (property id, values).
+type PropertyValues = Vec<(String, Vec<Value>)>;
+
+/// What the service offers, from its manifest.
+struct Service {
+    dialect: Dialect,
+    extend: bool,
+}
+
+pub struct ReconciliationRegister {
+    name: String,
+    endpoint: reqwest::Url,
+    config: ReconciliationConfig,
+    http: HttpClient,
+    service: tokio::sync::OnceCell<Service>,
+}
+
+impl ReconciliationRegister {
+    pub fn new(
+        name: &str,
+        config: &ReconciliationConfig,
+        store: Option<Store>,
+    ) -> Result<ReconciliationRegister, RegisterError> {
+        let bad = |problem: String| RegisterError::BadData {
+            register: name.to_string(),
+            problem,
+        };
+        let endpoint = reqwest::Url::parse(config.endpoint.trim_end_matches('/'))
+            .map_err(|e| bad(format!("endpoint `{}`: {e}", config.endpoint)))?;
+        let key = config
+            .http
+            .api_key(&|var| std::env::var(var).ok())
+            .map_err(bad)?;
+        Ok(ReconciliationRegister {
+            name: name.to_string(),
+            endpoint,
+            config: config.clone(),
+            http: HttpClient::new(name, &config.http, key, store)?,
+            service: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    fn at(&self, path: &str) -> reqwest::Url {
+        let mut url = self.endpoint.clone();
+        let joined = format!("{}/{path}", url.path().trim_end_matches('/'));
+        url.set_path(&joined);
+        url
+    }
+
+    fn invalid(&self, what: &str, errors: Vec<String>) -> RegisterError {
+        self.http.unavailable(format!(
+            "the service's {what} does not follow the reconciliation API: {}",
+            errors.join("; ")
+        ))
+    }
+
+    fn check(
+        &self,
+        validator: &jsonschema::Validator,
+        what: &str,
+        value: &Value,
+    ) -> Result<(), RegisterError> {
+        let errors: Vec<String> = validator
+            .iter_errors(value)
+            .take(3)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.invalid(what, errors))
+        }
+    }
+
+    async fn service(&self) -> Result<&Service, RegisterError> {
+        self.service
+            .get_or_try_init(|| async {
+                let manifest = self
+                    .http
+                    .fetch(&Request::Get(self.endpoint.clone()))
+                    .await?
+                    .ok_or_else(|| {
+                        self.http
+                            .unavailable("no manifest at the endpoint (404); check `endpoint`")
+                    })?;
+                let dialect = Dialect::from_manifest(&manifest);
+                let v = validators(dialect).map_err(|e| self.http.unavailable(e))?;
+                self.check(&v.manifest, "manifest", &manifest)?;
+                info!(register = %self.name, version = dialect.folder(), "reconciliation service");
+                Ok(Service {
+                    dialect,
+                    extend: manifest.get("extend").is_some(),
+                })
+            })
+            .await
+    }
+
+    /// One query, or `None` when the record has nothing to ask with.
+    fn query(&self, dialect: Dialect, record: &Record) -> Option<Value> {
+        let name = record.get(Field::LegalName);
+        let props: Vec<(&String, &str)> = self
+            .config
+            .properties
+            .iter()
+            .filter_map(|(field, pid)| Some((pid, record.get(*field)?)))
+            .collect();
+        if name.is_none() && props.is_empty() {
+            return None;
+        }
+        let mut q = Map::new();
+        if let Some(t) = &self.config.type_id {
+            q.insert("type".into(), json!(t));
+        }
+        q.insert("limit".into(), json!(self.config.limit));
+        match dialect {
+            Dialect::V02 => {
+                // 0.2 needs a query string; an identifier-only record asks with it.
+                let query = name.or_else(|| props.first().map(|(_, v)| *v))?;
+                q.insert("query".into(), json!(query));
+                if self.config.type_id.is_some() {
+                    q.insert("type_strict".into(), json!("should"));
+                }
+                if !props.is_empty() {
+                    let p: Vec<Value> = props
+                        .iter()
+                        .map(|(pid, v)| json!({"pid": pid, "v": v}))
+                        .collect();
+                    q.insert("properties".into(), Value::Array(p));
+                }
+            }
+            Dialect::V1Draft => {
+                let mut conditions: Vec<Value> = name
+                    .map(|n| json!({"matchType": "name", "propertyValue": n}))
+                    .into_iter()
+                    .collect();
+                conditions.extend(props.iter().map(|(pid, v)| {
+                    json!({"matchType": "property", "propertyId": pid, "propertyValue": v})
+                }));
+                q.insert("conditions".into(), Value::Array(conditions));
+            }
+        }
+        Some(Value::Object(q))
+    }
+
+    /// Candidate lists for `queries`, in order.
+    async fn reconcile(
+        &self,
+        service: &Service,
+        queries: &[Value],
+    ) -> Result<Vec<Vec<Value>>, RegisterError> {
+        let v = validators(service.dialect).map_err(|e| self.http.unavailable(e))?;
+        match service.dialect {
+            Dialect::V02 => {
+                let batch: Map<String, Value> = queries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, q)| (format!("q{i}"), q.clone()))
+                    .collect();
+                let form = vec![("queries".to_string(), Value::Object(batch).to_string())];
+                let answer = self
+                    .http
+                    .fetch(&Request::PostForm(self.endpoint.clone(), form))
+                    .await?
+                    .ok_or_else(|| {
+                        self.http
+                            .unavailable("reconciliation endpoint answered 404")
+                    })?;
+                self.check(&v.results, "reconciliation result", &answer)?;
+                (0..queries.len())
+                    .map(|i| {
+                        answer
+                            .pointer(&format!("/q{i}/result"))
+                            .and_then(Value::as_array)
+                            .cloned()
+                            .ok_or_else(|| {
+                                self.invalid(
+                                    "reconciliation result",
+                                    vec![format!("no result for q{i}")],
+                                )
+                            })
+                    })
+                    .collect()
+            }
+            Dialect::V1Draft => {
+                let body = json!({ "queries": queries });
+                let answer = self
+                    .http
+                    .fetch(&Request::PostJson(self.at("match"), body))
+                    .await?
+                    .ok_or_else(|| self.http.unavailable("/match answered 404"))?;
+                self.check(&v.results, "reconciliation result", &answer)?;
+                let results = answer
+                    .get("results")
+                    .and_then(Value::as_array)
+                    .filter(|r| r.len() == queries.len())
+                    .ok_or_else(|| {
+                        self.invalid(
+                            "reconciliation result",
+                            vec![format!("expected {} results", queries.len())],
+                        )
+                    })?;
+                Ok(results
+                    .iter()
+                    .map(|r| {
+                        r.get("candidates")
+                            .and_then(Value::as_array)
+                            .cloned()
+                            .unwrap_or_default()
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// The configured `extend` properties of `ids`: id → field → first value as text.
+    async fn extend(
+        &self,
+        service: &Service,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, BTreeMap<Field, String>>, RegisterError> {
+        if ids.is_empty() || self.config.extend.is_empty() || !service.extend {
+            return Ok(BTreeMap::new());
+        }
+        let v = validators(service.dialect).map_err(|e| self.http.unavailable(e))?;
+        let properties: Vec<Value> = self
+            .config
+            .extend
+            .values()
+            .map(|pid| json!({ "id": pid }))
+            .collect();
+        let query = json!({ "ids": ids, "properties": properties });
+        let request = match service.dialect {
+            Dialect::V02 => Request::PostForm(
+                self.endpoint.clone(),
+                vec![("extend".to_string(), query.to_string())],
+            ),
+            Dialect::V1Draft => Request::PostJson(self.at("extend"), query),
+        };
+        let answer = self
+            .http
+            .fetch(&request)
+            .await?
+            .ok_or_else(|| self.http.unavailable("extend answered 404"))?;
+        self.check(&v.extension, "data extension answer", &answer)?;
+        // id → property id → values
+        let rows: Vec<(String, PropertyValues)> = match service.dialect {
+            Dialect::V02 => answer
+                .get("rows")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .map(|(id, props)| {
+                    let props = props
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(pid, vals)| {
+                            (pid.clone(), vals.as_array().cloned().unwrap_or_default())
+                        })
+                        .collect();
+                    (id.clone(), props)
+                })
+                .collect(),
+            Dialect::V1Draft => answer
+                .get("rows")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|row| {
+                    let id = row.get("id")?.as_str()?.to_string();
+                    let props = row
+                        .get("properties")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| {
+                            Some((
+                                p.get("id")?.as_str()?.to_string(),
+                                p.get("values")?.as_array()?.clone(),
+                            ))
+                        })
+                        .collect();
+                    Some((id, props))
+                })
+                .collect(),
+        };
+        let mut out = BTreeMap::new();
+        for (id, props) in rows {
+            let mut fields = BTreeMap::new();
+            for (field, pid) in &self.config.extend {
+                let first = props
+                    .iter()
+                    .find(|(p, _)| p == pid)
+                    .and_then(|(_, vals)| vals.iter().find_map(value_text));
+                if let Some(v) = first {
+                    fields.insert(*field, v);
+                }
+            }
+            out.insert(id, fields);
+        }
+        Ok(out)
+    }
+
+    async fn lookup(&self, records: &[Record]) -> Result<Vec<Vec<Record>>, RegisterError> {
+        let service = self.service().await?;
+        let mut out: Vec<Vec<Record>> = vec![Vec::new(); records.len()];
+        let asked: Vec<(usize, Value)> = records
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| Some((i, self.query(service.dialect, r)?)))
+            .collect();
+        for chunk in asked.chunks(BATCH) {
+            let queries: Vec<Value> = chunk.iter().map(|(_, q)| q.clone()).collect();
+            let results = self.reconcile(service, &queries).await?;
+            for ((i, _), candidates) in chunk.iter().zip(results) {
+                out[*i] = candidates.iter().filter_map(candidate).collect();
+            }
+        }
+        let ids: Vec<String> = {
+            let mut ids: Vec<String> = out.iter().flatten().map(|r| r.id.clone()).collect();
+            ids.sort();
+            ids.dedup();
+            ids
+        };
+        let mut extended = BTreeMap::new();
+        for chunk in ids.chunks(BATCH * 5) {
+            extended.extend(self.extend(service, chunk).await?);
+        }
+        for record in out.iter_mut().flatten() {
+            if let Some(fields) = extended.get(&record.id) {
+                for (field, value) in fields {
+                    record.values.entry(*field).or_insert_with(|| value.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A candidate as a record: its name, and the service's score for display.
+fn candidate(c: &Value) -> Option<Record> {
+    let id = c.get("id")?.as_str()?;
+    let mut r = Record::new(id);
+    if let Some(name) = c.get("name").and_then(Value::as_str) {
+        r.values.insert(Field::LegalName, name.to_string());
+    }
+    if let Some(score) = c.get("score").and_then(Value::as_f64) {
+        r.values.insert(Field::RegisterScore, format!("{score}"));
+    }
+    Some(r)
+}
+
+/// An extension value (`str`, `id`+`name`, `float`, `int`, `date`, `bool`) as text.
+fn value_text(v: &Value) -> Option<String> {
+    if let Some(s) = v.get("str").and_then(Value::as_str) {
+        return Some(s.to_string());
+    }
+    if let Some(n) = v.get("name").and_then(Value::as_str) {
+        return Some(n.to_string());
+    }
+    for key in ["float", "int", "date", "bool"] {
+        match v.get(key) {
+            Some(Value::String(s)) => return Some(s.clone()),
+            Some(Value::Number(n)) => return Some(n.to_string()),
+            Some(Value::Bool(b)) => return Some(b.to_string()),
+            _ => {}
+        }
+    }
+    v.get("id").and_then(Value::as_str).map(str::to_string)
+}
+
+impl Register for ReconciliationRegister {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn stats(&self) -> RegisterStats {
+        self.http.stats()
+    }
+
+    fn candidates<'a>(
+        &'a self,
+        _kind: EntityKind,
+        records: &'a [Record],
+    ) -> BoxFuture<'a, Vec<Lookup>> {
+        Box::pin(async move {
+            match self.lookup(records).await {
+                Ok(found) => found.into_iter().map(Ok).collect(),
+                Err(e) => records.iter().map(|_| Err(e.clone())).collect(),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dialect_from_manifest_versions() {
+        assert_eq!(
+            Dialect::from_manifest(&json!({"versions": ["0.1", "0.2"]})),
+            Dialect::V02
+        );
+        assert_eq!(
+            Dialect::from_manifest(&json!({"versions": ["0.2", "1.0-draft"]})),
+            Dialect::V1Draft
+        );
+        assert_eq!(Dialect::from_manifest(&json!({})), Dialect::V02);
+    }
+
+    #[test]
+    fn every_schema_compiles() {
+        for dialect in [Dialect::V02, Dialect::V1Draft] {
+            for name in schema_names(dialect) {
+                validator(dialect, name).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+
+    #[test]
+    fn extension_values_as_text() {
+        assert_eq!(
+            value_text(&json!({"str": "Frankfurt"})).as_deref(),
+            Some("Frankfurt")
+        );
+        assert_eq!(
+            value_text(&json!({"id": "Q1794", "name": "Frankfurt"})).as_deref(),
+            Some("Frankfurt")
+        );
+        assert_eq!(value_text(&json!({"int": 60547})).as_deref(), Some("60547"));
+        assert_eq!(
+            value_text(&json!({"date": "1924-01-01"})).as_deref(),
+            Some("1924-01-01")
+        );
+        assert_eq!(value_text(&json!({"bool": true})).as_deref(), Some("true"));
+    }
+}

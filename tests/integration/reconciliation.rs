@@ -1,0 +1,294 @@
+//! The W3C reconciliation client: the specification's conformance suite, and whole passes
+//! against a local reconciliation service double in both dialects, `extend` included.
+
+use std::path::Path;
+
+use refsync::register::reconciliation::{schema_names, validator, Dialect};
+use serde_json::{json, Value};
+
+use crate::common::{Sandbox, MANIFEST};
+use crate::http_double::{Double, Reply, Seen};
+
+/// Upstream's `test.sh`: every `examples/<schema>/valid/*.json` validates against
+/// `schemas/<schema>.json`, every `invalid/*.json` is rejected.
+#[test]
+fn conformance_suite_of_both_versions() {
+    for (dialect, folder) in [(Dialect::V02, "0.2"), (Dialect::V1Draft, "1.0-draft")] {
+        let examples = Path::new(MANIFEST)
+            .join("tests/fixtures/reconciliation")
+            .join(folder)
+            .join("examples");
+        let (mut valid, mut invalid) = (0, 0);
+        for schema in schema_names(dialect) {
+            let dir = examples.join(schema);
+            if !dir.exists() {
+                continue;
+            }
+            let v = validator(dialect, schema).unwrap();
+            for (kind, expect) in [("valid", true), ("invalid", false)] {
+                let Ok(entries) = std::fs::read_dir(dir.join(kind)) else {
+                    continue;
+                };
+                for entry in entries {
+                    let path = entry.unwrap().path();
+                    let example: Value =
+                        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                    assert_eq!(
+                        v.is_valid(&example),
+                        expect,
+                        "{folder} {schema}: {}",
+                        path.display()
+                    );
+                    if expect {
+                        valid += 1
+                    } else {
+                        invalid += 1
+                    }
+                }
+            }
+        }
+        // The suite's size, so a lost folder cannot make this test pass vacuously.
+        assert!(
+            valid >= 20 && invalid >= 10,
+            "{folder}: {valid} valid, {invalid} invalid"
+        );
+    }
+}
+
+/// One organisation the double knows.
+struct Entity {
+    id: String,
+    name: String,
+    street: String,
+    postcode: String,
+    city: String,
+}
+
+fn entities() -> Vec<Entity> {
+    let path = Path::new(MANIFEST).join("config/demo/reference-organisations.csv");
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            Entity {
+                id: format!("E{}", &r[0]),
+                name: r[1].to_string(),
+                street: format!("{} {}", &r[3], &r[4]),
+                postcode: r[5].to_string(),
+                city: r[6].to_string(),
+            }
+        })
+        .collect()
+}
+
+/// Candidates for `name`: same name first (score 100), plus a decoy with a higher raw
+/// score and `match: true` that refsync must not believe.
+fn candidates(all: &[Entity], name: &str) -> Vec<Value> {
+    let mut out: Vec<Value> = all
+        .iter()
+        .filter(|e| e.name.eq_ignore_ascii_case(name))
+        .map(|e| json!({"id": e.id, "name": e.name, "score": 100.0, "match": false}))
+        .collect();
+    out.push(
+        json!({"id": "DECOY", "name": "Völlig Andere Firma GmbH", "score": 1000.0, "match": true}),
+    );
+    out
+}
+
+fn extend_values(all: &[Entity], ids: &[Value], pid: &str) -> Vec<(String, Value)> {
+    ids.iter()
+        .filter_map(|id| all.iter().find(|e| Some(e.id.as_str()) == id.as_str()))
+        .map(|e| {
+            let v = match pid {
+                "street" => json!({"str": e.street}),
+                "postcode" => json!({"str": e.postcode}),
+                "city" => json!({"id": format!("C-{}", e.city), "name": e.city}),
+                _ => Value::Null,
+            };
+            (e.id.clone(), v)
+        })
+        .collect()
+}
+
+/// A reconciliation service at `/api` speaking `version` ("0.2" or "1.0-draft").
+fn service(version: &'static str) -> Double {
+    let all = entities();
+    Double::start(move |req: &Seen, _| {
+        let manifest = json!({
+            "versions": [version],
+            "name": "refsync test service",
+            "identifierSpace": "http://example.org/entities/",
+            "schemaSpace": "http://example.org/properties/",
+            "defaultTypes": [{"id": "Organization", "name": "Organization"}],
+            "view": {"url": "http://example.org/entities/{{id}}"},
+            "extend": {"propose_properties": {"service_url": "http://example.org", "service_path": "/propose"}},
+        });
+        let path = req.path();
+        match (version, req.method.as_str(), path.as_str()) {
+            (_, "GET", "/api") => Reply::json(manifest.to_string()),
+            ("0.2", "POST", "/api") => {
+                if let Some(queries) = req.form("queries") {
+                    let queries: Value = serde_json::from_str(&queries).unwrap();
+                    let mut out = serde_json::Map::new();
+                    for (key, q) in queries.as_object().unwrap() {
+                        let name = q["query"].as_str().unwrap_or_default();
+                        out.insert(key.clone(), json!({"result": candidates(&all, name)}));
+                    }
+                    Reply::json(Value::Object(out).to_string())
+                } else if let Some(extend) = req.form("extend") {
+                    let q: Value = serde_json::from_str(&extend).unwrap();
+                    let ids = q["ids"].as_array().unwrap();
+                    let mut rows = serde_json::Map::new();
+                    for id in ids {
+                        rows.insert(id.as_str().unwrap().to_string(), json!({}));
+                    }
+                    let mut meta = Vec::new();
+                    for p in q["properties"].as_array().unwrap() {
+                        let pid = p["id"].as_str().unwrap();
+                        meta.push(json!({"id": pid, "name": pid}));
+                        for (id, v) in extend_values(&all, ids, pid) {
+                            rows[&id][pid] = json!([v]);
+                        }
+                    }
+                    Reply::json(json!({"meta": meta, "rows": rows}).to_string())
+                } else {
+                    Reply::status(400)
+                }
+            }
+            ("1.0-draft", "POST", "/api/match") => {
+                let batch: Value = serde_json::from_str(&req.body).unwrap();
+                let results: Vec<Value> = batch["queries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|q| {
+                        let name = q["conditions"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .find(|c| c["matchType"] == "name")
+                            .and_then(|c| c["propertyValue"].as_str())
+                            .unwrap_or_default();
+                        json!({"candidates": candidates(&all, name)})
+                    })
+                    .collect();
+                Reply::json(json!({ "results": results }).to_string())
+            }
+            ("1.0-draft", "POST", "/api/extend") => {
+                let q: Value = serde_json::from_str(&req.body).unwrap();
+                let ids = q["ids"].as_array().unwrap();
+                let pids: Vec<&str> = q["properties"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["id"].as_str().unwrap())
+                    .collect();
+                let rows: Vec<Value> = ids
+                    .iter()
+                    .map(|id| {
+                        let properties: Vec<Value> = pids
+                            .iter()
+                            .map(|pid| {
+                                let values: Vec<Value> =
+                                    extend_values(&all, std::slice::from_ref(id), pid)
+                                        .into_iter()
+                                        .map(|(_, v)| v)
+                                        .collect();
+                                json!({"id": pid, "values": values})
+                            })
+                            .collect();
+                        json!({"id": id, "properties": properties})
+                    })
+                    .collect();
+                let meta: Vec<Value> = pids.iter().map(|p| json!({"id": p, "name": p})).collect();
+                Reply::json(json!({"meta": meta, "rows": rows}).to_string())
+            }
+            _ => Reply::status(404),
+        }
+    })
+}
+
+fn pass_against(version: &'static str) {
+    let server = service(version);
+    let section = format!(
+        "[register.recon]\nkind = \"reconciliation\"\nendpoint = \"{}/api\"\ntype = \"Organization\"\n\n\
+         [register.recon.extend]\nstreet = \"street\"\npostcode = \"postcode\"\ncity = \"city\"\n\n\
+         [register.recon.http]\nrequests_per_minute = 60000\n\n",
+        server.url
+    );
+    let sb = Sandbox::with_config(|c| {
+        c.replace("register = \"demo_organisations\"", "register = \"recon\"")
+            .replace(
+                "# ---------------------------------------------------------------- jobs",
+                &section,
+            )
+    });
+    let out = sb.run(&[
+        "run",
+        "--once",
+        "--job",
+        "organisations",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    let reports: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let counts = &reports[0]["counts"];
+    let matched =
+        counts["matched_auto"].as_i64().unwrap() + counts["matched_review"].as_i64().unwrap();
+    assert!(matched > 50, "{version}: {counts}");
+    assert_eq!(
+        counts["lookup_failed"].as_i64(),
+        Some(0),
+        "{version}: {counts}"
+    );
+
+    // Nothing matched the decoy, whatever its raw score said.
+    let proposed = sb.json(&["review", "list"]);
+    assert!(
+        proposed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["register_id"] != "DECOY"),
+        "{version}"
+    );
+    // Street, postcode and city exist only through `extend`: changes to them prove it ran.
+    let extended_fields: Vec<&str> = proposed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["field"].as_str())
+        .filter(|f| ["street", "postcode", "city"].contains(f))
+        .collect();
+    assert!(
+        !extended_fields.is_empty(),
+        "{version}: no change from extended fields"
+    );
+
+    let seen = server.seen();
+    let extends: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.form("extend").is_some() || s.path() == "/api/extend")
+        .collect();
+    assert!(!extends.is_empty(), "{version}: extend never asked");
+    match version {
+        "0.2" => assert!(seen
+            .iter()
+            .any(|s| s.method == "POST" && s.form("queries").is_some())),
+        _ => assert!(seen.iter().any(|s| s.path() == "/api/match"
+            && s.header("content-type")
+                .is_some_and(|c| c.starts_with("application/json")))),
+    }
+}
+
+#[test]
+fn a_pass_against_a_0_2_service_with_extend() {
+    pass_against("0.2");
+}
+
+#[test]
+fn a_pass_against_a_1_0_draft_service_with_extend() {
+    pass_against("1.0-draft");
+}
