@@ -76,7 +76,7 @@ pub fn claim(
     ttl: Duration,
 ) -> QueryResult<Claim> {
     conn.transaction(|conn| {
-        crate::on_backend!(conn, c => diesel::insert_into(job_leases::table)
+        crate::on_store_backend!(conn, c => diesel::insert_into(job_leases::table)
             .values(job_leases::job.eq(job))
             .on_conflict(job_leases::job)
             .do_nothing()
