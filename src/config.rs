@@ -9,7 +9,9 @@ use std::str::FromStr;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::domain::blocking::BlockingSettings;
 use crate::domain::decide::Thresholds;
+use crate::domain::link::MatchSettings;
 use crate::domain::model::{EntityKind, Field, Policy};
 use crate::domain::policy::DEFAULT_PLACEHOLDERS;
 
@@ -131,6 +133,9 @@ pub struct FileRegisterConfig {
     pub id_column: String,
     #[serde(default = "default_delimiter")]
     pub delimiter: char,
+    /// Which blocking rules the in-memory index uses (`[register.NAME.blocking]`).
+    #[serde(default)]
+    pub blocking: BlockingSettings,
     pub columns: BTreeMap<Field, String>,
 }
 
@@ -157,6 +162,9 @@ pub struct JobConfig {
     pub placeholders: Vec<String>,
     /// Policy per canonical field; fields not listed are not synced.
     pub fields: BTreeMap<Field, Policy>,
+    /// How candidates are scored (`[job.NAME.matching]`): EM, pinned m/u, term frequency.
+    #[serde(default)]
+    pub matching: MatchSettings,
 }
 
 fn default_batch_size() -> usize {
@@ -302,6 +310,12 @@ impl Config {
                 }
             }
         }
+        for (name, register) in &self.register {
+            let RegisterConfig::File(file) = register;
+            file.blocking
+                .validate()
+                .map_err(|(k, p)| (format!("register.{name}.blocking.{k}"), p))?;
+        }
         for (name, job) in &self.job {
             let key = |k: &str| format!("job.{name}.{k}");
             job.cron().map_err(|p| (key("schedule"), p))?;
@@ -339,28 +353,12 @@ impl Config {
                     ),
                 ));
             };
-            let t = &job.thresholds;
-            for (k, v) in [
-                ("auto_apply_min", t.auto_apply_min),
-                ("review_min", t.review_min),
-                ("ambiguity_margin", t.ambiguity_margin),
-            ] {
-                if !(0.0..=1.0).contains(&v) {
-                    return Err((
-                        key(&format!("thresholds.{k}")),
-                        format!("{v} is outside 0.0..=1.0"),
-                    ));
-                }
-            }
-            if t.review_min > t.auto_apply_min {
-                return Err((
-                    key("thresholds.review_min"),
-                    format!(
-                        "{} is above auto_apply_min {}; review_min must not exceed it",
-                        t.review_min, t.auto_apply_min
-                    ),
-                ));
-            }
+            job.thresholds
+                .validate()
+                .map_err(|(k, p)| (key(&format!("thresholds.{k}")), p))?;
+            job.matching
+                .validate(job.entity)
+                .map_err(|(k, p)| (key(&format!("matching.{k}")), p))?;
             if job.batch_size == 0 {
                 return Err((key("batch_size"), "must be at least 1".into()));
             }

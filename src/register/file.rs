@@ -2,11 +2,13 @@
 //! read in full and indexed in memory for identifier lookups and blocking.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use super::index::RecordIndex;
 use super::{BoxFuture, Lookup, Register, RegisterError};
 use crate::config::FileRegisterConfig;
 use crate::domain::model::{EntityKind, Field, Record};
+use crate::domain::score::TermFrequencies;
 
 pub struct FileRegister {
     name: String,
@@ -56,7 +58,7 @@ impl FileRegister {
             .map(|(field, column)| position(column).map(|i| (*field, i)))
             .collect::<Result<_, _>>()?;
 
-        let mut index = RecordIndex::default();
+        let mut records = Vec::new();
         let mut seen = BTreeSet::new();
         for row in reader.records() {
             let row = row.map_err(|e| {
@@ -84,11 +86,11 @@ impl FileRegister {
                     record.values.insert(*field, v.to_string());
                 }
             }
-            index.insert(record);
+            records.push(record);
         }
         Ok(FileRegister {
             name: name.to_string(),
-            index,
+            index: RecordIndex::new(records, config.blocking.clone()),
         })
     }
 }
@@ -100,15 +102,26 @@ impl Register for FileRegister {
 
     fn candidates<'a>(
         &'a self,
-        _kind: EntityKind,
+        kind: EntityKind,
         records: &'a [Record],
     ) -> BoxFuture<'a, Vec<Lookup>> {
         Box::pin(async move {
             records
                 .iter()
-                .map(|r| Ok(self.index.candidates(r).into_iter().cloned().collect()))
+                .map(|r| {
+                    Ok(self
+                        .index
+                        .candidates(kind, r)
+                        .into_iter()
+                        .cloned()
+                        .collect())
+                })
                 .collect()
         })
+    }
+
+    fn term_frequencies(&self, kind: EntityKind) -> Option<Arc<TermFrequencies>> {
+        Some(self.index.term_frequencies(kind))
     }
 }
 
@@ -124,6 +137,7 @@ mod tests {
             path: path.to_path_buf(),
             id_column: "id".into(),
             delimiter: ',',
+            blocking: Default::default(),
             columns: BTreeMap::from([
                 (Field::LegalName, "name".to_string()),
                 (Field::Postcode, "plz".to_string()),
@@ -142,24 +156,34 @@ mod tests {
     fn finds_by_identifier_and_by_block() {
         let f = write("id,name,plz,vat\nR1,Alpha GmbH,10115,DE136695976\nR2,Beta AG,80331,\nR3,Gamma KG,20095,\n");
         let reg = FileRegister::load("t", &config(f.path())).unwrap();
-        let by_vat = reg
-            .index
-            .candidates(&Record::new("c").with(Field::VatId, "de 136 695 976"));
+        let by_vat = reg.index.candidates(
+            EntityKind::Organisation,
+            &Record::new("c").with(Field::VatId, "de 136 695 976"),
+        );
         assert_eq!(
             by_vat.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
             ["R1"]
         );
-        let by_postcode = reg
-            .index
-            .candidates(&Record::new("c").with(Field::Postcode, "80331"));
-        assert_eq!(by_postcode[0].id, "R2");
-        let by_name = reg
-            .index
-            .candidates(&Record::new("c").with(Field::LegalName, "Gamma Handel KG"));
-        assert_eq!(by_name[0].id, "R3");
+        let by_postcode_and_name = reg.index.candidates(
+            EntityKind::Organisation,
+            &Record::new("c")
+                .with(Field::Postcode, "80331")
+                .with(Field::LegalName, "Beta Handels AG"),
+        );
+        assert_eq!(by_postcode_and_name[0].id, "R2");
+        let by_sound_and_area = reg.index.candidates(
+            EntityKind::Organisation,
+            &Record::new("c")
+                .with(Field::LegalName, "Gama KG")
+                .with(Field::Postcode, "20099"),
+        );
+        assert_eq!(by_sound_and_area[0].id, "R3");
         assert!(reg
             .index
-            .candidates(&Record::new("c").with(Field::LegalName, "Nobody"))
+            .candidates(
+                EntityKind::Organisation,
+                &Record::new("c").with(Field::LegalName, "Nobody")
+            )
             .is_empty());
     }
 

@@ -3,9 +3,12 @@
 pub mod file;
 pub mod index;
 
+use std::sync::Arc;
+
 use crate::config::RegisterConfig;
 use crate::crm::BoxFuture;
 use crate::domain::model::{EntityKind, Record};
+use crate::domain::score::TermFrequencies;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RegisterError {
@@ -30,6 +33,12 @@ pub trait Register: Send + Sync {
         kind: EntityKind,
         records: &'a [Record],
     ) -> BoxFuture<'a, Vec<Lookup>>;
+
+    /// How often values occur in the register, for term-frequency weighting; registers
+    /// that cannot tell (remote services) leave it to the model's averages.
+    fn term_frequencies(&self, _kind: EntityKind) -> Option<Arc<TermFrequencies>> {
+        None
+    }
 }
 
 /// Opens the register a job names; file registers are read here, once per pass.

@@ -17,9 +17,10 @@ use crate::config::{Config, JobConfig};
 use crate::crm::{CrmError, CrmSource};
 use crate::domain::decide::{decide, Decision};
 use crate::domain::diff::{diff, PlannedChange};
+use crate::domain::em;
 use crate::domain::model::{EntityKind, Field, Record};
 use crate::domain::normalise::fold_text;
-use crate::domain::score::score;
+use crate::domain::score::{gamma, Gamma, Prepared, Scorer};
 use crate::register::{Lookup, RegisterError};
 use crate::store::passes::{self, outcome, PassCounts};
 use crate::store::{Store, StoreError};
@@ -34,6 +35,8 @@ pub enum SyncError {
     Crm(#[from] CrmError),
     #[error("{0}")]
     Register(#[from] RegisterError),
+    #[error("job `{job}`: {problem}; fix [job.{job}.matching]")]
+    Matching { job: String, problem: String },
 }
 
 impl From<diesel::result::Error> for SyncError {
@@ -102,7 +105,7 @@ fn is_inactive(status: &str) -> bool {
 
 /// Scores, decides and diffs one record: pure, given the register's answer.
 pub(crate) fn evaluate(
-    kind: EntityKind,
+    scorer: &Scorer,
     job: &JobConfig,
     record: &Record,
     lookup: Lookup,
@@ -111,7 +114,12 @@ pub(crate) fn evaluate(
         Ok(candidates) => candidates,
         Err(e) => return Outcome::Failed(e.to_string()),
     };
-    let scored = candidates.iter().map(|c| score(kind, record, c)).collect();
+    let kind = scorer.kind();
+    let crm = Prepared::new(kind, record);
+    let scored = candidates
+        .iter()
+        .map(|c| scorer.score(&crm, &Prepared::new(kind, c)))
+        .collect();
     let decision = decide(scored, &job.thresholds);
     let (planned, inactive) = match &decision {
         Decision::Matched { best, band } => {
@@ -131,6 +139,30 @@ pub(crate) fn evaluate(
         planned,
         inactive,
     }
+}
+
+/// The comparison vectors of a batch's candidate pairs, at most `limit`.
+fn candidate_gammas(
+    kind: EntityKind,
+    records: &[Record],
+    lookups: &[Lookup],
+    limit: usize,
+) -> Vec<Gamma> {
+    let mut out = Vec::new();
+    for (record, lookup) in records.iter().zip(lookups) {
+        let Ok(candidates) = lookup else { continue };
+        let crm = Prepared::new(kind, record);
+        out.extend(
+            candidates
+                .iter()
+                .map(|c| gamma(kind, &crm, &Prepared::new(kind, c))),
+        );
+        if out.len() >= limit {
+            out.truncate(limit);
+            break;
+        }
+    }
+    out
 }
 
 /// Runs one pass of `job_name`. A failure after the pass has started is recorded on the
@@ -229,6 +261,19 @@ async fn run_batches(
         register: register.name().to_string(),
     };
 
+    let model = job
+        .matching
+        .model(job.entity)
+        .map_err(|problem| SyncError::Matching {
+            job: job_name.to_string(),
+            problem,
+        })?;
+    let mut scorer = Scorer::new(model);
+    if job.matching.term_frequency {
+        scorer.term_frequencies = register.term_frequencies(job.entity);
+    }
+    let mut fitted = !job.matching.estimate;
+
     let mut offset = 0;
     loop {
         if stop.requested() {
@@ -245,11 +290,37 @@ async fn run_batches(
         }
         offset += records.len();
         let lookups = register.candidates(job.entity, &records).await;
+        if !fitted {
+            // EM learns m, u and the prior from the first batch's candidate pairs; later
+            // batches are scored with the same model, so one pass is one consistent scale.
+            let pairs =
+                candidate_gammas(job.entity, &records, &lookups, job.matching.em_sample_pairs);
+            if pairs.len() >= em::MIN_PAIRS {
+                let (model, report) =
+                    em::estimate(&scorer.model, &pairs, job.matching.em_max_iterations, 1e-4);
+                info!(
+                    pass = pass_id,
+                    pairs = report.pairs,
+                    iterations = report.iterations,
+                    converged = report.converged,
+                    lambda = model.lambda,
+                    "match parameters estimated (EM)"
+                );
+                scorer.model = model;
+            } else {
+                info!(
+                    pass = pass_id,
+                    pairs = pairs.len(),
+                    "too few candidate pairs for EM; built-in m/u used"
+                );
+            }
+            fitted = true;
+        }
         let outcomes: Vec<(Record, Outcome)> = records
             .into_iter()
             .zip(lookups)
             .map(|(record, lookup)| {
-                let outcome = evaluate(job.entity, job, &record, lookup);
+                let outcome = evaluate(&scorer, job, &record, lookup);
                 (record, outcome)
             })
             .collect();
