@@ -4,6 +4,8 @@
 mod audit;
 mod check_config;
 mod daemon;
+mod explain;
+mod match_files;
 mod migrate;
 mod output;
 mod review;
@@ -47,6 +49,10 @@ pub enum Command {
     /// Read the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Show how one CRM record is matched: every candidate with its per-field breakdown.
+    Explain(explain::ExplainArgs),
+    /// Link two CSV files with the matching engine (no store, no CRM; --config is not read).
+    Match(match_files::MatchArgs),
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -65,6 +71,14 @@ pub struct UsageError(pub String);
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `match` works on two files alone: it needs neither the config nor a store.
+    let cli = match cli.command {
+        Command::Match(args) => {
+            crate::telemetry::init(&crate::config::LoggingConfig::default());
+            return finish(match_files::run(args));
+        }
+        _ => cli,
+    };
     let config = match Config::load(&cli.config, std::env::vars()) {
         Ok(config) => config,
         Err(e) => {
@@ -83,7 +97,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(dispatch(cli.command, config)) {
+    finish(runtime.block_on(dispatch(cli.command, config)))
+}
+
+/// Exit code and message for a command's result.
+fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("refsync: {e:#}");
@@ -98,9 +117,12 @@ pub fn main() -> ExitCode {
 }
 
 async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
-    if let Command::CheckConfig = command {
-        return check_config::run(&config);
-    }
+    let command = match command {
+        Command::CheckConfig => return check_config::run(&config),
+        // Explain reads the CRM and the register only; it never touches the store.
+        Command::Explain(args) => return explain::run(&config, args).await,
+        other => other,
+    };
     let store = Store::open(&config.store.url).await?;
     match command {
         Command::Run(args) => run::run(&config, &store, args).await,
@@ -108,6 +130,8 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         Command::Migrate => migrate::run(&store).await,
         Command::Review(cmd) => review::run(&config, &store, cmd).await,
         Command::Audit(cmd) => audit::run(&store, cmd).await,
-        Command::CheckConfig => unreachable!("handled before the store is opened"),
+        Command::CheckConfig | Command::Explain(_) | Command::Match(_) => {
+            unreachable!("handled before the store is opened")
+        }
     }
 }

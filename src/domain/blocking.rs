@@ -49,6 +49,7 @@ rules! {
     Email => "email": "the e-mail address",
     Phone => "phone": "the phone number (E.164)",
     Website => "website": "the website's host",
+    Name => "name": "the whole name without its legal form",
     PostcodeName => "postcode_name": "postcode and the first three letters of the name",
     NameCity => "name_city": "the first name token and the city",
     PhoneticPostcode => "phonetic_postcode": "Kölner Phonetik of the first name token and the postcode's first two digits",
@@ -86,6 +87,7 @@ pub fn default_rules(kind: EntityKind) -> Vec<Rule> {
             Rule::Lei,
             Rule::VatId,
             Rule::RegisterNumber,
+            Rule::Name,
             Rule::PostcodeName,
             Rule::NameCity,
             Rule::PhoneticPostcode,
@@ -131,6 +133,7 @@ pub fn key(rule: Rule, kind: EntityKind, record: &Prepared) -> Option<u64> {
         Rule::Email => one(Field::Email),
         Rule::Phone => one(Field::Phone),
         Rule::Website => one(Field::Website),
+        Rule::Name => record.name().map(|n| hash64(&[&tag, n.as_bytes()])),
         Rule::PostcodeName => {
             let (p, n) = (record.postcode()?, record.name()?);
             let prefix: String = n.chars().filter(|c| *c != ' ').take(3).collect();

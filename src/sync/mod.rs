@@ -2,6 +2,7 @@
 //! store changes and statuses (one transaction per batch), then apply approved changes.
 
 pub mod apply;
+pub mod explain;
 mod persist;
 pub mod review;
 
@@ -141,6 +142,56 @@ pub(crate) fn evaluate(
     }
 }
 
+/// The job's scorer before EM: built-in m/u with the configured pins, and the register's
+/// term frequencies when the job wants them.
+pub(crate) fn scorer_for(
+    job_name: &str,
+    job: &JobConfig,
+    register: &dyn crate::register::Register,
+) -> Result<Scorer, SyncError> {
+    let model = job
+        .matching
+        .model(job.entity)
+        .map_err(|problem| SyncError::Matching {
+            job: job_name.to_string(),
+            problem,
+        })?;
+    let mut scorer = Scorer::new(model);
+    if job.matching.term_frequency {
+        scorer.term_frequencies = register.term_frequencies(job.entity);
+    }
+    Ok(scorer)
+}
+
+/// Fits the scorer by EM to the candidate pairs of one batch, if there are enough.
+pub(crate) fn fit(
+    scorer: &mut Scorer,
+    job: &JobConfig,
+    records: &[Record],
+    lookups: &[Lookup],
+    pass_id: i64,
+) {
+    let pairs = candidate_gammas(job.entity, records, lookups, job.matching.em_sample_pairs);
+    if pairs.len() < em::MIN_PAIRS {
+        info!(
+            pass = pass_id,
+            pairs = pairs.len(),
+            "too few candidate pairs for EM; built-in m/u used"
+        );
+        return;
+    }
+    let (model, report) = em::estimate(&scorer.model, &pairs, job.matching.em_max_iterations, 1e-4);
+    info!(
+        pass = pass_id,
+        pairs = report.pairs,
+        iterations = report.iterations,
+        converged = report.converged,
+        lambda = model.lambda,
+        "match parameters estimated (EM)"
+    );
+    scorer.model = model;
+}
+
 /// The comparison vectors of a batch's candidate pairs, at most `limit`.
 fn candidate_gammas(
     kind: EntityKind,
@@ -261,17 +312,7 @@ async fn run_batches(
         register: register.name().to_string(),
     };
 
-    let model = job
-        .matching
-        .model(job.entity)
-        .map_err(|problem| SyncError::Matching {
-            job: job_name.to_string(),
-            problem,
-        })?;
-    let mut scorer = Scorer::new(model);
-    if job.matching.term_frequency {
-        scorer.term_frequencies = register.term_frequencies(job.entity);
-    }
+    let mut scorer = scorer_for(job_name, job, register.as_ref())?;
     let mut fitted = !job.matching.estimate;
 
     let mut offset = 0;
@@ -293,27 +334,7 @@ async fn run_batches(
         if !fitted {
             // EM learns m, u and the prior from the first batch's candidate pairs; later
             // batches are scored with the same model, so one pass is one consistent scale.
-            let pairs =
-                candidate_gammas(job.entity, &records, &lookups, job.matching.em_sample_pairs);
-            if pairs.len() >= em::MIN_PAIRS {
-                let (model, report) =
-                    em::estimate(&scorer.model, &pairs, job.matching.em_max_iterations, 1e-4);
-                info!(
-                    pass = pass_id,
-                    pairs = report.pairs,
-                    iterations = report.iterations,
-                    converged = report.converged,
-                    lambda = model.lambda,
-                    "match parameters estimated (EM)"
-                );
-                scorer.model = model;
-            } else {
-                info!(
-                    pass = pass_id,
-                    pairs = pairs.len(),
-                    "too few candidate pairs for EM; built-in m/u used"
-                );
-            }
+            fit(&mut scorer, job, &records, &lookups, pass_id);
             fitted = true;
         }
         let outcomes: Vec<(Record, Outcome)> = records

@@ -7,5 +7,6 @@ mod bad_inputs;
 mod config_errors;
 mod conflict_guard;
 mod daemon;
+mod matching;
 mod migrations;
 mod passes;
