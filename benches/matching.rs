@@ -3,7 +3,7 @@
 //! EM and linking (as `refsync match` does) and scores the links against the ground truth.
 //!
 //!   cargo bench --bench matching -- [--kinds organisation,contact] [--profiles easy,medium,hard]
-//!       [--crm 10000] [--register 100000] [--runs 3] [--seed 42] [--kernels]
+//!       [--crm 10000] [--register 100000] [--runs 3] [--seed 42] [--kernels] [--misses N]
 //!
 //! Peak memory is VmHWM from /proc/self/status, reset before each run (clear_refs 5), so it
 //! covers loading and matching but not generating the files.
@@ -25,6 +25,8 @@ struct Args {
     runs: usize,
     seed: u64,
     kernels: bool,
+    /// Print this many true pairs the engine missed, with why.
+    misses: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -36,6 +38,7 @@ fn parse_args() -> Result<Args, String> {
         runs: 3,
         seed: 42,
         kernels: false,
+        misses: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -64,6 +67,7 @@ fn parse_args() -> Result<Args, String> {
             "--runs" => args.runs = value()?.parse().map_err(|e| format!("--runs: {e}"))?,
             "--seed" => args.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--kernels" => args.kernels = true,
+            "--misses" => args.misses = value()?.parse().map_err(|e| format!("--misses: {e}"))?,
             "--bench" => {}
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -150,7 +154,15 @@ fn main() {
             write_csv(&crm_path, &data.crm).expect("write crm");
             write_csv(&reg_path, &data.register).expect("write register");
             let truth: HashMap<String, String> = data.truth.into_iter().collect();
-            drop((data.crm, data.register));
+            let raw: HashMap<String, Record> = if args.misses > 0 {
+                data.crm
+                    .into_iter()
+                    .chain(data.register)
+                    .map(|r| (r.id.clone(), r))
+                    .collect()
+            } else {
+                HashMap::new()
+            };
             let mapping = CsvMapping {
                 columns: Field::ALL
                     .iter()
@@ -189,6 +201,9 @@ fn main() {
                 loads.push(load);
                 links.push(report.index_seconds + report.em_seconds + report.link_seconds);
                 pairs = report.candidate_pairs;
+                if quality.is_none() && args.misses > 0 {
+                    print_misses(&linker, &crm, &linked, &truth, &raw, args.misses);
+                }
                 if quality.is_none() {
                     quality = Some(matching::evaluate(
                         &linker,
@@ -224,6 +239,69 @@ fn main() {
     }
     if args.kernels {
         kernels(args.seed);
+    }
+}
+
+/// The first `limit` true pairs that were not linked, with the reason.
+fn print_misses(
+    linker: &refsync::domain::link::Linker,
+    crm: &[refsync::domain::score::Prepared],
+    linked: &[refsync::domain::link::Linked],
+    truth: &HashMap<String, String>,
+    raw: &HashMap<String, Record>,
+    limit: usize,
+) {
+    use refsync::domain::decide::Decision;
+    let show = |id: &str| {
+        raw.get(id).map_or(String::new(), |r| {
+            r.values
+                .iter()
+                .map(|(f, v)| format!("{f}={v}"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+    };
+    let mut shown = 0;
+    for (c, l) in crm.iter().zip(linked) {
+        let Some(want) = truth.get(&*c.id) else {
+            continue;
+        };
+        let outcome = match &l.decision {
+            Decision::Matched { best, .. } if &best.register_id == want => continue,
+            Decision::Matched { best, band } => {
+                format!("matched {} ({band}, {})", best.register_id, best.grade())
+            }
+            Decision::Ambiguous { candidates } => format!(
+                "ambiguous: {}",
+                candidates
+                    .iter()
+                    .map(|s| format!("{} {:.1} bits {}", s.register_id, s.weight, s.grade()))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            Decision::NotFound { best } => format!(
+                "not found (best {})",
+                best.as_ref().map_or("none".into(), |s| format!(
+                    "{} {:.1} bits {}",
+                    s.register_id,
+                    s.weight,
+                    s.grade()
+                ))
+            ),
+        };
+        let blocked = linker.candidates(c).any(|cand| &*cand.id == want.as_str());
+        eprintln!(
+            "MISS {} -> {want} (blocked: {blocked}): {outcome}
+  crm: {}
+  reg: {}",
+            c.id,
+            show(&c.id),
+            show(want)
+        );
+        shown += 1;
+        if shown >= limit {
+            break;
+        }
     }
 }
 

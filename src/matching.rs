@@ -12,7 +12,7 @@ use crate::domain::blocking::BlockingSettings;
 use crate::domain::decide::{Decision, Thresholds};
 use crate::domain::em::EmReport;
 use crate::domain::link::{Linked, Linker, MatchSettings};
-use crate::domain::model::{EntityKind, Field, Record};
+use crate::domain::model::{EntityKind, Field};
 use crate::domain::score::Prepared;
 
 #[derive(Debug, thiserror::Error)]
@@ -151,10 +151,24 @@ pub fn load(
         .iter()
         .map(|(field, column)| position(column).map(|i| (*field, i)))
         .collect::<Result<_, _>>()?;
+    // Column of each canonical field, by the field's position in `Field::ALL`.
+    let mut column_of: Vec<Option<usize>> = vec![None; Field::ALL.len()];
+    for (field, at) in &mapped {
+        if let Some(i) = Field::ALL.iter().position(|f| f == field) {
+            column_of[i] = Some(*at);
+        }
+    }
+    let prepare = |row: &csv::StringRecord| {
+        let id = row.get(id_at).unwrap_or_default().trim();
+        Prepared::from_fields(kind, id, |field| {
+            let at = column_of[Field::ALL.iter().position(|f| *f == field)?]?;
+            row.get(at).map(str::trim).filter(|v| !v.is_empty())
+        })
+    };
     let mut out = Vec::new();
-    let mut chunk: Vec<Record> = Vec::with_capacity(CHUNK);
-    let mut row = csv::StringRecord::new();
+    let mut chunk: Vec<csv::StringRecord> = Vec::with_capacity(CHUNK);
     loop {
+        let mut row = csv::StringRecord::new();
         let more = reader.read_record(&mut row).map_err(|e| {
             let line = e
                 .position()
@@ -162,24 +176,17 @@ pub fn load(
             bad(format!("line {line}: {e}; fix or remove that row"))
         })?;
         if more {
-            let id = row.get(id_at).unwrap_or_default().trim();
-            if id.is_empty() {
+            if row.get(id_at).unwrap_or_default().trim().is_empty() {
                 let line = row.position().map_or(0, |p| p.line());
                 return Err(bad(format!(
                     "line {line}: empty `{}`; every row needs an id",
                     mapping.id_column
                 )));
             }
-            let mut record = Record::new(id);
-            for (field, at) in &mapped {
-                if let Some(v) = row.get(*at).map(str::trim).filter(|v| !v.is_empty()) {
-                    record.values.insert(*field, v.to_string());
-                }
-            }
-            chunk.push(record);
+            chunk.push(row);
         }
         if chunk.len() == CHUNK || (!more && !chunk.is_empty()) {
-            out.extend(parallel_map(&chunk, |r| Prepared::new(kind, r)));
+            out.extend(parallel_map(&chunk, prepare));
             chunk.clear();
         }
         if !more {

@@ -52,10 +52,11 @@ rules! {
     Name => "name": "the whole name without its legal form",
     PostcodeName => "postcode_name": "postcode and the first three letters of the name",
     NameCity => "name_city": "the first name token and the city",
+    NamePrefixCity => "name_prefix_city": "the name's first four letters and the city (typos further on)",
     PhoneticPostcode => "phonetic_postcode": "Kölner Phonetik of the first name token and the postcode's first two digits",
     NameTokens => "name_tokens": "the first two name tokens",
     Address => "address": "street, house number and postcode",
-    LastNamePhonetic => "last_name_phonetic": "Kölner Phonetik of the last name",
+    LastNamePhonetic => "last_name_phonetic": "Kölner Phonetik of the last name and the first name's initial",
     FirstInitialLastName => "first_initial_last_name": "the first name's initial and the last name",
 }
 
@@ -90,10 +91,12 @@ pub fn default_rules(kind: EntityKind) -> Vec<Rule> {
             Rule::Name,
             Rule::PostcodeName,
             Rule::NameCity,
+            Rule::NamePrefixCity,
             Rule::PhoneticPostcode,
             Rule::Address,
             Rule::Phone,
             Rule::Website,
+            Rule::Email,
         ],
         EntityKind::Contact => vec![
             Rule::Email,
@@ -143,6 +146,17 @@ pub fn key(rule: Rule, kind: EntityKind, record: &Prepared) -> Option<u64> {
             let (t, c) = (first_token()?, record.city()?);
             let city = c.split(' ').next().unwrap_or(c);
             Some(hash64(&[&tag, t.as_bytes(), city.as_bytes()]))
+        }
+        Rule::NamePrefixCity => {
+            let prefix: String = record
+                .name()?
+                .chars()
+                .filter(|c| *c != ' ')
+                .take(4)
+                .collect();
+            let c = record.city()?;
+            let city = c.split(' ').next().unwrap_or(c);
+            Some(hash64(&[&tag, prefix.as_bytes(), city.as_bytes()]))
         }
         Rule::PhoneticPostcode => {
             let code = koelner_phonetik(first_token()?);
@@ -221,10 +235,14 @@ impl BlockingSettings {
 }
 
 /// Register records by blocking key: one sorted array of (key, record number), which is
-/// far smaller than a map of vectors at a million records.
+/// far smaller than a map of vectors at a million records, plus a directory by the keys'
+/// top bits so that a lookup touches two or three cache lines instead of twenty.
 #[derive(Debug, Clone, Default)]
 pub struct BlockIndex {
     entries: Vec<(u64, u32)>,
+    /// `directory[b]` is the first entry whose key's top `bits` bits are `b` or more.
+    directory: Vec<u32>,
+    bits: u32,
 }
 
 impl BlockIndex {
@@ -245,14 +263,34 @@ impl BlockIndex {
         }
         entries.sort_unstable();
         entries.dedup();
-        BlockIndex { entries }
+        // About eight entries per directory slot.
+        let bits = (entries.len() / 8).max(1).ilog2().clamp(1, 28);
+        let mut directory = Vec::with_capacity((1 << bits) + 1);
+        let mut at = 0usize;
+        for bucket in 0..=(1u64 << bits) {
+            while at < entries.len() && (entries[at].0 >> (64 - bits)) < bucket {
+                at += 1;
+            }
+            directory.push(u32::try_from(at).unwrap_or(u32::MAX));
+        }
+        BlockIndex {
+            entries,
+            directory,
+            bits,
+        }
     }
 
     /// Record numbers under `key`.
     pub fn block(&self, key: u64) -> &[(u64, u32)] {
-        let start = self.entries.partition_point(|(k, _)| *k < key);
-        let end = start + self.entries[start..].partition_point(|(k, _)| *k == key);
-        &self.entries[start..end]
+        let bucket = (key >> (64 - self.bits)) as usize;
+        let (Some(&from), Some(&to)) = (self.directory.get(bucket), self.directory.get(bucket + 1))
+        else {
+            return &[];
+        };
+        let slice = &self.entries[from as usize..to as usize];
+        let start = slice.partition_point(|(k, _)| *k < key);
+        let end = start + slice[start..].partition_point(|(k, _)| *k == key);
+        &slice[start..end]
     }
 
     /// The union of the blocks `record` falls into, skipping blocks larger than

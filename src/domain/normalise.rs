@@ -2,59 +2,68 @@
 //! Every one of them never panics and is idempotent (applying it to its own output
 //! changes nothing); the tables and property tests below hold them to that.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use super::model::Field;
 
 /// Lower case, German letters folded (ä→ae, ö→oe, ü→ue, ß→ss, other accents dropped),
 /// punctuation to blanks, `&`/`+` to `und`, blanks collapsed.
 pub fn fold_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 4);
-    let mut blank = true;
+    // A blank is written only before the next kept character: no leading, trailing or
+    // doubled blanks.
+    let mut pending_blank = false;
     let mut push = |out: &mut String, piece: &str| {
         for c in piece.chars() {
             if c == ' ' {
-                if !blank {
-                    out.push(' ');
-                    blank = true;
-                }
+                pending_blank = !out.is_empty();
             } else {
+                if pending_blank {
+                    out.push(' ');
+                    pending_blank = false;
+                }
                 out.push(c);
-                blank = false;
             }
         }
     };
-    for c in s.chars().flat_map(char::to_lowercase) {
-        let piece: &str = match c {
-            'ä' | 'æ' => "ae",
-            'ö' | 'ø' | 'œ' | 'ő' => "oe",
-            'ü' | 'ű' => "ue",
-            'ß' => "ss",
-            'á' | 'à' | 'â' | 'ã' | 'å' | 'ą' | 'ă' => "a",
-            'é' | 'è' | 'ê' | 'ë' | 'ę' | 'ě' => "e",
-            'í' | 'ì' | 'î' | 'ï' | 'ı' => "i",
-            'ó' | 'ò' | 'ô' | 'õ' => "o",
-            'ú' | 'ù' | 'û' | 'ů' => "u",
-            'ç' | 'č' | 'ć' => "c",
-            'ñ' | 'ń' | 'ň' => "n",
-            'š' | 'ś' | 'ş' => "s",
-            'ž' | 'ź' | 'ż' => "z",
-            'ł' => "l",
-            'ř' => "r",
-            'ý' | 'ÿ' => "y",
-            'ď' => "d",
-            'ť' => "t",
-            '&' | '+' => " und ",
-            c if c.is_alphanumeric() => {
-                let mut buf = [0u8; 4];
-                let s: &str = c.encode_utf8(&mut buf);
-                push(&mut out, s);
-                continue;
-            }
-            _ => " ",
-        };
-        push(&mut out, piece);
-    }
-    if out.ends_with(' ') {
-        out.pop();
+    for c in s.chars() {
+        // Most text is ASCII: letters and digits go straight through.
+        if c.is_ascii_alphanumeric() {
+            let mut buf = [0u8; 1];
+            push(&mut out, c.to_ascii_lowercase().encode_utf8(&mut buf));
+            continue;
+        }
+        for c in c.to_lowercase() {
+            let piece: &str = match c {
+                'ä' | 'æ' => "ae",
+                'ö' | 'ø' | 'œ' | 'ő' => "oe",
+                'ü' | 'ű' => "ue",
+                'ß' => "ss",
+                'á' | 'à' | 'â' | 'ã' | 'å' | 'ą' | 'ă' => "a",
+                'é' | 'è' | 'ê' | 'ë' | 'ę' | 'ě' => "e",
+                'í' | 'ì' | 'î' | 'ï' | 'ı' => "i",
+                'ó' | 'ò' | 'ô' | 'õ' => "o",
+                'ú' | 'ù' | 'û' | 'ů' => "u",
+                'ç' | 'č' | 'ć' => "c",
+                'ñ' | 'ń' | 'ň' => "n",
+                'š' | 'ś' | 'ş' => "s",
+                'ž' | 'ź' | 'ż' => "z",
+                'ł' => "l",
+                'ř' => "r",
+                'ý' | 'ÿ' => "y",
+                'ď' => "d",
+                'ť' => "t",
+                '&' | '+' => " und ",
+                c if c.is_alphanumeric() => {
+                    let mut buf = [0u8; 4];
+                    push(&mut out, c.encode_utf8(&mut buf));
+                    continue;
+                }
+                _ => " ",
+            };
+            push(&mut out, piece);
+        }
     }
     out
 }
@@ -292,19 +301,31 @@ const LEGAL_FORMS: &[LegalForm] = &[
 /// The legal form a folded name ends with, as (index into [`LEGAL_FORMS`], folded length
 /// of the spelling). The longest spelling wins, so `gmbh und co kg` beats `kg`.
 fn trailing_legal_form(folded: &str) -> Option<(usize, usize)> {
-    let mut best: Option<(usize, usize)> = None;
-    for (i, form) in LEGAL_FORMS.iter().enumerate() {
-        for spelling in form.spellings {
-            let fits = folded == *spelling
-                || folded
-                    .strip_suffix(spelling)
-                    .is_some_and(|rest| rest.ends_with(' '));
-            if fits && best.is_none_or(|(_, len)| spelling.len() > len) {
-                best = Some((i, spelling.len()));
+    static BY_SPELLING: LazyLock<(HashMap<&'static str, usize>, usize)> = LazyLock::new(|| {
+        let mut map = HashMap::new();
+        let mut most_words = 1;
+        for (i, form) in LEGAL_FORMS.iter().enumerate() {
+            for spelling in form.spellings {
+                map.entry(*spelling).or_insert(i);
+                most_words = most_words.max(spelling.split(' ').count());
             }
         }
-    }
-    best
+        (map, most_words)
+    });
+    let (map, most_words) = &*BY_SPELLING;
+    // Try the last n words, longest first: a handful of lookups instead of a scan.
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(folded.match_indices(' ').map(|(i, _)| i + 1))
+        .collect();
+    starts
+        .iter()
+        .rev()
+        .take(*most_words)
+        .rev()
+        .find_map(|&start| {
+            map.get(&folded[start..])
+                .map(|&i| (i, folded.len() - start))
+        })
 }
 
 /// Splits a trailing legal form off an organisation name: `("mueller maschinenbau", Some("GmbH"))`.
@@ -322,13 +343,17 @@ pub fn split_legal_form(name: &str) -> (String, Option<&'static str>) {
 
 /// The canonical spelling of a legal form written any common way, if refsync knows it.
 pub fn canonical_legal_form(raw: &str) -> Option<&'static str> {
-    let folded = fold_text(raw);
-    LEGAL_FORMS
-        .iter()
-        .find(|form| {
-            form.spellings.contains(&folded.as_str()) || fold_text(form.canonical) == folded
-        })
-        .map(|form| form.canonical)
+    static BY_SPELLING: LazyLock<HashMap<String, &'static str>> = LazyLock::new(|| {
+        let mut map = HashMap::new();
+        for form in LEGAL_FORMS {
+            map.insert(fold_text(form.canonical), form.canonical);
+            for spelling in form.spellings {
+                map.insert((*spelling).to_string(), form.canonical);
+            }
+        }
+        map
+    });
+    BY_SPELLING.get(&fold_text(raw)).copied()
 }
 
 /// The ISO 20275 ELF code of a canonical legal form in `country` (ISO 3166 alpha-2;
