@@ -3,13 +3,13 @@
 //! EM and linking (as `refsync match` does) and scores the links against the ground truth.
 //!
 //!   cargo bench --bench matching -- [--kinds organisation,contact] [--profiles easy,medium,hard]
-//!       [--crm 10000] [--register 100000] [--runs 3] [--seed 42] [--kernels] [--misses N]
+//!       [--crm 10000] [--register 100000] [--runs 3] [--seed 42] [--max-block 200]
+//!       [--kernels] [--misses N]
 //!
-//! Peak memory is VmHWM from /proc/self/status, reset before each run (clear_refs 5), so it
-//! covers loading and matching but not generating the files.
+//! Every run is a fresh child process, so peak memory (VmHWM from /proc/self/status) and
+//! times cover loading and matching, not generating the files; medians over the runs.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
@@ -27,6 +27,10 @@ struct Args {
     kernels: bool,
     /// Print this many true pairs the engine missed, with why.
     misses: usize,
+    /// Blocks larger than this are skipped (`[blocking] max_block_size`).
+    max_block: usize,
+    /// Set in the child process that measures one run: (kind, folder with the CSV files).
+    child: Option<(EntityKind, String)>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -39,7 +43,10 @@ fn parse_args() -> Result<Args, String> {
         seed: 42,
         kernels: false,
         misses: 0,
+        max_block: refsync::domain::blocking::BlockingSettings::default().max_block_size,
+        child: None,
     };
+    let mut child_kind = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -68,6 +75,18 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => args.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--kernels" => args.kernels = true,
             "--misses" => args.misses = value()?.parse().map_err(|e| format!("--misses: {e}"))?,
+            "--max-block" => {
+                args.max_block = value()?.parse().map_err(|e| format!("--max-block: {e}"))?
+            }
+            "--child-kind" => child_kind = Some(value()?),
+            "--child-dir" => {
+                let dir = value()?;
+                let kind = match child_kind.as_deref() {
+                    Some("contact") => EntityKind::Contact,
+                    _ => EntityKind::Organisation,
+                };
+                args.child = Some((kind, dir));
+            }
             "--bench" => {}
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -98,16 +117,6 @@ fn peak_memory_mib() -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
-fn reset_peak_memory() {
-    // Writing 5 to clear_refs resets VmHWM to the current RSS (Linux ≥ 4.0).
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/proc/self/clear_refs")
-    {
-        let _ = f.write_all(b"5");
-    }
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -121,13 +130,18 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Some((kind, dir)) = &args.child {
+        measure(*kind, Path::new(dir), args.misses, args.max_block);
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     println!(
-        "crm={} register={} runs={} seed={} threads={}",
+        "crm={} register={} runs={} seed={} max_block={} threads={}",
         args.crm,
         args.register,
         args.runs,
         args.seed,
+        args.max_block,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
@@ -149,91 +163,57 @@ fn main() {
     for kind in &args.kinds {
         for profile in &args.profiles {
             let data = synth::generate(*kind, *profile, args.seed, args.register, args.crm);
-            let (crm_path, reg_path) =
-                (dir.path().join("crm.csv"), dir.path().join("register.csv"));
-            write_csv(&crm_path, &data.crm).expect("write crm");
-            write_csv(&reg_path, &data.register).expect("write register");
-            let truth: HashMap<String, String> = data.truth.into_iter().collect();
-            let raw: HashMap<String, Record> = if args.misses > 0 {
-                data.crm
-                    .into_iter()
-                    .chain(data.register)
-                    .map(|r| (r.id.clone(), r))
-                    .collect()
-            } else {
-                HashMap::new()
-            };
-            let mapping = CsvMapping {
-                columns: Field::ALL
-                    .iter()
-                    .map(|f| (*f, f.as_str().to_string()))
-                    .collect(),
-                ..CsvMapping::default()
-            };
-            let config = MatchConfig {
-                crm: mapping.clone(),
-                register: mapping.clone(),
-                ..MatchConfig::default()
-            };
-            let (mut walls, mut loads, mut links, mut peaks) = (vec![], vec![], vec![], vec![]);
-            let mut quality = None;
-            let mut pairs = 0;
-            for _ in 0..args.runs.max(1) {
-                reset_peak_memory();
-                let started = Instant::now();
-                let crm = matching::load(*kind, &crm_path, &mapping).expect("load crm");
-                let register = matching::load(*kind, &reg_path, &mapping).expect("load register");
-                let load = started.elapsed().as_secs_f64();
-                let mut report = LinkReport {
-                    crm_records: 0,
-                    register_records: 0,
-                    candidate_pairs: 0,
-                    em: None,
-                    load_seconds: load,
-                    index_seconds: 0.0,
-                    em_seconds: 0.0,
-                    link_seconds: 0.0,
-                };
-                let (linker, linked) =
-                    matching::link_all(*kind, &config, &crm, register, &mut report).expect("link");
-                walls.push(started.elapsed().as_secs_f64());
-                peaks.push(peak_memory_mib());
-                loads.push(load);
-                links.push(report.index_seconds + report.em_seconds + report.link_seconds);
-                pairs = report.candidate_pairs;
-                if quality.is_none() && args.misses > 0 {
-                    print_misses(&linker, &crm, &linked, &truth, &raw, args.misses);
-                }
-                if quality.is_none() {
-                    quality = Some(matching::evaluate(
-                        &linker,
-                        &crm,
-                        &linked,
-                        &truth,
-                        report.candidate_pairs,
-                    ));
-                    if let Some(em) = &report.em {
-                        eprintln!("  {kind} {profile}: EM {} pairs, {} iterations, converged {}, lambda {:.4}", em.pairs, em.iterations, em.converged, linker.scorer.model.lambda);
-                    }
-                }
+            write_csv(&dir.path().join("crm.csv"), &data.crm).expect("write crm");
+            write_csv(&dir.path().join("register.csv"), &data.register).expect("write register");
+            let mut truth = csv::Writer::from_path(dir.path().join("truth.csv")).expect("truth");
+            for (c, r) in &data.truth {
+                truth.write_record([c, r]).expect("write truth");
             }
-            let q = quality.expect("one run");
-            let wall = median(walls);
+            truth.flush().expect("write truth");
+            drop(data);
+            // Each run in a fresh process: peak memory and timings are those of loading and
+            // matching alone, not of generating the data.
+            let runs: Vec<Vec<f64>> = (0..args.runs.max(1))
+                .map(|run| {
+                    let out =
+                        std::process::Command::new(std::env::current_exe().expect("own path"))
+                            .args(["--child-kind", kind.as_str(), "--child-dir"])
+                            .arg(dir.path())
+                            .args([
+                                "--misses",
+                                &if run == 0 { args.misses } else { 0 }.to_string(),
+                            ])
+                            .args(["--max-block", &args.max_block.to_string()])
+                            .stderr(std::process::Stdio::inherit())
+                            .output()
+                            .expect("run a measurement");
+                    let text = String::from_utf8_lossy(&out.stdout);
+                    let line = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("RESULT "))
+                        .unwrap_or_else(|| panic!("measurement failed ({:?}): {text}", out.status));
+                    line.split(' ')
+                        .map(|v| v.parse().expect("a number"))
+                        .collect()
+                })
+                .collect();
+            let col = |i: usize| median(runs.iter().map(|r| r[i]).collect());
+            let wall = col(0);
             println!(
-                "{:<12} {:<7} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.6} {:>11} {:>10.0} {:>9.2} {:>8.2} {:>8.2} {:>9.0}",
+                "{:<12} {:<7} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.6} {:>11.0} {:>10.0} {:>9.2} {:>8.2} {:>8.2} {:>9.0}",
                 kind.as_str(),
                 profile.as_str(),
-                q.precision,
-                q.recall,
-                q.f1,
-                q.pair_completeness,
-                q.reduction_ratio,
-                pairs,
+                col(4),
+                col(5),
+                col(6),
+                col(7),
+                col(8),
+                col(9),
                 args.crm as f64 / wall,
                 wall,
-                median(loads),
-                median(links),
-                median(peaks)
+                col(1),
+                col(2),
+                col(3)
             );
         }
     }
@@ -242,24 +222,99 @@ fn main() {
     }
 }
 
+/// One measured run (in a child process): load both files, link, then score the links.
+/// Prints `RESULT wall load link peak_mib precision recall f1 pair_completeness
+/// reduction_ratio candidate_pairs`.
+fn measure(kind: EntityKind, dir: &Path, misses: usize, max_block: usize) {
+    let mapping = CsvMapping {
+        columns: Field::ALL
+            .iter()
+            .map(|f| (*f, f.as_str().to_string()))
+            .collect(),
+        ..CsvMapping::default()
+    };
+    let mut config = MatchConfig {
+        crm: mapping.clone(),
+        register: mapping.clone(),
+        ..MatchConfig::default()
+    };
+    config.blocking.max_block_size = max_block;
+    let started = Instant::now();
+    let crm = matching::load(kind, &dir.join("crm.csv"), &mapping).expect("load crm");
+    let register =
+        matching::load(kind, &dir.join("register.csv"), &mapping).expect("load register");
+    let load = started.elapsed().as_secs_f64();
+    let mut report = LinkReport {
+        crm_records: 0,
+        register_records: 0,
+        candidate_pairs: 0,
+        em: None,
+        load_seconds: load,
+        index_seconds: 0.0,
+        em_seconds: 0.0,
+        link_seconds: 0.0,
+    };
+    let (linker, linked) =
+        matching::link_all(kind, &config, &crm, register, &mut report).expect("link");
+    let wall = started.elapsed().as_secs_f64();
+    let peak = peak_memory_mib();
+    let truth: HashMap<String, String> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(dir.join("truth.csv"))
+        .expect("truth")
+        .records()
+        .map(|r| {
+            let r = r.expect("truth row");
+            (r[0].to_string(), r[1].to_string())
+        })
+        .collect();
+    if let Some(em) = &report.em {
+        eprintln!(
+            "  {kind}: EM {} pairs, {} iterations, converged {}, lambda {:.4}",
+            em.pairs, em.iterations, em.converged, linker.scorer.model.lambda
+        );
+    }
+    if misses > 0 {
+        print_misses(&linker, &crm, &linked, &truth, misses);
+    }
+    let q = matching::evaluate(&linker, &crm, &linked, &truth, report.candidate_pairs);
+    println!(
+        "RESULT {wall} {load} {} {peak} {} {} {} {} {} {}",
+        report.index_seconds + report.em_seconds + report.link_seconds,
+        q.precision,
+        q.recall,
+        q.f1,
+        q.pair_completeness,
+        q.reduction_ratio,
+        report.candidate_pairs
+    );
+}
+
 /// The first `limit` true pairs that were not linked, with the reason.
 fn print_misses(
     linker: &refsync::domain::link::Linker,
     crm: &[refsync::domain::score::Prepared],
     linked: &[refsync::domain::link::Linked],
     truth: &HashMap<String, String>,
-    raw: &HashMap<String, Record>,
     limit: usize,
 ) {
     use refsync::domain::decide::Decision;
-    let show = |id: &str| {
-        raw.get(id).map_or(String::new(), |r| {
-            r.values
-                .iter()
-                .map(|(f, v)| format!("{f}={v}"))
-                .collect::<Vec<_>>()
-                .join(" | ")
-        })
+    // The compared values of the true pair, as the engine saw them.
+    let show = |c: &refsync::domain::score::Prepared, want: &str| {
+        linker
+            .records
+            .iter()
+            .find(|r| &*r.id == want)
+            .map_or(String::new(), |r| {
+                linker
+                    .scorer
+                    .score(c, r)
+                    .comparisons
+                    .iter()
+                    .map(|x| format!("{}: {:?} / {:?} {:?}", x.field, x.crm, x.register, x.level))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
     };
     let mut shown = 0;
     for (c, l) in crm.iter().zip(linked) {
@@ -291,12 +346,9 @@ fn print_misses(
         };
         let blocked = linker.candidates(c).any(|cand| &*cand.id == want.as_str());
         eprintln!(
-            "MISS {} -> {want} (blocked: {blocked}): {outcome}
-  crm: {}
-  reg: {}",
+            "MISS {} -> {want} (blocked: {blocked}): {outcome}\n  crm / register: {}",
             c.id,
-            show(&c.id),
-            show(want)
+            show(c, want)
         );
         shown += 1;
         if shown >= limit {

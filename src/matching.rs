@@ -368,3 +368,57 @@ pub fn evaluate(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::domain::model::Field;
+    use crate::synth::{self, Profile};
+
+    /// EM on generated data (no labels) converges to a model that separates matches from
+    /// non-matches: an exact name (organisations) or e-mail (contacts, whose candidates
+    /// mostly share the last name by blocking) is far likelier among matches, and the
+    /// links are good.
+    #[test]
+    fn em_on_generated_data_converges_and_links_well() {
+        for kind in [EntityKind::Organisation, EntityKind::Contact] {
+            let data = synth::generate(kind, Profile::Medium, 11, 3000, 600);
+            let crm: Vec<Prepared> = data.crm.iter().map(|r| Prepared::new(kind, r)).collect();
+            let register: Vec<Prepared> = data
+                .register
+                .iter()
+                .map(|r| Prepared::new(kind, r))
+                .collect();
+            let mut report = LinkReport {
+                crm_records: 0,
+                register_records: 0,
+                candidate_pairs: 0,
+                em: None,
+                load_seconds: 0.0,
+                index_seconds: 0.0,
+                em_seconds: 0.0,
+                link_seconds: 0.0,
+            };
+            let (linker, linked) =
+                link_all(kind, &MatchConfig::default(), &crm, register, &mut report).unwrap();
+            let em = report.em.expect("EM ran");
+            assert!(em.converged && em.iterations > 1, "{kind}: {em:?}");
+            let name = if kind == EntityKind::Organisation {
+                Field::LegalName
+            } else {
+                Field::Email
+            };
+            let params = linker.scorer.model.params(name).unwrap();
+            assert!(params.m[0] > 5.0 * params.u[0], "{kind} {name}: {params:?}");
+            let truth: HashMap<String, String> = data.truth.into_iter().collect();
+            let q = evaluate(&linker, &crm, &linked, &truth, report.candidate_pairs);
+            assert!(q.f1 > 0.93 && q.precision > 0.97, "{kind}: {q:?}");
+            assert!(
+                q.pair_completeness > 0.97 && q.reduction_ratio > 0.95,
+                "{kind}: {q:?}"
+            );
+        }
+    }
+}

@@ -196,8 +196,10 @@ pub struct BlockingSettings {
     pub max_block_size: usize,
 }
 
+/// Measured on 100k CRM against 1M register organisations (hard profile): 200 halves the
+/// candidate pairs of 500 at the same F1 (0.9934 vs 0.9935).
 fn default_max_block_size() -> usize {
-    500
+    200
 }
 
 impl Default for BlockingSettings {

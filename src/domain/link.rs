@@ -179,7 +179,7 @@ impl Linker {
 }
 
 /// How many of a record's best candidates are scored in full.
-pub const EXPLAINED: usize = 5;
+pub const EXPLAINED: usize = 3;
 
 #[cfg(test)]
 mod tests {

@@ -377,14 +377,24 @@ const NOISE_WORDS: &[&str] = &["und", "and", "der", "die", "das", "the", "et"];
 pub fn name_core(name: &str) -> String {
     let mut current = fold_text(name);
     // Stripping a form or a noise word can expose another (`Meier Ag AG`); a few rounds
-    // reach the fixed point, which keeps the function idempotent.
+    // reach the fixed point, which keeps the function idempotent. The text is folded once:
+    // folding is idempotent, so the rounds work on folded text.
     for _ in 0..8 {
-        let (core, _) = split_legal_form(&current);
-        let kept: Vec<&str> = core
+        let core = match trailing_legal_form(&current) {
+            Some((_, len)) => current[..current.len() - len].trim_end(),
+            None => current.as_str(),
+        };
+        let mut kept = String::with_capacity(core.len());
+        for t in core
             .split(' ')
             .filter(|t| !t.is_empty() && !NOISE_WORDS.contains(t))
-            .collect();
-        let next = loose(&kept.join(" "));
+        {
+            if !kept.is_empty() {
+                kept.push(' ');
+            }
+            kept.push_str(t);
+        }
+        let next = loose(&kept);
         if next == current {
             break;
         }
