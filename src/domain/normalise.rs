@@ -130,6 +130,17 @@ const LEGAL_FORMS: &[LegalForm] = &[
         spellings: &["se und co kg", "se u co kg"],
     },
     LegalForm {
+        canonical: "GmbH",
+        elf: &[("DE", "2HBR"), ("AT", "AXSB")],
+        spellings: &[
+            "gmbh",
+            "g m b h",
+            "gesellschaft mit beschraenkter haftung",
+            "ges m b h",
+            "gesmbh",
+        ],
+    },
+    LegalForm {
         // The ELF list files the UG as a variant of the GmbH (same code).
         canonical: "UG (haftungsbeschränkt)",
         elf: &[("DE", "2HBR")],
@@ -145,17 +156,6 @@ const LEGAL_FORMS: &[LegalForm] = &[
         canonical: "PartG mbB",
         elf: &[],
         spellings: &["partg mbb", "partnerschaftsgesellschaft mbb"],
-    },
-    LegalForm {
-        canonical: "GmbH",
-        elf: &[("DE", "2HBR"), ("AT", "AXSB")],
-        spellings: &[
-            "gmbh",
-            "g m b h",
-            "gesellschaft mit beschraenkter haftung",
-            "ges m b h",
-            "gesmbh",
-        ],
     },
     LegalForm {
         canonical: "mbH",
@@ -341,7 +341,8 @@ pub fn split_legal_form(name: &str) -> (String, Option<&'static str>) {
     }
 }
 
-/// The canonical spelling of a legal form written any common way, if refsync knows it.
+/// The canonical spelling of a legal form written any common way or as its ELF code, if
+/// refsync knows it.
 pub fn canonical_legal_form(raw: &str) -> Option<&'static str> {
     static BY_SPELLING: LazyLock<HashMap<String, &'static str>> = LazyLock::new(|| {
         let mut map = HashMap::new();
@@ -349,6 +350,14 @@ pub fn canonical_legal_form(raw: &str) -> Option<&'static str> {
             map.insert(fold_text(form.canonical), form.canonical);
             for spelling in form.spellings {
                 map.insert((*spelling).to_string(), form.canonical);
+            }
+        }
+        // GLEIF gives legal forms as ELF codes: a code means the first plain form (not a
+        // `& Co.` one) that carries it, so 2HBR is GmbH and 8Z6G is KG.
+        for form in LEGAL_FORMS.iter().filter(|f| !f.canonical.contains('&')) {
+            for (_, code) in form.elf {
+                map.entry(code.to_ascii_lowercase())
+                    .or_insert(form.canonical);
             }
         }
         map

@@ -16,8 +16,9 @@ use super::model::{EntityKind, Field, Record};
 use super::normalise::{
     canonical_legal_form, compact_id, compact_vat, comparable_city, comparable_email,
     comparable_house_number, comparable_person_name, comparable_postcode, comparable_street,
-    country_code, e164, fold_text, is_plausible_vat, is_valid_lei, koelner_phonetik, name_core,
-    normalise_court, parse_register, split_house_number, split_legal_form, website_host,
+    country_code, e164, fold_text, is_plausible_vat, is_valid_lei, koelner_phonetik, loose,
+    name_core, normalise_court, parse_register, split_house_number, split_legal_form,
+    split_person_name, website_host,
 };
 use super::policy::DEFAULT_PLACEHOLDERS;
 
@@ -389,6 +390,15 @@ pub struct Prepared {
     ends: [u32; SLOTS],
 }
 
+/// `f` or `m` for a folded salutation (`frau`, `herr`, `mrs`, …): what salutations compare by.
+fn salutation_gender(folded: &str) -> Option<String> {
+    match folded {
+        "frau" | "fr" | "mrs" | "ms" | "miss" => Some("f".to_string()),
+        "herr" | "herrn" | "hr" | "mr" => Some("m".to_string()),
+        _ => None,
+    }
+}
+
 /// The default placeholders, folded once.
 static PLACEHOLDERS: LazyLock<Vec<String>> =
     LazyLock::new(|| DEFAULT_PLACEHOLDERS.iter().map(|p| fold_text(p)).collect());
@@ -457,19 +467,31 @@ impl Prepared {
             EntityKind::Contact => {
                 slots[person::FIRST] = get(Field::FirstName).map(comparable_person_name);
                 slots[person::LAST] = get(Field::LastName).map(comparable_person_name);
+                // A CRM that keeps the whole name in one field (`Dr. Anna Schmidt`,
+                // `Schmidt, Anna`): split it into its parts.
+                let whole = match (get(Field::FirstName), get(Field::LastName)) {
+                    (None, Some(name)) | (Some(name), None) if name.contains([' ', ',']) => {
+                        Some(split_person_name(name))
+                    }
+                    _ => None,
+                };
+                if let Some(parts) = &whole {
+                    slots[person::FIRST] = Some(loose(&parts.first)).filter(|f| !f.is_empty());
+                    slots[person::LAST] = Some(loose(&parts.last)).filter(|l| !l.is_empty());
+                }
                 slots[person::EMAIL] = get(Field::Email)
                     .map(comparable_email)
                     .filter(|e| e.contains('@'));
                 slots[person::PHONE] = get(Field::Phone).and_then(|p| e164(p, "49"));
-                slots[person::SALUTATION] =
-                    get(Field::Salutation).and_then(|s| match fold_text(s).as_str() {
-                        "frau" | "fr" | "mrs" | "ms" | "miss" => Some("f".to_string()),
-                        "herr" | "herrn" | "hr" | "mr" => Some("m".to_string()),
-                        _ => None,
-                    });
-                slots[person::TITLE] = get(Field::Title).map(fold_text);
-                slots[person::FIRST_SOUND] = get(Field::FirstName).map(koelner_phonetik);
-                slots[person::LAST_SOUND] = get(Field::LastName).map(koelner_phonetik);
+                slots[person::SALUTATION] = get(Field::Salutation)
+                    .map(fold_text)
+                    .or_else(|| whole.as_ref().and_then(|p| p.salutation.clone()))
+                    .and_then(|s| salutation_gender(&s));
+                slots[person::TITLE] = get(Field::Title)
+                    .map(fold_text)
+                    .or_else(|| whole.as_ref().and_then(|p| p.title.clone()));
+                slots[person::FIRST_SOUND] = slots[person::FIRST].as_deref().map(koelner_phonetik);
+                slots[person::LAST_SOUND] = slots[person::LAST].as_deref().map(koelner_phonetik);
             }
         }
         let mut text = String::new();

@@ -252,6 +252,10 @@ fn canonical_legal_form_table() {
         ("e. K.", Some("e.K.")),
         ("UG haftungsbeschränkt", Some("UG (haftungsbeschränkt)")),
         ("Sàrl", Some("S.à r.l.")),
+        ("2HBR", Some("GmbH")),
+        ("8Z6G", Some("KG")),
+        ("6QQB", Some("AG")),
+        ("54M6", Some("B.V.")),
         ("Stiftung", None),
     ];
     for (input, want) in cases {

@@ -236,3 +236,49 @@ fn pinning_refuses_fields_that_are_not_compared() {
     model.pin(Field::LastName, params).unwrap();
     assert_eq!(model.params(Field::LastName), Some(&params));
 }
+
+#[test]
+fn a_whole_name_in_one_field_is_split_into_its_parts() {
+    let scorer = Scorer::new(Model::default_for(EntityKind::Contact));
+    let register = Prepared::new(
+        EntityKind::Contact,
+        &Record::new("r")
+            .with(Field::Salutation, "Frau")
+            .with(Field::Title, "Dr.")
+            .with(Field::FirstName, "Anna")
+            .with(Field::LastName, "Müller-Lüdenscheidt"),
+    );
+    for whole in [
+        "Frau Dr. Anna Müller-Lüdenscheidt",
+        "Müller-Lüdenscheidt, Anna",
+    ] {
+        let crm = Prepared::new(
+            EntityKind::Contact,
+            &Record::new("c").with(Field::LastName, whole),
+        );
+        let s = scorer.score(&crm, &register);
+        let level = |f: Field| s.comparisons.iter().find(|c| c.field == f).map(|c| c.level);
+        assert_eq!(
+            level(Field::FirstName),
+            Some(Level::Exact),
+            "{whole}: {}",
+            s.grade()
+        );
+        assert_eq!(
+            level(Field::LastName),
+            Some(Level::Exact),
+            "{whole}: {}",
+            s.grade()
+        );
+    }
+    let crm = Prepared::new(
+        EntityKind::Contact,
+        &Record::new("c").with(Field::LastName, "Frau Dr. Anna Müller-Lüdenscheidt"),
+    );
+    let s = scorer.score(&crm, &register);
+    let level = |f: Field| s.comparisons.iter().find(|c| c.field == f).map(|c| c.level);
+    assert_eq!(
+        (level(Field::Salutation), level(Field::Title)),
+        (Some(Level::Exact), Some(Level::Exact))
+    );
+}
