@@ -284,6 +284,9 @@ impl BlockIndex {
 
     /// Record numbers under `key`.
     pub fn block(&self, key: u64) -> &[(u64, u32)] {
+        if self.directory.is_empty() {
+            return &[];
+        }
         let bucket = (key >> (64 - self.bits)) as usize;
         let (Some(&from), Some(&to)) = (self.directory.get(bucket), self.directory.get(bucket + 1))
         else {
@@ -431,6 +434,22 @@ mod tests {
         assert!(index
             .candidates(EntityKind::Organisation, &rules, &crm, 10)
             .is_empty());
+    }
+
+    #[test]
+    fn an_empty_index_has_no_blocks() {
+        let crm = org("c", "Firma GmbH", "", "80331", "München");
+        let rules = default_rules(EntityKind::Organisation);
+        assert!(BlockIndex::default()
+            .candidates(EntityKind::Organisation, &rules, &crm, 10)
+            .is_empty());
+        let built = BlockIndex::build(EntityKind::Organisation, &rules, &[]);
+        assert!(
+            built.is_empty()
+                && built
+                    .candidates(EntityKind::Organisation, &rules, &crm, 10)
+                    .is_empty()
+        );
     }
 
     #[test]
