@@ -9,7 +9,9 @@ use std::str::FromStr;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::domain::blocking::BlockingSettings;
 use crate::domain::decide::Thresholds;
+use crate::domain::link::MatchSettings;
 use crate::domain::model::{EntityKind, Field};
 use crate::domain::policy::{default_rules, FieldRule, DEFAULT_PLACEHOLDERS};
 
@@ -418,6 +420,9 @@ pub struct FileRegisterConfig {
     pub id_column: String,
     #[serde(default = "default_delimiter")]
     pub delimiter: char,
+    /// Which blocking rules the in-memory index uses (`[register.NAME.blocking]`).
+    #[serde(default)]
+    pub blocking: BlockingSettings,
     pub columns: BTreeMap<Field, String>,
 }
 
@@ -445,6 +450,9 @@ pub struct GoldenCopyConfig {
     /// Extra German register courts as GLEIF RA codes, as for the API register.
     #[serde(default)]
     pub courts: BTreeMap<String, String>,
+    /// Which blocking rules find candidates, as for a file register.
+    #[serde(default)]
+    pub blocking: crate::domain::blocking::BlockingSettings,
 }
 
 fn default_delimiter() -> char {
@@ -507,6 +515,9 @@ pub struct JobConfig {
     /// With `incremental`: a full pass when the last one is older than this.
     #[serde(default = "default_full_pass_every_hours")]
     pub full_pass_every_hours: u64,
+    /// How candidates are scored (`[job.NAME.matching]`): EM, pinned m/u, term frequency.
+    #[serde(default)]
+    pub matching: MatchSettings,
 }
 
 fn default_overlap_seconds() -> u64 {
@@ -716,6 +727,13 @@ impl Config {
                 }
             }
         }
+        for (name, register) in &self.register {
+            if let RegisterConfig::File(file) = register {
+                file.blocking
+                    .validate()
+                    .map_err(|(k, p)| (format!("register.{name}.blocking.{k}"), p))?;
+            }
+        }
         if self.daemon.lease_secs < 3 {
             return Err((
                 "daemon.lease_secs".into(),
@@ -838,28 +856,12 @@ impl Config {
                     ),
                 ));
             };
-            let t = &job.thresholds;
-            for (k, v) in [
-                ("auto_apply_min", t.auto_apply_min),
-                ("review_min", t.review_min),
-                ("ambiguity_margin", t.ambiguity_margin),
-            ] {
-                if !(0.0..=1.0).contains(&v) {
-                    return Err((
-                        key(&format!("thresholds.{k}")),
-                        format!("{v} is outside 0.0..=1.0"),
-                    ));
-                }
-            }
-            if t.review_min > t.auto_apply_min {
-                return Err((
-                    key("thresholds.review_min"),
-                    format!(
-                        "{} is above auto_apply_min {}; review_min must not exceed it",
-                        t.review_min, t.auto_apply_min
-                    ),
-                ));
-            }
+            job.thresholds
+                .validate()
+                .map_err(|(k, p)| (key(&format!("thresholds.{k}")), p))?;
+            job.matching
+                .validate(job.entity)
+                .map_err(|(k, p)| (key(&format!("matching.{k}")), p))?;
             if job.batch_size == 0 {
                 return Err((key("batch_size"), "must be at least 1".into()));
             }

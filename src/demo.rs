@@ -77,10 +77,10 @@ const CRM_CONTACT_COLUMNS: &[(Field, &str)] = &[
 ];
 
 /// SplitMix64: tiny, fast, and the same numbers on every platform.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -88,27 +88,27 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 
-    fn chance(&mut self, percent: u64) -> bool {
+    pub(crate) fn chance(&mut self, percent: u64) -> bool {
         self.next() % 100 < percent
     }
 
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
 }
 
-struct City {
-    name: &'static str,
-    postcodes: &'static [&'static str],
-    court: &'static str,
-    area_code: &'static str,
+pub(crate) struct City {
+    pub(crate) name: &'static str,
+    pub(crate) postcodes: &'static [&'static str],
+    pub(crate) court: &'static str,
+    pub(crate) area_code: &'static str,
 }
 
-const CITIES: &[City] = &[
+pub(crate) const CITIES: &[City] = &[
     City {
         name: "Berlin",
         postcodes: &["10115", "10117", "10178", "10435", "12043"],
@@ -207,7 +207,7 @@ const CITIES: &[City] = &[
     },
 ];
 
-const SURNAMES: &[&str] = &[
+pub(crate) const SURNAMES: &[&str] = &[
     "Müller",
     "Schmidt",
     "Schneider",
@@ -267,7 +267,7 @@ const SURNAMES: &[&str] = &[
     "Brandt",
 ];
 
-const FIRST_NAMES_F: &[&str] = &[
+pub(crate) const FIRST_NAMES_F: &[&str] = &[
     "Anna",
     "Maria",
     "Julia",
@@ -287,7 +287,7 @@ const FIRST_NAMES_F: &[&str] = &[
     "Andrea",
     "Ursula",
 ];
-const FIRST_NAMES_M: &[&str] = &[
+pub(crate) const FIRST_NAMES_M: &[&str] = &[
     "Thomas",
     "Michael",
     "Andreas",
@@ -309,7 +309,7 @@ const FIRST_NAMES_M: &[&str] = &[
 ];
 
 /// (trade word for the name, WZ 2008 code)
-const TRADES: &[(&str, &str)] = &[
+pub(crate) const TRADES: &[(&str, &str)] = &[
     ("Maschinenbau", "28.99"),
     ("Logistik", "49.41"),
     ("Steuerberatung", "69.20"),
@@ -328,12 +328,12 @@ const TRADES: &[(&str, &str)] = &[
     ("Feinkost", "47.29"),
 ];
 
-const PREFIXES: &[&str] = &[
+pub(crate) const PREFIXES: &[&str] = &[
     "Nord", "Süd", "Rhein", "Alpen", "Hanse", "Elbe", "Spree", "Main", "Isar", "Weser",
 ];
 
 /// (legal form, register type, weight)
-const FORMS: &[(&str, Option<&str>, usize)] = &[
+pub(crate) const FORMS: &[(&str, Option<&str>, usize)] = &[
     ("GmbH", Some("HRB"), 45),
     ("GmbH & Co. KG", Some("HRA"), 15),
     ("AG", Some("HRB"), 5),
@@ -346,7 +346,7 @@ const FORMS: &[(&str, Option<&str>, usize)] = &[
     ("e.V.", Some("VR"), 3),
 ];
 
-const STREETS: &[&str] = &[
+pub(crate) const STREETS: &[&str] = &[
     "Hauptstraße",
     "Bahnhofstraße",
     "Industriestraße",
@@ -369,7 +369,7 @@ const STREETS: &[&str] = &[
     "Am Stadtpark",
 ];
 
-const ROLES: &[&str] = &[
+pub(crate) const ROLES: &[&str] = &[
     "Geschäftsführung",
     "Einkauf",
     "Vertrieb",
@@ -390,11 +390,11 @@ pub struct DemoData {
     pub crm_contacts: Vec<Record>,
 }
 
-fn slug(s: &str) -> String {
+pub(crate) fn slug(s: &str) -> String {
     crate::domain::normalise::fold_text(s).replace(' ', "-")
 }
 
-fn vat_id(rng: &mut Rng) -> String {
+pub(crate) fn vat_id(rng: &mut Rng) -> String {
     let mut digits = vec![1 + rng.below(9) as u32];
     digits.extend((0..7).map(|_| rng.below(10) as u32));
     let check = de_vat_check_digit(&digits);
@@ -405,7 +405,7 @@ fn vat_id(rng: &mut Rng) -> String {
     format!("DE{body}{check}")
 }
 
-fn lei(rng: &mut Rng) -> String {
+pub(crate) fn lei(rng: &mut Rng) -> String {
     const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
     let body: String = "5299"
         .chars()
@@ -424,7 +424,7 @@ fn national_phone(international: &str) -> String {
     international.replacen("+49 ", "0", 1)
 }
 
-fn pick_form(rng: &mut Rng) -> &'static (&'static str, Option<&'static str>, usize) {
+pub(crate) fn pick_form(rng: &mut Rng) -> &'static (&'static str, Option<&'static str>, usize) {
     let total: usize = FORMS.iter().map(|f| f.2).sum();
     let mut roll = rng.below(total);
     for form in FORMS {

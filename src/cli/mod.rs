@@ -4,7 +4,9 @@
 mod audit;
 mod check_config;
 mod daemon;
+mod explain;
 mod import;
+mod match_files;
 mod migrate;
 mod output;
 mod revert;
@@ -64,6 +66,10 @@ pub enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Show how one CRM record is matched: every candidate with its per-field breakdown.
+    Explain(explain::ExplainArgs),
+    /// Link two CSV files with the matching engine (no store, no CRM; --config is not read).
+    Match(match_files::MatchArgs),
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -82,6 +88,14 @@ pub struct UsageError(pub String);
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `match` works on two files alone: it needs neither the config nor a store.
+    let cli = match cli.command {
+        Command::Match(args) => {
+            crate::telemetry::init(&crate::config::LoggingConfig::default());
+            return finish(match_files::run(args));
+        }
+        _ => cli,
+    };
     let config = match Config::load(&cli.config, crate::config::environment()) {
         Ok(config) => config,
         Err(e) => {
@@ -100,7 +114,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(dispatch(cli.command, &cli.config, config)) {
+    finish(runtime.block_on(dispatch(cli.command, &cli.config, config)))
+}
+
+/// Exit code and message for a command's result.
+fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("refsync: {e:#}");
@@ -119,9 +138,12 @@ async fn dispatch(
     config_path: &std::path::Path,
     config: Config,
 ) -> anyhow::Result<ExitCode> {
-    if let Command::CheckConfig = command {
-        return check_config::run(&config);
-    }
+    let command = match command {
+        Command::CheckConfig => return check_config::run(&config),
+        // Explain reads the CRM and the register only; it never touches the store.
+        Command::Explain(args) => return explain::run(&config, args).await,
+        other => other,
+    };
     let store = Store::open(&config.store.url).await?;
     match command {
         Command::Run(args) => run::run(&config, &store, args).await,
@@ -133,6 +155,8 @@ async fn dispatch(
         Command::Revert(args) => revert::run(&config, &store, args).await,
         Command::Import(args) => import::import(&config, &store, args).await,
         Command::Export { list, out } => import::export(&config, &store, list, out).await,
-        Command::CheckConfig => unreachable!("handled before the store is opened"),
+        Command::CheckConfig | Command::Explain(_) | Command::Match(_) => {
+            unreachable!("handled before the store is opened")
+        }
     }
 }

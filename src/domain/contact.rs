@@ -3,33 +3,8 @@
 
 use super::diff::PlannedChange;
 use super::model::{ChangeKind, Field, Policy, Record};
+use super::normalise::e164;
 use super::policy::Action;
-
-/// A phone number in E.164 (`+49221123456`), reading numbers without a country code as
-/// German: `0221 123456`, `+49 (0)221-123456`, `0049 221 123456`. `None` when it is not a
-/// phone number.
-pub fn e164(raw: &str) -> Option<String> {
-    let trimmed = raw.trim();
-    // "(0)" after a country code is the trunk prefix written for national callers.
-    let without_trunk = trimmed.replace("(0)", "");
-    if without_trunk.chars().any(|c| c.is_alphabetic()) {
-        return None;
-    }
-    let digits: String = without_trunk.chars().filter(char::is_ascii_digit).collect();
-    let international = if without_trunk.trim_start().starts_with('+') {
-        digits
-    } else if let Some(rest) = digits.strip_prefix("00") {
-        rest.to_string()
-    } else if let Some(rest) = digits.strip_prefix('0') {
-        format!("49{rest}")
-    } else {
-        return None;
-    };
-    // E.164 allows at most 15 digits; German numbers have at least 9 with the country code.
-    (8..=15)
-        .contains(&international.len())
-        .then(|| format!("+{international}"))
-}
 
 /// Whether an e-mail address is plausible: one `@`, a local part, a dotted domain, no blanks.
 pub fn is_valid_email(raw: &str) -> bool {
@@ -146,7 +121,7 @@ pub fn name_splits(record: &Record, mapped: &dyn Fn(Field) -> bool) -> Vec<Plann
 /// The standard form of a phone number or e-mail address, if it has one.
 pub fn standard_form(field: Field, value: &str) -> Option<String> {
     match field {
-        Field::Phone => e164(value),
+        Field::Phone => e164(value, "49"),
         Field::Email if is_valid_email(value) => Some(normal_email(value)),
         _ => None,
     }
@@ -205,7 +180,7 @@ mod tests {
             ("", None),
         ];
         for (raw, want) in cases {
-            assert_eq!(e164(raw).as_deref(), want, "{raw:?}");
+            assert_eq!(e164(raw, "49").as_deref(), want, "{raw:?}");
         }
     }
 

@@ -13,7 +13,8 @@ pub struct Thresholds {
     pub auto_apply_min: f64,
     /// At or above (and below `auto_apply_min`): the match is kept, every change is reviewed.
     pub review_min: f64,
-    /// Two candidates closer than this are ambiguous: a steward picks.
+    /// A runner-up (at or above `review_min`) makes the record ambiguous unless the best
+    /// candidate is at least `1 - ambiguity_margin` likely to be the right one of the two.
     pub ambiguity_margin: f64,
 }
 
@@ -28,6 +29,29 @@ impl Default for Thresholds {
 }
 
 impl Thresholds {
+    /// Checks ranges and order; the error names the key and what is wrong.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        for (k, v) in [
+            ("auto_apply_min", self.auto_apply_min),
+            ("review_min", self.review_min),
+            ("ambiguity_margin", self.ambiguity_margin),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err((k.to_string(), format!("{v} is outside 0.0..=1.0")));
+            }
+        }
+        if self.review_min > self.auto_apply_min {
+            return Err((
+                "review_min".to_string(),
+                format!(
+                    "{} is above auto_apply_min {}; review_min must not exceed it",
+                    self.review_min, self.auto_apply_min
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn band(&self, score: f64) -> Band {
         if score >= self.auto_apply_min {
             Band::Auto
@@ -55,6 +79,12 @@ pub enum Decision {
     },
 }
 
+/// How likely the candidate of weight `best` is the right one rather than the candidate
+/// of weight `other`, if one of the two is.
+fn preference(best: f64, other: f64) -> f64 {
+    1.0 / (1.0 + (other - best).exp2())
+}
+
 /// Decides on the candidates of one CRM record.
 pub fn decide(mut scored: Vec<Scored>, thresholds: &Thresholds) -> Decision {
     scored.sort_by(|a, b| {
@@ -71,10 +101,13 @@ pub fn decide(mut scored: Vec<Scored>, thresholds: &Thresholds) -> Decision {
             best: scored.into_iter().next(),
         };
     }
+    // Judged on weights, not probabilities: two candidates at 0.99999 and 0.9999 differ by
+    // more than three bits of evidence, which a probability difference would hide.
     let close = scored
         .iter()
         .take_while(|s| {
-            s.score >= thresholds.review_min && best.score - s.score < thresholds.ambiguity_margin
+            s.score >= thresholds.review_min
+                && preference(best.weight, s.weight) < 1.0 - thresholds.ambiguity_margin
         })
         .count();
     if close > 1 {
@@ -96,6 +129,7 @@ mod tests {
         Scored {
             register_id: id.into(),
             score,
+            weight: (score / (1.0 - score)).log2(),
             method: Method::Similarity,
             comparisons: vec![],
         }
@@ -120,8 +154,13 @@ mod tests {
             ),
             (
                 "clear winner",
-                vec![scored("a", 0.95), scored("b", 0.80)],
+                vec![scored("a", 0.9999), scored("b", 0.80)],
                 "auto:a",
+            ),
+            (
+                "likely but not clearly better",
+                vec![scored("a", 0.95), scored("b", 0.80)],
+                "ambiguous:2",
             ),
             (
                 "close but second too weak",

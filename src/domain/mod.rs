@@ -1,10 +1,13 @@
 //! Pure domain logic: no IO, no database, no network. Everything here is a function of
 //! its arguments, so it is tested with tables and property tests.
 
+pub mod blocking;
 pub mod contact;
 pub mod decide;
 pub mod diff;
+pub mod em;
 pub mod lifecycle;
+pub mod link;
 pub mod model;
 pub mod normalise;
 pub mod picklist;

@@ -255,7 +255,7 @@ fn word_similarity(word: &str, title_word: &str) -> f64 {
     if title_word.starts_with(word) || word.starts_with(title_word) && title_word.len() >= 6 {
         1.0
     } else {
-        strsim::jaro_winkler(word, title_word)
+        super::score::similarity(word, title_word)
     }
 }
 

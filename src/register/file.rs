@@ -14,6 +14,7 @@ use super::index::RecordIndex;
 use super::{BoxFuture, Lookup, Register, RegisterError};
 use crate::config::{FileFormat, FileRegisterConfig};
 use crate::domain::model::{EntityKind, Field, Record};
+use crate::domain::score::TermFrequencies;
 
 pub struct FileRegister {
     name: String,
@@ -112,7 +113,7 @@ fn bad(name: &str, problem: String) -> RegisterError {
 fn add(
     name: &str,
     config: &FileRegisterConfig,
-    index: &mut RecordIndex,
+    records: &mut Vec<Record>,
     seen: &mut BTreeSet<String>,
     record: Record,
     line: u64,
@@ -136,7 +137,7 @@ fn add(
             ),
         ));
     }
-    index.insert(record);
+    records.push(record);
     Ok(())
 }
 
@@ -179,7 +180,7 @@ fn load_csv(name: &str, config: &FileRegisterConfig) -> Result<RecordIndex, Regi
         .map(|(field, column)| position(column).map(|i| (*field, i)))
         .collect::<Result<_, _>>()?;
 
-    let mut index = RecordIndex::default();
+    let mut records = Vec::new();
     let mut seen = BTreeSet::new();
     for row in reader.records() {
         let row = row.map_err(|e| {
@@ -195,9 +196,9 @@ fn load_csv(name: &str, config: &FileRegisterConfig) -> Result<RecordIndex, Regi
                 record.values.insert(*field, v.to_string());
             }
         }
-        add(name, config, &mut index, &mut seen, record, line)?;
+        add(name, config, &mut records, &mut seen, record, line)?;
     }
-    Ok(index)
+    Ok(RecordIndex::new(records, config.blocking.clone()))
 }
 
 /// A scalar under `path` (`a.b.c`) as text; objects, arrays and null are absent.
@@ -219,7 +220,7 @@ fn load_jsonl(name: &str, config: &FileRegisterConfig) -> Result<RecordIndex, Re
             format!("cannot read {path}: {e}; check [register.{name}].path"),
         )
     })?;
-    let mut index = RecordIndex::default();
+    let mut records = Vec::new();
     let mut seen = BTreeSet::new();
     let mut line = String::new();
     let mut reader = std::io::BufReader::new(file);
@@ -254,9 +255,9 @@ fn load_jsonl(name: &str, config: &FileRegisterConfig) -> Result<RecordIndex, Re
                 record.values.insert(*field, v);
             }
         }
-        add(name, config, &mut index, &mut seen, record, number)?;
+        add(name, config, &mut records, &mut seen, record, number)?;
     }
-    Ok(index)
+    Ok(RecordIndex::new(records, config.blocking.clone()))
 }
 
 impl Register for FileRegister {
@@ -266,15 +267,26 @@ impl Register for FileRegister {
 
     fn candidates<'a>(
         &'a self,
-        _kind: EntityKind,
+        kind: EntityKind,
         records: &'a [Record],
     ) -> BoxFuture<'a, Vec<Lookup>> {
         Box::pin(async move {
             records
                 .iter()
-                .map(|r| Ok(self.index.candidates(r).into_iter().cloned().collect()))
+                .map(|r| {
+                    Ok(self
+                        .index
+                        .candidates(kind, r)
+                        .into_iter()
+                        .cloned()
+                        .collect())
+                })
                 .collect()
         })
+    }
+
+    fn term_frequencies(&self, kind: EntityKind) -> Option<Arc<TermFrequencies>> {
+        Some(self.index.term_frequencies(kind))
     }
 }
 
@@ -291,6 +303,7 @@ mod tests {
             format: FileFormat::Csv,
             id_column: "id".into(),
             delimiter: ',',
+            blocking: Default::default(),
             columns: BTreeMap::from([
                 (Field::LegalName, "name".to_string()),
                 (Field::Postcode, "plz".to_string()),
@@ -309,24 +322,34 @@ mod tests {
     fn finds_by_identifier_and_by_block() {
         let f = write("id,name,plz,vat\nR1,Alpha GmbH,10115,DE136695976\nR2,Beta AG,80331,\nR3,Gamma KG,20095,\n");
         let reg = FileRegister::load("t", &config(f.path())).unwrap();
-        let by_vat = reg
-            .index
-            .candidates(&Record::new("c").with(Field::VatId, "de 136 695 976"));
+        let by_vat = reg.index.candidates(
+            EntityKind::Organisation,
+            &Record::new("c").with(Field::VatId, "de 136 695 976"),
+        );
         assert_eq!(
             by_vat.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
             ["R1"]
         );
-        let by_postcode = reg
-            .index
-            .candidates(&Record::new("c").with(Field::Postcode, "80331"));
-        assert_eq!(by_postcode[0].id, "R2");
-        let by_name = reg
-            .index
-            .candidates(&Record::new("c").with(Field::LegalName, "Gamma Handel KG"));
-        assert_eq!(by_name[0].id, "R3");
+        let by_postcode_and_name = reg.index.candidates(
+            EntityKind::Organisation,
+            &Record::new("c")
+                .with(Field::Postcode, "80331")
+                .with(Field::LegalName, "Beta Handels AG"),
+        );
+        assert_eq!(by_postcode_and_name[0].id, "R2");
+        let by_sound_and_area = reg.index.candidates(
+            EntityKind::Organisation,
+            &Record::new("c")
+                .with(Field::LegalName, "Gama KG")
+                .with(Field::Postcode, "20099"),
+        );
+        assert_eq!(by_sound_and_area[0].id, "R3");
         assert!(reg
             .index
-            .candidates(&Record::new("c").with(Field::LegalName, "Nobody"))
+            .candidates(
+                EntityKind::Organisation,
+                &Record::new("c").with(Field::LegalName, "Nobody")
+            )
             .is_empty());
     }
 
@@ -342,9 +365,12 @@ mod tests {
         c.columns.insert(Field::Postcode, "address.plz".into());
         let reg = FileRegister::load("jsonl-nested", &c).unwrap();
         assert_eq!(reg.index.len(), 2);
-        let hit = reg
-            .index
-            .candidates(&Record::new("c").with(Field::Postcode, "80331"));
+        let hit = reg.index.candidates(
+            EntityKind::Organisation,
+            &Record::new("c")
+                .with(Field::LegalName, "Beta AG")
+                .with(Field::Postcode, "80331"),
+        );
         assert_eq!(hit[0].id, "2");
         assert_eq!(hit[0].get(Field::LegalName), Some("Beta AG"));
 

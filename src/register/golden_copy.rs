@@ -205,18 +205,16 @@ pub fn load(name: &str, config: &GoldenCopyConfig) -> Result<FileRegister, Regis
             })
             .map_err(bad)?;
         }
-        let mut index = RecordIndex::default();
+        let mut records = Vec::new();
         stream(&config.path, &courts, |r| {
             if !newer.contains_key(&r.id) {
-                index.insert(r);
+                records.push(r);
             }
         })
         .map_err(bad)?;
         let newer: BTreeMap<String, Record> = newer.into_iter().collect();
-        for (_, record) in newer {
-            index.insert(record);
-        }
-        Ok(index)
+        records.extend(newer.into_values());
+        Ok(RecordIndex::new(records, config.blocking.clone()))
     })?;
     Ok(FileRegister::from_index(name, index))
 }
@@ -243,6 +241,7 @@ mod tests {
             path: full.to_path_buf(),
             deltas: deltas.iter().map(|p| p.to_path_buf()).collect(),
             courts: BTreeMap::new(),
+            blocking: Default::default(),
         }
     }
 
@@ -252,9 +251,10 @@ mod tests {
     fn maps_the_documented_columns() {
         let f = file(&[FRAPORT]);
         let reg = load("gc-map", &config(f.path(), &[])).unwrap();
-        let found = reg
-            .index
-            .candidates(&Record::new("c").with(Field::Lei, "5299001ERX0K10IZUL40"));
+        let found = reg.index.candidates(
+            crate::domain::model::EntityKind::Organisation,
+            &Record::new("c").with(Field::Lei, "5299001ERX0K10IZUL40"),
+        );
         let r = found[0];
         let expect = [
             (
@@ -287,7 +287,10 @@ mod tests {
         let reg = load("gc-delta", &config(full.path(), &[delta.path()])).unwrap();
         let index = &reg.index;
         assert_eq!(index.len(), 1);
-        let r = index.candidates(&Record::new("c").with(Field::Lei, "5299001ERX0K10IZUL40"))[0];
+        let r = index.candidates(
+            crate::domain::model::EntityKind::Organisation,
+            &Record::new("c").with(Field::Lei, "5299001ERX0K10IZUL40"),
+        )[0];
         assert_eq!(r.get(Field::Status), Some("inactive"));
     }
 

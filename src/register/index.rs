@@ -1,44 +1,36 @@
-//! An in-memory index of register records for identifier lookups and blocking, shared by
-//! the registers that hold their data locally (files, dumps).
+//! An in-memory index of register records for blocking, shared by the registers that hold
+//! their data locally (files, dumps). Keys and term frequencies come from the domain; the
+//! index for an entity kind is built on first use, because a register learns the kind it
+//! serves only from the job that asks.
 
-use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, OnceLock};
 
-use crate::domain::model::{Field, Record};
-use crate::domain::normalise::{comparable, split_legal_form};
+use crate::domain::blocking::{BlockIndex, BlockingSettings, Rule};
+use crate::domain::model::{EntityKind, Record};
+use crate::domain::score::{Prepared, TermFrequencies};
 
-/// At most this many candidates per record reach the scorer; blocks larger than this are
-/// too unspecific to help and are cut in a stable order.
-const MAX_CANDIDATES: usize = 200;
+/// The blocking index and term frequencies of the records for one entity kind.
+struct KindIndex {
+    rules: Vec<Rule>,
+    blocks: BlockIndex,
+    term_frequencies: Arc<TermFrequencies>,
+}
 
-const IDENTIFIERS: &[Field] = &[
-    Field::Lei,
-    Field::VatId,
-    Field::RegisterNumber,
-    Field::Email,
-];
-
-#[derive(Default)]
 pub struct RecordIndex {
     records: Vec<Record>,
-    by_identifier: HashMap<(Field, String), Vec<usize>>,
-    by_block: HashMap<String, Vec<usize>>,
+    blocking: BlockingSettings,
+    organisations: OnceLock<KindIndex>,
+    contacts: OnceLock<KindIndex>,
 }
 
 impl RecordIndex {
-    pub fn insert(&mut self, record: Record) {
-        let at = self.records.len();
-        for field in IDENTIFIERS {
-            if let Some(v) = record.get(*field) {
-                self.by_identifier
-                    .entry((*field, comparable(*field, v)))
-                    .or_default()
-                    .push(at);
-            }
+    pub fn new(records: Vec<Record>, blocking: BlockingSettings) -> RecordIndex {
+        RecordIndex {
+            records,
+            blocking,
+            organisations: OnceLock::new(),
+            contacts: OnceLock::new(),
         }
-        for key in block_keys(&record) {
-            self.by_block.entry(key).or_default().push(at);
-        }
-        self.records.push(record);
     }
 
     pub fn len(&self) -> usize {
@@ -49,43 +41,40 @@ impl RecordIndex {
         self.records.is_empty()
     }
 
-    /// Records sharing an identifier or a blocking key with `record`.
-    pub fn candidates(&self, record: &Record) -> Vec<&Record> {
-        let mut hits = BTreeSet::new();
-        for field in IDENTIFIERS {
-            if let Some(v) = record.get(*field) {
-                if let Some(found) = self.by_identifier.get(&(*field, comparable(*field, v))) {
-                    hits.extend(found.iter().copied());
-                }
+    fn for_kind(&self, kind: EntityKind) -> &KindIndex {
+        let cell = match kind {
+            EntityKind::Organisation => &self.organisations,
+            EntityKind::Contact => &self.contacts,
+        };
+        cell.get_or_init(|| {
+            let prepared: Vec<Prepared> = self
+                .records
+                .iter()
+                .map(|r| Prepared::new(kind, r))
+                .collect();
+            let rules = self.blocking.rules(kind);
+            KindIndex {
+                blocks: BlockIndex::build(kind, &rules, &prepared),
+                term_frequencies: Arc::new(TermFrequencies::build(kind, &prepared)),
+                rules,
             }
-        }
-        for key in block_keys(record) {
-            if let Some(found) = self.by_block.get(&key) {
-                hits.extend(found.iter().copied());
-            }
-        }
-        hits.into_iter()
-            .take(MAX_CANDIDATES)
-            .map(|i| &self.records[i])
+        })
+    }
+
+    /// Records sharing a blocking key (identifiers included) with `record`.
+    pub fn candidates(&self, kind: EntityKind, record: &Record) -> Vec<&Record> {
+        let index = self.for_kind(kind);
+        let prepared = Prepared::new(kind, record);
+        index
+            .blocks
+            .candidates(kind, &index.rules, &prepared, self.blocking.max_block_size)
+            .into_iter()
+            .filter_map(|i| self.records.get(i as usize))
             .collect()
     }
-}
 
-/// Blocking keys: postcode, the first name token, and the last name (contacts). A pair
-/// that shares no key and no identifier is never compared.
-fn block_keys(record: &Record) -> Vec<String> {
-    let mut keys = Vec::new();
-    if let Some(p) = record.get(Field::Postcode) {
-        keys.push(format!("p:{}", comparable(Field::Postcode, p)));
+    /// How often each name, city and last name occurs among the records.
+    pub fn term_frequencies(&self, kind: EntityKind) -> Arc<TermFrequencies> {
+        Arc::clone(&self.for_kind(kind).term_frequencies)
     }
-    if let Some(name) = record.get(Field::LegalName) {
-        let (core, _) = split_legal_form(name);
-        if let Some(token) = core.split(' ').find(|t| t.len() >= 3) {
-            keys.push(format!("n:{token}"));
-        }
-    }
-    if let Some(last) = record.get(Field::LastName) {
-        keys.push(format!("l:{}", comparable(Field::LastName, last)));
-    }
-    keys
 }

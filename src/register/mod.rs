@@ -9,9 +9,12 @@ pub mod index;
 pub mod reconciliation;
 pub mod vies;
 
+use std::sync::Arc;
+
 use crate::config::RegisterConfig;
 use crate::crm::BoxFuture;
 use crate::domain::model::{EntityKind, Record};
+use crate::domain::score::TermFrequencies;
 use crate::store::Store;
 pub use http::RegisterStats;
 
@@ -42,6 +45,12 @@ pub trait Register: Send + Sync {
     /// Requests, cache hits, retries and rate-limit waits so far; local registers have none.
     fn stats(&self) -> RegisterStats {
         RegisterStats::default()
+    }
+
+    /// How often values occur in the register, for term-frequency weighting; registers
+    /// that cannot tell (remote services) leave it to the model's averages.
+    fn term_frequencies(&self, _kind: EntityKind) -> Option<Arc<TermFrequencies>> {
+        None
     }
 }
 

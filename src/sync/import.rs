@@ -18,7 +18,7 @@ use crate::domain::decide::{decide, Decision};
 use crate::domain::model::{Band, ChangeKind, ChangeStatus, Field, Policy, Record};
 use crate::domain::normalise::comparable;
 use crate::domain::policy::Action;
-use crate::domain::score::score;
+use crate::domain::score::{Prepared, Scorer};
 use crate::register::index::RecordIndex;
 use crate::store::changes::{self, OPEN};
 use crate::store::passes::{self, outcome, PassCounts};
@@ -89,9 +89,12 @@ pub async fn run(
         Some(store.clone()),
     )
     .await?;
+    // The job's model as configured (pinned or built-in m/u); a list is too uneven a sample
+    // to estimate it from.
+    let scorer: Scorer = super::scorer_for(job_name, job, register.as_ref())?;
 
     // The CRM side is indexed once; the file is streamed past it.
-    let mut index = RecordIndex::default();
+    let mut records_all = Vec::new();
     let mut offset = 0;
     loop {
         let batch = crm.read_batch(job.entity, None, offset, 5_000).await?;
@@ -99,8 +102,9 @@ pub async fn run(
             break;
         }
         offset += batch.len();
-        batch.into_iter().for_each(|r| index.insert(r));
+        records_all.extend(batch);
     }
+    let index = RecordIndex::new(records_all, Default::default());
     info!(crm_records = index.len(), file = %path.display(), "matching a list against the CRM and the register");
 
     let mut report = ImportReport {
@@ -156,7 +160,12 @@ pub async fn run(
             let reg = lookup.ok().and_then(|candidates| {
                 let scored = candidates
                     .iter()
-                    .map(|c| score(job.entity, &row.record, c))
+                    .map(|c| {
+                        scorer.score(
+                            &Prepared::new(job.entity, &row.record),
+                            &Prepared::new(job.entity, c),
+                        )
+                    })
                     .collect();
                 match decide(scored, &job.thresholds) {
                     Decision::Matched {
@@ -178,10 +187,15 @@ pub async fn run(
                     }
                 }
             }
-            let candidates = index.candidates(&corrected);
+            let candidates = index.candidates(job.entity, &corrected);
             let scored = candidates
                 .iter()
-                .map(|c| score(job.entity, &corrected, c))
+                .map(|c| {
+                    scorer.score(
+                        &Prepared::new(job.entity, &corrected),
+                        &Prepared::new(job.entity, c),
+                    )
+                })
                 .collect();
             let crm_match = match decide(scored, &job.thresholds) {
                 Decision::Matched { best, band } => candidates

@@ -2,6 +2,7 @@
 //! store changes and statuses (one transaction per batch), then apply approved changes.
 
 pub mod apply;
+pub mod explain;
 pub mod import;
 mod persist;
 pub mod revert;
@@ -20,12 +21,13 @@ use crate::config::{Config, CrmConfig, JobConfig};
 use crate::crm::{CrmError, CrmSource};
 use crate::domain::decide::{decide, Decision};
 use crate::domain::diff::{diff, inactive_changes, is_inactive, DiffInput, PlannedChange};
+use crate::domain::em;
 use crate::domain::model::{ChangeKind, MatchStatus};
 use crate::domain::model::{EntityKind, Field, Policy, Record};
 use crate::domain::normalise::{comparable, fold_text};
 use crate::domain::policy::Action;
 use crate::domain::policy::FieldRule;
-use crate::domain::score::score;
+use crate::domain::score::{gamma, Gamma, Prepared, Scorer};
 use crate::domain::validate;
 use crate::domain::{contact, picklist};
 use crate::register::{Lookup, RegisterError, RegisterStats};
@@ -44,6 +46,8 @@ pub enum SyncError {
     Register(#[from] RegisterError),
     #[error("{0}")]
     Refused(String),
+    #[error("job `{job}`: {problem}; fix [job.{job}.matching]")]
+    Matching { job: String, problem: String },
 }
 
 impl From<diesel::result::Error> for SyncError {
@@ -138,6 +142,7 @@ impl JobPlan<'_> {
 /// Scores, decides and diffs one record: pure, given the register's answer and history.
 pub(crate) fn evaluate(
     plan: &JobPlan<'_>,
+    scorer: &Scorer,
     record: &Record,
     lookup: Lookup,
     history: &History,
@@ -154,7 +159,11 @@ pub(crate) fn evaluate(
         usable.values.remove(&v.field);
         invalid.push(v);
     }
-    let scored = candidates.iter().map(|c| score(kind, &usable, c)).collect();
+    let usable = Prepared::new(kind, &usable);
+    let scored = candidates
+        .iter()
+        .map(|c| scorer.score(&usable, &Prepared::new(kind, c)))
+        .collect();
     let decision = decide(scored, &plan.job.thresholds);
     let mapped = |f: Field| plan.mapped.contains(&f);
     let mut picklists: Vec<PlannedChange> = picklist::mappings(kind, record)
@@ -317,6 +326,80 @@ fn correction(crm: &Record, register: &Record, invalid: &validate::Invalid) -> P
     }
 }
 
+/// The job's scorer before EM: built-in m/u with the configured pins, and the register's
+/// term frequencies when the job wants them.
+pub(crate) fn scorer_for(
+    job_name: &str,
+    job: &JobConfig,
+    register: &dyn crate::register::Register,
+) -> Result<Scorer, SyncError> {
+    let model = job
+        .matching
+        .model(job.entity)
+        .map_err(|problem| SyncError::Matching {
+            job: job_name.to_string(),
+            problem,
+        })?;
+    let mut scorer = Scorer::new(model);
+    if job.matching.term_frequency {
+        scorer.term_frequencies = register.term_frequencies(job.entity);
+    }
+    Ok(scorer)
+}
+
+/// Fits the scorer by EM to the candidate pairs of one batch, if there are enough.
+pub(crate) fn fit(
+    scorer: &mut Scorer,
+    job: &JobConfig,
+    records: &[Record],
+    lookups: &[Lookup],
+    pass_id: i64,
+) {
+    let pairs = candidate_gammas(job.entity, records, lookups, job.matching.em_sample_pairs);
+    if pairs.len() < em::MIN_PAIRS {
+        info!(
+            pass = pass_id,
+            pairs = pairs.len(),
+            "too few candidate pairs for EM; built-in m/u used"
+        );
+        return;
+    }
+    let (model, report) = em::estimate(&scorer.model, &pairs, job.matching.em_max_iterations, 1e-4);
+    info!(
+        pass = pass_id,
+        pairs = report.pairs,
+        iterations = report.iterations,
+        converged = report.converged,
+        lambda = model.lambda,
+        "match parameters estimated (EM)"
+    );
+    scorer.model = model;
+}
+
+/// The comparison vectors of a batch's candidate pairs, at most `limit`.
+fn candidate_gammas(
+    kind: EntityKind,
+    records: &[Record],
+    lookups: &[Lookup],
+    limit: usize,
+) -> Vec<Gamma> {
+    let mut out = Vec::new();
+    for (record, lookup) in records.iter().zip(lookups) {
+        let Ok(candidates) = lookup else { continue };
+        let crm = Prepared::new(kind, record);
+        out.extend(
+            candidates
+                .iter()
+                .map(|c| gamma(kind, &crm, &Prepared::new(kind, c))),
+        );
+        if out.len() >= limit {
+            out.truncate(limit);
+            break;
+        }
+    }
+    out
+}
+
 /// Runs one pass of `job_name`. A failure after the pass has started is recorded on the
 /// pass (status `failed`, with the error) and returned; nothing already stored is lost.
 #[instrument(skip_all, fields(job = job_name))]
@@ -459,6 +542,8 @@ async fn run_batches(
         register: register.name().to_string(),
     };
 
+    let mut scorer = scorer_for(job_name, job, register.as_ref())?;
+    let mut fitted = !job.matching.estimate;
     let (since, full) = start_point(store, job_name, job).await?;
     match &since {
         Some(since) => info!(
@@ -524,6 +609,12 @@ async fn run_batches(
             .into_iter()
             .partition(|r| plan.skip_reason(r).is_some());
         let lookups = register.candidates(job.entity, &to_look_up).await;
+        if !fitted {
+            // EM learns m, u and the prior from the first batch's candidate pairs; later
+            // batches are scored with the same model, so one pass is one consistent scale.
+            fit(&mut scorer, job, &to_look_up, &lookups, pass_id);
+            fitted = true;
+        }
         *traffic = register.stats();
         let mut vies_results = Vec::with_capacity(to_look_up.len());
         for record in &to_look_up {
@@ -559,7 +650,7 @@ async fn run_batches(
                 _ => (lookup, None),
             };
             let history = histories.remove(&record.id).unwrap_or_default();
-            let outcome = evaluate(&plan, &record, lookup, &history, vies_invalid);
+            let outcome = evaluate(&plan, &scorer, &record, lookup, &history, vies_invalid);
             outcomes.push((record, outcome));
         }
 
@@ -738,6 +829,18 @@ mod tests {
             decision, planned, ..
         } = evaluate(
             &plan,
+            &scorer_for(
+                "test",
+                &job,
+                &crate::register::file::FileRegister::from_index(
+                    "reg",
+                    std::sync::Arc::new(crate::register::index::RecordIndex::new(
+                        Vec::new(),
+                        Default::default(),
+                    )),
+                ),
+            )
+            .unwrap(),
             &crm,
             Ok(vec![decoy, right]),
             &History::default(),

@@ -12,6 +12,7 @@ mod daemon;
 mod data_islands;
 mod gleif;
 mod http_double;
+mod matching;
 mod migrations;
 mod passes;
 mod reconciliation;

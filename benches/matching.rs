@@ -1,0 +1,406 @@
+//! The matching benchmark: figures, not a timed test. For each entity kind and generator
+//! profile it writes a synthetic CRM and register as CSV, then times loading, indexing,
+//! EM and linking (as `refsync match` does) and scores the links against the ground truth.
+//!
+//!   cargo bench --bench matching -- [--kinds organisation,contact] [--profiles easy,medium,hard]
+//!       [--crm 10000] [--register 100000] [--runs 3] [--seed 42] [--max-block 200]
+//!       [--kernels] [--misses N]
+//!
+//! Every run is a fresh child process, so peak memory (VmHWM from /proc/self/status) and
+//! times cover loading and matching, not generating the files; medians over the runs.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use refsync::domain::model::{EntityKind, Field, Record};
+use refsync::matching::{self, CsvMapping, LinkReport, MatchConfig};
+use refsync::synth::{self, Profile};
+
+struct Args {
+    kinds: Vec<EntityKind>,
+    profiles: Vec<Profile>,
+    crm: usize,
+    register: usize,
+    runs: usize,
+    seed: u64,
+    kernels: bool,
+    /// Print this many true pairs the engine missed, with why.
+    misses: usize,
+    /// Blocks larger than this are skipped (`[blocking] max_block_size`).
+    max_block: usize,
+    /// Set in the child process that measures one run: (kind, folder with the CSV files).
+    child: Option<(EntityKind, String)>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        kinds: vec![EntityKind::Organisation, EntityKind::Contact],
+        profiles: Profile::ALL.to_vec(),
+        crm: 10_000,
+        register: 100_000,
+        runs: 3,
+        seed: 42,
+        kernels: false,
+        misses: 0,
+        max_block: refsync::domain::blocking::BlockingSettings::default().max_block_size,
+        child: None,
+    };
+    let mut child_kind = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--kinds" => {
+                args.kinds = value()?
+                    .split(',')
+                    .map(|k| match k {
+                        "organisation" => Ok(EntityKind::Organisation),
+                        "contact" => Ok(EntityKind::Contact),
+                        other => Err(format!("unknown kind `{other}`")),
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            "--profiles" => {
+                args.profiles = value()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            "--crm" => args.crm = value()?.parse().map_err(|e| format!("--crm: {e}"))?,
+            "--register" => {
+                args.register = value()?.parse().map_err(|e| format!("--register: {e}"))?
+            }
+            "--runs" => args.runs = value()?.parse().map_err(|e| format!("--runs: {e}"))?,
+            "--seed" => args.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--kernels" => args.kernels = true,
+            "--misses" => args.misses = value()?.parse().map_err(|e| format!("--misses: {e}"))?,
+            "--max-block" => {
+                args.max_block = value()?.parse().map_err(|e| format!("--max-block: {e}"))?
+            }
+            "--child-kind" => child_kind = Some(value()?),
+            "--child-dir" => {
+                let dir = value()?;
+                let kind = match child_kind.as_deref() {
+                    Some("contact") => EntityKind::Contact,
+                    _ => EntityKind::Organisation,
+                };
+                args.child = Some((kind, dir));
+            }
+            "--bench" => {}
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok(args)
+}
+
+fn write_csv(path: &Path, records: &[Record]) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_path(path)?;
+    w.write_record(std::iter::once("id").chain(Field::ALL.iter().map(|f| f.as_str())))?;
+    for r in records {
+        w.write_record(
+            std::iter::once(r.id.as_str())
+                .chain(Field::ALL.iter().map(|f| r.raw(*f).unwrap_or(""))),
+        )?;
+    }
+    w.flush()
+}
+
+fn peak_memory_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("matching bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Some((kind, dir)) = &args.child {
+        measure(*kind, Path::new(dir), args.misses, args.max_block);
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    println!(
+        "crm={} register={} runs={} seed={} max_block={} threads={}",
+        args.crm,
+        args.register,
+        args.runs,
+        args.seed,
+        args.max_block,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "{:<12} {:<7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>10} {:>9} {:>8} {:>8} {:>9}",
+        "kind",
+        "profile",
+        "precision",
+        "recall",
+        "F1",
+        "pair_comp",
+        "reduction",
+        "cand_pairs",
+        "records/s",
+        "wall_s",
+        "load_s",
+        "link_s",
+        "peak_MiB"
+    );
+    for kind in &args.kinds {
+        for profile in &args.profiles {
+            let data = synth::generate(*kind, *profile, args.seed, args.register, args.crm);
+            write_csv(&dir.path().join("crm.csv"), &data.crm).expect("write crm");
+            write_csv(&dir.path().join("register.csv"), &data.register).expect("write register");
+            let mut truth = csv::Writer::from_path(dir.path().join("truth.csv")).expect("truth");
+            for (c, r) in &data.truth {
+                truth.write_record([c, r]).expect("write truth");
+            }
+            truth.flush().expect("write truth");
+            drop(data);
+            // Each run in a fresh process: peak memory and timings are those of loading and
+            // matching alone, not of generating the data.
+            let runs: Vec<Vec<f64>> = (0..args.runs.max(1))
+                .map(|run| {
+                    let out =
+                        std::process::Command::new(std::env::current_exe().expect("own path"))
+                            .args(["--child-kind", kind.as_str(), "--child-dir"])
+                            .arg(dir.path())
+                            .args([
+                                "--misses",
+                                &if run == 0 { args.misses } else { 0 }.to_string(),
+                            ])
+                            .args(["--max-block", &args.max_block.to_string()])
+                            .stderr(std::process::Stdio::inherit())
+                            .output()
+                            .expect("run a measurement");
+                    let text = String::from_utf8_lossy(&out.stdout);
+                    let line = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("RESULT "))
+                        .unwrap_or_else(|| panic!("measurement failed ({:?}): {text}", out.status));
+                    line.split(' ')
+                        .map(|v| v.parse().expect("a number"))
+                        .collect()
+                })
+                .collect();
+            let col = |i: usize| median(runs.iter().map(|r| r[i]).collect());
+            let wall = col(0);
+            println!(
+                "{:<12} {:<7} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.6} {:>11.0} {:>10.0} {:>9.2} {:>8.2} {:>8.2} {:>9.0}",
+                kind.as_str(),
+                profile.as_str(),
+                col(4),
+                col(5),
+                col(6),
+                col(7),
+                col(8),
+                col(9),
+                args.crm as f64 / wall,
+                wall,
+                col(1),
+                col(2),
+                col(3)
+            );
+        }
+    }
+    if args.kernels {
+        kernels(args.seed);
+    }
+}
+
+/// One measured run (in a child process): load both files, link, then score the links.
+/// Prints `RESULT wall load link peak_mib precision recall f1 pair_completeness
+/// reduction_ratio candidate_pairs`.
+fn measure(kind: EntityKind, dir: &Path, misses: usize, max_block: usize) {
+    let mapping = CsvMapping {
+        columns: Field::ALL
+            .iter()
+            .map(|f| (*f, f.as_str().to_string()))
+            .collect(),
+        ..CsvMapping::default()
+    };
+    let mut config = MatchConfig {
+        crm: mapping.clone(),
+        register: mapping.clone(),
+        ..MatchConfig::default()
+    };
+    config.blocking.max_block_size = max_block;
+    let started = Instant::now();
+    let crm = matching::load(kind, &dir.join("crm.csv"), &mapping).expect("load crm");
+    let register =
+        matching::load(kind, &dir.join("register.csv"), &mapping).expect("load register");
+    let load = started.elapsed().as_secs_f64();
+    let mut report = LinkReport {
+        crm_records: 0,
+        register_records: 0,
+        candidate_pairs: 0,
+        em: None,
+        load_seconds: load,
+        index_seconds: 0.0,
+        em_seconds: 0.0,
+        link_seconds: 0.0,
+    };
+    let (linker, linked) =
+        matching::link_all(kind, &config, &crm, register, &mut report).expect("link");
+    let wall = started.elapsed().as_secs_f64();
+    let peak = peak_memory_mib();
+    let truth: HashMap<String, String> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(dir.join("truth.csv"))
+        .expect("truth")
+        .records()
+        .map(|r| {
+            let r = r.expect("truth row");
+            (r[0].to_string(), r[1].to_string())
+        })
+        .collect();
+    if let Some(em) = &report.em {
+        eprintln!(
+            "  {kind}: EM {} pairs, {} iterations, converged {}, lambda {:.4}",
+            em.pairs, em.iterations, em.converged, linker.scorer.model.lambda
+        );
+    }
+    if misses > 0 {
+        print_misses(&linker, &crm, &linked, &truth, misses);
+    }
+    let q = matching::evaluate(&linker, &crm, &linked, &truth, report.candidate_pairs);
+    println!(
+        "RESULT {wall} {load} {} {peak} {} {} {} {} {} {}",
+        report.index_seconds + report.em_seconds + report.link_seconds,
+        q.precision,
+        q.recall,
+        q.f1,
+        q.pair_completeness,
+        q.reduction_ratio,
+        report.candidate_pairs
+    );
+}
+
+/// The first `limit` true pairs that were not linked, with the reason.
+fn print_misses(
+    linker: &refsync::domain::link::Linker,
+    crm: &[refsync::domain::score::Prepared],
+    linked: &[refsync::domain::link::Linked],
+    truth: &HashMap<String, String>,
+    limit: usize,
+) {
+    use refsync::domain::decide::Decision;
+    // The compared values of the true pair, as the engine saw them.
+    let show = |c: &refsync::domain::score::Prepared, want: &str| {
+        linker
+            .records
+            .iter()
+            .find(|r| &*r.id == want)
+            .map_or(String::new(), |r| {
+                linker
+                    .scorer
+                    .score(c, r)
+                    .comparisons
+                    .iter()
+                    .map(|x| format!("{}: {:?} / {:?} {:?}", x.field, x.crm, x.register, x.level))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
+    };
+    let mut shown = 0;
+    for (c, l) in crm.iter().zip(linked) {
+        let Some(want) = truth.get(&*c.id) else {
+            continue;
+        };
+        let outcome = match &l.decision {
+            Decision::Matched { best, .. } if &best.register_id == want => continue,
+            Decision::Matched { best, band } => {
+                format!("matched {} ({band}, {})", best.register_id, best.grade())
+            }
+            Decision::Ambiguous { candidates } => format!(
+                "ambiguous: {}",
+                candidates
+                    .iter()
+                    .map(|s| format!("{} {:.1} bits {}", s.register_id, s.weight, s.grade()))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            Decision::NotFound { best } => format!(
+                "not found (best {})",
+                best.as_ref().map_or("none".into(), |s| format!(
+                    "{} {:.1} bits {}",
+                    s.register_id,
+                    s.weight,
+                    s.grade()
+                ))
+            ),
+        };
+        let blocked = linker.candidates(c).any(|cand| &*cand.id == want.as_str());
+        eprintln!(
+            "MISS {} -> {want} (blocked: {blocked}): {outcome}\n  crm / register: {}",
+            c.id,
+            show(c, want)
+        );
+        shown += 1;
+        if shown >= limit {
+            break;
+        }
+    }
+}
+
+/// Jaro–Winkler from strsim against rapidfuzz on the name pairs blocking produces.
+fn kernels(seed: u64) {
+    let data = synth::generate(
+        EntityKind::Organisation,
+        Profile::Hard,
+        seed,
+        20_000,
+        20_000,
+    );
+    let names: Vec<String> = data
+        .register
+        .iter()
+        .chain(&data.crm)
+        .filter_map(|r| r.get(Field::LegalName))
+        .map(refsync::domain::normalise::name_core)
+        .collect();
+    let pairs: Vec<(&str, &str)> = (0..2_000_000)
+        .map(|i| {
+            (
+                names[i % names.len()].as_str(),
+                names[(i * 7 + 13) % names.len()].as_str(),
+            )
+        })
+        .collect();
+    let time = |f: &dyn Fn(&str, &str) -> f64| {
+        let mut runs = Vec::new();
+        let mut sum = 0.0;
+        for _ in 0..5 {
+            let started = Instant::now();
+            sum = pairs.iter().map(|(a, b)| f(a, b)).sum::<f64>();
+            runs.push(started.elapsed().as_secs_f64());
+        }
+        (median(runs), sum)
+    };
+    let (strsim_s, strsim_sum) = time(&|a, b| strsim::jaro_winkler(a, b));
+    let (rapid_s, rapid_sum) =
+        time(&|a, b| rapidfuzz::distance::jaro_winkler::similarity(a.chars(), b.chars()));
+    println!(
+        "kernel jaro_winkler over {} name pairs (median of 5): strsim {:.3} s, rapidfuzz {:.3} s ({:.2}x); mean similarity {:.5} vs {:.5}",
+        pairs.len(),
+        strsim_s,
+        rapid_s,
+        strsim_s / rapid_s,
+        strsim_sum / pairs.len() as f64,
+        rapid_sum / pairs.len() as f64
+    );
+}

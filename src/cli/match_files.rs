@@ -1,0 +1,127 @@
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Args;
+
+use super::UsageError;
+use crate::domain::model::{EntityKind, Field};
+use crate::matching::{self, LinkReport, MatchConfig};
+
+#[derive(Debug, Args)]
+pub struct MatchArgs {
+    /// `organisation` or `contact`.
+    #[arg(long, value_parser = parse_kind)]
+    pub kind: EntityKind,
+    /// The CSV file whose records are looked up (one output row per record at most).
+    #[arg(long)]
+    pub crm: PathBuf,
+    /// The CSV file to look them up in.
+    #[arg(long)]
+    pub register: PathBuf,
+    /// Where to write the links (CSV).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A TOML file with [crm] and [register] (id_column, delimiter, [.columns]) and optional
+    /// [blocking], [matching] and [thresholds] sections.
+    #[arg(long)]
+    pub mapping: Option<PathBuf>,
+    /// FIELD=COLUMN for both files (when they share column names); repeatable.
+    #[arg(long = "map", value_parser = parse_map)]
+    pub map: Vec<(Field, String)>,
+    /// The CRM file's id column (default `id`, or the mapping file's).
+    #[arg(long)]
+    pub crm_id: Option<String>,
+    /// The register file's id column (default `id`, or the mapping file's).
+    #[arg(long)]
+    pub register_id: Option<String>,
+}
+
+fn parse_kind(s: &str) -> Result<EntityKind, String> {
+    match s {
+        "organisation" => Ok(EntityKind::Organisation),
+        "contact" => Ok(EntityKind::Contact),
+        other => Err(format!(
+            "`{other}` is not a kind; use organisation or contact"
+        )),
+    }
+}
+
+fn parse_map(s: &str) -> Result<(Field, String), String> {
+    let (field, column) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not FIELD=COLUMN, e.g. legal_name=Firma"))?;
+    let field: Field = field
+        .trim()
+        .parse()
+        .map_err(|e: crate::domain::model::UnknownField| e.to_string())?;
+    Ok((field, column.trim().to_string()))
+}
+
+/// Links two CSV files without a store or a CRM: for tuning thresholds on samples.
+pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
+    let mut config = match &args.mapping {
+        Some(path) => MatchConfig::load(path).map_err(|e| UsageError(e.to_string()))?,
+        None => MatchConfig::default(),
+    };
+    let extra: BTreeMap<Field, String> = args.map.iter().cloned().collect();
+    for side in [&mut config.crm, &mut config.register] {
+        side.columns.extend(extra.clone());
+    }
+    if let Some(id) = &args.crm_id {
+        config.crm.id_column = id.clone();
+    }
+    if let Some(id) = &args.register_id {
+        config.register.id_column = id.clone();
+    }
+    config
+        .validate(args.kind)
+        .map_err(|e| UsageError(e.to_string()))?;
+
+    let started = Instant::now();
+    let crm = matching::load(args.kind, &args.crm, &config.crm)?;
+    let register = matching::load(args.kind, &args.register, &config.register)?;
+    let mut report = LinkReport {
+        crm_records: 0,
+        register_records: 0,
+        candidate_pairs: 0,
+        em: None,
+        load_seconds: started.elapsed().as_secs_f64(),
+        index_seconds: 0.0,
+        em_seconds: 0.0,
+        link_seconds: 0.0,
+    };
+    let (_, linked) = matching::link_all(args.kind, &config, &crm, register, &mut report)?;
+    let rows = matching::link_rows(&crm, &linked);
+    matching::write_links(&args.out, &rows)?;
+    let count = |band: &str| rows.iter().filter(|r| r.band == band).count();
+    println!(
+        "{} CRM records against {} register records: {} auto, {} review, {} ambiguous, {} not found",
+        report.crm_records,
+        report.register_records,
+        count("auto"),
+        count("review"),
+        count("ambiguous"),
+        report.crm_records - rows.len()
+    );
+    println!(
+        "{} candidate pairs; EM {}; {:.2} s (load {:.2}, index {:.2}, EM {:.2}, link {:.2}); links in {}",
+        report.candidate_pairs,
+        report.em.as_ref().map_or("off".to_string(), |e| match e.iterations {
+            0 => format!("skipped ({} pairs are too few; built-in m/u)", e.pairs),
+            n => format!(
+                "{} pairs, {n} iterations{}",
+                e.pairs,
+                if e.converged { "" } else { ", not converged" }
+            ),
+        }),
+        started.elapsed().as_secs_f64(),
+        report.load_seconds,
+        report.index_seconds,
+        report.em_seconds,
+        report.link_seconds,
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

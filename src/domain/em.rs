@@ -1,0 +1,186 @@
+//! Expectation–maximisation for the Fellegi–Sunter parameters: m, u and the prior are
+//! estimated from the candidate pairs themselves, no labelled matches needed.
+
+use serde::Serialize;
+
+use super::score::{Gamma, Level, Model, PROBABILITY_FLOOR};
+
+/// How an estimation went, for logs and the benchmark.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EmReport {
+    pub pairs: usize,
+    pub iterations: usize,
+    pub converged: bool,
+    /// The largest parameter change in the last iteration.
+    pub last_change: f64,
+}
+
+/// Below this many pairs the estimate is noise: the starting model is kept.
+pub const MIN_PAIRS: usize = 50;
+
+/// Runs EM from `start` over the comparison vectors `pairs`. Pinned fields keep their m
+/// and u; every other parameter is re-estimated. Stops when no parameter moves by more
+/// than `tolerance`, or after `max_iterations`.
+pub fn estimate(
+    start: &Model,
+    pairs: &[Gamma],
+    max_iterations: usize,
+    tolerance: f64,
+) -> (Model, EmReport) {
+    let mut model = start.clone();
+    let mut report = EmReport {
+        pairs: pairs.len(),
+        iterations: 0,
+        converged: false,
+        last_change: 0.0,
+    };
+    if pairs.len() < MIN_PAIRS {
+        return (model, report);
+    }
+    let n_fields = model.fields.len();
+    let free: Vec<bool> = model
+        .fields
+        .iter()
+        .map(|(f, _)| !model.pinned.contains(f))
+        .collect();
+    for _ in 0..max_iterations {
+        report.iterations += 1;
+        // E step: the posterior match probability of each pair under the current model.
+        let mut m_sum = vec![[0.0f64; 3]; n_fields];
+        let mut u_sum = vec![[0.0f64; 3]; n_fields];
+        let mut g_total = 0.0;
+        let prior = model.prior_weight();
+        for gamma in pairs {
+            let mut w = prior;
+            for (i, (_, p)) in model.fields.iter().enumerate() {
+                w += p.weight(gamma[i]);
+            }
+            let g = 1.0 / (1.0 + (-w).exp2());
+            g_total += g;
+            for (i, level) in gamma.iter().take(n_fields).enumerate() {
+                let idx = match level {
+                    Level::Exact => 0,
+                    Level::Close => 1,
+                    Level::Far => 2,
+                    Level::Missing => continue,
+                };
+                m_sum[i][idx] += g;
+                u_sum[i][idx] += 1.0 - g;
+            }
+        }
+        // M step: new m, u and prior from the expected counts.
+        let mut change: f64 = 0.0;
+        let lambda =
+            (g_total / pairs.len() as f64).clamp(PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR);
+        change = change.max((lambda - model.lambda).abs());
+        model.lambda = lambda;
+        for (i, (_, params)) in model.fields.iter_mut().enumerate() {
+            if !free[i] {
+                continue;
+            }
+            let (mt, ut): (f64, f64) = (m_sum[i].iter().sum(), u_sum[i].iter().sum());
+            if mt <= 0.0 || ut <= 0.0 {
+                continue;
+            }
+            for l in 0..3 {
+                // A level the comparator never produces stays at 0 and carries no evidence.
+                let m = m_sum[i][l] / mt;
+                let u = u_sum[i][l] / ut;
+                change = change
+                    .max((m - params.m[l]).abs())
+                    .max((u - params.u[l]).abs());
+                params.m[l] = m;
+                params.u[l] = u;
+            }
+        }
+        report.last_change = change;
+        if change < tolerance {
+            report.converged = true;
+            break;
+        }
+    }
+    (model, report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::{EntityKind, Field};
+    use crate::domain::score::FieldParams;
+
+    /// Pairs drawn from a known model: EM must find its parameters again.
+    fn sample(truth: &Model, n: usize, seed: u64) -> Vec<Gamma> {
+        let mut state = seed;
+        let mut next = || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let is_match = next() < truth.lambda;
+            let mut g = [Level::Missing; 12];
+            for (i, (_, p)) in truth.fields.iter().enumerate() {
+                let probs = if is_match { p.m } else { p.u };
+                let r = next();
+                g[i] = if r < probs[0] {
+                    Level::Exact
+                } else if r < probs[0] + probs[1] {
+                    Level::Close
+                } else {
+                    Level::Far
+                };
+            }
+            out.push(g);
+        }
+        out
+    }
+
+    #[test]
+    fn em_recovers_known_parameters() {
+        let mut truth = Model::default_for(EntityKind::Organisation);
+        truth.lambda = 0.2;
+        let start = Model::default_for(EntityKind::Organisation);
+        let pairs = sample(&truth, 40_000, 7);
+        let (fitted, report) = estimate(&start, &pairs, 200, 1e-6);
+        assert!(report.converged, "{report:?}");
+        assert!(
+            (fitted.lambda - 0.2).abs() < 0.02,
+            "lambda {}",
+            fitted.lambda
+        );
+        for ((field, want), (_, got)) in truth.fields.iter().zip(&fitted.fields) {
+            for l in 0..3 {
+                assert!(
+                    (want.m[l] - got.m[l]).abs() < 0.05,
+                    "{field} m[{l}]: {} vs {}",
+                    want.m[l],
+                    got.m[l]
+                );
+                assert!(
+                    (want.u[l] - got.u[l]).abs() < 0.05,
+                    "{field} u[{l}]: {} vs {}",
+                    want.u[l],
+                    got.u[l]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pinned_fields_keep_their_parameters_and_few_pairs_change_nothing() {
+        let mut start = Model::default_for(EntityKind::Organisation);
+        let pinned = FieldParams {
+            m: [0.5, 0.25, 0.25],
+            u: [0.1, 0.1, 0.8],
+        };
+        start.pin(Field::City, pinned).unwrap();
+        let truth = Model::default_for(EntityKind::Organisation);
+        let (fitted, _) = estimate(&start, &sample(&truth, 5_000, 3), 50, 1e-6);
+        assert_eq!(fitted.params(Field::City), Some(&pinned));
+        let (unchanged, report) = estimate(&start, &sample(&truth, 10, 3), 50, 1e-6);
+        assert_eq!((unchanged, report.iterations), (start, 0));
+    }
+}

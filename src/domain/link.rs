@@ -1,0 +1,260 @@
+//! The matching engine over a register held in memory: prepared records, their blocking
+//! index and term frequencies, a scorer whose parameters EM can fit, and the decision per
+//! CRM record. Pure: the callers read files and run threads.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::blocking::{BlockIndex, BlockingSettings, Rule};
+use super::decide::{decide, Decision, Thresholds};
+use super::em::{self, EmReport};
+use super::model::{EntityKind, Field};
+use super::score::{gamma, FieldParams, Gamma, Model, Prepared, Scorer, TermFrequencies};
+
+/// How a job scores: whether m/u are estimated (EM), pinned values, term frequencies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchSettings {
+    /// Estimate m, u and the prior from the data (EM) before matching.
+    #[serde(default = "default_true")]
+    pub estimate: bool,
+    #[serde(default = "default_em_iterations")]
+    pub em_max_iterations: usize,
+    /// Candidate pairs EM learns from, at most (a sample keeps big runs fast).
+    #[serde(default = "default_em_sample_pairs")]
+    pub em_sample_pairs: usize,
+    /// Weigh exact agreements on names and cities by how rare the value is.
+    #[serde(default = "default_true")]
+    pub term_frequency: bool,
+    /// m and u pinned per compared field: `legal_name = { m = [..], u = [..] }` with
+    /// probabilities for the levels exact, close, far. EM leaves these alone.
+    #[serde(default)]
+    pub fields: std::collections::BTreeMap<Field, FieldParams>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_em_iterations() -> usize {
+    100
+}
+
+fn default_em_sample_pairs() -> usize {
+    200_000
+}
+
+impl Default for MatchSettings {
+    fn default() -> Self {
+        MatchSettings {
+            estimate: true,
+            em_max_iterations: default_em_iterations(),
+            em_sample_pairs: default_em_sample_pairs(),
+            term_frequency: true,
+            fields: Default::default(),
+        }
+    }
+}
+
+impl MatchSettings {
+    /// Checks what serde cannot; the error names the key below `matching` and the fix.
+    pub fn validate(&self, kind: EntityKind) -> Result<(), (String, String)> {
+        for (field, params) in &self.fields {
+            let key = format!("fields.{field}");
+            for (name, probs) in [("m", params.m), ("u", params.u)] {
+                let sum: f64 = probs.iter().sum();
+                if probs.iter().any(|p| !(0.0..=1.0).contains(p)) || (sum - 1.0).abs() > 1e-6 {
+                    return Err((
+                        format!("{key}.{name}"),
+                        format!("{probs:?} must be three probabilities (exact, close, far) that add up to 1"),
+                    ));
+                }
+            }
+            self.model(kind).map_err(|e| (key.clone(), e))?;
+        }
+        Ok(())
+    }
+
+    /// The starting model: built-in defaults with the pinned fields applied.
+    pub fn model(&self, kind: EntityKind) -> Result<Model, String> {
+        let mut model = Model::default_for(kind);
+        for (field, params) in &self.fields {
+            model.pin(*field, *params)?;
+        }
+        Ok(model)
+    }
+}
+
+/// A register in memory, ready to match against.
+pub struct Linker {
+    pub kind: EntityKind,
+    pub rules: Vec<Rule>,
+    pub max_block_size: usize,
+    pub records: Vec<Prepared>,
+    pub index: BlockIndex,
+    pub scorer: Scorer,
+}
+
+/// One CRM record's outcome: the decision and how many candidates blocking gave.
+pub struct Linked {
+    pub decision: Decision,
+    pub candidates: usize,
+}
+
+impl Linker {
+    /// Indexes `records` under the settings' rules; the scorer starts from the settings'
+    /// model (defaults plus pins) and the register's term frequencies.
+    pub fn new(
+        kind: EntityKind,
+        blocking: &BlockingSettings,
+        settings: &MatchSettings,
+        records: Vec<Prepared>,
+    ) -> Result<Linker, String> {
+        let rules = blocking.rules(kind);
+        let index = BlockIndex::build(kind, &rules, &records);
+        let mut scorer = Scorer::new(settings.model(kind)?);
+        if settings.term_frequency {
+            scorer.term_frequencies = Some(Arc::new(TermFrequencies::build(kind, &records)));
+        }
+        Ok(Linker {
+            kind,
+            rules,
+            max_block_size: blocking.max_block_size,
+            records,
+            index,
+            scorer,
+        })
+    }
+
+    /// Register records sharing a block with `crm`.
+    pub fn candidates(&self, crm: &Prepared) -> impl Iterator<Item = &Prepared> {
+        self.index
+            .candidates(self.kind, &self.rules, crm, self.max_block_size)
+            .into_iter()
+            .filter_map(|i| self.records.get(i as usize))
+    }
+
+    /// The comparison vectors of the candidate pairs of `crm_records`, at most `limit`
+    /// (taken evenly across the records so a sample represents the whole file).
+    pub fn candidate_gammas(&self, crm_records: &[Prepared], limit: usize) -> Vec<Gamma> {
+        let mut out = Vec::new();
+        let step = (crm_records.len() / limit.max(1)).max(1);
+        for crm in crm_records.iter().step_by(step) {
+            out.extend(self.candidates(crm).map(|c| gamma(self.kind, crm, c)));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Fits the scorer's m, u and prior to the candidate pairs by EM.
+    pub fn estimate(&mut self, gammas: &[Gamma], max_iterations: usize) -> EmReport {
+        let (model, report) = em::estimate(&self.scorer.model, gammas, max_iterations, 1e-4);
+        self.scorer.model = model;
+        report
+    }
+
+    /// Scores every candidate of `crm` and decides. Candidates are first ranked by weight
+    /// alone; only those that can still matter get a full explanation.
+    pub fn link(&self, crm: &Prepared, thresholds: &Thresholds) -> Linked {
+        let mut weighed: Vec<(f64, &Prepared)> = self
+            .candidates(crm)
+            .map(|c| (self.scorer.weight(crm, c), c))
+            .collect();
+        let candidates = weighed.len();
+        weighed.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        // Explanations for the best few: enough for the decision, ambiguity and `explain`.
+        let scored = weighed
+            .iter()
+            .take(EXPLAINED)
+            .map(|(_, c)| self.scorer.score(crm, c))
+            .collect();
+        Linked {
+            decision: decide(scored, thresholds),
+            candidates,
+        }
+    }
+}
+
+/// How many of a record's best candidates are scored in full.
+pub const EXPLAINED: usize = 3;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::Record;
+
+    #[test]
+    fn pins_are_validated_with_the_key() {
+        let mut s = MatchSettings::default();
+        s.fields.insert(
+            Field::LegalName,
+            FieldParams {
+                m: [0.9, 0.1, 0.1],
+                u: [0.1, 0.1, 0.8],
+            },
+        );
+        assert_eq!(
+            s.validate(EntityKind::Organisation).unwrap_err().0,
+            "fields.legal_name.m"
+        );
+        let mut s = MatchSettings::default();
+        s.fields.insert(
+            Field::Lei,
+            FieldParams {
+                m: [0.9, 0.0, 0.1],
+                u: [0.1, 0.0, 0.9],
+            },
+        );
+        assert!(s
+            .validate(EntityKind::Contact)
+            .unwrap_err()
+            .1
+            .contains("not compared"));
+    }
+
+    #[test]
+    fn near_twins_are_ambiguous_not_matched() {
+        let reg = |id: &str, name: &str| {
+            Prepared::new(
+                EntityKind::Organisation,
+                &Record::new(id)
+                    .with(Field::LegalName, name)
+                    .with(Field::Street, "Hauptstraße 1")
+                    .with(Field::Postcode, "80331")
+                    .with(Field::City, "München"),
+            )
+        };
+        let settings = MatchSettings {
+            term_frequency: false,
+            ..MatchSettings::default()
+        };
+        let linker = Linker::new(
+            EntityKind::Organisation,
+            &BlockingSettings::default(),
+            &settings,
+            vec![
+                reg("r1", "Nord Bau GmbH"),
+                reg("r2", "Nord Bau GmbH"),
+                reg("r3", "Weber Holz KG"),
+            ],
+        )
+        .unwrap();
+        let crm = reg("c", "Nordbau GmbH");
+        let linked = linker.link(&crm, &Thresholds::default());
+        assert_eq!(linked.candidates, 3);
+        match linked.decision {
+            Decision::Ambiguous { candidates } => {
+                let ids: Vec<&str> = candidates.iter().map(|c| c.register_id.as_str()).collect();
+                assert_eq!(ids, ["r1", "r2"]);
+            }
+            other => panic!("expected ambiguous, got {other:?}"),
+        }
+        let clear = reg("c", "Weber Holz KG");
+        assert!(
+            matches!(linker.link(&clear, &Thresholds::default()).decision, Decision::Matched { ref best, .. } if best.register_id == "r3")
+        );
+    }
+}

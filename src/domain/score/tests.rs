@@ -1,0 +1,284 @@
+use super::*;
+
+fn org(id: &str, name: &str, postcode: &str, city: &str) -> Record {
+    Record::new(id)
+        .with(Field::LegalName, name)
+        .with(Field::Postcode, postcode)
+        .with(Field::City, city)
+}
+
+fn scored(crm: &Record, reg: &Record) -> Scored {
+    let scorer = Scorer::new(Model::default_for(EntityKind::Organisation));
+    scorer.score(
+        &Prepared::new(EntityKind::Organisation, crm),
+        &Prepared::new(EntityKind::Organisation, reg),
+    )
+}
+
+#[test]
+fn scores_by_case_table() {
+    let base = org("c", "Müller Maschinenbau GmbH", "80331", "München")
+        .with(Field::Street, "Hauptstraße 12");
+    // (label, register record, min probability, max probability)
+    let cases = [
+        (
+            "same name and place",
+            org("r", "Mueller Maschinenbau GmbH", "80331", "Muenchen")
+                .with(Field::Street, "Hauptstr. 12"),
+            0.99,
+            1.0,
+        ),
+        (
+            "typo in name",
+            org("r", "Müler Maschinenbau GmbH", "80331", "München")
+                .with(Field::Street, "Hauptstr. 12"),
+            0.95,
+            1.0,
+        ),
+        (
+            "other company elsewhere",
+            org("r", "Schulz Logistik AG", "20095", "Hamburg").with(Field::Street, "Hafenstraße 1"),
+            0.0,
+            0.01,
+        ),
+        (
+            "neighbour firm",
+            org("r", "Weber Logistik GmbH", "80331", "München")
+                .with(Field::Street, "Hauptstraße 12"),
+            0.0,
+            0.5,
+        ),
+    ];
+    for (label, reg, min, max) in cases {
+        let s = scored(&base, &reg);
+        assert!(
+            s.score >= min && s.score <= max,
+            "{label}: {} not in [{min}, {max}] ({})",
+            s.score,
+            s.grade()
+        );
+    }
+}
+
+#[test]
+fn agreeing_identifier_outweighs_a_renamed_company_and_a_clash_sinks_it() {
+    let crm = org("c", "Fraport AG", "60547", "Frankfurt").with(Field::Lei, "5299001ERX0K10IZUL40");
+    let renamed = org(
+        "r",
+        "Fraport AG Frankfurt Airport Services Worldwide",
+        "60547",
+        "Frankfurt am Main",
+    )
+    .with(Field::Lei, "5299001ERX0K10IZUL40");
+    let s = scored(&crm, &renamed);
+    assert_eq!(s.method, Method::Identifier);
+    assert!(s.score > 0.99, "{} {}", s.score, s.grade());
+    let other_lei =
+        org("r", "Fraport AG", "60547", "Frankfurt").with(Field::Lei, "529900GRZ2BQY5ZM9N49");
+    let clash = scored(&crm, &other_lei);
+    let mut no_lei = other_lei.clone();
+    no_lei.values.remove(&Field::Lei);
+    let without = scored(&crm, &no_lei);
+    assert!(
+        clash.weight < without.weight - 6.0,
+        "a differing LEI costs: {} vs {}",
+        clash.weight,
+        without.weight
+    );
+}
+
+#[test]
+fn register_number_at_another_court_is_only_close() {
+    let crm = org("c", "Alpha GmbH", "10115", "Berlin")
+        .with(Field::RegisterNumber, "HRB 1234")
+        .with(Field::RegisterCourt, "Amtsgericht Charlottenburg");
+    let other_court = org("r", "Alpha GmbH", "10115", "Berlin")
+        .with(Field::RegisterNumber, "HRB 1234")
+        .with(Field::RegisterCourt, "München");
+    let s = scored(&crm, &other_court);
+    let register = s
+        .comparisons
+        .iter()
+        .find(|c| c.field == Field::RegisterNumber)
+        .unwrap();
+    assert_eq!(register.level, Level::Close);
+    assert_eq!(s.method, Method::Similarity);
+}
+
+#[test]
+fn explanation_lists_values_levels_and_contributions_that_add_up() {
+    let crm = org("c", "Alpha Logistik GmbH", "10115", "Berlin").with(Field::Phone, "030 1234567");
+    let reg =
+        org("r", "Alpha Logistics GmbH", "10117", "Berlin").with(Field::Phone, "+49 30 1234567");
+    let s = scored(&crm, &reg);
+    assert_eq!(
+        s.grade(),
+        "name=B form=A street=- house=- postcode=B city=A lei=- vat_id=- register=- phone=A website=- email=-"
+    );
+    let name = &s.comparisons[0];
+    assert_eq!(
+        (name.crm.as_deref(), name.register.as_deref()),
+        (Some("alpha logistik"), Some("alpha logistics"))
+    );
+    assert!(name.similarity.is_some_and(|x| x > 0.9) && name.contribution > 0.0);
+    let phone = s
+        .comparisons
+        .iter()
+        .find(|c| c.field == Field::Phone)
+        .unwrap();
+    assert_eq!(phone.crm.as_deref(), Some("+49301234567"));
+    let missing = s
+        .comparisons
+        .iter()
+        .find(|c| c.field == Field::Lei)
+        .unwrap();
+    assert_eq!(missing.contribution, 0.0);
+    let sum: f64 = s.comparisons.iter().map(|c| c.contribution).sum();
+    let scorer = Scorer::new(Model::default_for(EntityKind::Organisation));
+    assert!((scorer.model.prior_weight() + sum - s.weight).abs() < 1e-9);
+    assert!((Scorer::probability(s.weight) - s.score).abs() < 1e-12);
+    let p = |r: &Record| Prepared::new(EntityKind::Organisation, r);
+    assert!(
+        (scorer.weight(&p(&crm), &p(&reg)) - s.weight).abs() < 1e-9,
+        "fast path agrees"
+    );
+}
+
+#[test]
+fn rare_names_weigh_more_than_common_ones() {
+    let mut register: Vec<Prepared> = (0..50)
+        .map(|i| {
+            Prepared::new(
+                EntityKind::Organisation,
+                &org(
+                    &format!("m{i}"),
+                    "Müller GmbH",
+                    &format!("{:05}", 10000 + i),
+                    "Berlin",
+                ),
+            )
+        })
+        .collect();
+    register.push(Prepared::new(
+        EntityKind::Organisation,
+        &org("x", "Zwiebelkuchen GmbH", "10115", "Berlin"),
+    ));
+    let tf = TermFrequencies::build(EntityKind::Organisation, &register);
+    let mut scorer = Scorer::new(Model::default_for(EntityKind::Organisation));
+    scorer.term_frequencies = Some(std::sync::Arc::new(tf));
+    let common = Prepared::new(
+        EntityKind::Organisation,
+        &org("c1", "Mueller GmbH", "10000", "Berlin"),
+    );
+    let rare = Prepared::new(
+        EntityKind::Organisation,
+        &org("c2", "Zwiebelkuchen GmbH", "10115", "Berlin"),
+    );
+    let w_common = scorer.weight(&common, &register[0]);
+    let w_rare = scorer.weight(&rare, &register[50]);
+    assert!(
+        w_rare > w_common + 3.0,
+        "rare {w_rare} vs common {w_common}"
+    );
+}
+
+#[test]
+fn contacts_compare_by_sound_initial_and_double_names() {
+    let scorer = Scorer::new(Model::default_for(EntityKind::Contact));
+    let p = |first: &str, last: &str| {
+        Prepared::new(
+            EntityKind::Contact,
+            &Record::new("x")
+                .with(Field::FirstName, first)
+                .with(Field::LastName, last),
+        )
+    };
+    let level = |a: &Prepared, b: &Prepared, field: Field| {
+        scorer
+            .score(a, b)
+            .comparisons
+            .iter()
+            .find(|c| c.field == field)
+            .map(|c| c.level)
+    };
+    let anna = p("Anna", "Meyer");
+    assert_eq!(
+        level(&anna, &p("A.", "Maier"), Field::LastName),
+        Some(Level::Close)
+    );
+    assert_eq!(
+        level(&anna, &p("A.", "Maier"), Field::FirstName),
+        Some(Level::Close)
+    );
+    assert_eq!(
+        level(&anna, &p("Anna", "Meyer-Lüdenscheidt"), Field::LastName),
+        Some(Level::Close)
+    );
+    assert_eq!(
+        level(&anna, &p("Berta", "Schulz"), Field::LastName),
+        Some(Level::Far)
+    );
+    assert_eq!(
+        level(&anna, &p("ANNA", "MEYER"), Field::FirstName),
+        Some(Level::Exact)
+    );
+}
+
+#[test]
+fn pinning_refuses_fields_that_are_not_compared() {
+    let mut model = Model::default_for(EntityKind::Contact);
+    let params = FieldParams {
+        m: [0.9, 0.05, 0.05],
+        u: [0.1, 0.1, 0.8],
+    };
+    let err = model.pin(Field::Lei, params).unwrap_err();
+    assert!(err.contains("last_name"), "{err}");
+    model.pin(Field::LastName, params).unwrap();
+    assert_eq!(model.params(Field::LastName), Some(&params));
+}
+
+#[test]
+fn a_whole_name_in_one_field_is_split_into_its_parts() {
+    let scorer = Scorer::new(Model::default_for(EntityKind::Contact));
+    let register = Prepared::new(
+        EntityKind::Contact,
+        &Record::new("r")
+            .with(Field::Salutation, "Frau")
+            .with(Field::Title, "Dr.")
+            .with(Field::FirstName, "Anna")
+            .with(Field::LastName, "Müller-Lüdenscheidt"),
+    );
+    for whole in [
+        "Frau Dr. Anna Müller-Lüdenscheidt",
+        "Müller-Lüdenscheidt, Anna",
+    ] {
+        let crm = Prepared::new(
+            EntityKind::Contact,
+            &Record::new("c").with(Field::LastName, whole),
+        );
+        let s = scorer.score(&crm, &register);
+        let level = |f: Field| s.comparisons.iter().find(|c| c.field == f).map(|c| c.level);
+        assert_eq!(
+            level(Field::FirstName),
+            Some(Level::Exact),
+            "{whole}: {}",
+            s.grade()
+        );
+        assert_eq!(
+            level(Field::LastName),
+            Some(Level::Exact),
+            "{whole}: {}",
+            s.grade()
+        );
+    }
+    let crm = Prepared::new(
+        EntityKind::Contact,
+        &Record::new("c").with(Field::LastName, "Frau Dr. Anna Müller-Lüdenscheidt"),
+    );
+    let s = scorer.score(&crm, &register);
+    let level = |f: Field| s.comparisons.iter().find(|c| c.field == f).map(|c| c.level);
+    assert_eq!(
+        (level(Field::Salutation), level(Field::Title)),
+        (Some(Level::Exact), Some(Level::Exact))
+    );
+}

@@ -1,0 +1,93 @@
+//! `refsync explain`: how one CRM record is matched, candidate by candidate, with the same
+//! blocking, model and EM fit as a pass would use.
+
+use serde::Serialize;
+
+use super::{fit, scorer_for, SyncError};
+use crate::config::Config;
+use crate::crm::CrmSource;
+use crate::domain::decide::{decide, Decision};
+use crate::domain::model::Record;
+use crate::domain::score::{Model, Prepared, Scored};
+
+/// The candidates of one CRM record, best first, and what the pass would decide.
+#[derive(Debug, Serialize)]
+pub struct Explanation {
+    pub job: String,
+    pub record: Record,
+    /// `matched:auto`, `matched:review`, `ambiguous` or `not_found`.
+    pub decision: String,
+    pub candidates: Vec<Scored>,
+    pub model: Model,
+}
+
+/// Explains record `record_id` of job `job_name`; `Ok(None)` when the CRM has no such record.
+pub async fn explain(
+    config: &Config,
+    job_name: &str,
+    record_id: &str,
+) -> Result<Option<Explanation>, SyncError> {
+    let job = config
+        .job
+        .get(job_name)
+        .ok_or_else(|| SyncError::NoSuchJob(job_name.to_string()))?;
+    let (Some(crm_config), Some(register_config)) =
+        (config.crm.get(&job.crm), config.register.get(&job.register))
+    else {
+        return Err(SyncError::NoSuchJob(job_name.to_string()));
+    };
+    let register = crate::register::open(&job.register, register_config, None).await?;
+    let crm: Box<dyn CrmSource> = crate::crm::open(&job.crm, crm_config).await?;
+    let mut scorer = scorer_for(job_name, job, register.as_ref())?;
+
+    // The CRM is read in the pass's batches; the first one fits the model, as in a pass.
+    let mut offset = 0;
+    let mut found = None;
+    loop {
+        let batch = crm
+            .read_batch(job.entity, None, offset, job.batch_size)
+            .await?;
+        if batch.is_empty() {
+            break;
+        }
+        if offset == 0 && job.matching.estimate {
+            let lookups = register.candidates(job.entity, &batch).await;
+            fit(&mut scorer, job, &batch, &lookups, 0);
+        }
+        offset += batch.len();
+        if let Some(record) = batch.into_iter().find(|r| r.id == record_id) {
+            found = Some(record);
+            break;
+        }
+    }
+    let Some(record) = found else {
+        return Ok(None);
+    };
+    let lookup = register
+        .candidates(job.entity, std::slice::from_ref(&record))
+        .await
+        .pop()
+        .unwrap_or_else(|| Ok(Vec::new()))?;
+    let crm_prepared = Prepared::new(job.entity, &record);
+    let mut candidates: Vec<Scored> = lookup
+        .iter()
+        .map(|c| scorer.score(&crm_prepared, &Prepared::new(job.entity, c)))
+        .collect();
+    candidates.sort_by(|a, b| {
+        b.weight
+            .total_cmp(&a.weight)
+            .then_with(|| a.register_id.cmp(&b.register_id))
+    });
+    let decision = match decide(candidates.clone(), &job.thresholds) {
+        Decision::Matched { band, .. } => format!("matched:{band}"),
+        Decision::Ambiguous { .. } => "ambiguous".to_string(),
+        Decision::NotFound { .. } => "not_found".to_string(),
+    };
+    Ok(Some(Explanation {
+        job: job_name.to_string(),
+        record,
+        decision,
+        candidates,
+        model: scorer.model,
+    }))
+}
