@@ -197,6 +197,28 @@ pub(crate) fn evaluate(
             .contains(&(p.field, comparable(p.field, &p.new)))
     });
     let Decision::Matched { best, band } = &decision else {
+        // Without a register record to take a correction from, an invalid identifier is
+        // still reported: as a flag for a person.
+        picklists.extend(
+            invalid
+                .iter()
+                .filter(|i| {
+                    plan.rules
+                        .get(&i.field)
+                        .is_some_and(|r| r.policy() != Policy::Ignore)
+                })
+                .map(|i| PlannedChange {
+                    kind: ChangeKind::Flag,
+                    field: i.field,
+                    old: record.raw(i.field).map(str::to_string),
+                    new: format!("invalid: {}", i.reason),
+                    policy: Policy::Propose,
+                    action: Action::Propose,
+                    hold: None,
+                    confidence: None,
+                    note: None,
+                }),
+        );
         return Outcome::Decided {
             decision,
             planned: Vec::new(),
@@ -800,6 +822,47 @@ mod tests {
             .with(Field::LegalName, "Fraport AG")
             .with(Field::Postcode, "60547")
             .with(Field::City, "Frankfurt am Main")
+    }
+
+    #[test]
+    fn invalid_identifiers_of_unmatched_records_are_flagged() {
+        let job: JobConfig = toml::from_str(
+            r#"entity = "organisation"
+               crm = "crm"
+               register = "reg"
+               schedule = "0 0 * * * *"
+               fields = { lei = "overwrite" }"#,
+        )
+        .unwrap();
+        let plan = JobPlan {
+            job: &job,
+            rules: job.fields.clone().unwrap(),
+            mapped: [Field::Lei].into(),
+        };
+        let empty = crate::register::file::FileRegister::from_index(
+            "reg",
+            std::sync::Arc::new(crate::register::index::RecordIndex::new(
+                Vec::new(),
+                Default::default(),
+            )),
+        );
+        let scorer = scorer_for("test", &job, &empty).unwrap();
+        let crm = fraport("c1").with(Field::Lei, "5299001ERX0K10IZUL41");
+        let Outcome::Decided {
+            decision,
+            picklists,
+            ..
+        } = evaluate(&plan, &scorer, &crm, Ok(vec![]), &History::default(), None)
+        else {
+            panic!("not decided");
+        };
+        assert!(matches!(decision, Decision::NotFound { .. }));
+        let flag = picklists
+            .iter()
+            .find(|p| p.field == Field::Lei)
+            .expect("a flag for the invalid LEI");
+        assert_eq!(flag.kind, ChangeKind::Flag);
+        assert!(flag.new.starts_with("invalid"), "{}", flag.new);
     }
 
     #[test]
