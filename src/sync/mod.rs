@@ -196,7 +196,14 @@ pub(crate) fn evaluate(
             .suppressed
             .contains(&(p.field, comparable(p.field, &p.new)))
     });
-    let Decision::Matched { best, band } = &decision else {
+    let matched = match &decision {
+        Decision::Matched { best, band } => candidates
+            .iter()
+            .find(|c| c.id == best.register_id)
+            .map(|reg| (best, *band, reg)),
+        _ => None,
+    };
+    let Some((best, band, reg)) = matched else {
         // Without a register record to take a correction from, an invalid identifier is
         // still reported: as a flag for a person.
         picklists.extend(
@@ -228,22 +235,12 @@ pub(crate) fn evaluate(
             picklists,
         };
     };
-    let Some(reg) = candidates.iter().find(|c| c.id == best.register_id) else {
-        return Outcome::Decided {
-            decision,
-            planned: Vec::new(),
-            register: None,
-            inactive: false,
-            flagged: BTreeSet::new(),
-            picklists,
-        };
-    };
     let inactive = reg.get(Field::Status).is_some_and(is_inactive);
     let mut planned = diff(&DiffInput {
         crm: record,
         register: reg,
         rules: &plan.rules,
-        band: *band,
+        band,
         probability: best.score,
         placeholders: &plan.job.placeholders,
         written: &history.written,
