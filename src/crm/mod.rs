@@ -52,6 +52,13 @@ pub trait CrmSource: Send + Sync {
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<Record>, CrmError>>;
 
+    /// The records of `kind` with these ids (those that exist).
+    fn read_by_ids<'a>(
+        &'a self,
+        kind: EntityKind,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Record>, CrmError>>;
+
     /// Sets `field` of record `id` to `new` (`None`: NULL) only if it still holds `expected`.
     fn write_field<'a>(
         &'a self,

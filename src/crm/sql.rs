@@ -126,6 +126,18 @@ fn quote(ident: &str) -> String {
     format!("\"{ident}\"")
 }
 
+/// Which rows a read returns.
+enum Selection<'a> {
+    /// A page in id order, optionally only rows modified since a CRM time.
+    Page {
+        since: Option<&'a str>,
+        offset: usize,
+        limit: usize,
+    },
+    /// The rows with these ids.
+    Ids(&'a [String]),
+}
+
 /// Numbered placeholders in order of appearance, with their values: the SQL text and the
 /// bind order can never drift apart.
 struct Binds {
@@ -356,9 +368,7 @@ impl SqlCrm {
     async fn read(
         &self,
         kind: EntityKind,
-        since: Option<&str>,
-        offset: usize,
-        limit: usize,
+        selection: Selection<'_>,
     ) -> Result<Vec<Record>, CrmError> {
         let mapping = self.mapping(kind)?;
         let t = &mapping.table;
@@ -387,12 +397,31 @@ impl SqlCrm {
         }
         let mut binds = Binds::new(self.db.backend);
         let mut conditions = self.filter(mapping, &mut binds);
-        if let (Some(since), Some(m)) = (since, &mapping.modified_column) {
-            let p = binds.push(Some(since.to_string()));
-            conditions.push(format!("{} >= {}", self.col(t, m), self.typed(t, m, p)));
-        }
+        let page = match selection {
+            Selection::Page {
+                since,
+                offset,
+                limit,
+            } => {
+                if let (Some(since), Some(m)) = (since, &mapping.modified_column) {
+                    let p = binds.push(Some(since.to_string()));
+                    conditions.push(format!("{} >= {}", self.col(t, m), self.typed(t, m, p)));
+                }
+                format!(" LIMIT {limit} OFFSET {offset}")
+            }
+            Selection::Ids(ids) => {
+                let marks: Vec<String> =
+                    ids.iter().map(|id| binds.push(Some(id.clone()))).collect();
+                conditions.push(format!(
+                    "CAST({} AS TEXT) IN ({})",
+                    self.col(t, &mapping.id_column),
+                    marks.join(", ")
+                ));
+                String::new()
+            }
+        };
         let sql = self.dialect(format!(
-            "SELECT {} FROM {} {} ORDER BY {} LIMIT {limit} OFFSET {offset}",
+            "SELECT {} FROM {} {} ORDER BY {}{page}",
             select.join(", "),
             quote(t),
             if conditions.is_empty() {
@@ -573,7 +602,29 @@ impl CrmSource for SqlCrm {
         offset: usize,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<Record>, CrmError>> {
-        Box::pin(self.read(kind, since, offset, limit))
+        Box::pin(self.read(
+            kind,
+            Selection::Page {
+                since,
+                offset,
+                limit,
+            },
+        ))
+    }
+
+    fn read_by_ids<'a>(
+        &'a self,
+        kind: EntityKind,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Record>, CrmError>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(ids.len());
+            // Bounded IN lists keep every backend within its parameter limit.
+            for chunk in ids.chunks(500) {
+                out.extend(self.read(kind, Selection::Ids(chunk)).await?);
+            }
+            Ok(out)
+        })
     }
 
     fn write_field<'a>(

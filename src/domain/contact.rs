@@ -3,7 +3,7 @@
 
 use super::diff::PlannedChange;
 use super::model::{ChangeKind, Field, Policy, Record};
-use super::normalise::e164;
+use super::normalise::{comparable, e164};
 use super::policy::Action;
 
 /// Whether an e-mail address is plausible: one `@`, a local part, a dotted domain, no blanks.
@@ -144,6 +144,33 @@ pub fn format_fixes(record: &Record, fields: &[Field]) -> Vec<PlannedChange> {
     out
 }
 
+/// A contact whose own address disagrees with its organisation's (postcode or city, where
+/// both keep one): flagged, since either may be stale.
+pub fn address_mismatch(contact: &Record, organisation: &Record) -> Option<PlannedChange> {
+    let differs = [Field::Postcode, Field::City].into_iter().find(|f| {
+        match (contact.get(*f), organisation.get(*f)) {
+            (Some(a), Some(b)) => comparable(*f, a) != comparable(*f, b),
+            _ => false,
+        }
+    })?;
+    let org_address = [Field::Postcode, Field::City]
+        .iter()
+        .filter_map(|f| organisation.get(*f))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some(PlannedChange {
+        kind: ChangeKind::Flag,
+        field: differs,
+        old: contact.raw(differs).map(str::to_string),
+        new: format!("differs from the organisation's address ({org_address})"),
+        policy: Policy::Propose,
+        action: Action::Propose,
+        hold: None,
+        confidence: None,
+        note: None,
+    })
+}
+
 /// Values that cannot be right, flagged for a person: nothing is written.
 pub fn flags(record: &Record) -> Vec<PlannedChange> {
     match record.get(Field::Email) {
@@ -231,6 +258,25 @@ mod tests {
             name_splits(&plain, &all).is_empty(),
             "a name that is only a title is left alone"
         );
+    }
+
+    #[test]
+    fn a_contact_address_other_than_its_organisations_is_flagged() {
+        let org = Record::new("7")
+            .with(Field::Postcode, "50667")
+            .with(Field::City, "Köln");
+        let same = Record::new("1")
+            .with(Field::Postcode, "50667")
+            .with(Field::City, "Koeln");
+        assert!(address_mismatch(&same, &org).is_none());
+        let partial = Record::new("2").with(Field::City, "Köln");
+        assert!(address_mismatch(&partial, &org).is_none());
+        let moved = Record::new("3")
+            .with(Field::Postcode, "80331")
+            .with(Field::City, "München");
+        let flag = address_mismatch(&moved, &org).unwrap();
+        assert_eq!((flag.kind, flag.field), (ChangeKind::Flag, Field::Postcode));
+        assert!(flag.new.contains("50667 Köln"), "{}", flag.new);
     }
 
     #[test]

@@ -117,6 +117,8 @@ pub(crate) struct History {
     pub suppressed: BTreeSet<(Field, String)>,
     /// For a contact: its organisation is `inactive` after the organisations' last pass.
     pub organisation_inactive: bool,
+    /// For a contact: its organisation as the CRM holds it, to check the address against.
+    pub organisation: Option<Record>,
 }
 
 /// The job as a pass needs it: config plus the rules in force.
@@ -177,6 +179,13 @@ pub(crate) fn evaluate(
         .collect();
     if kind == EntityKind::Contact {
         picklists.extend(contact::name_splits(record, &mapped));
+        if let Some(flag) = history
+            .organisation
+            .as_ref()
+            .and_then(|org| contact::address_mismatch(record, org))
+        {
+            picklists.push(flag);
+        }
         if history.organisation_inactive {
             picklists.push(PlannedChange {
                 kind: ChangeKind::Flag,
@@ -561,6 +570,12 @@ async fn run_batches(
         register: register.name().to_string(),
     };
 
+    // Contacts with an address of their own are checked against their organisation's.
+    let check_addresses = job.entity == EntityKind::Contact
+        && sql.organisations.is_some()
+        && [Field::Postcode, Field::City]
+            .iter()
+            .any(|f| mapping.columns.contains_key(f));
     let mut scorer = scorer_for(job_name, job, register.as_ref())?;
     let mut fitted = !job.matching.estimate;
     let (since, full) = start_point(store, job_name, job).await?;
@@ -618,12 +633,27 @@ async fn run_batches(
             .iter()
             .filter_map(|r| Some((r.id.clone(), r.get(Field::OrganisationId)?.to_string())))
             .collect();
-        let history_ctx = ctx.clone();
+        let (history_ctx, links) = (ctx.clone(), organisations.clone());
         let mut histories = store
             .db
-            .run(move |conn| load_histories(conn, &history_ctx, &ids, &organisations))
+            .run(move |conn| load_histories(conn, &history_ctx, &ids, &links))
             .await?;
 
+        if check_addresses {
+            let org_ids: BTreeSet<String> = organisations.iter().map(|(_, o)| o.clone()).collect();
+            let org_ids: Vec<String> = org_ids.into_iter().collect();
+            let orgs: BTreeMap<String, Record> = crm
+                .read_by_ids(EntityKind::Organisation, &org_ids)
+                .await?
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect();
+            for (record, org) in &organisations {
+                if let Some(o) = orgs.get(org) {
+                    histories.entry(record.clone()).or_default().organisation = Some(o.clone());
+                }
+            }
+        }
         let (skipped, to_look_up): (Vec<Record>, Vec<Record>) = records
             .into_iter()
             .partition(|r| plan.skip_reason(r).is_some());

@@ -61,7 +61,8 @@ fn odoo_database() -> PgDatabase {
             person.get(Field::FirstName).unwrap_or(""),
             person.get(Field::LastName).unwrap_or("")
         );
-        sql_query("INSERT INTO res_partner (name, is_company, parent_id, email, phone) VALUES ($1, false, CAST($2 AS INTEGER), $3, $4)")
+        // Persons live at their company's address, as Odoo fills it in.
+        sql_query("INSERT INTO res_partner (name, is_company, parent_id, email, phone, zip, city) VALUES ($1, false, CAST($2 AS INTEGER), $3, $4, (SELECT zip FROM res_partner WHERE id = CAST($2 AS INTEGER)), (SELECT city FROM res_partner WHERE id = CAST($2 AS INTEGER)))")
             .bind::<Text, _>(name.trim())
             .bind::<Text, _>(person.get(Field::OrganisationId).unwrap_or("1"))
             .bind::<Nullable<Text>, _>(person.get(Field::Email))
@@ -176,4 +177,39 @@ fn a_hostile_identifier_in_a_mapping_is_rejected_before_any_sql_runs() {
         assert_eq!(out.status.code(), Some(2), "{hostile}");
         assert!(crate::common::stderr(&out).contains("not a plain SQL identifier"), "{}", crate::common::stderr(&out));
     }
+}
+
+#[test]
+fn odoo_contacts_whose_address_differs_from_their_companys_are_flagged() {
+    let crm = odoo_database();
+    let mut pg = crm.connect();
+    // One person moved on paper: their own postcode no longer matches the company's.
+    pg.batch_execute(
+        "UPDATE res_partner SET zip = '99999' WHERE id = (SELECT min(id) FROM res_partner WHERE NOT is_company AND zip IS NOT NULL)",
+    )
+    .unwrap();
+    let sb = odoo_sandbox(&crm);
+    let reports = sb.json(&["run", "--once"]);
+    assert_eq!(reports[0]["job"], "odoo_companies", "companies first");
+    let flags: Vec<serde_json::Value> = sb
+        .json(&[
+            "review",
+            "list",
+            "--job",
+            "odoo_contacts",
+            "--limit",
+            "10000",
+        ])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "flag" && c["field"] == "postcode")
+        .cloned()
+        .collect();
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    assert_eq!(flags[0]["old_value"], "99999");
+    assert!(flags[0]["new_value"]
+        .as_str()
+        .unwrap()
+        .contains("organisation's address"));
 }
