@@ -247,6 +247,9 @@ async fn show(store: &Store, id: i64, format: Format) -> anyhow::Result<ExitCode
                 change.source, change.register_id
             );
             println!("  score      {:.3}", change.score);
+            if let Some(s) = explanation.get("register_score").and_then(|s| s.as_str()) {
+                println!("  service    {s} (the register's own score; refsync decides on its own)");
+            }
             println!("  policy     {}", change.policy);
             println!("  reason     {}", change.reason);
             if let Some(e) = &change.error {

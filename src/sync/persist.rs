@@ -160,6 +160,8 @@ pub(crate) fn store_batch(
                     "candidate": candidate_summary(best),
                     "comparisons": best.comparisons,
                     "fields": field_states(rules, record, register.as_ref(), planned, &existing, flagged),
+                    // A remote service's own score, shown to stewards, never used to decide.
+                    "register_score": register.as_ref().and_then(|r| r.get(Field::RegisterScore)),
                 });
                 // Provisional: settled once approved changes have been applied.
                 let status = if *inactive {

@@ -266,6 +266,14 @@ fn pass_against(version: &'static str) {
         !extended_fields.is_empty(),
         "{version}: no change from extended fields"
     );
+    // The service's own score is shown to the steward beside refsync's.
+    let first = proposed.as_array().unwrap()[0]["id"].to_string();
+    let shown = sb.json(&["review", "show", &first]);
+    assert!(
+        shown["explanation"]["register_score"].is_string(),
+        "{version}: {}",
+        shown["explanation"]
+    );
 
     let seen = server.seen();
     let extends: Vec<&Seen> = seen
