@@ -120,37 +120,13 @@ pub fn load(
         path: path.to_path_buf(),
         problem,
     };
-    let delimiter = u8::try_from(mapping.delimiter).map_err(|_| {
-        bad(format!(
-            "delimiter {:?} is not a single byte",
-            mapping.delimiter
-        ))
-    })?;
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .from_path(path)
-        .map_err(|e| bad(format!("cannot read it: {e}")))?;
-    let headers = reader
-        .headers()
-        .map_err(|e| bad(format!("cannot read the header row: {e}")))?
-        .clone();
-    let position = |column: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim() == column)
-            .ok_or_else(|| {
-                bad(format!(
-                    "no column `{column}`; its columns are: {}",
-                    headers.iter().collect::<Vec<_>>().join(", ")
-                ))
-            })
-    };
-    let id_at = position(&mapping.id_column)?;
-    let mapped: Vec<(Field, usize)> = mapping
-        .columns
-        .iter()
-        .map(|(field, column)| position(column).map(|i| (*field, i)))
-        .collect::<Result<_, _>>()?;
+    let (mut reader, id_at, mapped) = crate::register::file::open_mapped(
+        path,
+        mapping.delimiter,
+        &mapping.id_column,
+        &mapping.columns,
+    )
+    .map_err(bad)?;
     // Column of each canonical field, by the field's position in `Field::ALL`.
     let mut column_of: Vec<Option<usize>> = vec![None; Field::ALL.len()];
     for (field, at) in &mapped {

@@ -141,44 +141,55 @@ fn add(
     Ok(())
 }
 
-fn load_csv(name: &str, config: &FileRegisterConfig) -> Result<RecordIndex, RegisterError> {
-    let bad = |problem: String| bad(name, problem);
-    let path = config.path.display().to_string();
-    let delimiter = u8::try_from(config.delimiter).map_err(|_| {
-        bad(format!(
-            "delimiter {:?} is not a single byte",
-            config.delimiter
-        ))
-    })?;
+/// A CSV file opened with its header read: the reader, the id column's position and each
+/// mapped field's column. Problems name the column or step, for callers to put in context.
+pub(crate) type MappedCsv = (csv::Reader<std::fs::File>, usize, Vec<(Field, usize)>);
+
+pub(crate) fn open_mapped(
+    path: &Path,
+    delimiter: char,
+    id_column: &str,
+    columns: &BTreeMap<Field, String>,
+) -> Result<MappedCsv, String> {
+    let delimiter = u8::try_from(delimiter)
+        .map_err(|_| format!("delimiter {delimiter:?} is not a single byte"))?;
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
-        .from_path(&config.path)
-        .map_err(|e| {
-            bad(format!(
-                "cannot read {path}: {e}; check [register.{name}].path"
-            ))
-        })?;
+        .from_path(path)
+        .map_err(|e| format!("cannot read it: {e}"))?;
     let headers = reader
         .headers()
-        .map_err(|e| bad(format!("{path}: cannot read the header row: {e}")))?
+        .map_err(|e| format!("cannot read the header row: {e}"))?
         .clone();
     let position = |column: &str| {
         headers
             .iter()
             .position(|h| h.trim() == column)
             .ok_or_else(|| {
-                bad(format!(
-                    "{path} has no column `{column}`; its columns are: {}",
+                format!(
+                    "no column `{column}`; its columns are: {}",
                     headers.iter().collect::<Vec<_>>().join(", ")
-                ))
+                )
             })
     };
-    let id_at = position(&config.id_column)?;
-    let mapped: Vec<(Field, usize)> = config
-        .columns
+    let id_at = position(id_column)?;
+    let mapped = columns
         .iter()
         .map(|(field, column)| position(column).map(|i| (*field, i)))
         .collect::<Result<_, _>>()?;
+    Ok((reader, id_at, mapped))
+}
+
+fn load_csv(name: &str, config: &FileRegisterConfig) -> Result<RecordIndex, RegisterError> {
+    let bad = |problem: String| bad(name, problem);
+    let path = config.path.display().to_string();
+    let (mut reader, id_at, mapped) = open_mapped(
+        &config.path,
+        config.delimiter,
+        &config.id_column,
+        &config.columns,
+    )
+    .map_err(|problem| bad(format!("{path}: {problem}; check [register.{name}]")))?;
 
     let mut records = Vec::new();
     let mut seen = BTreeSet::new();
