@@ -436,6 +436,32 @@ pub(crate) fn pick_form(rng: &mut Rng) -> &'static (&'static str, Option<&'stati
     &FORMS[0]
 }
 
+/// The identifiers a company of this legal form has: a register entry at its city's court
+/// (not for a GbR), usually a VAT id, sometimes an LEI.
+pub(crate) fn with_identifiers(
+    rng: &mut Rng,
+    mut r: Record,
+    form: &str,
+    register_type: Option<&str>,
+    city: &City,
+) -> Record {
+    if let Some(kind) = register_type {
+        r = r
+            .with(Field::RegisterCourt, format!("Amtsgericht {}", city.court))
+            .with(
+                Field::RegisterNumber,
+                format!("{kind} {}", 1000 + rng.below(240_000)),
+            );
+    }
+    if !matches!(form, "GbR" | "e.V.") && rng.chance(85) {
+        r = r.with(Field::VatId, vat_id(rng));
+    }
+    if matches!(form, "AG" | "GmbH" | "GmbH & Co. KG" | "eG") && rng.chance(30) {
+        r = r.with(Field::Lei, lei(rng));
+    }
+    r
+}
+
 fn organisation(rng: &mut Rng, n: usize, used_names: &mut Vec<String>) -> Record {
     let (form, register_type, _) = *pick_form(rng);
     let (trade, wz) = *rng.pick(TRADES);
@@ -458,7 +484,7 @@ fn organisation(rng: &mut Rng, n: usize, used_names: &mut Vec<String>) -> Record
     };
     let name = format!("{core} {form}");
     let domain = format!("{}.de", slug(&core));
-    let mut r = Record::new(format!("R{:05}", n + 1))
+    let r = Record::new(format!("R{:05}", n + 1))
         .with(Field::LegalName, &name)
         .with(Field::LegalForm, form)
         .with(Field::Street, *rng.pick(STREETS))
@@ -477,21 +503,7 @@ fn organisation(rng: &mut Rng, n: usize, used_names: &mut Vec<String>) -> Record
             Field::Status,
             if rng.chance(3) { "inactive" } else { "active" },
         );
-    if let Some(kind) = register_type {
-        r = r
-            .with(Field::RegisterCourt, format!("Amtsgericht {}", city.court))
-            .with(
-                Field::RegisterNumber,
-                format!("{kind} {}", 1000 + rng.below(240_000)),
-            );
-    }
-    if !matches!(form, "GbR" | "e.V.") && rng.chance(85) {
-        r = r.with(Field::VatId, vat_id(rng));
-    }
-    if matches!(form, "AG" | "GmbH" | "GmbH & Co. KG" | "eG") && rng.chance(30) {
-        r = r.with(Field::Lei, lei(rng));
-    }
-    r
+    with_identifiers(rng, r, form, register_type, city)
 }
 
 fn contact(rng: &mut Rng, n: usize, org: &Record) -> Record {

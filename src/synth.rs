@@ -8,8 +8,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::demo::{
-    lei, pick_form, slug, vat_id, City, Rng, CITIES, FIRST_NAMES_F, FIRST_NAMES_M, PREFIXES, ROLES,
-    STREETS, SURNAMES, TRADES,
+    pick_form, slug, with_identifiers, City, Rng, CITIES, FIRST_NAMES_F, FIRST_NAMES_M, PREFIXES,
+    ROLES, STREETS, SURNAMES, TRADES,
 };
 use crate::domain::model::{EntityKind, Field, Record};
 
@@ -195,7 +195,7 @@ fn organisation_at(
     city: &City,
 ) -> Record {
     let domain = format!("{}-{n}.de", slug(core));
-    let mut r = Record::new(format!("R{n:07}"))
+    let r = Record::new(format!("R{n:07}"))
         .with(Field::LegalName, format!("{core} {form}"))
         .with(Field::LegalForm, form)
         .with(Field::Street, street(rng))
@@ -210,21 +210,7 @@ fn organisation_at(
         .with(Field::Phone, phone(rng, city))
         .with(Field::Email, format!("info@{domain}"))
         .with(Field::IndustryCode, wz);
-    if let Some(kind) = register_type {
-        r = r
-            .with(Field::RegisterCourt, format!("Amtsgericht {}", city.court))
-            .with(
-                Field::RegisterNumber,
-                format!("{kind} {}", 1000 + rng.below(240_000)),
-            );
-    }
-    if !matches!(form, "GbR" | "e.V.") && rng.chance(85) {
-        r = r.with(Field::VatId, vat_id(rng));
-    }
-    if matches!(form, "AG" | "GmbH" | "GmbH & Co. KG" | "eG") && rng.chance(30) {
-        r = r.with(Field::Lei, lei(rng));
-    }
-    r
+    with_identifiers(rng, r, form, register_type, city)
 }
 
 /// One typing error: a letter dropped, doubled, replaced, or two letters swapped.
