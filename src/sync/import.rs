@@ -15,12 +15,11 @@ use super::SyncError;
 use crate::config::Config;
 use crate::crm::csv::{CsvOptions, CsvRows, Layout, Row, RowError};
 use crate::domain::decide::{decide, Decision};
-use crate::domain::model::{Band, ChangeKind, ChangeStatus, Field, Policy, Record};
+use crate::domain::model::{Band, ChangeKind, Field, Policy, Record};
 use crate::domain::normalise::comparable;
 use crate::domain::policy::Action;
 use crate::domain::score::{Prepared, Scorer};
 use crate::register::index::RecordIndex;
-use crate::store::changes::{self, OPEN};
 use crate::store::passes::{self, outcome, PassCounts};
 use crate::store::Store;
 
@@ -158,14 +157,10 @@ pub async fn run(
         let mut findings = Vec::with_capacity(batch.len());
         for (row, lookup) in batch.into_iter().zip(lookups) {
             let reg = lookup.ok().and_then(|candidates| {
+                let row_prepared = Prepared::new(job.entity, &row.record);
                 let scored = candidates
                     .iter()
-                    .map(|c| {
-                        scorer.score(
-                            &Prepared::new(job.entity, &row.record),
-                            &Prepared::new(job.entity, c),
-                        )
-                    })
+                    .map(|c| scorer.score(&row_prepared, &Prepared::new(job.entity, c)))
                     .collect();
                 match decide(scored, &job.thresholds) {
                     Decision::Matched {
@@ -188,14 +183,10 @@ pub async fn run(
                 }
             }
             let candidates = index.candidates(job.entity, &corrected);
+            let corrected_prepared = Prepared::new(job.entity, &corrected);
             let scored = candidates
                 .iter()
-                .map(|c| {
-                    scorer.score(
-                        &Prepared::new(job.entity, &corrected),
-                        &Prepared::new(job.entity, c),
-                    )
-                })
+                .map(|c| scorer.score(&corrected_prepared, &Prepared::new(job.entity, c)))
                 .collect();
             let crm_match = match decide(scored, &job.thresholds) {
                 Decision::Matched { best, band } => candidates
@@ -295,12 +286,7 @@ fn store_findings(
             ),
             None => (f.row.record.id.clone(), vec![ChangeKind::NewRecord]),
         };
-        let mut watched = OPEN.to_vec();
-        watched.extend([ChangeStatus::Rejected, ChangeStatus::Reverted]);
-        let existing: Vec<_> = changes::for_record(conn, &ctx.job, &record_id, &watched)?
-            .into_iter()
-            .filter(|c| kinds.iter().any(|k| k.as_str() == c.kind))
-            .collect();
+        let existing = persist::remembered(conn, &ctx.job, &record_id, &kinds)?;
         match &f.crm {
             None => {
                 let values: BTreeMap<&str, &str> = f

@@ -654,9 +654,15 @@ async fn run_batches(
                 }
             }
         }
-        let (skipped, to_look_up): (Vec<Record>, Vec<Record>) = records
-            .into_iter()
-            .partition(|r| plan.skip_reason(r).is_some());
+        // Skipped records are decided here and never reach the register.
+        let mut outcomes: Vec<(Record, Outcome)> = Vec::with_capacity(records.len());
+        let mut to_look_up = Vec::with_capacity(records.len());
+        for record in records {
+            match plan.skip_reason(&record) {
+                Some(reason) => outcomes.push((record, Outcome::Skipped(reason))),
+                None => to_look_up.push(record),
+            }
+        }
         let lookups = register.candidates(job.entity, &to_look_up).await;
         if !fitted {
             // EM learns m, u and the prior from the first batch's candidate pairs; later
@@ -678,13 +684,6 @@ async fn run_batches(
         if let Some(vies) = &vies {
             *traffic = register.stats().plus(vies.stats());
         }
-        let mut outcomes: Vec<(Record, Outcome)> = skipped
-            .into_iter()
-            .map(|r| {
-                let reason = plan.skip_reason(&r).unwrap_or_default();
-                (r, Outcome::Skipped(reason))
-            })
-            .collect();
         for ((record, lookup), vies) in to_look_up.into_iter().zip(lookups).zip(vies_results) {
             let (lookup, vies_invalid) = match vies {
                 // VIES could not tell: the record waits for the next pass.
@@ -851,21 +850,22 @@ mod tests {
             .with(Field::City, "Frankfurt am Main")
     }
 
-    #[test]
-    fn invalid_identifiers_of_unmatched_records_are_flagged() {
-        let job: JobConfig = toml::from_str(
-            r#"entity = "organisation"
-               crm = "crm"
-               register = "reg"
-               schedule = "0 0 * * * *"
-               fields = { lei = "overwrite" }"#,
-        )
-        .unwrap();
-        let plan = JobPlan {
-            job: &job,
-            rules: job.fields.clone().unwrap(),
-            mapped: [Field::Lei].into(),
-        };
+    /// An organisation job with `fields` (TOML inline table) as its rules.
+    fn organisation_job(fields: &str) -> JobConfig {
+        toml::from_str(&format!(
+            "entity = \"organisation\"\ncrm = \"crm\"\nregister = \"reg\"\nschedule = \"0 0 * * * *\"\nfields = {fields}"
+        ))
+        .unwrap()
+    }
+
+    fn plan(job: &JobConfig) -> JobPlan<'_> {
+        let rules = job.fields.clone().unwrap();
+        let mapped = rules.keys().copied().collect();
+        JobPlan { job, rules, mapped }
+    }
+
+    /// The job's scorer with its built-in model (an empty register has no term frequencies).
+    fn scorer(job: &JobConfig) -> Scorer {
         let empty = crate::register::file::FileRegister::from_index(
             "reg",
             std::sync::Arc::new(crate::register::index::RecordIndex::new(
@@ -873,13 +873,25 @@ mod tests {
                 Default::default(),
             )),
         );
-        let scorer = scorer_for("test", &job, &empty).unwrap();
+        scorer_for("test", job, &empty).unwrap()
+    }
+
+    #[test]
+    fn invalid_identifiers_of_unmatched_records_are_flagged() {
+        let job = organisation_job(r#"{ lei = "overwrite" }"#);
         let crm = fraport("c1").with(Field::Lei, "5299001ERX0K10IZUL41");
         let Outcome::Decided {
             decision,
             picklists,
             ..
-        } = evaluate(&plan, &scorer, &crm, Ok(vec![]), &History::default(), None)
+        } = evaluate(
+            &plan(&job),
+            &scorer(&job),
+            &crm,
+            Ok(vec![]),
+            &History::default(),
+            None,
+        )
         else {
             panic!("not decided");
         };
@@ -894,19 +906,7 @@ mod tests {
 
     #[test]
     fn invalid_identifiers_are_not_matched_on_and_become_proposals() {
-        let job: JobConfig = toml::from_str(
-            r#"entity = "organisation"
-               crm = "crm"
-               register = "reg"
-               schedule = "0 0 * * * *"
-               fields = { lei = "overwrite", vat_id = "fill_empty" }"#,
-        )
-        .unwrap();
-        let plan = JobPlan {
-            job: &job,
-            rules: job.fields.clone().unwrap(),
-            mapped: [Field::Lei, Field::VatId].into(),
-        };
+        let job = organisation_job(r#"{ lei = "overwrite", vat_id = "fill_empty" }"#);
         let crm = fraport("c1")
             .with(Field::Lei, "5299001ERX0K10IZUL41")
             .with(Field::VatId, "DE136695977");
@@ -918,19 +918,8 @@ mod tests {
         let Outcome::Decided {
             decision, planned, ..
         } = evaluate(
-            &plan,
-            &scorer_for(
-                "test",
-                &job,
-                &crate::register::file::FileRegister::from_index(
-                    "reg",
-                    std::sync::Arc::new(crate::register::index::RecordIndex::new(
-                        Vec::new(),
-                        Default::default(),
-                    )),
-                ),
-            )
-            .unwrap(),
+            &plan(&job),
+            &scorer(&job),
             &crm,
             Ok(vec![decoy, right]),
             &History::default(),

@@ -242,6 +242,22 @@ fn same_change(c: &ChangeRow, kind: ChangeKind, field: &str, old: Option<&str>, 
         }
 }
 
+/// The changes of `kinds` that `propose` must know of for a record: those still open, and
+/// those a steward rejected or reverted (not proposed again for the same values).
+pub(crate) fn remembered(
+    conn: &mut AnyConnection,
+    job: &str,
+    record_id: &str,
+    kinds: &[ChangeKind],
+) -> QueryResult<Vec<ChangeRow>> {
+    let mut watched = OPEN.to_vec();
+    watched.extend([ChangeStatus::Rejected, ChangeStatus::Reverted]);
+    Ok(changes::for_record(conn, job, record_id, &watched)?
+        .into_iter()
+        .filter(|c| kinds.iter().any(|k| k.as_str() == c.kind))
+        .collect())
+}
+
 /// A change to store, from a planned field change or a pass-level finding.
 pub(crate) struct Proposal<'a> {
     pub kind: ChangeKind,
@@ -349,21 +365,17 @@ fn store_changes(
     planned: &[PlannedChange],
     stored: &mut Stored,
 ) -> QueryResult<Vec<ChangeRow>> {
-    let mut watched = OPEN.to_vec();
-    watched.extend([ChangeStatus::Rejected, ChangeStatus::Reverted]);
-    let existing: Vec<ChangeRow> = changes::for_record(conn, &ctx.job, &record.id, &watched)?
-        .into_iter()
-        // Only the register-derived kinds are this function's to keep or retire.
-        .filter(|c| {
-            [
-                ChangeKind::Field,
-                ChangeKind::Deactivate,
-                ChangeKind::Relink,
-            ]
-            .iter()
-            .any(|k| k.as_str() == c.kind)
-        })
-        .collect();
+    // Only the register-derived kinds are this function's to keep or retire.
+    let existing = remembered(
+        conn,
+        &ctx.job,
+        &record.id,
+        &[
+            ChangeKind::Field,
+            ChangeKind::Deactivate,
+            ChangeKind::Relink,
+        ],
+    )?;
     let planned_fields: BTreeSet<&str> = planned.iter().map(|p| p.field.as_str()).collect();
 
     // Open changes for fields that no longer differ are moot: someone fixed the CRM.
@@ -403,12 +415,12 @@ fn store_picklists(
     picklists: &[PlannedChange],
     stored: &mut Stored,
 ) -> QueryResult<()> {
-    let mut watched = OPEN.to_vec();
-    watched.extend([ChangeStatus::Rejected, ChangeStatus::Reverted]);
-    let existing: Vec<ChangeRow> = changes::for_record(conn, &ctx.job, &record.id, &watched)?
-        .into_iter()
-        .filter(|c| c.kind == ChangeKind::Picklist.as_str() || c.kind == ChangeKind::Flag.as_str())
-        .collect();
+    let existing = remembered(
+        conn,
+        &ctx.job,
+        &record.id,
+        &[ChangeKind::Picklist, ChangeKind::Flag],
+    )?;
     for old in existing.iter().filter(|c| {
         OPEN.iter().any(|s| s.as_str() == c.status)
             && !picklists
@@ -519,19 +531,7 @@ pub(crate) fn merge_candidates(conn: &mut AnyConnection, ctx: &Context) -> Query
                 .map(String::as_str)
                 .collect();
             let new = format!("duplicate of {}", others.join(", "));
-            let existing = changes::for_record(
-                conn,
-                &ctx.job,
-                member,
-                &[
-                    ChangeStatus::Proposed,
-                    ChangeStatus::Approved,
-                    ChangeStatus::Rejected,
-                ],
-            )?
-            .into_iter()
-            .filter(|c| c.kind == ChangeKind::MergeCandidate.as_str())
-            .collect::<Vec<_>>();
+            let existing = remembered(conn, &ctx.job, member, &[ChangeKind::MergeCandidate])?;
             let proposal = Proposal {
                 kind: ChangeKind::MergeCandidate,
                 field: "record",
