@@ -21,9 +21,8 @@ fn column(field: &str) -> &'static str {
     }
 }
 
-#[test]
-fn a_value_edited_after_the_proposal_is_never_overwritten() {
-    let sb = Sandbox::new();
+/// Runs the organisations job and returns its first street proposal with its id and record.
+fn first_street_proposal(sb: &Sandbox) -> (serde_json::Value, String, String) {
     sb.ok(&["run", "--once", "--job", "organisations"]);
     let proposed = sb.json(&[
         "review",
@@ -33,11 +32,19 @@ fn a_value_edited_after_the_proposal_is_never_overwritten() {
         "--field",
         "street",
     ]);
-    let change = &proposed.as_array().unwrap()[0];
+    let change = proposed.as_array().unwrap()[0].clone();
     let (id, record) = (
         change["id"].to_string(),
         change["record_id"].as_str().unwrap().to_string(),
     );
+    (change, id, record)
+}
+
+#[test]
+fn a_value_edited_after_the_proposal_is_never_overwritten() {
+    let sb = Sandbox::new();
+    let (change, id, record) = first_street_proposal(&sb);
+    let change = &change;
     let col = column(change["field"].as_str().unwrap());
 
     // A person edits the record in the CRM while the proposal waits.
@@ -88,20 +95,7 @@ fn a_value_edited_after_the_proposal_is_never_overwritten() {
 #[test]
 fn edit_before_approve_writes_the_stewards_value() {
     let sb = Sandbox::new();
-    sb.ok(&["run", "--once", "--job", "organisations"]);
-    let proposed = sb.json(&[
-        "review",
-        "list",
-        "--job",
-        "organisations",
-        "--field",
-        "street",
-    ]);
-    let change = &proposed.as_array().unwrap()[0];
-    let (id, record) = (
-        change["id"].to_string(),
-        change["record_id"].as_str().unwrap().to_string(),
-    );
+    let (_, id, record) = first_street_proposal(&sb);
     sb.ok(&["review", "approve", &id, "--value", "Am Steward-Platz"]);
     sb.ok(&["review", "apply"]);
     let now: Value = sql_query(format!(

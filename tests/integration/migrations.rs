@@ -3,6 +3,21 @@ use diesel::{Connection, SqliteConnection};
 
 use crate::common::{stderr, PgDatabase, Sandbox};
 
+/// Every table the migrations create.
+const TABLES: &[&str] = &[
+    "passes",
+    "changes",
+    "audit_log",
+    "record_status",
+    "matches",
+    "provenance",
+    "suppressions",
+    "job_cursors",
+    "job_resume",
+    "job_leases",
+    "register_cache",
+];
+
 #[test]
 fn migrate_is_repeatable_on_sqlite_and_the_audit_log_is_append_only() {
     let sb = Sandbox::new();
@@ -14,18 +29,7 @@ fn migrate_is_repeatable_on_sqlite_and_the_audit_log_is_append_only() {
 
     let mut store =
         SqliteConnection::establish(&sb.path("var/refsync.db").to_string_lossy()).unwrap();
-    for table in [
-        "passes",
-        "changes",
-        "audit_log",
-        "record_status",
-        "matches",
-        "job_leases",
-        "job_cursors",
-        "job_resume",
-        "provenance",
-        "suppressions",
-    ] {
+    for table in TABLES {
         store
             .batch_execute(&format!("SELECT count(*) FROM {table}"))
             .unwrap_or_else(|e| panic!("{table}: {e}"));
@@ -43,18 +47,7 @@ fn migrate_is_repeatable_on_postgres_and_the_audit_log_is_append_only() {
     assert!(sb.ok(&["migrate"]).contains("up to date"));
     sb.ok(&["run", "--once", "--job", "organisations"]);
     let mut pg = db.connect();
-    for table in [
-        "passes",
-        "changes",
-        "audit_log",
-        "record_status",
-        "matches",
-        "job_leases",
-        "job_cursors",
-        "job_resume",
-        "provenance",
-        "suppressions",
-    ] {
+    for table in TABLES {
         pg.batch_execute(&format!("SELECT count(*) FROM {table}"))
             .unwrap_or_else(|e| panic!("{table}: {e}"));
     }
