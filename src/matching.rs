@@ -221,8 +221,8 @@ pub fn link_all(
     report.index_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     if config.matching.estimate {
-        let gammas = linker.candidate_gammas(crm, config.matching.em_sample_pairs);
-        report.em = Some(linker.estimate(&gammas, config.matching.em_max_iterations));
+        let (gammas, ends) = linker.candidate_gammas(crm, config.matching.em_sample_pairs);
+        report.em = Some(linker.estimate(&gammas, &ends, config.matching.em_max_iterations));
     }
     report.em_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();

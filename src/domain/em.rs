@@ -21,9 +21,15 @@ pub const MIN_PAIRS: usize = 50;
 /// Runs EM from `start` over the comparison vectors `pairs`. Pinned fields keep their m
 /// and u; every other parameter is re-estimated. Stops when no parameter moves by more
 /// than `tolerance`, or after `max_iterations`.
+///
+/// `record_ends` groups the pairs by CRM record (where each record's candidates end, in
+/// order): a record has at most one true match, so the match probabilities of its
+/// candidates are scaled to add up to one at most. Without that, EM may take a cluster of
+/// look-alikes (namesakes agreeing on both names, many per record) for the matches.
 pub fn estimate(
     start: &Model,
     pairs: &[Gamma],
+    record_ends: &[usize],
     max_iterations: usize,
     tolerance: f64,
 ) -> (Model, EmReport) {
@@ -48,15 +54,30 @@ pub fn estimate(
         // E step: the posterior match probability of each pair under the current model.
         let mut m_sum = vec![[0.0f64; 3]; n_fields];
         let mut u_sum = vec![[0.0f64; 3]; n_fields];
-        let mut g_total = 0.0;
         let prior = model.prior_weight();
-        for gamma in pairs {
-            let mut w = prior;
-            for (i, (_, p)) in model.fields.iter().enumerate() {
-                w += p.weight(gamma[i]);
+        let mut g: Vec<f64> = pairs
+            .iter()
+            .map(|gamma| {
+                let mut w = prior;
+                for (i, (_, p)) in model.fields.iter().enumerate() {
+                    w += p.weight(gamma[i]);
+                }
+                1.0 / (1.0 + (-w).exp2())
+            })
+            .collect();
+        let mut from = 0;
+        for &end in record_ends {
+            let Some(group) = g.get_mut(from..end.min(pairs.len())) else {
+                break;
+            };
+            let total: f64 = group.iter().sum();
+            if total > 1.0 {
+                group.iter_mut().for_each(|x| *x /= total);
             }
-            let g = 1.0 / (1.0 + (-w).exp2());
-            g_total += g;
+            from = end;
+        }
+        let g_total: f64 = g.iter().sum();
+        for (gamma, &g) in pairs.iter().zip(&g) {
             for (i, level) in gamma.iter().take(n_fields).enumerate() {
                 let idx = match level {
                     Level::Exact => 0,
@@ -108,6 +129,11 @@ mod tests {
     use crate::domain::model::{EntityKind, Field};
     use crate::domain::score::FieldParams;
 
+    /// Every pair from a record of its own: no grouping.
+    fn singles(pairs: &[Gamma]) -> Vec<usize> {
+        (1..=pairs.len()).collect()
+    }
+
     /// Pairs drawn from a known model: EM must find its parameters again.
     fn sample(truth: &Model, n: usize, seed: u64) -> Vec<Gamma> {
         let mut state = seed;
@@ -138,13 +164,62 @@ mod tests {
         out
     }
 
+    /// A batch where namesakes (both names agree, nothing else) outnumber the true matches
+    /// ten to one, as in a contact register full of common names.
+    #[test]
+    fn one_match_per_record_keeps_namesakes_out_of_the_match_class() {
+        use Level::{Exact as A, Far as C, Missing as M};
+        let pattern = |g: [Level; 7]| {
+            let mut out = [M; 12];
+            out[..7].copy_from_slice(&g);
+            out
+        };
+        // first, last, email, phone, organisation, salutation, title
+        let matched = pattern([A, A, A, M, A, A, M]);
+        let namesake = pattern([A, A, C, C, C, A, M]);
+        let stranger = pattern([C, C, C, C, C, A, M]);
+        let mut pairs = Vec::new();
+        for i in 0..10_000 {
+            pairs.push(match i % 100 {
+                0 => matched,
+                1..=20 => namesake,
+                _ => stranger,
+            });
+        }
+        // 100 records of 100 candidates each: one true match and twenty namesakes apiece.
+        let records: Vec<usize> = (1..=100).map(|r| r * 100).collect();
+        let start = Model::default_for(EntityKind::Contact);
+        let (unbounded, _) = estimate(&start, &pairs, &singles(&pairs), 100, 1e-6);
+        let (bounded, _) = estimate(&start, &pairs, &records, 100, 1e-6);
+        let weight = |model: &Model, g: &Gamma| {
+            let fields = model.fields.iter().enumerate();
+            model.prior_weight() + fields.map(|(i, (_, p))| p.weight(g[i])).sum::<f64>()
+        };
+        assert!(
+            unbounded.lambda > 0.1,
+            "unbounded EM takes namesakes for matches"
+        );
+        assert!(weight(&unbounded, &namesake) > 0.0);
+        assert!(bounded.lambda <= 0.01 + 1e-9, "lambda {}", bounded.lambda);
+        assert!(
+            weight(&bounded, &namesake) < -3.0,
+            "{}",
+            weight(&bounded, &namesake)
+        );
+        assert!(
+            weight(&bounded, &matched) > 3.0,
+            "{}",
+            weight(&bounded, &matched)
+        );
+    }
+
     #[test]
     fn em_recovers_known_parameters() {
         let mut truth = Model::default_for(EntityKind::Organisation);
         truth.lambda = 0.2;
         let start = Model::default_for(EntityKind::Organisation);
         let pairs = sample(&truth, 40_000, 7);
-        let (fitted, report) = estimate(&start, &pairs, 200, 1e-6);
+        let (fitted, report) = estimate(&start, &pairs, &singles(&pairs), 200, 1e-6);
         assert!(report.converged, "{report:?}");
         assert!(
             (fitted.lambda - 0.2).abs() < 0.02,
@@ -178,9 +253,21 @@ mod tests {
         };
         start.pin(Field::City, pinned).unwrap();
         let truth = Model::default_for(EntityKind::Organisation);
-        let (fitted, _) = estimate(&start, &sample(&truth, 5_000, 3), 50, 1e-6);
+        let (fitted, _) = estimate(
+            &start,
+            &sample(&truth, 5_000, 3),
+            &(1..=5_000).collect::<Vec<_>>(),
+            50,
+            1e-6,
+        );
         assert_eq!(fitted.params(Field::City), Some(&pinned));
-        let (unchanged, report) = estimate(&start, &sample(&truth, 10, 3), 50, 1e-6);
+        let (unchanged, report) = estimate(
+            &start,
+            &sample(&truth, 10, 3),
+            &(1..=10).collect::<Vec<_>>(),
+            50,
+            1e-6,
+        );
         assert_eq!((unchanged, report.iterations), (start, 0));
     }
 }

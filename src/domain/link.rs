@@ -136,22 +136,41 @@ impl Linker {
     }
 
     /// The comparison vectors of the candidate pairs of `crm_records`, at most `limit`
-    /// (taken evenly across the records so a sample represents the whole file).
-    pub fn candidate_gammas(&self, crm_records: &[Prepared], limit: usize) -> Vec<Gamma> {
+    /// (taken evenly across the records so a sample represents the whole file), and where
+    /// each record's pairs end.
+    pub fn candidate_gammas(
+        &self,
+        crm_records: &[Prepared],
+        limit: usize,
+    ) -> (Vec<Gamma>, Vec<usize>) {
         let mut out = Vec::new();
+        let mut ends = Vec::new();
         let step = (crm_records.len() / limit.max(1)).max(1);
         for crm in crm_records.iter().step_by(step) {
             out.extend(self.candidates(crm).map(|c| gamma(self.kind, crm, c)));
+            ends.push(out.len());
             if out.len() >= limit {
                 break;
             }
         }
-        out
+        (out, ends)
     }
 
-    /// Fits the scorer's m, u and prior to the candidate pairs by EM.
-    pub fn estimate(&mut self, gammas: &[Gamma], max_iterations: usize) -> EmReport {
-        let (model, report) = em::estimate(&self.scorer.model, gammas, max_iterations, 1e-4);
+    /// Fits the scorer's m, u and prior by EM to candidate pairs grouped by CRM record
+    /// (`record_ends`, see [`em::estimate`]).
+    pub fn estimate(
+        &mut self,
+        gammas: &[Gamma],
+        record_ends: &[usize],
+        max_iterations: usize,
+    ) -> EmReport {
+        let (model, report) = em::estimate(
+            &self.scorer.model,
+            gammas,
+            record_ends,
+            max_iterations,
+            1e-4,
+        );
         self.scorer.model = model;
         report
     }

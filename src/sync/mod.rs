@@ -383,7 +383,8 @@ pub(crate) fn fit(
     lookups: &[Lookup],
     pass_id: i64,
 ) {
-    let pairs = candidate_gammas(job.entity, records, lookups, job.matching.em_sample_pairs);
+    let (pairs, record_ends) =
+        candidate_gammas(job.entity, records, lookups, job.matching.em_sample_pairs);
     if pairs.len() < em::MIN_PAIRS {
         info!(
             pass = pass_id,
@@ -392,7 +393,13 @@ pub(crate) fn fit(
         );
         return;
     }
-    let (model, report) = em::estimate(&scorer.model, &pairs, job.matching.em_max_iterations, 1e-4);
+    let (model, report) = em::estimate(
+        &scorer.model,
+        &pairs,
+        &record_ends,
+        job.matching.em_max_iterations,
+        1e-4,
+    );
     info!(
         pass = pass_id,
         pairs = report.pairs,
@@ -404,14 +411,16 @@ pub(crate) fn fit(
     scorer.model = model;
 }
 
-/// The comparison vectors of a batch's candidate pairs, at most `limit`.
+/// The comparison vectors of a batch's candidate pairs, at most `limit`, and where each
+/// record's pairs end.
 fn candidate_gammas(
     kind: EntityKind,
     records: &[Record],
     lookups: &[Lookup],
     limit: usize,
-) -> Vec<Gamma> {
+) -> (Vec<Gamma>, Vec<usize>) {
     let mut out = Vec::new();
+    let mut ends = Vec::new();
     for (record, lookup) in records.iter().zip(lookups) {
         let Ok(candidates) = lookup else { continue };
         let crm = Prepared::new(kind, record);
@@ -422,10 +431,12 @@ fn candidate_gammas(
         );
         if out.len() >= limit {
             out.truncate(limit);
+            ends.push(limit);
             break;
         }
+        ends.push(out.len());
     }
-    out
+    (out, ends)
 }
 
 /// Runs one pass of `job_name`. A failure after the pass has started is recorded on the
