@@ -12,6 +12,7 @@ use crate::demo::{
     ROLES, STREETS, SURNAMES, TRADES,
 };
 use crate::domain::model::{EntityKind, Field, Record};
+use crate::domain::normalise::split_legal_form;
 
 /// How dirty the CRM copies are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -384,8 +385,12 @@ fn contact(rng: &mut Rng, n: usize) -> Record {
     let first = *rng.pick(if female { FIRST_NAMES_F } else { FIRST_NAMES_M });
     let last = surname(rng);
     let city = rng.pick(CITIES);
-    let domain = format!("{}-{}.de", slug(&surname(rng)), n % 9973);
+    // Contact data come with the firm the person works for, and its mail domain.
+    let (form, _, _) = *pick_form(rng);
+    let employer = format!("{} {}", surname(rng), rng.pick(TRADES).0);
+    let domain = format!("{}-{}.de", slug(&employer), n % 9973);
     let mut r = Record::new(format!("P{n:07}"))
+        .with(Field::OrganisationName, format!("{employer} {form}"))
         .with(Field::Salutation, if female { "Frau" } else { "Herr" })
         .with(Field::FirstName, first)
         .with(Field::LastName, &last)
@@ -435,6 +440,28 @@ fn crm_contact(rng: &mut Rng, reg: &Record, id: usize, rates: &Rates) -> Record 
             format!("{last}-{}", surname(rng))
         };
         v.insert(Field::LastName, new);
+    }
+    if rng.chance(rates.moved / 2) {
+        // Changed jobs: the CRM still names the old firm.
+        v.insert(
+            Field::OrganisationName,
+            format!("{} {} GmbH", surname(rng), rng.pick(TRADES).0),
+        );
+    } else if let Some(employer) = v.get(&Field::OrganisationName).cloned() {
+        let mut written = employer;
+        if rng.chance(rates.form_dropped) {
+            written = split_legal_form(&written).0;
+        }
+        if rng.chance(rates.typo / 2) {
+            written = typo(rng, &written);
+        }
+        if rng.chance(rates.respell) {
+            written = respell(rng, &written);
+        }
+        v.insert(Field::OrganisationName, written);
+    }
+    if rng.chance(rates.missing / 3) {
+        v.remove(&Field::OrganisationName);
     }
     if let Some(phone) = v.get(&Field::Phone).cloned() {
         if rng.chance(50) {

@@ -58,6 +58,7 @@ rules! {
     Address => "address": "street, house number and postcode",
     LastNamePhonetic => "last_name_phonetic": "Kölner Phonetik of the last name and the first name's initial",
     FirstInitialLastName => "first_initial_last_name": "the first name's initial and the last name",
+    OrganisationLastPrefix => "organisation_last_prefix": "the first token of the contact's organisation and the last name's first three letters (typos further on)",
 }
 
 impl fmt::Display for Rule {
@@ -103,6 +104,7 @@ pub fn default_rules(kind: EntityKind) -> Vec<Rule> {
             Rule::Phone,
             Rule::LastNamePhonetic,
             Rule::FirstInitialLastName,
+            Rule::OrganisationLastPrefix,
         ],
     }
 }
@@ -111,7 +113,9 @@ pub fn default_rules(kind: EntityKind) -> Vec<Rule> {
 pub fn applies_to(rule: Rule, kind: EntityKind) -> bool {
     match rule {
         Rule::Email | Rule::Phone => true,
-        Rule::LastNamePhonetic | Rule::FirstInitialLastName => kind == EntityKind::Contact,
+        Rule::LastNamePhonetic | Rule::FirstInitialLastName | Rule::OrganisationLastPrefix => {
+            kind == EntityKind::Contact
+        }
         _ => kind == EntityKind::Organisation,
     }
 }
@@ -180,6 +184,12 @@ pub fn key(rule: Rule, kind: EntityKind, record: &Prepared) -> Option<u64> {
             let (f, l) = (record.first_name()?, record.last_name()?);
             let initial = f.chars().next()?.to_string();
             Some(hash64(&[&tag, initial.as_bytes(), l.as_bytes()]))
+        }
+        Rule::OrganisationLastPrefix => {
+            let last: String = record.last_name()?.chars().take(3).collect();
+            let organisation = record.value(kind, Field::OrganisationName)?;
+            let token = organisation.split(' ').find(|t| t.len() >= 2)?;
+            Some(hash64(&[&tag, last.as_bytes(), token.as_bytes()]))
         }
     }
 }
@@ -403,6 +413,62 @@ mod tests {
         for (label, crm, want) in cases {
             assert_eq!(
                 index.candidates(EntityKind::Organisation, &rules, &crm, 100),
+                want,
+                "{label}"
+            );
+        }
+    }
+
+    fn person(id: &str, first: &str, last: &str, email: &str, organisation: &str) -> Prepared {
+        Prepared::new(
+            EntityKind::Contact,
+            &Record::new(id)
+                .with(Field::FirstName, first)
+                .with(Field::LastName, last)
+                .with(Field::Email, email)
+                .with(Field::OrganisationName, organisation),
+        )
+    }
+
+    #[test]
+    fn contact_rules_survive_new_last_names_and_missing_mail() {
+        let register = [
+            person(
+                "r1",
+                "Anna",
+                "Schmidt",
+                "a.schmidt@weber-bau.de",
+                "Weber Bau GmbH",
+            ),
+            person("r2", "Anna", "Schmidt", "anna@kraus-it.de", "Kraus IT AG"),
+        ];
+        let rules = default_rules(EntityKind::Contact);
+        let index = BlockIndex::build(EntityKind::Contact, &rules, &register);
+        let cases = [
+            (
+                "same mail",
+                person("c", "", "", "A.Schmidt@weber-bau.de", ""),
+                vec![0],
+            ),
+            (
+                "namesakes by name",
+                person("c", "Anna", "Schmitt", "", ""),
+                vec![0, 1],
+            ),
+            (
+                "typo late in the name, same firm",
+                person("c", "Anna", "Schmidz", "", "WEBER BAU"),
+                vec![0],
+            ),
+            (
+                "typo, firm unknown",
+                person("c", "Anna", "Schmidz", "", ""),
+                vec![],
+            ),
+        ];
+        for (label, crm, want) in cases {
+            assert_eq!(
+                index.candidates(EntityKind::Contact, &rules, &crm, 100),
                 want,
                 "{label}"
             );

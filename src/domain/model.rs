@@ -62,6 +62,8 @@ canonical_fields! {
     Title => "title",
     Role => "role",
     OrganisationId => "organisation_id",
+    // A contact's organisation by name (a lookup in a CRM, a column in a contact register).
+    OrganisationName => "organisation_name",
     // Register attributes a CRM may keep too (GLEIF and register dumps).
     OtherNames => "other_names",
     PreviousNames => "previous_names",

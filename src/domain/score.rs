@@ -207,6 +207,7 @@ mod person {
     pub const TITLE: usize = 5;
     pub const FIRST_SOUND: usize = 6;
     pub const LAST_SOUND: usize = 7;
+    pub const ORGANISATION: usize = 8;
 }
 
 const SLOTS: usize = 13;
@@ -334,7 +335,7 @@ const CONTACT_FIELDS: &[FieldSpec] = &[
         Comparator::Exact,
         false,
         [0.85, 0.0, 0.15],
-        [0.002, 0.0, 0.998],
+        [0.0002, 0.0, 0.9998],
     ),
     spec(
         Field::Phone,
@@ -343,6 +344,15 @@ const CONTACT_FIELDS: &[FieldSpec] = &[
         false,
         [0.75, 0.0, 0.25],
         [0.01, 0.0, 0.99],
+    ),
+    // Namesakes rarely work at the same firm; a person who moved on is still likely the same.
+    spec(
+        Field::OrganisationName,
+        person::ORGANISATION,
+        Comparator::OrgName,
+        true,
+        [0.80, 0.12, 0.08],
+        [0.002, 0.008, 0.99],
     ),
     spec(
         Field::Salutation,
@@ -490,6 +500,7 @@ impl Prepared {
                 slots[person::TITLE] = get(Field::Title)
                     .map(fold_text)
                     .or_else(|| whole.as_ref().and_then(|p| p.title.clone()));
+                slots[person::ORGANISATION] = get(Field::OrganisationName).map(name_core);
                 slots[person::FIRST_SOUND] = slots[person::FIRST].as_deref().map(koelner_phonetik);
                 slots[person::LAST_SOUND] = slots[person::LAST].as_deref().map(koelner_phonetik);
             }
