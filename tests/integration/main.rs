@@ -21,3 +21,5 @@ mod service;
 #[cfg(feature = "mysql")]
 mod suitecrm;
 mod vies;
+mod web_api;
+mod web_server;
