@@ -22,4 +22,5 @@ mod service;
 mod suitecrm;
 mod vies;
 mod web_api;
+mod web_browser;
 mod web_server;
