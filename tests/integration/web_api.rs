@@ -200,6 +200,26 @@ async fn authorization_matrix(kind: &StoreKind) {
         }
     }
 
+    // Text search is case-insensitive and literal (no LIKE wildcards) on every store.
+    let total = |query: &'static str| {
+        let (server, admin) = (&server, admin);
+        async move {
+            get_json(server, admin, &format!("/api/v1/changes?{query}")).await["total"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    let (lower, upper) = (total("text=gmbh").await, total("text=GMBH").await);
+    assert!(lower > 0, "{}: the demo has GmbH values", kind.name());
+    assert_eq!(lower, upper, "{}", kind.name());
+    assert_eq!(
+        total("text=%25").await,
+        0,
+        "{}: `%` is literal",
+        kind.name()
+    );
+    assert_eq!(total("text=_").await, 0, "{}: `_` is literal", kind.name());
+
     // The steward's decision names the steward in the audit log.
     let history = get_json(&server, admin, &format!("/api/v1/audit?change={proposed}")).await;
     let by = |action: &str| {
