@@ -172,6 +172,25 @@ impl Driver {
             .await
     }
 
+    /// Waits up to 10 s for `script` to return true.
+    async fn wait_until(&self, script: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let body = json!({ "script": script, "args": [] });
+        // Errors (the page is being replaced) count as "not yet".
+        while self
+            .call(reqwest::Method::POST, "/execute/sync", Some(body.clone()))
+            .await
+            != json!(true)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "never true: {script}\n{}",
+                self.source().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Presses one key as a person would, on the page (not in an input).
     async fn press(&self, key: &str) {
         let actions = json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": [
@@ -279,17 +298,18 @@ async fn stewards_review_in_the_browser_admins_undo_and_viewers_are_refused() {
     browser.log_in(&server, "stefan").await;
     assert!(
         browser.source().await.contains("Prüfliste"),
-        "German by default"
+        "German for a German browser"
     );
     browser.type_into("#f-field", "phone").await;
     browser.click("#apply-filter").await;
-    browser.find("#queue").await;
-    let fields = browser
-        .script("return Array.from(document.querySelectorAll('tr.change td:nth-child(4)')).map(function(td){return td.textContent;});")
+    // The filtered page replaces the unfiltered one: wait until it has.
+    browser
+        .wait_until(
+            "var f = Array.from(document.querySelectorAll('tr.change td:nth-child(4)'))\
+             .map(function(td){return td.textContent;});\
+             return f.length > 0 && f.every(function(x){return x === 'phone';});",
+        )
         .await;
-    let fields = fields.as_array().unwrap();
-    assert!(!fields.is_empty());
-    assert!(fields.iter().all(|f| f == "phone"), "{fields:?}");
     browser.screenshot(&shots.join("queue.png")).await;
 
     // The first row is selected; `a` approves it.
@@ -331,6 +351,9 @@ async fn stewards_review_in_the_browser_admins_undo_and_viewers_are_refused() {
     browser.open(&server.url("/queue")).await;
     browser.type_into("#f-field", "email").await;
     browser.click("#apply-filter").await;
+    browser
+        .wait_until("var f = document.querySelector('#bulk input[name=field]'); return !!f && f.value === 'email';")
+        .await;
     browser.click("#bulk-go").await;
     let confirm = browser.text("#confirm-text").await;
     assert!(confirm.contains(&n.to_string()), "{confirm}");
