@@ -12,8 +12,7 @@ use super::output::print_list;
 use super::{Format, UsageError};
 use crate::store::users::{self, Role, UserRow, UserSummary};
 use crate::store::Store;
-use crate::web::api::{valid_password, valid_user_name};
-use crate::web::auth;
+use crate::web::auth::{self, NewUserError};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -82,25 +81,14 @@ pub async fn run(store: &Store, command: UserCommand) -> anyhow::Result<ExitCode
             role,
             password_file,
         } => {
-            let name = valid_user_name(&name).map_err(UsageError)?;
             let password = read_password(password_file.as_ref())?;
-            valid_password(&password).map_err(UsageError)?;
-            let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-                .await?
-                .map_err(|e| anyhow::anyhow!(e))?;
-            let owned = name.clone();
-            let added = store
-                .db
-                .run(move |conn| -> diesel::QueryResult<bool> {
-                    if users::find_user(conn, &owned)?.is_some() {
-                        return Ok(false);
-                    }
-                    users::add_user(conn, &owned, role, &hash).map(|_| true)
-                })
-                .await?;
-            if !added {
-                return Err(UsageError(format!("user `{name}` exists already")).into());
-            }
+            let name = match auth::create_user(store, &name, role, password).await {
+                Ok(name) => name,
+                Err(e @ (NewUserError::Invalid(_) | NewUserError::Exists(_))) => {
+                    return Err(UsageError(e.to_string()).into())
+                }
+                Err(e) => return Err(e.into()),
+            };
             println!("user `{name}` created with role {}", role.as_str());
             Ok(ExitCode::SUCCESS)
         }

@@ -671,29 +671,12 @@ async fn add_user(
 ) -> Result<(axum::http::StatusCode, Json<Value>), WebError> {
     actor.require(Role::Admin)?;
     let role: Role = new.role.parse().map_err(WebError::BadRequest)?;
-    let name = valid_user_name(&new.name).map_err(WebError::BadRequest)?;
-    let password = new.password;
-    let hash = tokio::task::spawn_blocking(move || {
-        valid_password(&password)?;
-        auth::hash_password(&password)
-    })
-    .await
-    .map_err(|_| WebError::Internal)?
-    .map_err(WebError::BadRequest)?;
-    let owned = name.clone();
-    let added = state
-        .store
-        .db
-        .run(move |conn| -> diesel::QueryResult<_> {
-            if users::find_user(conn, &owned)?.is_some() {
-                return Ok(false);
-            }
-            users::add_user(conn, &owned, role, &hash).map(|_| true)
-        })
-        .await?;
-    if !added {
-        return Err(WebError::Conflict(format!("user `{name}` exists already")));
-    }
+    let name = match auth::create_user(&state.store, &new.name, role, new.password).await {
+        Ok(name) => name,
+        Err(auth::NewUserError::Invalid(why)) => return Err(WebError::BadRequest(why)),
+        Err(e @ auth::NewUserError::Exists(_)) => return Err(WebError::Conflict(e.to_string())),
+        Err(auth::NewUserError::Store(e)) => return Err(e.into()),
+    };
     Ok((
         axum::http::StatusCode::CREATED,
         Json(json!({ "name": name, "role": role })),
@@ -716,29 +699,4 @@ async fn disable_user(
         return Err(WebError::NotFound(format!("no user `{name}`")));
     }
     Ok(Json(json!({ "name": name, "disabled": true })))
-}
-
-/// A user name: 1 to 64 letters, digits, `.`, `_`, `-` or `@` (it lands in audit entries).
-pub fn valid_user_name(name: &str) -> Result<String, String> {
-    let name = name.trim();
-    let ok = (1..=64).contains(&name.chars().count())
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
-    if ok {
-        Ok(name.to_string())
-    } else {
-        Err(format!(
-            "`{name}` is not a user name: use 1 to 64 letters, digits, `.`, `_`, `-` or `@`"
-        ))
-    }
-}
-
-/// Passwords need 12 characters at least; no other composition rules (NIST 800-63B).
-pub fn valid_password(password: &SecretString) -> Result<(), String> {
-    use secrecy::ExposeSecret;
-    if password.expose_secret().chars().count() < 12 {
-        return Err("the password is too short: use 12 characters or more".into());
-    }
-    Ok(())
 }

@@ -16,7 +16,9 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use super::{WebError, WebState};
+use crate::db::DbError;
 use crate::store::users::{self, Role};
+use crate::store::Store;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "refsync_session";
@@ -71,6 +73,78 @@ pub fn same_secret(a: &str, b: &str) -> bool {
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
+}
+
+/// Why a user could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum NewUserError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("user `{0}` exists already")]
+    Exists(String),
+    #[error(transparent)]
+    Store(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for NewUserError {
+    fn from(e: diesel::result::Error) -> Self {
+        NewUserError::Store(e.into())
+    }
+}
+
+/// Checks, hashes and stores a new user: the one path of `refsync user add` and the API.
+/// Returns the name as stored (trimmed).
+pub async fn create_user(
+    store: &Store,
+    name: &str,
+    role: Role,
+    password: SecretString,
+) -> Result<String, NewUserError> {
+    let name = valid_user_name(name).map_err(NewUserError::Invalid)?;
+    valid_password(&password).map_err(NewUserError::Invalid)?;
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| NewUserError::Invalid(e.to_string()))?
+        .map_err(NewUserError::Invalid)?;
+    let owned = name.clone();
+    let added = store
+        .db
+        .run(move |conn| -> diesel::QueryResult<bool> {
+            if users::find_user(conn, &owned)?.is_some() {
+                return Ok(false);
+            }
+            users::add_user(conn, &owned, role, &hash).map(|_| true)
+        })
+        .await?;
+    if added {
+        Ok(name)
+    } else {
+        Err(NewUserError::Exists(name))
+    }
+}
+
+/// A user name: 1 to 64 letters, digits, `.`, `_`, `-` or `@` (it lands in audit entries).
+fn valid_user_name(name: &str) -> Result<String, String> {
+    let name = name.trim();
+    let ok = (1..=64).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(format!(
+            "`{name}` is not a user name: use 1 to 64 letters, digits, `.`, `_`, `-` or `@`"
+        ))
+    }
+}
+
+/// Passwords need 12 characters at least; no other composition rules (NIST 800-63B).
+fn valid_password(password: &SecretString) -> Result<(), String> {
+    if password.expose_secret().chars().count() < 12 {
+        return Err("the password is too short: use 12 characters or more".into());
+    }
+    Ok(())
 }
 
 /// How the caller proved who they are.
