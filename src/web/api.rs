@@ -5,12 +5,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::header;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use secrecy::SecretString;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -52,6 +55,34 @@ pub fn routes() -> Router<Arc<WebState>> {
         .route("/api/v1/users/{name}/disable", post(disable_user))
 }
 
+/// Query parameters whose parse errors answer as JSON `{"error": …}` like every other refusal.
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, WebError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Params(v))
+            .map_err(|e: QueryRejection| WebError::BadRequest(e.body_text()))
+    }
+}
+
+/// A JSON body whose parse errors answer as JSON `{"error": …}`.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, WebError> {
+        Json::<T>::from_request(request, state)
+            .await
+            .map(|Json(v)| Body(v))
+            .map_err(|e: JsonRejection| WebError::BadRequest(e.body_text()))
+    }
+}
+
 async fn openapi() -> Json<Value> {
     Json(super::openapi::document())
 }
@@ -69,7 +100,7 @@ struct PassQuery {
 async fn list_passes(
     actor: Actor,
     State(state): Shared,
-    Query(q): Query<PassQuery>,
+    Params(q): Params<PassQuery>,
 ) -> ApiResult<Vec<PassRow>> {
     actor.require(Role::Viewer)?;
     let limit = page_limit(q.limit, 50)?;
@@ -267,7 +298,7 @@ pub async fn load_changes(state: &WebState, filter: ChangeFilter) -> Result<Chan
 async fn list_changes(
     actor: Actor,
     State(state): Shared,
-    Query(q): Query<ChangeQuery>,
+    Params(q): Params<ChangeQuery>,
 ) -> ApiResult<ChangePage> {
     actor.require(Role::Viewer)?;
     Ok(Json(load_changes(&state, q.filter()?).await?))
@@ -382,7 +413,7 @@ async fn record_view(
     actor: Actor,
     State(state): Shared,
     Path((job, record_id)): Path<(String, String)>,
-    Query(q): Query<RecordQuery>,
+    Params(q): Params<RecordQuery>,
 ) -> ApiResult<RecordView> {
     actor.require(Role::Viewer)?;
     Ok(Json(
@@ -504,7 +535,7 @@ pub async fn run_decision(
 async fn decisions(
     actor: Actor,
     State(state): Shared,
-    Json(request): Json<DecisionRequest>,
+    Body(request): Body<DecisionRequest>,
 ) -> ApiResult<DecisionResult> {
     Ok(Json(run_decision(&state, &actor, request).await?))
 }
@@ -518,7 +549,7 @@ struct ApplyRequest {
 async fn apply(
     actor: Actor,
     State(state): Shared,
-    Json(request): Json<ApplyRequest>,
+    Body(request): Body<ApplyRequest>,
 ) -> ApiResult<Value> {
     actor.require(Role::Admin)?;
     let config = state.config();
@@ -558,7 +589,7 @@ pub async fn run_revert(
 async fn revert_target(
     actor: Actor,
     State(state): Shared,
-    Json(request): Json<RevertRequest>,
+    Body(request): Body<RevertRequest>,
 ) -> ApiResult<RevertReport> {
     Ok(Json(run_revert(&state, &actor, request).await?))
 }
@@ -607,7 +638,7 @@ pub async fn load_audit(state: &WebState, filter: AuditFilter) -> Result<Vec<Aud
 async fn audit_list(
     actor: Actor,
     State(state): Shared,
-    Query(q): Query<AuditQuery>,
+    Params(q): Params<AuditQuery>,
 ) -> Result<Response, WebError> {
     actor.require(Role::Viewer)?;
     let export = match q.format.as_deref() {
@@ -667,7 +698,7 @@ struct NewUser {
 async fn add_user(
     actor: Actor,
     State(state): Shared,
-    Json(new): Json<NewUser>,
+    Body(new): Body<NewUser>,
 ) -> Result<(axum::http::StatusCode, Json<Value>), WebError> {
     actor.require(Role::Admin)?;
     let role: Role = new.role.parse().map_err(WebError::BadRequest)?;

@@ -576,6 +576,7 @@ async fn change_pages_cover_the_filter_exactly_once_in_order() {
         "sort=name",
         "status=nonsense",
         "min_score=2",
+        "limit=abc",
     ] {
         let response = client()
             .get(server.url(&format!("/api/v1/changes?{bad}")))
