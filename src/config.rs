@@ -92,6 +92,14 @@ pub struct ListenerConfig {
     /// `/readyz` fails once this many passes of a job in a row have failed.
     #[serde(default = "default_ready_max_failed_passes")]
     pub ready_max_failed_passes: u32,
+    /// Marks the UI's session cookie `Secure` (sent over HTTPS only). Turn off only for a
+    /// browser talking plain http to a loopback listener; refused on any other address.
+    #[serde(default = "default_secure_cookie")]
+    pub secure_cookie: bool,
+}
+
+fn default_secure_cookie() -> bool {
+    true
 }
 
 impl Default for ListenerConfig {
@@ -99,6 +107,7 @@ impl Default for ListenerConfig {
         ListenerConfig {
             listen: None,
             ready_max_failed_passes: default_ready_max_failed_passes(),
+            secure_cookie: default_secure_cookie(),
         }
     }
 }
@@ -738,6 +747,13 @@ impl Config {
             return Err((
                 "daemon.lease_secs".into(),
                 "must be at least 3: the lease is renewed every third of it".into(),
+            ));
+        }
+        if !self.http.secure_cookie && self.http.listen.is_some_and(|a| !a.ip().is_loopback()) {
+            return Err((
+                "http.secure_cookie".into(),
+                "may be false only with a loopback http.listen; behind a TLS proxy keep it true"
+                    .into(),
             ));
         }
         if self.http.ready_max_failed_passes == 0 {

@@ -1,6 +1,6 @@
 //! refsync keeps a CRM's organisations and contacts true to an external reference register.
 //! See DESIGN.md in the project's shared folder for the picture; dependencies point inward:
-//! cli/daemon → sync → (crm, register, store) → domain.
+//! cli/daemon/web → sync → (crm, register, store) → domain.
 
 pub mod cli;
 pub mod config;
@@ -16,3 +16,4 @@ pub mod store;
 pub mod sync;
 pub mod synth;
 pub mod telemetry;
+pub mod web;

@@ -53,6 +53,7 @@ impl FilterArgs {
             record_id: self.record,
             change_id: self.change,
             pass_id: self.pass,
+            actor: None,
             limit,
         }
     }
@@ -116,13 +117,7 @@ pub async fn run(store: &Store, command: AuditCommand) -> anyhow::Result<ExitCod
                     serde_json::to_writer_pretty(&mut sink, &rows)?;
                     writeln!(sink)?;
                 }
-                ExportFormat::Csv => {
-                    let mut w = csv::Writer::from_writer(sink);
-                    for row in &rows {
-                        w.serialize(row)?;
-                    }
-                    w.flush()?;
-                }
+                ExportFormat::Csv => audit::write_csv(&rows, sink)?,
             }
             if let Some(path) = out {
                 eprintln!("{} audit entries written to {}", rows.len(), path.display());

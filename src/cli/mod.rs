@@ -12,7 +12,9 @@ mod output;
 mod revert;
 mod review;
 mod run;
+mod serve;
 mod status;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,6 +72,11 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Link two CSV files with the matching engine (no store, no CRM; --config is not read).
     Match(match_files::MatchArgs),
+    /// Serve the review UI and JSON API (default 127.0.0.1:8080; TLS from a reverse proxy).
+    Serve(serve::ServeArgs),
+    /// Users of the review UI and API: add, list, disable, API tokens.
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -155,6 +162,8 @@ async fn dispatch(
         Command::Revert(args) => revert::run(&config, &store, args).await,
         Command::Import(args) => import::import(&config, &store, args).await,
         Command::Export { list, out } => import::export(&config, &store, list, out).await,
+        Command::Serve(args) => serve::run(config, store, args).await,
+        Command::User(cmd) => user::run(&store, cmd).await,
         Command::CheckConfig | Command::Explain(_) | Command::Match(_) => {
             unreachable!("handled before the store is opened")
         }

@@ -10,8 +10,9 @@ use crate::domain::model::ChangeStatus;
 use crate::store::audit::{self, AuditFilter};
 use crate::store::changes::{self, ChangeFilter, ChangeRow};
 use crate::store::{status, Store};
-use crate::sync::apply::{apply_changes, reconcile, ApplyCounts};
+use crate::sync::apply::{apply_approved, ApplyCounts};
 use crate::sync::review::decide;
+use crate::sync::SyncError;
 
 #[derive(Debug, Subcommand)]
 pub enum ReviewCommand {
@@ -124,7 +125,7 @@ impl Select {
             } else {
                 vec![]
             },
-            limit: None,
+            ..Default::default()
         })
     }
 }
@@ -184,8 +185,8 @@ async fn list(store: &Store, args: ListArgs) -> anyhow::Result<ExitCode> {
         pass_id: args.pass,
         field: args.field,
         record_id: args.record,
-        ids: vec![],
         limit: Some(args.limit),
+        ..Default::default()
     };
     let rows = store
         .db
@@ -345,41 +346,20 @@ async fn apply(
     only: Option<String>,
     by: &str,
 ) -> anyhow::Result<ExitCode> {
-    if let Some(job) = &only {
-        if !config.job.contains_key(job) {
-            return Err(UsageError(format!("no job `{job}` in the config")).into());
+    let per_job = match apply_approved(config, store, only.as_deref(), by).await {
+        Err(SyncError::NoSuchJob(job)) => {
+            return Err(UsageError(format!("no job `{job}` in the config")).into())
         }
-    }
+        other => other?,
+    };
     let mut total = ApplyCounts::default();
-    for (name, job) in config
-        .job
-        .iter()
-        .filter(|(name, _)| only.as_ref().is_none_or(|o| o == *name))
-    {
-        let filter = ChangeFilter {
-            job: Some(name.clone()),
-            statuses: vec![ChangeStatus::Approved, ChangeStatus::Failed],
-            ..Default::default()
-        };
-        let ids: Vec<i64> = store
-            .db
-            .run(move |conn| changes::list(conn, &filter))
-            .await?
-            .iter()
-            .map(|c| c.id)
-            .collect();
-        if ids.is_empty() {
-            continue;
-        }
-        let crm_config = &config.crm[&job.crm];
-        let crm = crate::crm::open(&job.crm, crm_config).await?;
-        let mut counts = reconcile(store, crm.as_ref(), name, job.entity).await?;
-        counts.add(&apply_changes(store, crm.as_ref(), name, job.entity, &ids, by).await?);
+    for applied in &per_job {
+        let counts = &applied.counts;
         println!(
-            "job `{name}` ({}): {} applied, {} conflicts, {} failed",
-            job.entity, counts.applied, counts.conflicts, counts.failed
+            "job `{}` ({}): {} applied, {} conflicts, {} failed",
+            applied.job, applied.entity, counts.applied, counts.conflicts, counts.failed
         );
-        total.add(&counts);
+        total.add(counts);
     }
     if total.applied + total.conflicts + total.failed == 0 {
         println!("no approved changes to apply");

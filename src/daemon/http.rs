@@ -1,6 +1,6 @@
 //! The health and metrics listener (`[http] listen`): `/healthz` says the process answers,
 //! `/readyz` that the store is reachable and no job keeps failing, `/metrics` serves the
-//! Prometheus text format.
+//! Prometheus text format. The review UI and API (`crate::web`) share the listener.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,49 +15,41 @@ use axum::Router;
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{error, info};
+use tracing::info;
 
 use crate::config::{Config, DbUrl};
-use crate::db::{connect, Missing};
+use crate::db::{connect, Db, Missing};
 use crate::store::passes::{self, outcome};
+use crate::store::Store;
+use crate::web::WebState;
 
 struct Shared {
     store_url: DbUrl,
     config: watch::Receiver<Arc<Config>>,
 }
 
-/// Binds `addr` and serves until `shutdown` turns true. The bound address is logged, so
-/// port 0 works (tests use it).
+/// Binds `addr` and serves the health endpoints and the review UI and API until
+/// `shutdown` turns true. The bound address is logged, so port 0 works (tests use it).
 pub async fn serve(
     addr: SocketAddr,
     config: watch::Receiver<Arc<Config>>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot listen on {addr} (http.listen): {e}; choose a free address or remove the key"
-        )
-    })?;
-    let local = listener.local_addr()?;
-    info!(address = %local, "http listener started");
     let store_url = config.borrow().store.url.clone();
+    // Its own connection: the UI stays responsive while a pass holds the daemon's.
+    let url = store_url.clone();
+    let db = tokio::task::spawn_blocking(move || Db::connect(&url, Missing::Refuse)).await??;
+    let web = crate::web::router(WebState::new(Store { db }, config.clone()));
     let shared = Arc::new(Shared { store_url, config });
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(shared);
-    Ok(tokio::spawn(async move {
-        let stopped = async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
-            error!(error = %e, "http listener failed");
-        }
-    }))
+        .with_state(shared)
+        .merge(web);
+    let (local, task) = crate::web::serve(addr, app, shutdown).await?;
+    info!(address = %local, "http listener started");
+    Ok(task)
 }
 
 async fn healthz() -> &'static str {

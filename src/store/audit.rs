@@ -228,6 +228,8 @@ pub struct AuditFilter {
     pub record_id: Option<String>,
     pub change_id: Option<i64>,
     pub pass_id: Option<i64>,
+    /// Entries by this user (or `system`).
+    pub actor: Option<String>,
     pub limit: Option<i64>,
 }
 
@@ -249,10 +251,23 @@ pub fn list(conn: &mut AnyConnection, filter: &AuditFilter) -> QueryResult<Vec<A
     if let Some(pass) = filter.pass_id {
         q = q.filter(audit_log::pass_id.eq(pass));
     }
+    if let Some(actor) = &filter.actor {
+        q = q.filter(audit_log::actor.eq(actor.clone()));
+    }
     if let Some(limit) = filter.limit {
         q = q.limit(limit);
     }
     q.load(conn)
+}
+
+/// Writes entries as CSV with a header row: the export format of the CLI and the API.
+pub fn write_csv(rows: &[AuditRow], sink: impl std::io::Write) -> csv::Result<()> {
+    let mut w = csv::Writer::from_writer(sink);
+    for row in rows {
+        w.serialize(row)?;
+    }
+    w.flush()?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -158,7 +158,7 @@ pub fn set_new_value(conn: &mut AnyConnection, id: i64, value: &str) -> QueryRes
     Ok(())
 }
 
-/// Filters of `review list` and of bulk decisions.
+/// Filters of `review list`, of bulk decisions and of the review UI and API.
 #[derive(Debug, Clone, Default)]
 pub struct ChangeFilter {
     pub job: Option<String>,
@@ -167,14 +167,36 @@ pub struct ChangeFilter {
     pub field: Option<String>,
     pub record_id: Option<String>,
     pub ids: Vec<i64>,
+    /// Match probability at least / at most.
+    pub min_score: Option<f64>,
+    pub max_score: Option<f64>,
+    /// Case-insensitive substring of the record id, the old or the new value.
+    pub text: Option<String>,
+    pub sort: ChangeSort,
+    pub offset: Option<i64>,
     pub limit: Option<i64>,
 }
 
-pub fn list(conn: &mut AnyConnection, filter: &ChangeFilter) -> QueryResult<Vec<ChangeRow>> {
-    let mut q = changes::table
-        .select(ChangeRow::as_select())
-        .order(changes::id)
-        .into_boxed();
+/// The order changes are listed in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ChangeSort {
+    /// Oldest first: the order they were proposed in.
+    #[default]
+    Id,
+    IdDesc,
+    ScoreAsc,
+    ScoreDesc,
+}
+
+type StoreBackend = <AnyConnection as diesel::Connection>::Backend;
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
+
+/// `query` narrowed to what `filter` selects (no order, offset or limit).
+fn narrowed<'a, ST: 'a>(
+    mut q: changes::BoxedQuery<'a, StoreBackend, ST>,
+    filter: &ChangeFilter,
+) -> changes::BoxedQuery<'a, StoreBackend, ST> {
     if let Some(job) = &filter.job {
         q = q.filter(changes::job.eq(job.clone()));
     }
@@ -193,10 +215,74 @@ pub fn list(conn: &mut AnyConnection, filter: &ChangeFilter) -> QueryResult<Vec<
     if !filter.ids.is_empty() {
         q = q.filter(changes::id.eq_any(filter.ids.clone()));
     }
+    if let Some(min) = filter.min_score {
+        q = q.filter(changes::score.ge(min));
+    }
+    if let Some(max) = filter.max_score {
+        q = q.filter(changes::score.le(max));
+    }
+    if let Some(text) = filter.text.as_deref().filter(|t| !t.trim().is_empty()) {
+        let escaped = text
+            .trim()
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
+        q = q.filter(
+            lower(changes::record_id.nullable())
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(changes::old_value).like(pattern.clone()).escape('\\'))
+                .or(lower(changes::new_value).like(pattern).escape('\\')),
+        );
+    }
+    q
+}
+
+pub fn list(conn: &mut AnyConnection, filter: &ChangeFilter) -> QueryResult<Vec<ChangeRow>> {
+    let mut q = narrowed(
+        changes::table.select(ChangeRow::as_select()).into_boxed(),
+        filter,
+    );
+    q = match filter.sort {
+        ChangeSort::Id => q.order(changes::id),
+        ChangeSort::IdDesc => q.order(changes::id.desc()),
+        ChangeSort::ScoreAsc => q.order((changes::score, changes::id)),
+        ChangeSort::ScoreDesc => q.order((changes::score.desc(), changes::id)),
+    };
+    if let Some(offset) = filter.offset {
+        q = q.offset(offset);
+    }
     if let Some(limit) = filter.limit {
         q = q.limit(limit);
     }
     q.load(conn)
+}
+
+/// How many changes `filter` selects, ignoring its offset and limit.
+pub fn count(conn: &mut AnyConnection, filter: &ChangeFilter) -> QueryResult<i64> {
+    narrowed(
+        changes::table
+            .select(diesel::dsl::count_star())
+            .into_boxed(),
+        filter,
+    )
+    .get_result(conn)
+}
+
+/// (status, field) of every change `filter` selects, for per-status and per-field counts.
+pub fn status_and_field(
+    conn: &mut AnyConnection,
+    filter: &ChangeFilter,
+) -> QueryResult<Vec<(String, String)>> {
+    narrowed(
+        changes::table
+            .select((changes::status, changes::field))
+            .into_boxed(),
+        filter,
+    )
+    .load(conn)
 }
 
 /// Count of changes per status, for summaries.

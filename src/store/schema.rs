@@ -140,6 +140,41 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        created_at -> Timestamp,
+        disabled -> Bool,
+    }
+}
+
+diesel::table! {
+    sessions (token_hash) {
+        token_hash -> Text,
+        user_id -> BigInt,
+        csrf -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        last_seen -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> BigInt,
+        label -> Text,
+        created_at -> Timestamp,
+        last_used -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(api_tokens -> users (user_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     passes,
     changes,
@@ -148,7 +183,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     matches,
     provenance,
     suppressions,
-    register_cache
+    register_cache,
+    users,
+    sessions,
+    api_tokens
 );
 
 diesel::table! {

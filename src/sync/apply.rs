@@ -7,6 +7,7 @@ use diesel::Connection;
 use serde::Serialize;
 use tracing::{info, warn};
 
+use crate::config::Config;
 use crate::crm::{CrmSource, WriteOutcome};
 use crate::domain::model::{ChangeKind, ChangeStatus, EntityKind, Field};
 use crate::domain::normalise::comparable;
@@ -281,4 +282,59 @@ pub(crate) fn audit_entry(
         score: Some(change.score),
         detail: note,
     }
+}
+
+/// What `apply_approved` did for one job.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobApplied {
+    pub job: String,
+    pub entity: String,
+    pub counts: ApplyCounts,
+}
+
+/// Writes every approved (and retries every failed) change of every job, or of job `only`,
+/// to its CRM, after settling applies that were cut short. Jobs with nothing to apply are
+/// left out of the result.
+pub async fn apply_approved(
+    config: &Config,
+    store: &Store,
+    only: Option<&str>,
+    actor: &str,
+) -> Result<Vec<JobApplied>, SyncError> {
+    if let Some(job) = only.filter(|j| !config.job.contains_key(*j)) {
+        return Err(SyncError::NoSuchJob(job.to_string()));
+    }
+    let mut out = Vec::new();
+    for (name, job) in config
+        .job
+        .iter()
+        .filter(|(name, _)| only.is_none_or(|o| o == name.as_str()))
+    {
+        let filter = ChangeFilter {
+            job: Some(name.clone()),
+            statuses: vec![ChangeStatus::Approved, ChangeStatus::Failed],
+            ..Default::default()
+        };
+        let ids: Vec<i64> = store
+            .db
+            .run(move |conn| changes::list(conn, &filter))
+            .await?
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        // Config validation guarantees the job's CRM exists.
+        let crm_config = &config.crm[&job.crm];
+        let crm = crate::crm::open(&job.crm, crm_config).await?;
+        let mut counts = reconcile(store, crm.as_ref(), name, job.entity).await?;
+        counts.add(&apply_changes(store, crm.as_ref(), name, job.entity, &ids, actor).await?);
+        out.push(JobApplied {
+            job: name.clone(),
+            entity: job.entity.as_str().to_string(),
+            counts,
+        });
+    }
+    Ok(out)
 }

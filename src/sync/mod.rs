@@ -4,7 +4,7 @@
 pub mod apply;
 pub mod explain;
 pub mod import;
-mod persist;
+pub(crate) mod persist;
 pub mod revert;
 pub mod review;
 

@@ -59,7 +59,8 @@ impl Stored {
     }
 }
 
-fn candidate_summary(s: &Scored) -> serde_json::Value {
+/// A candidate as stored and shown: register id, probability, method and grade string.
+pub(crate) fn candidate_summary(s: &Scored) -> serde_json::Value {
     json!({ "register_id": s.register_id, "score": s.score, "method": s.method, "grade": s.grade() })
 }
 

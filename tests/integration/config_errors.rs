@@ -18,6 +18,12 @@ fn config_errors_name_the_file_the_key_and_the_problem() {
             vec!["refsync.toml", "verbosity", "logging"],
         ),
         (
+            "session cookie without Secure on a public address",
+            |c| c.replace("secure_cookie = true", "secure_cookie = false"),
+            vec![("REFSYNC__HTTP__LISTEN", "0.0.0.0:8080")],
+            vec!["http.secure_cookie", "loopback"],
+        ),
+        (
             "bad cron expression",
             |c| c.replace("schedule = \"0 30 2 * * *\"", "schedule = \"every night\""),
             vec![],

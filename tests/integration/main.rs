@@ -21,3 +21,6 @@ mod service;
 #[cfg(feature = "mysql")]
 mod suitecrm;
 mod vies;
+mod web_api;
+mod web_browser;
+mod web_server;

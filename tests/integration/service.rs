@@ -588,6 +588,26 @@ fn a_pass_that_outlives_its_slot_is_never_overlapped() {
 }
 
 #[test]
+fn the_daemon_serves_the_review_ui_and_api_beside_the_health_endpoints() {
+    let sb = Sandbox::new();
+    let daemon = Daemon::start_with(&sb, &[("REFSYNC__HTTP__LISTEN", "127.0.0.1:0")]);
+    let address = daemon.http_address();
+    // (path, status, a piece of the body)
+    let cases = [
+        ("/healthz", 200, "ok"),
+        ("/api/v1/openapi.json", 200, "\"3.1.0\""),
+        ("/api/v1/changes", 401, "not logged in"),
+        ("/login", 200, "<form method=\"post\" action=\"/login\">"),
+        ("/queue", 303, ""),
+    ];
+    for (path, status, piece) in cases {
+        let (code, body) = get(&address, path);
+        assert_eq!(code, status, "{path}: {body}");
+        assert!(body.contains(piece), "{path}: {body}");
+    }
+}
+
+#[test]
 fn metrics_parse_as_prometheus_text_and_move_after_a_pass() {
     let sb = Sandbox::with_config(every_second);
     let mut daemon = Daemon::start_with(&sb, &[("REFSYNC__HTTP__LISTEN", "127.0.0.1:0")]);

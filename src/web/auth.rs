@@ -1,0 +1,409 @@
+//! Who is asking: passwords (argon2id), session cookies and API tokens (random 256-bit,
+//! stored as SHA-256), CSRF tokens, login rate limiting and the role check.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, Method};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use super::{WebError, WebState};
+use crate::db::DbError;
+use crate::store::users::{self, Role};
+use crate::store::Store;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "refsync_session";
+/// The header API calls made with a session cookie carry the CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// How long a session lasts after login.
+pub const SESSION_HOURS: i64 = 12;
+
+/// An argon2id hash (PHC string) of `password`, with a fresh salt.
+pub fn hash_password(password: &SecretString) -> Result<String, String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.expose_secret().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| format!("cannot hash the password: {e}"))
+}
+
+/// Whether `password` matches `hash`; argon2 compares in constant time.
+pub fn verify_password(password: &SecretString, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.expose_secret().as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// A hash to verify against when the user does not exist, so a login for an unknown name
+/// takes as long as one with a wrong password.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| {
+        hash_password(&SecretString::from(new_token())).unwrap_or_else(|_| String::new())
+    })
+}
+
+/// A random 256-bit token from the operating system's CSPRNG, as 64 hex digits.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What the store keeps of a token.
+pub fn token_hash(token: &str) -> String {
+    format!("{:x}", Sha256::digest(token.as_bytes()))
+}
+
+/// Compares two secrets in time that depends on their length only.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Why a user could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum NewUserError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("user `{0}` exists already")]
+    Exists(String),
+    #[error(transparent)]
+    Store(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for NewUserError {
+    fn from(e: diesel::result::Error) -> Self {
+        NewUserError::Store(e.into())
+    }
+}
+
+/// Checks, hashes and stores a new user: the one path of `refsync user add` and the API.
+/// Returns the name as stored (trimmed).
+pub async fn create_user(
+    store: &Store,
+    name: &str,
+    role: Role,
+    password: SecretString,
+) -> Result<String, NewUserError> {
+    let name = valid_user_name(name).map_err(NewUserError::Invalid)?;
+    valid_password(&password).map_err(NewUserError::Invalid)?;
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| NewUserError::Invalid(e.to_string()))?
+        .map_err(NewUserError::Invalid)?;
+    let owned = name.clone();
+    let added = store
+        .db
+        .run(move |conn| -> diesel::QueryResult<bool> {
+            if users::find_user(conn, &owned)?.is_some() {
+                return Ok(false);
+            }
+            users::add_user(conn, &owned, role, &hash).map(|_| true)
+        })
+        .await?;
+    if added {
+        Ok(name)
+    } else {
+        Err(NewUserError::Exists(name))
+    }
+}
+
+/// A user name: 1 to 64 letters, digits, `.`, `_`, `-` or `@` (it lands in audit entries).
+fn valid_user_name(name: &str) -> Result<String, String> {
+    let name = name.trim();
+    let ok = (1..=64).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(format!(
+            "`{name}` is not a user name: use 1 to 64 letters, digits, `.`, `_`, `-` or `@`"
+        ))
+    }
+}
+
+/// Passwords need 12 characters at least; no other composition rules (NIST 800-63B).
+fn valid_password(password: &SecretString) -> Result<(), String> {
+    if password.expose_secret().chars().count() < 12 {
+        return Err("the password is too short: use 12 characters or more".into());
+    }
+    Ok(())
+}
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone)]
+pub enum Via {
+    /// A browser session, with its CSRF token.
+    Session { token_hash: String, csrf: String },
+    /// An API token (`Authorization: Bearer …`): no cookie, so no CSRF to guard against.
+    Token,
+}
+
+/// The user behind a request.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub name: String,
+    pub role: Role,
+    pub via: Via,
+}
+
+impl Actor {
+    /// Refuses unless the actor's role is at least `needed`.
+    pub fn require(&self, needed: Role) -> Result<(), WebError> {
+        if self.role >= needed {
+            Ok(())
+        } else {
+            Err(WebError::Forbidden(needed))
+        }
+    }
+
+    /// Checks a form's CSRF token; API tokens need none.
+    pub fn check_csrf(&self, provided: &str) -> Result<(), WebError> {
+        match &self.via {
+            Via::Token => Ok(()),
+            Via::Session { csrf, .. } if same_secret(csrf, provided) => Ok(()),
+            Via::Session { .. } => Err(WebError::Csrf),
+        }
+    }
+
+    /// The CSRF token to put in forms ("" for token callers, who get no forms).
+    pub fn csrf(&self) -> &str {
+        match &self.via {
+            Via::Session { csrf, .. } => csrf,
+            Via::Token => "",
+        }
+    }
+}
+
+/// The value of cookie `name` in the request, if any.
+pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+impl FromRequestParts<Arc<WebState>> for Actor {
+    type Rejection = WebError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<WebState>,
+    ) -> Result<Actor, WebError> {
+        let api = parts.uri.path().starts_with("/api/");
+        let unauthenticated = WebError::Unauthenticated { page: !api };
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| token_hash(t.trim()));
+        if let Some(hash) = bearer {
+            let user = state
+                .store
+                .db
+                .run(move |conn| users::token_user(conn, &hash))
+                .await?
+                .ok_or(unauthenticated)?;
+            return Ok(Actor {
+                name: user.name.clone(),
+                role: user.role(),
+                via: Via::Token,
+            });
+        }
+        let hash = cookie(parts, COOKIE)
+            .map(token_hash)
+            .ok_or(unauthenticated.clone())?;
+        let (session, user) = state
+            .store
+            .db
+            .run(move |conn| users::session_user(conn, &hash))
+            .await?
+            .ok_or(unauthenticated)?;
+        let actor = Actor {
+            name: user.name.clone(),
+            role: user.role(),
+            via: Via::Session {
+                token_hash: session.token_hash,
+                csrf: session.csrf,
+            },
+        };
+        // A JSON call riding on the browser's cookie must prove it came from our pages.
+        if api && !matches!(parts.method, Method::GET | Method::HEAD) {
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            actor.check_csrf(sent)?;
+        }
+        Ok(actor)
+    }
+}
+
+/// Failed logins per user name and per client address within a window; in memory, so a
+/// restart forgets them (the window is short anyway).
+pub struct LoginLimiter {
+    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    window: Duration,
+    per_user: usize,
+    per_address: usize,
+}
+
+impl LoginLimiter {
+    /// 5 failures per user name and 20 per address in 5 minutes. The address limit is
+    /// higher because everyone behind a reverse proxy or office NAT shares one address.
+    pub fn new() -> LoginLimiter {
+        LoginLimiter::with_limits(Duration::from_secs(300), 5, 20)
+    }
+
+    pub fn with_limits(window: Duration, per_user: usize, per_address: usize) -> LoginLimiter {
+        LoginLimiter {
+            failures: Mutex::new(HashMap::new()),
+            window,
+            per_user,
+            per_address,
+        }
+    }
+
+    fn keys(user: &str, address: IpAddr) -> [(String, bool); 2] {
+        [
+            (format!("user:{user}"), true),
+            (format!("addr:{address}"), false),
+        ]
+    }
+
+    /// `Err(seconds)` to wait when either key has used up its failures.
+    pub fn check(&self, user: &str, address: IpAddr) -> Result<(), u64> {
+        let now = Instant::now();
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut wait = None;
+        for (key, is_user) in LoginLimiter::keys(user, address) {
+            let Some(times) = failures.get_mut(&key) else {
+                continue;
+            };
+            while times.front().is_some_and(|t| now - *t >= self.window) {
+                times.pop_front();
+            }
+            let limit = if is_user {
+                self.per_user
+            } else {
+                self.per_address
+            };
+            if times.len() >= limit {
+                let oldest = times.front().copied().unwrap_or(now);
+                let secs = (self.window - (now - oldest)).as_secs().max(1);
+                wait = Some(wait.map_or(secs, |w: u64| w.max(secs)));
+            }
+        }
+        wait.map_or(Ok(()), Err)
+    }
+
+    pub fn failed(&self, user: &str, address: IpAddr) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, _) in LoginLimiter::keys(user, address) {
+            failures.entry(key).or_default().push_back(Instant::now());
+        }
+    }
+
+    /// A successful login clears the user's failures (not the address's).
+    pub fn succeeded(&self, user: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.remove(&format!("user:{user}"));
+    }
+}
+
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        LoginLimiter::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_against_their_own_hash() {
+        let right = SecretString::from("correct horse".to_string());
+        let wrong = SecretString::from("correct hose".to_string());
+        let hash = hash_password(&right).unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(verify_password(&right, &hash));
+        assert!(!verify_password(&wrong, &hash));
+        assert!(!verify_password(&right, "not a hash"));
+        assert!(!verify_password(&right, decoy_hash()));
+    }
+
+    #[test]
+    fn tokens_are_random_256_bit_hex_and_stored_hashed() {
+        let (a, b) = (new_token(), new_token());
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+        assert_ne!(token_hash(&a), a);
+        assert_eq!(token_hash(&a), token_hash(&a));
+    }
+
+    #[test]
+    fn secrets_compare_equal_only_when_identical() {
+        for (a, b, same) in [
+            ("abc", "abc", true),
+            ("abc", "abd", false),
+            ("abc", "ab", false),
+            ("", "", true),
+        ] {
+            assert_eq!(same_secret(a, b), same, "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn login_limiter_blocks_a_user_after_five_failures_and_an_address_after_twenty() {
+        let limiter = LoginLimiter::new();
+        let here: IpAddr = "10.0.0.1".parse().unwrap();
+        for _ in 0..5 {
+            assert!(limiter.check("anna", here).is_ok());
+            limiter.failed("anna", here);
+        }
+        let wait = limiter.check("anna", here).unwrap_err();
+        assert!((1..=300).contains(&wait), "{wait}");
+        // Another name from the same address still may try, until the address's limit.
+        assert!(limiter.check("bert", here).is_ok());
+        for i in 0..15 {
+            limiter.failed(&format!("user{i}"), here);
+        }
+        assert!(limiter.check("carl", here).is_err());
+        assert!(limiter.check("carl", "10.0.0.2".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn login_failures_expire_after_the_window() {
+        let limiter = LoginLimiter::with_limits(Duration::from_millis(30), 1, 10);
+        let here: IpAddr = "10.0.0.1".parse().unwrap();
+        limiter.failed("anna", here);
+        assert!(limiter.check("anna", here).is_err());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(limiter.check("anna", here).is_ok());
+    }
+}

@@ -1,0 +1,264 @@
+//! UI labels in German (the default: the stewards are German) and English. The language
+//! comes from `?lang=`, then the `refsync_lang` cookie, then `Accept-Language`.
+
+use axum::http::header;
+use axum::http::request::Parts;
+
+use super::auth::cookie;
+
+pub const LANG_COOKIE: &str = "refsync_lang";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    De,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::De => "de",
+            Lang::En => "en",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Lang> {
+        match s.get(..2)?.to_ascii_lowercase().as_str() {
+            "de" => Some(Lang::De),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// The language a request asks for, and whether `?lang=` chose it (then the cookie is
+    /// set so the choice sticks).
+    pub fn of(parts: &Parts) -> (Lang, bool) {
+        let asked = parts.uri.query().and_then(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == "lang")
+                .and_then(|(_, v)| Lang::parse(v))
+        });
+        if let Some(lang) = asked {
+            return (lang, true);
+        }
+        if let Some(lang) = cookie(parts, LANG_COOKIE).and_then(Lang::parse) {
+            return (lang, false);
+        }
+        let accepted = parts
+            .headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|first| Lang::parse(first.trim()));
+        (accepted.unwrap_or(Lang::De), false)
+    }
+
+    /// The label for `key`; an unknown key shows itself, so a missing label is visible.
+    pub fn t(self, key: &'static str) -> &'static str {
+        LABELS
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map_or(key, |(_, de, en)| match self {
+                Lang::De => de,
+                Lang::En => en,
+            })
+    }
+}
+
+/// (key, German, English).
+const LABELS: &[(&str, &str, &str)] = &[
+    ("app", "refsync – Prüfpult", "refsync – steward's desk"),
+    ("login", "Anmelden", "Log in"),
+    ("logout", "Abmelden", "Log out"),
+    ("user", "Benutzer", "User"),
+    ("password", "Passwort", "Password"),
+    (
+        "login_failed",
+        "Benutzer oder Passwort falsch.",
+        "Wrong user name or password.",
+    ),
+    (
+        "too_many",
+        "Zu viele Fehlversuche. Bitte später erneut versuchen.",
+        "Too many failed attempts. Please try again later.",
+    ),
+    ("queue", "Prüfliste", "Review queue"),
+    ("passes", "Läufe", "Passes"),
+    ("audit", "Protokoll", "Audit log"),
+    ("status", "Status", "Status"),
+    ("job", "Job", "Job"),
+    ("field", "Feld", "Field"),
+    ("pass", "Lauf", "Pass"),
+    ("record", "Datensatz", "Record"),
+    ("search", "Suche", "Search"),
+    ("min_score", "Wahrsch. ab", "Probability from"),
+    ("max_score", "bis", "to"),
+    ("sort", "Sortierung", "Sort"),
+    ("filter", "Filtern", "Filter"),
+    ("all", "alle", "all"),
+    ("old", "Bisher", "Current"),
+    ("new", "Vorschlag", "Proposed"),
+    ("score", "Wahrscheinlichkeit", "Probability"),
+    ("actions", "Aktionen", "Actions"),
+    ("approve", "Übernehmen", "Approve"),
+    ("reject", "Ablehnen", "Reject"),
+    ("wrong", "Registerwert falsch", "Register value wrong"),
+    ("edit_approve", "Ändern und übernehmen", "Edit and approve"),
+    (
+        "bulk",
+        "Alle gefilterten vorgeschlagenen Änderungen",
+        "All filtered proposed changes",
+    ),
+    ("confirm", "Bestätigen", "Confirm"),
+    ("cancel", "Abbrechen", "Cancel"),
+    (
+        "confirm_bulk",
+        "Wirklich {n} Änderungen entscheiden:",
+        "Really decide {n} changes:",
+    ),
+    (
+        "confirm_undo",
+        "Lauf {pass} rückgängig machen: {n} übernommene Änderungen werden zurückgesetzt.",
+        "Undo pass {pass}: {n} applied changes will be restored.",
+    ),
+    (
+        "decided",
+        "{n} Änderung(en) entschieden.",
+        "{n} change(s) decided.",
+    ),
+    (
+        "refused",
+        "{n} nicht entschieden (Status erlaubt es nicht).",
+        "{n} left undecided (their status does not allow it).",
+    ),
+    ("progress", "Fortschritt", "Progress"),
+    ("of", "von", "of"),
+    ("shown", "angezeigt", "shown"),
+    ("next", "Weiter", "Next"),
+    ("prev", "Zurück", "Previous"),
+    (
+        "shortcuts",
+        "Tasten: a = übernehmen, r = ablehnen, j/n = nächste, k = vorige",
+        "Keys: a = approve, r = reject, j/n = next, k = previous",
+    ),
+    ("crm", "CRM", "CRM"),
+    ("register", "Register", "Register"),
+    (
+        "explanation",
+        "Begründung des Treffers",
+        "Match explanation",
+    ),
+    ("grade", "Bewertung", "Grade"),
+    ("level", "Stufe", "Level"),
+    ("weight", "Gewicht", "Weight"),
+    ("candidates", "Weitere Kandidaten", "Other candidates"),
+    (
+        "live_candidates",
+        "Kandidaten live neu abgleichen",
+        "Re-match candidates live",
+    ),
+    ("changes", "Änderungen", "Changes"),
+    ("history", "Verlauf", "History"),
+    ("when", "Zeit", "When"),
+    ("actor", "Wer", "Who"),
+    ("action", "Aktion", "Action"),
+    ("started", "Beginn", "Started"),
+    ("read", "gelesen", "read"),
+    ("proposed", "vorgeschlagen", "proposed"),
+    ("applied", "übernommen", "applied"),
+    (
+        "undo_pass",
+        "Diesen Lauf rückgängig machen",
+        "Undo this pass",
+    ),
+    (
+        "undone",
+        "{n} Rücknahme(n) angelegt, {a} geschrieben, {c} Konflikte.",
+        "{n} revert(s) created, {a} written, {c} conflicts.",
+    ),
+    ("export", "Export", "Export"),
+    (
+        "forbidden",
+        "Ihre Rolle erlaubt das nicht.",
+        "Your role does not allow this.",
+    ),
+    ("error", "Fehler", "Error"),
+    ("decision", "Entscheidung", "Decision"),
+    (
+        "no_changes",
+        "Keine Änderungen für diesen Filter.",
+        "No changes for this filter.",
+    ),
+    ("values", "Werte im Vergleich", "Values side by side"),
+    ("change", "Änderung", "Change"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+
+    fn parts(uri: &str, headers: &[(&str, &str)]) -> Parts {
+        let mut req = Request::builder().uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn language_comes_from_query_then_cookie_then_accept_language_else_german() {
+        type Headers = &'static [(&'static str, &'static str)];
+        let cases: &[(&str, Headers, Lang, bool)] = &[
+            ("/queue", &[], Lang::De, false),
+            ("/queue?lang=en", &[], Lang::En, true),
+            (
+                "/queue?lang=de",
+                &[("cookie", "refsync_lang=en")],
+                Lang::De,
+                true,
+            ),
+            (
+                "/queue",
+                &[("cookie", "a=b; refsync_lang=en")],
+                Lang::En,
+                false,
+            ),
+            (
+                "/queue",
+                &[("accept-language", "en-GB,en;q=0.9,de;q=0.5")],
+                Lang::En,
+                false,
+            ),
+            (
+                "/queue",
+                &[("accept-language", "fr-FR,en;q=0.5")],
+                Lang::De,
+                false,
+            ),
+            ("/queue?lang=xx", &[], Lang::De, false),
+        ];
+        for (uri, headers, lang, chosen) in cases {
+            assert_eq!(
+                Lang::of(&parts(uri, headers)),
+                (*lang, *chosen),
+                "{uri} {headers:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_label_has_both_languages_and_keys_are_unique() {
+        let mut keys: Vec<_> = LABELS.iter().map(|(k, _, _)| *k).collect();
+        keys.sort_unstable();
+        let before = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), before, "duplicate label keys");
+        for (key, de, en) in LABELS {
+            assert!(!de.is_empty() && !en.is_empty(), "{key}");
+        }
+        assert_eq!(Lang::De.t("approve"), "Übernehmen");
+        assert_eq!(Lang::En.t("approve"), "Approve");
+    }
+}

@@ -1,0 +1,210 @@
+//! The OpenAPI 3.1 document of `/api/v1/`, served at `/api/v1/openapi.json`. Written by
+//! hand as JSON; the API tests check that it and the router name the same routes.
+
+use serde_json::{json, Map, Value};
+
+fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn query(name: &str, kind: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "query", "required": false,
+            "description": description, "schema": { "type": kind } })
+}
+
+fn path_param(name: &str, kind: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "schema": { "type": kind } })
+}
+
+fn json_body(schema: Value) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": schema } } })
+}
+
+/// An operation: who may call it, its parameters, body and the JSON it answers with.
+fn operation(
+    summary: &str,
+    role: Option<&str>,
+    parameters: Vec<Value>,
+    body: Option<Value>,
+    answer: Value,
+) -> Value {
+    let mut responses = Map::new();
+    responses.insert(
+        "200".into(),
+        json!({ "description": "OK", "content": { "application/json": { "schema": answer } } }),
+    );
+    responses.insert(
+        "400".into(),
+        json!({ "$ref": "#/components/responses/Error" }),
+    );
+    let mut op = Map::new();
+    op.insert("summary".into(), json!(summary));
+    if let Some(role) = role {
+        responses.insert(
+            "401".into(),
+            json!({ "$ref": "#/components/responses/Error" }),
+        );
+        responses.insert(
+            "403".into(),
+            json!({ "$ref": "#/components/responses/Error" }),
+        );
+        op.insert(
+            "description".into(),
+            json!(format!("Needs the `{role}` role (or a higher one).")),
+        );
+    } else {
+        op.insert("security".into(), json!([]));
+    }
+    if !parameters.is_empty() {
+        op.insert("parameters".into(), Value::Array(parameters));
+    }
+    if let Some(body) = body {
+        op.insert("requestBody".into(), json_body(body));
+    }
+    op.insert("responses".into(), Value::Object(responses));
+    Value::Object(op)
+}
+
+fn object() -> Value {
+    json!({ "type": "object" })
+}
+
+fn array_of(items: Value) -> Value {
+    json!({ "type": "array", "items": items })
+}
+
+fn change_filters() -> Vec<Value> {
+    vec![
+        query(
+            "status",
+            "string",
+            "comma-separated statuses; empty means all",
+        ),
+        query("job", "string", "job name"),
+        query("field", "string", "field name"),
+        query("pass", "integer", "pass id"),
+        query("record", "string", "CRM record id"),
+        query("min_score", "number", "match probability at least"),
+        query("max_score", "number", "match probability at most"),
+        query(
+            "text",
+            "string",
+            "case-insensitive substring of record id, old or new value",
+        ),
+        query("sort", "string", "id (default), -id, score or -score"),
+        query("limit", "integer", "page size, 1..=500, default 50"),
+        query("offset", "integer", "rows to skip, default 0"),
+    ]
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let viewer = Some("viewer");
+    let steward = Some("steward");
+    let admin = Some("admin");
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "refsync review API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Review, apply and revert the changes refsync proposes. Authenticate with `Authorization: Bearer TOKEN` (`refsync user token create`) or a browser session; state-changing calls made with a session cookie need the `X-CSRF-Token` header (from GET /api/v1/me)."
+        },
+        "servers": [{ "url": "/" }],
+        "security": [{ "bearer": [] }, { "session": [] }],
+        "paths": {
+            "/api/v1/openapi.json": { "get": operation("This document", None, vec![], None, object()) },
+            "/api/v1/me": { "get": operation("The caller's name, role and CSRF token", viewer, vec![], None, reference("Me")) },
+            "/api/v1/passes": { "get": operation("Passes, newest first", viewer,
+                vec![query("job", "string", "job name"), query("limit", "integer", "1..=500, default 50")],
+                None, array_of(reference("Pass"))) },
+            "/api/v1/passes/{id}": { "get": operation("A pass with its changes counted per status", viewer,
+                vec![path_param("id", "integer")], None, reference("PassDetail")) },
+            "/api/v1/changes": { "get": operation("A filtered, sorted page of changes with the total and counts per status and field", viewer,
+                change_filters(), None, reference("ChangePage")) },
+            "/api/v1/changes/{id}": { "get": operation("One change", viewer,
+                vec![path_param("id", "integer")], None, reference("Change")) },
+            "/api/v1/records/{job}/{record_id}": { "get": operation("A record: stored match, explanation with grade, CRM and register values, changes and audit history", viewer,
+                vec![path_param("job", "string"), path_param("record_id", "string"),
+                     query("candidates", "boolean", "also re-match live against the register (reads CRM and register)")],
+                None, reference("RecordView")) },
+            "/api/v1/status": { "get": operation("Records and changes counted per status, per job", viewer, vec![], None, object()) },
+            "/api/v1/decisions": { "post": operation("Approve, reject, edit-and-approve or mark wrong: changes by id, or every proposed change of a filter", steward,
+                vec![], Some(reference("DecisionRequest")), reference("DecisionResult")) },
+            "/api/v1/apply": { "post": operation("Write approved changes to the CRM", admin,
+                vec![], Some(json!({ "type": "object", "properties": { "job": { "type": "string" } } })), object()) },
+            "/api/v1/revert": { "post": operation("Undo one applied change or a whole pass", admin,
+                vec![], Some(json!({ "type": "object", "properties": {
+                    "change": { "type": "integer" }, "pass": { "type": "integer" } } })), object()) },
+            "/api/v1/audit": { "get": operation("Audit entries, newest first; with format=csv|json every matching entry, oldest first, as a download", viewer,
+                vec![query("job", "string", "job name"), query("record", "string", "CRM record id"),
+                     query("change", "integer", "change id"), query("pass", "integer", "pass id"),
+                     query("actor", "string", "user name or `system`"),
+                     query("limit", "integer", "1..=500, default 200"),
+                     query("format", "string", "csv or json: export")],
+                None, array_of(reference("AuditEntry"))) },
+            "/api/v1/config": { "get": operation("The effective configuration, secrets redacted", admin, vec![], None,
+                json!({ "type": "object", "properties": { "toml": { "type": "string" } } })) },
+            "/api/v1/users": {
+                "get": operation("Users", admin, vec![], None, array_of(object())),
+                "post": operation("Create a user", admin, vec![], Some(json!({
+                    "type": "object", "required": ["name", "role", "password"],
+                    "properties": { "name": { "type": "string" },
+                                    "role": { "enum": ["viewer", "steward", "admin"] },
+                                    "password": { "type": "string", "minLength": 12 } } })), object())
+            },
+            "/api/v1/users/{name}/disable": { "post": operation("Disable a user and end their sessions", admin,
+                vec![path_param("name", "string")], None, object()) }
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer" },
+                "session": { "type": "apiKey", "in": "cookie", "name": super::auth::COOKIE }
+            },
+            "responses": {
+                "Error": { "description": "The request was refused; `error` says why",
+                    "content": { "application/json": { "schema": reference("Error") } } }
+            },
+            "schemas": {
+                "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
+                "Me": { "type": "object", "properties": { "name": { "type": "string" },
+                    "role": { "enum": ["viewer", "steward", "admin"] }, "csrf": { "type": "string" } } },
+                "Pass": { "type": "object", "properties": { "id": { "type": "integer" }, "job": { "type": "string" },
+                    "status": { "type": "string" }, "started_at": { "type": "string" },
+                    "changes_proposed": { "type": "integer" }, "changes_applied": { "type": "integer" } } },
+                "PassDetail": { "type": "object", "properties": { "pass": reference("Pass"),
+                    "changes_by_status": { "type": "object", "additionalProperties": { "type": "integer" } } } },
+                "Change": { "type": "object", "properties": {
+                    "id": { "type": "integer" }, "pass_id": { "type": "integer" }, "job": { "type": "string" },
+                    "record_id": { "type": "string" }, "field": { "type": "string" }, "kind": { "type": "string" },
+                    "old_value": { "type": ["string", "null"] }, "new_value": { "type": ["string", "null"] },
+                    "status": { "type": "string" }, "score": { "type": "number" },
+                    "decided_by": { "type": ["string", "null"] } } },
+                "ChangePage": { "type": "object", "required": ["total", "offset", "limit", "items"], "properties": {
+                    "total": { "type": "integer" }, "offset": { "type": "integer" }, "limit": { "type": "integer" },
+                    "items": array_of(reference("Change")),
+                    "by_status": { "type": "object", "additionalProperties": { "type": "integer" } },
+                    "by_field": { "type": "object", "additionalProperties": { "type": "integer" } } } },
+                "RecordView": { "type": "object", "properties": {
+                    "job": { "type": "string" }, "record_id": { "type": "string" },
+                    "status": { "type": ["string", "null"] }, "explanation": {},
+                    "match": { "type": ["object", "null"], "properties": { "score": { "type": "number" }, "grade": { "type": "string" } } },
+                    "changes": array_of(reference("Change")), "history": array_of(reference("AuditEntry")),
+                    "candidates": {} } },
+                "DecisionRequest": { "type": "object", "required": ["verdict"], "properties": {
+                    "verdict": { "enum": ["approve", "reject", "wrong"] },
+                    "ids": array_of(json!({ "type": "integer" })),
+                    "filter": { "type": "object", "description": "the filters of GET /api/v1/changes; only proposed changes are decided" },
+                    "value": { "type": "string", "description": "approve one change with this value instead" } } },
+                "DecisionResult": { "type": "object", "properties": {
+                    "decided": array_of(json!({ "type": "object", "properties": {
+                        "id": { "type": "integer" }, "status": { "type": "string" },
+                        "refused": { "type": ["string", "null"] } } })),
+                    "unknown_ids": array_of(json!({ "type": "integer" })) } },
+                "AuditEntry": { "type": "object", "properties": {
+                    "id": { "type": "integer" }, "at": { "type": "string" }, "actor": { "type": "string" },
+                    "action": { "type": "string" }, "change_id": { "type": ["integer", "null"] },
+                    "record_id": { "type": "string" }, "hash": { "type": "string" } } }
+            }
+        }
+    })
+}

@@ -1,0 +1,422 @@
+//! The review UI in headless Chromium, driven over WebDriver (chromedriver) by a small
+//! client written here on reqwest. Without chromedriver and without REFSYNC_TEST_BROWSER
+//! the test is skipped loudly; with REFSYNC_TEST_BROWSER=1 (CI) a missing browser fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::common::StoreKind;
+use crate::web_server::{client, Server, PASSWORD};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// The W3C key of an element reference.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Driver {
+    process: Child,
+    base: String,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let process = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = client().get(format!("{base}/status")).send().await;
+            if let Ok(r) = ready {
+                let v: Value = r.json().await.unwrap_or_default();
+                if v["value"]["ready"] == true {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let args = vec![
+            "--headless".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--window-size=1400,1000".into(),
+            // The stewards' browsers ask for German; the UI's default follows it.
+            "--lang=de-DE".into(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let caps = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": CHROMIUM, "args": args,
+                "prefs": { "intl.accept_languages": "de-DE,de" } }
+        } } });
+        let answer: Value = client()
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = answer["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {answer}"))
+            .to_string();
+        Driver {
+            process,
+            base,
+            session,
+            _profile: profile,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut request = client().request(method, url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer: Value = request.send().await.unwrap().json().await.unwrap();
+        answer["value"].clone()
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let value = self.call(reqwest::Method::POST, path, Some(body)).await;
+        if let Some(error) = value.get("error") {
+            panic!("WebDriver {path}: {error} {}", value["message"]);
+        }
+        value
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    async fn open(&self, url: &str) {
+        self.post("/url", json!({ "url": url })).await;
+    }
+
+    /// The element `css` selects, waiting up to 10 s for it to appear.
+    async fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let value = self
+                .call(
+                    reqwest::Method::POST,
+                    "/element",
+                    Some(json!({ "using": "css selector", "value": css })),
+                )
+                .await;
+            if let Some(id) = value[ELEMENT].as_str() {
+                return id.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no element `{css}` on the page ({value}):\n{}",
+                self.source().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.post(&format!("/element/{id}/click"), json!({})).await;
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.post(&format!("/element/{id}/clear"), json!({})).await;
+        self.post(&format!("/element/{id}/value"), json!({ "text": text }))
+            .await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let id = self.find(css).await;
+        self.get(&format!("/element/{id}/text"))
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    async fn source(&self) -> String {
+        self.get("/source").await.as_str().unwrap_or("").to_string()
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        self.post("/execute/sync", json!({ "script": script, "args": [] }))
+            .await
+    }
+
+    /// Waits up to 10 s for `script` to return true.
+    async fn wait_until(&self, script: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let body = json!({ "script": script, "args": [] });
+        // Errors (the page is being replaced) count as "not yet".
+        while self
+            .call(reqwest::Method::POST, "/execute/sync", Some(body.clone()))
+            .await
+            != json!(true)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "never true: {script}\n{}",
+                self.source().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Presses one key as a person would, on the page (not in an input).
+    async fn press(&self, key: &str) {
+        let actions = json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": [
+            { "type": "keyDown", "value": key }, { "type": "keyUp", "value": key } ] }] });
+        self.post("/actions", actions).await;
+    }
+
+    async fn screenshot(&self, path: &Path) {
+        let data = self.get("/screenshot").await;
+        let png = base64_decode(data.as_str().expect("screenshot data"));
+        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+        std::fs::write(path, png).unwrap();
+        println!("screenshot saved: {}", path.display());
+    }
+
+    async fn log_in(&self, server: &Server, user: &str) {
+        self.call(reqwest::Method::DELETE, "/cookie", None).await;
+        self.open(&server.url("/login")).await;
+        self.type_into("#name", user).await;
+        self.type_into("#password", PASSWORD).await;
+        self.click("#login").await;
+        self.find("#filters").await;
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for byte in text
+        .bytes()
+        .filter(|b| *b != b'=' && !b.is_ascii_whitespace())
+    {
+        let value = ALPHABET
+            .iter()
+            .position(|a| *a == byte)
+            .expect("base64 digit") as u32;
+        buffer = (buffer << 6) | value;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = Path::new(crate::common::MANIFEST).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Whether to run; panics when CI asked for the browser and it is missing.
+fn browser_available() -> bool {
+    let installed = Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists();
+    let required = std::env::var_os("REFSYNC_TEST_BROWSER").is_some();
+    match (installed, required) {
+        (true, _) => true,
+        (false, true) => panic!(
+            "REFSYNC_TEST_BROWSER is set but {CHROMEDRIVER} or {CHROMIUM} is missing; \
+             install Debian's chromium and chromium-driver"
+        ),
+        (false, false) => {
+            eprintln!(
+                "\n*** SKIPPED the browser test: {CHROMEDRIVER} or {CHROMIUM} is missing. \
+                 Install chromium and chromium-driver, or set REFSYNC_TEST_BROWSER=1 to make \
+                 this a failure. ***\n"
+            );
+            false
+        }
+    }
+}
+
+async fn api(server: &Server, token: &str, path: &str) -> Value {
+    client()
+        .get(server.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn stewards_review_in_the_browser_admins_undo_and_viewers_are_refused() {
+    if !browser_available() {
+        return;
+    }
+    let server = Server::start(&StoreKind::Sqlite);
+    let admin_token = server.token("anke");
+    let browser = Driver::start().await;
+    let shots = screenshot_dir();
+
+    // A steward logs in and filters the queue to one field.
+    browser.log_in(&server, "stefan").await;
+    assert!(
+        browser.source().await.contains("Prüfliste"),
+        "German for a German browser"
+    );
+    browser.type_into("#f-field", "phone").await;
+    browser.click("#apply-filter").await;
+    // The filtered page replaces the unfiltered one: wait until it has.
+    browser
+        .wait_until(
+            "var f = Array.from(document.querySelectorAll('tr.change td:nth-child(4)'))\
+             .map(function(td){return td.textContent;});\
+             return f.length > 0 && f.every(function(x){return x === 'phone';});",
+        )
+        .await;
+    browser.screenshot(&shots.join("queue.png")).await;
+
+    // The first row is selected; `a` approves it.
+    let first: i64 = browser
+        .script("return document.querySelector('tr.change td').textContent;")
+        .await
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    browser.press("a").await;
+    let message = browser.text("#message").await;
+    assert!(message.contains("1 Änderung(en) entschieden"), "{message}");
+    let change = api(&server, &admin_token, &format!("/api/v1/changes/{first}")).await;
+    assert_eq!(change["status"], "approved");
+    assert_eq!(change["decided_by"], "stefan");
+
+    // A record page shows both sides, the probability and the grade string.
+    browser.click("tr.change a.record").await;
+    browser.find("#values").await;
+    let grade = browser.text("#grade").await;
+    assert!(
+        grade.contains("=A"),
+        "a grade string such as `name=A city=B`: {grade}"
+    );
+    browser.find("#explanation").await;
+    browser.find("#history").await;
+    browser.screenshot(&shots.join("record.png")).await;
+
+    // Bulk-reject every proposed e-mail change, after a confirmation naming how many.
+    let before = api(
+        &server,
+        &admin_token,
+        "/api/v1/changes?status=proposed&field=email",
+    )
+    .await;
+    let n = before["total"].as_i64().unwrap();
+    assert!(n > 1, "the demo proposes e-mail changes: {before}");
+    browser.open(&server.url("/queue")).await;
+    browser.type_into("#f-field", "email").await;
+    browser.click("#apply-filter").await;
+    browser
+        .wait_until("var f = document.querySelector('#bulk input[name=field]'); return !!f && f.value === 'email';")
+        .await;
+    browser.click("#bulk-go").await;
+    let confirm = browser.text("#confirm-text").await;
+    assert!(confirm.contains(&n.to_string()), "{confirm}");
+    browser.click("#confirm").await;
+    let message = browser.text("#message").await;
+    assert!(message.contains(&format!("{n} Änderung(en)")), "{message}");
+    let after = api(
+        &server,
+        &admin_token,
+        "/api/v1/changes?status=proposed&field=email",
+    )
+    .await;
+    assert_eq!(after["total"], 0);
+
+    // An admin undoes pass 1 (English this time).
+    browser.log_in(&server, "anke").await;
+    browser.open(&server.url("/passes?lang=en")).await;
+    browser.click("#undo-1").await;
+    let confirm = browser.text("#confirm-text").await;
+    assert!(confirm.starts_with("Undo pass 1"), "{confirm}");
+    browser.click("#confirm").await;
+    let message = browser.text("#message").await;
+    assert!(message.contains("revert(s) created"), "{message}");
+    let reverted = api(
+        &server,
+        &admin_token,
+        "/api/v1/changes?status=reverted&pass=1",
+    )
+    .await;
+    assert!(reverted["total"].as_i64().unwrap() > 0, "{reverted}");
+
+    // A viewer sees no decision buttons, and a forged decision form is refused.
+    browser.log_in(&server, "vera").await;
+    browser.open(&server.url("/queue?lang=de")).await;
+    browser.find("#queue").await;
+    let buttons = browser
+        .script("return document.querySelectorAll('form[action=\"/decide\"]').length;")
+        .await;
+    assert_eq!(buttons, 0);
+    let target = api(
+        &server,
+        &admin_token,
+        "/api/v1/changes?status=proposed&limit=1",
+    )
+    .await["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    browser
+        .script(&format!(
+            "var f=document.createElement('form');f.method='post';f.action='/decide';\
+             var csrf=document.querySelector('input[name=csrf]').value;\
+             [['csrf',csrf],['verdict','approve'],['id','{target}']].forEach(function(p){{\
+             var i=document.createElement('input');i.name=p[0];i.value=p[1];f.appendChild(i);}});\
+             document.body.appendChild(f);f.submit();return 1;"
+        ))
+        .await;
+    browser.find("p.err").await;
+    assert!(browser
+        .source()
+        .await
+        .contains("Ihre Rolle erlaubt das nicht"));
+    let change = api(&server, &admin_token, &format!("/api/v1/changes/{target}")).await;
+    assert_eq!(change["status"], "proposed");
+
+    browser.call(reqwest::Method::DELETE, "", None).await;
+}

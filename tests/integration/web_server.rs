@@ -1,0 +1,106 @@
+//! A `refsync serve` on a free port over a store that one demo pass filled, with a user of
+//! each role; shared by the API and the browser tests.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Stdio};
+
+use crate::common::{Sandbox, StoreKind};
+
+pub const PASSWORD: &str = "correct-horse-battery";
+/// (user, role): one of each.
+pub const USERS: &[(&str, &str)] = &[("vera", "viewer"), ("stefan", "steward"), ("anke", "admin")];
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub sb: Sandbox,
+}
+
+impl Server {
+    /// Runs one pass, creates the users and starts serving; plain http on loopback, so the
+    /// session cookie is not `Secure`.
+    pub fn start(kind: &StoreKind) -> Server {
+        let sb = kind.sandbox(|c| c.replace("secure_cookie = true", "secure_cookie = false"));
+        sb.ok(&["run", "--once"]);
+        for (name, role) in USERS {
+            let mut child = sb
+                .command(&["user", "add", name, "--role", role])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("user add");
+            writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let mut child = sb
+            .command(&["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("serve printed {line:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        Server { child, base, sb }
+    }
+
+    /// A new API token of `user`, made with the CLI.
+    pub fn token(&self, user: &str) -> String {
+        self.sb
+            .ok(&["user", "token", "create", user, "--label", "test"])
+            .trim()
+            .to_string()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client that does not follow redirects (tests look at them).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Logs in through the login form; returns the session cookie (`name=value`).
+pub async fn login(server: &Server, user: &str, password: &str) -> reqwest::Response {
+    client()
+        .post(server.url("/login"))
+        .form(&[("name", user), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+pub fn session_cookie(response: &reqwest::Response) -> String {
+    let set = response
+        .headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .unwrap();
+    set.split(';').next().unwrap().to_string()
+}
