@@ -16,6 +16,9 @@ const TABLES: &[&str] = &[
     "job_resume",
     "job_leases",
     "register_cache",
+    "consents",
+    "erasures",
+    "erased_subjects",
 ];
 
 #[test]
