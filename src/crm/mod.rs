@@ -7,6 +7,7 @@ pub mod sql;
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::config::EraseMode;
 use crate::domain::model::{EntityKind, Field, Record};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -67,6 +68,15 @@ pub trait CrmSource: Send + Sync {
         field: Field,
         expected: Option<&'a str>,
         new: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>>;
+
+    /// Erases record `id` for Art. 17: deletes the row, or empties its personal fields
+    /// (`anonymise`). `Missing` when there is no such record.
+    fn erase<'a>(
+        &'a self,
+        kind: EntityKind,
+        id: &'a str,
+        mode: EraseMode,
     ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>>;
 }
 

@@ -9,8 +9,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 
 use super::{BoxFuture, CrmError, CrmSource, WriteOutcome};
-use crate::config::{SqlCrmConfig, TableMapping};
+use crate::config::{EraseMode, SqlCrmConfig, TableMapping};
 use crate::db::{Backend, Db, DbError, Missing};
+use crate::domain::erasure::PERSONAL_FIELDS;
 use crate::domain::model::{EntityKind, Field, Modified, Record};
 use crate::on_backend;
 
@@ -590,6 +591,78 @@ impl SqlCrm {
     }
 }
 
+impl SqlCrm {
+    async fn erase_row(
+        &self,
+        kind: EntityKind,
+        id: &str,
+        mode: EraseMode,
+    ) -> Result<WriteOutcome, CrmError> {
+        let mapping = self.mapping(kind)?;
+        let t = &mapping.table;
+        let mut binds = Binds::new(self.db.backend);
+        let statement = match mode {
+            EraseMode::None => {
+                return Ok(WriteOutcome::Refused {
+                    reason: "the job's `erase` is \"none\": erase the record in the CRM itself"
+                        .into(),
+                })
+            }
+            EraseMode::Delete => format!("DELETE FROM {}", quote(t)),
+            EraseMode::Anonymise => {
+                // Empty text, not NULL: CRMs often declare name columns NOT NULL.
+                let mut set: Vec<String> = PERSONAL_FIELDS
+                    .iter()
+                    .filter(|f| !mapping.lookups.contains_key(f))
+                    .filter_map(|f| mapping.columns.get(f))
+                    .map(|c| {
+                        let p = binds.push(Some(String::new()));
+                        format!("{} = {}", quote(c), self.typed(t, c, p))
+                    })
+                    .collect();
+                if set.is_empty() {
+                    return Ok(WriteOutcome::Refused {
+                        reason: format!("table `{t}` maps no personal fields to empty"),
+                    });
+                }
+                if let Some(m) = &mapping.modified_column {
+                    set.push(format!("{} = {}", quote(m), self.utc_now(t, m)));
+                }
+                if let Some(m) = &mapping.modified_by_column {
+                    let p = binds.push(Some(self.config.writer_name.clone()));
+                    set.push(format!("{} = {}", quote(m), self.typed(t, m, p)));
+                }
+                format!("UPDATE {} SET {}", quote(t), set.join(", "))
+            }
+        };
+        let id_p = binds.push(Some(id.to_string()));
+        let sql = self.dialect(format!(
+            "{statement} WHERE {} = {}",
+            self.col(t, &mapping.id_column),
+            self.typed(t, &mapping.id_column, id_p)
+        ));
+        let values = binds.values;
+        let touched = self
+            .db
+            .run(move |conn| {
+                on_backend!(conn, c => {
+                    let mut q = diesel::sql_query(&sql).into_boxed();
+                    for v in &values {
+                        q = q.bind::<Nullable<Text>, _>(v.clone());
+                    }
+                    q.execute(c)
+                })
+            })
+            .await
+            .map_err(|e| self.db_error(e))?;
+        Ok(if touched == 0 {
+            WriteOutcome::Missing
+        } else {
+            WriteOutcome::Written
+        })
+    }
+}
+
 impl CrmSource for SqlCrm {
     fn name(&self) -> &str {
         &self.name
@@ -636,5 +709,14 @@ impl CrmSource for SqlCrm {
         new: Option<&'a str>,
     ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>> {
         Box::pin(self.write(kind, id, field, expected, new))
+    }
+
+    fn erase<'a>(
+        &'a self,
+        kind: EntityKind,
+        id: &'a str,
+        mode: EraseMode,
+    ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>> {
+        Box::pin(self.erase_row(kind, id, mode))
     }
 }
