@@ -93,7 +93,7 @@ pub struct Purged {
 }
 
 /// Removes the record's changes, status, match, provenance and value suppressions in
-/// `jobs`, and the changes of those jobs (and their imports) whose values contain one of
+/// `jobs`, and the changes of those jobs (imports included) whose values contain one of
 /// `needles`; returns the counts and the ids of the removed changes (their audit entries
 /// are redacted by the caller).
 pub fn purge_record(
@@ -110,15 +110,10 @@ pub fn purge_record(
         .filter(changes::record_id.eq(record_id))
         .select(changes::id)
         .load(conn)?;
-    let import_jobs: Vec<String> = jobs.iter().map(|j| format!("{j}:import")).collect();
     for needle in needles.iter().filter(|n| !n.is_empty()) {
         let pattern = format!("%{needle}%");
         let mentioned: Vec<i64> = changes::table
-            .filter(
-                changes::job
-                    .eq_any(jobs)
-                    .or(changes::job.eq_any(&import_jobs)),
-            )
+            .filter(changes::job.eq_any(jobs))
             .filter(
                 changes::new_value
                     .like(pattern.clone())

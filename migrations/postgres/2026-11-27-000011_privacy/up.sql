@@ -61,6 +61,14 @@ BEGIN
         AND OLD.values_digest IS NOT NULL
         AND NEW.values_digest IS NOT DISTINCT FROM OLD.values_digest
         AND NEW.redacted IN ('erased', 'retention')
+        AND (NEW.redacted <> 'erased' OR (
+            COALESCE(NEW.old_value, '[erased]') = '[erased]'
+            AND COALESCE(NEW.new_value, '[erased]') = '[erased]'
+            AND COALESCE(NEW.detail, '[erased]') = '[erased]'))
+        AND (NEW.redacted <> 'retention' OR (
+            COALESCE(NEW.old_value, 'pseudonym:') LIKE 'pseudonym:%'
+            AND COALESCE(NEW.new_value, 'pseudonym:') LIKE 'pseudonym:%'
+            AND COALESCE(NEW.detail, 'pseudonym:') LIKE 'pseudonym:%'))
         AND (OLD.redacted IS NULL OR (OLD.redacted = 'retention' AND NEW.redacted = 'erased'))
         AND (NEW.id, NEW.at, NEW.actor, NEW.action, NEW.job, NEW.pass_id, NEW.change_id,
              NEW.entity, NEW.record_id, NEW.field, NEW.source, NEW.score, NEW.prev_hash,

@@ -55,6 +55,14 @@ WHEN NOT (
     OLD.values_digest IS NOT NULL
     AND NEW.values_digest IS OLD.values_digest
     AND NEW.redacted IN ('erased', 'retention')
+    AND (NEW.redacted <> 'erased' OR (
+        COALESCE(NEW.old_value, '[erased]') = '[erased]'
+        AND COALESCE(NEW.new_value, '[erased]') = '[erased]'
+        AND COALESCE(NEW.detail, '[erased]') = '[erased]'))
+    AND (NEW.redacted <> 'retention' OR (
+        COALESCE(NEW.old_value, 'pseudonym:') LIKE 'pseudonym:%'
+        AND COALESCE(NEW.new_value, 'pseudonym:') LIKE 'pseudonym:%'
+        AND COALESCE(NEW.detail, 'pseudonym:') LIKE 'pseudonym:%'))
     AND (OLD.redacted IS NULL OR (OLD.redacted = 'retention' AND NEW.redacted = 'erased'))
     AND NEW.id IS OLD.id AND NEW.at IS OLD.at AND NEW.actor IS OLD.actor
     AND NEW.action IS OLD.action AND NEW.job IS OLD.job AND NEW.pass_id IS OLD.pass_id
