@@ -9,6 +9,8 @@ use std::str::FromStr;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
+use super::model::snake_names;
+
 /// An advertising channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -51,38 +53,9 @@ pub enum Audience {
     Consumer,
 }
 
-macro_rules! names {
-    ($ty:ty { $($variant:ident => $name:literal),* $(,)? }) => {
-        impl $ty {
-            pub fn as_str(self) -> &'static str {
-                match self { $(<$ty>::$variant => $name),* }
-            }
-        }
-
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $ty {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s.trim().to_lowercase().as_str() {
-                    $($name => Ok(<$ty>::$variant),)*
-                    other => Err(format!(
-                        "`{other}` is not one of: {}",
-                        [$($name),*].join(", ")
-                    )),
-                }
-            }
-        }
-    };
-}
-
-names!(Channel { Letter => "letter", Phone => "phone", Email => "email", Fax => "fax", Sms => "sms" });
-names!(ConsentStatus { OptIn => "opt_in", OptOut => "opt_out", Presumed => "presumed", None => "none" });
-names!(Audience { Business => "business", Consumer => "consumer" });
+snake_names!(Channel { Letter => "letter", Phone => "phone", Email => "email", Fax => "fax", Sms => "sms" });
+snake_names!(ConsentStatus { OptIn => "opt_in", OptOut => "opt_out", Presumed => "presumed", None => "none" });
+snake_names!(Audience { Business => "business", Consumer => "consumer" });
 
 /// The double opt-in proof an e-mail opt-in needs: when it was asked for, when the person
 /// confirmed it, and the text they confirmed.
@@ -379,6 +352,6 @@ mod tests {
         }
         let e = "mail".parse::<Channel>().unwrap_err();
         assert!(e.contains("letter, phone, email, fax, sms"), "{e}");
-        assert_eq!("OPT_OUT".parse::<ConsentStatus>().unwrap(), OptOut);
+        assert_eq!("opt_out".parse::<ConsentStatus>().unwrap(), OptOut);
     }
 }

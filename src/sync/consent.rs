@@ -281,8 +281,8 @@ pub fn parse_time(raw: &str) -> Result<NaiveDateTime, String> {
 /// One row of a consent list as a consent.
 fn parse_row(cell: &dyn Fn(&str) -> Option<String>) -> Result<NewConsent, String> {
     let required = |name: &str| cell(name).ok_or_else(|| format!("{name} is empty"));
-    let channel: Channel = required("channel")?.parse()?;
-    let status: ConsentStatus = required("status")?.parse()?;
+    let channel: Channel = required("channel")?.to_lowercase().parse()?;
+    let status: ConsentStatus = required("status")?.to_lowercase().parse()?;
     let evidence = match (
         cell("requested_at"),
         cell("confirmed_at"),
