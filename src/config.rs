@@ -592,6 +592,12 @@ pub struct JobConfig {
     /// Contacts: the only fields refsync may take from the register, store or propose (data
     /// minimisation); default: the name fields and role, no new contact channels.
     pub enrich_fields: Option<Vec<Field>>,
+    /// Contacts: CRM columns holding advertising consent per channel, read by
+    /// `refsync consent import --from-crm` (`email = "newsletter_opt_in"`). A value such as
+    /// `opt_in`/`yes`/`ja`/`true`/`1` is an opt-in, `opt_out`/`no`/`nein`/`false`/`0` an
+    /// opt-out, `presumed` presumed consent; empty cells are skipped.
+    #[serde(default)]
+    pub consent_columns: BTreeMap<crate::domain::consent::Channel, String>,
 }
 
 /// What the CRM does with an erased person's record.
@@ -991,17 +997,24 @@ impl Config {
                 return Err((key("batch_size"), "must be at least 1".into()));
             }
             if job.entity == EntityKind::Organisation
-                && (job.enrich_fields.is_some() || job.erase != EraseMode::None)
+                && (job.enrich_fields.is_some()
+                    || job.erase != EraseMode::None
+                    || !job.consent_columns.is_empty())
             {
                 let k = if job.erase != EraseMode::None {
                     "erase"
-                } else {
+                } else if job.enrich_fields.is_some() {
                     "enrich_fields"
+                } else {
+                    "consent_columns"
                 };
                 return Err((
                     key(k),
                     "applies to contact jobs only (people's data); remove it".into(),
                 ));
+            }
+            for (channel, column) in &job.consent_columns {
+                check_identifier(&key(&format!("consent_columns.{channel}")), column)?;
             }
             for (field, rule) in job.fields.iter().flatten() {
                 if !job.may_enrich(*field) {

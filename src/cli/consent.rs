@@ -54,10 +54,14 @@ pub enum ConsentCommand {
         by: String,
     },
     /// Import consents from a CSV file (columns contact_id, channel, status, source,
-    /// given_at; for e-mail opt-ins requested_at, confirmed_at, confirmed_text). Broken
-    /// rows are reported with their line; the others are recorded.
+    /// given_at; for e-mail opt-ins requested_at, confirmed_at, confirmed_text), or with
+    /// --from-crm from the CRM columns in the job's consent_columns. Broken rows are
+    /// reported with their line; the others are recorded.
     Import {
-        file: PathBuf,
+        #[arg(required_unless_present = "from_crm", conflicts_with = "from_crm")]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        from_crm: bool,
         #[arg(long)]
         job: Option<String>,
         #[arg(long, env = "USER", default_value = "cli")]
@@ -137,13 +141,18 @@ pub async fn run(config: &Config, store: &Store, cmd: ConsentCommand) -> anyhow:
         }
         ConsentCommand::Import {
             file,
+            from_crm,
             job,
             by,
             format,
         } => {
-            let report = consent::import_csv(config, store, job.as_deref(), &file, &by)
-                .await
-                .map_err(sync_error)?;
+            let report = match (file, from_crm) {
+                (Some(file), false) => {
+                    consent::import_csv(config, store, job.as_deref(), &file, &by).await
+                }
+                _ => consent::import_from_crm(config, store, job.as_deref(), &by).await,
+            }
+            .map_err(sync_error)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
                 Format::Table => {
@@ -154,7 +163,10 @@ pub async fn run(config: &Config, store: &Store, cmd: ConsentCommand) -> anyhow:
                         report.errors.len()
                     );
                     for e in &report.errors {
-                        println!("  line {}: {}", e.line, e.problem);
+                        match e.line {
+                            0 => println!("  {}", e.problem),
+                            line => println!("  line {line}: {}", e.problem),
+                        }
                     }
                 }
             }

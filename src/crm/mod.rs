@@ -40,6 +40,14 @@ pub enum WriteOutcome {
     },
 }
 
+/// A record's id, when it was last modified (if the CRM says), and raw column values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRow {
+    pub id: String,
+    pub modified_at: Option<String>,
+    pub values: Vec<Option<String>>,
+}
+
 pub trait CrmSource: Send + Sync {
     fn name(&self) -> &str;
 
@@ -69,6 +77,16 @@ pub trait CrmSource: Send + Sync {
         expected: Option<&'a str>,
         new: Option<&'a str>,
     ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>>;
+
+    /// The named columns (not canonical fields, e.g. consent flags) of up to `limit`
+    /// records after the first `offset`, in a stable order.
+    fn read_columns<'a>(
+        &'a self,
+        kind: EntityKind,
+        columns: &'a [String],
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<RawRow>, CrmError>>;
 
     /// Erases record `id` for Art. 17: deletes the row, or empties its personal fields
     /// (`anonymise`). `Missing` when there is no such record.

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 
-use super::{BoxFuture, CrmError, CrmSource, WriteOutcome};
+use super::{BoxFuture, CrmError, CrmSource, RawRow, WriteOutcome};
 use crate::config::{EraseMode, SqlCrmConfig, TableMapping};
 use crate::db::{Backend, Db, DbError, Missing};
 use crate::domain::erasure::PERSONAL_FIELDS;
@@ -372,12 +372,41 @@ impl SqlCrm {
         selection: Selection<'_>,
     ) -> Result<Vec<Record>, CrmError> {
         let mapping = self.mapping(kind)?;
-        let t = &mapping.table;
         let fields: Vec<(Field, String)> = mapping
             .columns
             .iter()
             .map(|(f, c)| (*f, c.clone()))
             .collect();
+        let exprs: Vec<String> = fields
+            .iter()
+            .map(|(field, column)| self.value_expr(mapping, *field, column))
+            .collect();
+        let rows = self.read_slots(mapping, selection, &exprs).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let (id, modified, values) = row.into_values();
+                let mut record = Record::new(id);
+                record.modified = modified;
+                for ((field, _), value) in fields.iter().zip(values) {
+                    if let Some(v) = value {
+                        record.values.insert(*field, v);
+                    }
+                }
+                record
+            })
+            .collect())
+    }
+
+    /// The rows of `selection` with the id, the "modified" columns and up to [`SLOTS`]
+    /// text expressions.
+    async fn read_slots(
+        &self,
+        mapping: &TableMapping,
+        selection: Selection<'_>,
+        exprs: &[String],
+    ) -> Result<Vec<SlotRow>, CrmError> {
+        let t = &mapping.table;
         let optional_text = |column: &Option<String>, alias: &str| match column {
             Some(c) => format!("CAST({} AS TEXT) AS {alias}", self.col(t, c)),
             None => format!("CAST(NULL AS TEXT) AS {alias}"),
@@ -388,11 +417,8 @@ impl SqlCrm {
             optional_text(&mapping.modified_by_column, "modified_by"),
         ];
         for slot in 0..SLOTS {
-            match fields.get(slot) {
-                Some((field, column)) => select.push(format!(
-                    "{} AS v{slot}",
-                    self.value_expr(mapping, *field, column)
-                )),
+            match exprs.get(slot) {
+                Some(expr) => select.push(format!("{expr} AS v{slot}")),
                 None => select.push(format!("CAST(NULL AS TEXT) AS v{slot}")),
             }
         }
@@ -433,8 +459,7 @@ impl SqlCrm {
             self.col(t, &mapping.id_column),
         ));
         let values = binds.values;
-        let rows: Vec<SlotRow> = self
-            .db
+        self.db
             .run(move |conn| {
                 on_backend!(conn, c => {
                     let mut q = diesel::sql_query(&sql).into_boxed();
@@ -445,19 +470,40 @@ impl SqlCrm {
                 })
             })
             .await
-            .map_err(|e| self.db_error(e))?;
+            .map_err(|e| self.db_error(e))
+    }
+
+    /// Raw columns of a page of records, for data outside the canonical fields (consent).
+    async fn read_raw(
+        &self,
+        kind: EntityKind,
+        columns: &[String],
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<RawRow>, CrmError> {
+        let mapping = self.mapping(kind)?;
+        if columns.len() > SLOTS {
+            return Err(self.unusable(format!("at most {SLOTS} extra columns can be read")));
+        }
+        let exprs: Vec<String> = columns
+            .iter()
+            .map(|c| format!("CAST({} AS TEXT)", self.col(&mapping.table, c)))
+            .collect();
+        let selection = Selection::Page {
+            since: None,
+            offset,
+            limit,
+        };
+        let rows = self.read_slots(mapping, selection, &exprs).await?;
         Ok(rows
             .into_iter()
             .map(|row| {
                 let (id, modified, values) = row.into_values();
-                let mut record = Record::new(id);
-                record.modified = modified;
-                for ((field, _), value) in fields.iter().zip(values) {
-                    if let Some(v) = value {
-                        record.values.insert(*field, v);
-                    }
+                RawRow {
+                    id,
+                    modified_at: modified.and_then(|m| m.at),
+                    values: values.into_iter().take(columns.len()).collect(),
                 }
-                record
             })
             .collect())
     }
@@ -718,5 +764,15 @@ impl CrmSource for SqlCrm {
         mode: EraseMode,
     ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>> {
         Box::pin(self.erase_row(kind, id, mode))
+    }
+
+    fn read_columns<'a>(
+        &'a self,
+        kind: EntityKind,
+        columns: &'a [String],
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<RawRow>, CrmError>> {
+        Box::pin(self.read_raw(kind, columns, offset, limit))
     }
 }

@@ -396,6 +396,119 @@ pub async fn import_csv(
     Ok(report)
 }
 
+/// A CRM's word for a consent status, if it is one.
+fn crm_status(raw: &str) -> Option<ConsentStatus> {
+    match raw.trim().to_lowercase().as_str() {
+        "opt_in" | "opt-in" | "yes" | "ja" | "true" | "1" | "y" | "j" => Some(ConsentStatus::OptIn),
+        "opt_out" | "opt-out" | "no" | "nein" | "false" | "0" | "n" => Some(ConsentStatus::OptOut),
+        "presumed" => Some(ConsentStatus::Presumed),
+        _ => None,
+    }
+}
+
+/// Imports consent from the CRM columns the job names in `consent_columns`. A status is
+/// recorded when it differs from the last one recorded from that column, so a rerun adds
+/// nothing; erased contacts are left out.
+pub async fn import_from_crm(
+    config: &Config,
+    store: &Store,
+    job: Option<&str>,
+    actor: &str,
+) -> Result<ConsentImport, SyncError> {
+    let job_name = resolve_job(config, job)?;
+    let job = &config.job[&job_name];
+    if job.consent_columns.is_empty() {
+        return Err(SyncError::Refused(format!(
+            "job `{job_name}` names no consent columns; add [job.{job_name}.consent_columns] with e.g. email = \"COLUMN\""
+        )));
+    }
+    let (channels, columns): (Vec<Channel>, Vec<String>) = job
+        .consent_columns
+        .iter()
+        .map(|(channel, column)| (*channel, column.clone()))
+        .unzip();
+    let crm = crate::crm::open(&job.crm, &config.crm[&job.crm]).await?;
+    let crm_name = job.crm.clone();
+    let known = store
+        .db
+        .run(move |conn| consents::all(conn, Some(&crm_name)))
+        .await?;
+    let mut report = ConsentImport {
+        job: job_name.clone(),
+        ..Default::default()
+    };
+    let mut valid = Vec::new();
+    let mut offset = 0;
+    loop {
+        let rows = crm
+            .read_columns(EntityKind::Contact, &columns, offset, 1_000)
+            .await?;
+        if rows.is_empty() {
+            break;
+        }
+        offset += rows.len();
+        for row in rows {
+            for ((channel, column), value) in channels.iter().zip(&columns).zip(&row.values) {
+                let Some(value) = value.as_deref().filter(|v| !v.trim().is_empty()) else {
+                    continue;
+                };
+                report.rows += 1;
+                let Some(status) = crm_status(value) else {
+                    report.errors.push(RowError {
+                        line: 0,
+                        problem: format!(
+                            "contact {}, column {column}: `{value}` is not a consent value (yes/no, ja/nein, opt_in/opt_out, presumed)",
+                            row.id
+                        ),
+                    });
+                    continue;
+                };
+                let source = format!("CRM {} column {column}", job.crm);
+                let last = known
+                    .iter()
+                    .rev()
+                    .find(|k| k.contact_id == row.id && k.source == source);
+                if last.is_some_and(|k| k.status == status.as_str()) {
+                    continue;
+                }
+                let consent = NewConsent {
+                    contact_id: row.id.clone(),
+                    channel: *channel,
+                    status,
+                    source,
+                    at: None,
+                    evidence: None,
+                };
+                match new_row(&job.crm, &consent, actor) {
+                    Ok(new) => valid.push(new),
+                    Err(problem) => report.errors.push(RowError {
+                        line: 0,
+                        problem: format!("contact {}, column {column}: {problem}", row.id),
+                    }),
+                }
+            }
+        }
+    }
+    let crm_name = job.crm.clone();
+    let recorded = store
+        .db
+        .run(move |conn| {
+            conn.transaction(|conn| {
+                let mut recorded = 0;
+                for row in &valid {
+                    if erasure::get(conn, &crm_name, &row.contact_id)?.is_none() {
+                        store_row(conn, &job_name, row)?;
+                        recorded += 1;
+                    }
+                }
+                Ok::<_, diesel::result::Error>(recorded)
+            })
+        })
+        .await?;
+    report.recorded = recorded;
+    Ok(report)
+}
+
 /// Writes every consent record (of the job's CRM) as CSV in the import's columns.
 pub async fn export_csv(
     config: &Config,

@@ -187,6 +187,51 @@ fn consent_import_keeps_good_rows_reports_broken_ones_and_exports_them() {
     assert_eq!(sb.json(&["consent", "import", "again.csv"])["recorded"], 3);
 }
 
+#[test]
+fn consent_comes_from_crm_columns_once_per_change() {
+    let sb = Sandbox::with_config(|c| {
+        c.replace(
+            "[job.contacts.thresholds]",
+            "consent_columns = { email = \"newsletter\", phone = \"call_ok\" }\n\n[job.contacts.thresholds]",
+        )
+    });
+    sb.ok(&["consent", "show", "1"]); // creates the demo CRM
+    sb.crm()
+        .batch_execute(
+            "ALTER TABLE contacts ADD COLUMN newsletter TEXT; \
+             ALTER TABLE contacts ADD COLUMN call_ok TEXT; \
+             UPDATE contacts SET newsletter = 'ja', call_ok = 'nein' WHERE id = 1; \
+             UPDATE contacts SET newsletter = 'vielleicht' WHERE id = 2;",
+        )
+        .unwrap();
+    let report = sb.json(&["consent", "import", "--from-crm"]);
+    assert_eq!(report["rows"], 3, "{report}");
+    assert_eq!(report["recorded"], 2, "{report}");
+    let problem = report["errors"][0]["problem"].as_str().unwrap();
+    assert!(
+        problem.contains("contact 2") && problem.contains("vielleicht"),
+        "{problem}"
+    );
+    let show = sb.json(&["consent", "show", "1"]);
+    let (allowed, reason) = verdict(&show, "email");
+    assert!(
+        !allowed && reason.contains("double opt-in"),
+        "a CRM flag is no DOI proof: {reason}"
+    );
+    assert!(!verdict(&show, "phone").0);
+    assert_eq!(show["records"][0]["source"], "CRM demo column call_ok");
+    // A rerun adds nothing; a changed flag adds its record.
+    assert_eq!(sb.json(&["consent", "import", "--from-crm"])["recorded"], 0);
+    sb.crm()
+        .batch_execute("UPDATE contacts SET newsletter = 'nein' WHERE id = 1")
+        .unwrap();
+    assert_eq!(sb.json(&["consent", "import", "--from-crm"])["recorded"], 1);
+
+    let out = Sandbox::new().run(&["consent", "import", "--from-crm"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("consent_columns"), "{}", stderr(&out));
+}
+
 /// The demo CRM's contact 1 and the values that identify him.
 const EMAIL: &str = "peter.vogel@walter-und-winter-spedition.de";
 

@@ -50,8 +50,9 @@ BEGIN SELECT RAISE(ABORT, 'consents is append-only: record a revocation as a new
 ALTER TABLE audit_log ADD COLUMN values_digest TEXT;
 ALTER TABLE audit_log ADD COLUMN redacted TEXT;
 DROP TRIGGER audit_log_no_update;
+-- COALESCE: a NULL in the comparison (NEW.redacted left NULL) must refuse, not pass.
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
-WHEN NOT (
+WHEN NOT COALESCE((
     OLD.values_digest IS NOT NULL
     AND NEW.values_digest IS OLD.values_digest
     AND NEW.redacted IN ('erased', 'retention')
@@ -70,5 +71,5 @@ WHEN NOT (
     AND NEW.record_id IS OLD.record_id AND NEW.field IS OLD.field
     AND NEW.source IS OLD.source AND NEW.score IS OLD.score
     AND NEW.prev_hash IS OLD.prev_hash AND NEW.hash IS OLD.hash
-)
+), 0)
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
