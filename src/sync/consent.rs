@@ -190,12 +190,16 @@ fn new_row(crm: &str, consent: &NewConsent, actor: &str) -> Result<NewConsentRow
     })
 }
 
-/// Stores the row and its audit entry (channel and status; no personal values).
+/// Stores the row and its audit entry (channel and status; no personal values); `None`
+/// when the contact was erased: nothing is recorded about them any more.
 fn store_row(
     conn: &mut crate::db::AnyConnection,
     job: &str,
     row: &NewConsentRow,
-) -> diesel::QueryResult<i64> {
+) -> diesel::QueryResult<Option<i64>> {
+    if erasure::get(conn, &row.crm, &row.contact_id)?.is_some() {
+        return Ok(None);
+    }
     let id = consents::insert(conn, row)?;
     audit::append(
         conn,
@@ -216,7 +220,7 @@ fn store_row(
             detail: None,
         },
     )?;
-    Ok(id)
+    Ok(Some(id))
 }
 
 /// Records a consent or a revocation (a new row: nothing is ever changed); returns its id.
@@ -230,10 +234,52 @@ pub async fn record(
     let job_name = resolve_job(config, job)?;
     let crm = config.job[&job_name].crm.clone();
     let row = new_row(&crm, &consent, actor).map_err(SyncError::Refused)?;
-    Ok(store
+    let contact = row.contact_id.clone();
+    store
         .db
         .run(move |conn| conn.transaction(|conn| store_row(conn, &job_name, &row)))
-        .await?)
+        .await?
+        .ok_or_else(|| {
+            SyncError::Refused(format!(
+                "contact {contact} was erased (Art. 17); nothing is recorded about them"
+            ))
+        })
+}
+
+/// Stores rows in one transaction; rows of erased contacts are left out, as errors where
+/// `erased_is_error` (a list names them; a CRM keeps flags of anonymised records).
+async fn store_rows(
+    store: &Store,
+    job: &str,
+    rows: Vec<(u64, NewConsentRow)>,
+    report: &mut ConsentImport,
+    erased_is_error: bool,
+) -> Result<(), SyncError> {
+    let job = job.to_string();
+    let stored = store
+        .db
+        .run(move |conn| {
+            conn.transaction(|conn| {
+                let mut out = Vec::with_capacity(rows.len());
+                for (line, row) in rows {
+                    let id = store_row(conn, &job, &row)?;
+                    out.push((line, row.contact_id, id));
+                }
+                Ok::<_, diesel::result::Error>(out)
+            })
+        })
+        .await?;
+    for (line, contact, id) in stored {
+        match id {
+            Some(_) => report.recorded += 1,
+            None if !erased_is_error => {}
+            None => report.errors.push(RowError {
+                line,
+                problem: format!("contact {contact} was erased (Art. 17); not recorded"),
+            }),
+        }
+    }
+    Ok(())
 }
 
 /// The columns of a consent list, with the header names people use (folded).
@@ -374,25 +420,14 @@ pub async fn import_csv(
                 .filter(|v| !v.is_empty())
         };
         match parse_row(&cell).and_then(|c| new_row(&crm, &c, actor)) {
-            Ok(new) => valid.push(new),
+            Ok(new) => valid.push((row.line, new)),
             Err(problem) => report.errors.push(RowError {
                 line: row.line,
                 problem,
             }),
         }
     }
-    report.recorded = valid.len() as u64;
-    store
-        .db
-        .run(move |conn| {
-            conn.transaction(|conn| {
-                for row in &valid {
-                    store_row(conn, &job_name, row)?;
-                }
-                Ok::<_, diesel::result::Error>(())
-            })
-        })
-        .await?;
+    store_rows(store, &job_name, valid, &mut report, true).await?;
     Ok(report)
 }
 
@@ -480,7 +515,7 @@ pub async fn import_from_crm(
                     evidence: None,
                 };
                 match new_row(&job.crm, &consent, actor) {
-                    Ok(new) => valid.push(new),
+                    Ok(new) => valid.push((0, new)),
                     Err(problem) => report.errors.push(RowError {
                         line: 0,
                         problem: format!("contact {}, column {column}: {problem}", row.id),
@@ -489,23 +524,7 @@ pub async fn import_from_crm(
             }
         }
     }
-    let crm_name = job.crm.clone();
-    let recorded = store
-        .db
-        .run(move |conn| {
-            conn.transaction(|conn| {
-                let mut recorded = 0;
-                for row in &valid {
-                    if erasure::get(conn, &crm_name, &row.contact_id)?.is_none() {
-                        store_row(conn, &job_name, row)?;
-                        recorded += 1;
-                    }
-                }
-                Ok::<_, diesel::result::Error>(recorded)
-            })
-        })
-        .await?;
-    report.recorded = recorded;
+    store_rows(store, &job_name, valid, &mut report, false).await?;
     Ok(report)
 }
 

@@ -301,6 +301,19 @@ fn an_erased_contact_stays_erased_and_the_audit_chain_verifies() {
         assert!(changes_of(&sb, "contacts")
             .iter()
             .all(|c| c["record_id"] != "1"));
+        let out = sb.run(&[
+            "consent",
+            "record",
+            "1",
+            "--channel",
+            "letter",
+            "--status",
+            "opt_in",
+            "--source",
+            "x",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert!(stderr(&out).contains("was erased"), "{}", stderr(&out));
         let show = sb.json(&["consent", "show", "1"]);
         assert_eq!(show["records"].as_array().unwrap().len(), 1);
         assert_eq!(show["records"][0]["channel"], "phone");
