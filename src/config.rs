@@ -51,6 +51,80 @@ pub struct Config {
     pub daemon: DaemonConfig,
     #[serde(default)]
     pub http: ListenerConfig,
+    #[serde(default)]
+    pub privacy: PrivacyConfig,
+}
+
+/// Data protection: the key of the erased-people list, retention of audit and change values.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// Environment variable holding the secret key for the keyed hashes of erased people
+    /// and for pseudonyms (never logged; keep it stable: a new key forgets the list).
+    pub key_env: Option<String>,
+    /// File holding the key, e.g. a systemd credential (`$CREDENTIALS_DIRECTORY/…`).
+    pub key_file: Option<PathBuf>,
+    /// Audit and change values older than this many days are pseudonymised by the retention
+    /// job; without it they are kept.
+    pub retention_days: Option<u32>,
+    /// When `refsync daemon` runs the retention job (cron, in UTC).
+    #[serde(default = "default_retention_schedule")]
+    pub retention_schedule: String,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig {
+            key_env: None,
+            key_file: None,
+            retention_days: None,
+            retention_schedule: default_retention_schedule(),
+        }
+    }
+}
+
+fn default_retention_schedule() -> String {
+    "0 15 3 * * *".into()
+}
+
+impl PrivacyConfig {
+    /// The key, from the environment or the key file, if one is configured.
+    pub fn key(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<SecretString>, String> {
+        read_secret(
+            self.key_env.as_deref(),
+            self.key_file.as_deref(),
+            ("key_env", "key_file"),
+            env,
+        )
+    }
+}
+
+/// A secret from the named environment variable or file (trimmed), if either is configured;
+/// `keys` name the two config keys in messages.
+fn read_secret(
+    var: Option<&str>,
+    file: Option<&Path>,
+    keys: (&str, &str),
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<SecretString>, String> {
+    let (env_key, file_key) = keys;
+    if let Some(var) = var {
+        return match env(var) {
+            Some(v) if !v.trim().is_empty() => Ok(Some(SecretString::from(v.trim().to_string()))),
+            _ => Err(format!(
+                "environment variable {var} ({env_key}) is not set; export it or use {file_key}"
+            )),
+        };
+    }
+    if let Some(path) = file {
+        return std::fs::read_to_string(path)
+            .map(|v| Some(SecretString::from(v.trim().to_string())))
+            .map_err(|e| format!("cannot read {file_key} {}: {e}", path.display()));
+    }
+    Ok(None)
 }
 
 /// How `refsync daemon` behaves as a service.
@@ -359,18 +433,12 @@ impl HttpConfig {
         &self,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<SecretString>, String> {
-        if let Some(var) = &self.api_key_env {
-            return match env(var) {
-                Some(v) if !v.trim().is_empty() => Ok(Some(SecretString::from(v.trim().to_string()))),
-                _ => Err(format!("environment variable {var} (api_key_env) is not set; export it or use api_key_file")),
-            };
-        }
-        if let Some(path) = &self.api_key_file {
-            return std::fs::read_to_string(path)
-                .map(|v| Some(SecretString::from(v.trim().to_string())))
-                .map_err(|e| format!("cannot read api_key_file {}: {e}", path.display()));
-        }
-        Ok(None)
+        read_secret(
+            self.api_key_env.as_deref(),
+            self.api_key_file.as_deref(),
+            ("api_key_env", "api_key_file"),
+            env,
+        )
     }
 }
 
@@ -527,7 +595,42 @@ pub struct JobConfig {
     /// How candidates are scored (`[job.NAME.matching]`): EM, pinned m/u, term frequency.
     #[serde(default)]
     pub matching: MatchSettings,
+    /// Contacts: what `refsync erase` asks the CRM to do with the person's record.
+    #[serde(default)]
+    pub erase: EraseMode,
+    /// Contacts: the only fields refsync may take from the register, store or propose (data
+    /// minimisation); default: the name fields and role, no new contact channels.
+    pub enrich_fields: Option<Vec<Field>>,
+    /// Contacts: CRM columns holding advertising consent per channel, read by
+    /// `refsync consent import --from-crm` (`email = "newsletter_opt_in"`). A value such as
+    /// `opt_in`/`yes`/`ja`/`true`/`1` is an opt-in, `opt_out`/`no`/`nein`/`false`/`0` an
+    /// opt-out, `presumed` presumed consent; empty cells are skipped.
+    #[serde(default)]
+    pub consent_columns: BTreeMap<crate::domain::consent::Channel, String>,
 }
+
+/// What the CRM does with an erased person's record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EraseMode {
+    /// Nothing: the CRM's owner erases the record there.
+    #[default]
+    None,
+    /// Delete the row.
+    Delete,
+    /// Empty the mapped personal columns (names, role, e-mail, phone), keep the row.
+    Anonymise,
+}
+
+/// Contact fields enrichment may fill when a job names none: correcting who the person is,
+/// never adding a way to reach them.
+pub const DEFAULT_ENRICH_FIELDS: &[Field] = &[
+    Field::Salutation,
+    Field::Title,
+    Field::FirstName,
+    Field::LastName,
+    Field::Role,
+];
 
 fn default_overlap_seconds() -> u64 {
     300
@@ -570,14 +673,28 @@ impl JobConfig {
         parse_cron(&self.schedule)
     }
 
-    /// The field rules in force: the configured ones, or the defaults for every mapped field.
+    /// The field rules in force: the configured ones, or the defaults for every mapped field;
+    /// for contacts only those in `enrich_fields`.
     pub fn rules(&self, mapping: &TableMapping) -> BTreeMap<Field, FieldRule> {
-        match &self.fields {
+        let rules = match &self.fields {
             Some(fields) => fields.clone(),
             None => default_rules(self.entity)
                 .into_iter()
                 .filter(|(field, _)| mapping.columns.contains_key(field))
                 .collect(),
+        };
+        rules
+            .into_iter()
+            .filter(|(field, _)| self.may_enrich(*field))
+            .collect()
+    }
+
+    /// Whether enrichment may take `field` from the register (data minimisation).
+    pub fn may_enrich(&self, field: Field) -> bool {
+        match (self.entity, &self.enrich_fields) {
+            (EntityKind::Organisation, _) => true,
+            (EntityKind::Contact, Some(allowed)) => allowed.contains(&field),
+            (EntityKind::Contact, None) => DEFAULT_ENRICH_FIELDS.contains(&field),
         }
     }
 
@@ -743,6 +860,20 @@ impl Config {
                     .map_err(|(k, p)| (format!("register.{name}.blocking.{k}"), p))?;
             }
         }
+        parse_cron(&self.privacy.retention_schedule)
+            .map_err(|p| ("privacy.retention_schedule".to_string(), p))?;
+        if self.privacy.key_env.is_some() && self.privacy.key_file.is_some() {
+            return Err((
+                "privacy.key_file".into(),
+                "set either key_env or key_file, not both".into(),
+            ));
+        }
+        if self.privacy.retention_days == Some(0) {
+            return Err((
+                "privacy.retention_days".into(),
+                "must be at least 1, or left out to keep values".into(),
+            ));
+        }
         if self.daemon.lease_secs < 3 {
             return Err((
                 "daemon.lease_secs".into(),
@@ -881,7 +1012,33 @@ impl Config {
             if job.batch_size == 0 {
                 return Err((key("batch_size"), "must be at least 1".into()));
             }
+            if job.entity == EntityKind::Organisation
+                && (job.enrich_fields.is_some()
+                    || job.erase != EraseMode::None
+                    || !job.consent_columns.is_empty())
+            {
+                let k = if job.erase != EraseMode::None {
+                    "erase"
+                } else if job.enrich_fields.is_some() {
+                    "enrich_fields"
+                } else {
+                    "consent_columns"
+                };
+                return Err((
+                    key(k),
+                    "applies to contact jobs only (people's data); remove it".into(),
+                ));
+            }
+            for (channel, column) in &job.consent_columns {
+                check_identifier(&key(&format!("consent_columns.{channel}")), column)?;
+            }
             for (field, rule) in job.fields.iter().flatten() {
+                if !job.may_enrich(*field) {
+                    return Err((
+                        key(&format!("fields.{field}")),
+                        format!("`{field}` is not in enrich_fields (data minimisation); add it there or remove the policy"),
+                    ));
+                }
                 if let Some(min) = rule.min_probability() {
                     if !(0.0..=1.0).contains(&min) {
                         return Err((

@@ -71,6 +71,7 @@ impl ListArgs {
             delimiter: self.delimiter,
             map: self.map.iter().cloned().collect::<BTreeMap<_, _>>(),
             id_column: self.id_column.clone(),
+            cells_only: false,
         }
     }
 }
@@ -134,6 +135,7 @@ fn print(report: &ImportReport, format: Format, done: &str) -> anyhow::Result<Ex
                 "  rows             {} ({} invalid)",
                 report.rows, report.invalid_rows
             );
+            println!("  suppressed       {}", report.suppressed);
             println!("  new              {}", report.new);
             println!("  updates          {}", report.updates);
             println!("  duplicates       {}", report.duplicates);

@@ -3,18 +3,22 @@
 
 mod audit;
 mod check_config;
+mod consent;
 mod daemon;
+mod erase;
 mod explain;
 mod import;
 mod match_files;
 mod migrate;
 mod output;
+mod retention;
 mod revert;
 mod review;
 mod run;
 mod serve;
 mod status;
 mod user;
+mod subject_access;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,6 +74,16 @@ pub enum Command {
     },
     /// Show how one CRM record is matched: every candidate with its per-field breakdown.
     Explain(explain::ExplainArgs),
+    /// Advertising consent per contact and channel (UWG §7): show, record, import, export.
+    #[command(subcommand)]
+    Consent(consent::ConsentCommand),
+    /// Erase a contact (Art. 17): from refsync's store, in the CRM as configured, and for good.
+    Erase(erase::EraseArgs),
+    /// Everything refsync holds about a contact (Art. 15), as JSON or HTML.
+    SubjectAccess(subject_access::SubjectAccessArgs),
+    /// Pseudonymise values past [privacy] retention_days.
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
     /// Link two CSV files with the matching engine (no store, no CRM; --config is not read).
     Match(match_files::MatchArgs),
     /// Serve the review UI and JSON API (default 127.0.0.1:8080; TLS from a reverse proxy).
@@ -92,6 +106,15 @@ pub enum Format {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// A workflow's refusal (bad input, unknown job) is bad usage; anything else failed work.
+pub(crate) fn sync_error(e: crate::sync::SyncError) -> anyhow::Error {
+    match e {
+        crate::sync::SyncError::Refused(why) => UsageError(why).into(),
+        e @ crate::sync::SyncError::NoSuchJob(_) => UsageError(e.to_string()).into(),
+        other => other.into(),
+    }
+}
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -164,6 +187,10 @@ async fn dispatch(
         Command::Export { list, out } => import::export(&config, &store, list, out).await,
         Command::Serve(args) => serve::run(config, store, args).await,
         Command::User(cmd) => user::run(&store, cmd).await,
+        Command::Consent(cmd) => consent::run(&config, &store, cmd).await,
+        Command::Erase(args) => erase::run(&config, &store, args).await,
+        Command::SubjectAccess(args) => subject_access::run(&config, &store, args).await,
+        Command::Retention(cmd) => retention::run(&config, &store, cmd).await,
         Command::CheckConfig | Command::Explain(_) | Command::Match(_) => {
             unreachable!("handled before the store is opened")
         }

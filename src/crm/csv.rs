@@ -313,6 +313,9 @@ pub struct CsvOptions {
     pub map: BTreeMap<Field, String>,
     /// A column with the row's own id; else the line number is the id.
     pub id_column: Option<String>,
+    /// Files that are not records (e.g. consent lists) need no column mapped to a field;
+    /// their rows are read as cells.
+    pub cells_only: bool,
 }
 
 impl CsvRows {
@@ -395,7 +398,7 @@ impl CsvRows {
             })?;
             fields.insert(*field, at);
         }
-        if fields.is_empty() {
+        if fields.is_empty() && !options.cells_only {
             return Err(unusable(format!(
                 "no column could be mapped to a field; name them with --map FIELD=COLUMN (columns: {})",
                 headers.join(", ")

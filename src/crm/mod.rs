@@ -7,6 +7,7 @@ pub mod sql;
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::config::EraseMode;
 use crate::domain::model::{EntityKind, Field, Record};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -39,6 +40,14 @@ pub enum WriteOutcome {
     },
 }
 
+/// A record's id, when it was last modified (if the CRM says), and raw column values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRow {
+    pub id: String,
+    pub modified_at: Option<String>,
+    pub values: Vec<Option<String>>,
+}
+
 pub trait CrmSource: Send + Sync {
     fn name(&self) -> &str;
 
@@ -67,6 +76,25 @@ pub trait CrmSource: Send + Sync {
         field: Field,
         expected: Option<&'a str>,
         new: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>>;
+
+    /// The named columns (not canonical fields, e.g. consent flags) of up to `limit`
+    /// records after the first `offset`, in a stable order.
+    fn read_columns<'a>(
+        &'a self,
+        kind: EntityKind,
+        columns: &'a [String],
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<RawRow>, CrmError>>;
+
+    /// Erases record `id` for Art. 17: deletes the row, or empties its personal fields
+    /// (`anonymise`). `Missing` when there is no such record.
+    fn erase<'a>(
+        &'a self,
+        kind: EntityKind,
+        id: &'a str,
+        mode: EraseMode,
     ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>>;
 }
 

@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 
-use super::{BoxFuture, CrmError, CrmSource, WriteOutcome};
-use crate::config::{SqlCrmConfig, TableMapping};
+use super::{BoxFuture, CrmError, CrmSource, RawRow, WriteOutcome};
+use crate::config::{EraseMode, SqlCrmConfig, TableMapping};
 use crate::db::{Backend, Db, DbError, Missing};
+use crate::domain::erasure::PERSONAL_FIELDS;
 use crate::domain::model::{EntityKind, Field, Modified, Record};
 use crate::on_backend;
 
@@ -371,12 +372,41 @@ impl SqlCrm {
         selection: Selection<'_>,
     ) -> Result<Vec<Record>, CrmError> {
         let mapping = self.mapping(kind)?;
-        let t = &mapping.table;
         let fields: Vec<(Field, String)> = mapping
             .columns
             .iter()
             .map(|(f, c)| (*f, c.clone()))
             .collect();
+        let exprs: Vec<String> = fields
+            .iter()
+            .map(|(field, column)| self.value_expr(mapping, *field, column))
+            .collect();
+        let rows = self.read_slots(mapping, selection, &exprs).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let (id, modified, values) = row.into_values();
+                let mut record = Record::new(id);
+                record.modified = modified;
+                for ((field, _), value) in fields.iter().zip(values) {
+                    if let Some(v) = value {
+                        record.values.insert(*field, v);
+                    }
+                }
+                record
+            })
+            .collect())
+    }
+
+    /// The rows of `selection` with the id, the "modified" columns and up to [`SLOTS`]
+    /// text expressions.
+    async fn read_slots(
+        &self,
+        mapping: &TableMapping,
+        selection: Selection<'_>,
+        exprs: &[String],
+    ) -> Result<Vec<SlotRow>, CrmError> {
+        let t = &mapping.table;
         let optional_text = |column: &Option<String>, alias: &str| match column {
             Some(c) => format!("CAST({} AS TEXT) AS {alias}", self.col(t, c)),
             None => format!("CAST(NULL AS TEXT) AS {alias}"),
@@ -387,11 +417,8 @@ impl SqlCrm {
             optional_text(&mapping.modified_by_column, "modified_by"),
         ];
         for slot in 0..SLOTS {
-            match fields.get(slot) {
-                Some((field, column)) => select.push(format!(
-                    "{} AS v{slot}",
-                    self.value_expr(mapping, *field, column)
-                )),
+            match exprs.get(slot) {
+                Some(expr) => select.push(format!("{expr} AS v{slot}")),
                 None => select.push(format!("CAST(NULL AS TEXT) AS v{slot}")),
             }
         }
@@ -432,8 +459,7 @@ impl SqlCrm {
             self.col(t, &mapping.id_column),
         ));
         let values = binds.values;
-        let rows: Vec<SlotRow> = self
-            .db
+        self.db
             .run(move |conn| {
                 on_backend!(conn, c => {
                     let mut q = diesel::sql_query(&sql).into_boxed();
@@ -444,19 +470,40 @@ impl SqlCrm {
                 })
             })
             .await
-            .map_err(|e| self.db_error(e))?;
+            .map_err(|e| self.db_error(e))
+    }
+
+    /// Raw columns of a page of records, for data outside the canonical fields (consent).
+    async fn read_raw(
+        &self,
+        kind: EntityKind,
+        columns: &[String],
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<RawRow>, CrmError> {
+        let mapping = self.mapping(kind)?;
+        if columns.len() > SLOTS {
+            return Err(self.unusable(format!("at most {SLOTS} extra columns can be read")));
+        }
+        let exprs: Vec<String> = columns
+            .iter()
+            .map(|c| format!("CAST({} AS TEXT)", self.col(&mapping.table, c)))
+            .collect();
+        let selection = Selection::Page {
+            since: None,
+            offset,
+            limit,
+        };
+        let rows = self.read_slots(mapping, selection, &exprs).await?;
         Ok(rows
             .into_iter()
             .map(|row| {
                 let (id, modified, values) = row.into_values();
-                let mut record = Record::new(id);
-                record.modified = modified;
-                for ((field, _), value) in fields.iter().zip(values) {
-                    if let Some(v) = value {
-                        record.values.insert(*field, v);
-                    }
+                RawRow {
+                    id,
+                    modified_at: modified.and_then(|m| m.at),
+                    values: values.into_iter().take(columns.len()).collect(),
                 }
-                record
             })
             .collect())
     }
@@ -590,6 +637,78 @@ impl SqlCrm {
     }
 }
 
+impl SqlCrm {
+    async fn erase_row(
+        &self,
+        kind: EntityKind,
+        id: &str,
+        mode: EraseMode,
+    ) -> Result<WriteOutcome, CrmError> {
+        let mapping = self.mapping(kind)?;
+        let t = &mapping.table;
+        let mut binds = Binds::new(self.db.backend);
+        let statement = match mode {
+            EraseMode::None => {
+                return Ok(WriteOutcome::Refused {
+                    reason: "the job's `erase` is \"none\": erase the record in the CRM itself"
+                        .into(),
+                })
+            }
+            EraseMode::Delete => format!("DELETE FROM {}", quote(t)),
+            EraseMode::Anonymise => {
+                // Empty text, not NULL: CRMs often declare name columns NOT NULL.
+                let mut set: Vec<String> = PERSONAL_FIELDS
+                    .iter()
+                    .filter(|f| !mapping.lookups.contains_key(f))
+                    .filter_map(|f| mapping.columns.get(f))
+                    .map(|c| {
+                        let p = binds.push(Some(String::new()));
+                        format!("{} = {}", quote(c), self.typed(t, c, p))
+                    })
+                    .collect();
+                if set.is_empty() {
+                    return Ok(WriteOutcome::Refused {
+                        reason: format!("table `{t}` maps no personal fields to empty"),
+                    });
+                }
+                if let Some(m) = &mapping.modified_column {
+                    set.push(format!("{} = {}", quote(m), self.utc_now(t, m)));
+                }
+                if let Some(m) = &mapping.modified_by_column {
+                    let p = binds.push(Some(self.config.writer_name.clone()));
+                    set.push(format!("{} = {}", quote(m), self.typed(t, m, p)));
+                }
+                format!("UPDATE {} SET {}", quote(t), set.join(", "))
+            }
+        };
+        let id_p = binds.push(Some(id.to_string()));
+        let sql = self.dialect(format!(
+            "{statement} WHERE {} = {}",
+            self.col(t, &mapping.id_column),
+            self.typed(t, &mapping.id_column, id_p)
+        ));
+        let values = binds.values;
+        let touched = self
+            .db
+            .run(move |conn| {
+                on_backend!(conn, c => {
+                    let mut q = diesel::sql_query(&sql).into_boxed();
+                    for v in &values {
+                        q = q.bind::<Nullable<Text>, _>(v.clone());
+                    }
+                    q.execute(c)
+                })
+            })
+            .await
+            .map_err(|e| self.db_error(e))?;
+        Ok(if touched == 0 {
+            WriteOutcome::Missing
+        } else {
+            WriteOutcome::Written
+        })
+    }
+}
+
 impl CrmSource for SqlCrm {
     fn name(&self) -> &str {
         &self.name
@@ -636,5 +755,24 @@ impl CrmSource for SqlCrm {
         new: Option<&'a str>,
     ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>> {
         Box::pin(self.write(kind, id, field, expected, new))
+    }
+
+    fn erase<'a>(
+        &'a self,
+        kind: EntityKind,
+        id: &'a str,
+        mode: EraseMode,
+    ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>> {
+        Box::pin(self.erase_row(kind, id, mode))
+    }
+
+    fn read_columns<'a>(
+        &'a self,
+        kind: EntityKind,
+        columns: &'a [String],
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<RawRow>, CrmError>> {
+        Box::pin(self.read_raw(kind, columns, offset, limit))
     }
 }

@@ -96,6 +96,7 @@ pub async fn run(config_path: &Path, config: Config, store: Store) -> anyhow::Re
 
     let mut tasks: BTreeMap<String, JoinHandle<()>> = BTreeMap::new();
     spawn_jobs(&ctx, &config, &mut tasks);
+    let retention = tokio::spawn(retention_loop(Arc::clone(&ctx)));
     info!(
         jobs = tasks.len(),
         instance = %ctx.instance,
@@ -177,6 +178,7 @@ pub async fn run(config_path: &Path, config: Config, store: Store) -> anyhow::Re
             drain.as_secs()
         );
     }
+    retention.abort();
     // The listener stopped accepting at shutdown; an idle keep-alive connection (a
     // Prometheus scraper) must not hold up the exit.
     if let Some(listener) = listener {
@@ -282,6 +284,69 @@ pub(crate) fn plan(
     schedule.next_after(now).map(Next::At)
 }
 
+/// Why a wait ended.
+enum Wake {
+    Due,
+    /// The config was reloaded: plan again.
+    Reloaded,
+    /// Shutting down (or the config channel closed).
+    Stop,
+}
+
+/// Sleeps until `at` in short naps, so clock jumps and reloads are noticed.
+async fn sleep_until(
+    at: DateTime<Utc>,
+    config_rx: &mut watch::Receiver<Arc<Config>>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Wake {
+    loop {
+        let left = (at - Utc::now()).to_std().unwrap_or_default();
+        if left.is_zero() {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(left.min(MAX_NAP)) => {}
+            changed = config_rx.changed() => {
+                return if changed.is_err() { Wake::Stop } else { Wake::Reloaded };
+            }
+            _ = shutdown.changed() => return Wake::Stop,
+        }
+    }
+    if *shutdown.borrow() {
+        Wake::Stop
+    } else {
+        Wake::Due
+    }
+}
+
+/// Runs the retention job on `[privacy] retention_schedule` (UTC). Every instance on a
+/// store may run it: it is idempotent.
+async fn retention_loop(ctx: Arc<Ctx>) {
+    let mut config_rx = ctx.config.clone();
+    let mut shutdown = ctx.shutdown.clone();
+    loop {
+        let config = config_rx.borrow_and_update().clone();
+        let next = crate::config::parse_cron(&config.privacy.retention_schedule)
+            .ok()
+            .and_then(|s| s.upcoming(Utc).next());
+        let Some(at) = next else {
+            warn!("the retention schedule has no future run; it waits for a config reload");
+            tokio::select! {
+                changed = config_rx.changed() => if changed.is_err() { return } else { continue },
+                _ = shutdown.changed() => return,
+            }
+        };
+        match sleep_until(at, &mut config_rx, &mut shutdown).await {
+            Wake::Stop => return,
+            Wake::Reloaded => continue,
+            Wake::Due => {}
+        }
+        if let Err(e) = crate::sync::retention::run(&config, &ctx.store).await {
+            error!(error = %e, "retention failed; it runs again at the next slot");
+        }
+    }
+}
+
 async fn job_loop(name: String, ctx: Arc<Ctx>) {
     let mut config_rx = ctx.config.clone();
     let mut shutdown = ctx.shutdown.clone();
@@ -320,27 +385,10 @@ async fn job_loop(name: String, ctx: Arc<Ctx>) {
                 }
             }
         };
-        let mut reloaded = false;
-        loop {
-            let left = (fire_at - Utc::now()).to_std().unwrap_or_default();
-            if left.is_zero() {
-                break;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(left.min(MAX_NAP)) => {}
-                changed = config_rx.changed() => {
-                    if changed.is_err() { return }
-                    reloaded = true;
-                    break;
-                }
-                _ = shutdown.changed() => return,
-            }
-        }
-        if *shutdown.borrow() {
-            return;
-        }
-        if reloaded {
-            continue;
+        match sleep_until(fire_at, &mut config_rx, &mut shutdown).await {
+            Wake::Stop => return,
+            Wake::Reloaded => continue,
+            Wake::Due => {}
         }
         run_slot(&name, &config, slot, &ctx).await;
         missed_since = (job.overrun == Overrun::Wait).then_some(slot);

@@ -259,6 +259,7 @@ macro_rules! snake_names {
         }
     };
 }
+pub(crate) use snake_names;
 
 snake_names!(MatchStatus {
     InSync => "in_sync",

@@ -1,5 +1,10 @@
 //! The audit log: append-only (database triggers refuse UPDATE and DELETE) and
 //! tamper-evident (each entry carries the hash of the one before it).
+//!
+//! An entry chains a digest of its values (old, new, detail) rather than the values, so
+//! that erasure (Art. 17) can replace them with a tombstone and retention with pseudonyms
+//! while the chain still verifies; the triggers allow exactly that change and nothing else.
+//! Entries written before digests existed chain their values and cannot be redacted.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -14,6 +19,19 @@ pub const SYSTEM: &str = "system";
 
 /// The `prev_hash` of the first entry.
 const GENESIS: &str = "genesis";
+
+/// What replaced an entry's values, in its `redacted` column.
+pub mod redaction {
+    /// The person was erased: values are [`super::TOMBSTONE`].
+    pub const ERASED: &str = "erased";
+    /// Past the retention period: values are pseudonyms ([`super::PSEUDONYM_PREFIX`]).
+    pub const RETENTION: &str = "retention";
+}
+
+/// The value an erased entry shows instead of a personal value.
+pub const TOMBSTONE: &str = "[erased]";
+/// The start of a pseudonym: a keyed hash that still tells equal values apart.
+pub const PSEUDONYM_PREFIX: &str = "pseudonym:";
 
 #[derive(Debug, Clone, Serialize, Queryable, Selectable)]
 #[diesel(table_name = audit_log)]
@@ -35,6 +53,9 @@ pub struct AuditRow {
     pub detail: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+    pub values_digest: Option<String>,
+    /// Why the values were replaced (see [`redaction`]), if they were.
+    pub redacted: Option<String>,
 }
 
 /// An entry to append; the chain hashes are added by [`append`].
@@ -75,29 +96,10 @@ struct Chained<'a> {
     detail: Option<&'a str>,
     prev_hash: &'a str,
     hash: &'a str,
+    values_digest: &'a str,
 }
 
-/// The entry's hash over its content and the previous hash. Timestamps are stored with
-/// microsecond precision (see `store::now`), so the text form is the same on both backends.
-fn entry_hash(prev: &str, e: &NewAudit) -> String {
-    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "\u{0}".into());
-    let parts = [
-        prev.to_string(),
-        e.at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
-        e.actor.clone(),
-        e.action.clone(),
-        e.job.clone(),
-        e.pass_id.map_or("\u{0}".into(), |v| v.to_string()),
-        e.change_id.map_or("\u{0}".into(), |v| v.to_string()),
-        e.entity.clone(),
-        e.record_id.clone(),
-        opt(&e.field),
-        opt(&e.old_value),
-        opt(&e.new_value),
-        opt(&e.source),
-        e.score.map_or("\u{0}".into(), |v| format!("{v:?}")),
-        opt(&e.detail),
-    ];
+fn sha256_hex(parts: impl IntoIterator<Item = String>) -> String {
     let mut hasher = Sha256::new();
     for part in parts {
         hasher.update(part.as_bytes());
@@ -108,6 +110,46 @@ fn entry_hash(prev: &str, e: &NewAudit) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+fn opt(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "\u{0}".into())
+}
+
+/// The digest of the values an entry may later lose to a tombstone or a pseudonym.
+fn values_digest(e: &NewAudit) -> String {
+    sha256_hex([opt(&e.old_value), opt(&e.new_value), opt(&e.detail)])
+}
+
+/// The entry's hash over its content and the previous hash: over `digest` in place of the
+/// values, or over the values themselves for entries that have no digest (written before
+/// digests existed). Timestamps are stored with microsecond precision (see `store::now`),
+/// so the text form is the same on both backends.
+fn chain_hash(prev: &str, e: &NewAudit, digest: Option<&str>) -> String {
+    let mut parts = vec![
+        prev.to_string(),
+        e.at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+        e.actor.clone(),
+        e.action.clone(),
+        e.job.clone(),
+        e.pass_id.map_or("\u{0}".into(), |v| v.to_string()),
+        e.change_id.map_or("\u{0}".into(), |v| v.to_string()),
+        e.entity.clone(),
+        e.record_id.clone(),
+        opt(&e.field),
+    ];
+    let score = e.score.map_or("\u{0}".into(), |v| format!("{v:?}"));
+    match digest {
+        None => parts.extend([
+            opt(&e.old_value),
+            opt(&e.new_value),
+            opt(&e.source),
+            score,
+            opt(&e.detail),
+        ]),
+        Some(d) => parts.extend([opt(&e.source), score, format!("values:{d}")]),
+    }
+    sha256_hex(parts)
 }
 
 /// Appends an entry to the chain. Call it inside a transaction: on PostgreSQL a
@@ -123,7 +165,8 @@ pub fn append(conn: &mut AnyConnection, entry: &NewAudit) -> QueryResult<()> {
         .first(conn)
         .optional()?
         .unwrap_or_else(|| GENESIS.to_string());
-    let hash = entry_hash(&prev, entry);
+    let digest = values_digest(entry);
+    let hash = chain_hash(&prev, entry, Some(&digest));
     let row = Chained {
         at: entry.at,
         actor: &entry.actor,
@@ -141,6 +184,7 @@ pub fn append(conn: &mut AnyConnection, entry: &NewAudit) -> QueryResult<()> {
         detail: entry.detail.as_deref(),
         prev_hash: &prev,
         hash: &hash,
+        values_digest: &digest,
     };
     diesel::insert_into(audit_log::table)
         .values(&row)
@@ -186,19 +230,129 @@ pub fn verify(conn: &mut AnyConnection) -> QueryResult<(i64, Option<Break>)> {
                     }),
                 ));
             }
-            if entry_hash(&prev, &row.as_new()) != row.hash {
-                let problem = "its content does not match its hash: the entry was edited".into();
+            if let Some(problem) = content_problem(&prev, &row) {
                 return Ok((
                     checked,
                     Some(Break {
                         id: row.id,
-                        problem,
+                        problem: problem.into(),
                     }),
                 ));
             }
             prev = row.hash;
         }
     }
+}
+
+/// Why an entry's content does not match its hash, if it does not.
+fn content_problem(prev: &str, row: &AuditRow) -> Option<&'static str> {
+    let entry = row.as_new();
+    let edited = "its content does not match its hash: the entry was edited";
+    let Some(digest) = &row.values_digest else {
+        return (chain_hash(prev, &entry, None) != row.hash).then_some(edited);
+    };
+    let values = [&row.old_value, &row.new_value, &row.detail];
+    let well_formed =
+        |ok: &dyn Fn(&str) -> bool| values.iter().all(|v| v.as_deref().is_none_or(ok));
+    let values_ok = match row.redacted.as_deref() {
+        None => values_digest(&entry) == *digest,
+        Some(redaction::ERASED) => well_formed(&|v| v == TOMBSTONE),
+        Some(redaction::RETENTION) => well_formed(&|v| v.starts_with(PSEUDONYM_PREFIX)),
+        Some(_) => false,
+    };
+    if !values_ok {
+        return Some(edited);
+    }
+    (chain_hash(prev, &entry, Some(digest)) != row.hash).then_some(edited)
+}
+
+/// The replacement values of a redaction, given the entry's current ones.
+pub struct Redaction<'a> {
+    pub kind: &'static str,
+    pub replace: &'a dyn Fn(&str) -> String,
+}
+
+/// Replaces the values of the entries with `ids` (those that carry a digest and are not
+/// already redacted as far) by `redaction`; returns how many changed. The chain still
+/// verifies: it covers the digest, which stays.
+pub fn redact(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    redaction: &Redaction<'_>,
+) -> QueryResult<usize> {
+    let mut changed = 0;
+    for chunk in ids.chunks(500) {
+        let rows: Vec<AuditRow> = audit_log::table
+            .filter(audit_log::id.eq_any(chunk))
+            .filter(audit_log::values_digest.is_not_null())
+            .select(AuditRow::as_select())
+            .load(conn)?;
+        for row in rows {
+            let allowed = match row.redacted.as_deref() {
+                None => true,
+                Some(redaction::RETENTION) => redaction.kind == redaction::ERASED,
+                Some(_) => false,
+            };
+            if !allowed {
+                continue;
+            }
+            let swap = |v: &Option<String>| v.as_deref().map(redaction.replace);
+            changed += diesel::update(audit_log::table.find(row.id))
+                .set((
+                    audit_log::old_value.eq(swap(&row.old_value)),
+                    audit_log::new_value.eq(swap(&row.new_value)),
+                    audit_log::detail.eq(swap(&row.detail)),
+                    audit_log::redacted.eq(redaction.kind),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(changed)
+}
+
+/// Ids of the entries about `record_id` in any of `jobs` that still hold their values, and
+/// how many of them cannot be redacted (written before digests existed).
+pub fn unredacted_for_record(
+    conn: &mut AnyConnection,
+    jobs: &[String],
+    record_id: &str,
+) -> QueryResult<(Vec<i64>, i64)> {
+    let rows: Vec<(i64, Option<String>)> = audit_log::table
+        .filter(audit_log::job.eq_any(jobs))
+        .filter(audit_log::record_id.eq(record_id))
+        .filter(
+            audit_log::redacted
+                .is_null()
+                .or(audit_log::redacted.ne(redaction::ERASED)),
+        )
+        .select((audit_log::id, audit_log::values_digest))
+        .load(conn)?;
+    let legacy = rows.iter().filter(|(_, d)| d.is_none()).count() as i64;
+    Ok((rows.into_iter().map(|(id, _)| id).collect(), legacy))
+}
+
+/// Ids of the entries about the changes with `change_ids`.
+pub fn for_changes(conn: &mut AnyConnection, change_ids: &[i64]) -> QueryResult<Vec<i64>> {
+    let mut out = Vec::new();
+    for chunk in change_ids.chunks(500) {
+        let ids: Vec<i64> = audit_log::table
+            .filter(audit_log::change_id.eq_any(chunk))
+            .select(audit_log::id)
+            .load(conn)?;
+        out.extend(ids);
+    }
+    Ok(out)
+}
+
+/// Ids of the entries written before `cutoff` whose values were never replaced.
+pub fn unredacted_before(conn: &mut AnyConnection, cutoff: NaiveDateTime) -> QueryResult<Vec<i64>> {
+    audit_log::table
+        .filter(audit_log::at.lt(cutoff))
+        .filter(audit_log::redacted.is_null())
+        .filter(audit_log::values_digest.is_not_null())
+        .select(audit_log::id)
+        .order(audit_log::id)
+        .load(conn)
 }
 
 impl AuditRow {
@@ -273,6 +427,10 @@ pub fn write_csv(rows: &[AuditRow], sink: impl std::io::Write) -> csv::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry_hash(prev: &str, e: &NewAudit) -> String {
+        chain_hash(prev, e, Some(&values_digest(e)))
+    }
 
     fn entry() -> NewAudit {
         NewAudit {

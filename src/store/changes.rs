@@ -105,6 +105,51 @@ pub fn for_record(
         .load(conn)
 }
 
+/// A change's id with its old and new value.
+pub type ChangeValues = (i64, Option<String>, Option<String>);
+
+/// Settled changes created before `cutoff` whose values are not pseudonyms yet.
+pub fn settled_before(
+    conn: &mut AnyConnection,
+    cutoff: NaiveDateTime,
+    pseudonym_prefix: &str,
+) -> QueryResult<Vec<ChangeValues>> {
+    let pattern = format!("{pseudonym_prefix}%");
+    changes::table
+        .filter(changes::created_at.lt(cutoff))
+        .filter(changes::status.ne_all(names(OPEN)))
+        .filter(
+            changes::old_value
+                .is_null()
+                .or(changes::old_value.not_like(pattern.clone())),
+        )
+        .filter(
+            changes::new_value
+                .is_null()
+                .or(changes::new_value.not_like(pattern)),
+        )
+        .filter(
+            changes::old_value
+                .is_not_null()
+                .or(changes::new_value.is_not_null()),
+        )
+        .select((changes::id, changes::old_value, changes::new_value))
+        .load(conn)
+}
+
+/// Replaces a change's values (retention).
+pub fn set_values(
+    conn: &mut AnyConnection,
+    id: i64,
+    old: Option<&str>,
+    new: Option<&str>,
+) -> QueryResult<()> {
+    diesel::update(changes::table.find(id))
+        .set((changes::old_value.eq(old), changes::new_value.eq(new)))
+        .execute(conn)
+        .map(|_| ())
+}
+
 /// Moves a change to `status`, recording who decided and any error. Ends any apply in
 /// flight.
 pub fn set_status(

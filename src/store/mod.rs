@@ -4,7 +4,9 @@
 pub mod audit;
 pub mod cache;
 pub mod changes;
+pub mod consents;
 pub mod cursors;
+pub mod erasure;
 pub mod passes;
 pub mod provenance;
 pub mod resume;

@@ -74,6 +74,8 @@ diesel::table! {
         detail -> Nullable<Text>,
         prev_hash -> Text,
         hash -> Text,
+        values_digest -> Nullable<Text>,
+        redacted -> Nullable<Text>,
     }
 }
 
@@ -186,7 +188,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     register_cache,
     users,
     sessions,
-    api_tokens
+    api_tokens,
+    consents,
+    erasures,
+    erased_subjects
 );
 
 diesel::table! {
@@ -198,5 +203,38 @@ diesel::table! {
         last_update -> Nullable<Text>,
         fetched_at -> Timestamp,
         expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    consents (id) {
+        id -> BigInt,
+        crm -> Text,
+        contact_id -> Text,
+        channel -> Text,
+        status -> Text,
+        source -> Text,
+        given_at -> Timestamp,
+        evidence -> Nullable<Text>,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    erasures (crm, record_id) {
+        crm -> Text,
+        record_id -> Text,
+        job -> Text,
+        crm_action -> Text,
+        erased_by -> Text,
+        erased_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    erased_subjects (key_hash) {
+        key_hash -> Text,
+        erased_at -> Timestamp,
     }
 }

@@ -10,12 +10,13 @@ use diesel::Connection;
 use serde::Serialize;
 use tracing::info;
 
+use super::erase::SuppressionCheck;
 use super::persist::{self, Proposal, Stored};
 use super::SyncError;
 use crate::config::Config;
 use crate::crm::csv::{CsvOptions, CsvRows, Layout, Row, RowError};
 use crate::domain::decide::{decide, Decision};
-use crate::domain::model::{Band, ChangeKind, Field, Policy, Record};
+use crate::domain::model::{Band, ChangeKind, EntityKind, Field, Policy, Record};
 use crate::domain::normalise::comparable;
 use crate::domain::policy::Action;
 use crate::domain::score::{Prepared, Scorer};
@@ -42,6 +43,8 @@ pub struct ImportReport {
     pub rows: u64,
     pub invalid_rows: u64,
     pub errors: Vec<RowError>,
+    /// Rows of people who were erased: neither proposed nor exported.
+    pub suppressed: u64,
     pub new: u64,
     pub updates: u64,
     pub duplicates: u64,
@@ -91,6 +94,10 @@ pub async fn run(
     // The job's model as configured (pinned or built-in m/u); a list is too uneven a sample
     // to estimate it from.
     let scorer: Scorer = super::scorer_for(job_name, job, register.as_ref())?;
+    let suppression = match job.entity {
+        EntityKind::Contact => SuppressionCheck::open(config, store).await?,
+        EntityKind::Organisation => SuppressionCheck::Nobody,
+    };
 
     // The CRM side is indexed once; the file is streamed past it.
     let mut records_all = Vec::new();
@@ -149,11 +156,15 @@ pub async fn run(
                 Some(Ok(row)) => batch.push(row),
             }
         }
+        let records: Vec<Record> = batch.iter().map(|r| r.record.clone()).collect();
+        let suppressed = suppression.suppressed(store, None, &records).await?;
+        report.suppressed += suppressed.len() as u64;
+        batch.retain(|r| !suppressed.contains(&r.record.id));
         if batch.is_empty() {
             continue;
         }
         let records: Vec<Record> = batch.iter().map(|r| r.record.clone()).collect();
-        let lookups = register.candidates(job.entity, &records).await;
+        let lookups = super::minimise(job, register.candidates(job.entity, &records).await);
         let mut findings = Vec::with_capacity(batch.len());
         for (row, lookup) in batch.into_iter().zip(lookups) {
             let reg = lookup.ok().and_then(|candidates| {

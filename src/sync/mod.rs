@@ -2,11 +2,15 @@
 //! store changes and statuses (one transaction per batch), then apply approved changes.
 
 pub mod apply;
+pub mod consent;
+pub mod erase;
 pub mod explain;
 pub mod import;
 pub(crate) mod persist;
+pub mod retention;
 pub mod revert;
 pub mod review;
+pub mod subject_access;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -139,6 +143,19 @@ impl JobPlan<'_> {
                 .then(|| format!("{field} is {v:?} (skip_where)"))
         })
     }
+}
+
+/// Data minimisation: of a contact's register records only the fields in the job's
+/// `enrich_fields` are kept, so nothing else is compared, stored or proposed.
+pub(crate) fn minimise(job: &JobConfig, mut lookups: Vec<Lookup>) -> Vec<Lookup> {
+    if job.entity == EntityKind::Contact {
+        for candidates in lookups.iter_mut().flatten() {
+            for candidate in candidates {
+                candidate.values.retain(|field, _| job.may_enrich(*field));
+            }
+        }
+    }
+    lookups
 }
 
 /// Scores, decides and diffs one record: pure, given the register's answer and history.
@@ -598,6 +615,11 @@ async fn run_batches(
         ),
         None => info!(pass = pass_id, "full pass"),
     }
+    // An erased person never comes back: their records are skipped before any lookup.
+    let suppression = match job.entity {
+        EntityKind::Contact => erase::SuppressionCheck::open(config, store).await?,
+        EntityKind::Organisation => erase::SuppressionCheck::Nobody,
+    };
     let mut newest_seen: Option<String> = None;
     // A sweep an earlier pass left unfinished goes on after its last committed batch.
     let resume_job = job_name.to_string();
@@ -668,13 +690,20 @@ async fn run_batches(
         // Skipped records are decided here and never reach the register.
         let mut outcomes: Vec<(Record, Outcome)> = Vec::with_capacity(records.len());
         let mut to_look_up = Vec::with_capacity(records.len());
+        let suppressed = suppression
+            .suppressed(store, Some(&job.crm), &records)
+            .await?;
         for record in records {
+            if suppressed.contains(&record.id) {
+                outcomes.push((record, Outcome::Skipped(erase::SUPPRESSED.into())));
+                continue;
+            }
             match plan.skip_reason(&record) {
                 Some(reason) => outcomes.push((record, Outcome::Skipped(reason))),
                 None => to_look_up.push(record),
             }
         }
-        let lookups = register.candidates(job.entity, &to_look_up).await;
+        let lookups = minimise(job, register.candidates(job.entity, &to_look_up).await);
         if !fitted {
             // EM learns m, u and the prior from the first batch's candidate pairs; later
             // batches are scored with the same model, so one pass is one consistent scale.

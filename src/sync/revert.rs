@@ -82,6 +82,18 @@ pub async fn revert(
     if let Target::Pass(_) = target {
         selected.retain(|c| c.kind != ChangeKind::Revert.as_str());
     }
+    // Past retention the values are pseudonyms: writing one back would corrupt the CRM.
+    let prefix = crate::store::audit::PSEUDONYM_PREFIX;
+    if let Some(c) = selected.iter().find(|c| {
+        [&c.old_value, &c.new_value]
+            .iter()
+            .any(|v| v.as_deref().is_some_and(|v| v.starts_with(prefix)))
+    }) {
+        return Err(SyncError::Refused(format!(
+            "change {} is past the retention period (its values were pseudonymised); it cannot be reverted",
+            c.id
+        )));
+    }
     // Newest first, so a field changed twice in a pass ends at its value before the pass.
     selected.sort_by_key(|c| std::cmp::Reverse(c.id));
     let mut report = RevertReport::default();

@@ -10,6 +10,10 @@ fn daemon_runs_on_schedule_and_stops_cleanly_on_sigterm() {
     // Every second, so the test does not wait for 02:30.
     let sb = Sandbox::with_config(|c| {
         c.replace("schedule = \"0 30 2 * * *\"", "schedule = \"* * * * * *\"")
+            .replace(
+                "retention_schedule = \"0 15 3 * * *\"",
+                "retention_schedule = \"* * * * * *\"",
+            )
     })
     .env("REFSYNC__LOGGING__FORMAT", "json");
     let mut child = sb
@@ -40,6 +44,8 @@ fn daemon_runs_on_schedule_and_stops_cleanly_on_sigterm() {
         );
     };
     wait_for("pass finished");
+    // The retention job runs on its own schedule beside the jobs.
+    wait_for("retention run");
 
     let kill = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

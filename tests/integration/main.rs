@@ -15,6 +15,7 @@ mod http_double;
 mod matching;
 mod migrations;
 mod passes;
+mod privacy;
 mod reconciliation;
 mod register_config;
 mod service;

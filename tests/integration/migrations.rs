@@ -19,6 +19,9 @@ const TABLES: &[&str] = &[
     "users",
     "sessions",
     "api_tokens",
+    "consents",
+    "erasures",
+    "erased_subjects",
 ];
 
 #[test]

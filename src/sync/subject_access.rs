@@ -1,0 +1,301 @@
+//! Access requests (Art. 15): everything refsync holds about one contact — the CRM values
+//! it sees, changes, audit entries, consents and verdicts, and where values came from — as
+//! one document in JSON or HTML.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use super::consent::{self, ContactConsent};
+use super::SyncError;
+use crate::config::Config;
+use crate::domain::model::EntityKind;
+use crate::store::audit::{self, AuditFilter, AuditRow};
+use crate::store::changes::{self, ChangeFilter, ChangeRow};
+use crate::store::provenance::{self, ProvenanceRow};
+use crate::store::status::{self, MatchRow, StatusRow};
+use crate::store::Store;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SubjectAccess {
+    pub generated_at: chrono::NaiveDateTime,
+    pub job: String,
+    pub crm: String,
+    pub contact_id: String,
+    /// What the CRM holds now, as refsync reads it; none when the CRM has no such record.
+    pub crm_values: Option<BTreeMap<String, String>>,
+    pub status: Option<StatusRow>,
+    pub register_match: Option<MatchRow>,
+    pub changes: Vec<ChangeRow>,
+    pub audit: Vec<AuditRow>,
+    pub consent: ContactConsent,
+    /// What refsync wrote into the CRM, from which register record.
+    pub provenance: Vec<ProvenanceRow>,
+    /// Every source named above: registers, import files, people.
+    pub sources: Vec<String>,
+}
+
+pub async fn collect(
+    config: &Config,
+    store: &Store,
+    job_name: &str,
+    contact_id: &str,
+) -> Result<SubjectAccess, SyncError> {
+    let job = super::erase::contact_job(config, job_name)?;
+    let consent = consent::verdicts(config, store, Some(job_name), contact_id).await?;
+    let crm = crate::crm::open(&job.crm, &config.crm[&job.crm]).await?;
+    let ids = [contact_id.to_string()];
+    let crm_values = crm
+        .read_by_ids(EntityKind::Contact, &ids)
+        .await?
+        .pop()
+        .map(|r| {
+            r.values
+                .into_iter()
+                .map(|(f, v)| (f.as_str().to_string(), v))
+                .collect()
+        });
+    let (job_owned, crm_name, id) = (
+        job_name.to_string(),
+        job.crm.clone(),
+        contact_id.to_string(),
+    );
+    let (status, register_match, changes, audit, provenance) = store
+        .db
+        .run(move |conn| {
+            let mut audit = audit::list(
+                conn,
+                &AuditFilter {
+                    job: Some(job_owned.clone()),
+                    record_id: Some(id.clone()),
+                    ..Default::default()
+                },
+            )?;
+            audit.reverse();
+            let provenance =
+                provenance::for_records(conn, &crm_name, "contact", std::slice::from_ref(&id))?
+                    .remove(&id)
+                    .unwrap_or_default();
+            Ok::<_, diesel::result::Error>((
+                status::get_status(conn, &job_owned, &id)?,
+                status::get_match(conn, &job_owned, &id)?,
+                changes::list(
+                    conn,
+                    &ChangeFilter {
+                        job: Some(job_owned.clone()),
+                        record_id: Some(id.clone()),
+                        ..Default::default()
+                    },
+                )?,
+                audit,
+                provenance,
+            ))
+        })
+        .await?;
+    let mut sources: Vec<String> = changes
+        .iter()
+        .map(|c| c.source.clone())
+        .chain(provenance.iter().map(|p| p.source.clone()))
+        .chain(audit.iter().filter_map(|a| a.source.clone()))
+        .chain(consent.records.iter().map(|c| c.source.clone()))
+        .collect();
+    sources.sort();
+    sources.dedup();
+    Ok(SubjectAccess {
+        generated_at: crate::store::now(),
+        job: job_name.to_string(),
+        crm: job.crm.clone(),
+        contact_id: contact_id.to_string(),
+        crm_values,
+        status,
+        register_match,
+        changes,
+        audit,
+        consent,
+        provenance,
+        sources,
+    })
+}
+
+/// Text made safe for HTML element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn table(html: &mut String, title: &str, headers: &[&str], rows: Vec<Vec<String>>) {
+    let _ = writeln!(html, "<h2>{}</h2>", escape(title));
+    if rows.is_empty() {
+        html.push_str("<p>None.</p>\n");
+        return;
+    }
+    html.push_str("<table>\n<tr>");
+    for h in headers {
+        let _ = write!(html, "<th>{}</th>", escape(h));
+    }
+    html.push_str("</tr>\n");
+    for row in rows {
+        html.push_str("<tr>");
+        for cell in row {
+            let _ = write!(html, "<td>{}</td>", escape(&cell));
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str("</table>\n");
+}
+
+fn or_empty(v: &Option<String>) -> String {
+    v.clone().unwrap_or_default()
+}
+
+/// The document as a self-contained HTML page; every value is escaped.
+pub fn html(doc: &SubjectAccess) -> String {
+    let mut html = String::new();
+    let title = format!("Data held about contact {} ({})", doc.contact_id, doc.crm);
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>{t}</title>\n\
+         <style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:2px 6px;text-align:left}}</style></head>\n\
+         <body>\n<h1>{t}</h1>\n<p>Access request (Art. 15 GDPR), generated {at} UTC by refsync, job {job}.</p>\n",
+        t = escape(&title),
+        at = escape(&doc.generated_at.format("%Y-%m-%d %H:%M:%S").to_string()),
+        job = escape(&doc.job),
+    );
+    table(
+        &mut html,
+        "Values in the CRM",
+        &["field", "value"],
+        doc.crm_values
+            .iter()
+            .flatten()
+            .map(|(f, v)| vec![f.clone(), v.clone()])
+            .collect(),
+    );
+    let c = &doc.consent;
+    let _ = write!(
+        html,
+        "<h2>Advertising consent</h2>\n<p>Judged as a {} contact: {}.</p>\n",
+        escape(c.audience.as_str()),
+        escape(&c.audience_reason)
+    );
+    table(
+        &mut html,
+        "Verdict per channel",
+        &["channel", "allowed", "reason"],
+        c.verdicts
+            .iter()
+            .map(|v| {
+                vec![
+                    v.channel.to_string(),
+                    if v.allowed { "yes" } else { "no" }.into(),
+                    v.reason.clone(),
+                ]
+            })
+            .collect(),
+    );
+    table(
+        &mut html,
+        "Consent records",
+        &["channel", "status", "given at", "source", "recorded by"],
+        c.records
+            .iter()
+            .map(|r| {
+                vec![
+                    r.channel.clone(),
+                    r.status.clone(),
+                    r.given_at.to_string(),
+                    r.source.clone(),
+                    r.recorded_by.clone(),
+                ]
+            })
+            .collect(),
+    );
+    table(
+        &mut html,
+        "Changes refsync proposed or made",
+        &["id", "field", "old", "new", "status", "source", "reason"],
+        doc.changes
+            .iter()
+            .map(|ch| {
+                vec![
+                    ch.id.to_string(),
+                    ch.field.clone(),
+                    or_empty(&ch.old_value),
+                    or_empty(&ch.new_value),
+                    ch.status.clone(),
+                    ch.source.clone(),
+                    ch.reason.clone(),
+                ]
+            })
+            .collect(),
+    );
+    table(
+        &mut html,
+        "Audit log",
+        &["at", "who", "action", "field", "old", "new", "source"],
+        doc.audit
+            .iter()
+            .map(|a| {
+                vec![
+                    a.at.to_string(),
+                    a.actor.clone(),
+                    a.action.clone(),
+                    or_empty(&a.field),
+                    or_empty(&a.old_value),
+                    or_empty(&a.new_value),
+                    or_empty(&a.source),
+                ]
+            })
+            .collect(),
+    );
+    table(
+        &mut html,
+        "Values refsync wrote into the CRM",
+        &["field", "value", "source", "register record", "written at"],
+        doc.provenance
+            .iter()
+            .map(|p| {
+                vec![
+                    p.field.clone(),
+                    or_empty(&p.value),
+                    p.source.clone(),
+                    p.register_id.clone(),
+                    p.written_at.to_string(),
+                ]
+            })
+            .collect(),
+    );
+    table(
+        &mut html,
+        "Sources",
+        &["source"],
+        doc.sources.iter().map(|s| vec![s.clone()]).collect(),
+    );
+    html.push_str("</body>\n</html>\n");
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn markup_in_values_is_escaped() {
+        assert_eq!(
+            escape(r#"<script>alert("x & 'y'")</script>"#),
+            "&lt;script&gt;alert(&quot;x &amp; &#39;y&#39;&quot;)&lt;/script&gt;"
+        );
+        assert_eq!(escape("Müller"), "Müller");
+    }
+}
