@@ -17,8 +17,8 @@ mod review;
 mod run;
 mod serve;
 mod status;
-mod user;
 mod subject_access;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

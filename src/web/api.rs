@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 
 use super::auth::{self, Actor};
 use super::{WebError, WebState};
+use crate::domain::consent::{Channel, ConsentStatus};
 use crate::domain::lifecycle::Verdict;
 use crate::domain::model::ChangeStatus;
 use crate::store::audit::{self, AuditFilter, AuditRow};
@@ -27,6 +28,7 @@ use crate::store::passes::{self, PassRow};
 use crate::store::status::{self as record_status, MatchRow};
 use crate::store::users::{self, Role, UserSummary};
 use crate::sync::apply::apply_approved;
+use crate::sync::consent::{self, ContactConsent, NewConsent};
 use crate::sync::revert::{revert, RevertReport, Target};
 use crate::sync::review::{decide, Decided};
 
@@ -45,6 +47,7 @@ pub fn routes() -> Router<Arc<WebState>> {
         .route("/api/v1/changes", get(list_changes))
         .route("/api/v1/changes/{id}", get(change_detail))
         .route("/api/v1/records/{job}/{record_id}", get(record_view))
+        .route("/api/v1/consent/{job}/{id}", get(consents).post(revoke))
         .route("/api/v1/status", get(status_counts))
         .route("/api/v1/decisions", post(decisions))
         .route("/api/v1/apply", post(apply))
@@ -418,6 +421,64 @@ async fn record_view(
     actor.require(Role::Viewer)?;
     Ok(Json(
         load_record(&state, job, record_id, q.candidates).await?,
+    ))
+}
+
+async fn consents(
+    actor: Actor,
+    State(state): Shared,
+    Path((job, record_id)): Path<(String, String)>,
+) -> ApiResult<ContactConsent> {
+    actor.require(Role::Viewer)?;
+    let config = state.config();
+    Ok(Json(
+        consent::verdicts(&config, &state.store, Some(&job), &record_id).await?,
+    ))
+}
+
+/// A revocation a steward heard of: by phone, by letter, at a fair.
+#[derive(Debug, Deserialize)]
+pub struct RevocationRequest {
+    pub channel: Channel,
+    /// Where the revocation came from; default: the steward's desk.
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// Records a revocation for one channel (a new consent record; the old ones stay) and
+/// answers with the verdicts as they are now.
+pub async fn run_revocation(
+    state: &WebState,
+    actor: &Actor,
+    job: &str,
+    contact_id: &str,
+    request: RevocationRequest,
+) -> Result<ContactConsent, WebError> {
+    actor.require(Role::Steward)?;
+    let config = state.config();
+    let revocation = NewConsent {
+        contact_id: contact_id.to_string(),
+        channel: request.channel,
+        status: ConsentStatus::OptOut,
+        source: request
+            .source
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "steward's desk".into()),
+        at: None,
+        evidence: None,
+    };
+    consent::record(&config, &state.store, Some(job), revocation, &actor.name).await?;
+    Ok(consent::verdicts(&config, &state.store, Some(job), contact_id).await?)
+}
+
+async fn revoke(
+    actor: Actor,
+    State(state): Shared,
+    Path((job, record_id)): Path<(String, String)>,
+    Body(request): Body<RevocationRequest>,
+) -> ApiResult<ContactConsent> {
+    Ok(Json(
+        run_revocation(&state, &actor, &job, &record_id, request).await?,
     ))
 }
 

@@ -127,6 +127,16 @@ pub fn document() -> Value {
                 vec![path_param("job", "string"), path_param("record_id", "string"),
                      query("candidates", "boolean", "also re-match live against the register (reads CRM and register)")],
                 None, reference("RecordView")) },
+            "/api/v1/consent/{job}/{id}": {
+                "get": operation("A contact's advertising consent: the verdict per channel (UWG §7) with its reason, business or consumer, and the consent records", viewer,
+                    vec![path_param("job", "string"), path_param("id", "string")], None, reference("ContactConsent")),
+                "post": operation("Record a revocation (opt-out) for one channel; earlier records stay, the revocation wins from now on", steward,
+                    vec![path_param("job", "string"), path_param("id", "string")],
+                    Some(json!({ "type": "object", "required": ["channel"], "properties": {
+                        "channel": { "enum": ["letter", "phone", "email", "fax", "sms"] },
+                        "source": { "type": "string" } } })),
+                    reference("ContactConsent"))
+            },
             "/api/v1/status": { "get": operation("Records and changes counted per status, per job", viewer, vec![], None, object()) },
             "/api/v1/decisions": { "post": operation("Approve, reject, edit-and-approve or mark wrong: changes by id, or every proposed change of a filter", steward,
                 vec![], Some(reference("DecisionRequest")), reference("DecisionResult")) },
@@ -166,6 +176,13 @@ pub fn document() -> Value {
             },
             "schemas": {
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
+                "ContactConsent": { "type": "object", "properties": {
+                    "job": { "type": "string" }, "crm": { "type": "string" }, "contact_id": { "type": "string" },
+                    "audience": { "enum": ["business", "consumer"] }, "audience_reason": { "type": "string" },
+                    "verdicts": { "type": "array", "items": { "type": "object", "properties": {
+                        "channel": { "enum": ["letter", "phone", "email", "fax", "sms"] },
+                        "allowed": { "type": "boolean" }, "reason": { "type": "string" } } } },
+                    "records": { "type": "array", "items": { "type": "object" } } } },
                 "Me": { "type": "object", "properties": { "name": { "type": "string" },
                     "role": { "enum": ["viewer", "steward", "admin"] }, "csrf": { "type": "string" } } },
                 "Pass": { "type": "object", "properties": { "id": { "type": "integer" }, "job": { "type": "string" },

@@ -109,6 +109,18 @@ async fn authorization_matrix(kind: &StoreKind) {
         ),
         (
             Method::GET,
+            "/api/v1/consent/contacts/1".into(),
+            Value::Null,
+            Some("viewer"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/consent/contacts/1".into(),
+            json!({ "channel": "phone", "source": "Anruf" }),
+            Some("steward"),
+        ),
+        (
+            Method::GET,
             "/api/v1/audit".into(),
             Value::Null,
             Some("viewer"),
@@ -219,6 +231,25 @@ async fn authorization_matrix(kind: &StoreKind) {
         kind.name()
     );
     assert_eq!(total("text=_").await, 0, "{}: `_` is literal", kind.name());
+
+    // The revocation the steward recorded is a consent record in their name, and it rules
+    // out the business phone that presumed consent allowed before.
+    let consent = get_json(&server, admin, "/api/v1/consent/contacts/1").await;
+    let phone = consent["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["channel"] == "phone")
+        .cloned()
+        .unwrap();
+    assert_eq!(phone["allowed"], json!(false), "{consent}");
+    let records = consent["records"].as_array().unwrap();
+    assert!(
+        records
+            .iter()
+            .any(|r| r["status"] == "opt_out" && r["recorded_by"] == "stefan"),
+        "{consent}"
+    );
 
     // The steward's decision names the steward in the audit log.
     let history = get_json(&server, admin, &format!("/api/v1/audit?change={proposed}")).await;

@@ -368,6 +368,24 @@ async fn stewards_review_in_the_browser_admins_undo_and_viewers_are_refused() {
     .await;
     assert_eq!(after["total"], 0);
 
+    // A contact's page shows the advertising verdict per channel; the steward records an
+    // objection to advertising by letter and the verdict turns.
+    browser.open(&server.url("/records/contacts/1")).await;
+    let letter = browser.text("#channel-letter .verdict").await;
+    assert_eq!(letter, "erlaubt", "letters need no consent");
+    browser.click("#channel-letter button").await;
+    browser
+        .wait_until("var v = document.querySelector('#channel-letter .verdict'); return !!v && v.textContent === 'nicht erlaubt';")
+        .await;
+    let consent = api(&server, &admin_token, "/api/v1/consent/contacts/1").await;
+    let revoked = consent["records"].as_array().unwrap();
+    assert!(
+        revoked.iter().any(|r| r["channel"] == "letter"
+            && r["status"] == "opt_out"
+            && r["recorded_by"] == "stefan"),
+        "{consent}"
+    );
+
     // An admin undoes pass 1 (English this time).
     browser.log_in(&server, "anke").await;
     browser.open(&server.url("/passes?lang=en")).await;

@@ -31,6 +31,7 @@ pub fn routes() -> Router<Arc<WebState>> {
         .route("/decide", post(queue::decide_one))
         .route("/bulk", post(queue::bulk))
         .route("/records/{job}/{record_id}", get(record::show))
+        .route("/records/{job}/{record_id}/consent", post(record::revoke))
         .route("/passes", get(passes::show))
         .route("/passes/{id}/undo", post(passes::undo))
         .route("/audit", get(audit::show))

@@ -5,15 +5,18 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::extract::{Form, Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::queue::decision_form;
 use super::Ui;
+use crate::domain::consent::Channel;
+use crate::domain::model::EntityKind;
 use crate::store::users::Role;
-use crate::web::api::{load_record, RecordView};
+use crate::sync::consent::{self, ContactConsent};
+use crate::web::api::{load_record, run_revocation, RecordView, RevocationRequest};
 use crate::web::auth::Actor;
 use crate::web::html::{esc, hidden, opt, page, path_segment};
 use crate::web::i18n::Lang;
@@ -35,18 +38,76 @@ pub async fn show(
     let live = q.candidates.is_some();
     let result = async {
         actor.require(Role::Viewer)?;
+        let config = state.config();
+        let is_contact = config
+            .job
+            .get(&job)
+            .is_some_and(|j| j.entity == EntityKind::Contact);
+        // A contact's channels are shown even when the CRM cannot be read for them: the
+        // reason then says so instead of the page failing.
+        let consent = if is_contact {
+            Some(
+                consent::verdicts(&config, &state.store, Some(&job), &record_id)
+                    .await
+                    .map_err(|e| e.to_string()),
+            )
+        } else {
+            None
+        };
         let view = load_record(&state, job, record_id, live).await?;
-        Ok::<_, WebError>(render(ui.lang, &actor, &view))
+        Ok::<_, WebError>(render(ui.lang, &actor, &view, consent.as_ref()))
     }
     .await;
     ui.page(result)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RevokeForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    channel: Channel,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+/// A steward records a revocation for one channel, then sees the record again.
+pub async fn revoke(
+    ui: Ui,
+    actor: Actor,
+    State(state): State<Arc<WebState>>,
+    Path((job, record_id)): Path<(String, String)>,
+    Form(form): Form<RevokeForm>,
+) -> Response {
+    let outcome = async {
+        actor.check_csrf(form.csrf.as_deref().unwrap_or(""))?;
+        let request = RevocationRequest {
+            channel: form.channel,
+            source: form.source,
+        };
+        run_revocation(&state, &actor, &job, &record_id, request).await
+    }
+    .await;
+    match outcome {
+        Ok(_) => Redirect::to(&format!(
+            "/records/{}/{}#consent",
+            path_segment(&job),
+            path_segment(&record_id)
+        ))
+        .into_response(),
+        Err(e) => ui.error(e),
+    }
 }
 
 fn text(v: &Value) -> Option<&str> {
     v.as_str()
 }
 
-fn render(lang: Lang, actor: &Actor, view: &RecordView) -> String {
+fn render(
+    lang: Lang,
+    actor: &Actor,
+    view: &RecordView,
+    consent: Option<&Result<ContactConsent, String>>,
+) -> String {
     let e = &view.explanation;
     let mut body = format!(
         "<p>{} <b>{}</b> · {} <b>{}</b> · {} <b id=\"record-status\">{}</b></p>",
@@ -72,6 +133,9 @@ fn render(lang: Lang, actor: &Actor, view: &RecordView) -> String {
     body.push_str(&side_by_side(lang, e));
     body.push_str(&comparisons(lang, e));
     body.push_str(&candidates(lang, view));
+    if let Some(consent) = consent {
+        body.push_str(&consent_section(lang, actor, view, consent));
+    }
     body.push_str(&changes(lang, actor, view));
     body.push_str(&history(lang, view));
     page(
@@ -104,6 +168,61 @@ fn side_by_side(lang: Lang, e: &Value) -> String {
             opt(f.get("crm").and_then(text)),
             opt(f.get("register").and_then(text)),
             esc(state),
+        );
+    }
+    out.push_str("</table>");
+    out
+}
+
+/// The contact's channels with the UWG §7 verdict and its reason; stewards may record a
+/// revocation per channel.
+fn consent_section(
+    lang: Lang,
+    actor: &Actor,
+    view: &RecordView,
+    consent: &Result<ContactConsent, String>,
+) -> String {
+    let mut out = format!("<h2 id=\"consent\">{}</h2>", lang.t("consent"));
+    let c = match consent {
+        Ok(c) => c,
+        Err(why) => {
+            let _ = write!(out, "<p class=\"error\">{}</p>", esc(why));
+            return out;
+        }
+    };
+    let _ = write!(
+        out,
+        "<p>{}: <b>{}</b> ({})</p><table id=\"channels\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        lang.t("audience"),
+        lang.t(c.audience.as_str()),
+        esc(&c.audience_reason),
+        lang.t("channel"),
+        lang.t("verdict"),
+        lang.t("reason"),
+        lang.t("actions"),
+    );
+    for v in &c.verdicts {
+        let action = if actor.role >= Role::Steward {
+            format!(
+                "<form method=\"post\" action=\"/records/{}/{}/consent\" class=\"inline\">{}{}\
+                 <button>{}</button></form>",
+                path_segment(&view.job),
+                path_segment(&view.record_id),
+                hidden("csrf", actor.csrf()),
+                hidden("channel", v.channel.as_str()),
+                lang.t("revoke"),
+            )
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            out,
+            "<tr id=\"channel-{}\" class=\"{}\"><td>{}</td><td class=\"verdict\">{}</td><td>{}</td><td>{action}</td></tr>",
+            v.channel.as_str(),
+            if v.allowed { "same" } else { "diff" },
+            lang.t(v.channel.as_str()),
+            lang.t(if v.allowed { "allowed" } else { "not_allowed" }),
+            esc(&v.reason),
         );
     }
     out.push_str("</table>");
