@@ -11,6 +11,7 @@ pub mod resume;
 pub mod schema;
 pub mod status;
 pub mod suppressions;
+pub mod verdicts;
 
 use chrono::Timelike;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};

@@ -140,6 +140,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    match_verdicts (job, record_id, register_id) {
+        job -> Text,
+        record_id -> Text,
+        register_id -> Text,
+        entity -> Text,
+        verdict -> Text,
+        score -> Double,
+        pass_id -> Nullable<BigInt>,
+        decided_by -> Text,
+        decided_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     passes,
     changes,
@@ -148,7 +162,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     matches,
     provenance,
     suppressions,
-    register_cache
+    register_cache,
+    match_verdicts
 );
 
 diesel::table! {

@@ -16,6 +16,7 @@ const TABLES: &[&str] = &[
     "job_resume",
     "job_leases",
     "register_cache",
+    "match_verdicts",
 ];
 
 #[test]
