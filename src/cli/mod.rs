@@ -11,8 +11,10 @@ mod migrate;
 mod output;
 mod revert;
 mod review;
+mod review_match;
 mod run;
 mod status;
+mod tune;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +70,9 @@ pub enum Command {
     },
     /// Show how one CRM record is matched: every candidate with its per-field breakdown.
     Explain(explain::ExplainArgs),
+    /// Precision and recall of a job's match thresholds on the stewards' decisions, and
+    /// suggested thresholds.
+    Tune(tune::TuneArgs),
     /// Link two CSV files with the matching engine (no store, no CRM; --config is not read).
     Match(match_files::MatchArgs),
 }
@@ -155,6 +160,7 @@ async fn dispatch(
         Command::Revert(args) => revert::run(&config, &store, args).await,
         Command::Import(args) => import::import(&config, &store, args).await,
         Command::Export { list, out } => import::export(&config, &store, list, out).await,
+        Command::Tune(args) => tune::run(&config, &store, args).await,
         Command::CheckConfig | Command::Explain(_) | Command::Match(_) => {
             unreachable!("handled before the store is opened")
         }

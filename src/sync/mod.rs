@@ -7,6 +7,8 @@ pub mod import;
 mod persist;
 pub mod revert;
 pub mod review;
+pub mod tune;
+pub mod verdicts;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};

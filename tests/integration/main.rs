@@ -20,4 +20,5 @@ mod register_config;
 mod service;
 #[cfg(feature = "mysql")]
 mod suitecrm;
+mod tune;
 mod vies;
