@@ -91,6 +91,14 @@ pub enum Format {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// The job named on the command line, or a usage error that names the way to the list.
+fn job<'a>(config: &'a Config, name: &str) -> Result<&'a crate::config::JobConfig, UsageError> {
+    config
+        .job
+        .get(name)
+        .ok_or_else(|| UsageError(crate::sync::SyncError::NoSuchJob(name.to_string()).to_string()))
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // `match` works on two files alone: it needs neither the config nor a store.

@@ -46,13 +46,7 @@ pub async fn run(
         MatchCommand::Confirm(args) => (MatchVerdict::Confirmed, args),
         MatchCommand::Reject(args) => (MatchVerdict::Rejected, args),
     };
-    if !config.job.contains_key(&args.job) {
-        return Err(UsageError(format!(
-            "no job `{}` in the config; see `refsync check-config` for the defined jobs",
-            args.job
-        ))
-        .into());
-    }
+    super::job(config, &args.job)?;
     let pair = Pair {
         job: args.job,
         record_id: args.record,

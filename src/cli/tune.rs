@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::output::print_list;
-use super::{Format, UsageError};
+use super::Format;
 use crate::config::Config;
 use crate::domain::tune::{chart, Point, Shift, Targets, Weights};
 use crate::store::Store;
@@ -46,13 +46,7 @@ fn share(s: &str) -> Result<f64, String> {
 }
 
 pub async fn run(config: &Config, store: &Store, args: TuneArgs) -> anyhow::Result<ExitCode> {
-    let Some(job) = config.job.get(&args.job) else {
-        return Err(UsageError(format!(
-            "no job `{}` in the config; see `refsync check-config` for the defined jobs",
-            args.job
-        ))
-        .into());
-    };
+    let job = super::job(config, &args.job)?;
     let targets = Targets {
         precision: args.target_precision,
         recall: args.target_recall,
@@ -130,31 +124,34 @@ fn print_report(r: &TuneReport, svg: Option<&PathBuf>) -> anyhow::Result<()> {
     println!();
     print!("{}", chart::text(t));
     println!();
-    let unreachable = |flag: bool, what: &str| {
-        if flag {
-            format!("  (no threshold reaches {what}; kept)")
-        } else {
-            String::new()
-        }
-    };
     println!("                current  suggested  precision  recall");
-    println!(
-        "auto_apply_min  {:<7.3}  {:<9.3}  {:<9}  {:.3}  for precision ≥ {}{}",
+    let band = |name: &str, current: f64, suggested: f64, at: &Point, target: String, no: bool| {
+        println!(
+            "{name:<14}  {current:<7.3}  {suggested:<9.3}  {:<9}  {:.3}  for {target}{}",
+            share_cell(at.precision),
+            at.recall,
+            if no {
+                "  (no threshold reaches it; kept)"
+            } else {
+                ""
+            }
+        );
+    };
+    band(
+        "auto_apply_min",
         t.current.auto_apply_min,
         t.suggested.auto_apply_min,
-        share_cell(t.at_suggested[0].precision),
-        t.at_suggested[0].recall,
-        t.targets.precision,
-        unreachable(t.precision_unreachable, "it")
+        &t.at_suggested[0],
+        format!("precision ≥ {}", t.targets.precision),
+        t.precision_unreachable,
     );
-    println!(
-        "review_min      {:<7.3}  {:<9.3}  {:<9}  {:.3}  for recall ≥ {}{}",
+    band(
+        "review_min",
         t.current.review_min,
         t.suggested.review_min,
-        share_cell(t.at_suggested[1].precision),
-        t.at_suggested[1].recall,
-        t.targets.recall,
-        unreachable(t.recall_unreachable, "it")
+        &t.at_suggested[1],
+        format!("recall ≥ {}", t.targets.recall),
+        t.recall_unreachable,
     );
     println!();
     let shift = |s: &Shift| {

@@ -21,8 +21,6 @@ const MATCH_KINDS: &[ChangeKind] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum TuneError {
-    #[error("no job `{0}` in the config; see `refsync check-config` for the defined jobs")]
-    NoSuchJob(String),
     #[error(
         "job `{job}` has {} decided match(es) ({} right, {} wrong); tuning needs at least \
          {MIN_PAIRS} with at least {MIN_EACH_LABEL} of each. Confirm or reject matches with \
