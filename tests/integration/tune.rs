@@ -21,8 +21,7 @@ const NOISE: f64 = 0.015;
 const PAIRS: usize = 600;
 const JOB: &str = "organisations";
 
-/// One generated pair: its score, its label, and whether a verdict (else its changes)
-/// tells the label.
+/// One generated pair: its score and the label its decisions give it.
 struct Generated {
     score: f64,
     is_match: bool,
@@ -45,9 +44,26 @@ fn store_url(kind: &StoreKind, sb: &Sandbox) -> String {
     }
 }
 
-/// A matched record as a pass leaves it: status and link to its register record.
-async fn seed_match(store: &Store, pass_id: i64, record: &str, register: &str, score: f64) {
+/// A record as a pass leaves it: its status, and the link to its register record when it
+/// is matched (else it is `not_found`, with `register` kept as its best candidate).
+async fn seed_record(
+    store: &Store,
+    pass_id: i64,
+    record: &str,
+    register: &str,
+    score: f64,
+    matched: bool,
+) {
     let (record, register) = (record.to_string(), register.to_string());
+    let detail = if matched {
+        "{}".to_string()
+    } else {
+        serde_json::json!({
+            "decision": "not_found",
+            "best": { "candidate": { "register_id": register, "score": score } },
+        })
+        .to_string()
+    };
     store
         .db
         .run(move |conn| {
@@ -57,13 +73,16 @@ async fn seed_match(store: &Store, pass_id: i64, record: &str, register: &str, s
                     job: JOB.into(),
                     record_id: record.clone(),
                     entity: "organisation".into(),
-                    status: "different".into(),
-                    detail: "{}".into(),
+                    status: if matched { "different" } else { "not_found" }.into(),
+                    detail,
                     pass_id,
                     checked_at: now(),
-                    verified_at: Some(now()),
+                    verified_at: matched.then(now),
                 },
             )?;
+            if !matched {
+                return Ok(());
+            }
             status::upsert_match(
                 conn,
                 &MatchRow {
@@ -79,7 +98,7 @@ async fn seed_match(store: &Store, pass_id: i64, record: &str, register: &str, s
             )
         })
         .await
-        .expect("seed match");
+        .expect("seed record");
 }
 
 /// A proposed change of a field, as a pass stores it for a match of `score`.
@@ -138,7 +157,7 @@ async fn generate(url: &str) -> Vec<Generated> {
         let is_match = label(&mut rng, score);
         let mut counted_as_match = is_match;
         if rng.bool() {
-            seed_match(&store, pass_id, &record, &register, score).await;
+            seed_record(&store, pass_id, &record, &register, score, true).await;
             judged.push((record, is_match));
         } else {
             let name = propose(&store, pass_id, &record, &register, "legal_name", score).await;
@@ -189,8 +208,10 @@ async fn generate(url: &str) -> Vec<Generated> {
             .await
             .expect("verdict");
     }
-    // One more right match, confirmed through the CLI by the test.
-    seed_match(&store, pass_id, "cli-1", "REG-CLI", 0.97).await;
+    // Two more right matches, judged through the CLI by the test: a match, and the best
+    // candidate of a record refsync did not find.
+    seed_record(&store, pass_id, "cli-1", "REG-CLI", 0.97, true).await;
+    seed_record(&store, pass_id, "cli-2", "REG-NF", 0.6, false).await;
     out
 }
 
@@ -200,6 +221,10 @@ fn tune_recovers_the_generators_threshold(kind: StoreKind) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let mut generated = runtime.block_on(generate(&store_url(&kind, &sb)));
 
+    // A second thought replaces the first verdict on a pair; the audit log keeps both.
+    sb.ok(&[
+        "review", "match", "reject", "--job", JOB, "--record", "cli-1",
+    ]);
     let said = sb.ok(&[
         "review", "match", "confirm", "--job", JOB, "--record", "cli-1",
     ]);
@@ -207,15 +232,48 @@ fn tune_recovers_the_generators_threshold(kind: StoreKind) {
         said.contains("REG-CLI") && said.contains("confirmed"),
         "{said}"
     );
-    generated.push(Generated {
-        score: 0.97,
-        is_match: true,
-    });
     let audit = sb.json(&["audit", "list", "--record", "cli-1"]);
-    let entry = &audit.as_array().expect("audit entries")[0];
-    assert_eq!(entry["action"], "match_confirmed", "{entry}");
-    assert_eq!(entry["actor"], "tester");
-    assert_eq!(entry["score"], 0.97);
+    let actions: Vec<_> = audit
+        .as_array()
+        .expect("audit entries")
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["actor"].as_str().unwrap(),
+                e["score"].as_f64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("match_confirmed", "tester", Some(0.97)),
+            ("match_rejected", "tester", Some(0.97))
+        ]
+    );
+    let other = sb.run(&[
+        "review", "match", "confirm", "--job", JOB, "--record", "cli-2",
+    ]);
+    assert_eq!(
+        other.status.code(),
+        Some(2),
+        "a not_found record has no match to confirm"
+    );
+    let said = sb.ok(&[
+        "review",
+        "match",
+        "confirm",
+        "--job",
+        JOB,
+        "--record",
+        "cli-2",
+        "--register",
+        "REG-NF",
+    ]);
+    assert!(said.contains("probability 0.600"), "{said}");
+    generated
+        .extend([(0.97, true), (0.6, true)].map(|(score, is_match)| Generated { score, is_match }));
 
     let report = sb.json(&["tune", "--job", JOB, "--svg", "chart.svg"]);
     let name = kind.name();
