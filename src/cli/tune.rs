@@ -124,35 +124,37 @@ fn print_report(r: &TuneReport, svg: Option<&PathBuf>) -> anyhow::Result<()> {
     println!();
     print!("{}", chart::text(t));
     println!();
-    println!("                current  suggested  precision  recall");
-    let band = |name: &str, current: f64, suggested: f64, at: &Point, target: String, no: bool| {
+    println!("                current  (precision, recall)  suggested  (precision, recall)");
+    let quality = |p: &Point| format!("({}, {:.3})", share_cell(p.precision), p.recall);
+    for (name, current, suggested, target, unreachable) in [
+        (
+            "auto_apply_min",
+            (t.current.auto_apply_min, &t.at_current.auto_apply_min),
+            (t.suggested.auto_apply_min, &t.at_suggested.auto_apply_min),
+            format!("precision ≥ {}", t.targets.precision),
+            t.precision_unreachable,
+        ),
+        (
+            "review_min",
+            (t.current.review_min, &t.at_current.review_min),
+            (t.suggested.review_min, &t.at_suggested.review_min),
+            format!("recall ≥ {}", t.targets.recall),
+            t.recall_unreachable,
+        ),
+    ] {
         println!(
-            "{name:<14}  {current:<7.3}  {suggested:<9.3}  {:<9}  {:.3}  for {target}{}",
-            share_cell(at.precision),
-            at.recall,
-            if no {
+            "{name:<14}  {:<7.3}  {:<19}  {:<9.3}  {:<19}  for {target}{}",
+            current.0,
+            quality(current.1),
+            suggested.0,
+            quality(suggested.1),
+            if unreachable {
                 "  (no threshold reaches it; kept)"
             } else {
                 ""
             }
         );
-    };
-    band(
-        "auto_apply_min",
-        t.current.auto_apply_min,
-        t.suggested.auto_apply_min,
-        &t.at_suggested[0],
-        format!("precision ≥ {}", t.targets.precision),
-        t.precision_unreachable,
-    );
-    band(
-        "review_min",
-        t.current.review_min,
-        t.suggested.review_min,
-        &t.at_suggested[1],
-        format!("recall ≥ {}", t.targets.recall),
-        t.recall_unreachable,
-    );
+    }
     println!();
     let shift = |s: &Shift| {
         format!(

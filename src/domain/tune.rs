@@ -368,12 +368,29 @@ pub struct Tuning {
     pub precision_unreachable: bool,
     /// No threshold keeps the target recall (`review_min` stays as it is).
     pub recall_unreachable: bool,
-    pub at_current: [Point; 2],
-    /// The bands' quality at the suggested `auto_apply_min` and `review_min`.
-    pub at_suggested: [Point; 2],
+    /// The bands' quality at the current thresholds …
+    pub at_current: AtThresholds,
+    /// … and at the suggested ones.
+    pub at_suggested: AtThresholds,
     pub queue: QueueShift,
     /// Every 0.01 from just below the lowest decided score to 1.
     pub curve: Vec<Point>,
+}
+
+/// Precision, recall and counts at a pair of band thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AtThresholds {
+    pub auto_apply_min: Point,
+    pub review_min: Point,
+}
+
+impl AtThresholds {
+    fn of(sweep: &Sweep, t: &Thresholds) -> AtThresholds {
+        AtThresholds {
+            auto_apply_min: sweep.point(t.auto_apply_min),
+            review_min: sweep.point(t.review_min),
+        }
+    }
 }
 
 /// Precision and recall at each threshold, and the suggested thresholds, from at least
@@ -412,14 +429,8 @@ pub fn tune(
         suggested,
         precision_unreachable: auto.is_none(),
         recall_unreachable: review.is_none(),
-        at_current: [
-            sweep.point(current.auto_apply_min),
-            sweep.point(current.review_min),
-        ],
-        at_suggested: [
-            sweep.point(suggested.auto_apply_min),
-            sweep.point(suggested.review_min),
-        ],
+        at_current: AtThresholds::of(&sweep, current),
+        at_suggested: AtThresholds::of(&sweep, &suggested),
         queue: queue_shift(evidence, current, &suggested),
         curve: (start..=100)
             .map(|h| sweep.point(f64::from(h) / 100.0))

@@ -290,7 +290,12 @@ fn tune_recovers_the_generators_threshold(kind: StoreKind) {
         (review - CUT).abs() <= 0.02,
         "{name}: review_min {review}, generator {CUT}"
     );
-    assert!(report["at_suggested"][0]["precision"].as_f64().unwrap() >= 0.99);
+    assert!(
+        report["at_suggested"]["auto_apply_min"]["precision"]
+            .as_f64()
+            .unwrap()
+            >= 0.99
+    );
 
     // In today's review band (0.75 ≤ score < 0.92) and at or above the suggested
     // auto_apply_min: review work the suggestion would have saved.
