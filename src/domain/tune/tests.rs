@@ -351,3 +351,51 @@ fn svg_chart_is_well_formed_with_both_curves_and_the_thresholds() {
         "self-contained: no external references"
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn labelled() -> impl Strategy<Value = Vec<Evidence>> {
+        prop::collection::vec((0.0..=1.0f64, any::<bool>(), 0.1..=1.0f64), 40..200).prop_map(
+            |pairs| {
+                pairs
+                    .into_iter()
+                    .map(|(score, is_match, weight)| Evidence {
+                        score,
+                        is_match,
+                        weight,
+                        source: Source::Changes,
+                    })
+                    .collect()
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn suggestions_keep_their_promises(pairs in labelled(), precision in 0.5..=1.0f64, recall in 0.5..=1.0f64) {
+            let targets = Targets { precision, recall };
+            let Ok(t) = tune(&pairs, &thresholds(0.92, 0.75), &targets) else {
+                return Ok(());
+            };
+            prop_assert!(t.suggested.validate().is_ok(), "{:?}", t.suggested);
+            if !t.precision_unreachable {
+                let p = t.at_suggested.auto_apply_min.precision.unwrap();
+                prop_assert!(p >= precision - 1e-12, "precision {} < {}", p, precision);
+            }
+            if !t.recall_unreachable && t.suggested.review_min < t.suggested.auto_apply_min {
+                let r = t.at_suggested.review_min.recall;
+                prop_assert!(r >= recall - 1e-12, "recall {} < {}", r, recall);
+            }
+            for w in t.curve.windows(2) {
+                prop_assert!(w[1].recall <= w[0].recall + 1e-12);
+                prop_assert!(w[1].above <= w[0].above);
+            }
+            for p in &t.curve {
+                prop_assert_eq!(p.above + p.below, pairs.len());
+            }
+        }
+    }
+}
