@@ -14,10 +14,12 @@ mod output;
 mod retention;
 mod revert;
 mod review;
+mod review_match;
 mod run;
 mod serve;
 mod status;
 mod subject_access;
+mod tune;
 mod user;
 
 use std::path::PathBuf;
@@ -84,6 +86,9 @@ pub enum Command {
     /// Pseudonymise values past [privacy] retention_days.
     #[command(subcommand)]
     Retention(retention::RetentionCommand),
+    /// Precision and recall of a job's match thresholds on the stewards' decisions, and
+    /// suggested thresholds.
+    Tune(tune::TuneArgs),
     /// Link two CSV files with the matching engine (no store, no CRM; --config is not read).
     Match(match_files::MatchArgs),
     /// Serve the review UI and JSON API (default 127.0.0.1:8080; TLS from a reverse proxy).
@@ -114,6 +119,14 @@ pub(crate) fn sync_error(e: crate::sync::SyncError) -> anyhow::Error {
         e @ crate::sync::SyncError::NoSuchJob(_) => UsageError(e.to_string()).into(),
         other => other.into(),
     }
+}
+
+/// The job named on the command line, or a usage error that names the way to the list.
+fn job<'a>(config: &'a Config, name: &str) -> Result<&'a crate::config::JobConfig, UsageError> {
+    config
+        .job
+        .get(name)
+        .ok_or_else(|| UsageError(crate::sync::SyncError::NoSuchJob(name.to_string()).to_string()))
 }
 
 pub fn main() -> ExitCode {
@@ -191,6 +204,7 @@ async fn dispatch(
         Command::Erase(args) => erase::run(&config, &store, args).await,
         Command::SubjectAccess(args) => subject_access::run(&config, &store, args).await,
         Command::Retention(cmd) => retention::run(&config, &store, cmd).await,
+        Command::Tune(args) => tune::run(&config, &store, args).await,
         Command::CheckConfig | Command::Explain(_) | Command::Match(_) => {
             unreachable!("handled before the store is opened")
         }

@@ -42,6 +42,9 @@ pub enum ReviewCommand {
         #[command(flatten)]
         select: Select,
     },
+    /// Say whether a record's match is right: evidence for `refsync tune`.
+    #[command(subcommand)]
+    Match(super::review_match::MatchCommand),
     /// Write approved changes to the CRM (guarded: a value edited meanwhile is a conflict).
     Apply {
         /// Only this job's changes.
@@ -150,6 +153,7 @@ pub async fn run(
         ReviewCommand::Reject { select } => decide_and_print(store, &select, Verdict::Reject).await,
         ReviewCommand::Wrong { select } => decide_and_print(store, &select, Verdict::Wrong).await,
         ReviewCommand::Apply { job, by } => apply(config, store, job, &by).await,
+        ReviewCommand::Match(cmd) => super::review_match::run(config, store, cmd).await,
     }
 }
 

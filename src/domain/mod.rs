@@ -15,4 +15,5 @@ pub mod normalise;
 pub mod picklist;
 pub mod policy;
 pub mod score;
+pub mod tune;
 pub mod validate;

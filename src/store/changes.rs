@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::now;
 use super::schema::changes;
 use crate::db::AnyConnection;
-use crate::domain::model::ChangeStatus;
+use crate::domain::model::{ChangeKind, ChangeStatus};
 use crate::on_store_backend;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
@@ -344,4 +344,21 @@ pub fn count_by_status(
         q = q.filter(changes::job.eq(job.to_string()));
     }
     q.load(conn)
+}
+
+/// Changes of `kinds` in a job that a person decided on (approved, rejected, flagged wrong,
+/// reverted), in the order they were decided.
+pub fn decided_by_people(
+    conn: &mut AnyConnection,
+    job: &str,
+    kinds: &[ChangeKind],
+) -> QueryResult<Vec<ChangeRow>> {
+    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    changes::table
+        .filter(changes::job.eq(job))
+        .filter(changes::kind.eq_any(kinds))
+        .filter(changes::decided_by.ne(super::audit::SYSTEM))
+        .order((changes::decided_at, changes::id))
+        .select(ChangeRow::as_select())
+        .load(conn)
 }

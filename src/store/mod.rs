@@ -14,6 +14,7 @@ pub mod schema;
 pub mod status;
 pub mod suppressions;
 pub mod users;
+pub mod verdicts;
 
 use chrono::Timelike;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};

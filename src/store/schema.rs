@@ -177,6 +177,20 @@ diesel::table! {
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 
+diesel::table! {
+    match_verdicts (job, record_id, register_id) {
+        job -> Text,
+        record_id -> Text,
+        register_id -> Text,
+        entity -> Text,
+        verdict -> Text,
+        score -> Double,
+        pass_id -> Nullable<BigInt>,
+        decided_by -> Text,
+        decided_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     passes,
     changes,
@@ -191,7 +205,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     consents,
     erasures,
-    erased_subjects
+    erased_subjects,
+    match_verdicts
 );
 
 diesel::table! {

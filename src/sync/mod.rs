@@ -11,6 +11,8 @@ pub mod retention;
 pub mod revert;
 pub mod review;
 pub mod subject_access;
+pub mod tune;
+pub mod verdicts;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};

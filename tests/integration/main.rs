@@ -21,6 +21,7 @@ mod register_config;
 mod service;
 #[cfg(feature = "mysql")]
 mod suitecrm;
+mod tune;
 mod vies;
 mod web_api;
 mod web_browser;

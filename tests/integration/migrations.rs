@@ -22,6 +22,7 @@ const TABLES: &[&str] = &[
     "consents",
     "erasures",
     "erased_subjects",
+    "match_verdicts",
 ];
 
 #[test]
