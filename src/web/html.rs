@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use super::auth::Actor;
 use super::i18n::Lang;
+use crate::store::users::Role;
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn esc(text: &str) -> String {
@@ -62,12 +63,17 @@ progress{width:20em}";
 pub fn page(lang: Lang, title: &str, actor: Option<&Actor>, body: &str) -> String {
     let nav = match actor {
         Some(a) => format!(
-            "<nav><a href=\"/queue\">{}</a><a href=\"/passes\">{}</a><a href=\"/audit\">{}</a>\
+            "<nav><a href=\"/queue\">{}</a><a href=\"/passes\">{}</a><a href=\"/audit\">{}</a>{}\
              <span>{} ({})</span><form method=\"post\" action=\"/logout\">{}<button>{}</button></form>\
              <a href=\"?lang={}\">{}</a></nav>",
             lang.t("queue"),
             lang.t("passes"),
             lang.t("audit"),
+            if a.role >= Role::Admin {
+                format!("<a href=\"/admin/tune\" id=\"nav-tune\">{}</a>", lang.t("tuning"))
+            } else {
+                String::new()
+            },
             esc(&a.name),
             a.role.as_str(),
             hidden("csrf", a.csrf()),

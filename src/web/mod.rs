@@ -113,7 +113,7 @@ impl WebError {
         }
     }
 
-    fn internal(e: impl std::fmt::Display) -> WebError {
+    pub(crate) fn internal(e: impl std::fmt::Display) -> WebError {
         error!(error = %e, "request failed");
         WebError::Internal
     }

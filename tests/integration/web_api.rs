@@ -1,7 +1,7 @@
 //! The JSON API through a real listener: who may do what, CSRF, paging, the OpenAPI
 //! document, login rate limiting.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -688,4 +688,85 @@ fn user_commands_refuse_bad_input_with_usage_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(expected), "{args:?}: {err}");
     }
+}
+
+/// GET `path` with `token`: the status and the HTML.
+async fn get_page(server: &Server, token: &str, path: &str) -> (StatusCode, String) {
+    let response = client()
+        .get(server.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_tune_page_shows_admins_the_curve_and_the_suggestion_from_decisions() {
+    let server = Server::start(&StoreKind::Sqlite);
+    let steward = server.token("stefan");
+    let admin = server.token("anke");
+    let (status, _) = get_page(&server, &steward, "/admin/tune?job=organisations").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "stewards do not tune");
+
+    // Before anyone decided, the page says what is missing instead of failing.
+    let (status, html) = get_page(&server, &admin, "/admin/tune?job=organisations").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("id=\"too-few\""), "{html}");
+
+    // Stewards accept the changes of some records and reject those of others.
+    let page = get_json(
+        &server,
+        &admin,
+        "/api/v1/changes?status=proposed&job=organisations&limit=500",
+    )
+    .await;
+    let mut by_record: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for c in page["items"].as_array().unwrap() {
+        by_record
+            .entry(c["record_id"].as_str().unwrap().to_string())
+            .or_default()
+            .push(c["id"].as_i64().unwrap());
+    }
+    assert!(by_record.len() >= 45, "{} records", by_record.len());
+    for (i, ids) in by_record.values().enumerate() {
+        let verdict = if i % 4 == 0 { "reject" } else { "approve" };
+        let response = client()
+            .post(server.url("/api/v1/decisions"))
+            .bearer_auth(&steward)
+            .json(&json!({ "verdict": verdict, "ids": ids }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let (status, html) = get_page(&server, &admin, "/admin/tune?job=organisations&lang=en").await;
+    assert_eq!(status, StatusCode::OK);
+    for part in [
+        "id=\"bands\"",
+        "id=\"suggested-auto\"",
+        "id=\"queue-shift\"",
+        "<svg",
+        "id=\"precision\"",
+        "id=\"recall\"",
+        "[job.organisations.thresholds]",
+    ] {
+        assert!(html.contains(part), "{part} missing: {html}");
+    }
+    // Records whose only proposals are list codes or merges say nothing about the match.
+    let decided: usize = html
+        .split("id=\"decided\">")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        (40..=by_record.len()).contains(&decided),
+        "{decided} of {} records",
+        by_record.len()
+    );
+    // A target outside 0..=1 is refused with the reason.
+    let (status, html) =
+        get_page(&server, &admin, "/admin/tune?job=organisations&precision=2").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
 }

@@ -403,6 +403,11 @@ async fn stewards_review_in_the_browser_admins_undo_and_viewers_are_refused() {
     .await;
     assert!(reverted["total"].as_i64().unwrap() > 0, "{reverted}");
 
+    // The admin's tuning page (too few decisions in the demo yet: it says what is missing).
+    browser.click("#nav-tune").await;
+    browser.find("#t-job").await;
+    browser.screenshot(&shots.join("tune.png")).await;
+
     // A viewer sees no decision buttons, and a forged decision form is refused.
     browser.log_in(&server, "vera").await;
     browser.open(&server.url("/queue?lang=de")).await;

@@ -8,6 +8,7 @@ mod login;
 mod passes;
 mod queue;
 mod record;
+mod tune;
 
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ pub fn routes() -> Router<Arc<WebState>> {
         .route("/passes", get(passes::show))
         .route("/passes/{id}/undo", post(passes::undo))
         .route("/audit", get(audit::show))
+        .route("/admin/tune", get(tune::show))
 }
 
 /// The page language, and whether to remember it in a cookie.
