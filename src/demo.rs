@@ -36,6 +36,7 @@ pub const ORGANISATION_COLUMNS: &[(Field, &str)] = &[
 ];
 
 pub const CONTACT_COLUMNS: &[(Field, &str)] = &[
+    (Field::OrganisationName, "organisation"),
     (Field::Salutation, "salutation"),
     (Field::Title, "title"),
     (Field::FirstName, "first_name"),
@@ -516,6 +517,10 @@ fn contact(rng: &mut Rng, n: usize, org: &Record) -> Record {
         .trim_start_matches("www.")
         .to_string();
     let mut r = Record::new(format!("P{:05}", n + 1))
+        .with(
+            Field::OrganisationName,
+            org.get(Field::LegalName).unwrap_or(""),
+        )
         .with(Field::Salutation, if female { "Frau" } else { "Herr" })
         .with(Field::FirstName, first)
         .with(Field::LastName, last)

@@ -57,12 +57,12 @@ pub async fn run(config: &Config, args: ExplainArgs) -> anyhow::Result<ExitCode>
             c.grade()
         );
         println!(
-            "  {:<16} {:<32} {:<32} {:<8} {:>6} {:>8}",
+            "  {:<17} {:<32} {:<32} {:<8} {:>6} {:>8}",
             "field", "crm", "register", "level", "sim", "bits"
         );
         for cmp in &c.comparisons {
             println!(
-                "  {:<16} {:<32} {:<32} {:<8} {:>6} {:>+8.2}",
+                "  {:<17} {:<32} {:<32} {:<8} {:>6} {:>+8.2}",
                 cmp.field.as_str(),
                 clip(cmp.crm.as_deref(), 32),
                 clip(cmp.register.as_deref(), 32),
