@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod html_escape;
 pub mod matching;
 pub mod metrics;
 pub mod register;

@@ -11,6 +11,7 @@ use super::consent::{self, ContactConsent};
 use super::SyncError;
 use crate::config::Config;
 use crate::domain::model::EntityKind;
+use crate::html_escape::escape;
 use crate::store::audit::{self, AuditFilter, AuditRow};
 use crate::store::changes::{self, ChangeFilter, ChangeRow};
 use crate::store::provenance::{self, ProvenanceRow};
@@ -116,22 +117,6 @@ pub async fn collect(
         provenance,
         sources,
     })
-}
-
-/// Text made safe for HTML element content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn table(html: &mut String, title: &str, headers: &[&str], rows: Vec<Vec<String>>) {
@@ -284,18 +269,4 @@ pub fn html(doc: &SubjectAccess) -> String {
     );
     html.push_str("</body>\n</html>\n");
     html
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape;
-
-    #[test]
-    fn markup_in_values_is_escaped() {
-        assert_eq!(
-            escape(r#"<script>alert("x & 'y'")</script>"#),
-            "&lt;script&gt;alert(&quot;x &amp; &#39;y&#39;&quot;)&lt;/script&gt;"
-        );
-        assert_eq!(escape("Müller"), "Müller");
-    }
 }

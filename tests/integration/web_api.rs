@@ -9,15 +9,21 @@ use serde_json::{json, Value};
 use crate::common::StoreKind;
 use crate::web_server::{client, login, session_cookie, Server, PASSWORD, USERS};
 
-async fn get_json(server: &Server, token: &str, path: &str) -> Value {
+/// GET `path` with `token`: the status and the body.
+async fn get_page(server: &Server, token: &str, path: &str) -> (StatusCode, String) {
     let response = client()
         .get(server.url(path))
         .bearer_auth(token)
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "GET {path}");
-    response.json().await.unwrap()
+    (response.status(), response.text().await.unwrap())
+}
+
+async fn get_json(server: &Server, token: &str, path: &str) -> Value {
+    let (status, text) = get_page(server, token, path).await;
+    assert_eq!(status, StatusCode::OK, "GET {path}: {text}");
+    serde_json::from_str(&text).unwrap()
 }
 
 /// The id of the first change in `status` (of pass 1).
@@ -688,17 +694,6 @@ fn user_commands_refuse_bad_input_with_usage_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(expected), "{args:?}: {err}");
     }
-}
-
-/// GET `path` with `token`: the status and the HTML.
-async fn get_page(server: &Server, token: &str, path: &str) -> (StatusCode, String) {
-    let response = client()
-        .get(server.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.text().await.unwrap())
 }
 
 #[tokio::test]
