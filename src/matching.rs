@@ -222,7 +222,7 @@ pub fn link_all(
     let started = Instant::now();
     if config.matching.estimate {
         let (gammas, ends) = linker.candidate_gammas(crm, config.matching.em_sample_pairs);
-        report.em = Some(linker.estimate(&gammas, &ends, config.matching.em_max_iterations));
+        report.em = Some(linker.estimate(crm, &gammas, &ends, config.matching.em_max_iterations));
     }
     report.em_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::score::{Gamma, Level, Model, PROBABILITY_FLOOR};
+use super::score::{Gamma, Model, PROBABILITY_FLOOR};
 
 /// How an estimation went, for logs and the benchmark.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -18,6 +18,30 @@ pub struct EmReport {
 /// Below this many pairs the estimate is noise: the starting model is kept.
 pub const MIN_PAIRS: usize = 50;
 
+/// Pseudo-counts of the starting u that temper the counted one: a level never seen among
+/// random pairs (an equal e-mail) keeps a small u instead of an infinite weight.
+const U_PRIOR_WEIGHT: f64 = 20.0;
+
+/// Sets u of every free field to how often each level occurs among `random` pairs.
+fn count_u(model: &mut Model, random: &[Gamma]) {
+    let pinned = model.pinned.clone();
+    for (i, (field, params)) in model.fields.iter_mut().enumerate() {
+        if pinned.contains(field) {
+            continue;
+        }
+        let mut counts = [0.0f64; 3];
+        for gamma in random {
+            if let Some(l) = gamma[i].index() {
+                counts[l] += 1.0;
+            }
+        }
+        let total: f64 = counts.iter().sum();
+        for (u, count) in params.u.iter_mut().zip(counts) {
+            *u = (count + U_PRIOR_WEIGHT * *u) / (total + U_PRIOR_WEIGHT);
+        }
+    }
+}
+
 /// Runs EM from `start` over the comparison vectors `pairs`. Pinned fields keep their m
 /// and u; every other parameter is re-estimated. Stops when no parameter moves by more
 /// than `tolerance`, or after `max_iterations`.
@@ -26,14 +50,29 @@ pub const MIN_PAIRS: usize = 50;
 /// order): a record has at most one true match, so the match probabilities of its
 /// candidates are scaled to add up to one at most. Without that, EM may take a cluster of
 /// look-alikes (namesakes agreeing on both names, many per record) for the matches.
+///
+/// `random` pairs (CRM records against register records drawn at random, where the
+/// register can give them) fix u and leave the prior as `start` has it, the chance that a
+/// random pair matches: EM then fits m only. Counted among candidate pairs, u would say that
+/// a last name agrees with most candidates (blocking put them there) and weigh it for
+/// little; counted on random pairs it weighs what it tells about any two records, and so
+/// does the prior, so a pair's score no longer depends on how blocking found it.
 pub fn estimate(
     start: &Model,
     pairs: &[Gamma],
     record_ends: &[usize],
+    random: Option<&[Gamma]>,
     max_iterations: usize,
     tolerance: f64,
 ) -> (Model, EmReport) {
     let mut model = start.clone();
+    let u_counted = match random {
+        Some(random) if random.len() >= MIN_PAIRS => {
+            count_u(&mut model, random);
+            true
+        }
+        _ => false,
+    };
     let mut report = EmReport {
         pairs: pairs.len(),
         iterations: 0,
@@ -79,11 +118,8 @@ pub fn estimate(
         let g_total: f64 = g.iter().sum();
         for (gamma, &g) in pairs.iter().zip(&g) {
             for (i, level) in gamma.iter().take(n_fields).enumerate() {
-                let idx = match level {
-                    Level::Exact => 0,
-                    Level::Close => 1,
-                    Level::Far => 2,
-                    Level::Missing => continue,
+                let Some(idx) = level.index() else {
+                    continue;
                 };
                 m_sum[i][idx] += g;
                 u_sum[i][idx] += 1.0 - g;
@@ -91,8 +127,11 @@ pub fn estimate(
         }
         // M step: new m, u and prior from the expected counts.
         let mut change: f64 = 0.0;
-        let lambda =
-            (g_total / pairs.len() as f64).clamp(PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR);
+        let lambda = if u_counted {
+            model.lambda
+        } else {
+            (g_total / pairs.len() as f64).clamp(PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
+        };
         change = change.max((lambda - model.lambda).abs());
         model.lambda = lambda;
         for (i, (_, params)) in model.fields.iter_mut().enumerate() {
@@ -106,7 +145,11 @@ pub fn estimate(
             for l in 0..3 {
                 // A level the comparator never produces stays at 0 and carries no evidence.
                 let m = m_sum[i][l] / mt;
-                let u = u_sum[i][l] / ut;
+                let u = if u_counted {
+                    params.u[l]
+                } else {
+                    u_sum[i][l] / ut
+                };
                 change = change
                     .max((m - params.m[l]).abs())
                     .max((u - params.u[l]).abs());
@@ -128,6 +171,7 @@ mod tests {
     use super::*;
     use crate::domain::model::{EntityKind, Field};
     use crate::domain::score::FieldParams;
+    use crate::domain::score::Level;
 
     /// Every pair from a record of its own: no grouping.
     fn singles(pairs: &[Gamma]) -> Vec<usize> {
@@ -189,8 +233,8 @@ mod tests {
         // 100 records of 100 candidates each: one true match and twenty namesakes apiece.
         let records: Vec<usize> = (1..=100).map(|r| r * 100).collect();
         let start = Model::default_for(EntityKind::Contact);
-        let (unbounded, _) = estimate(&start, &pairs, &singles(&pairs), 100, 1e-6);
-        let (bounded, _) = estimate(&start, &pairs, &records, 100, 1e-6);
+        let (unbounded, _) = estimate(&start, &pairs, &singles(&pairs), None, 100, 1e-6);
+        let (bounded, _) = estimate(&start, &pairs, &records, None, 100, 1e-6);
         let weight = |model: &Model, g: &Gamma| {
             let fields = model.fields.iter().enumerate();
             model.prior_weight() + fields.map(|(i, (_, p))| p.weight(g[i])).sum::<f64>()
@@ -213,13 +257,50 @@ mod tests {
         );
     }
 
+    /// With random pairs, u is what any two records show and the prior stays the chance
+    /// that a random pair matches; EM fits m alone.
+    #[test]
+    fn random_pairs_fix_u_and_the_prior() {
+        use Level::{Exact as A, Far as C, Missing as M};
+        let pattern = |first, last| {
+            let mut out = [M; 12];
+            out[0] = first;
+            out[1] = last;
+            out
+        };
+        // One random pair in 20 shares the first name, one in 100 the last name.
+        let random: Vec<Gamma> = (0..10_000)
+            .map(|i| {
+                pattern(
+                    if i % 20 == 0 { A } else { C },
+                    if i % 100 == 0 { A } else { C },
+                )
+            })
+            .collect();
+        // Candidates blocked on the last name: one true match and nine namesakes each.
+        let pairs: Vec<Gamma> = (0..1_000)
+            .map(|i| pattern(if i % 10 == 0 { A } else { C }, A))
+            .collect();
+        let records: Vec<usize> = (1..=100).map(|r| r * 10).collect();
+        let mut start = Model::default_for(EntityKind::Contact);
+        start.lambda = 1e-5;
+        let (fitted, _) = estimate(&start, &pairs, &records, Some(&random), 100, 1e-6);
+        assert_eq!(fitted.lambda, start.lambda);
+        let (first, last) = (&fitted.fields[0].1, &fitted.fields[1].1);
+        assert!((first.u[0] - 0.05).abs() < 0.005, "first u {:?}", first.u);
+        assert!((last.u[0] - 0.01).abs() < 0.002, "last u {:?}", last.u);
+        // Among the candidates the last name always agrees, yet it still counts for a lot.
+        assert!(last.weight(A) > 5.0, "{}", last.weight(A));
+        assert!(first.m[0] > 0.9, "first m {:?}", first.m);
+    }
+
     #[test]
     fn em_recovers_known_parameters() {
         let mut truth = Model::default_for(EntityKind::Organisation);
         truth.lambda = 0.2;
         let start = Model::default_for(EntityKind::Organisation);
         let pairs = sample(&truth, 40_000, 7);
-        let (fitted, report) = estimate(&start, &pairs, &singles(&pairs), 200, 1e-6);
+        let (fitted, report) = estimate(&start, &pairs, &singles(&pairs), None, 200, 1e-6);
         assert!(report.converged, "{report:?}");
         assert!(
             (fitted.lambda - 0.2).abs() < 0.02,
@@ -257,6 +338,7 @@ mod tests {
             &start,
             &sample(&truth, 5_000, 3),
             &(1..=5_000).collect::<Vec<_>>(),
+            None,
             50,
             1e-6,
         );
@@ -265,6 +347,7 @@ mod tests {
             &start,
             &sample(&truth, 10, 3),
             &(1..=10).collect::<Vec<_>>(),
+            None,
             50,
             1e-6,
         );

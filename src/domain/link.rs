@@ -156,18 +156,24 @@ impl Linker {
         (out, ends)
     }
 
-    /// Fits the scorer's m, u and prior by EM to candidate pairs grouped by CRM record
-    /// (`record_ends`, see [`em::estimate`]).
+    /// Fits the scorer's model (see [`em::estimate`]): u counted on `crm_records` paired
+    /// with register records at random, the prior one match in the whole register, m by EM
+    /// on the candidate pairs grouped by CRM record (`record_ends`).
     pub fn estimate(
         &mut self,
+        crm_records: &[Prepared],
         gammas: &[Gamma],
         record_ends: &[usize],
         max_iterations: usize,
     ) -> EmReport {
+        let mut start = self.scorer.model.clone();
+        let random = random_gammas(self.kind, crm_records, &self.records, gammas.len());
+        start.lambda = 1.0 / self.records.len().max(1) as f64;
         let (model, report) = em::estimate(
-            &self.scorer.model,
+            &start,
             gammas,
             record_ends,
+            Some(&random),
             max_iterations,
             1e-4,
         );
@@ -195,6 +201,26 @@ impl Linker {
             candidates,
         }
     }
+}
+
+/// `n` pairs of a CRM record and a register record, both drawn at random (seeded: the same
+/// pairs for the same data): non-matches all but by chance, for counting u.
+pub fn random_gammas(
+    kind: EntityKind,
+    crm_records: &[Prepared],
+    register: &[Prepared],
+    n: usize,
+) -> Vec<Gamma> {
+    if crm_records.is_empty() || register.is_empty() {
+        return Vec::new();
+    }
+    let mut rng = fastrand::Rng::with_seed(0x5EED);
+    (0..n)
+        .map(|_| {
+            let crm = &crm_records[rng.usize(..crm_records.len())];
+            gamma(kind, crm, &register[rng.usize(..register.len())])
+        })
+        .collect()
 }
 
 /// How many of a record's best candidates are scored in full.

@@ -44,7 +44,7 @@ impl Level {
     }
 
     /// Index into the m and u arrays; `None` for missing, which carries no evidence.
-    fn index(self) -> Option<usize> {
+    pub(crate) fn index(self) -> Option<usize> {
         match self {
             Level::Exact => Some(0),
             Level::Close => Some(1),

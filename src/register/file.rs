@@ -276,6 +276,10 @@ impl Register for FileRegister {
         &self.name
     }
 
+    fn sample(&self, n: usize) -> Option<(Vec<Record>, usize)> {
+        Some((self.index.sample(n), self.index.len()))
+    }
+
     fn candidates<'a>(
         &'a self,
         kind: EntityKind,

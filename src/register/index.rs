@@ -41,6 +41,18 @@ impl RecordIndex {
         self.records.is_empty()
     }
 
+    /// Up to `n` records drawn at random (with a fixed seed: the same sample each pass).
+    pub fn sample(&self, n: usize) -> Vec<Record> {
+        let mut rng = fastrand::Rng::with_seed(0x5EED);
+        let len = self.records.len();
+        if len == 0 {
+            return Vec::new();
+        }
+        (0..n.min(len))
+            .map(|_| self.records[rng.usize(..len)].clone())
+            .collect()
+    }
+
     fn for_kind(&self, kind: EntityKind) -> &KindIndex {
         let cell = match kind {
             EntityKind::Organisation => &self.organisations,

@@ -52,6 +52,13 @@ pub trait Register: Send + Sync {
     fn term_frequencies(&self, _kind: EntityKind) -> Option<Arc<TermFrequencies>> {
         None
     }
+
+    /// Up to `n` records drawn at random and how many records there are, where the register
+    /// holds them all (a file): EM counts u on random pairs with them. A remote register
+    /// cannot say, and EM learns u from the candidate pairs instead.
+    fn sample(&self, _n: usize) -> Option<(Vec<Record>, usize)> {
+        None
+    }
 }
 
 /// Opens the register a job names; file registers are read here, once per pass. Remote

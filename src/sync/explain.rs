@@ -52,7 +52,7 @@ pub async fn explain(
         }
         if offset == 0 && job.matching.estimate {
             let lookups = register.candidates(job.entity, &batch).await;
-            fit(&mut scorer, job, &batch, &lookups, 0);
+            fit(&mut scorer, job, &batch, &lookups, register.as_ref(), 0);
         }
         offset += batch.len();
         if let Some(record) = batch.into_iter().find(|r| r.id == record_id) {

@@ -28,6 +28,7 @@ use crate::crm::{CrmError, CrmSource};
 use crate::domain::decide::{decide, Decision};
 use crate::domain::diff::{diff, inactive_changes, is_inactive, DiffInput, PlannedChange};
 use crate::domain::em;
+use crate::domain::link::random_gammas;
 use crate::domain::model::{ChangeKind, MatchStatus};
 use crate::domain::model::{EntityKind, Field, Policy, Record};
 use crate::domain::normalise::{comparable, fold_text};
@@ -400,6 +401,7 @@ pub(crate) fn fit(
     job: &JobConfig,
     records: &[Record],
     lookups: &[Lookup],
+    register: &dyn crate::register::Register,
     pass_id: i64,
 ) {
     let (pairs, record_ends) =
@@ -412,10 +414,22 @@ pub(crate) fn fit(
         );
         return;
     }
+    // A register that holds its records gives random ones: u and the prior then describe
+    // any two records, not the ones blocking brought together.
+    let mut start = scorer.model.clone();
+    let random = register.sample(RANDOM_SAMPLE).map(|(sample, population)| {
+        start.lambda = 1.0 / population.max(1) as f64;
+        let sample = minimise(job, vec![Ok(sample)]).pop().and_then(Result::ok);
+        let prepare = |r: &Record| Prepared::new(job.entity, r);
+        let crm: Vec<Prepared> = records.iter().map(prepare).collect();
+        let register: Vec<Prepared> = sample.iter().flatten().map(prepare).collect();
+        random_gammas(job.entity, &crm, &register, pairs.len())
+    });
     let (model, report) = em::estimate(
-        &scorer.model,
+        &start,
         &pairs,
         &record_ends,
+        random.as_deref(),
         job.matching.em_max_iterations,
         1e-4,
     );
@@ -429,6 +443,9 @@ pub(crate) fn fit(
     );
     scorer.model = model;
 }
+
+/// Register records drawn at random for counting u: enough for every level to show.
+const RANDOM_SAMPLE: usize = 5_000;
 
 /// The comparison vectors of a batch's candidate pairs, at most `limit`, and where each
 /// record's pairs end.
@@ -709,7 +726,14 @@ async fn run_batches(
         if !fitted {
             // EM learns m, u and the prior from the first batch's candidate pairs; later
             // batches are scored with the same model, so one pass is one consistent scale.
-            fit(&mut scorer, job, &to_look_up, &lookups, pass_id);
+            fit(
+                &mut scorer,
+                job,
+                &to_look_up,
+                &lookups,
+                register.as_ref(),
+                pass_id,
+            );
             fitted = true;
         }
         *traffic = register.stats();
