@@ -234,11 +234,14 @@ pub enum Band {
     Reject,
 }
 
-/// Implements `as_str`, `Display` and `FromStr` from the serde names, so the store,
-/// the CLI and the JSON output spell every status the same way.
+/// Implements `ALL`, `as_str`, `Display` and `FromStr` from the serde names, so the store,
+/// the CLI, the UI and the JSON output list and spell every status the same way.
 macro_rules! snake_names {
     ($ty:ty { $($variant:ident => $name:literal),* $(,)? }) => {
         impl $ty {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$ty] = &[$(<$ty>::$variant),*];
+
             pub fn as_str(self) -> &'static str {
                 match self { $(<$ty>::$variant => $name),* }
             }

@@ -10,6 +10,7 @@ use axum::Form;
 use serde::Deserialize;
 
 use super::{fill, Ui};
+use crate::domain::model::ChangeStatus;
 use crate::store::users::Role;
 use crate::web::api::{
     decision_filter, load_changes, run_decision, ChangePage, ChangeQuery, DecisionRequest,
@@ -19,16 +20,6 @@ use crate::web::html::{esc, hidden, opt, page, path_segment};
 use crate::web::i18n::Lang;
 use crate::web::{WebError, WebState};
 
-const STATUSES: &[&str] = &[
-    "proposed",
-    "approved",
-    "applied",
-    "rejected",
-    "conflict",
-    "superseded",
-    "failed",
-    "reverted",
-];
 const PAGE: i64 = 50;
 
 /// The queue's filters and actions as a form sends them: every field text, so an empty
@@ -191,7 +182,11 @@ fn select(name: &str, current: Option<&str>, options: &[(String, String)]) -> St
 
 fn filter_form(lang: Lang, form: &QueueForm, jobs: &[String]) -> String {
     let mut statuses = vec![("all".to_string(), lang.t("all").to_string())];
-    statuses.extend(STATUSES.iter().map(|s| (s.to_string(), s.to_string())));
+    statuses.extend(
+        ChangeStatus::ALL
+            .iter()
+            .map(|s| (s.as_str().to_string(), s.as_str().to_string())),
+    );
     let mut job_options = vec![(String::new(), lang.t("all").to_string())];
     job_options.extend(jobs.iter().map(|j| (j.clone(), j.clone())));
     let sorts: Vec<(String, String)> = ["id", "-id", "score", "-score"]
