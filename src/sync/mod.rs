@@ -225,6 +225,12 @@ pub(crate) fn evaluate(
             .suppressed
             .contains(&(p.field, comparable(p.field, &p.new)))
     });
+    // An invalid identifier is reported for the fields the job does not ignore.
+    let reported = |i: &&validate::Invalid| {
+        plan.rules
+            .get(&i.field)
+            .is_some_and(|r| r.policy() != Policy::Ignore)
+    };
     let matched = match &decision {
         Decision::Matched { best, band } => candidates
             .iter()
@@ -238,11 +244,7 @@ pub(crate) fn evaluate(
         picklists.extend(
             invalid
                 .iter()
-                .filter(|i| {
-                    plan.rules
-                        .get(&i.field)
-                        .is_some_and(|r| r.policy() != Policy::Ignore)
-                })
+                .filter(|i| reported(i))
                 .map(|i| PlannedChange {
                     kind: ChangeKind::Flag,
                     field: i.field,
@@ -279,11 +281,7 @@ pub(crate) fn evaluate(
     planned.extend(
         invalid
             .iter()
-            .filter(|i| {
-                plan.rules
-                    .get(&i.field)
-                    .is_some_and(|r| r.policy() != Policy::Ignore)
-            })
+            .filter(|i| reported(i))
             .map(|i| correction(record, reg, i)),
     );
     // Values written from the register go in already in the job's standard forms, so a
@@ -404,8 +402,10 @@ pub(crate) fn fit(
     register: &dyn crate::register::Register,
     pass_id: i64,
 ) {
+    let prepare = |r: &Record| Prepared::new(job.entity, r);
+    let crm: Vec<Prepared> = records.iter().map(prepare).collect();
     let (pairs, record_ends) =
-        candidate_gammas(job.entity, records, lookups, job.matching.em_sample_pairs);
+        candidate_gammas(job.entity, &crm, lookups, job.matching.em_sample_pairs);
     if pairs.len() < em::MIN_PAIRS {
         info!(
             pass = pass_id,
@@ -420,8 +420,6 @@ pub(crate) fn fit(
     let random = register.sample(RANDOM_SAMPLE).map(|(sample, population)| {
         start.lambda = 1.0 / population.max(1) as f64;
         let sample = minimise(job, vec![Ok(sample)]).pop().and_then(Result::ok);
-        let prepare = |r: &Record| Prepared::new(job.entity, r);
-        let crm: Vec<Prepared> = records.iter().map(prepare).collect();
         let register: Vec<Prepared> = sample.iter().flatten().map(prepare).collect();
         random_gammas(job.entity, &crm, &register, pairs.len())
     });
@@ -447,23 +445,22 @@ pub(crate) fn fit(
 /// Register records drawn at random for counting u: enough for every level to show.
 const RANDOM_SAMPLE: usize = 5_000;
 
-/// The comparison vectors of a batch's candidate pairs, at most `limit`, and where each
-/// record's pairs end.
+/// The comparison vectors of a batch's (prepared) records against their candidates, at
+/// most `limit`, and where each record's pairs end.
 fn candidate_gammas(
     kind: EntityKind,
-    records: &[Record],
+    records: &[Prepared],
     lookups: &[Lookup],
     limit: usize,
 ) -> (Vec<Gamma>, Vec<usize>) {
     let mut out = Vec::new();
     let mut ends = Vec::new();
-    for (record, lookup) in records.iter().zip(lookups) {
+    for (crm, lookup) in records.iter().zip(lookups) {
         let Ok(candidates) = lookup else { continue };
-        let crm = Prepared::new(kind, record);
         out.extend(
             candidates
                 .iter()
-                .map(|c| gamma(kind, &crm, &Prepared::new(kind, c))),
+                .map(|c| gamma(kind, crm, &Prepared::new(kind, c))),
         );
         if out.len() >= limit {
             out.truncate(limit);
