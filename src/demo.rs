@@ -546,19 +546,6 @@ fn contact(rng: &mut Rng, n: usize, org: &Record) -> Record {
     r
 }
 
-/// A spelling people type: `Müller` as `Mueller`, or the name in capitals.
-fn respell(rng: &mut Rng, name: &str) -> String {
-    match rng.below(3) {
-        0 => name
-            .replace('ü', "ue")
-            .replace('ö', "oe")
-            .replace('ä', "ae")
-            .replace('ß', "ss"),
-        1 => name.to_uppercase(),
-        _ => name.replace(" GmbH", " Gmbh").replace(" & ", " und "),
-    }
-}
-
 /// The CRM's copy of a register organisation, with the faults real CRMs have.
 fn crm_copy(rng: &mut Rng, reg: &Record, crm_id: usize) -> Record {
     let mut r = reg.clone();
@@ -566,7 +553,7 @@ fn crm_copy(rng: &mut Rng, reg: &Record, crm_id: usize) -> Record {
     r.values.insert(Field::Status, "active".into());
     let v = &mut r.values;
     if rng.chance(12) {
-        let respelled = respell(rng, &v[&Field::LegalName]);
+        let respelled = crate::synth::respell(rng, &v[&Field::LegalName]);
         v.insert(Field::LegalName, respelled);
     }
     if rng.chance(30) {

@@ -242,8 +242,9 @@ fn typo(rng: &mut Rng, s: &str) -> String {
     chars.into_iter().collect()
 }
 
-/// An umlaut spelling, capitals, or `und` for `&`.
-fn respell(rng: &mut Rng, s: &str) -> String {
+/// A spelling people type: an umlaut spelling (`Mueller`), capitals, or `und` for `&`
+/// with the umlauts dropped (`Muller`). The demo's faults use it too.
+pub(crate) fn respell(rng: &mut Rng, s: &str) -> String {
     match rng.below(3) {
         0 => s
             .replace('ü', "ue")
