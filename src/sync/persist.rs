@@ -272,6 +272,23 @@ pub(crate) struct Proposal<'a> {
     pub reason: String,
 }
 
+impl<'a> Proposal<'a> {
+    /// A planned change as a proposal from `register_id` at `score`.
+    fn of(p: &'a PlannedChange, register_id: &'a str, score: f64, reason: String) -> Self {
+        Proposal {
+            kind: p.kind,
+            field: p.field.as_str(),
+            old: p.old.as_deref(),
+            new: &p.new,
+            policy: p.policy,
+            action: p.action,
+            register_id,
+            score,
+            reason,
+        }
+    }
+}
+
 /// Stores `p` unless the same change already waits, was rejected or reverted for the same
 /// CRM value, or the record's open change for the field is replaced by it. Returns the new
 /// change id when one was created.
@@ -392,17 +409,8 @@ fn store_changes(
         )?;
     }
     for p in planned {
-        let proposal = Proposal {
-            kind: p.kind,
-            field: p.field.as_str(),
-            old: p.old.as_deref(),
-            new: &p.new,
-            policy: p.policy,
-            action: p.action,
-            register_id: &best.register_id,
-            score: best.score,
-            reason: reason(p, band, best, record),
-        };
+        let reason = reason(p, band, best, record);
+        let proposal = Proposal::of(p, &best.register_id, best.score, reason);
         propose(conn, ctx, &record.id, &existing, &proposal, stored)?;
     }
     Ok(existing)
@@ -438,36 +446,27 @@ fn store_picklists(
     }
     for p in picklists {
         let (confidence, via) = p.confidence.clone().unwrap_or((1.0, String::new()));
-        let proposal = Proposal {
-            kind: p.kind,
-            field: p.field.as_str(),
-            old: p.old.as_deref(),
-            new: &p.new,
-            policy: p.policy,
-            action: p.action,
-            register_id: "controlled list",
-            score: confidence,
-            reason: match (p.kind, p.action) {
-                (ChangeKind::Flag, _) => format!(
-                    "{} {:?}: {}; a person must look",
-                    p.field,
-                    p.old.as_deref().unwrap_or(""),
-                    p.new
-                ),
-                (_, Action::Apply) => format!(
-                    "{} {:?} written in its {via}: {:?}",
-                    p.field,
-                    p.old.as_deref().unwrap_or(""),
-                    p.new
-                ),
-                _ => format!(
-                    "{} {:?} maps to {:?} via {via} (confidence {confidence:.2}); needs review",
-                    p.field,
-                    p.old.as_deref().unwrap_or(""),
-                    p.new
-                ),
-            },
+        let reason = match (p.kind, p.action) {
+            (ChangeKind::Flag, _) => format!(
+                "{} {:?}: {}; a person must look",
+                p.field,
+                p.old.as_deref().unwrap_or(""),
+                p.new
+            ),
+            (_, Action::Apply) => format!(
+                "{} {:?} written in its {via}: {:?}",
+                p.field,
+                p.old.as_deref().unwrap_or(""),
+                p.new
+            ),
+            _ => format!(
+                "{} {:?} maps to {:?} via {via} (confidence {confidence:.2}); needs review",
+                p.field,
+                p.old.as_deref().unwrap_or(""),
+                p.new
+            ),
         };
+        let proposal = Proposal::of(p, "controlled list", confidence, reason);
         propose(conn, ctx, &record.id, &existing, &proposal, stored)?;
     }
     Ok(())
