@@ -7,24 +7,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::common::StoreKind;
-use crate::web_server::{client, login, session_cookie, Server, PASSWORD, USERS};
-
-/// GET `path` with `token`: the status and the body.
-async fn get_page(server: &Server, token: &str, path: &str) -> (StatusCode, String) {
-    let response = client()
-        .get(server.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.text().await.unwrap())
-}
-
-async fn get_json(server: &Server, token: &str, path: &str) -> Value {
-    let (status, text) = get_page(server, token, path).await;
-    assert_eq!(status, StatusCode::OK, "GET {path}: {text}");
-    serde_json::from_str(&text).unwrap()
-}
+use crate::web_server::{
+    client, get_json, get_page, login, revoked_by, session_cookie, Server, PASSWORD, USERS,
+};
 
 /// The id of the first change in `status` (of pass 1).
 async fn first_change(server: &Server, token: &str, status: &str) -> i64 {
@@ -249,13 +234,7 @@ async fn authorization_matrix(kind: &StoreKind) {
         .cloned()
         .unwrap();
     assert_eq!(phone["allowed"], json!(false), "{consent}");
-    let records = consent["records"].as_array().unwrap();
-    assert!(
-        records
-            .iter()
-            .any(|r| r["status"] == "opt_out" && r["recorded_by"] == "stefan"),
-        "{consent}"
-    );
+    assert!(revoked_by(&consent, "phone", "stefan"), "{consent}");
 
     // The steward's decision names the steward in the audit log.
     let history = get_json(&server, admin, &format!("/api/v1/audit?change={proposed}")).await;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::common::StoreKind;
-use crate::web_server::{client, Server, PASSWORD};
+use crate::web_server::{client, get_json, revoked_by, Server, PASSWORD};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -272,18 +272,6 @@ fn browser_available() -> bool {
     }
 }
 
-async fn api(server: &Server, token: &str, path: &str) -> Value {
-    client()
-        .get(server.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn stewards_review_in_the_browser_admins_undo_and_viewers_are_refused() {
     if !browser_available() {
@@ -323,7 +311,7 @@ async fn stewards_review_in_the_browser_admins_undo_and_viewers_are_refused() {
     browser.press("a").await;
     let message = browser.text("#message").await;
     assert!(message.contains("1 Änderung(en) entschieden"), "{message}");
-    let change = api(&server, &admin_token, &format!("/api/v1/changes/{first}")).await;
+    let change = get_json(&server, &admin_token, &format!("/api/v1/changes/{first}")).await;
     assert_eq!(change["status"], "approved");
     assert_eq!(change["decided_by"], "stefan");
 
@@ -340,7 +328,7 @@ async fn stewards_review_in_the_browser_admins_undo_and_viewers_are_refused() {
     browser.screenshot(&shots.join("record.png")).await;
 
     // Bulk-reject every proposed e-mail change, after a confirmation naming how many.
-    let before = api(
+    let before = get_json(
         &server,
         &admin_token,
         "/api/v1/changes?status=proposed&field=email",
@@ -360,7 +348,7 @@ async fn stewards_review_in_the_browser_admins_undo_and_viewers_are_refused() {
     browser.click("#confirm").await;
     let message = browser.text("#message").await;
     assert!(message.contains(&format!("{n} Änderung(en)")), "{message}");
-    let after = api(
+    let after = get_json(
         &server,
         &admin_token,
         "/api/v1/changes?status=proposed&field=email",
@@ -377,14 +365,8 @@ async fn stewards_review_in_the_browser_admins_undo_and_viewers_are_refused() {
     browser
         .wait_until("var v = document.querySelector('#channel-letter .verdict'); return !!v && v.textContent === 'nicht erlaubt';")
         .await;
-    let consent = api(&server, &admin_token, "/api/v1/consent/contacts/1").await;
-    let revoked = consent["records"].as_array().unwrap();
-    assert!(
-        revoked.iter().any(|r| r["channel"] == "letter"
-            && r["status"] == "opt_out"
-            && r["recorded_by"] == "stefan"),
-        "{consent}"
-    );
+    let consent = get_json(&server, &admin_token, "/api/v1/consent/contacts/1").await;
+    assert!(revoked_by(&consent, "letter", "stefan"), "{consent}");
 
     // An admin undoes pass 1 (English this time).
     browser.log_in(&server, "anke").await;
@@ -395,7 +377,7 @@ async fn stewards_review_in_the_browser_admins_undo_and_viewers_are_refused() {
     browser.click("#confirm").await;
     let message = browser.text("#message").await;
     assert!(message.contains("revert(s) created"), "{message}");
-    let reverted = api(
+    let reverted = get_json(
         &server,
         &admin_token,
         "/api/v1/changes?status=reverted&pass=1",
@@ -416,7 +398,7 @@ async fn stewards_review_in_the_browser_admins_undo_and_viewers_are_refused() {
         .script("return document.querySelectorAll('form[action=\"/decide\"]').length;")
         .await;
     assert_eq!(buttons, 0);
-    let target = api(
+    let target = get_json(
         &server,
         &admin_token,
         "/api/v1/changes?status=proposed&limit=1",
@@ -438,7 +420,7 @@ async fn stewards_review_in_the_browser_admins_undo_and_viewers_are_refused() {
         .source()
         .await
         .contains("Ihre Rolle erlaubt das nicht"));
-    let change = api(&server, &admin_token, &format!("/api/v1/changes/{target}")).await;
+    let change = get_json(&server, &admin_token, &format!("/api/v1/changes/{target}")).await;
     assert_eq!(change["status"], "proposed");
 
     browser.call(reqwest::Method::DELETE, "", None).await;

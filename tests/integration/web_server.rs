@@ -4,6 +4,9 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Stdio};
 
+use reqwest::StatusCode;
+use serde_json::Value;
+
 use crate::common::{Sandbox, StoreKind};
 
 pub const PASSWORD: &str = "correct-horse-battery";
@@ -103,4 +106,32 @@ pub fn session_cookie(response: &reqwest::Response) -> String {
         .to_str()
         .unwrap();
     set.split(';').next().unwrap().to_string()
+}
+
+/// GET `path` with `token`: the status and the body.
+pub async fn get_page(server: &Server, token: &str, path: &str) -> (StatusCode, String) {
+    let response = client()
+        .get(server.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+/// GET `path` with `token`, which must answer 200 with JSON.
+pub async fn get_json(server: &Server, token: &str, path: &str) -> Value {
+    let (status, text) = get_page(server, token, path).await;
+    assert_eq!(status, StatusCode::OK, "GET {path}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Whether a contact's consent document (`/api/v1/consent/…`) holds an opt-out for
+/// `channel` recorded by `user`.
+pub fn revoked_by(consent: &Value, channel: &str, user: &str) -> bool {
+    consent["records"].as_array().is_some_and(|records| {
+        records.iter().any(|r| {
+            r["channel"] == channel && r["status"] == "opt_out" && r["recorded_by"] == user
+        })
+    })
 }
