@@ -80,22 +80,25 @@ fn links(sb: &Sandbox) -> HashMap<String, (String, String, f64)> {
         .collect()
 }
 
+/// `refsync match` on the sandbox's crm.csv and register.csv, writing links.csv.
+const MATCH_FILES: [&str; 9] = [
+    "match",
+    "--kind",
+    "organisation",
+    "--crm",
+    "crm.csv",
+    "--register",
+    "register.csv",
+    "--out",
+    "links.csv",
+];
+
 #[test]
 fn match_links_two_csv_files_to_the_known_true_links() {
     let sb = Sandbox::new();
     std::fs::write(sb.path("crm.csv"), CRM).unwrap();
     std::fs::write(sb.path("register.csv"), REGISTER).unwrap();
-    let mut args = vec![
-        "match",
-        "--kind",
-        "organisation",
-        "--crm",
-        "crm.csv",
-        "--register",
-        "register.csv",
-        "--out",
-        "links.csv",
-    ];
+    let mut args = MATCH_FILES.to_vec();
     for m in MAPS {
         args.extend(["--map", m]);
     }
@@ -135,29 +138,18 @@ fn match_reads_mappings_from_a_file_and_names_bad_ones() {
          [thresholds]\nauto_apply_min = 0.9\nreview_min = 0.5\nambiguity_margin = 0.03\n",
     )
     .unwrap();
-    let base = [
-        "match",
-        "--kind",
-        "organisation",
-        "--crm",
-        "crm.csv",
-        "--register",
-        "register.csv",
-        "--out",
-        "links.csv",
-    ];
-    let mut args = base.to_vec();
+    let mut args = MATCH_FILES.to_vec();
     args.extend(["--mapping", "mapping.toml"]);
     sb.ok(&args);
     assert_eq!(links(&sb).get("3").map(|l| l.0.as_str()), Some("R3"));
 
-    let mut bad = base.to_vec();
+    let mut bad = MATCH_FILES.to_vec();
     bad.extend(["--crm-id", "crm_no", "--map", "name=Firma"]);
     let out = sb.run(&bad);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("legal_name"), "{}", stderr(&out));
 
-    let mut missing = base.to_vec();
+    let mut missing = MATCH_FILES.to_vec();
     missing.extend(["--crm-id", "crm_no", "--map", "legal_name=Name"]);
     let out = sb.run(&missing);
     assert_eq!(out.status.code(), Some(1));
