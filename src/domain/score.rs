@@ -792,10 +792,6 @@ pub fn hash64(parts: &[&[u8]]) -> u64 {
     h
 }
 
-/// The most a term frequency may move a field's evidence, in bits, either way: a unique
-/// name is strong evidence, but not stronger than an identifier.
-const TF_BOUND: f64 = 5.0;
-
 impl TermFrequencies {
     /// Counts the values of `records` (the register).
     pub fn build<'a>(
@@ -830,22 +826,20 @@ impl TermFrequencies {
         tf
     }
 
-    /// Extra bits for an exact agreement on `value`: positive when it is rarer than the
-    /// average value of the field, negative when it is more common.
-    pub fn adjustment(&self, field: Field, value: &str) -> f64 {
-        let Some(&(n, mean)) = self.totals.get(&field) else {
-            return 0.0;
-        };
+    /// How much likelier than the field's average value two random records agree on
+    /// `value`: below one for a rare value, above for a common one. `None` when the field
+    /// was not counted.
+    pub fn u_factor(&self, field: Field, value: &str) -> Option<f64> {
+        let &(n, mean) = self.totals.get(&field)?;
         if n == 0 || mean <= 0.0 {
-            return 0.0;
+            return None;
         }
         let count = self
             .counts
             .get(&(field, hash64(&[value.as_bytes()])))
             .copied()
             .unwrap_or(1);
-        let freq = f64::from(count.max(1)) / n as f64;
-        (mean / freq).log2().clamp(-TF_BOUND, TF_BOUND)
+        Some(f64::from(count.max(1)) / n as f64 / mean)
     }
 }
 
@@ -890,12 +884,20 @@ impl Scorer {
         level: Level,
         crm: &Prepared,
     ) -> f64 {
-        let base = params.weight(level);
-        match (&self.term_frequencies, level, crm.get(spec.slot)) {
-            (Some(tf), Level::Exact, Some(v)) if spec.term_frequency => {
-                base + tf.adjustment(spec.field, v)
+        // An exact agreement weighs by how often the register holds that very value: u
+        // scaled by its frequency over the field's average, floored like any u, so a name
+        // held once in a million says no more than the floor lets any field say.
+        let factor = match (&self.term_frequencies, level, crm.get(spec.slot)) {
+            (Some(tf), Level::Exact, Some(v)) if spec.term_frequency => tf.u_factor(spec.field, v),
+            _ => None,
+        };
+        match factor {
+            Some(f) => FieldParams {
+                u: [params.u[0] * f, params.u[1], params.u[2]],
+                ..*params
             }
-            _ => base,
+            .weight(level),
+            None => params.weight(level),
         }
     }
 
