@@ -270,8 +270,8 @@ fn measure(kind: EntityKind, dir: &Path, misses: usize, max_block: usize) {
         .collect();
     if let Some(em) = &report.em {
         eprintln!(
-            "  {kind}: EM {} pairs, {} iterations, converged {}, lambda {:.4}",
-            em.pairs, em.iterations, em.converged, linker.scorer.model.lambda
+            "  {kind}: EM {} pairs, {} iterations, converged {}, lambda {:.3e}, matched share {:?}",
+            em.pairs, em.iterations, em.converged, linker.scorer.model.lambda, em.matched_share
         );
     }
     if misses > 0 {
@@ -316,6 +316,18 @@ fn print_misses(
                     .join(" | ")
             })
     };
+    // How many register records share the true record's first and last name: a record
+    // with nothing but its name cannot be told from its namesakes.
+    let full_name = |r: &refsync::domain::score::Prepared| {
+        (
+            r.first_name().map(str::to_string),
+            r.last_name().map(str::to_string),
+        )
+    };
+    let mut namesakes: HashMap<(Option<String>, Option<String>), usize> = HashMap::new();
+    for r in &linker.records {
+        *namesakes.entry(full_name(r)).or_default() += 1;
+    }
     let mut shown = 0;
     for (c, l) in crm.iter().zip(linked) {
         let Some(want) = truth.get(&*c.id) else {
@@ -345,8 +357,15 @@ fn print_misses(
             ),
         };
         let blocked = linker.candidates(c).any(|cand| &*cand.id == want.as_str());
+        let same_name = linker
+            .records
+            .iter()
+            .find(|r| &*r.id == want.as_str())
+            .and_then(|r| namesakes.get(&full_name(r)))
+            .copied()
+            .unwrap_or(0);
         eprintln!(
-            "MISS {} -> {want} (blocked: {blocked}): {outcome}\n  crm / register: {}",
+            "MISS {} -> {want} (blocked: {blocked}, records of that name: {same_name}): {outcome}\n  crm / register: {}",
             c.id,
             show(c, want)
         );

@@ -111,9 +111,13 @@ pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
         report.em.as_ref().map_or("off".to_string(), |e| match e.iterations {
             0 => format!("skipped ({} pairs are too few; built-in m/u)", e.pairs),
             n => format!(
-                "{} pairs, {n} iterations{}",
+                "{} pairs, {n} iterations{}{}",
                 e.pairs,
-                if e.converged { "" } else { ", not converged" }
+                if e.converged { "" } else { ", not converged" },
+                e.matched_share.map_or(String::new(), |s| format!(
+                    ", {:.0} % of CRM records estimated to have a match",
+                    s * 100.0
+                ))
             ),
         }),
         started.elapsed().as_secs_f64(),

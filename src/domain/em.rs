@@ -13,6 +13,9 @@ pub struct EmReport {
     pub converged: bool,
     /// The largest parameter change in the last iteration.
     pub last_change: f64,
+    /// The estimated share of CRM records that have a match in the register, where the
+    /// prior was fitted per record (see [`estimate`]).
+    pub matched_share: Option<f64>,
 }
 
 /// Below this many pairs the estimate is noise: the starting model is kept.
@@ -21,6 +24,10 @@ pub const MIN_PAIRS: usize = 50;
 /// Pseudo-counts of the starting u that temper the counted one: a level never seen among
 /// random pairs (an equal e-mail) keeps a small u instead of an infinite weight.
 const U_PRIOR_WEIGHT: f64 = 20.0;
+
+/// The most of the CRM records EM may believe to have a match: at one, a pair's prior
+/// odds would be infinite.
+const MAX_MATCHED_SHARE: f64 = 0.99;
 
 /// Sets u of every free field to how often each level occurs among `random` pairs.
 fn count_u(model: &mut Model, random: &[Gamma]) {
@@ -52,11 +59,13 @@ fn count_u(model: &mut Model, random: &[Gamma]) {
 /// look-alikes (namesakes agreeing on both names, many per record) for the matches.
 ///
 /// `random` pairs (CRM records against register records drawn at random, where the
-/// register can give them) fix u and leave the prior as `start` has it, the chance that a
-/// random pair matches: EM then fits m only. Counted among candidate pairs, u would say that
-/// a last name agrees with most candidates (blocking put them there) and weigh it for
-/// little; counted on random pairs it weighs what it tells about any two records, and so
-/// does the prior, so a pair's score no longer depends on how blocking found it.
+/// register can give them) fix u. Counted among candidate pairs, u would say that a last
+/// name agrees with most candidates (blocking put them there) and weigh it for little;
+/// counted on random pairs it weighs what it tells about any two records. The prior then
+/// belongs to the record, not the pair: `start.lambda` is the chance that a random pair
+/// matches (one in the register's size) when half the CRM records have a match, and EM fits
+/// that share alongside m. A name shared by one register record in a hundred thousand is
+/// then a likely match when most CRM records have one, and a doubtful one when few do.
 pub fn estimate(
     start: &Model,
     pairs: &[Gamma],
@@ -73,11 +82,16 @@ pub fn estimate(
         }
         _ => false,
     };
+    // Prior odds of a random pair when half the CRM records have a match; the fitted share
+    // scales them.
+    let pair_odds = start.lambda / (1.0 - start.lambda);
+    let mut share = 0.5;
     let mut report = EmReport {
         pairs: pairs.len(),
         iterations: 0,
         converged: false,
         last_change: 0.0,
+        matched_share: None,
     };
     if pairs.len() < MIN_PAIRS {
         return (model, report);
@@ -90,7 +104,9 @@ pub fn estimate(
         .collect();
     for _ in 0..max_iterations {
         report.iterations += 1;
-        // E step: the posterior match probability of each pair under the current model.
+        // E step: the posterior match probability of each pair under the current model. A
+        // record's candidates compete with each other and with "no match": a candidate's
+        // posterior is its odds over one plus the odds of all of them.
         let mut m_sum = vec![[0.0f64; 3]; n_fields];
         let mut u_sum = vec![[0.0f64; 3]; n_fields];
         let prior = model.prior_weight();
@@ -101,19 +117,23 @@ pub fn estimate(
                 for (i, (_, p)) in model.fields.iter().enumerate() {
                     w += p.weight(gamma[i]);
                 }
-                1.0 / (1.0 + (-w).exp2())
+                w.exp2()
             })
             .collect();
         let mut from = 0;
+        let mut records = 0usize;
         for &end in record_ends {
             let Some(group) = g.get_mut(from..end.min(pairs.len())) else {
                 break;
             };
             let total: f64 = group.iter().sum();
-            if total > 1.0 {
-                group.iter_mut().for_each(|x| *x /= total);
-            }
+            group.iter_mut().for_each(|x| *x /= 1.0 + total);
+            records += 1;
             from = end;
+        }
+        // Pairs outside any record's group stand alone.
+        for x in g.get_mut(from..).into_iter().flatten() {
+            *x /= 1.0 + *x;
         }
         let g_total: f64 = g.iter().sum();
         for (gamma, &g) in pairs.iter().zip(&g) {
@@ -128,7 +148,12 @@ pub fn estimate(
         // M step: new m, u and prior from the expected counts.
         let mut change: f64 = 0.0;
         let lambda = if u_counted {
-            model.lambda
+            // Never certain that every record, or none, has a match.
+            let fitted = (g_total / records.max(1) as f64).clamp(0.01, MAX_MATCHED_SHARE);
+            change = change.max((fitted - share).abs());
+            share = fitted;
+            let odds = pair_odds * share / (1.0 - share);
+            (odds / (1.0 + odds)).clamp(PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
         } else {
             (g_total / pairs.len() as f64).clamp(PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
         };
@@ -158,6 +183,7 @@ pub fn estimate(
             }
         }
         report.last_change = change;
+        report.matched_share = u_counted.then_some(share);
         if change < tolerance {
             report.converged = true;
             break;
@@ -257,35 +283,51 @@ mod tests {
         );
     }
 
-    /// With random pairs, u is what any two records show and the prior stays the chance
-    /// that a random pair matches; EM fits m alone.
+    /// With random pairs, u is what any two records show; EM fits m and the share of CRM
+    /// records that have a match, which scales the prior of a random pair.
     #[test]
-    fn random_pairs_fix_u_and_the_prior() {
+    fn random_pairs_fix_u_and_the_prior_follows_the_matched_share() {
         use Level::{Exact as A, Far as C, Missing as M};
-        let pattern = |first, last| {
+        let pattern = |first, last, email| {
             let mut out = [M; 12];
             out[0] = first;
             out[1] = last;
+            out[2] = email;
             out
         };
-        // One random pair in 20 shares the first name, one in 100 the last name.
+        // One random pair in 20 shares the first name, one in 100 the last name, none the
+        // e-mail.
         let random: Vec<Gamma> = (0..10_000)
             .map(|i| {
                 pattern(
                     if i % 20 == 0 { A } else { C },
                     if i % 100 == 0 { A } else { C },
+                    C,
                 )
             })
             .collect();
-        // Candidates blocked on the last name: one true match and nine namesakes each.
+        // Candidates blocked on the last name, ten per record: in 70 of 100 records one of
+        // them is the true match (names and e-mail agree), the rest are namesakes.
         let pairs: Vec<Gamma> = (0..1_000)
-            .map(|i| pattern(if i % 10 == 0 { A } else { C }, A))
+            .map(|i| {
+                let matched = i % 10 == 0 && i < 700;
+                let agrees = if matched { A } else { C };
+                pattern(agrees, A, agrees)
+            })
             .collect();
         let records: Vec<usize> = (1..=100).map(|r| r * 10).collect();
         let mut start = Model::default_for(EntityKind::Contact);
-        start.lambda = 1e-5;
-        let (fitted, _) = estimate(&start, &pairs, &records, Some(&random), 100, 1e-6);
-        assert_eq!(fitted.lambda, start.lambda);
+        start.lambda = 1e-3;
+        let (fitted, report) = estimate(&start, &pairs, &records, Some(&random), 100, 1e-6);
+        let share = report.matched_share.expect("fitted per record");
+        assert!((share - 0.7).abs() < 0.02, "matched share {share}");
+        // The prior odds of a random pair: one in a thousand (the register's size) at a
+        // share of one half, so 7/3 of that at 0.7.
+        let odds = fitted.lambda / (1.0 - fitted.lambda);
+        assert!(
+            (odds / 1.001e-3 - 7.0 / 3.0).abs() < 0.15,
+            "prior odds {odds}"
+        );
         let (first, last) = (&fitted.fields[0].1, &fitted.fields[1].1);
         assert!((first.u[0] - 0.05).abs() < 0.005, "first u {:?}", first.u);
         assert!((last.u[0] - 0.01).abs() < 0.002, "last u {:?}", last.u);

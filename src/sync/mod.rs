@@ -437,6 +437,7 @@ pub(crate) fn fit(
         iterations = report.iterations,
         converged = report.converged,
         lambda = model.lambda,
+        matched_share = report.matched_share,
         "match parameters estimated (EM)"
     );
     scorer.model = model;
