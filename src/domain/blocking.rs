@@ -59,6 +59,7 @@ rules! {
     LastNamePhonetic => "last_name_phonetic": "Kölner Phonetik of the last name and the first name's initial",
     FirstInitialLastName => "first_initial_last_name": "the first name's initial and the last name",
     OrganisationLastPrefix => "organisation_last_prefix": "the first token of the contact's organisation and the last name's first three letters (typos further on)",
+    OrganisationFirstInitial => "organisation_first_initial": "the contact's whole organisation name and the first name's initial (a new last name, a typo early in it)",
 }
 
 impl fmt::Display for Rule {
@@ -105,6 +106,7 @@ pub fn default_rules(kind: EntityKind) -> Vec<Rule> {
             Rule::LastNamePhonetic,
             Rule::FirstInitialLastName,
             Rule::OrganisationLastPrefix,
+            Rule::OrganisationFirstInitial,
         ],
     }
 }
@@ -113,9 +115,10 @@ pub fn default_rules(kind: EntityKind) -> Vec<Rule> {
 pub fn applies_to(rule: Rule, kind: EntityKind) -> bool {
     match rule {
         Rule::Email | Rule::Phone => true,
-        Rule::LastNamePhonetic | Rule::FirstInitialLastName | Rule::OrganisationLastPrefix => {
-            kind == EntityKind::Contact
-        }
+        Rule::LastNamePhonetic
+        | Rule::FirstInitialLastName
+        | Rule::OrganisationLastPrefix
+        | Rule::OrganisationFirstInitial => kind == EntityKind::Contact,
         _ => kind == EntityKind::Organisation,
     }
 }
@@ -190,6 +193,11 @@ pub fn key(rule: Rule, kind: EntityKind, record: &Prepared) -> Option<u64> {
             let organisation = record.value(kind, Field::OrganisationName)?;
             let token = organisation.split(' ').find(|t| t.len() >= 2)?;
             Some(hash64(&[&tag, last.as_bytes(), token.as_bytes()]))
+        }
+        Rule::OrganisationFirstInitial => {
+            let initial = record.first_name()?.chars().next()?.to_string();
+            let organisation = record.value(kind, Field::OrganisationName)?;
+            Some(hash64(&[&tag, initial.as_bytes(), organisation.as_bytes()]))
         }
     }
 }
@@ -459,6 +467,21 @@ mod tests {
                 "typo late in the name, same firm",
                 person("c", "Anna", "Schmidz", "", "WEBER BAU"),
                 vec![0],
+            ),
+            (
+                "married since, same firm",
+                person("c", "Anna", "Lehmann", "", "Weber Bau GmbH"),
+                vec![0],
+            ),
+            (
+                "an initial and a new name, same firm",
+                person("c", "A.", "Lehmann-Schmidt", "", "weber bau"),
+                vec![0],
+            ),
+            (
+                "married since, firm unknown",
+                person("c", "Anna", "Lehmann", "", ""),
+                vec![],
             ),
             (
                 "typo, firm unknown",
