@@ -1,6 +1,8 @@
 //! Deterministic German demo data: a reference register (shipped under `config/demo/`) and
-//! a demo CRM built from the same entities, with realistic faults: missing identifiers,
-//! moved offices, spelling variants, placeholders, renamed and dissolved companies,
+//! a demo CRM, both drawn from the synthetic generator ([`crate::synth`]) with its medium
+//! profile's faults (typos, spellings, legal-form variants, moves, renames, missing
+//! identifiers and fields), laid out as a CRM holds them, plus what CRMs add on their own:
+//! placeholders, free text where a code list applies, dissolved companies still active,
 //! duplicates, records the register does not know, and look-alike companies.
 
 use std::path::Path;
@@ -10,7 +12,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
 use crate::domain::model::{Field, Record};
-use crate::domain::normalise::{de_vat_check_digit, mod97};
+use crate::synth::vocabulary::{Rng, TRADES};
+use crate::synth::{self, Profile, Rates};
 
 /// The seed of the shipped demo data; changing it changes `config/demo/*.csv`.
 pub const SEED: u64 = 20_261_126;
@@ -77,310 +80,6 @@ const CRM_CONTACT_COLUMNS: &[(Field, &str)] = &[
     (Field::Phone, "phone"),
 ];
 
-/// SplitMix64: tiny, fast, and the same numbers on every platform.
-pub(crate) struct Rng(pub(crate) u64);
-
-impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    pub(crate) fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
-pub(crate) struct City {
-    pub(crate) name: &'static str,
-    pub(crate) postcodes: &'static [&'static str],
-    pub(crate) court: &'static str,
-    pub(crate) area_code: &'static str,
-}
-
-pub(crate) const CITIES: &[City] = &[
-    City {
-        name: "Berlin",
-        postcodes: &["10115", "10117", "10178", "10435", "12043"],
-        court: "Charlottenburg",
-        area_code: "30",
-    },
-    City {
-        name: "Hamburg",
-        postcodes: &["20095", "20457", "22041", "22761"],
-        court: "Hamburg",
-        area_code: "40",
-    },
-    City {
-        name: "München",
-        postcodes: &["80331", "80335", "80469", "81667"],
-        court: "München",
-        area_code: "89",
-    },
-    City {
-        name: "Köln",
-        postcodes: &["50667", "50672", "50823"],
-        court: "Köln",
-        area_code: "221",
-    },
-    City {
-        name: "Frankfurt am Main",
-        postcodes: &["60311", "60313", "60486"],
-        court: "Frankfurt am Main",
-        area_code: "69",
-    },
-    City {
-        name: "Stuttgart",
-        postcodes: &["70173", "70176", "70372"],
-        court: "Stuttgart",
-        area_code: "711",
-    },
-    City {
-        name: "Düsseldorf",
-        postcodes: &["40210", "40213", "40477"],
-        court: "Düsseldorf",
-        area_code: "211",
-    },
-    City {
-        name: "Leipzig",
-        postcodes: &["04103", "04109", "04177"],
-        court: "Leipzig",
-        area_code: "341",
-    },
-    City {
-        name: "Dortmund",
-        postcodes: &["44135", "44137"],
-        court: "Dortmund",
-        area_code: "231",
-    },
-    City {
-        name: "Bremen",
-        postcodes: &["28195", "28203"],
-        court: "Bremen",
-        area_code: "421",
-    },
-    City {
-        name: "Dresden",
-        postcodes: &["01067", "01069"],
-        court: "Dresden",
-        area_code: "351",
-    },
-    City {
-        name: "Hannover",
-        postcodes: &["30159", "30161"],
-        court: "Hannover",
-        area_code: "511",
-    },
-    City {
-        name: "Nürnberg",
-        postcodes: &["90402", "90403"],
-        court: "Nürnberg",
-        area_code: "911",
-    },
-    City {
-        name: "Freiburg im Breisgau",
-        postcodes: &["79098", "79102"],
-        court: "Freiburg",
-        area_code: "761",
-    },
-    City {
-        name: "Münster",
-        postcodes: &["48143", "48145"],
-        court: "Münster",
-        area_code: "251",
-    },
-    City {
-        name: "Kiel",
-        postcodes: &["24103", "24105"],
-        court: "Kiel",
-        area_code: "431",
-    },
-];
-
-pub(crate) const SURNAMES: &[&str] = &[
-    "Müller",
-    "Schmidt",
-    "Schneider",
-    "Fischer",
-    "Weber",
-    "Meyer",
-    "Wagner",
-    "Becker",
-    "Schulz",
-    "Hoffmann",
-    "Schäfer",
-    "Koch",
-    "Bauer",
-    "Richter",
-    "Klein",
-    "Wolf",
-    "Schröder",
-    "Neumann",
-    "Schwarz",
-    "Zimmermann",
-    "Braun",
-    "Krüger",
-    "Hofmann",
-    "Hartmann",
-    "Lange",
-    "Werner",
-    "Krause",
-    "Lehmann",
-    "Köhler",
-    "Herrmann",
-    "König",
-    "Walter",
-    "Huber",
-    "Kaiser",
-    "Fuchs",
-    "Peters",
-    "Scholz",
-    "Möller",
-    "Weiß",
-    "Jung",
-    "Hahn",
-    "Vogel",
-    "Friedrich",
-    "Günther",
-    "Keller",
-    "Berger",
-    "Frank",
-    "Roth",
-    "Beck",
-    "Lorenz",
-    "Baumann",
-    "Franke",
-    "Albrecht",
-    "Ludwig",
-    "Winter",
-    "Sommer",
-    "Brandt",
-];
-
-pub(crate) const FIRST_NAMES_F: &[&str] = &[
-    "Anna",
-    "Maria",
-    "Julia",
-    "Laura",
-    "Lena",
-    "Sophie",
-    "Katharina",
-    "Sabine",
-    "Petra",
-    "Claudia",
-    "Monika",
-    "Jana",
-    "Birgit",
-    "Susanne",
-    "Stefanie",
-    "Nicole",
-    "Andrea",
-    "Ursula",
-];
-pub(crate) const FIRST_NAMES_M: &[&str] = &[
-    "Thomas",
-    "Michael",
-    "Andreas",
-    "Stefan",
-    "Christian",
-    "Markus",
-    "Jan",
-    "Tobias",
-    "Matthias",
-    "Jörg",
-    "Uwe",
-    "Frank",
-    "Klaus",
-    "Peter",
-    "Wolfgang",
-    "Sebastian",
-    "Florian",
-    "Björn",
-];
-
-/// (trade word for the name, WZ 2008 code)
-pub(crate) const TRADES: &[(&str, &str)] = &[
-    ("Maschinenbau", "28.99"),
-    ("Logistik", "49.41"),
-    ("Steuerberatung", "69.20"),
-    ("Bäckerei", "10.71"),
-    ("Elektrotechnik", "27.90"),
-    ("Bau", "41.20"),
-    ("Software", "62.01"),
-    ("Druckerei", "18.12"),
-    ("Autohaus", "45.11"),
-    ("Immobilien", "68.20"),
-    ("Metallbau", "25.11"),
-    ("Gebäudereinigung", "81.21"),
-    ("Spedition", "52.29"),
-    ("Unternehmensberatung", "70.22"),
-    ("Zahntechnik", "32.50"),
-    ("Feinkost", "47.29"),
-];
-
-pub(crate) const PREFIXES: &[&str] = &[
-    "Nord", "Süd", "Rhein", "Alpen", "Hanse", "Elbe", "Spree", "Main", "Isar", "Weser",
-];
-
-/// (legal form, register type, weight)
-pub(crate) const FORMS: &[(&str, Option<&str>, usize)] = &[
-    ("GmbH", Some("HRB"), 45),
-    ("GmbH & Co. KG", Some("HRA"), 15),
-    ("AG", Some("HRB"), 5),
-    ("KG", Some("HRA"), 5),
-    ("e.K.", Some("HRA"), 10),
-    ("UG (haftungsbeschränkt)", Some("HRB"), 7),
-    ("OHG", Some("HRA"), 3),
-    ("GbR", None, 5),
-    ("eG", Some("GnR"), 2),
-    ("e.V.", Some("VR"), 3),
-];
-
-pub(crate) const STREETS: &[&str] = &[
-    "Hauptstraße",
-    "Bahnhofstraße",
-    "Industriestraße",
-    "Gartenstraße",
-    "Schillerstraße",
-    "Goethestraße",
-    "Lindenstraße",
-    "Am Markt",
-    "Hafenstraße",
-    "Marktplatz",
-    "Kirchweg",
-    "Friedrichstraße",
-    "Berliner Straße",
-    "Mühlenweg",
-    "Rosenstraße",
-    "Kantstraße",
-    "Werkstraße",
-    "Parkallee",
-    "Ringstraße",
-    "Am Stadtpark",
-];
-
-pub(crate) const ROLES: &[&str] = &[
-    "Geschäftsführung",
-    "Einkauf",
-    "Vertrieb",
-    "Buchhaltung",
-    "IT-Leitung",
-    "Marketing",
-    "Personal",
-    "Technik",
-];
-
 /// The demo data: the register's truth and the CRM's imperfect copy.
 pub struct DemoData {
     pub register_organisations: Vec<Record>,
@@ -391,255 +90,28 @@ pub struct DemoData {
     pub crm_contacts: Vec<Record>,
 }
 
-pub(crate) fn slug(s: &str) -> String {
-    crate::domain::normalise::fold_text(s).replace(' ', "-")
-}
+/// How dirty the demo CRM's copies are: the generator's middle profile.
+pub const PROFILE: Profile = Profile::Medium;
 
-pub(crate) fn vat_id(rng: &mut Rng) -> String {
-    let mut digits = vec![1 + rng.below(9) as u32];
-    digits.extend((0..7).map(|_| rng.below(10) as u32));
-    let check = de_vat_check_digit(&digits);
-    let body: String = digits
-        .iter()
-        .map(|d| char::from_digit(*d, 10).unwrap_or('0'))
-        .collect();
-    format!("DE{body}{check}")
-}
-
-pub(crate) fn lei(rng: &mut Rng) -> String {
-    const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let body: String = "5299"
-        .chars()
-        .chain((0..14).map(|_| char::from(*rng.pick(ALNUM))))
-        .collect();
-    let check = 98 - mod97(&format!("{body}00")).unwrap_or(0);
-    format!("{body}{check:02}")
-}
-
-fn phone(rng: &mut Rng, city: &City) -> String {
-    format!("+49 {} {}", city.area_code, 200_000 + rng.below(799_999))
-}
-
-/// Writes a German phone number the way people type it: `089 1234567`.
-fn national_phone(international: &str) -> String {
-    international.replacen("+49 ", "0", 1)
-}
-
-pub(crate) fn pick_form(rng: &mut Rng) -> &'static (&'static str, Option<&'static str>, usize) {
-    let total: usize = FORMS.iter().map(|f| f.2).sum();
-    let mut roll = rng.below(total);
-    for form in FORMS {
-        if roll < form.2 {
-            return form;
-        }
-        roll -= form.2;
-    }
-    &FORMS[0]
-}
-
-/// The identifiers a company of this legal form has: a register entry at its city's court
-/// (not for a GbR), usually a VAT id, sometimes an LEI.
-pub(crate) fn with_identifiers(
-    rng: &mut Rng,
-    mut r: Record,
-    form: &str,
-    register_type: Option<&str>,
-    city: &City,
-) -> Record {
-    if let Some(kind) = register_type {
-        r = r
-            .with(Field::RegisterCourt, format!("Amtsgericht {}", city.court))
-            .with(
-                Field::RegisterNumber,
-                format!("{kind} {}", 1000 + rng.below(240_000)),
-            );
-    }
-    if !matches!(form, "GbR" | "e.V.") && rng.chance(85) {
-        r = r.with(Field::VatId, vat_id(rng));
-    }
-    if matches!(form, "AG" | "GmbH" | "GmbH & Co. KG" | "eG") && rng.chance(30) {
-        r = r.with(Field::Lei, lei(rng));
-    }
-    r
-}
-
-fn organisation(rng: &mut Rng, n: usize, used_names: &mut Vec<String>) -> Record {
-    let (form, register_type, _) = *pick_form(rng);
-    let (trade, wz) = *rng.pick(TRADES);
-    let city = rng.pick(CITIES);
-    let core = loop {
-        let candidate = match rng.below(4) {
-            0 => format!("{} {trade}", rng.pick(SURNAMES)),
-            1 => format!("{} & {} {trade}", rng.pick(SURNAMES), rng.pick(SURNAMES)),
-            2 => format!("{trade} {}", rng.pick(SURNAMES)),
-            _ => format!(
-                "{}{} {trade}",
-                rng.pick(PREFIXES),
-                if rng.chance(50) { "-" } else { "" }
-            ),
-        };
-        if !used_names.contains(&candidate) {
-            used_names.push(candidate.clone());
-            break candidate;
-        }
-    };
-    let name = format!("{core} {form}");
-    let domain = format!("{}.de", slug(&core));
-    let r = Record::new(format!("R{:05}", n + 1))
-        .with(Field::LegalName, &name)
-        .with(Field::LegalForm, form)
-        .with(Field::Street, *rng.pick(STREETS))
-        .with(
-            Field::HouseNumber,
-            (1 + rng.below(180)).to_string() + if rng.chance(10) { "a" } else { "" },
-        )
-        .with(Field::Postcode, *rng.pick(city.postcodes))
-        .with(Field::City, city.name)
-        .with(Field::Country, "DE")
-        .with(Field::Website, format!("www.{domain}"))
-        .with(Field::Phone, phone(rng, city))
-        .with(Field::Email, format!("info@{domain}"))
-        .with(Field::IndustryCode, wz)
-        .with(
-            Field::Status,
-            if rng.chance(3) { "inactive" } else { "active" },
-        );
-    with_identifiers(rng, r, form, register_type, city)
-}
-
-fn contact(rng: &mut Rng, n: usize, org: &Record) -> Record {
-    let female = rng.chance(50);
-    let first = *rng.pick(if female { FIRST_NAMES_F } else { FIRST_NAMES_M });
-    let last = *rng.pick(SURNAMES);
-    let domain = org
-        .get(Field::Website)
-        .unwrap_or("www.example.de")
-        .trim_start_matches("www.")
-        .to_string();
-    let mut r = Record::new(format!("P{:05}", n + 1))
-        .with(
-            Field::OrganisationName,
-            org.get(Field::LegalName).unwrap_or(""),
-        )
-        .with(Field::Salutation, if female { "Frau" } else { "Herr" })
-        .with(Field::FirstName, first)
-        .with(Field::LastName, last)
-        .with(Field::Role, *rng.pick(ROLES))
-        .with(
-            Field::Email,
-            format!("{}.{}@{domain}", slug(first), slug(last)),
-        )
-        .with(
-            Field::Phone,
-            format!(
-                "{}-{}",
-                org.get(Field::Phone).unwrap_or("+49 30 100000"),
-                10 + rng.below(89)
-            ),
-        );
-    if rng.chance(12) {
-        r = r.with(
-            Field::Title,
-            if rng.chance(20) { "Prof. Dr." } else { "Dr." },
-        );
-    }
-    r
-}
-
-/// The CRM's copy of a register organisation, with the faults real CRMs have.
-fn crm_copy(rng: &mut Rng, reg: &Record, crm_id: usize) -> Record {
-    let mut r = reg.clone();
-    r.id = crm_id.to_string();
-    r.values.insert(Field::Status, "active".into());
-    let v = &mut r.values;
-    if rng.chance(12) {
-        let respelled = crate::synth::respell(rng, &v[&Field::LegalName]);
-        v.insert(Field::LegalName, respelled);
-    }
-    if rng.chance(30) {
-        v.remove(&Field::VatId);
-    }
-    if rng.chance(60) {
-        v.remove(&Field::Lei);
-    }
-    if rng.chance(20) {
-        v.remove(&Field::Website);
-    }
-    if rng.chance(35) {
-        v.remove(&Field::IndustryCode);
-    }
-    if rng.chance(15) {
-        v.remove(&Field::RegisterNumber);
-        v.remove(&Field::RegisterCourt);
-    }
-    if rng.chance(10) {
-        v.remove(&Field::LegalForm);
-    }
-    if rng.chance(40) {
-        let national = national_phone(&v[&Field::Phone]);
-        v.insert(Field::Phone, national);
-    } else if rng.chance(6) {
-        v.insert(
-            Field::Phone,
-            (*rng.pick(&["k.A.", "-", "unbekannt"])).to_string(),
-        );
-    }
-    if rng.chance(8) {
-        // An old office: the company has moved within its city.
-        v.insert(Field::Street, (*rng.pick(STREETS)).to_string());
-        v.insert(Field::HouseNumber, (1 + rng.below(99)).to_string());
-    }
-    if rng.chance(25) {
-        let street = v[&Field::Street].replace("straße", "str.");
-        v.insert(Field::Street, street);
-    }
-    if rng.chance(4) {
-        let mut digits: Vec<char> = v[&Field::Postcode].chars().collect();
-        digits.swap(3, 4);
-        v.insert(Field::Postcode, digits.into_iter().collect());
-    }
-    if rng.chance(3) {
-        v.insert(Field::City, "k.A.".into());
-    }
-    r
-}
-
-/// The CRM's copy of a register contact.
-fn crm_contact_copy(rng: &mut Rng, reg: &Record, crm_id: usize, organisation_id: &str) -> Record {
-    let mut r = reg.clone();
-    r.id = crm_id.to_string();
-    r.values
-        .insert(Field::OrganisationId, organisation_id.to_string());
-    let v = &mut r.values;
-    if rng.chance(40) {
-        v.remove(&Field::Title);
-    }
-    if rng.chance(12) {
-        v.insert(Field::Role, (*rng.pick(ROLES)).to_string());
-    }
-    if rng.chance(15) {
-        v.remove(&Field::Email);
-    }
-    if rng.chance(20) {
-        v.remove(&Field::Phone);
-    }
-    if rng.chance(10) {
-        v.remove(&Field::Salutation);
-    }
-    r
-}
-
+/// The demo's register and CRM, drawn from the synthetic generator (see [`crate::synth`])
+/// with the [`PROFILE`]'s faults, laid out as a CRM holds them: organisations with integer
+/// ids, their contacts pointing at them, plus what a CRM adds on its own (placeholders,
+/// duplicates, customers the register does not know, look-alikes a steward must pick).
 pub fn generate(seed: u64) -> DemoData {
     let mut rng = Rng(seed);
-    let mut used_names = Vec::new();
+    let rates = PROFILE.rates();
     let mut register_organisations: Vec<Record> = (0..300)
-        .map(|n| organisation(&mut rng, n, &mut used_names))
+        .map(|n| {
+            let r = synth::organisation(&mut rng, n);
+            let status = if rng.chance(3) { "inactive" } else { "active" };
+            r.with(Field::Status, status)
+        })
         .collect();
 
     // Look-alikes: a second company of nearly the same name at the same postcode.
-    for source in [10usize, 50, 90] {
+    for source in LOOKALIKES {
         let mut twin = register_organisations[source].clone();
-        twin.id = format!("R{:05}", register_organisations.len() + 1);
+        twin.id = format!("R{:07}", register_organisations.len());
         let name = twin.values[&Field::LegalName].clone();
         let (core, _) = name.rsplit_once(' ').unwrap_or((&name, ""));
         twin.values
@@ -666,8 +138,8 @@ pub fn generate(seed: u64) -> DemoData {
             continue;
         }
         let crm_id = crm_organisations.len() + 1;
-        let mut copy = crm_copy(&mut rng, reg, crm_id);
-        if [10usize, 50, 90].contains(&i) {
+        let mut copy = crm_organisation(&mut rng, reg, crm_id, &rates);
+        if LOOKALIKES.contains(&i) {
             // The CRM record of a look-alike lacks every identifier: a steward must pick.
             for f in [
                 Field::VatId,
@@ -681,49 +153,41 @@ pub fn generate(seed: u64) -> DemoData {
             let (core, _) = name.rsplit_once(' ').unwrap_or((&name, ""));
             copy.values.insert(Field::LegalName, core.to_string());
         }
-        if rng.chance(2) {
-            // Renamed since: the CRM still has the old name; the VAT id still agrees.
-            copy.values.insert(
-                Field::LegalName,
-                format!("{} alt", copy.values[&Field::LegalName]),
-            );
-        }
         crm_organisations.push(copy);
         for _ in 0..1 + rng.below(3) {
-            let person = contact(&mut rng, register_contacts.len(), reg);
+            let person = synth::contact_at(&mut rng, register_contacts.len(), reg);
             if rng.chance(85) {
-                let crm_contact_id = crm_contacts.len() + 1;
-                crm_contacts.push(crm_contact_copy(
-                    &mut rng,
-                    &person,
-                    crm_contact_id,
-                    &crm_id.to_string(),
-                ));
+                let id = crm_contacts.len() + 1;
+                crm_contacts.push(crm_contact(&mut rng, &person, id, crm_id, &rates));
             }
             register_contacts.push(person);
         }
         if rng.chance(2) {
             // Entered twice by two sales reps.
             let duplicate_id = crm_organisations.len() + 1;
-            let duplicate = crm_copy(&mut rng, reg, duplicate_id);
+            let duplicate = crm_organisation(&mut rng, reg, duplicate_id, &rates);
             crm_organisations.push(duplicate);
         }
     }
 
-    // Customers the register does not know: small firms, typos beyond repair.
+    // Customers the register does not know: small firms without identifiers.
     for n in 0..12 {
-        let mut stranger = organisation(&mut rng, 10_000 + n, &mut used_names);
+        let mut stranger = synth::organisation(&mut rng, 10_000 + n);
         stranger.id = (crm_organisations.len() + 1).to_string();
-        stranger.values.remove(&Field::VatId);
-        stranger.values.remove(&Field::Lei);
-        stranger.values.remove(&Field::RegisterNumber);
-        stranger.values.remove(&Field::RegisterCourt);
+        for f in [
+            Field::VatId,
+            Field::Lei,
+            Field::RegisterNumber,
+            Field::RegisterCourt,
+        ] {
+            stranger.values.remove(&f);
+        }
         stranger.values.insert(Field::Status, "active".into());
-        let org_id = stranger.id.clone();
-        crm_organisations.push(stranger.clone());
-        let person = contact(&mut rng, 90_000 + n, &stranger);
-        let crm_contact_id = crm_contacts.len() + 1;
-        crm_contacts.push(crm_contact_copy(&mut rng, &person, crm_contact_id, &org_id));
+        let crm_id = crm_organisations.len() + 1;
+        let person = synth::contact_at(&mut rng, 90_000 + n, &stranger);
+        crm_organisations.push(stranger);
+        let id = crm_contacts.len() + 1;
+        crm_contacts.push(crm_contact(&mut rng, &person, id, crm_id, &rates));
     }
 
     free_text_entries(&mut crm_organisations, &mut crm_contacts);
@@ -733,6 +197,39 @@ pub fn generate(seed: u64) -> DemoData {
         crm_organisations,
         crm_contacts,
     }
+}
+
+/// Register companies that get a look-alike twin.
+const LOOKALIKES: [usize; 3] = [10, 50, 90];
+
+/// The generator's copy of a register organisation under the CRM's integer id, still
+/// `active` in the CRM whatever the register says; a few phones are placeholders.
+fn crm_organisation(rng: &mut Rng, reg: &Record, crm_id: usize, rates: &Rates) -> Record {
+    let mut copy = synth::crm_organisation(rng, reg, crm_id, rates);
+    copy.id = crm_id.to_string();
+    copy.values.insert(Field::Status, "active".into());
+    if rng.chance(6) {
+        let placeholder = *rng.pick(&["k.A.", "-", "unbekannt"]);
+        copy.values.insert(Field::Phone, placeholder.to_string());
+    }
+    copy
+}
+
+/// The generator's copy of a register contact, pointing at its CRM organisation (the CRM
+/// knows the employer by id, not by name).
+fn crm_contact(
+    rng: &mut Rng,
+    reg: &Record,
+    id: usize,
+    organisation_id: usize,
+    rates: &Rates,
+) -> Record {
+    let mut copy = synth::crm_contact(rng, reg, id, rates);
+    copy.id = id.to_string();
+    copy.values.remove(&Field::OrganisationName);
+    copy.values
+        .insert(Field::OrganisationId, organisation_id.to_string());
+    copy
 }
 
 /// Values typed as free text where a controlled list applies: a trade word instead of the

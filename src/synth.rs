@@ -1,18 +1,21 @@
-//! Seeded synthetic German organisations and contacts with ground truth, for tests and the
-//! benchmark. A register of clean records and a CRM of imperfect copies: typos, transposed
-//! letters, umlaut spellings, legal-form variants and omissions, abbreviated streets, moved
-//! offices, renamed companies, missing fields, duplicates, look-alikes, and CRM records the
-//! register does not know. Profiles go from easy to hard. Same seed, same data.
+//! Seeded synthetic German organisations and contacts with ground truth, for the demo, the
+//! tests and the benchmark. A register of clean records and a CRM of imperfect copies:
+//! typos, transposed letters, umlaut spellings, legal-form variants and omissions,
+//! abbreviated streets, moved offices, renamed companies, missing fields, duplicates,
+//! look-alikes, and CRM records the register does not know. Profiles go from easy to hard.
+//! Same seed, same data.
 
 use std::fmt;
 use std::str::FromStr;
 
-use crate::demo::{
+pub(crate) mod vocabulary;
+
+use crate::domain::model::{EntityKind, Field, Record};
+use crate::domain::normalise::split_legal_form;
+use vocabulary::{
     pick_form, slug, with_identifiers, City, Rng, CITIES, FIRST_NAMES_F, FIRST_NAMES_M, PREFIXES,
     ROLES, STREETS, SURNAMES, TRADES,
 };
-use crate::domain::model::{EntityKind, Field, Record};
-use crate::domain::normalise::split_legal_form;
 
 /// How dirty the CRM copies are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +36,7 @@ impl Profile {
         }
     }
 
-    fn rates(self) -> Rates {
+    pub(crate) fn rates(self) -> Rates {
         match self {
             Profile::Easy => Rates {
                 typo: 5,
@@ -99,7 +102,7 @@ impl FromStr for Profile {
 }
 
 /// Chances in percent per CRM record.
-struct Rates {
+pub(crate) struct Rates {
     typo: u64,
     respell: u64,
     form_variant: u64,
@@ -172,7 +175,7 @@ fn phone(rng: &mut Rng, city: &City) -> String {
     format!("+49 {} {}", city.area_code, 200_000 + rng.below(7_799_999))
 }
 
-fn organisation(rng: &mut Rng, n: usize) -> Record {
+pub(crate) fn organisation(rng: &mut Rng, n: usize) -> Record {
     let (form, register_type, _) = *pick_form(rng);
     let (trade, wz) = *rng.pick(TRADES);
     let city = rng.pick(CITIES);
@@ -280,7 +283,7 @@ fn form_variant(rng: &mut Rng, form: &str) -> String {
     }
 }
 
-fn crm_organisation(rng: &mut Rng, reg: &Record, id: usize, rates: &Rates) -> Record {
+pub(crate) fn crm_organisation(rng: &mut Rng, reg: &Record, id: usize, rates: &Rates) -> Record {
     let mut r = reg.clone();
     r.id = format!("C{id:07}");
     let name = reg.get(Field::LegalName).unwrap_or_default().to_string();
@@ -410,7 +413,28 @@ fn contact(rng: &mut Rng, n: usize) -> Record {
     r
 }
 
-fn crm_contact(rng: &mut Rng, reg: &Record, id: usize, rates: &Rates) -> Record {
+/// A register contact working at `employer` (a register organisation): the firm's name,
+/// its mail domain, an extension of its switchboard.
+pub(crate) fn contact_at(rng: &mut Rng, n: usize, employer: &Record) -> Record {
+    let mut r = contact(rng, n);
+    let domain = employer
+        .get(Field::Website)
+        .map_or("example.de", |w| w.trim_start_matches("www."));
+    if let Some(name) = employer.get(Field::LegalName) {
+        r.values.insert(Field::OrganisationName, name.to_string());
+    }
+    if let Some((local, _)) = r.get(Field::Email).and_then(|e| e.split_once('@')) {
+        let email = format!("{local}@{domain}");
+        r.values.insert(Field::Email, email);
+    }
+    if let Some(phone) = employer.get(Field::Phone) {
+        let extension = format!("{phone}-{}", 10 + rng.below(89));
+        r.values.insert(Field::Phone, extension);
+    }
+    r
+}
+
+pub(crate) fn crm_contact(rng: &mut Rng, reg: &Record, id: usize, rates: &Rates) -> Record {
     let mut r = reg.clone();
     r.id = format!("K{id:07}");
     let v = &mut r.values;

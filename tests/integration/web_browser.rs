@@ -288,14 +288,14 @@ async fn stewards_review_in_the_browser_admins_undo_and_viewers_are_refused() {
         browser.source().await.contains("Prüfliste"),
         "German for a German browser"
     );
-    browser.type_into("#f-field", "phone").await;
+    browser.type_into("#f-field", "street").await;
     browser.click("#apply-filter").await;
     // The filtered page replaces the unfiltered one: wait until it has.
     browser
         .wait_until(
             "var f = Array.from(document.querySelectorAll('tr.change td:nth-child(4)'))\
              .map(function(td){return td.textContent;});\
-             return f.length > 0 && f.every(function(x){return x === 'phone';});",
+             return f.length > 0 && f.every(function(x){return x === 'street';});",
         )
         .await;
     browser.screenshot(&shots.join("queue.png")).await;
