@@ -112,19 +112,11 @@ pub fn generate(seed: u64) -> DemoData {
     for source in LOOKALIKES {
         let mut twin = register_organisations[source].clone();
         twin.id = format!("R{:07}", register_organisations.len());
-        let name = twin.values[&Field::LegalName].clone();
-        let (core, _) = name.rsplit_once(' ').unwrap_or((&name, ""));
+        let core = without_form(&twin);
         twin.values
             .insert(Field::LegalName, format!("{core} Service"));
-        for f in [
-            Field::VatId,
-            Field::Lei,
-            Field::RegisterNumber,
-            Field::RegisterCourt,
-            Field::Website,
-            Field::Email,
-        ] {
-            twin.values.remove(&f);
+        for f in IDENTIFIERS.iter().chain(&[Field::Website, Field::Email]) {
+            twin.values.remove(f);
         }
         register_organisations.push(twin);
     }
@@ -141,17 +133,10 @@ pub fn generate(seed: u64) -> DemoData {
         let mut copy = crm_organisation(&mut rng, reg, crm_id, &rates);
         if LOOKALIKES.contains(&i) {
             // The CRM record of a look-alike lacks every identifier: a steward must pick.
-            for f in [
-                Field::VatId,
-                Field::Lei,
-                Field::RegisterNumber,
-                Field::RegisterCourt,
-            ] {
-                copy.values.remove(&f);
+            for f in &IDENTIFIERS {
+                copy.values.remove(f);
             }
-            let name = reg.values[&Field::LegalName].clone();
-            let (core, _) = name.rsplit_once(' ').unwrap_or((&name, ""));
-            copy.values.insert(Field::LegalName, core.to_string());
+            copy.values.insert(Field::LegalName, without_form(reg));
         }
         crm_organisations.push(copy);
         for _ in 0..1 + rng.below(3) {
@@ -174,13 +159,8 @@ pub fn generate(seed: u64) -> DemoData {
     for n in 0..12 {
         let mut stranger = synth::organisation(&mut rng, 10_000 + n);
         stranger.id = (crm_organisations.len() + 1).to_string();
-        for f in [
-            Field::VatId,
-            Field::Lei,
-            Field::RegisterNumber,
-            Field::RegisterCourt,
-        ] {
-            stranger.values.remove(&f);
+        for f in &IDENTIFIERS {
+            stranger.values.remove(f);
         }
         stranger.values.insert(Field::Status, "active".into());
         let crm_id = crm_organisations.len() + 1;
@@ -201,6 +181,23 @@ pub fn generate(seed: u64) -> DemoData {
 
 /// Register companies that get a look-alike twin.
 const LOOKALIKES: [usize; 3] = [10, 50, 90];
+
+/// What identifies a company in a register: the CRM copies of look-alikes and unknown
+/// customers lack it all.
+const IDENTIFIERS: [Field; 4] = [
+    Field::VatId,
+    Field::Lei,
+    Field::RegisterNumber,
+    Field::RegisterCourt,
+];
+
+/// The company's name without its last word (mostly the legal form).
+fn without_form(r: &Record) -> String {
+    let name = r.get(Field::LegalName).unwrap_or_default();
+    name.rsplit_once(' ')
+        .map_or(name, |(core, _)| core)
+        .to_string()
+}
 
 /// The generator's copy of a register organisation under the CRM's integer id, still
 /// `active` in the CRM whatever the register says; a few phones are placeholders.
