@@ -826,10 +826,11 @@ impl TermFrequencies {
         tf
     }
 
-    /// How much likelier than the field's average value two random records agree on
-    /// `value`: below one for a rare value, above for a common one. `None` when the field
-    /// was not counted.
-    pub fn u_factor(&self, field: Field, value: &str) -> Option<f64> {
+    /// u of an exact agreement on `value`, given `u` for the field's average value: scaled
+    /// by how much likelier than average two random records agree on this one (less for a
+    /// rare value, more for a common one), and never below one in the register's count of
+    /// values, the rarest a value can be. `None` when the field was not counted.
+    pub fn exact_u(&self, field: Field, value: &str, u: f64) -> Option<f64> {
         let &(n, mean) = self.totals.get(&field)?;
         if n == 0 || mean <= 0.0 {
             return None;
@@ -839,7 +840,8 @@ impl TermFrequencies {
             .get(&(field, hash64(&[value.as_bytes()])))
             .copied()
             .unwrap_or(1);
-        Some(f64::from(count.max(1)) / n as f64 / mean)
+        let n = n as f64;
+        Some((u * f64::from(count.max(1)) / n / mean).max(1.0 / n))
     }
 }
 
@@ -884,19 +886,17 @@ impl Scorer {
         level: Level,
         crm: &Prepared,
     ) -> f64 {
-        // An exact agreement weighs by how often the register holds that very value: u
-        // scaled by its frequency over the field's average, floored like any u, so a name
-        // held once in a million says no more than the floor lets any field say.
-        let factor = match (&self.term_frequencies, level, crm.get(spec.slot)) {
-            (Some(tf), Level::Exact, Some(v)) if spec.term_frequency => tf.u_factor(spec.field, v),
+        // An exact agreement weighs by how often the register holds that very value (see
+        // `exact_u`): a name held once in a million says more than one held once in ten
+        // thousand, beyond the floor that bounds the other levels.
+        let exact_u = match (&self.term_frequencies, level, crm.get(spec.slot)) {
+            (Some(tf), Level::Exact, Some(v)) if spec.term_frequency => {
+                tf.exact_u(spec.field, v, params.u[0])
+            }
             _ => None,
         };
-        match factor {
-            Some(f) => FieldParams {
-                u: [params.u[0] * f, params.u[1], params.u[2]],
-                ..*params
-            }
-            .weight(level),
+        match exact_u {
+            Some(u) => (params.m[0].max(PROBABILITY_FLOOR) / u).log2(),
             None => params.weight(level),
         }
     }

@@ -182,6 +182,56 @@ fn rare_names_weigh_more_than_common_ones() {
     );
 }
 
+/// An exact agreement on a name weighs `log2(m / u)` with u scaled by the name's frequency,
+/// but u never falls below one in the register's count of names.
+#[test]
+fn a_name_held_once_weighs_by_the_register_size() {
+    let name_bits = |register_size: usize, held: usize| {
+        let register: Vec<Prepared> = (0..register_size)
+            .map(|i| {
+                let name = if i < held {
+                    "Zwiebelkuchen GmbH"
+                } else {
+                    "Müller GmbH"
+                };
+                Prepared::new(
+                    EntityKind::Organisation,
+                    &org(&format!("r{i}"), name, "10115", "Berlin"),
+                )
+            })
+            .collect();
+        let mut scorer = Scorer::new(Model::default_for(EntityKind::Organisation));
+        scorer.term_frequencies = Some(std::sync::Arc::new(TermFrequencies::build(
+            EntityKind::Organisation,
+            &register,
+        )));
+        let crm = Prepared::new(
+            EntityKind::Organisation,
+            &org("c", "Zwiebelkuchen GmbH", "10115", "Berlin"),
+        );
+        let s = scorer.score(&crm, &register[0]);
+        let name = s.comparisons.iter().find(|c| c.field == Field::LegalName);
+        name.unwrap().contribution
+    };
+    let m = Model::default_for(EntityKind::Organisation)
+        .params(Field::LegalName)
+        .unwrap()
+        .m[0];
+    // (register size, how many hold the name, u the weight must come from)
+    for (size, held, u) in [
+        (1_000, 1, 1.0 / 1_000.0),
+        (10_000, 1, 1.0 / 10_000.0),
+        (1_000, 500, 0.02 * 0.5 / (0.5f64.powi(2) * 2.0)),
+    ] {
+        let bits = name_bits(size, held);
+        let want = (m / u).log2();
+        assert!(
+            (bits - want).abs() < 1e-6,
+            "{held} of {size}: {bits} bits, want {want}"
+        );
+    }
+}
+
 #[test]
 fn contacts_compare_by_sound_initial_and_double_names() {
     let scorer = Scorer::new(Model::default_for(EntityKind::Contact));
