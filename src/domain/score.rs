@@ -828,8 +828,9 @@ impl TermFrequencies {
 
     /// u of an exact agreement on `value`, given `u` for the field's average value: scaled
     /// by how much likelier than average two random records agree on this one (less for a
-    /// rare value, more for a common one), and never below one in the register's count of
-    /// values, the rarest a value can be. `None` when the field was not counted.
+    /// rare value, more for a common one), and never below the probability floor, or one in
+    /// the register's count of values where that is lower (in a register of millions a value
+    /// held once is rarer than the floor). `None` when the field was not counted.
     pub fn exact_u(&self, field: Field, value: &str, u: f64) -> Option<f64> {
         let &(n, mean) = self.totals.get(&field)?;
         if n == 0 || mean <= 0.0 {
@@ -841,7 +842,7 @@ impl TermFrequencies {
             .copied()
             .unwrap_or(1);
         let n = n as f64;
-        Some((u * f64::from(count.max(1)) / n / mean).max(1.0 / n))
+        Some((u * f64::from(count.max(1)) / n / mean).max(PROBABILITY_FLOOR.min(1.0 / n)))
     }
 }
 

@@ -182,52 +182,43 @@ fn rare_names_weigh_more_than_common_ones() {
     );
 }
 
-/// An exact agreement on a name weighs `log2(m / u)` with u scaled by the name's frequency,
-/// but u never falls below one in the register's count of names.
+/// An exact agreement on a name weighs `log2(m / u)` with u scaled by the name's frequency:
+/// never below the probability floor, or one in the register's count where that is lower.
 #[test]
-fn a_name_held_once_weighs_by_the_register_size() {
-    let name_bits = |register_size: usize, held: usize| {
-        let register: Vec<Prepared> = (0..register_size)
-            .map(|i| {
-                let name = if i < held {
-                    "Zwiebelkuchen GmbH"
-                } else {
-                    "Müller GmbH"
-                };
-                Prepared::new(
-                    EntityKind::Organisation,
-                    &org(&format!("r{i}"), name, "10115", "Berlin"),
-                )
-            })
-            .collect();
-        let mut scorer = Scorer::new(Model::default_for(EntityKind::Organisation));
-        scorer.term_frequencies = Some(std::sync::Arc::new(TermFrequencies::build(
-            EntityKind::Organisation,
-            &register,
-        )));
-        let crm = Prepared::new(
-            EntityKind::Organisation,
-            &org("c", "Zwiebelkuchen GmbH", "10115", "Berlin"),
-        );
-        let s = scorer.score(&crm, &register[0]);
+fn a_name_held_once_weighs_by_its_frequency_down_to_the_floor() {
+    let prepared =
+        |name: &str| Prepared::new(EntityKind::Organisation, &org("r", name, "10115", "Berlin"));
+    let (rare, common) = (prepared("Zwiebelkuchen GmbH"), prepared("Müller GmbH"));
+    let name_bits = |register_size: usize, held: usize, u: f64| {
+        let register = std::iter::repeat_n(&rare, held)
+            .chain(std::iter::repeat_n(&common, register_size - held));
+        let mut model = Model::default_for(EntityKind::Organisation);
+        let m = model.params(Field::LegalName).unwrap().m;
+        let params = FieldParams {
+            m,
+            u: [u, 0.05, 0.95 - u],
+        };
+        model.pin(Field::LegalName, params).unwrap();
+        let mut scorer = Scorer::new(model);
+        let tf = TermFrequencies::build(EntityKind::Organisation, register);
+        scorer.term_frequencies = Some(std::sync::Arc::new(tf));
+        let s = scorer.score(&rare, &rare);
         let name = s.comparisons.iter().find(|c| c.field == Field::LegalName);
-        name.unwrap().contribution
+        (name.unwrap().contribution, m[0])
     };
-    let m = Model::default_for(EntityKind::Organisation)
-        .params(Field::LegalName)
-        .unwrap()
-        .m[0];
-    // (register size, how many hold the name, u the weight must come from)
-    for (size, held, u) in [
-        (1_000, 1, 1.0 / 1_000.0),
-        (10_000, 1, 1.0 / 10_000.0),
-        (1_000, 500, 0.02 * 0.5 / (0.5f64.powi(2) * 2.0)),
+    let mean = |held: f64, n: f64| (held / n).powi(2) + ((n - held) / n).powi(2);
+    // (register size, how many hold the name, u of the average name, the u it must weigh by)
+    for (size, held, u, want_u) in [
+        (1_000, 500, 0.02, 0.02 * 0.5 / mean(500.0, 1e3)),
+        (1_000, 1, 0.02, 0.02 * 0.001 / mean(1.0, 1e3)),
+        (1_000, 1, 1e-4, PROBABILITY_FLOOR),
+        (200_000, 1, 0.02, 1.0 / 200_000.0),
     ] {
-        let bits = name_bits(size, held);
-        let want = (m / u).log2();
+        let (bits, m) = name_bits(size, held, u);
+        let want = (m / want_u).log2();
         assert!(
             (bits - want).abs() < 1e-6,
-            "{held} of {size}: {bits} bits, want {want}"
+            "{held} of {size}, u {u}: {bits} bits, want {want}"
         );
     }
 }
