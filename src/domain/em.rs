@@ -53,38 +53,51 @@ fn count_u(model: &mut Model, random: &[Gamma]) {
 /// and u; every other parameter is re-estimated. Stops when no parameter moves by more
 /// than `tolerance`, or after `max_iterations`.
 ///
-/// `record_ends` groups the pairs by CRM record (where each record's candidates end, in
-/// order): a record has at most one true match, so the match probabilities of its
-/// candidates are scaled to add up to one at most. Without that, EM may take a cluster of
-/// look-alikes (namesakes agreeing on both names, many per record) for the matches.
+/// CRM records paired with register records drawn at random, and how many records the
+/// register holds: what a register that holds its records (a file) can give EM.
+#[derive(Debug, Clone, Copy)]
+pub struct RandomPairs<'a> {
+    pub gammas: &'a [Gamma],
+    pub register_size: usize,
+}
+
+/// Runs EM from `start` over the comparison vectors `pairs`. Pinned fields keep their m
+/// and u; every other parameter is re-estimated. Stops when no parameter moves by more
+/// than `tolerance`, or after `max_iterations`.
 ///
-/// `random` pairs (CRM records against register records drawn at random, where the
-/// register can give them) fix u. Counted among candidate pairs, u would say that a last
-/// name agrees with most candidates (blocking put them there) and weigh it for little;
-/// counted on random pairs it weighs what it tells about any two records. The prior then
-/// belongs to the record, not the pair: `start.lambda` is the chance that a random pair
-/// matches (one in the register's size) when half the CRM records have a match, and EM fits
-/// that share alongside m. A name shared by one register record in a hundred thousand is
-/// then a likely match when most CRM records have one, and a doubtful one when few do.
+/// `record_ends` groups the pairs by CRM record (where each record's candidates end, in
+/// order): a record has at most one true match, so its candidates compete with each other
+/// and with "no match". Without that, EM may take a cluster of look-alikes (namesakes
+/// agreeing on both names, many per record) for the matches.
+///
+/// `random` pairs fix u. Counted among candidate pairs, u would say that a last name agrees
+/// with most candidates (blocking put them there) and weigh it for little; counted on
+/// random pairs it weighs what it tells about any two records. The prior then belongs to
+/// the record, not the pair: one match in the register's size when half the CRM records
+/// have a match, and EM fits that share alongside m. A name shared by one register record
+/// in a hundred thousand is then a likely match when most CRM records have one, and a
+/// doubtful one when few do. Without random pairs, u and the prior are fitted to the
+/// candidate pairs from `start`.
 pub fn estimate(
     start: &Model,
     pairs: &[Gamma],
     record_ends: &[usize],
-    random: Option<&[Gamma]>,
+    random: Option<RandomPairs<'_>>,
     max_iterations: usize,
     tolerance: f64,
 ) -> (Model, EmReport) {
     let mut model = start.clone();
     let u_counted = match random {
-        Some(random) if random.len() >= MIN_PAIRS => {
-            count_u(&mut model, random);
+        Some(random) if random.gammas.len() >= MIN_PAIRS => {
+            count_u(&mut model, random.gammas);
+            model.lambda = 1.0 / random.register_size.max(1) as f64;
             true
         }
         _ => false,
     };
     // Prior odds of a random pair when half the CRM records have a match; the fitted share
     // scales them.
-    let pair_odds = start.lambda / (1.0 - start.lambda);
+    let pair_odds = model.lambda / (1.0 - model.lambda);
     let mut share = 0.5;
     let mut report = EmReport {
         pairs: pairs.len(),
@@ -316,9 +329,12 @@ mod tests {
             })
             .collect();
         let records: Vec<usize> = (1..=100).map(|r| r * 10).collect();
-        let mut start = Model::default_for(EntityKind::Contact);
-        start.lambda = 1e-3;
-        let (fitted, report) = estimate(&start, &pairs, &records, Some(&random), 100, 1e-6);
+        let start = Model::default_for(EntityKind::Contact);
+        let random = RandomPairs {
+            gammas: &random,
+            register_size: 1_000,
+        };
+        let (fitted, report) = estimate(&start, &pairs, &records, Some(random), 100, 1e-6);
         let share = report.matched_share.expect("fitted per record");
         assert!((share - 0.7).abs() < 0.02, "matched share {share}");
         // The prior odds of a random pair: one in a thousand (the register's size) at a

@@ -157,8 +157,8 @@ impl Linker {
     }
 
     /// Fits the scorer's model (see [`em::estimate`]): u counted on `crm_records` paired
-    /// with register records at random, the prior one match in the whole register, m by EM
-    /// on the candidate pairs grouped by CRM record (`record_ends`).
+    /// with register records at random, m and the share of records with a match by EM on
+    /// the candidate pairs grouped by CRM record (`record_ends`).
     pub fn estimate(
         &mut self,
         crm_records: &[Prepared],
@@ -166,14 +166,16 @@ impl Linker {
         record_ends: &[usize],
         max_iterations: usize,
     ) -> EmReport {
-        let mut start = self.scorer.model.clone();
         let random = random_gammas(self.kind, crm_records, &self.records, gammas.len());
-        start.lambda = 1.0 / self.records.len().max(1) as f64;
+        let random = em::RandomPairs {
+            gammas: &random,
+            register_size: self.records.len(),
+        };
         let (model, report) = em::estimate(
-            &start,
+            &self.scorer.model,
             gammas,
             record_ends,
-            Some(&random),
+            Some(random),
             max_iterations,
             1e-4,
         );

@@ -416,18 +416,22 @@ pub(crate) fn fit(
     }
     // A register that holds its records gives random ones: u and the prior then describe
     // any two records, not the ones blocking brought together.
-    let mut start = scorer.model.clone();
     let random = register.sample(RANDOM_SAMPLE).map(|(sample, population)| {
-        start.lambda = 1.0 / population.max(1) as f64;
         let sample = minimise(job, vec![Ok(sample)]).pop().and_then(Result::ok);
         let register: Vec<Prepared> = sample.iter().flatten().map(prepare).collect();
-        random_gammas(job.entity, &crm, &register, pairs.len())
+        (
+            random_gammas(job.entity, &crm, &register, pairs.len()),
+            population,
+        )
     });
     let (model, report) = em::estimate(
-        &start,
+        &scorer.model,
         &pairs,
         &record_ends,
-        random.as_deref(),
+        random.as_ref().map(|(gammas, population)| em::RandomPairs {
+            gammas,
+            register_size: *population,
+        }),
         job.matching.em_max_iterations,
         1e-4,
     );
