@@ -622,6 +622,8 @@ pub enum EraseMode {
     Anonymise,
 }
 
+crate::domain::model::snake_names!(EraseMode { None => "none", Delete => "delete", Anonymise => "anonymise" });
+
 /// Contact fields enrichment may fill when a job names none: correcting who the person is,
 /// never adding a way to reach them.
 pub const DEFAULT_ENRICH_FIELDS: &[Field] = &[

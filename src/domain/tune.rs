@@ -23,11 +23,13 @@
 pub mod chart;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use super::decide::Thresholds;
-use super::model::Band;
+use super::model::{snake_names, Band};
 
 /// Fewest decided pairs, and fewest of each label, that a suggestion is drawn from.
 pub const MIN_PAIRS: usize = 40;
@@ -43,27 +45,7 @@ pub enum MatchVerdict {
     Rejected,
 }
 
-impl MatchVerdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MatchVerdict::Confirmed => "confirmed",
-            MatchVerdict::Rejected => "rejected",
-        }
-    }
-}
-
-impl std::str::FromStr for MatchVerdict {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "confirmed" => Ok(MatchVerdict::Confirmed),
-            "rejected" => Ok(MatchVerdict::Rejected),
-            other => Err(format!(
-                "`{other}` is no match verdict (confirmed, rejected)"
-            )),
-        }
-    }
-}
+snake_names!(MatchVerdict { Confirmed => "confirmed", Rejected => "rejected" });
 
 /// How much each kind of decision counts; 0 leaves that kind out.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -1,6 +1,9 @@
 //! Users of the review UI and API, their browser sessions and their API tokens. Secrets are
 //! never stored: passwords as argon2id hashes, session and API tokens as SHA-256 hex.
 
+use std::fmt;
+use std::str::FromStr;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -8,6 +11,7 @@ use serde::Serialize;
 use super::now;
 use super::schema::{api_tokens, sessions, users};
 use crate::db::AnyConnection;
+use crate::domain::model::snake_names;
 use crate::on_store_backend;
 
 /// What a user may do; each role may do everything the roles before it may.
@@ -22,28 +26,7 @@ pub enum Role {
     Admin,
 }
 
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Viewer, Role::Steward, Role::Admin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Steward => "steward",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Role, String> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("`{s}` is not a role; use viewer, steward or admin"))
-    }
-}
+snake_names!(Role { Viewer => "viewer", Steward => "steward", Admin => "admin" });
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]

@@ -75,8 +75,13 @@ pub enum SuppressionCheck {
 }
 
 impl SuppressionCheck {
-    pub async fn open(config: &Config, store: &Store) -> Result<SuppressionCheck, SyncError> {
-        if !store.db.run(erasure::any_suppressed).await? {
+    /// The check for records of `entity`: only contacts are people who can be erased.
+    pub async fn open(
+        config: &Config,
+        store: &Store,
+        entity: EntityKind,
+    ) -> Result<SuppressionCheck, SyncError> {
+        if entity != EntityKind::Contact || !store.db.run(erasure::any_suppressed).await? {
             return Ok(SuppressionCheck::Nobody);
         }
         PrivacyKey::require(config)
@@ -201,7 +206,7 @@ pub async fn erase(
                         crm: crm_name.clone(),
                         record_id: id.clone(),
                         job: job_owned.clone(),
-                        crm_action: mode_name(mode).into(),
+                        crm_action: mode.as_str().into(),
                         erased_by: by.clone(),
                         erased_at: at,
                     },
@@ -280,12 +285,4 @@ pub async fn erase(
         phone_proofs_kept: kept,
         suppression_hashes: hash_count,
     })
-}
-
-fn mode_name(mode: EraseMode) -> &'static str {
-    match mode {
-        EraseMode::None => "none",
-        EraseMode::Delete => "delete",
-        EraseMode::Anonymise => "anonymise",
-    }
 }
