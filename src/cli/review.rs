@@ -12,7 +12,6 @@ use crate::store::changes::{self, ChangeFilter, ChangeRow};
 use crate::store::{status, Store};
 use crate::sync::apply::{apply_approved, ApplyCounts};
 use crate::sync::review::decide;
-use crate::sync::SyncError;
 
 #[derive(Debug, Subcommand)]
 pub enum ReviewCommand {
@@ -350,12 +349,9 @@ async fn apply(
     only: Option<String>,
     by: &str,
 ) -> anyhow::Result<ExitCode> {
-    let per_job = match apply_approved(config, store, only.as_deref(), by).await {
-        Err(SyncError::NoSuchJob(job)) => {
-            return Err(UsageError(format!("no job `{job}` in the config")).into())
-        }
-        other => other?,
-    };
+    let per_job = apply_approved(config, store, only.as_deref(), by)
+        .await
+        .map_err(super::sync_error)?;
     let mut total = ApplyCounts::default();
     for applied in &per_job {
         let counts = &applied.counts;

@@ -4,12 +4,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::{Format, UsageError};
+use super::Format;
 use crate::config::Config;
 use crate::domain::tune::MatchVerdict;
 use crate::store::Store;
 use crate::sync::verdicts::{judge, Pair};
-use crate::sync::SyncError;
 
 #[derive(Debug, Subcommand)]
 pub enum MatchCommand {
@@ -52,10 +51,9 @@ pub async fn run(
         record_id: args.record,
         register_id: args.register,
     };
-    let row = match judge(store, pair, verdict, &args.by).await {
-        Err(SyncError::Refused(why)) => return Err(UsageError(why).into()),
-        other => other?,
-    };
+    let row = judge(store, pair, verdict, &args.by)
+        .await
+        .map_err(super::sync_error)?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&row)?),
         Format::Table => println!(

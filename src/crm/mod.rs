@@ -40,11 +40,10 @@ pub enum WriteOutcome {
     },
 }
 
-/// A record's id, when it was last modified (if the CRM says), and raw column values.
+/// A record's id and raw column values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawRow {
     pub id: String,
-    pub modified_at: Option<String>,
     pub values: Vec<Option<String>>,
 }
 

@@ -498,10 +498,9 @@ impl SqlCrm {
         Ok(rows
             .into_iter()
             .map(|row| {
-                let (id, modified, values) = row.into_values();
+                let (id, _, values) = row.into_values();
                 RawRow {
                     id,
-                    modified_at: modified.and_then(|m| m.at),
                     values: values.into_iter().take(columns.len()).collect(),
                 }
             })

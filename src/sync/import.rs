@@ -16,7 +16,7 @@ use super::SyncError;
 use crate::config::Config;
 use crate::crm::csv::{CsvOptions, CsvRows, Layout, Row, RowError};
 use crate::domain::decide::{decide, Decision};
-use crate::domain::model::{Band, ChangeKind, EntityKind, Field, Policy, Record};
+use crate::domain::model::{Band, ChangeKind, Field, Policy, Record};
 use crate::domain::normalise::comparable;
 use crate::domain::policy::Action;
 use crate::domain::score::{Prepared, Scorer};
@@ -94,10 +94,7 @@ pub async fn run(
     // The job's model as configured (pinned or built-in m/u); a list is too uneven a sample
     // to estimate it from.
     let scorer: Scorer = super::scorer_for(job_name, job, register.as_ref())?;
-    let suppression = match job.entity {
-        EntityKind::Contact => SuppressionCheck::open(config, store).await?,
-        EntityKind::Organisation => SuppressionCheck::Nobody,
-    };
+    let suppression = SuppressionCheck::open(config, store, job.entity).await?;
 
     // The CRM side is indexed once; the file is streamed past it.
     let mut records_all = Vec::new();

@@ -637,10 +637,7 @@ async fn run_batches(
         None => info!(pass = pass_id, "full pass"),
     }
     // An erased person never comes back: their records are skipped before any lookup.
-    let suppression = match job.entity {
-        EntityKind::Contact => erase::SuppressionCheck::open(config, store).await?,
-        EntityKind::Organisation => erase::SuppressionCheck::Nobody,
-    };
+    let suppression = erase::SuppressionCheck::open(config, store, job.entity).await?;
     let mut newest_seen: Option<String> = None;
     // A sweep an earlier pass left unfinished goes on after its last committed batch.
     let resume_job = job_name.to_string();
