@@ -15,7 +15,7 @@ use crate::crm::csv::{CsvOptions, CsvRows, RowError};
 use crate::domain::consent::{
     self, Audience, Channel, Consent, ConsentStatus, DoubleOptIn, Verdict,
 };
-use crate::domain::model::{EntityKind, Field};
+use crate::domain::model::{EntityKind, Field, Record};
 use crate::domain::normalise::fold_text;
 use crate::store::audit::{self, NewAudit};
 use crate::store::consents::{self, ConsentRow, NewConsentRow};
@@ -97,32 +97,42 @@ pub async fn verdicts(
     contact_id: &str,
 ) -> Result<ContactConsent, SyncError> {
     let job_name = resolve_job(config, job)?;
-    let job = &config.job[&job_name];
-    let crm = crate::crm::open(&job.crm, &config.crm[&job.crm]).await?;
+    let crm_name = &config.job[&job_name].crm;
+    let crm = crate::crm::open(crm_name, &config.crm[crm_name]).await?;
     let ids = [contact_id.to_string()];
     let record = crm.read_by_ids(EntityKind::Contact, &ids).await?.pop();
-    let (audience, audience_reason) =
-        match record.as_ref().and_then(|r| r.get(Field::OrganisationId)) {
-            Some(org) => (
-                Audience::Business,
-                format!("linked to organisation {org} in the CRM"),
-            ),
-            None if record.is_some() => (
-                Audience::Consumer,
-                "not linked to an organisation in the CRM".to_string(),
-            ),
-            None => (
-                Audience::Consumer,
-                "not in the CRM; judged as a consumer, the stricter rules".to_string(),
-            ),
-        };
-    let (crm_name, id) = (job.crm.clone(), contact_id.to_string());
+    verdicts_of(store, job_name, crm_name, contact_id, record.as_ref()).await
+}
+
+/// [`verdicts`] for a contact already read from the CRM of `job_name` (`None`: not there).
+pub async fn verdicts_of(
+    store: &Store,
+    job_name: String,
+    crm_name: &str,
+    contact_id: &str,
+    record: Option<&Record>,
+) -> Result<ContactConsent, SyncError> {
+    let (audience, audience_reason) = match record.and_then(|r| r.get(Field::OrganisationId)) {
+        Some(org) => (
+            Audience::Business,
+            format!("linked to organisation {org} in the CRM"),
+        ),
+        None if record.is_some() => (
+            Audience::Consumer,
+            "not linked to an organisation in the CRM".to_string(),
+        ),
+        None => (
+            Audience::Consumer,
+            "not in the CRM; judged as a consumer, the stricter rules".to_string(),
+        ),
+    };
+    let (crm, id) = (crm_name.to_string(), contact_id.to_string());
     let (records, erased) = store
         .db
         .run(move |conn| {
             Ok::<_, diesel::result::Error>((
-                consents::for_contact(conn, &crm_name, &id)?,
-                erasure::get(conn, &crm_name, &id)?,
+                consents::for_contact(conn, &crm, &id)?,
+                erasure::get(conn, &crm, &id)?,
             ))
         })
         .await?;
@@ -144,7 +154,7 @@ pub async fn verdicts(
     };
     Ok(ContactConsent {
         job: job_name,
-        crm: job.crm.clone(),
+        crm: crm_name.to_string(),
         contact_id: contact_id.to_string(),
         audience,
         audience_reason,

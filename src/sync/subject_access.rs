@@ -44,19 +44,23 @@ pub async fn collect(
     contact_id: &str,
 ) -> Result<SubjectAccess, SyncError> {
     let job = super::erase::contact_job(config, job_name)?;
-    let consent = consent::verdicts(config, store, Some(job_name), contact_id).await?;
     let crm = crate::crm::open(&job.crm, &config.crm[&job.crm]).await?;
     let ids = [contact_id.to_string()];
-    let crm_values = crm
-        .read_by_ids(EntityKind::Contact, &ids)
-        .await?
-        .pop()
-        .map(|r| {
-            r.values
-                .into_iter()
-                .map(|(f, v)| (f.as_str().to_string(), v))
-                .collect()
-        });
+    let record = crm.read_by_ids(EntityKind::Contact, &ids).await?.pop();
+    let consent = consent::verdicts_of(
+        store,
+        job_name.to_string(),
+        &job.crm,
+        contact_id,
+        record.as_ref(),
+    )
+    .await?;
+    let crm_values = record.map(|r| {
+        r.values
+            .into_iter()
+            .map(|(f, v)| (f.as_str().to_string(), v))
+            .collect()
+    });
     let (job_owned, crm_name, id) = (
         job_name.to_string(),
         job.crm.clone(),
