@@ -643,7 +643,7 @@ fn user_commands_refuse_bad_input_with_usage_errors() {
         (
             &["user", "add", "anna", "--role", "boss"],
             "correct-horse-battery\n",
-            "not a role",
+            "`boss` is not one of: viewer, steward, admin",
         ),
         (
             &["user", "add", "anna", "--role", "admin"],
