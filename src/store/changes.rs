@@ -237,11 +237,21 @@ type StoreBackend = <AnyConnection as diesel::Connection>::Backend;
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
 
+/// A boxed query on changes, grouped by `GB` (`()`: not grouped). `changes::BoxedQuery`
+/// has no group-by parameter, so the counts could not share the filters without it.
+type Boxed<'a, ST, GB> = diesel::internal::table_macro::BoxedSelectStatement<
+    'a,
+    ST,
+    diesel::internal::table_macro::FromClause<changes::table>,
+    StoreBackend,
+    GB,
+>;
+
 /// `query` narrowed to what `filter` selects (no order, offset or limit).
-fn narrowed<'a, ST: 'a>(
-    mut q: changes::BoxedQuery<'a, StoreBackend, ST>,
+fn narrowed<'a, ST: 'a, GB: 'a>(
+    mut q: Boxed<'a, ST, GB>,
     filter: &ChangeFilter,
-) -> changes::BoxedQuery<'a, StoreBackend, ST> {
+) -> Boxed<'a, ST, GB> {
     if let Some(job) = &filter.job {
         q = q.filter(changes::job.eq(job.clone()));
     }
@@ -316,18 +326,17 @@ pub fn count(conn: &mut AnyConnection, filter: &ChangeFilter) -> QueryResult<i64
     .get_result(conn)
 }
 
-/// (status, field) of every change `filter` selects, for per-status and per-field counts.
-pub fn status_and_field(
+/// How many changes `filter` selects per (status, field), for the per-status and
+/// per-field counts.
+pub fn count_by_status_and_field(
     conn: &mut AnyConnection,
     filter: &ChangeFilter,
-) -> QueryResult<Vec<(String, String)>> {
-    narrowed(
-        changes::table
-            .select((changes::status, changes::field))
-            .into_boxed(),
-        filter,
-    )
-    .load(conn)
+) -> QueryResult<Vec<(String, String, i64)>> {
+    let grouped = changes::table
+        .group_by((changes::status, changes::field))
+        .select((changes::status, changes::field, diesel::dsl::count_star()))
+        .into_boxed();
+    narrowed(grouped, filter).load(conn)
 }
 
 /// Count of changes per status, for summaries.

@@ -134,14 +134,14 @@ pub async fn load_pass(state: &WebState, id: i64) -> Result<PassDetail, WebError
                 pass_id: Some(id),
                 ..Default::default()
             };
-            let facets = changes::status_and_field(conn, &filter)?;
+            let facets = changes::count_by_status_and_field(conn, &filter)?;
             Ok(Some((pass, facets)))
         })
         .await?;
     let (pass, facets) = found.ok_or_else(|| WebError::NotFound(format!("no pass {id}")))?;
     let mut changes_by_status = BTreeMap::new();
-    for (status, _) in facets {
-        *changes_by_status.entry(status).or_insert(0) += 1;
+    for (status, _, n) in facets {
+        *changes_by_status.entry(status).or_insert(0) += n;
     }
     Ok(PassDetail {
         pass,
@@ -279,14 +279,14 @@ pub async fn load_changes(state: &WebState, filter: ChangeFilter) -> Result<Chan
                 statuses: vec![],
                 ..filter
             };
-            let facets = changes::status_and_field(conn, &facet_filter)?;
+            let facets = changes::count_by_status_and_field(conn, &facet_filter)?;
             Ok((items, total, facets))
         })
         .await?;
     let (mut by_status, mut by_field) = (BTreeMap::new(), BTreeMap::new());
-    for (status, field) in facets {
-        *by_status.entry(status).or_insert(0) += 1;
-        *by_field.entry(field).or_insert(0) += 1;
+    for (status, field, n) in facets {
+        *by_status.entry(status).or_insert(0) += n;
+        *by_field.entry(field).or_insert(0) += n;
     }
     Ok(ChangePage {
         total,
