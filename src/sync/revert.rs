@@ -5,6 +5,7 @@ use diesel::Connection;
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::db::AnyConnection;
 use crate::domain::model::{ChangeKind, ChangeStatus, EntityKind};
 use crate::store::changes::{self, ChangeFilter, ChangeRow, NewChange};
 use crate::store::{now, Store};
@@ -26,6 +27,19 @@ pub struct RevertReport {
     pub counts: ApplyCounts,
 }
 
+/// What reverting pass `pass` undoes: its applied changes, not the reverts made since
+/// (they carry the pass's id too).
+pub fn undoable(conn: &mut AnyConnection, pass: i64) -> diesel::QueryResult<Vec<ChangeRow>> {
+    let filter = ChangeFilter {
+        pass_id: Some(pass),
+        statuses: vec![ChangeStatus::Applied],
+        ..Default::default()
+    };
+    let mut rows = changes::list(conn, &filter)?;
+    rows.retain(|c| c.kind != ChangeKind::Revert.as_str());
+    Ok(rows)
+}
+
 /// Reverts `target` as `actor`. Changes that were not applied are refused with a reason
 /// when named one by one, and passed over when a whole pass is reverted.
 pub async fn revert(
@@ -34,20 +48,18 @@ pub async fn revert(
     target: Target,
     actor: &str,
 ) -> Result<RevertReport, SyncError> {
-    let filter = match target {
-        Target::Change(id) => ChangeFilter {
-            ids: vec![id],
-            ..Default::default()
-        },
-        Target::Pass(pass) => ChangeFilter {
-            pass_id: Some(pass),
-            statuses: vec![ChangeStatus::Applied],
-            ..Default::default()
-        },
-    };
     let mut selected: Vec<ChangeRow> = store
         .db
-        .run(move |conn| changes::list(conn, &filter))
+        .run(move |conn| match target {
+            Target::Change(id) => {
+                let filter = ChangeFilter {
+                    ids: vec![id],
+                    ..Default::default()
+                };
+                changes::list(conn, &filter)
+            }
+            Target::Pass(pass) => undoable(conn, pass),
+        })
         .await?;
     match target {
         Target::Change(id) => match selected.first() {
@@ -77,10 +89,6 @@ pub async fn revert(
             )))
         }
         Target::Pass(_) => {}
-    }
-    // Reverting a pass undoes what the pass did, not the reverts made since.
-    if let Target::Pass(_) = target {
-        selected.retain(|c| c.kind != ChangeKind::Revert.as_str());
     }
     // Past retention the values are pseudonyms: writing one back would corrupt the CRM.
     let prefix = crate::store::audit::PSEUDONYM_PREFIX;

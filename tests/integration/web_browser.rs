@@ -384,6 +384,11 @@ async fn stewards_review_in_the_browser_admins_undo_and_viewers_are_refused() {
     )
     .await;
     assert!(reverted["total"].as_i64().unwrap() > 0, "{reverted}");
+    // Undone, the pass has nothing left to undo: its reverts (which carry its id) do not count.
+    browser.open(&server.url("/passes?lang=en")).await;
+    browser.click("#undo-1").await;
+    let confirm = browser.text("#confirm-text").await;
+    assert!(confirm.contains(": 0 applied changes"), "{confirm}");
 
     // The admin's tuning page (too few decisions in the demo yet: it says what is missing).
     browser.click("#nav-tune").await;

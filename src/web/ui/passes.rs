@@ -9,10 +9,9 @@ use axum::Form;
 use serde::Deserialize;
 
 use super::{fill, Ui};
-use crate::domain::model::ChangeStatus;
-use crate::store::changes::{self, ChangeFilter};
 use crate::store::passes;
 use crate::store::users::Role;
+use crate::sync::revert;
 use crate::web::api::{run_revert, RevertRequest};
 use crate::web::auth::Actor;
 use crate::web::html::{esc, hidden, page};
@@ -97,12 +96,7 @@ pub async fn undo(
         actor.require(Role::Admin)?;
         actor.check_csrf(&form.csrf)?;
         if form.confirm.is_none() {
-            let filter = ChangeFilter {
-                pass_id: Some(id),
-                statuses: vec![ChangeStatus::Applied],
-                ..Default::default()
-            };
-            let n = state.store.db.run(move |conn| changes::count(conn, &filter)).await?;
+            let n = state.store.db.run(move |conn| revert::undoable(conn, id)).await?.len();
             let text = fill(lang.t("confirm_undo"), &[("pass", id.to_string()), ("n", n.to_string())]);
             let body = format!(
                 "<p id=\"confirm-text\">{}</p><form method=\"post\" action=\"/passes/{id}/undo\">{}{}<button id=\"confirm\">{}</button></form><p><a href=\"/passes\">{}</a></p>",
