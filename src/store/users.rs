@@ -159,7 +159,10 @@ pub fn session_user(
         .select((SessionRow::as_select(), UserRow::as_select()))
         .first(conn)
         .optional()?;
-    if found.is_some() {
+    if found
+        .as_ref()
+        .is_some_and(|(s, _)| stale(Some(s.last_seen), at))
+    {
         diesel::update(sessions::table.find(token_hash))
             .set(sessions::last_seen.eq(at))
             .execute(conn)?;
@@ -191,17 +194,43 @@ pub fn create_token(
 
 /// The user an API token belongs to, unless disabled; notes that the token was used.
 pub fn token_user(conn: &mut AnyConnection, token_hash: &str) -> QueryResult<Option<UserRow>> {
-    let user: Option<UserRow> = api_tokens::table
+    let at = now();
+    let found: Option<(UserRow, Option<NaiveDateTime>)> = api_tokens::table
         .inner_join(users::table)
         .filter(api_tokens::token_hash.eq(token_hash))
         .filter(users::disabled.eq(false))
-        .select(UserRow::as_select())
+        .select((UserRow::as_select(), api_tokens::last_used))
         .first(conn)
         .optional()?;
-    if user.is_some() {
+    if found.as_ref().is_some_and(|(_, used)| stale(*used, at)) {
         diesel::update(api_tokens::table.find(token_hash))
-            .set(api_tokens::last_used.eq(Some(now())))
+            .set(api_tokens::last_used.eq(Some(at)))
             .execute(conn)?;
     }
-    Ok(user)
+    Ok(found.map(|(user, _)| user))
+}
+
+/// Whether a "last seen" time is worth writing again: at most once a minute, so that a
+/// page view, which only reads, rarely needs the store's write lock.
+fn stale(seen: Option<NaiveDateTime>, at: NaiveDateTime) -> bool {
+    seen.is_none_or(|seen| at - seen > chrono::Duration::minutes(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_seen_is_written_at_most_once_a_minute() {
+        let at = now();
+        let ago = |seconds| Some(at - chrono::Duration::seconds(seconds));
+        for (seen, want) in [
+            (None, true),
+            (ago(30), false),
+            (ago(60), false),
+            (ago(61), true),
+        ] {
+            assert_eq!(stale(seen, at), want, "{seen:?}");
+        }
+    }
 }
