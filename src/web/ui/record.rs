@@ -43,6 +43,7 @@ pub async fn show(
             .job
             .get(&job)
             .is_some_and(|j| j.entity == EntityKind::Contact);
+        let view = load_record(&state, job.clone(), record_id.clone(), live).await?;
         // A contact's channels are shown even when the CRM cannot be read for them: the
         // reason then says so instead of the page failing.
         let consent = if is_contact {
@@ -54,7 +55,6 @@ pub async fn show(
         } else {
             None
         };
-        let view = load_record(&state, job, record_id, live).await?;
         Ok::<_, WebError>(render(ui.lang, &actor, &view, consent.as_ref()))
     }
     .await;
