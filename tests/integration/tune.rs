@@ -184,6 +184,7 @@ async fn generate(url: &str) -> Vec<Generated> {
         (approve, Verdict::Approve { edited: None }),
         (reject, Verdict::Reject),
     ] {
+        let n = ids.len();
         let filter = ChangeFilter {
             ids,
             ..Default::default()
@@ -191,6 +192,7 @@ async fn generate(url: &str) -> Vec<Generated> {
         let decided = decide(&store, filter, verdict, "steward")
             .await
             .expect("decide");
+        assert_eq!(decided.len(), n);
         assert!(decided.iter().all(|d| d.refused.is_none()));
     }
     for (record, is_match) in judged {
@@ -328,6 +330,16 @@ fn tune_recovers_the_generators_threshold(kind: StoreKind) {
         assert!(table.contains(want), "{name}: `{want}` missing:\n{table}");
     }
     let looser = sb.json(&["tune", "--job", JOB, "--target-precision", "0.95"]);
+    assert_eq!(
+        looser["targets"]["precision"], 0.95,
+        "{name}: the flag is read"
+    );
+    assert!(
+        looser["at_suggested"]["auto_apply_min"]["precision"]
+            .as_f64()
+            .unwrap()
+            >= 0.95
+    );
     assert!(looser["suggested"]["auto_apply_min"].as_f64().unwrap() <= auto);
 }
 

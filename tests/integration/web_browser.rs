@@ -393,6 +393,7 @@ async fn stewards_review_in_the_browser_admins_undo_and_viewers_are_refused() {
     // The admin's tuning page (too few decisions in the demo yet: it says what is missing).
     browser.click("#nav-tune").await;
     browser.find("#t-job").await;
+    browser.find("#too-few").await;
     browser.screenshot(&shots.join("tune.png")).await;
 
     // A viewer sees no decision buttons, and a forged decision form is refused.
