@@ -28,7 +28,7 @@ pub fn routes() -> Router<Arc<WebState>> {
         .route("/", get(|| async { Redirect::to("/queue") }))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
-        .route("/queue", get(queue::show).post(queue::filtered))
+        .route("/queue", get(queue::show).post(queue::show))
         .route("/decide", post(queue::decide_one))
         .route("/bulk", post(queue::bulk))
         .route("/records/{job}/{record_id}", get(record::show))

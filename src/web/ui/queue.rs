@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
@@ -114,16 +114,9 @@ impl QueueForm {
     }
 }
 
+/// The queue, filtered by the query string (GET) or by the filter form's body (POST):
+/// axum's `Form` reads either.
 pub async fn show(
-    ui: Ui,
-    actor: Actor,
-    State(state): State<Arc<WebState>>,
-    Query(form): Query<QueueForm>,
-) -> Response {
-    ui.page(render(ui.lang, &actor, &state, &form, None).await)
-}
-
-pub async fn filtered(
     ui: Ui,
     actor: Actor,
     State(state): State<Arc<WebState>>,
@@ -251,13 +244,18 @@ fn counts(lang: Lang, result: &ChangePage) -> String {
     out
 }
 
+/// The button label of a verdict (`approve`, `reject`, `wrong`).
+fn verdict_label(lang: Lang, verdict: &str) -> &'static str {
+    lang.t(match verdict {
+        "approve" => "approve",
+        "reject" => "reject",
+        _ => "wrong",
+    })
+}
+
 /// A one-change decision form; `back` returns to a record page instead of the queue.
 pub fn decision_form(lang: Lang, actor: &Actor, id: i64, verdict: &str, extra: &str) -> String {
-    let label = match verdict {
-        "approve" => lang.t("approve"),
-        "reject" => lang.t("reject"),
-        _ => lang.t("wrong"),
-    };
+    let label = verdict_label(lang, verdict);
     format!(
         "<form method=\"post\" action=\"/decide\" class=\"inline\" data-verdict=\"{verdict}\">{}{}{}{extra}\
          <button id=\"{verdict}-{id}\">{label}</button></form>",
@@ -458,7 +456,7 @@ pub async fn bulk(
                 "<p id=\"confirm-text\">{} <b>{}</b></p><form method=\"post\" action=\"/bulk\">{}{}{}{}<button id=\"confirm\">{}</button></form>\
                  <form method=\"post\" action=\"/queue\">{}<button>{}</button></form>",
                 esc(&fill(lang.t("confirm_bulk"), &[("n", n.to_string())])),
-                lang.t(match verdict.as_str() { "approve" => "approve", "wrong" => "wrong", _ => "reject" }),
+                verdict_label(lang, &verdict),
                 hidden("csrf", actor.csrf()),
                 hidden("verdict", &verdict),
                 hidden("confirm", "1"),
