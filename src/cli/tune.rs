@@ -10,7 +10,7 @@ use clap::Args;
 use super::output::print_list;
 use super::Format;
 use crate::config::Config;
-use crate::domain::tune::{chart, Point, Shift, Targets, Weights};
+use crate::domain::tune::{chart, PairCounts, Point, Targets, Weights};
 use crate::store::Store;
 use crate::sync::tune::{report, TuneReport};
 
@@ -102,9 +102,9 @@ fn print_report(r: &TuneReport, svg: Option<&PathBuf>) -> anyhow::Result<()> {
         "job `{}`: {} decided matches ({} right, {} wrong): {} by match verdict, {} by {} \
          change decisions (weights: accepted {}, rejected {})",
         r.job,
-        t.pairs,
-        t.matches,
-        t.non_matches,
+        t.decided.pairs,
+        t.decided.matches,
+        t.decided.non_matches,
         r.sources.verdicts,
         r.sources.change_pairs,
         r.sources.change_decisions,
@@ -156,7 +156,7 @@ fn print_report(r: &TuneReport, svg: Option<&PathBuf>) -> anyhow::Result<()> {
         );
     }
     println!();
-    let shift = |s: &Shift| {
+    let shift = |s: &PairCounts| {
         format!(
             "{} ({} right matches, {} wrong)",
             s.pairs, s.matches, s.non_matches

@@ -289,9 +289,9 @@ fn tidy(t: f64, next_lower: Option<f64>) -> f64 {
         .unwrap_or(t)
 }
 
-/// How the review queue would have changed under other thresholds, in decided pairs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Shift {
+/// Decided pairs, and how many of them are the same entity and how many not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PairCounts {
     pub pairs: usize,
     /// Of them, the same entity …
     pub matches: usize,
@@ -299,14 +299,26 @@ pub struct Shift {
     pub non_matches: usize,
 }
 
+impl PairCounts {
+    fn add(&mut self, e: &Evidence) {
+        self.pairs += 1;
+        if e.is_match {
+            self.matches += 1;
+        } else {
+            self.non_matches += 1;
+        }
+    }
+}
+
+/// How the review queue would have changed under other thresholds, in decided pairs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct QueueShift {
     /// In the review band now, in the auto band under the suggestion: review work saved.
-    pub auto_applied: Shift,
+    pub auto_applied: PairCounts,
     /// In the review band now, below `review_min` under the suggestion: not found outright.
-    pub rejected_outright: Shift,
+    pub rejected_outright: PairCounts,
     /// Outside the review band now, in it under the suggestion: review work added.
-    pub added_to_review: Shift,
+    pub added_to_review: PairCounts,
 }
 
 pub fn queue_shift(evidence: &[Evidence], now: &Thresholds, then: &Thresholds) -> QueueShift {
@@ -318,31 +330,18 @@ pub fn queue_shift(evidence: &[Evidence], now: &Thresholds, then: &Thresholds) -
             (before, Band::Review) if before != Band::Review => &mut q.added_to_review,
             _ => continue,
         };
-        shift.pairs += 1;
-        if e.is_match {
-            shift.matches += 1;
-        } else {
-            shift.non_matches += 1;
-        }
+        shift.add(e);
     }
     q
-}
-
-/// Too few decisions to tune from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Shortfall {
-    pub pairs: usize,
-    pub matches: usize,
-    pub non_matches: usize,
 }
 
 /// Everything the tune report and its chart show.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Tuning {
     pub targets: Targets,
-    pub pairs: usize,
-    pub matches: usize,
-    pub non_matches: usize,
+    /// The decided pairs tuned from.
+    #[serde(flatten)]
+    pub decided: PairCounts,
     pub current: Thresholds,
     /// The current thresholds with the suggested values put in.
     pub suggested: Thresholds,
@@ -381,15 +380,11 @@ pub fn tune(
     evidence: &[Evidence],
     current: &Thresholds,
     targets: &Targets,
-) -> Result<Tuning, Shortfall> {
-    let matches = evidence.iter().filter(|e| e.is_match).count();
-    let non_matches = evidence.len() - matches;
-    if evidence.len() < MIN_PAIRS || matches.min(non_matches) < MIN_EACH_LABEL {
-        return Err(Shortfall {
-            pairs: evidence.len(),
-            matches,
-            non_matches,
-        });
+) -> Result<Tuning, PairCounts> {
+    let mut decided = PairCounts::default();
+    evidence.iter().for_each(|e| decided.add(e));
+    if decided.pairs < MIN_PAIRS || decided.matches.min(decided.non_matches) < MIN_EACH_LABEL {
+        return Err(decided);
     }
     let sweep = Sweep::new(evidence);
     let auto = sweep.auto_apply_min(targets.precision);
@@ -404,9 +399,7 @@ pub fn tune(
     let start = ((lowest * 100.0 + 1e-9).floor() as u32).min(100);
     Ok(Tuning {
         targets: *targets,
-        pairs: evidence.len(),
-        matches,
-        non_matches,
+        decided,
         current: *current,
         suggested,
         precision_unreachable: auto.is_none(),

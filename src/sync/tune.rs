@@ -7,8 +7,8 @@ use serde::Serialize;
 use crate::config::JobConfig;
 use crate::domain::model::{ChangeKind, ChangeStatus};
 use crate::domain::tune::{
-    evidence, tune, ChangeFact, MatchVerdict, Shortfall, Targets, Tuning, VerdictFact, Weights,
-    MIN_EACH_LABEL, MIN_PAIRS,
+    evidence, tune, ChangeFact, MatchVerdict, PairCounts, Source, Targets, Tuning, VerdictFact,
+    Weights, MIN_EACH_LABEL, MIN_PAIRS,
 };
 use crate::store::{changes, verdicts, Store, StoreError};
 
@@ -28,7 +28,7 @@ pub enum TuneError {
          changes with `refsync review approve|reject|wrong`",
         .have.pairs, .have.matches, .have.non_matches
     )]
-    TooFewDecisions { job: String, have: Shortfall },
+    TooFewDecisions { job: String, have: PairCounts },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -103,7 +103,7 @@ pub async fn report(
     let pairs = evidence(&verdict_facts, &change_facts, &weights);
     let sources = Sources {
         verdicts: verdict_facts.len(),
-        change_pairs: pairs.len().saturating_sub(verdict_facts.len()),
+        change_pairs: pairs.iter().filter(|e| e.source == Source::Changes).count(),
         change_decisions: change_facts.len(),
     };
     let tuning =

@@ -258,7 +258,7 @@ fn queue_shift_counts_pairs_moving_between_bands() {
         pair(0.72, true),  // not found → review
     ];
     let q = queue_shift(&pairs, &thresholds(0.92, 0.75), &thresholds(0.85, 0.70));
-    let shift = |s: &Shift| (s.pairs, s.matches, s.non_matches);
+    let shift = |s: &PairCounts| (s.pairs, s.matches, s.non_matches);
     assert_eq!(shift(&q.auto_applied), (2, 1, 1));
     assert_eq!(shift(&q.rejected_outright), (0, 0, 0));
     assert_eq!(shift(&q.added_to_review), (1, 1, 0));
@@ -284,7 +284,7 @@ fn too_few_decisions_are_refused_with_the_counts() {
         let err = tune(&pairs, &current, &Targets::default()).unwrap_err();
         assert_eq!(
             err,
-            Shortfall {
+            PairCounts {
                 pairs: n,
                 matches: m,
                 non_matches: nm

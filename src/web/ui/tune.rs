@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{fill, Ui};
 use crate::domain::tune::chart::svg;
-use crate::domain::tune::{Point, Shift, Targets, Weights};
+use crate::domain::tune::{PairCounts, Point, Targets, Weights};
 use crate::store::users::Role;
 use crate::sync::tune::{report, TuneError, TuneReport};
 use crate::web::auth::Actor;
@@ -125,7 +125,7 @@ fn point_cells(p: &Point) -> String {
     )
 }
 
-fn shift(lang: Lang, key: &'static str, s: &Shift) -> String {
+fn shift(lang: Lang, key: &'static str, s: &PairCounts) -> String {
     format!(
         "<li>{}</li>",
         fill(
@@ -155,9 +155,9 @@ fn results(lang: Lang, r: &TuneReport) -> String {
         fill(
             lang.t("decided_pairs"),
             &[
-                ("n", t.pairs.to_string()),
-                ("right", t.matches.to_string()),
-                ("wrong", t.non_matches.to_string()),
+                ("n", t.decided.pairs.to_string()),
+                ("right", t.decided.matches.to_string()),
+                ("wrong", t.decided.non_matches.to_string()),
             ],
         )
     );
