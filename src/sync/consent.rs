@@ -474,10 +474,14 @@ pub async fn import_from_crm(
         .unzip();
     let crm = crate::crm::open(&job.crm, &config.crm[&job.crm]).await?;
     let crm_name = job.crm.clone();
-    let known = store
+    // The latest status per (contact, source), oldest rows first so the newest wins.
+    let known: std::collections::HashMap<(String, String), String> = store
         .db
         .run(move |conn| consents::all(conn, Some(&crm_name)))
-        .await?;
+        .await?
+        .into_iter()
+        .map(|k| ((k.contact_id, k.source), k.status))
+        .collect();
     let mut report = ConsentImport {
         job: job_name.clone(),
         ..Default::default()
@@ -509,11 +513,8 @@ pub async fn import_from_crm(
                     continue;
                 };
                 let source = format!("CRM {} column {column}", job.crm);
-                let last = known
-                    .iter()
-                    .rev()
-                    .find(|k| k.contact_id == row.id && k.source == source);
-                if last.is_some_and(|k| k.status == status.as_str()) {
+                let last = known.get(&(row.id.clone(), source.clone()));
+                if last.is_some_and(|k| k == status.as_str()) {
                     continue;
                 }
                 let consent = NewConsent {
