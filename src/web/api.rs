@@ -37,6 +37,10 @@ type ApiResult<T> = Result<Json<T>, WebError>;
 
 /// The largest page a list returns.
 pub const MAX_LIMIT: i64 = 500;
+/// Rows of a page of passes or changes when the request names no `limit`.
+pub const DEFAULT_LIMIT: i64 = 50;
+/// Rows of a page of the audit log when the request names no `limit`.
+pub const DEFAULT_AUDIT_LIMIT: i64 = 200;
 
 pub fn routes() -> Router<Arc<WebState>> {
     Router::new()
@@ -106,7 +110,7 @@ async fn list_passes(
     Params(q): Params<PassQuery>,
 ) -> ApiResult<Vec<PassRow>> {
     actor.require(Role::Viewer)?;
-    let limit = page_limit(q.limit, 50)?;
+    let limit = page_limit(q.limit, DEFAULT_LIMIT)?;
     let rows = state
         .store
         .db
@@ -247,7 +251,7 @@ impl ChangeQuery {
             text: non_empty(&self.text),
             sort,
             offset: Some(self.offset.unwrap_or(0)),
-            limit: Some(page_limit(self.limit, 50)?),
+            limit: Some(page_limit(self.limit, DEFAULT_LIMIT)?),
         })
     }
 }
@@ -712,7 +716,7 @@ async fn audit_list(
         }
     };
     let Some(format) = export else {
-        let limit = page_limit(q.limit, 200)?;
+        let limit = page_limit(q.limit, DEFAULT_AUDIT_LIMIT)?;
         return Ok(Json(load_audit(&state, q.filter(Some(limit))).await?).into_response());
     };
     let mut rows = load_audit(&state, q.filter(None)).await?;

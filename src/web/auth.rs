@@ -139,10 +139,14 @@ fn valid_user_name(name: &str) -> Result<String, String> {
     }
 }
 
-/// Passwords need 12 characters at least; no other composition rules (NIST 800-63B).
+/// The shortest password accepted; no other composition rules (NIST 800-63B).
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
 fn valid_password(password: &SecretString) -> Result<(), String> {
-    if password.expose_secret().chars().count() < 12 {
-        return Err("the password is too short: use 12 characters or more".into());
+    if password.expose_secret().chars().count() < MIN_PASSWORD_CHARS {
+        return Err(format!(
+            "the password is too short: use {MIN_PASSWORD_CHARS} characters or more"
+        ));
     }
     Ok(())
 }

@@ -3,6 +3,25 @@
 
 use serde_json::{json, Map, Value};
 
+use super::api::{DEFAULT_AUDIT_LIMIT, DEFAULT_LIMIT, MAX_LIMIT};
+use super::auth::MIN_PASSWORD_CHARS;
+use crate::domain::consent::{Audience, Channel};
+use crate::store::users::Role;
+
+/// The names of every value of a `snake_names!` type, as a JSON schema enum.
+fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Value {
+    json!({ "enum": all.iter().map(|v| name(*v)).collect::<Vec<_>>() })
+}
+
+/// The `limit` parameter of a paged list with `default` rows.
+fn limit(default: i64) -> Value {
+    query(
+        "limit",
+        "integer",
+        &format!("page size, 1..={MAX_LIMIT}, default {default}"),
+    )
+}
+
 fn reference(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
@@ -92,16 +111,16 @@ fn change_filters() -> Vec<Value> {
             "case-insensitive substring of record id, old or new value",
         ),
         query("sort", "string", "id (default), -id, score or -score"),
-        query("limit", "integer", "page size, 1..=500, default 50"),
+        limit(DEFAULT_LIMIT),
         query("offset", "integer", "rows to skip, default 0"),
     ]
 }
 
 /// The whole document.
 pub fn document() -> Value {
-    let viewer = Some("viewer");
-    let steward = Some("steward");
-    let admin = Some("admin");
+    let viewer = Some(Role::Viewer.as_str());
+    let steward = Some(Role::Steward.as_str());
+    let admin = Some(Role::Admin.as_str());
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -115,7 +134,7 @@ pub fn document() -> Value {
             "/api/v1/openapi.json": { "get": operation("This document", None, vec![], None, object()) },
             "/api/v1/me": { "get": operation("The caller's name, role and CSRF token", viewer, vec![], None, reference("Me")) },
             "/api/v1/passes": { "get": operation("Passes, newest first", viewer,
-                vec![query("job", "string", "job name"), query("limit", "integer", "1..=500, default 50")],
+                vec![query("job", "string", "job name"), limit(DEFAULT_LIMIT)],
                 None, array_of(reference("Pass"))) },
             "/api/v1/passes/{id}": { "get": operation("A pass with its changes counted per status", viewer,
                 vec![path_param("id", "integer")], None, reference("PassDetail")) },
@@ -133,7 +152,7 @@ pub fn document() -> Value {
                 "post": operation("Record a revocation (opt-out) for one channel; earlier records stay, the revocation wins from now on", steward,
                     vec![path_param("job", "string"), path_param("id", "string")],
                     Some(json!({ "type": "object", "required": ["channel"], "properties": {
-                        "channel": { "enum": ["letter", "phone", "email", "fax", "sms"] },
+                        "channel": names(Channel::ALL, Channel::as_str),
                         "source": { "type": "string" } } })),
                     reference("ContactConsent"))
             },
@@ -149,7 +168,7 @@ pub fn document() -> Value {
                 vec![query("job", "string", "job name"), query("record", "string", "CRM record id"),
                      query("change", "integer", "change id"), query("pass", "integer", "pass id"),
                      query("actor", "string", "user name or `system`"),
-                     query("limit", "integer", "1..=500, default 200"),
+                     limit(DEFAULT_AUDIT_LIMIT),
                      query("format", "string", "csv or json: export")],
                 None, array_of(reference("AuditEntry"))) },
             "/api/v1/config": { "get": operation("The effective configuration, secrets redacted", admin, vec![], None,
@@ -159,8 +178,8 @@ pub fn document() -> Value {
                 "post": operation("Create a user", admin, vec![], Some(json!({
                     "type": "object", "required": ["name", "role", "password"],
                     "properties": { "name": { "type": "string" },
-                                    "role": { "enum": ["viewer", "steward", "admin"] },
-                                    "password": { "type": "string", "minLength": 12 } } })), object())
+                                    "role": names(Role::ALL, Role::as_str),
+                                    "password": { "type": "string", "minLength": MIN_PASSWORD_CHARS } } })), object())
             },
             "/api/v1/users/{name}/disable": { "post": operation("Disable a user and end their sessions", admin,
                 vec![path_param("name", "string")], None, object()) }
@@ -178,13 +197,13 @@ pub fn document() -> Value {
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
                 "ContactConsent": { "type": "object", "properties": {
                     "job": { "type": "string" }, "crm": { "type": "string" }, "contact_id": { "type": "string" },
-                    "audience": { "enum": ["business", "consumer"] }, "audience_reason": { "type": "string" },
+                    "audience": names(Audience::ALL, Audience::as_str), "audience_reason": { "type": "string" },
                     "verdicts": { "type": "array", "items": { "type": "object", "properties": {
-                        "channel": { "enum": ["letter", "phone", "email", "fax", "sms"] },
+                        "channel": names(Channel::ALL, Channel::as_str),
                         "allowed": { "type": "boolean" }, "reason": { "type": "string" } } } },
                     "records": { "type": "array", "items": { "type": "object" } } } },
                 "Me": { "type": "object", "properties": { "name": { "type": "string" },
-                    "role": { "enum": ["viewer", "steward", "admin"] }, "csrf": { "type": "string" } } },
+                    "role": names(Role::ALL, Role::as_str), "csrf": { "type": "string" } } },
                 "Pass": { "type": "object", "properties": { "id": { "type": "integer" }, "job": { "type": "string" },
                     "status": { "type": "string" }, "started_at": { "type": "string" },
                     "changes_proposed": { "type": "integer" }, "changes_applied": { "type": "integer" } } },
