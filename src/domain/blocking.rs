@@ -7,42 +7,42 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::EntityKind;
+use super::comparison::COMPARABLE_FIELDS;
+use super::model::{EntityKind, Field, UnknownField};
 use super::normalise::koelner_phonetik;
-use super::score::{hash64, Prepared};
-use crate::domain::model::Field;
+use super::score::{hash64, slot, slot_of, Prepared};
 
-macro_rules! rules {
+macro_rules! presets {
     ($($variant:ident => $name:literal: $doc:literal),* $(,)?) => {
-        /// A blocking rule: how one blocking key is made from a prepared record.
+        /// A named blocking rule: how one blocking key is made from a prepared record.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Rule { $(#[doc = $doc] $variant),* }
+        pub enum Preset { $(#[doc = $doc] $variant),* }
 
-        impl Rule {
-            pub const ALL: &'static [Rule] = &[$(Rule::$variant),*];
+        impl Preset {
+            pub const ALL: &'static [Preset] = &[$(Preset::$variant),*];
 
             pub fn as_str(self) -> &'static str {
-                match self { $(Rule::$variant => $name),* }
+                match self { $(Preset::$variant => $name),* }
             }
 
             pub fn describe(self) -> &'static str {
-                match self { $(Rule::$variant => $doc),* }
+                match self { $(Preset::$variant => $doc),* }
             }
         }
 
-        impl FromStr for Rule {
+        impl FromStr for Preset {
             type Err = String;
-            fn from_str(s: &str) -> Result<Rule, String> {
+            fn from_str(s: &str) -> Result<Preset, String> {
                 match s {
-                    $($name => Ok(Rule::$variant),)*
-                    _ => Err(format!("unknown blocking rule `{s}`; known rules: {}", [$($name),*].join(", "))),
+                    $($name => Ok(Preset::$variant),)*
+                    _ => Err(format!("unknown blocking rule `{s}`; known rules: {}, or a table {{ on = [\"postcode\", \"initial(first_name)\"] }} with transforms {}", [$($name),*].join(", "), Transform::NAMES)),
                 }
             }
         }
     };
 }
 
-rules! {
+presets! {
     Lei => "lei": "the LEI",
     VatId => "vat_id": "the VAT id",
     RegisterNumber => "register_number": "the register type and number",
@@ -62,141 +62,389 @@ rules! {
     OrganisationFirstInitial => "organisation_first_initial": "the contact's whole organisation name and the first name's initial (a new last name, a typo early in it)",
 }
 
+/// How a field's comparable value becomes part of a blocking key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transform {
+    /// The comparable form as it is.
+    Exact,
+    /// Without blanks and punctuation (`Hans Peter` = `hanspeter`).
+    Folded,
+    /// Kölner Phonetik: names that sound alike agree.
+    Phonetic,
+    /// The first N letters (blanks skipped).
+    Prefix(u8),
+    /// The first letter.
+    Initial,
+    /// The year of a date.
+    Year,
+    /// The first word of two letters or more.
+    Token,
+}
+
+impl Transform {
+    const NAMES: &'static str = "exact, folded, phonetic, prefix(FIELD, N), initial, year, token";
+
+    fn apply(self, value: &str) -> Option<String> {
+        let letters = || value.chars().filter(|c| c.is_alphanumeric());
+        let out = match self {
+            Transform::Exact => value.to_string(),
+            Transform::Folded => letters().collect(),
+            Transform::Phonetic => koelner_phonetik(value),
+            Transform::Prefix(n) => letters().take(usize::from(n)).collect(),
+            Transform::Initial => letters().take(1).collect(),
+            Transform::Year => value.get(..4)?.to_string(),
+            Transform::Token => value.split(' ').find(|t| t.len() >= 2)?.to_string(),
+        };
+        (!out.is_empty()).then_some(out)
+    }
+}
+
+/// One part of a blocking key: a field and its transform, written `field`,
+/// `transform(field)` or `prefix(field, N)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyPart {
+    pub field: Field,
+    pub transform: Transform,
+}
+
+impl fmt::Display for KeyPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let field = self.field;
+        match self.transform {
+            Transform::Exact => write!(f, "{field}"),
+            Transform::Folded => write!(f, "folded({field})"),
+            Transform::Phonetic => write!(f, "phonetic({field})"),
+            Transform::Prefix(n) => write!(f, "prefix({field}, {n})"),
+            Transform::Initial => write!(f, "initial({field})"),
+            Transform::Year => write!(f, "year({field})"),
+            Transform::Token => write!(f, "token({field})"),
+        }
+    }
+}
+
+impl FromStr for KeyPart {
+    type Err = String;
+    fn from_str(s: &str) -> Result<KeyPart, String> {
+        let s = s.trim();
+        let field = |name: &str| -> Result<Field, String> {
+            let field: Field = name
+                .trim()
+                .parse()
+                .map_err(|e: UnknownField| e.to_string())?;
+            if slot_of(field).is_none() {
+                return Err(format!(
+                    "`{field}` is not prepared for matching; use one of: {}",
+                    COMPARABLE_FIELDS
+                        .iter()
+                        .map(|f| f.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            Ok(field)
+        };
+        let Some((name, rest)) = s.split_once('(') else {
+            return Ok(KeyPart {
+                field: field(s)?,
+                transform: Transform::Exact,
+            });
+        };
+        let inner = rest
+            .strip_suffix(')')
+            .ok_or_else(|| format!("`{s}`: a transform is written `{name}(FIELD)`"))?;
+        let transform = match name.trim() {
+            "exact" => Transform::Exact,
+            "folded" => Transform::Folded,
+            "phonetic" => Transform::Phonetic,
+            "initial" => Transform::Initial,
+            "year" => Transform::Year,
+            "token" => Transform::Token,
+            "prefix" => {
+                let (f, n) = inner.split_once(',').ok_or_else(|| {
+                    format!("`{s}`: write `prefix(FIELD, N)` with N from 1 to 20")
+                })?;
+                let n: u8 = n
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=20).contains(n))
+                    .ok_or_else(|| {
+                        format!("`{s}`: N in `prefix(FIELD, N)` must be from 1 to 20")
+                    })?;
+                return Ok(KeyPart {
+                    field: field(f)?,
+                    transform: Transform::Prefix(n),
+                });
+            }
+            other => {
+                return Err(format!(
+                    "`{other}` is not a transform; transforms: {}",
+                    Transform::NAMES
+                ))
+            }
+        };
+        Ok(KeyPart {
+            field: field(inner)?,
+            transform,
+        })
+    }
+}
+
+/// A blocking rule: a named preset, or a key built from fields with transforms (all parts
+/// must be present for a record to get a key), in the spirit of Splink's `block_on`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Rule {
+    Preset(Preset),
+    On(Vec<KeyPart>),
+}
+
+impl Rule {
+    fn on(parts: &[(Field, Transform)]) -> Rule {
+        Rule::On(
+            parts
+                .iter()
+                .map(|&(field, transform)| KeyPart { field, transform })
+                .collect(),
+        )
+    }
+
+    /// The fields the rule's keys are made of.
+    pub fn fields(&self) -> Vec<Field> {
+        match self {
+            Rule::On(parts) => parts.iter().map(|p| p.field).collect(),
+            Rule::Preset(p) => match p {
+                Preset::Lei => vec![Field::Lei],
+                Preset::VatId => vec![Field::VatId],
+                Preset::RegisterNumber => vec![Field::RegisterNumber],
+                Preset::Email => vec![Field::Email],
+                Preset::Phone => vec![Field::Phone],
+                Preset::Website => vec![Field::Website],
+                Preset::Name | Preset::NameTokens => vec![Field::LegalName],
+                Preset::PostcodeName | Preset::PhoneticPostcode => {
+                    vec![Field::LegalName, Field::Postcode]
+                }
+                Preset::NameCity | Preset::NamePrefixCity => vec![Field::LegalName, Field::City],
+                Preset::Address => vec![Field::Street, Field::HouseNumber, Field::Postcode],
+                Preset::LastNamePhonetic | Preset::FirstInitialLastName => {
+                    vec![Field::FirstName, Field::LastName]
+                }
+                Preset::OrganisationLastPrefix => vec![Field::OrganisationName, Field::LastName],
+                Preset::OrganisationFirstInitial => {
+                    vec![Field::OrganisationName, Field::FirstName]
+                }
+            },
+        }
+    }
+}
+
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        match self {
+            Rule::Preset(p) => f.write_str(p.as_str()),
+            Rule::On(parts) => {
+                let parts: Vec<String> = parts.iter().map(KeyPart::to_string).collect();
+                write!(f, "on({})", parts.join(", "))
+            }
+        }
     }
 }
 
 impl Serialize for Rule {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
+        use serde::ser::SerializeMap;
+        match self {
+            Rule::Preset(p) => s.serialize_str(p.as_str()),
+            Rule::On(parts) => {
+                let mut map = s.serialize_map(Some(1))?;
+                let parts: Vec<String> = parts.iter().map(KeyPart::to_string).collect();
+                map.serialize_entry("on", &parts)?;
+                map.end()
+            }
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Rule {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Name(String),
+            On { on: Vec<String> },
+        }
+        let raw = Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "a blocking rule is a name ({}) or a table {{ on = [\"postcode\", \"initial(first_name)\"] }} (transforms {})",
+                Preset::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "),
+                Transform::NAMES
+            ))
+        })?;
+        match raw {
+            Raw::Name(name) => name
+                .parse()
+                .map(Rule::Preset)
+                .map_err(serde::de::Error::custom),
+            Raw::On { on } if on.is_empty() => Err(serde::de::Error::custom(
+                "`on` needs at least one field, e.g. on = [\"postcode\", \"initial(first_name)\"]",
+            )),
+            Raw::On { on } => on
+                .iter()
+                .map(|p| p.parse())
+                .collect::<Result<Vec<KeyPart>, String>>()
+                .map(Rule::On)
+                .map_err(serde::de::Error::custom),
+        }
     }
 }
 
 /// The default rules for `kind`: identifiers, then name and address rules that tolerate
-/// the typical faults (typos, moves, renames).
+/// the typical faults (typos, moves, renames, a new last name, a private customer with no
+/// e-mail or employer).
 pub fn default_rules(kind: EntityKind) -> Vec<Rule> {
+    use Transform::{Exact, Initial, Phonetic};
     match kind {
-        EntityKind::Organisation => vec![
-            Rule::Lei,
-            Rule::VatId,
-            Rule::RegisterNumber,
-            Rule::Name,
-            Rule::PostcodeName,
-            Rule::NameCity,
-            Rule::NamePrefixCity,
-            Rule::PhoneticPostcode,
-            Rule::Address,
-            Rule::Phone,
-            Rule::Website,
-            Rule::Email,
-        ],
+        EntityKind::Organisation => [
+            Preset::Lei,
+            Preset::VatId,
+            Preset::RegisterNumber,
+            Preset::Name,
+            Preset::PostcodeName,
+            Preset::NameCity,
+            Preset::NamePrefixCity,
+            Preset::PhoneticPostcode,
+            Preset::Address,
+            Preset::Phone,
+            Preset::Website,
+            Preset::Email,
+        ]
+        .into_iter()
+        .map(Rule::Preset)
+        .collect(),
         EntityKind::Contact => vec![
-            Rule::Email,
-            Rule::Phone,
-            Rule::LastNamePhonetic,
-            Rule::FirstInitialLastName,
-            Rule::OrganisationLastPrefix,
-            Rule::OrganisationFirstInitial,
+            Rule::Preset(Preset::Email),
+            Rule::Preset(Preset::Phone),
+            Rule::Preset(Preset::LastNamePhonetic),
+            Rule::Preset(Preset::FirstInitialLastName),
+            Rule::Preset(Preset::OrganisationLastPrefix),
+            Rule::Preset(Preset::OrganisationFirstInitial),
+            // Two parts of the address agreeing find a person whose names were swapped,
+            // mistyped or changed by marriage.
+            Rule::on(&[(Field::Postcode, Exact), (Field::FirstName, Initial)]),
+            Rule::on(&[(Field::Street, Phonetic), (Field::HouseNumber, Exact)]),
+            Rule::on(&[(Field::Street, Phonetic), (Field::Postcode, Exact)]),
+            Rule::on(&[(Field::Postcode, Exact), (Field::HouseNumber, Exact)]),
+            Rule::on(&[(Field::HouseNumber, Exact), (Field::City, Exact)]),
+            Rule::on(&[(Field::LastName, Phonetic), (Field::City, Exact)]),
+            Rule::on(&[(Field::BirthDate, Exact)]),
         ],
     }
 }
 
 /// Whether `rule` means anything for `kind` (a VAT id rule for contacts does not).
-pub fn applies_to(rule: Rule, kind: EntityKind) -> bool {
+pub fn applies_to(rule: &Rule, kind: EntityKind) -> bool {
     match rule {
-        Rule::Email | Rule::Phone => true,
-        Rule::LastNamePhonetic
-        | Rule::FirstInitialLastName
-        | Rule::OrganisationLastPrefix
-        | Rule::OrganisationFirstInitial => kind == EntityKind::Contact,
-        _ => kind == EntityKind::Organisation,
+        Rule::On(_) | Rule::Preset(Preset::Email | Preset::Phone) => true,
+        Rule::Preset(
+            Preset::LastNamePhonetic
+            | Preset::FirstInitialLastName
+            | Preset::OrganisationLastPrefix
+            | Preset::OrganisationFirstInitial,
+        ) => kind == EntityKind::Contact,
+        Rule::Preset(_) => kind == EntityKind::Organisation,
     }
 }
 
 /// The blocking key of `record` under `rule`, if the record has what the rule needs.
-pub fn key(rule: Rule, kind: EntityKind, record: &Prepared) -> Option<u64> {
-    let tag = [rule as u8];
-    let one = |field: Field| {
-        record
-            .value(kind, field)
-            .map(|v| hash64(&[&tag, v.as_bytes()]))
+pub fn key(rule: &Rule, record: &Prepared) -> Option<u64> {
+    let preset = match rule {
+        Rule::Preset(p) => *p,
+        Rule::On(parts) => {
+            // Tagged by the rule's text: two rules never share a key by accident.
+            let tag = hash64(&[rule.to_string().as_bytes()]).to_le_bytes();
+            let values = parts
+                .iter()
+                .map(|p| p.transform.apply(record.value(p.field)?))
+                .collect::<Option<Vec<String>>>()?;
+            let mut bytes: Vec<&[u8]> = vec![&tag];
+            bytes.extend(values.iter().map(|v| v.as_bytes()));
+            return Some(hash64(&bytes));
+        }
     };
+    let tag = [preset as u8];
+    let one = |field: Field| record.value(field).map(|v| hash64(&[&tag, v.as_bytes()]));
     let first_token = || {
         record
             .name()
             .and_then(|n| n.split(' ').find(|t| t.len() >= 2))
     };
-    match rule {
-        Rule::Lei => one(Field::Lei),
-        Rule::VatId => one(Field::VatId),
-        Rule::RegisterNumber => one(Field::RegisterNumber),
-        Rule::Email => one(Field::Email),
-        Rule::Phone => one(Field::Phone),
-        Rule::Website => one(Field::Website),
-        Rule::Name => record.name().map(|n| hash64(&[&tag, n.as_bytes()])),
-        Rule::PostcodeName => {
-            let (p, n) = (record.postcode()?, record.name()?);
+    match preset {
+        Preset::Lei => one(Field::Lei),
+        Preset::VatId => one(Field::VatId),
+        Preset::RegisterNumber => one(Field::RegisterNumber),
+        Preset::Email => one(Field::Email),
+        Preset::Phone => one(Field::Phone),
+        Preset::Website => one(Field::Website),
+        Preset::Name => record.name().map(|n| hash64(&[&tag, n.as_bytes()])),
+        Preset::PostcodeName => {
+            let (p, n) = (record.value(Field::Postcode)?, record.name()?);
             let prefix: String = n.chars().filter(|c| *c != ' ').take(3).collect();
             Some(hash64(&[&tag, p.as_bytes(), prefix.as_bytes()]))
         }
-        Rule::NameCity => {
-            let (t, c) = (first_token()?, record.city()?);
+        Preset::NameCity => {
+            let (t, c) = (first_token()?, record.value(Field::City)?);
             let city = c.split(' ').next().unwrap_or(c);
             Some(hash64(&[&tag, t.as_bytes(), city.as_bytes()]))
         }
-        Rule::NamePrefixCity => {
+        Preset::NamePrefixCity => {
             let prefix: String = record
                 .name()?
                 .chars()
                 .filter(|c| *c != ' ')
                 .take(4)
                 .collect();
-            let c = record.city()?;
+            let c = record.value(Field::City)?;
             let city = c.split(' ').next().unwrap_or(c);
             Some(hash64(&[&tag, prefix.as_bytes(), city.as_bytes()]))
         }
-        Rule::PhoneticPostcode => {
+        Preset::PhoneticPostcode => {
             let code = koelner_phonetik(first_token()?);
-            let area = record.postcode()?.get(..2)?;
+            let area = record.value(Field::Postcode)?.get(..2)?;
             Some(hash64(&[&tag, code.as_bytes(), area.as_bytes()]))
         }
-        Rule::NameTokens => {
+        Preset::NameTokens => {
             let mut tokens = record.name()?.split(' ').filter(|t| t.len() >= 2);
             let (a, b) = (tokens.next()?, tokens.next()?);
             Some(hash64(&[&tag, a.as_bytes(), b.as_bytes()]))
         }
-        Rule::Address => {
-            let (s, h, p) = (record.street()?, record.house_number()?, record.postcode()?);
+        Preset::Address => {
+            let s = record.value(Field::Street)?;
+            let (h, p) = (
+                record.value(Field::HouseNumber)?,
+                record.value(Field::Postcode)?,
+            );
             Some(hash64(&[&tag, s.as_bytes(), h.as_bytes(), p.as_bytes()]))
         }
-        Rule::LastNamePhonetic => record
-            .last_name_sound()
-            .filter(|s| !s.is_empty())
-            .map(|s| hash64(&[&tag, s.as_bytes()])),
-        Rule::FirstInitialLastName => {
-            let (f, l) = (record.first_name()?, record.last_name()?);
+        Preset::LastNamePhonetic => {
+            let sound = record.get(slot::LAST_SOUND).filter(|s| !s.is_empty())?;
+            Some(hash64(&[&tag, sound.as_bytes()]))
+        }
+        Preset::FirstInitialLastName => {
+            let (f, l) = (
+                record.value(Field::FirstName)?,
+                record.value(Field::LastName)?,
+            );
             let initial = f.chars().next()?.to_string();
             Some(hash64(&[&tag, initial.as_bytes(), l.as_bytes()]))
         }
-        Rule::OrganisationLastPrefix => {
-            let last: String = record.last_name()?.chars().take(3).collect();
-            let organisation = record.value(kind, Field::OrganisationName)?;
+        Preset::OrganisationLastPrefix => {
+            let last: String = record.value(Field::LastName)?.chars().take(3).collect();
+            let organisation = record.value(Field::OrganisationName)?;
             let token = organisation.split(' ').find(|t| t.len() >= 2)?;
             Some(hash64(&[&tag, last.as_bytes(), token.as_bytes()]))
         }
-        Rule::OrganisationFirstInitial => {
-            let initial = record.first_name()?.chars().next()?.to_string();
-            let organisation = record.value(kind, Field::OrganisationName)?;
+        Preset::OrganisationFirstInitial => {
+            let initial = record.value(Field::FirstName)?.chars().next()?.to_string();
+            let organisation = record.value(Field::OrganisationName)?;
             Some(hash64(&[&tag, initial.as_bytes(), organisation.as_bytes()]))
         }
     }
@@ -235,8 +483,8 @@ impl BlockingSettings {
         let chosen: Vec<Rule> = self
             .rules
             .iter()
-            .copied()
-            .filter(|r| applies_to(*r, kind))
+            .filter(|r| applies_to(r, kind))
+            .cloned()
             .collect();
         if chosen.is_empty() {
             default_rules(kind)
@@ -268,7 +516,6 @@ pub struct BlockIndex {
 impl BlockIndex {
     /// Indexes `records` (numbered by position) under every rule.
     pub fn build<'a>(
-        kind: EntityKind,
         rules: &[Rule],
         records: impl IntoIterator<Item = &'a Prepared>,
     ) -> BlockIndex {
@@ -276,7 +523,7 @@ impl BlockIndex {
         for (i, r) in records.into_iter().enumerate() {
             let Ok(at) = u32::try_from(i) else { break };
             for rule in rules {
-                if let Some(k) = key(*rule, kind, r) {
+                if let Some(k) = key(rule, r) {
                     entries.push((k, at));
                 }
             }
@@ -318,16 +565,10 @@ impl BlockIndex {
 
     /// The union of the blocks `record` falls into, skipping blocks larger than
     /// `max_block` (a key shared by that many says nothing). Sorted, without repeats.
-    pub fn candidates(
-        &self,
-        kind: EntityKind,
-        rules: &[Rule],
-        record: &Prepared,
-        max_block: usize,
-    ) -> Vec<u32> {
+    pub fn candidates(&self, rules: &[Rule], record: &Prepared, max_block: usize) -> Vec<u32> {
         let mut out = Vec::new();
         for rule in rules {
-            if let Some(k) = key(*rule, kind, record) {
+            if let Some(k) = key(rule, record) {
                 let block = self.block(k);
                 if block.len() <= max_block {
                     out.extend(block.iter().map(|(_, i)| *i));
@@ -383,7 +624,7 @@ mod tests {
             ),
         ];
         let rules = default_rules(EntityKind::Organisation);
-        let index = BlockIndex::build(EntityKind::Organisation, &rules, &register);
+        let index = BlockIndex::build(&rules, &register);
         let cases = [
             (
                 "typo in name",
@@ -419,11 +660,7 @@ mod tests {
             ),
         ];
         for (label, crm, want) in cases {
-            assert_eq!(
-                index.candidates(EntityKind::Organisation, &rules, &crm, 100),
-                want,
-                "{label}"
-            );
+            assert_eq!(index.candidates(&rules, &crm, 100), want, "{label}");
         }
     }
 
@@ -451,7 +688,7 @@ mod tests {
             person("r2", "Anna", "Schmidt", "anna@kraus-it.de", "Kraus IT AG"),
         ];
         let rules = default_rules(EntityKind::Contact);
-        let index = BlockIndex::build(EntityKind::Contact, &rules, &register);
+        let index = BlockIndex::build(&rules, &register);
         let cases = [
             (
                 "same mail",
@@ -490,11 +727,7 @@ mod tests {
             ),
         ];
         for (label, crm, want) in cases {
-            assert_eq!(
-                index.candidates(EntityKind::Contact, &rules, &crm, 100),
-                want,
-                "{label}"
-            );
+            assert_eq!(index.candidates(&rules, &crm, 100), want, "{label}");
         }
     }
 
@@ -511,18 +744,11 @@ mod tests {
                 )
             })
             .collect();
-        let rules = [Rule::NameCity];
-        let index = BlockIndex::build(EntityKind::Organisation, &rules, &register);
+        let rules = [Rule::Preset(Preset::NameCity)];
+        let index = BlockIndex::build(&rules, &register);
         let crm = org("c", "Firma X GmbH", "", "80331", "München");
-        assert_eq!(
-            index
-                .candidates(EntityKind::Organisation, &rules, &crm, 100)
-                .len(),
-            20
-        );
-        assert!(index
-            .candidates(EntityKind::Organisation, &rules, &crm, 10)
-            .is_empty());
+        assert_eq!(index.candidates(&rules, &crm, 100).len(), 20);
+        assert!(index.candidates(&rules, &crm, 10).is_empty());
     }
 
     #[test]
@@ -530,23 +756,123 @@ mod tests {
         let crm = org("c", "Firma GmbH", "", "80331", "München");
         let rules = default_rules(EntityKind::Organisation);
         assert!(BlockIndex::default()
-            .candidates(EntityKind::Organisation, &rules, &crm, 10)
+            .candidates(&rules, &crm, 10)
             .is_empty());
-        let built = BlockIndex::build(EntityKind::Organisation, &rules, &[]);
-        assert!(
-            built.is_empty()
-                && built
-                    .candidates(EntityKind::Organisation, &rules, &crm, 10)
-                    .is_empty()
-        );
+        let built = BlockIndex::build(&rules, &[]);
+        assert!(built.is_empty() && built.candidates(&rules, &crm, 10).is_empty());
     }
 
     #[test]
     fn rule_names_round_trip_and_unknown_ones_are_listed() {
-        for rule in Rule::ALL {
-            assert_eq!(rule.as_str().parse::<Rule>(), Ok(*rule));
+        for preset in Preset::ALL {
+            assert_eq!(preset.as_str().parse::<Preset>(), Ok(*preset));
         }
-        let err = "postcode".parse::<Rule>().unwrap_err();
-        assert!(err.contains("postcode_name"), "{err}");
+        let err = "postcode".parse::<Preset>().unwrap_err();
+        assert!(
+            err.contains("postcode_name") && err.contains("on = ["),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rules_as_data_parse_print_and_refuse_what_is_unknown() {
+        #[derive(Deserialize)]
+        struct Rules {
+            rules: Vec<Rule>,
+        }
+        let parsed: Rules = toml::from_str(
+            r#"rules = ["lei", { on = ["postcode", "initial(first_name)"] }, { on = ["prefix(street, 4)", "year(birth_date)"] }]"#,
+        )
+        .unwrap();
+        let printed: Vec<String> = parsed.rules.iter().map(Rule::to_string).collect();
+        assert_eq!(
+            printed,
+            [
+                "lei",
+                "on(postcode, initial(first_name))",
+                "on(prefix(street, 4), year(birth_date))"
+            ]
+        );
+        let cases = [
+            (
+                r#"rules = [{ on = ["plz"] }]"#,
+                "unknown canonical field `plz`",
+            ),
+            (
+                r#"rules = [{ on = ["soundex(last_name)"] }]"#,
+                "`soundex` is not a transform; transforms: exact, folded, phonetic",
+            ),
+            (
+                r#"rules = [{ on = ["prefix(street, 0)"] }]"#,
+                "from 1 to 20",
+            ),
+            (
+                r#"rules = [{ on = ["industry_code"] }]"#,
+                "not prepared for matching",
+            ),
+            (r#"rules = [{ on = [] }]"#, "at least one field"),
+            (
+                r#"rules = ["postcode"]"#,
+                "unknown blocking rule `postcode`",
+            ),
+        ];
+        for (text, problem) in cases {
+            let e = toml::from_str::<Rules>(text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains(problem), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn contacts_block_on_the_address_and_birth_date_without_names_agreeing() {
+        let person =
+            |id: &str, first: &str, last: &str, street: &str, postcode: &str, born: &str| {
+                Prepared::new(
+                    EntityKind::Contact,
+                    &Record::new(id)
+                        .with(Field::FirstName, first)
+                        .with(Field::LastName, last)
+                        .with(Field::Street, street)
+                        .with(Field::Postcode, postcode)
+                        .with(Field::City, "Köln")
+                        .with(Field::BirthDate, born),
+                )
+            };
+        let register = [person(
+            "r1",
+            "Anna",
+            "Schmidt",
+            "Hauptstraße 12",
+            "50667",
+            "1980-04-09",
+        )];
+        let rules = default_rules(EntityKind::Contact);
+        let index = BlockIndex::build(&rules, &register);
+        let cases = [
+            (
+                "married: new last name, same street and house",
+                person("c", "Anke", "Weber", "Hauptstr. 12", "50999", ""),
+            ),
+            (
+                "last name typo at the same postcode",
+                person("c", "Anna", "Xchmidt", "Ringstraße 1", "50667", ""),
+            ),
+            (
+                "moved, same birth date",
+                person(
+                    "c",
+                    "Hanna",
+                    "Schmitt",
+                    "Ringstraße 1",
+                    "10115",
+                    "09.04.1980",
+                ),
+            ),
+        ];
+        for (case, crm) in cases {
+            assert_eq!(index.candidates(&rules, &crm, 100), vec![0], "{case}");
+        }
     }
 }

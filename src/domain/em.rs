@@ -208,6 +208,7 @@ pub fn estimate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::comparison::MAX_COMPARISONS;
     use crate::domain::model::{EntityKind, Field};
     use crate::domain::score::FieldParams;
     use crate::domain::score::Level;
@@ -230,7 +231,7 @@ mod tests {
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             let is_match = next() < truth.lambda;
-            let mut g = [Level::Missing; 12];
+            let mut g = [Level::Missing; MAX_COMPARISONS];
             for (i, (_, p)) in truth.fields.iter().enumerate() {
                 let probs = if is_match { p.m } else { p.u };
                 let r = next();
@@ -253,7 +254,7 @@ mod tests {
     fn one_match_per_record_keeps_namesakes_out_of_the_match_class() {
         use Level::{Exact as A, Far as C, Missing as M};
         let pattern = |g: [Level; 7]| {
-            let mut out = [M; 12];
+            let mut out = [M; MAX_COMPARISONS];
             out[..7].copy_from_slice(&g);
             out
         };
@@ -302,7 +303,7 @@ mod tests {
     fn random_pairs_fix_u_and_the_prior_follows_the_matched_share() {
         use Level::{Exact as A, Far as C, Missing as M};
         let pattern = |first, last, email| {
-            let mut out = [M; 12];
+            let mut out = [M; MAX_COMPARISONS];
             out[0] = first;
             out[1] = last;
             out[2] = email;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::blocking::{BlockIndex, BlockingSettings, Rule};
+use super::comparison::{self, default_comparisons, ComparisonSpec};
 use super::decide::{decide, Decision, Thresholds};
 use super::em::{self, EmReport};
 use super::model::{EntityKind, Field};
@@ -31,6 +32,11 @@ pub struct MatchSettings {
     /// probabilities for the levels exact, close, far. EM leaves these alone.
     #[serde(default)]
     pub fields: std::collections::BTreeMap<Field, FieldParams>,
+    /// The comparison model: which fields are compared and how
+    /// (`{ field = "street", comparator = "street", close = 0.88 }`); empty means the
+    /// defaults of the entity kind, which compare every field the kind can carry.
+    #[serde(default)]
+    pub comparisons: Vec<ComparisonSpec>,
 }
 
 fn default_true() -> bool {
@@ -53,6 +59,7 @@ impl Default for MatchSettings {
             em_sample_pairs: default_em_sample_pairs(),
             term_frequency: true,
             fields: Default::default(),
+            comparisons: Vec::new(),
         }
     }
 }
@@ -60,6 +67,7 @@ impl Default for MatchSettings {
 impl MatchSettings {
     /// Checks what serde cannot; the error names the key below `matching` and the fix.
     pub fn validate(&self, kind: EntityKind) -> Result<(), (String, String)> {
+        comparison::validate(kind, &self.comparisons).map_err(|e| (e.key, e.problem))?;
         for (field, params) in &self.fields {
             let key = format!("fields.{field}");
             for (name, probs) in [("m", params.m), ("u", params.u)] {
@@ -76,9 +84,18 @@ impl MatchSettings {
         Ok(())
     }
 
-    /// The starting model: built-in defaults with the pinned fields applied.
+    /// The comparisons in force: the configured ones, else the kind's defaults.
+    pub fn comparisons(&self, kind: EntityKind) -> &[ComparisonSpec] {
+        if self.comparisons.is_empty() {
+            default_comparisons(kind)
+        } else {
+            &self.comparisons
+        }
+    }
+
+    /// The starting model: the comparisons with built-in m and u and the pins applied.
     pub fn model(&self, kind: EntityKind) -> Result<Model, String> {
-        let mut model = Model::default_for(kind);
+        let mut model = Model::with_comparisons(kind, self.comparisons(kind).to_vec());
         for (field, params) in &self.fields {
             model.pin(*field, *params)?;
         }
@@ -112,7 +129,7 @@ impl Linker {
         records: Vec<Prepared>,
     ) -> Result<Linker, String> {
         let rules = blocking.rules(kind);
-        let index = BlockIndex::build(kind, &rules, &records);
+        let index = BlockIndex::build(&rules, &records);
         let mut scorer = Scorer::new(settings.model(kind)?);
         if settings.term_frequency {
             scorer.term_frequencies = Some(Arc::new(TermFrequencies::build(kind, &records)));
@@ -130,7 +147,7 @@ impl Linker {
     /// Register records sharing a block with `crm`.
     pub fn candidates(&self, crm: &Prepared) -> impl Iterator<Item = &Prepared> {
         self.index
-            .candidates(self.kind, &self.rules, crm, self.max_block_size)
+            .candidates(&self.rules, crm, self.max_block_size)
             .into_iter()
             .filter_map(|i| self.records.get(i as usize))
     }
@@ -147,7 +164,10 @@ impl Linker {
         let mut ends = Vec::new();
         let step = (crm_records.len() / limit.max(1)).max(1);
         for crm in crm_records.iter().step_by(step) {
-            out.extend(self.candidates(crm).map(|c| gamma(self.kind, crm, c)));
+            out.extend(
+                self.candidates(crm)
+                    .map(|c| gamma(&self.scorer.model, crm, c)),
+            );
             ends.push(out.len());
             if out.len() >= limit {
                 break;
@@ -166,7 +186,7 @@ impl Linker {
         record_ends: &[usize],
         max_iterations: usize,
     ) -> EmReport {
-        let random = random_gammas(self.kind, crm_records, &self.records, gammas.len());
+        let random = random_gammas(&self.scorer.model, crm_records, &self.records, gammas.len());
         let random = em::RandomPairs {
             gammas: &random,
             register_size: self.records.len(),
@@ -208,7 +228,7 @@ impl Linker {
 /// `n` pairs of a CRM record and a register record, both drawn at random (seeded: the same
 /// pairs for the same data): non-matches all but by chance, for counting u.
 pub fn random_gammas(
-    kind: EntityKind,
+    model: &Model,
     crm_records: &[Prepared],
     register: &[Prepared],
     n: usize,
@@ -220,7 +240,7 @@ pub fn random_gammas(
     (0..n)
         .map(|_| {
             let crm = &crm_records[rng.usize(..crm_records.len())];
-            gamma(kind, crm, &register[rng.usize(..register.len())])
+            gamma(model, crm, &register[rng.usize(..register.len())])
         })
         .collect()
 }

@@ -64,6 +64,8 @@ canonical_fields! {
     OrganisationId => "organisation_id",
     // A contact's organisation by name (a lookup in a CRM, a column in a contact register).
     OrganisationName => "organisation_name",
+    // A person's date of birth (B2C CRMs), ISO `YYYY-MM-DD`; German `TT.MM.JJJJ` is read too.
+    BirthDate => "birth_date",
     // Register attributes a CRM may keep too (GLEIF and register dumps).
     OtherNames => "other_names",
     PreviousNames => "previous_names",

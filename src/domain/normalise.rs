@@ -412,6 +412,98 @@ pub fn name_core(name: &str) -> String {
     current
 }
 
+/// An organisation name without its trailing legal form, in the spelling it was written
+/// in (`Müller Maschinenbau Gesellschaft mit beschränkter Haftung` → `Müller Maschinenbau`);
+/// `None` when it ends in none.
+pub fn without_legal_form(name: &str) -> Option<String> {
+    let words: Vec<&str> = name.split_whitespace().collect();
+    // The longest tail that is a legal form, keeping at least one word of the name.
+    (1..words.len())
+        .rev()
+        .take(6)
+        .find(|&k| canonical_legal_form(&words[words.len() - k..].join(" ")).is_some())
+        .map(|k| {
+            words[..words.len() - k]
+                .join(" ")
+                .trim_end_matches([',', '-', '&'])
+                .trim_end()
+                .to_string()
+        })
+        .filter(|n| !n.is_empty())
+}
+
+/// The name with umlauts written the other way: `ae`/`oe`/`ue` as `ä`/`ö`/`ü` where the
+/// name has no umlaut, else `ä`/`ö`/`ü`/`ß` as `ae`/`oe`/`ue`/`ss`. `None` if nothing changes.
+pub fn umlauts_respelled(name: &str) -> Option<String> {
+    let out = if name.contains(['ä', 'ö', 'ü', 'Ä', 'Ö', 'Ü', 'ß']) {
+        let mut out = String::with_capacity(name.len() + 4);
+        for c in name.chars() {
+            match c {
+                'ä' => out.push_str("ae"),
+                'ö' => out.push_str("oe"),
+                'ü' => out.push_str("ue"),
+                'Ä' => out.push_str("Ae"),
+                'Ö' => out.push_str("Oe"),
+                'Ü' => out.push_str("Ue"),
+                'ß' => out.push_str("ss"),
+                c => out.push(c),
+            }
+        }
+        out
+    } else {
+        let mut out = String::with_capacity(name.len());
+        let mut chars = name.chars().peekable();
+        while let Some(c) = chars.next() {
+            let umlaut = match (c, chars.peek()) {
+                ('a', Some('e')) => Some('ä'),
+                ('o', Some('e')) => Some('ö'),
+                // `que`, `eue` (Neue), `aue` (Bauer) are not umlauts.
+                ('u', Some('e')) if !out.ends_with(['q', 'e', 'a', 'Q', 'E', 'A']) => Some('ü'),
+                ('A', Some('e')) => Some('Ä'),
+                ('O', Some('e')) => Some('Ö'),
+                ('U', Some('e')) => Some('Ü'),
+                _ => None,
+            };
+            match umlaut {
+                Some(u) => {
+                    chars.next();
+                    out.push(u);
+                }
+                None => out.push(c),
+            }
+        }
+        out
+    };
+    (out != name).then_some(out)
+}
+
+/// The forms in which a name is asked of a search that needs every word to occur, most
+/// exact first: as typed, with umlauts respelled, without the legal form, then shorter
+/// prefixes of words. Each differs from those before it.
+pub fn name_query_forms(name: &str) -> Vec<String> {
+    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    if name.is_empty() {
+        return Vec::new();
+    }
+    let respelled = umlauts_respelled(&name);
+    let mut bases = vec![name.clone()];
+    bases.extend(respelled.clone());
+    let mut forms = bases.clone();
+    let stripped: Vec<String> = bases.iter().filter_map(|b| without_legal_form(b)).collect();
+    forms.extend(stripped.iter().cloned());
+    let core = stripped.first().cloned().unwrap_or(name);
+    let words: Vec<&str> = core.split(' ').collect();
+    if words.len() >= 3 {
+        forms.push(words[..2].join(" "));
+    }
+    if words.len() >= 2 && words[0].chars().count() >= 4 {
+        forms.push(words[0].to_string());
+    }
+    let mut seen = std::collections::HashSet::new();
+    forms.retain(|f| seen.insert(f.to_lowercase()));
+    forms
+}
+
 /// ISO 3166 alpha-2 code of a country written as a code or a common German/English name.
 pub fn country_code(raw: &str) -> Option<&'static str> {
     const COUNTRIES: &[(&str, &[&str])] = &[
@@ -1047,6 +1139,43 @@ pub fn koelner_phonetik(raw: &str) -> String {
     out
 }
 
+/// A date of birth as `YYYY-MM-DD`, or `YYYY` where only the year is known. Reads ISO
+/// (`1956-04-09`), compact (`19560409`), German (`9.4.1956`, `09.04.1956`) and slashed
+/// day-first (`09/04/1956`) dates; `None` for anything else, and for a day or month that
+/// no calendar has (a record with such a date is compared as if it had none).
+pub fn parse_birth_date(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (year, month, day) = if let Some((d, rest)) = raw.split_once(['.', '/']) {
+        let (m, y) = rest.split_once(['.', '/'])?;
+        (y.trim(), m.trim(), d.trim())
+    } else if let Some((y, rest)) = raw.split_once('-') {
+        let (m, d) = rest.split_once('-')?;
+        // `1956-04-09T00:00:00` from a database export: the time is not part of it.
+        let d = d.split(['T', ' ']).next()?;
+        (y, m, d)
+    } else if raw.len() == 8 && digits(raw) {
+        (&raw[..4], &raw[4..6], &raw[6..])
+    } else if raw.len() == 4 && digits(raw) {
+        return (raw.starts_with("19") || raw.starts_with("20")).then(|| raw.to_string());
+    } else {
+        return None;
+    };
+    if ![year, month, day].iter().all(|p| digits(p)) || year.len() != 4 {
+        return None;
+    }
+    let (y, m, d): (u32, u32, u32) = (year.parse().ok()?, month.parse().ok()?, day.parse().ok()?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    ((1..=days).contains(&d) && (1800..=2100).contains(&y)).then(|| format!("{y:04}-{m:02}-{d:02}"))
+}
+
 /// The form in which two values of `field` are compared: equal forms mean no change.
 pub fn comparable(field: Field, raw: &str) -> String {
     match field {
@@ -1061,6 +1190,7 @@ pub fn comparable(field: Field, raw: &str) -> String {
         Field::Street => comparable_street(raw),
         Field::HouseNumber => comparable_house_number(raw),
         Field::City => comparable_city(raw),
+        Field::BirthDate => parse_birth_date(raw).unwrap_or_else(|| raw.trim().to_string()),
         Field::Country => country_code(raw).map_or_else(|| fold_text(raw), str::to_string),
         Field::LegalForm => canonical_legal_form(raw)
             .map(str::to_string)

@@ -12,13 +12,16 @@ use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
+use super::comparison::{
+    default_comparisons, term_frequency_fields, Comparator, ComparisonSpec, MAX_COMPARISONS,
+};
 use super::model::{EntityKind, Field, Record};
 use super::normalise::{
     canonical_legal_form, compact_id, compact_vat, comparable_city, comparable_email,
     comparable_house_number, comparable_person_name, comparable_postcode, comparable_street,
     country_code, e164, fold_text, is_plausible_vat, is_valid_lei, koelner_phonetik, loose,
-    name_core, normalise_court, parse_register, split_house_number, split_legal_form,
-    split_person_name, website_host,
+    name_core, normalise_court, parse_birth_date, parse_register, split_house_number,
+    split_legal_form, split_person_name, website_host,
 };
 use super::policy::DEFAULT_PLACEHOLDERS;
 
@@ -109,6 +112,8 @@ fn short_name(field: Field) -> &'static str {
         Field::HouseNumber => "house",
         Field::FirstName => "first",
         Field::LastName => "last",
+        Field::BirthDate => "born",
+        Field::OrganisationName => "organisation",
         other => other.as_str(),
     }
 }
@@ -125,63 +130,8 @@ pub fn similarity(a: &str, b: &str) -> f64 {
     }
 }
 
-/// How one field is compared.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Comparator {
-    /// Exact or far (identifiers, phone, website, e-mail, salutation).
-    Exact,
-    /// Organisation name cores: close by similarity or by one name containing the other.
-    OrgName,
-    /// Close when the canonical forms belong to one family (GmbH and mbH, KG and GmbH & Co. KG).
-    LegalForm,
-    /// Close by string similarity at or above the threshold.
-    Fuzzy(f64),
-    /// `12` and `12a`, or `12` within `10-14`, are close.
-    HouseNumber,
-    /// Close when the first three characters agree (same delivery area).
-    Postcode,
-    /// Close by similarity or when one city is the other plus a district (`Frankfurt am Main`).
-    City,
-    /// Number and court agree: exact; number agrees but the courts differ: close.
-    Register,
-    /// Person names: close by similarity, sound (Kölner Phonetik), initial, or a part of a
-    /// double name.
-    Person,
-}
-
-/// One compared field: where it sits in [`Prepared`], how it is compared, and whether an
-/// exact agreement is weighed by its term frequency.
-#[derive(Debug, Clone, Copy)]
-struct FieldSpec {
-    field: Field,
-    slot: usize,
-    comparator: Comparator,
-    term_frequency: bool,
-    /// Default m and u per level (exact, close, far), used until EM or config says otherwise.
-    m: [f64; 3],
-    u: [f64; 3],
-}
-
-const fn spec(
-    field: Field,
-    slot: usize,
-    comparator: Comparator,
-    term_frequency: bool,
-    m: [f64; 3],
-    u: [f64; 3],
-) -> FieldSpec {
-    FieldSpec {
-        field,
-        slot,
-        comparator,
-        term_frequency,
-        m,
-        u,
-    }
-}
-
-/// Slots of a prepared organisation.
-mod org {
+/// Where each comparable value sits in a [`Prepared`] record.
+pub mod slot {
     pub const NAME: usize = 0;
     pub const FORM: usize = 1;
     pub const STREET: usize = 2;
@@ -195,209 +145,50 @@ mod org {
     pub const PHONE: usize = 10;
     pub const WEBSITE: usize = 11;
     pub const EMAIL: usize = 12;
+    pub const FIRST: usize = 13;
+    pub const LAST: usize = 14;
+    pub const SALUTATION: usize = 15;
+    pub const TITLE: usize = 16;
+    pub const FIRST_SOUND: usize = 17;
+    pub const LAST_SOUND: usize = 18;
+    pub const ORGANISATION: usize = 19;
+    pub const BIRTH_DATE: usize = 20;
+    pub const COUNT: usize = 21;
 }
 
-/// Slots of a prepared contact.
-mod person {
-    pub const FIRST: usize = 0;
-    pub const LAST: usize = 1;
-    pub const EMAIL: usize = 2;
-    pub const PHONE: usize = 3;
-    pub const SALUTATION: usize = 4;
-    pub const TITLE: usize = 5;
-    pub const FIRST_SOUND: usize = 6;
-    pub const LAST_SOUND: usize = 7;
-    pub const ORGANISATION: usize = 8;
+/// The slot holding the comparable form of `field`, for the fields a comparison can read.
+pub fn slot_of(field: Field) -> Option<usize> {
+    Some(match field {
+        Field::LegalName => slot::NAME,
+        Field::LegalForm => slot::FORM,
+        Field::Street => slot::STREET,
+        Field::HouseNumber => slot::HOUSE,
+        Field::Postcode => slot::POSTCODE,
+        Field::City => slot::CITY,
+        Field::Lei => slot::LEI,
+        Field::VatId => slot::VAT,
+        Field::RegisterNumber => slot::REGISTER,
+        Field::RegisterCourt => slot::COURT,
+        Field::Phone => slot::PHONE,
+        Field::Website => slot::WEBSITE,
+        Field::Email => slot::EMAIL,
+        Field::FirstName => slot::FIRST,
+        Field::LastName => slot::LAST,
+        Field::Salutation => slot::SALUTATION,
+        Field::Title => slot::TITLE,
+        Field::OrganisationName => slot::ORGANISATION,
+        Field::BirthDate => slot::BIRTH_DATE,
+        _ => return None,
+    })
 }
 
-const SLOTS: usize = 13;
-
-const ORGANISATION_FIELDS: &[FieldSpec] = &[
-    spec(
-        Field::LegalName,
-        org::NAME,
-        Comparator::OrgName,
-        true,
-        [0.81, 0.185, 0.005],
-        [0.02, 0.05, 0.93],
-    ),
-    spec(
-        Field::LegalForm,
-        org::FORM,
-        Comparator::LegalForm,
-        false,
-        [0.88, 0.07, 0.05],
-        [0.35, 0.15, 0.50],
-    ),
-    spec(
-        Field::Street,
-        org::STREET,
-        Comparator::Fuzzy(0.9),
-        false,
-        [0.82, 0.08, 0.10],
-        [0.08, 0.04, 0.88],
-    ),
-    spec(
-        Field::HouseNumber,
-        org::HOUSE,
-        Comparator::HouseNumber,
-        false,
-        [0.82, 0.06, 0.12],
-        [0.06, 0.04, 0.90],
-    ),
-    spec(
-        Field::Postcode,
-        org::POSTCODE,
-        Comparator::Postcode,
-        false,
-        [0.88, 0.06, 0.06],
-        [0.25, 0.25, 0.50],
-    ),
-    spec(
-        Field::City,
-        org::CITY,
-        Comparator::City,
-        true,
-        [0.90, 0.05, 0.05],
-        [0.40, 0.10, 0.50],
-    ),
-    spec(
-        Field::Lei,
-        org::LEI,
-        Comparator::Exact,
-        false,
-        [0.99, 0.0, 0.01],
-        [0.001, 0.0, 0.999],
-    ),
-    spec(
-        Field::VatId,
-        org::VAT,
-        Comparator::Exact,
-        false,
-        [0.98, 0.0, 0.02],
-        [0.001, 0.0, 0.999],
-    ),
-    spec(
-        Field::RegisterNumber,
-        org::REGISTER,
-        Comparator::Register,
-        false,
-        [0.93, 0.04, 0.03],
-        [0.002, 0.01, 0.988],
-    ),
-    spec(
-        Field::Phone,
-        org::PHONE,
-        Comparator::Exact,
-        false,
-        [0.80, 0.0, 0.20],
-        [0.01, 0.0, 0.99],
-    ),
-    spec(
-        Field::Website,
-        org::WEBSITE,
-        Comparator::Exact,
-        false,
-        [0.85, 0.0, 0.15],
-        [0.01, 0.0, 0.99],
-    ),
-    spec(
-        Field::Email,
-        org::EMAIL,
-        Comparator::Exact,
-        false,
-        [0.80, 0.0, 0.20],
-        [0.01, 0.0, 0.99],
-    ),
-];
-
-const CONTACT_FIELDS: &[FieldSpec] = &[
-    spec(
-        Field::FirstName,
-        person::FIRST,
-        Comparator::Person,
-        false,
-        [0.85, 0.11, 0.04],
-        [0.05, 0.08, 0.87],
-    ),
-    spec(
-        Field::LastName,
-        person::LAST,
-        Comparator::Person,
-        true,
-        [0.88, 0.10, 0.02],
-        [0.05, 0.05, 0.90],
-    ),
-    // The same local part at another domain is a namesake at another firm, not a close match.
-    spec(
-        Field::Email,
-        person::EMAIL,
-        Comparator::Exact,
-        false,
-        [0.85, 0.0, 0.15],
-        [0.0002, 0.0, 0.9998],
-    ),
-    spec(
-        Field::Phone,
-        person::PHONE,
-        Comparator::Exact,
-        false,
-        [0.75, 0.0, 0.25],
-        [0.01, 0.0, 0.99],
-    ),
-    // Namesakes rarely work at the same firm; a person who moved on is still likely the same.
-    spec(
-        Field::OrganisationName,
-        person::ORGANISATION,
-        Comparator::OrgName,
-        true,
-        [0.80, 0.12, 0.08],
-        [0.002, 0.008, 0.99],
-    ),
-    spec(
-        Field::Salutation,
-        person::SALUTATION,
-        Comparator::Exact,
-        false,
-        [0.95, 0.0, 0.05],
-        [0.50, 0.0, 0.50],
-    ),
-    spec(
-        Field::Title,
-        person::TITLE,
-        Comparator::Exact,
-        false,
-        [0.85, 0.0, 0.15],
-        [0.30, 0.0, 0.70],
-    ),
-];
-
-fn field_specs(kind: EntityKind) -> &'static [FieldSpec] {
-    match kind {
-        EntityKind::Organisation => ORGANISATION_FIELDS,
-        EntityKind::Contact => CONTACT_FIELDS,
-    }
-}
-
-/// The fields compared for `kind`, in explanation order.
-pub fn compared_fields(kind: EntityKind) -> impl Iterator<Item = Field> {
-    field_specs(kind).iter().map(|s| s.field)
-}
-
-fn is_identifier(field: Field) -> bool {
-    matches!(
-        field,
-        Field::Lei | Field::VatId | Field::RegisterNumber | Field::Email
-    )
-}
-
-/// A record normalised once for matching: every compared value in its comparable form,
+/// A record normalised once for matching: every comparable value in its comparable form,
 /// packed into one string so that a million of them stay small.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prepared {
     pub id: Box<str>,
     text: Box<str>,
-    ends: [u32; SLOTS],
+    ends: [u32; slot::COUNT],
 }
 
 /// `f` or `m` for a folded salutation (`frau`, `herr`, `mrs`, …): what salutations compare by.
@@ -428,87 +219,81 @@ impl Prepared {
     }
 
     /// Prepares a record given as a lookup of trimmed, non-empty values by field, so that a
-    /// file reader need not build a [`Record`] for every row.
+    /// file reader need not build a [`Record`] for every row. Every comparable field the
+    /// record has is prepared, whatever its kind: the comparison model picks what it uses.
     pub fn from_fields<'a>(
         kind: EntityKind,
         id: &str,
         value: impl Fn(Field) -> Option<&'a str>,
     ) -> Prepared {
         let get = |f: Field| value(f).filter(|v| !is_placeholder(v));
-        let mut slots: [Option<String>; SLOTS] = Default::default();
-        match kind {
-            EntityKind::Organisation => {
-                if let Some(name) = get(Field::LegalName) {
-                    slots[org::NAME] = Some(name_core(name));
-                    slots[org::FORM] = split_legal_form(name).1.map(str::to_string);
+        let mut slots: [Option<String>; slot::COUNT] = Default::default();
+        if let Some(name) = get(Field::LegalName) {
+            slots[slot::NAME] = Some(name_core(name));
+            slots[slot::FORM] = split_legal_form(name).1.map(str::to_string);
+        }
+        if let Some(form) = get(Field::LegalForm).and_then(canonical_legal_form) {
+            slots[slot::FORM] = Some(form.to_string());
+        }
+        if let Some(street) = get(Field::Street) {
+            let (name, number) = split_house_number(street);
+            slots[slot::STREET] = Some(comparable_street(&name)).filter(|s| !s.is_empty());
+            slots[slot::HOUSE] = number;
+        }
+        if let Some(number) = get(Field::HouseNumber) {
+            slots[slot::HOUSE] = Some(comparable_house_number(number)).filter(|h| !h.is_empty());
+        }
+        let country = get(Field::Country).and_then(country_code);
+        slots[slot::POSTCODE] = get(Field::Postcode).map(|p| comparable_postcode(p, country));
+        slots[slot::CITY] = get(Field::City).map(comparable_city);
+        slots[slot::LEI] = get(Field::Lei).filter(|l| is_valid_lei(l)).map(compact_id);
+        slots[slot::VAT] = get(Field::VatId)
+            .filter(|v| is_plausible_vat(v))
+            .map(compact_vat);
+        if let Some(entry) = get(Field::RegisterNumber).and_then(parse_register) {
+            slots[slot::REGISTER] = Some(entry.number);
+            slots[slot::COURT] = entry.court;
+        }
+        if let Some(court) = get(Field::RegisterCourt) {
+            slots[slot::COURT] = Some(normalise_court(court));
+        }
+        slots[slot::PHONE] = get(Field::Phone).and_then(|p| e164(p, "49"));
+        slots[slot::WEBSITE] = get(Field::Website).map(website_host);
+        slots[slot::EMAIL] = get(Field::Email)
+            .map(comparable_email)
+            .filter(|e| e.contains('@'));
+        slots[slot::ORGANISATION] = get(Field::OrganisationName).map(name_core);
+        // An unparseable date is no date: compared as missing, never guessed.
+        slots[slot::BIRTH_DATE] = get(Field::BirthDate).and_then(parse_birth_date);
+        if kind == EntityKind::Contact {
+            slots[slot::FIRST] = get(Field::FirstName).map(comparable_person_name);
+            slots[slot::LAST] = get(Field::LastName).map(comparable_person_name);
+            // A CRM that keeps the whole name in one field (`Dr. Anna Schmidt`,
+            // `Schmidt, Anna`): split it into its parts.
+            let whole = match (get(Field::FirstName), get(Field::LastName)) {
+                (None, Some(name)) | (Some(name), None) if name.contains([' ', ',']) => {
+                    Some(split_person_name(name))
                 }
-                if let Some(form) = get(Field::LegalForm).and_then(canonical_legal_form) {
-                    slots[org::FORM] = Some(form.to_string());
-                }
-                if let Some(street) = get(Field::Street) {
-                    let (name, number) = split_house_number(street);
-                    slots[org::STREET] = Some(comparable_street(&name));
-                    slots[org::HOUSE] = number;
-                }
-                if let Some(number) = get(Field::HouseNumber) {
-                    slots[org::HOUSE] = Some(comparable_house_number(number));
-                }
-                let country = get(Field::Country).and_then(country_code);
-                slots[org::POSTCODE] =
-                    get(Field::Postcode).map(|p| comparable_postcode(p, country));
-                slots[org::CITY] = get(Field::City).map(comparable_city);
-                slots[org::LEI] = get(Field::Lei).filter(|l| is_valid_lei(l)).map(compact_id);
-                slots[org::VAT] = get(Field::VatId)
-                    .filter(|v| is_plausible_vat(v))
-                    .map(compact_vat);
-                if let Some(entry) = get(Field::RegisterNumber).and_then(parse_register) {
-                    slots[org::REGISTER] = Some(entry.number);
-                    slots[org::COURT] = entry.court;
-                }
-                if let Some(court) = get(Field::RegisterCourt) {
-                    slots[org::COURT] = Some(normalise_court(court));
-                }
-                slots[org::PHONE] = get(Field::Phone).and_then(|p| e164(p, "49"));
-                slots[org::WEBSITE] = get(Field::Website).map(website_host);
-                slots[org::EMAIL] = get(Field::Email)
-                    .map(comparable_email)
-                    .filter(|e| e.contains('@'));
+                _ => None,
+            };
+            if let Some(parts) = &whole {
+                slots[slot::FIRST] = Some(loose(&parts.first)).filter(|f| !f.is_empty());
+                slots[slot::LAST] = Some(loose(&parts.last)).filter(|l| !l.is_empty());
             }
-            EntityKind::Contact => {
-                slots[person::FIRST] = get(Field::FirstName).map(comparable_person_name);
-                slots[person::LAST] = get(Field::LastName).map(comparable_person_name);
-                // A CRM that keeps the whole name in one field (`Dr. Anna Schmidt`,
-                // `Schmidt, Anna`): split it into its parts.
-                let whole = match (get(Field::FirstName), get(Field::LastName)) {
-                    (None, Some(name)) | (Some(name), None) if name.contains([' ', ',']) => {
-                        Some(split_person_name(name))
-                    }
-                    _ => None,
-                };
-                if let Some(parts) = &whole {
-                    slots[person::FIRST] = Some(loose(&parts.first)).filter(|f| !f.is_empty());
-                    slots[person::LAST] = Some(loose(&parts.last)).filter(|l| !l.is_empty());
-                }
-                slots[person::EMAIL] = get(Field::Email)
-                    .map(comparable_email)
-                    .filter(|e| e.contains('@'));
-                slots[person::PHONE] = get(Field::Phone).and_then(|p| e164(p, "49"));
-                slots[person::SALUTATION] = get(Field::Salutation)
-                    .map(fold_text)
-                    .or_else(|| whole.as_ref().and_then(|p| p.salutation.clone()))
-                    .and_then(|s| salutation_gender(&s));
-                slots[person::TITLE] = get(Field::Title)
-                    .map(fold_text)
-                    .or_else(|| whole.as_ref().and_then(|p| p.title.clone()));
-                slots[person::ORGANISATION] = get(Field::OrganisationName).map(name_core);
-                slots[person::FIRST_SOUND] = slots[person::FIRST].as_deref().map(koelner_phonetik);
-                slots[person::LAST_SOUND] = slots[person::LAST].as_deref().map(koelner_phonetik);
-            }
+            slots[slot::SALUTATION] = get(Field::Salutation)
+                .map(fold_text)
+                .or_else(|| whole.as_ref().and_then(|p| p.salutation.clone()))
+                .and_then(|s| salutation_gender(&s));
+            slots[slot::TITLE] = get(Field::Title)
+                .map(fold_text)
+                .or_else(|| whole.as_ref().and_then(|p| p.title.clone()));
+            slots[slot::FIRST_SOUND] = slots[slot::FIRST].as_deref().map(koelner_phonetik);
+            slots[slot::LAST_SOUND] = slots[slot::LAST].as_deref().map(koelner_phonetik);
         }
         let mut text = String::new();
-        let mut ends = [0u32; SLOTS];
-        for (i, slot) in slots.iter().enumerate() {
-            if let Some(v) = slot {
+        let mut ends = [0u32; slot::COUNT];
+        for (i, value) in slots.iter().enumerate() {
+            if let Some(v) = value {
                 text.push_str(v);
             }
             ends[i] = u32::try_from(text.len()).unwrap_or(u32::MAX);
@@ -532,58 +317,52 @@ impl Prepared {
     }
 
     pub fn name(&self) -> Option<&str> {
-        self.get(org::NAME)
+        self.get(slot::NAME)
     }
 
-    pub fn postcode(&self) -> Option<&str> {
-        self.get(org::POSTCODE)
-    }
-
-    pub fn city(&self) -> Option<&str> {
-        self.get(org::CITY)
-    }
-
-    pub fn street(&self) -> Option<&str> {
-        self.get(org::STREET)
-    }
-
-    pub fn house_number(&self) -> Option<&str> {
-        self.get(org::HOUSE)
-    }
-
-    pub fn first_name(&self) -> Option<&str> {
-        self.get(person::FIRST)
-    }
-
-    pub fn last_name(&self) -> Option<&str> {
-        self.get(person::LAST)
-    }
-
-    pub fn last_name_sound(&self) -> Option<&str> {
-        self.get(person::LAST_SOUND)
-    }
-
-    /// The value of a compared field (see [`compared_fields`]) in its comparable form.
-    pub fn value(&self, kind: EntityKind, field: Field) -> Option<&str> {
-        field_specs(kind)
-            .iter()
-            .find(|s| s.field == field)
-            .and_then(|s| self.get(s.slot))
+    /// The comparable form of `field`, where refsync prepares that field for matching.
+    pub fn value(&self, field: Field) -> Option<&str> {
+        slot_of(field).and_then(|s| self.get(s))
     }
 }
 
-/// The levels of one pair, one per compared field (see [`compared_fields`]).
-pub type Gamma = [Level; 12];
+/// The levels of one pair, one per comparison of the model (the rest stay missing).
+pub type Gamma = [Level; MAX_COMPARISONS];
 
-fn compare_field(spec: &FieldSpec, a: &Prepared, b: &Prepared) -> (Level, Option<f64>) {
-    let (Some(x), Some(y)) = (a.get(spec.slot), b.get(spec.slot)) else {
+fn level(close: bool) -> Level {
+    if close {
+        Level::Close
+    } else {
+        Level::Far
+    }
+}
+
+/// Whether two equal-length strings differ in one character, or in two adjacent ones that
+/// are swapped (a typing slip).
+fn one_slip(x: &str, y: &str) -> bool {
+    let (a, b) = (x.as_bytes(), y.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+    match diff.as_slice() {
+        [_] => true,
+        [i, j] => *j == i + 1 && a[*i] == b[*j] && a[*j] == b[*i],
+        _ => false,
+    }
+}
+
+fn compare_field(spec: &ComparisonSpec, a: &Prepared, b: &Prepared) -> (Level, Option<f64>) {
+    let Some(at) = slot_of(spec.field) else {
+        return (Level::Missing, None);
+    };
+    let (Some(x), Some(y)) = (a.get(at), b.get(at)) else {
         return (Level::Missing, None);
     };
     // A house number means something only in the same street: in another street it is
     // no evidence either way (else a move would be counted twice).
     if spec.comparator == Comparator::HouseNumber {
-        let streets = (a.get(org::STREET), b.get(org::STREET));
-        if let (Some(s), Some(t)) = streets {
+        if let (Some(s), Some(t)) = (a.get(slot::STREET), b.get(slot::STREET)) {
             if s != t && similarity(s, t) < 0.9 {
                 return (Level::Missing, None);
             }
@@ -592,7 +371,7 @@ fn compare_field(spec: &FieldSpec, a: &Prepared, b: &Prepared) -> (Level, Option
     if x == y {
         let level = match spec.comparator {
             // The same number at different courts is a different company, usually.
-            Comparator::Register => match (a.get(org::COURT), b.get(org::COURT)) {
+            Comparator::Register => match (a.get(slot::COURT), b.get(slot::COURT)) {
                 (Some(c), Some(d)) if c != d => Level::Close,
                 _ => Level::Exact,
             },
@@ -601,12 +380,13 @@ fn compare_field(spec: &FieldSpec, a: &Prepared, b: &Prepared) -> (Level, Option
         return (level, None);
     }
     let far = (Level::Far, None);
+    let close = spec.close();
     match spec.comparator {
         Comparator::Exact | Comparator::Register => far,
-        Comparator::OrgName => {
+        Comparator::OrganisationName => {
             let s = similarity(x, y);
-            let close = s >= 0.9 || contains_tokens(x, y) || contains_tokens(y, x);
-            (if close { Level::Close } else { Level::Far }, Some(s))
+            let near = s >= close || contains_tokens(x, y) || contains_tokens(y, x);
+            (level(near), Some(s))
         }
         Comparator::LegalForm => {
             let family = |f: &str| match f {
@@ -620,15 +400,16 @@ fn compare_field(spec: &FieldSpec, a: &Prepared, b: &Prepared) -> (Level, Option
                 "PartG" | "PartG mbB" => "partg",
                 _ => "",
             };
-            if !family(x).is_empty() && family(x) == family(y) {
-                (Level::Close, None)
-            } else {
-                far
-            }
+            (level(!family(x).is_empty() && family(x) == family(y)), None)
         }
-        Comparator::Fuzzy(min) => {
+        Comparator::Text => {
             let s = similarity(x, y);
-            (if s >= min { Level::Close } else { Level::Far }, Some(s))
+            (level(s >= close), Some(s))
+        }
+        Comparator::Street => {
+            let s = similarity(x, y);
+            let near = s >= close || contains_tokens(x, y) || contains_tokens(y, x);
+            (level(near), Some(s))
         }
         Comparator::HouseNumber => {
             let lead = |h: &str| -> Option<u32> {
@@ -638,7 +419,7 @@ fn compare_field(spec: &FieldSpec, a: &Prepared, b: &Prepared) -> (Level, Option
                 let (from, to) = h.split_once('-')?;
                 Some((from.parse().ok()?, lead(to)?))
             };
-            let close = match (lead(x), lead(y)) {
+            let near = match (lead(x), lead(y)) {
                 (Some(p), Some(q)) if p == q => true,
                 (Some(p), Some(q)) => {
                     range(x).is_some_and(|(f, t)| (f..=t).contains(&q))
@@ -646,32 +427,61 @@ fn compare_field(spec: &FieldSpec, a: &Prepared, b: &Prepared) -> (Level, Option
                 }
                 _ => false,
             };
-            (if close { Level::Close } else { Level::Far }, None)
+            (level(near), None)
         }
         Comparator::Postcode => {
-            let close = x.len() >= 3 && y.len() >= 3 && x.get(..3) == y.get(..3);
-            (if close { Level::Close } else { Level::Far }, None)
+            let area = x.len() >= 3 && y.len() >= 3 && x.get(..3) == y.get(..3);
+            (level(area || one_slip(x, y)), None)
         }
         Comparator::City => {
             let s = similarity(x, y);
             let first = |c: &str| c.split(' ').next().unwrap_or_default().to_string();
-            let close = s >= 0.92 || first(x) == first(y);
-            (if close { Level::Close } else { Level::Far }, Some(s))
+            (level(s >= close || first(x) == first(y)), Some(s))
         }
-        Comparator::Person => {
-            let s = similarity(x, y);
-            let slot = if spec.slot == person::FIRST {
-                person::FIRST_SOUND
+        Comparator::PersonName => {
+            let (sound, other, other_sound) = if at == slot::FIRST {
+                (slot::FIRST_SOUND, slot::LAST, slot::LAST_SOUND)
             } else {
-                person::LAST_SOUND
+                (slot::LAST_SOUND, slot::FIRST, slot::FIRST_SOUND)
             };
-            let same_sound = matches!((a.get(slot), b.get(slot)), (Some(p), Some(q)) if p == q);
+            let s = similarity(x, y);
+            let same_sound =
+                |p: usize, q: usize| matches!((a.get(p), b.get(q)), (Some(p), Some(q)) if p == q);
             // `A.` for `Anna`; one part of a double name (`Müller` in `Müller Lüdenscheidt`).
             let initial = (x.len() == 1 && y.starts_with(x)) || (y.len() == 1 && x.starts_with(y));
             let part = contains_tokens(x, y) || contains_tokens(y, x);
-            let close = s >= 0.9 || same_sound || initial || part;
-            (if close { Level::Close } else { Level::Far }, Some(s))
+            // First and last name swapped (a form filled in the wrong order).
+            let swapped = b
+                .get(other)
+                .is_some_and(|o| o == x || similarity(x, o) >= close)
+                || same_sound(sound, other_sound);
+            let near = s >= close || same_sound(sound, sound) || initial || part || swapped;
+            (level(near), Some(s))
         }
+        Comparator::Date => {
+            // `YYYY-MM-DD`, or `YYYY` when only the year is known.
+            let swapped = x.len() == 10
+                && y.len() == 10
+                && x[..4] == y[..4]
+                && x[5..7] == y[8..10]
+                && x[8..10] == y[5..7];
+            let year_only = (x.len() == 4 || y.len() == 4) && x.get(..4) == y.get(..4);
+            (level(swapped || year_only || one_slip(x, y)), None)
+        }
+        Comparator::Email => {
+            let split = |e: &'_ str| -> Option<(String, String)> {
+                let (local, domain) = e.rsplit_once('@')?;
+                Some((local.to_string(), domain.to_string()))
+            };
+            match (split(x), split(y)) {
+                (Some((l, d)), Some((m, e))) if d == e => {
+                    let s = similarity(&l, &m);
+                    (level(s >= close), Some(s))
+                }
+                _ => far,
+            }
+        }
+        Comparator::Phone => (level(one_slip(x, y)), None),
     }
 }
 
@@ -680,11 +490,11 @@ fn contains_tokens(outer: &str, inner: &str) -> bool {
     !inner.is_empty() && inner.split(' ').all(|t| outer.split(' ').any(|o| o == t))
 }
 
-/// The comparison levels of a pair, for EM and for scoring.
-pub fn gamma(kind: EntityKind, a: &Prepared, b: &Prepared) -> Gamma {
-    let mut g = [Level::Missing; 12];
-    for (i, spec) in field_specs(kind).iter().enumerate() {
-        g[i] = compare_field(spec, a, b).0;
+/// The comparison levels of a pair under `model`, for EM and for scoring.
+pub fn gamma(model: &Model, a: &Prepared, b: &Prepared) -> Gamma {
+    let mut g = [Level::Missing; MAX_COMPARISONS];
+    for (slot, spec) in g.iter_mut().zip(&model.comparisons) {
+        *slot = compare_field(spec, a, b).0;
     }
     g
 }
@@ -710,28 +520,42 @@ impl FieldParams {
     }
 }
 
-/// The Fellegi–Sunter parameters for one entity kind.
+/// The Fellegi–Sunter model of one entity kind: the comparisons and their parameters.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Model {
     pub kind: EntityKind,
     /// Share of candidate pairs that are true matches (the prior).
     pub lambda: f64,
-    /// Per compared field, in [`compared_fields`] order.
+    /// What is compared, and how; `fields` holds the parameters in the same order.
+    pub comparisons: Vec<ComparisonSpec>,
+    /// Per compared field, in the order of `comparisons`.
     pub fields: Vec<(Field, FieldParams)>,
     /// Fields whose m and u are pinned (by config): EM leaves them alone.
     pub pinned: Vec<Field>,
 }
 
 impl Model {
-    /// The built-in starting point: plausible m and u for German CRM data.
+    /// The built-in starting point: the kind's default comparisons with plausible m and u
+    /// for German CRM data.
     pub fn default_for(kind: EntityKind) -> Model {
+        Model::with_comparisons(kind, default_comparisons(kind).to_vec())
+    }
+
+    /// A model over `comparisons` (checked with [`super::comparison::validate`]), each starting
+    /// from its built-in m and u.
+    pub fn with_comparisons(kind: EntityKind, comparisons: Vec<ComparisonSpec>) -> Model {
+        let fields = comparisons
+            .iter()
+            .map(|c| {
+                let (m, u) = c.start(kind);
+                (c.field, FieldParams { m, u })
+            })
+            .collect();
         Model {
             kind,
             lambda: 0.05,
-            fields: field_specs(kind)
-                .iter()
-                .map(|s| (s.field, FieldParams { m: s.m, u: s.u }))
-                .collect(),
+            comparisons,
+            fields,
             pinned: Vec::new(),
         }
     }
@@ -739,7 +563,7 @@ impl Model {
     /// Sets and pins one field's parameters; unknown fields are refused with the known ones.
     pub fn pin(&mut self, field: Field, params: FieldParams) -> Result<(), String> {
         let Some(slot) = self.fields.iter_mut().find(|(f, _)| *f == field) else {
-            let known: Vec<&str> = compared_fields(self.kind).map(Field::as_str).collect();
+            let known: Vec<&str> = self.comparisons.iter().map(|c| c.field.as_str()).collect();
             return Err(format!(
                 "`{field}` is not compared for {}s; compared fields: {}",
                 self.kind,
@@ -793,23 +617,24 @@ pub fn hash64(parts: &[&[u8]]) -> u64 {
 }
 
 impl TermFrequencies {
-    /// Counts the values of `records` (the register).
+    /// Counts the values of `records` (the register) in the fields that comparisons of
+    /// `kind` may weigh by rarity ([`term_frequency_fields`]).
     pub fn build<'a>(
         kind: EntityKind,
         records: impl IntoIterator<Item = &'a Prepared>,
     ) -> TermFrequencies {
         let mut tf = TermFrequencies::default();
-        let specs: Vec<&FieldSpec> = field_specs(kind)
+        let fields: Vec<(Field, usize)> = term_frequency_fields(kind)
             .iter()
-            .filter(|s| s.term_frequency)
+            .filter_map(|f| Some((*f, slot_of(*f)?)))
             .collect();
         for r in records {
-            for s in &specs {
-                if let Some(v) = r.get(s.slot) {
+            for (field, at) in &fields {
+                if let Some(v) = r.get(*at) {
                     *tf.counts
-                        .entry((s.field, hash64(&[v.as_bytes()])))
+                        .entry((*field, hash64(&[v.as_bytes()])))
                         .or_insert(0) += 1;
-                    tf.totals.entry(s.field).or_insert((0, 0.0)).0 += 1;
+                    tf.totals.entry(*field).or_insert((0, 0.0)).0 += 1;
                 }
             }
         }
@@ -873,7 +698,7 @@ impl Scorer {
     /// The total weight of a pair without building the explanation (the fast path).
     pub fn weight(&self, crm: &Prepared, candidate: &Prepared) -> f64 {
         let mut w = self.model.prior_weight();
-        for (spec, (_, params)) in field_specs(self.kind()).iter().zip(&self.model.fields) {
+        for (spec, (_, params)) in self.model.comparisons.iter().zip(&self.model.fields) {
             let (level, _) = compare_field(spec, crm, candidate);
             w += self.contribution(spec, params, level, crm);
         }
@@ -882,7 +707,7 @@ impl Scorer {
 
     fn contribution(
         &self,
-        spec: &FieldSpec,
+        spec: &ComparisonSpec,
         params: &FieldParams,
         level: Level,
         crm: &Prepared,
@@ -890,7 +715,7 @@ impl Scorer {
         // An exact agreement weighs by how often the register holds that very value (see
         // `exact_u`): a name held once in a million says more than one held once in ten
         // thousand, beyond the floor that bounds the other levels.
-        let exact_u = match (&self.term_frequencies, level, crm.get(spec.slot)) {
+        let exact_u = match (&self.term_frequencies, level, crm.value(spec.field)) {
             (Some(tf), Level::Exact, Some(v)) if spec.term_frequency => {
                 tf.exact_u(spec.field, v, params.u[0])
             }
@@ -907,17 +732,17 @@ impl Scorer {
         let mut weight = self.model.prior_weight();
         let mut comparisons = Vec::with_capacity(self.model.fields.len());
         let mut method = Method::Similarity;
-        for (spec, (_, params)) in field_specs(self.kind()).iter().zip(&self.model.fields) {
+        for (spec, (_, params)) in self.model.comparisons.iter().zip(&self.model.fields) {
             let (level, sim) = compare_field(spec, crm, candidate);
             let contribution = self.contribution(spec, params, level, crm);
             weight += contribution;
-            if level == Level::Exact && is_identifier(spec.field) {
+            if level == Level::Exact && spec.is_identifier() {
                 method = Method::Identifier;
             }
             comparisons.push(Comparison {
                 field: spec.field,
-                crm: crm.get(spec.slot).map(str::to_string),
-                register: candidate.get(spec.slot).map(str::to_string),
+                crm: crm.value(spec.field).map(str::to_string),
+                register: candidate.value(spec.field).map(str::to_string),
                 level,
                 similarity: sim,
                 contribution,

@@ -66,7 +66,7 @@ impl RecordIndex {
                 .collect();
             let rules = self.blocking.rules(kind);
             KindIndex {
-                blocks: BlockIndex::build(kind, &rules, &prepared),
+                blocks: BlockIndex::build(&rules, &prepared),
                 term_frequencies: Arc::new(TermFrequencies::build(kind, &prepared)),
                 rules,
             }
@@ -79,7 +79,7 @@ impl RecordIndex {
         let prepared = Prepared::new(kind, record);
         index
             .blocks
-            .candidates(kind, &index.rules, &prepared, self.blocking.max_block_size)
+            .candidates(&index.rules, &prepared, self.blocking.max_block_size)
             .into_iter()
             .filter_map(|i| self.records.get(i as usize))
             .collect()

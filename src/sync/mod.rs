@@ -405,7 +405,7 @@ pub(crate) fn fit(
     let prepare = |r: &Record| Prepared::new(job.entity, r);
     let crm: Vec<Prepared> = records.iter().map(prepare).collect();
     let (pairs, record_ends) =
-        candidate_gammas(job.entity, &crm, lookups, job.matching.em_sample_pairs);
+        candidate_gammas(&scorer.model, &crm, lookups, job.matching.em_sample_pairs);
     if pairs.len() < em::MIN_PAIRS {
         info!(
             pass = pass_id,
@@ -420,7 +420,7 @@ pub(crate) fn fit(
         let sample = minimise(job, vec![Ok(sample)]).pop().and_then(Result::ok);
         let register: Vec<Prepared> = sample.iter().flatten().map(prepare).collect();
         (
-            random_gammas(job.entity, &crm, &register, pairs.len()),
+            random_gammas(&scorer.model, &crm, &register, pairs.len()),
             population,
         )
     });
@@ -453,7 +453,7 @@ const RANDOM_SAMPLE: usize = 5_000;
 /// The comparison vectors of a batch's (prepared) records against their candidates, at
 /// most `limit`, and where each record's pairs end.
 fn candidate_gammas(
-    kind: EntityKind,
+    model: &crate::domain::score::Model,
     records: &[Prepared],
     lookups: &[Lookup],
     limit: usize,
@@ -465,7 +465,7 @@ fn candidate_gammas(
         out.extend(
             candidates
                 .iter()
-                .map(|c| gamma(kind, crm, &Prepared::new(kind, c))),
+                .map(|c| gamma(model, crm, &Prepared::new(model.kind, c))),
         );
         if out.len() >= limit {
             out.truncate(limit);

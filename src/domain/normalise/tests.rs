@@ -609,3 +609,78 @@ fn house_number_split_table() {
         );
     }
 }
+
+#[test]
+fn birth_date_table() {
+    let cases = [
+        ("1956-04-09", Some("1956-04-09")),
+        ("19560409", Some("1956-04-09")),
+        ("09.04.1956", Some("1956-04-09")),
+        ("9.4.1956", Some("1956-04-09")),
+        ("09/04/1956", Some("1956-04-09")),
+        ("1956-04-09T00:00:00", Some("1956-04-09")),
+        ("1956", Some("1956")),
+        ("29.02.2000", Some("2000-02-29")),
+        ("29.02.1900", None),
+        ("31.04.1980", None),
+        ("13.13.1980", None),
+        ("19561309", None),
+        ("unbekannt", None),
+        ("", None),
+        ("12.1980", None),
+        ("0956-04-09", None),
+    ];
+    for (raw, want) in cases {
+        assert_eq!(parse_birth_date(raw).as_deref(), want, "{raw:?}");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn birth_dates_of_any_text_never_panic_and_are_iso_or_a_year(raw in "\\PC{0,24}") {
+        if let Some(d) = parse_birth_date(&raw) {
+            proptest::prop_assert!(d.len() == 10 || d.len() == 4, "{d}");
+        }
+    }
+}
+
+#[test]
+fn name_query_forms_table() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "Sanitaer Groettner e.V.",
+            &[
+                "Sanitaer Groettner e.V.",
+                "Sanitär Gröttner e.V.",
+                "Sanitaer Groettner",
+                "Sanitär Gröttner",
+                "Sanitaer",
+            ],
+        ),
+        (
+            "Müller Maschinenbau Gesellschaft mit beschränkter Haftung",
+            &[
+                "Müller Maschinenbau Gesellschaft mit beschränkter Haftung",
+                "Mueller Maschinenbau Gesellschaft mit beschraenkter Haftung",
+                "Müller Maschinenbau",
+                "Mueller Maschinenbau",
+                "Müller",
+            ],
+        ),
+        (
+            "Weber Holz & Bau KG",
+            &[
+                "Weber Holz & Bau KG",
+                "Weber Holz & Bau",
+                "Weber Holz",
+                "Weber",
+            ],
+        ),
+        ("Neue Bauer AG", &["Neue Bauer AG", "Neue Bauer", "Neue"]),
+        ("  Acme  ", &["Acme"]),
+        ("", &[]),
+    ];
+    for (name, want) in cases {
+        assert_eq!(name_query_forms(name), *want, "{name:?}");
+    }
+}
