@@ -326,15 +326,30 @@ pub struct ReconciliationConfig {
     /// Candidates per query.
     #[serde(default = "default_recon_limit")]
     pub limit: u32,
-    /// Canonical field = the service's property id, sent with each query
-    /// (e.g. `lei = "P1278"` for Wikidata).
+    /// Canonical field = the service's property id, sent with queries (e.g.
+    /// `lei = "P1278"` for Wikidata). Identifiers (LEI, VAT id, register number) are asked
+    /// first on their own; other properties only under `property_matching = "score"`.
     #[serde(default)]
     pub properties: BTreeMap<Field, String>,
+    /// How the service reads query properties: `filter` (an exact condition, as
+    /// datasette-reconcile does: a moved firm would not be found, so only identifiers are
+    /// sent) or `score` (they raise the score, as Wikidata's service does).
+    #[serde(default)]
+    pub property_matching: PropertyMatching,
     /// Canonical field = property id fetched with `extend` for every candidate.
     #[serde(default)]
     pub extend: BTreeMap<Field, String>,
     #[serde(default = "HttpConfig::remote")]
     pub http: HttpConfig,
+}
+
+/// How a reconciliation service treats the properties of a query.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PropertyMatching {
+    #[default]
+    Filter,
+    Score,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

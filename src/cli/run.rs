@@ -145,4 +145,12 @@ fn print_summary(r: &PassReport) {
             t.requests, t.cache_hits, t.cache_revalidated, t.retries, t.rate_limit_waits
         );
     }
+    if t.queried_records > 0 {
+        println!(
+            "  queries          {} for {} records ({:.2} per record: identifiers, then name forms until one finds candidates)",
+            t.queries,
+            t.queried_records,
+            t.queries as f64 / t.queried_records as f64
+        );
+    }
 }

@@ -32,6 +32,10 @@ pub struct RegisterStats {
     pub rate_limit_waits: u64,
     /// Lookups refused without asking because the circuit breaker was open.
     pub breaker_rejections: u64,
+    /// Search queries asked (a record may be asked several ways; a reconciliation batch
+    /// holds many), and the records they were asked for.
+    pub queries: u64,
+    pub queried_records: u64,
 }
 
 impl RegisterStats {
@@ -44,6 +48,8 @@ impl RegisterStats {
             retries: self.retries + other.retries,
             rate_limit_waits: self.rate_limit_waits + other.rate_limit_waits,
             breaker_rejections: self.breaker_rejections + other.breaker_rejections,
+            queries: self.queries + other.queries,
+            queried_records: self.queried_records + other.queried_records,
         }
     }
 }
@@ -164,6 +170,8 @@ impl HttpClient {
             retries: get(&c.retries),
             rate_limit_waits: get(&c.rate_limit_waits),
             breaker_rejections: get(&c.breaker_rejections),
+            queries: 0,
+            queried_records: 0,
         }
     }
 

@@ -5,20 +5,25 @@
 //! attributes of the candidates. The service's own score is kept as `register_score` for
 //! display only; refsync scores every candidate with its own engine.
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use serde_json::{json, Map, Value};
 use tracing::info;
 
 use super::http::{HttpClient, RegisterStats, Request};
 use super::{BoxFuture, Lookup, Register, RegisterError};
-use crate::config::ReconciliationConfig;
+use crate::config::{PropertyMatching, ReconciliationConfig};
 use crate::domain::model::{EntityKind, Field, Record};
+use crate::domain::normalise::name_query_forms;
 use crate::store::Store;
 
 /// Queries per request; services commonly accept batches of this size.
 const BATCH: usize = 10;
+
+/// Answers kept for asks repeated within a pass (same names, later batches).
+const MAX_KEPT_ANSWERS: usize = 50_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -212,6 +217,17 @@ pub struct ReconciliationRegister {
     config: ReconciliationConfig,
     http: HttpClient,
     service: tokio::sync::OnceCell<Service>,
+    /// Answers by ask, for the register's life (one pass, or a daemon's run).
+    answers: Mutex<HashMap<Ask, Vec<Value>>>,
+    queries: AtomicU64,
+    queried_records: AtomicU64,
+}
+
+/// One way of asking the service for a record: a name form and the properties sent with it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Ask {
+    name: String,
+    properties: Vec<(String, String)>,
 }
 
 impl ReconciliationRegister {
@@ -236,6 +252,9 @@ impl ReconciliationRegister {
             config: config.clone(),
             http: HttpClient::new(name, &config.http, key, store)?,
             service: tokio::sync::OnceCell::new(),
+            answers: Mutex::new(HashMap::new()),
+            queries: AtomicU64::new(0),
+            queried_records: AtomicU64::new(0),
         })
     }
 
@@ -294,18 +313,52 @@ impl ReconciliationRegister {
             .await
     }
 
-    /// One query, or `None` when the record has nothing to ask with.
-    fn query(&self, dialect: Dialect, record: &Record) -> Option<Value> {
-        let name = record.get(Field::LegalName);
-        let props: Vec<(&String, &str)> = self
+    /// The ways `record` is asked, most exact first: by its identifiers (with the name,
+    /// which 0.2 needs), then each form of the name (see [`name_query_forms`]), with the
+    /// other properties where the service scores by them, and again without them.
+    fn asks(&self, record: &Record) -> Vec<Ask> {
+        let props: Vec<(String, String)> = self
             .config
             .properties
             .iter()
-            .filter_map(|(field, pid)| Some((pid, record.get(*field)?)))
+            .filter_map(|(field, pid)| Some((pid.clone(), record.get(*field)?.to_string())))
             .collect();
-        if name.is_none() && props.is_empty() {
-            return None;
+        let is_id = |pid: &String| {
+            self.config.properties.iter().any(|(f, p)| {
+                p == pid && matches!(f, Field::Lei | Field::VatId | Field::RegisterNumber)
+            })
+        };
+        let (ids, others): (Vec<_>, Vec<_>) = props.into_iter().partition(|(pid, _)| is_id(pid));
+        let forms = record
+            .get(Field::LegalName)
+            .map(name_query_forms)
+            .unwrap_or_default();
+        let mut asks = Vec::new();
+        if !ids.is_empty() {
+            // 0.2 needs a query string; an identifier-only record asks with the identifier.
+            let text = forms.first().cloned().unwrap_or_else(|| ids[0].1.clone());
+            asks.push(Ask {
+                name: text,
+                properties: ids,
+            });
         }
+        for form in forms {
+            if self.config.property_matching == PropertyMatching::Score && !others.is_empty() {
+                asks.push(Ask {
+                    name: form.clone(),
+                    properties: others.clone(),
+                });
+            }
+            asks.push(Ask {
+                name: form,
+                properties: Vec::new(),
+            });
+        }
+        asks
+    }
+
+    /// One ask as a query in the service's dialect.
+    fn query(&self, dialect: Dialect, ask: &Ask) -> Value {
         let mut q = Map::new();
         if let Some(t) = &self.config.type_id {
             q.insert("type".into(), json!(t));
@@ -313,14 +366,13 @@ impl ReconciliationRegister {
         q.insert("limit".into(), json!(self.config.limit));
         match dialect {
             Dialect::V02 => {
-                // 0.2 needs a query string; an identifier-only record asks with it.
-                let query = name.or_else(|| props.first().map(|(_, v)| *v))?;
-                q.insert("query".into(), json!(query));
+                q.insert("query".into(), json!(ask.name));
                 if self.config.type_id.is_some() {
                     q.insert("type_strict".into(), json!("should"));
                 }
-                if !props.is_empty() {
-                    let p: Vec<Value> = props
+                if !ask.properties.is_empty() {
+                    let p: Vec<Value> = ask
+                        .properties
                         .iter()
                         .map(|(pid, v)| json!({"pid": pid, "v": v}))
                         .collect();
@@ -328,17 +380,14 @@ impl ReconciliationRegister {
                 }
             }
             Dialect::V1Draft => {
-                let mut conditions: Vec<Value> = name
-                    .map(|n| json!({"matchType": "name", "propertyValue": n}))
-                    .into_iter()
-                    .collect();
-                conditions.extend(props.iter().map(|(pid, v)| {
+                let mut conditions = vec![json!({"matchType": "name", "propertyValue": ask.name})];
+                conditions.extend(ask.properties.iter().map(|(pid, v)| {
                     json!({"matchType": "property", "propertyId": pid, "propertyValue": v})
                 }));
                 q.insert("conditions".into(), Value::Array(conditions));
             }
         }
-        Some(Value::Object(q))
+        Value::Object(q)
     }
 
     /// Candidate lists for `queries`, in order.
@@ -503,16 +552,59 @@ impl ReconciliationRegister {
     async fn lookup(&self, records: &[Record]) -> Result<Vec<Vec<Record>>, RegisterError> {
         let service = self.service().await?;
         let mut out: Vec<Vec<Record>> = vec![Vec::new(); records.len()];
-        let asked: Vec<(usize, Value)> = records
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| Some((i, self.query(service.dialect, r)?)))
-            .collect();
-        for chunk in asked.chunks(BATCH) {
-            let queries: Vec<Value> = chunk.iter().map(|(_, q)| q.clone()).collect();
-            let results = self.reconcile(service, &queries).await?;
-            for ((i, _), candidates) in chunk.iter().zip(results) {
-                out[*i] = candidates.iter().filter_map(candidate).collect();
+        let asks: Vec<Vec<Ask>> = records.iter().map(|r| self.asks(r)).collect();
+        {
+            // Bounded: a daemon over a big CRM must not keep every answer it ever got.
+            let mut answered = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+            if answered.len() > MAX_KEPT_ANSWERS {
+                answered.clear();
+            }
+        }
+        self.queried_records.fetch_add(
+            asks.iter().filter(|a| !a.is_empty()).count() as u64,
+            Ordering::Relaxed,
+        );
+        // Round by round, each record still without candidates is asked its next way; an
+        // answer is kept for the pass, so a name asked twice is sent once.
+        for round in 0.. {
+            let pending: Vec<(usize, &Ask)> = asks
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| out[*i].is_empty())
+                .filter_map(|(i, a)| Some((i, a.get(round)?)))
+                .collect();
+            if pending.is_empty() {
+                break;
+            }
+            let unasked: Vec<&Ask> = {
+                let answered = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+                let mut unasked: Vec<&Ask> = pending
+                    .iter()
+                    .map(|(_, a)| *a)
+                    .filter(|a| !answered.contains_key(*a))
+                    .collect();
+                unasked.sort();
+                unasked.dedup();
+                unasked
+            };
+            for chunk in unasked.chunks(BATCH) {
+                let queries: Vec<Value> = chunk
+                    .iter()
+                    .map(|a| self.query(service.dialect, a))
+                    .collect();
+                self.queries
+                    .fetch_add(queries.len() as u64, Ordering::Relaxed);
+                let results = self.reconcile(service, &queries).await?;
+                let mut answered = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+                for (ask, candidates) in chunk.iter().zip(results) {
+                    answered.insert((*ask).clone(), candidates);
+                }
+            }
+            let answered = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+            for (i, ask) in pending {
+                if let Some(candidates) = answered.get(ask) {
+                    out[i] = candidates.iter().filter_map(candidate).collect();
+                }
             }
         }
         let ids: Vec<String> = {
@@ -574,7 +666,11 @@ impl Register for ReconciliationRegister {
     }
 
     fn stats(&self) -> RegisterStats {
-        self.http.stats()
+        RegisterStats {
+            queries: self.queries.load(Ordering::Relaxed),
+            queried_records: self.queried_records.load(Ordering::Relaxed),
+            ..self.http.stats()
+        }
     }
 
     fn candidates<'a>(
