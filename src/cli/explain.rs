@@ -5,6 +5,7 @@ use clap::Args;
 use super::output::clip;
 use super::{Format, UsageError};
 use crate::config::Config;
+use crate::store::Store;
 use crate::sync::explain::explain;
 
 #[derive(Debug, Args)]
@@ -19,7 +20,11 @@ pub struct ExplainArgs {
     pub format: Format,
 }
 
-pub async fn run(config: &Config, args: ExplainArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    config: &Config,
+    store: Option<&Store>,
+    args: ExplainArgs,
+) -> anyhow::Result<ExitCode> {
     if !config.job.contains_key(&args.job) {
         let known = config.job.keys().cloned().collect::<Vec<_>>().join(", ");
         return Err(UsageError(format!(
@@ -28,7 +33,7 @@ pub async fn run(config: &Config, args: ExplainArgs) -> anyhow::Result<ExitCode>
         ))
         .into());
     }
-    let Some(explanation) = explain(config, &args.job, &args.record).await? else {
+    let Some(explanation) = explain(store, config, &args.job, &args.record).await? else {
         eprintln!(
             "refsync: the CRM of job `{}` has no record `{}`; check the id (the CRM's own id column)",
             args.job, args.record
@@ -40,12 +45,17 @@ pub async fn run(config: &Config, args: ExplainArgs) -> anyhow::Result<ExitCode>
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "record {} (job {}): {}, {} candidate(s); prior {:+.2} bits",
+        "record {} (job {}): {}, {} candidate(s); prior {:+.2} bits; {}",
         explanation.record.id,
         explanation.job,
         explanation.decision,
         explanation.candidates.len(),
-        explanation.model.prior_weight()
+        explanation.model.prior_weight(),
+        explanation
+            .model_pass
+            .map_or("model fitted now (no pass stored one)".to_string(), |p| {
+                format!("the model of pass {p}")
+            })
     );
     for c in &explanation.candidates {
         println!(

@@ -78,6 +78,11 @@ pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
     config
         .validate(args.kind)
         .map_err(|e| UsageError(e.to_string()))?;
+    for field in config.unused_fields(args.kind) {
+        eprintln!(
+            "refsync: warning: `{field}` is mapped but no comparison and no blocking rule uses it; add it to [matching] comparisons or [blocking] rules (e.g. {{ on = [\"{field}\"] }}), or leave it unmapped"
+        );
+    }
 
     let started = Instant::now();
     let crm = matching::load(args.kind, &args.crm, &config.crm)?;

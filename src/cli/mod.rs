@@ -183,8 +183,12 @@ async fn dispatch(
 ) -> anyhow::Result<ExitCode> {
     let command = match command {
         Command::CheckConfig => return check_config::run(&config),
-        // Explain reads the CRM and the register only; it never touches the store.
-        Command::Explain(args) => return explain::run(&config, args).await,
+        // Explain reads the CRM, the register and the last pass's model; without a store
+        // (no pass yet) it fits a model as a pass would.
+        Command::Explain(args) => {
+            let store = Store::open(&config.store.url).await.ok();
+            return explain::run(&config, store.as_ref(), args).await;
+        }
         other => other,
     };
     let store = Store::open(&config.store.url).await?;

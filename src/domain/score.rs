@@ -521,7 +521,7 @@ impl FieldParams {
 }
 
 /// The Fellegi–Sunter model of one entity kind: the comparisons and their parameters.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Model {
     pub kind: EntityKind,
     /// Share of candidate pairs that are true matches (the prior).
@@ -575,6 +575,15 @@ impl Model {
             self.pinned.push(field);
         }
         Ok(())
+    }
+
+    /// Whether `other` (a stored model) scores the same comparisons, so that it can stand
+    /// in for this one: a changed config makes a stored model useless.
+    pub fn same_shape(&self, other: &Model) -> bool {
+        self.kind == other.kind
+            && self.comparisons == other.comparisons
+            && self.fields.len() == other.fields.len()
+            && self.pinned == other.pinned
     }
 
     pub fn params(&self, field: Field) -> Option<&FieldParams> {
@@ -671,6 +680,44 @@ impl TermFrequencies {
     }
 }
 
+/// Two independent identifiers that agree exactly (LEI, VAT id, register number, e-mail),
+/// with none that disagrees, say the pair is one entity: what else differs (a move, a
+/// new name, a new phone) is change to propose, not evidence against the match.
+#[derive(Default)]
+struct IdentifierGuard {
+    agreeing: u8,
+    clash: bool,
+    against: f64,
+}
+
+impl IdentifierGuard {
+    fn see(&mut self, spec: &ComparisonSpec, level: Level, contribution: f64) {
+        if spec.is_identifier() {
+            match level {
+                Level::Exact => self.agreeing += 1,
+                Level::Missing => {}
+                _ => self.clash = true,
+            }
+        } else if contribution < 0.0 {
+            self.against += contribution;
+        }
+    }
+
+    fn holds(&self) -> bool {
+        self.agreeing >= 2 && !self.clash
+    }
+
+    /// The evidence against that is not counted (negative bits; 0 when the guard does
+    /// not hold).
+    fn discounted(&self) -> f64 {
+        if self.holds() {
+            self.against
+        } else {
+            0.0
+        }
+    }
+}
+
 /// Scores pairs with a model and, optionally, the register's term frequencies.
 #[derive(Debug, Clone)]
 pub struct Scorer {
@@ -698,11 +745,14 @@ impl Scorer {
     /// The total weight of a pair without building the explanation (the fast path).
     pub fn weight(&self, crm: &Prepared, candidate: &Prepared) -> f64 {
         let mut w = self.model.prior_weight();
+        let mut guard = IdentifierGuard::default();
         for (spec, (_, params)) in self.model.comparisons.iter().zip(&self.model.fields) {
             let (level, _) = compare_field(spec, crm, candidate);
-            w += self.contribution(spec, params, level, crm);
+            let contribution = self.contribution(spec, params, level, crm);
+            guard.see(spec, level, contribution);
+            w += contribution;
         }
-        w
+        w - guard.discounted()
     }
 
     fn contribution(
@@ -732,9 +782,11 @@ impl Scorer {
         let mut weight = self.model.prior_weight();
         let mut comparisons = Vec::with_capacity(self.model.fields.len());
         let mut method = Method::Similarity;
+        let mut guard = IdentifierGuard::default();
         for (spec, (_, params)) in self.model.comparisons.iter().zip(&self.model.fields) {
             let (level, sim) = compare_field(spec, crm, candidate);
             let contribution = self.contribution(spec, params, level, crm);
+            guard.see(spec, level, contribution);
             weight += contribution;
             if level == Level::Exact && spec.is_identifier() {
                 method = Method::Identifier;
@@ -747,6 +799,15 @@ impl Scorer {
                 similarity: sim,
                 contribution,
             });
+        }
+        if guard.holds() {
+            // The evidence against (a move, a new name) is shown as not counted.
+            for (c, spec) in comparisons.iter_mut().zip(&self.model.comparisons) {
+                if !spec.is_identifier() && c.contribution < 0.0 {
+                    c.contribution = 0.0;
+                }
+            }
+            weight -= guard.discounted();
         }
         Scored {
             register_id: candidate.id.to_string(),

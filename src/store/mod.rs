@@ -7,6 +7,7 @@ pub mod changes;
 pub mod consents;
 pub mod cursors;
 pub mod erasure;
+pub mod pass_models;
 pub mod passes;
 pub mod provenance;
 pub mod resume;

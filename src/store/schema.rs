@@ -191,8 +191,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    pass_models (pass_id) {
+        pass_id -> BigInt,
+        job -> Text,
+        model -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     passes,
+    pass_models,
     changes,
     audit_log,
     record_status,

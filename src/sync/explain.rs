@@ -1,14 +1,16 @@
 //! `refsync explain`: how one CRM record is matched, candidate by candidate, with the same
-//! blocking, model and EM fit as a pass would use.
+//! blocking and the model the last pass stored, so that it repeats that pass's decision;
+//! before any pass (or after the comparisons changed) with a fit as a pass would make.
 
 use serde::Serialize;
 
-use super::{fit, scorer_for, SyncError};
+use super::{fit, scorer_for, stored_model, SyncError};
 use crate::config::Config;
 use crate::crm::CrmSource;
 use crate::domain::decide::{decide, Decision};
 use crate::domain::model::Record;
 use crate::domain::score::{Model, Prepared, Scored};
+use crate::store::Store;
 
 /// The candidates of one CRM record, best first, and what the pass would decide.
 #[derive(Debug, Serialize)]
@@ -19,10 +21,13 @@ pub struct Explanation {
     pub decision: String,
     pub candidates: Vec<Scored>,
     pub model: Model,
+    /// The pass whose stored model scored the candidates; `None`: fitted afresh.
+    pub model_pass: Option<i64>,
 }
 
 /// Explains record `record_id` of job `job_name`; `Ok(None)` when the CRM has no such record.
 pub async fn explain(
+    store: Option<&Store>,
     config: &Config,
     job_name: &str,
     record_id: &str,
@@ -39,8 +44,17 @@ pub async fn explain(
     let register = crate::register::open(&job.register, register_config, None).await?;
     let crm: Box<dyn CrmSource> = crate::crm::open(&job.crm, crm_config).await?;
     let mut scorer = scorer_for(job_name, job, register.as_ref())?;
+    let stored = match store {
+        Some(store) => stored_model(store, job_name, &scorer.model).await?,
+        None => None,
+    };
+    let model_pass = stored.as_ref().map(|(pass, _)| *pass);
+    if let Some((_, model)) = stored {
+        scorer.model = model;
+    }
 
-    // The CRM is read in the pass's batches; the first one fits the model, as in a pass.
+    // The CRM is read in the pass's batches; without a stored model the first one fits
+    // the model, as in a pass.
     let mut offset = 0;
     let mut found = None;
     loop {
@@ -50,7 +64,7 @@ pub async fn explain(
         if batch.is_empty() {
             break;
         }
-        if offset == 0 && job.matching.estimate {
+        if offset == 0 && job.matching.estimate && model_pass.is_none() {
             let lookups = register.candidates(job.entity, &batch).await;
             fit(&mut scorer, job, &batch, &lookups, register.as_ref(), 0);
         }
@@ -89,5 +103,6 @@ pub async fn explain(
         decision,
         candidates,
         model: scorer.model,
+        model_pass,
     }))
 }

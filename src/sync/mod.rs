@@ -447,6 +447,42 @@ pub(crate) fn fit(
     scorer.model = model;
 }
 
+/// The model the newest pass of `job_name` stored, if it has the shape of `current` (the
+/// same comparisons and pins), with that pass's id.
+pub(crate) async fn stored_model(
+    store: &Store,
+    job_name: &str,
+    current: &crate::domain::score::Model,
+) -> Result<Option<(i64, crate::domain::score::Model)>, SyncError> {
+    let job = job_name.to_string();
+    let row = store
+        .db
+        .run(move |conn| crate::store::pass_models::latest(conn, &job))
+        .await?;
+    Ok(row.and_then(|(pass, text)| {
+        let model: crate::domain::score::Model = serde_json::from_str(&text).ok()?;
+        current.same_shape(&model).then_some((pass, model))
+    }))
+}
+
+/// Stores the model pass `pass_id` scores with.
+async fn save_model(
+    store: &Store,
+    job_name: &str,
+    pass_id: i64,
+    model: &crate::domain::score::Model,
+) -> Result<(), SyncError> {
+    let (job, text) = (
+        job_name.to_string(),
+        serde_json::to_string(model).unwrap_or_default(),
+    );
+    store
+        .db
+        .run(move |conn| crate::store::pass_models::save(conn, pass_id, &job, &text))
+        .await?;
+    Ok(())
+}
+
 /// Register records drawn at random for counting u: enough for every level to show.
 const RANDOM_SAMPLE: usize = 5_000;
 
@@ -626,6 +662,25 @@ async fn run_batches(
             .iter()
             .any(|f| mapping.columns.contains_key(f));
     let mut scorer = scorer_for(job_name, job, register.as_ref())?;
+    for field in crate::domain::comparison::unused_fields(
+        mapping.columns.keys().copied(),
+        &scorer.model.comparisons,
+        &[],
+    ) {
+        warn!(
+            pass = pass_id,
+            field = field.as_str(),
+            "a mapped field is not compared; add it to [job.NAME.matching] comparisons to match on it"
+        );
+    }
+    // EM on a remote register starts from the last pass's fit: it gives no random pairs
+    // and one batch's candidates are few, so what earlier passes learned is refined. A
+    // register that holds its records gives EM all it needs in every pass.
+    if register.sample(0).is_none() {
+        if let Some((_, previous)) = stored_model(store, job_name, &scorer.model).await? {
+            scorer.model = previous;
+        }
+    }
     let mut fitted = !job.matching.estimate;
     let (since, full) = start_point(store, job_name, job).await?;
     match &since {
@@ -734,6 +789,7 @@ async fn run_batches(
                 pass_id,
             );
             fitted = true;
+            save_model(store, job_name, pass_id, &scorer.model).await?;
         }
         *traffic = register.stats();
         let mut vies_results = Vec::with_capacity(to_look_up.len());

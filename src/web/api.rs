@@ -382,9 +382,12 @@ pub async fn load_record(
     }
     let candidates = if live {
         let config = state.config();
-        let explained = crate::sync::explain::explain(&config, &job, &record_id)
-            .await?
-            .ok_or_else(|| WebError::NotFound(format!("the CRM has no record `{record_id}`")))?;
+        let explained =
+            crate::sync::explain::explain(Some(&state.store), &config, &job, &record_id)
+                .await?
+                .ok_or_else(|| {
+                    WebError::NotFound(format!("the CRM has no record `{record_id}`"))
+                })?;
         let list: Vec<Value> = explained
             .candidates
             .iter()

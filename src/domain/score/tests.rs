@@ -323,3 +323,36 @@ fn a_whole_name_in_one_field_is_split_into_its_parts() {
         (Some(Level::Exact), Some(Level::Exact))
     );
 }
+
+#[test]
+fn two_agreeing_identifiers_are_never_outweighed_by_a_move() {
+    let firm = |street: &str, postcode: &str, city: &str| {
+        org("x", "Müller Maschinenbau GmbH", postcode, city)
+            .with(Field::Street, street)
+            .with(Field::VatId, "DE136695976")
+            .with(Field::RegisterNumber, "HRB 12345")
+            .with(Field::RegisterCourt, "Amtsgericht München")
+            .with(Field::Phone, "+49 89 123456")
+    };
+    // The prior of a register of a million: the address alone would sink the pair.
+    let mut model = Model::default_for(EntityKind::Organisation);
+    model.lambda = 1e-6;
+    let scorer = Scorer::new(model);
+    let p = |r: &Record| Prepared::new(EntityKind::Organisation, r);
+    let crm = firm("Hauptstraße 1", "80331", "München");
+    let moved = firm("Industriestraße 99", "20095", "Hamburg");
+    let s = scorer.score(&p(&crm), &p(&moved));
+    assert!(s.score > 0.99, "{} {}", s.score, s.grade());
+    assert_eq!(
+        s.weight,
+        scorer.weight(&p(&crm), &p(&moved)),
+        "ranking agrees"
+    );
+    let total: f64 =
+        s.comparisons.iter().map(|c| c.contribution).sum::<f64>() + scorer.model.prior_weight();
+    assert!((total - s.weight).abs() < 1e-9, "contributions add up");
+    // One identifier that agrees and one that clashes hold nothing.
+    let other = moved.with(Field::VatId, "DE129273398");
+    let s = scorer.score(&p(&crm), &p(&other));
+    assert!(s.score < 0.5, "{} {}", s.score, s.grade());
+}
