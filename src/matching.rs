@@ -107,6 +107,23 @@ impl MatchConfig {
     }
 }
 
+impl MatchConfig {
+    /// CRM fields mapped for matching that no comparison and no blocking rule uses.
+    pub fn unused_fields(&self, kind: EntityKind) -> Vec<Field> {
+        let blocked: Vec<Field> = self
+            .blocking
+            .rules(kind)
+            .iter()
+            .flat_map(|r| r.fields())
+            .collect();
+        crate::domain::comparison::unused_fields(
+            self.crm.columns.keys().copied(),
+            self.matching.comparisons(kind),
+            &blocked,
+        )
+    }
+}
+
 /// Records this many at a time are read, then prepared on all cores.
 const CHUNK: usize = 65_536;
 

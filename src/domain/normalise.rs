@@ -488,6 +488,14 @@ pub fn name_query_forms(name: &str) -> Vec<String> {
     let respelled = umlauts_respelled(&name);
     let mut bases = vec![name.clone()];
     bases.extend(respelled.clone());
+    // `Weiss` for `Weiß`: a search that folds accents still tells ß from ss.
+    let unfolded = respelled
+        .as_deref()
+        .filter(|r| r.contains(['ä', 'ö', 'ü', 'Ä', 'Ö', 'Ü']));
+    let sharp = unfolded.unwrap_or(&name);
+    if sharp.contains("ss") && !sharp.contains('ß') {
+        bases.push(sharp.replace("ss", "ß"));
+    }
     let mut forms = bases.clone();
     let stripped: Vec<String> = bases.iter().filter_map(|b| without_legal_form(b)).collect();
     forms.extend(stripped.iter().cloned());

@@ -677,6 +677,16 @@ fn name_query_forms_table() {
             ],
         ),
         ("Neue Bauer AG", &["Neue Bauer AG", "Neue Bauer", "Neue"]),
+        (
+            "Weiss Unternehmensberatung GmbH",
+            &[
+                "Weiss Unternehmensberatung GmbH",
+                "Weiß Unternehmensberatung GmbH",
+                "Weiss Unternehmensberatung",
+                "Weiß Unternehmensberatung",
+                "Weiss",
+            ],
+        ),
         ("  Acme  ", &["Acme"]),
         ("", &[]),
     ];
