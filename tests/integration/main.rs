@@ -16,6 +16,7 @@ mod matching;
 mod migrations;
 mod passes;
 mod privacy;
+mod reconcile_server;
 mod reconciliation;
 mod register_config;
 mod service;
