@@ -204,3 +204,64 @@ fn explain_prints_every_candidate_with_its_breakdown() {
         stderr(&out)
     );
 }
+
+#[derive(diesel::QueryableByName)]
+struct Status {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    record_id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
+}
+
+/// What a pass decided, per record, in explain's words.
+fn stored_decisions(sb: &Sandbox, job: &str) -> Vec<(String, &'static str)> {
+    use diesel::{Connection, RunQueryDsl};
+    let mut store =
+        diesel::SqliteConnection::establish(&sb.path("var/refsync.db").to_string_lossy()).unwrap();
+    let rows: Vec<Status> = diesel::sql_query(format!(
+        "SELECT record_id, status FROM record_status WHERE job = '{job}' ORDER BY record_id"
+    ))
+    .load(&mut store)
+    .unwrap();
+    rows.into_iter()
+        .filter_map(|r| {
+            let decision = match r.status.as_str() {
+                "in_sync" | "different" | "inactive" => "matched",
+                "not_found" => "not_found",
+                "ambiguous" => "ambiguous",
+                _ => return None,
+            };
+            Some((r.record_id, decision))
+        })
+        .collect()
+}
+
+#[test]
+fn explain_repeats_the_decision_the_pass_stored() {
+    let sb = Sandbox::new();
+    let report = sb.json(&["run", "--once", "--job", "organisations"]);
+    let pass = report[0]["pass_id"].as_i64().unwrap();
+    let stored = stored_decisions(&sb, "organisations");
+    let kinds: std::collections::BTreeSet<&str> = stored.iter().map(|(_, d)| *d).collect();
+    assert!(
+        kinds.contains("matched") && kinds.contains("not_found"),
+        "the demo has both: {kinds:?}"
+    );
+    // Every not-found record and a spread of the matched ones.
+    let sample = stored
+        .iter()
+        .enumerate()
+        .filter(|(i, (_, d))| *d != "matched" || i % 8 == 0);
+    let mut checked = 0;
+    for (_, (record, want)) in sample {
+        let json = sb.json(&["explain", "--job", "organisations", "--record", record]);
+        let got = json["decision"].as_str().unwrap();
+        assert!(
+            got.starts_with(want),
+            "record {record}: stored {want}, explain {got}"
+        );
+        assert_eq!(json["model_pass"], pass, "scored with the pass's model");
+        checked += 1;
+    }
+    assert!(checked >= 20, "{checked} records checked");
+}

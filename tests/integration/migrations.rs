@@ -23,6 +23,7 @@ const TABLES: &[&str] = &[
     "erasures",
     "erased_subjects",
     "match_verdicts",
+    "pass_models",
 ];
 
 #[test]
