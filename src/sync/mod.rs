@@ -483,6 +483,9 @@ async fn save_model(
     Ok(())
 }
 
+/// CRM records whose candidates a remote register's EM learns from, at most.
+const REMOTE_EM_RECORDS: usize = 5_000;
+
 /// Register records drawn at random for counting u: enough for every level to show.
 const RANDOM_SAMPLE: usize = 5_000;
 
@@ -707,6 +710,44 @@ async fn run_batches(
             "resuming the sweep an earlier pass left unfinished"
         );
     }
+    if !fitted && register.sample(0).is_none() {
+        // A remote register: EM learns from the candidates of the pass's first few thousand
+        // records, not of one batch (638 pairs left it unconverged). Their answers are kept
+        // (the register's answers, the response cache), so the pass below asks nothing twice.
+        let (mut sample, mut lookups) = (Vec::new(), Vec::new());
+        let mut at = offset;
+        while sample.len() < REMOTE_EM_RECORDS {
+            let records = crm
+                .read_batch(job.entity, since.as_deref(), at, job.batch_size)
+                .await?;
+            if records.is_empty() {
+                break;
+            }
+            at += records.len();
+            let suppressed = suppression
+                .suppressed(store, Some(&job.crm), &records)
+                .await?;
+            let usable: Vec<Record> = records
+                .into_iter()
+                .filter(|r| !suppressed.contains(&r.id) && plan.skip_reason(r).is_none())
+                .collect();
+            lookups.extend(minimise(
+                job,
+                register.candidates(job.entity, &usable).await,
+            ));
+            sample.extend(usable);
+        }
+        fit(
+            &mut scorer,
+            job,
+            &sample,
+            &lookups,
+            register.as_ref(),
+            pass_id,
+        );
+        fitted = true;
+        save_model(store, job_name, pass_id, &scorer.model).await?;
+    }
     loop {
         if stop.requested() {
             warn!(
@@ -778,8 +819,9 @@ async fn run_batches(
         }
         let lookups = minimise(job, register.candidates(job.entity, &to_look_up).await);
         if !fitted {
-            // EM learns m, u and the prior from the first batch's candidate pairs; later
-            // batches are scored with the same model, so one pass is one consistent scale.
+            // A register that holds its records: EM learns m and the prior from the first
+            // batch's candidate pairs and u from random pairs; later batches are scored with
+            // the same model, so one pass is one consistent scale.
             fit(
                 &mut scorer,
                 job,
