@@ -65,6 +65,43 @@ fn config_errors_name_the_file_the_key_and_the_problem() {
             vec!["crm.demo.organisations", "identifier"],
         ),
         (
+            "unknown comparator",
+            |c| {
+                c.replace(
+                    "term_frequency = true       # an exact",
+                    "comparisons = [{ field = \"city\", comparator = \"soundex\" }]\nterm_frequency = true       # an exact",
+                )
+            },
+            vec![],
+            vec![
+                "job.organisations.matching.comparisons",
+                "soundex",
+                "person_name",
+            ],
+        ),
+        (
+            "comparison of a field nothing prepares",
+            |c| {
+                c.replace(
+                    "term_frequency = true       # an exact",
+                    "comparisons = [{ field = \"industry_code\", comparator = \"exact\" }]\nterm_frequency = true       # an exact",
+                )
+            },
+            vec![],
+            vec!["comparisons[0].field", "industry_code", "comparable fields"],
+        ),
+        (
+            "blocking rule with an unknown transform",
+            |c| {
+                c.replace(
+                    "rules = [\"lei\", \"vat_id\",",
+                    "rules = [{ on = [\"soundex(postcode)\"] }, \"lei\", \"vat_id\",",
+                )
+            },
+            vec![],
+            vec!["register.demo_organisations", "soundex", "phonetic"],
+        ),
+        (
             "unknown key by environment",
             |c| c,
             vec![("REFSYNC__STORE__PASSWORD", "x")],
