@@ -4,6 +4,14 @@
 //! abbreviated streets, moved offices, renamed companies, missing fields, duplicates,
 //! look-alikes, and CRM records the register does not know. Profiles go from easy to hard.
 //! Same seed, same data.
+//!
+//! Contacts are those of a German B2C and B2B CRM: employees of firms (e-mail, phone,
+//! employer, sometimes a birth date) and private customers (a home address and a birth
+//! date, no e-mail, phone or employer), some of whom live with family members who are in
+//! the register too (same address and last name, other first name and birth date). Their
+//! CRM copies add the faults of such data: German or compact dates, day and month swapped,
+//! a mistyped digit, moved customers, abbreviated or mistyped streets, a last name changed
+//! by marriage, first and last name swapped.
 
 use std::fmt;
 use std::str::FromStr;
@@ -51,6 +59,10 @@ impl Profile {
                 absent: 5,
                 lookalike: 1,
                 identifiers_kept: 50,
+                date_german: 20,
+                date_swapped: 1,
+                date_typo: 1,
+                names_swapped: 1,
             },
             Profile::Medium => Rates {
                 typo: 15,
@@ -65,6 +77,10 @@ impl Profile {
                 absent: 10,
                 lookalike: 3,
                 identifiers_kept: 30,
+                date_german: 30,
+                date_swapped: 3,
+                date_typo: 4,
+                names_swapped: 2,
             },
             Profile::Hard => Rates {
                 typo: 30,
@@ -79,6 +95,10 @@ impl Profile {
                 absent: 15,
                 lookalike: 5,
                 identifiers_kept: 20,
+                date_german: 40,
+                date_swapped: 6,
+                date_typo: 8,
+                names_swapped: 4,
             },
         }
     }
@@ -119,6 +139,15 @@ pub(crate) struct Rates {
     lookalike: u64,
     /// Per identifier: the CRM has it too.
     identifiers_kept: u64,
+    /// A birth date written the German way (`09.04.1956`, `9.4.1956`) or compact
+    /// (`19560409`) rather than ISO: a habit, not an error.
+    date_german: u64,
+    /// Day and month of a birth date swapped (where both can be a month).
+    date_swapped: u64,
+    /// One digit of a birth date mistyped (still a date).
+    date_typo: u64,
+    /// First name in the last-name field and the other way round.
+    names_swapped: u64,
 }
 
 /// A register, a CRM, and which CRM record is which register record.
@@ -171,6 +200,10 @@ fn street(rng: &mut Rng) -> String {
     }
 }
 
+fn house_number(rng: &mut Rng) -> String {
+    (1 + rng.below(180)).to_string() + if rng.chance(10) { "a" } else { "" }
+}
+
 fn phone(rng: &mut Rng, city: &City) -> String {
     format!("+49 {} {}", city.area_code, 200_000 + rng.below(7_799_999))
 }
@@ -203,10 +236,7 @@ fn organisation_at(
         .with(Field::LegalName, format!("{core} {form}"))
         .with(Field::LegalForm, form)
         .with(Field::Street, street(rng))
-        .with(
-            Field::HouseNumber,
-            (1 + rng.below(180)).to_string() + if rng.chance(10) { "a" } else { "" },
-        )
+        .with(Field::HouseNumber, house_number(rng))
         .with(Field::Postcode, postcode(rng, city))
         .with(Field::City, city.name)
         .with(Field::Country, "DE")
@@ -434,6 +464,250 @@ pub(crate) fn contact_at(rng: &mut Rng, n: usize, employer: &Record) -> Record {
     r
 }
 
+/// Contacts who are private customers rather than a firm's employees, in percent.
+const PRIVATE: u64 = 35;
+/// Employees whose birth date is on file (every private customer's is).
+const EMPLOYEE_BIRTH_DATE: u64 = 50;
+/// Private customers who live with 1–3 family members that are customers too.
+const HOUSEHOLD: u64 = 20;
+/// A further child of a household is a twin of the one before.
+const TWINS: u64 = 10;
+/// Of the CRM contacts the register does not know, the share drawn as a relative of a
+/// register customer (where the customer drawn is a private one): same address and last name.
+const STRANGER_RELATIVE: u64 = 25;
+
+/// A calendar date: year, month, day.
+type Ymd = (u32, u32, u32);
+
+fn days_in_month(y: u32, m: u32) -> u32 {
+    match m {
+        4 | 6 | 9 | 11 => 30,
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+fn is_date((y, m, d): Ymd) -> bool {
+    (1900..=2010).contains(&y) && (1..=12).contains(&m) && (1..=days_in_month(y, m)).contains(&d)
+}
+
+/// A day in the years `from..=to`.
+fn date_between(rng: &mut Rng, from: u32, to: u32) -> Ymd {
+    let y = from + rng.below((to.max(from) - from + 1) as usize) as u32;
+    let m = 1 + rng.below(12) as u32;
+    let d = 1 + rng.below(days_in_month(y, m) as usize) as u32;
+    (y, m, d)
+}
+
+fn iso((y, m, d): Ymd) -> String {
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn parse_iso(s: &str) -> Option<Ymd> {
+    let mut parts = s.splitn(3, '-').map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??, parts.next()??))
+}
+
+fn salutation(female: bool) -> &'static str {
+    if female {
+        "Frau"
+    } else {
+        "Herr"
+    }
+}
+
+/// A private customer: a home address in a German city and a birth date; no employer,
+/// e-mail or phone.
+fn private_customer(rng: &mut Rng, n: usize) -> Record {
+    let female = rng.chance(50);
+    let first = *rng.pick(if female { FIRST_NAMES_F } else { FIRST_NAMES_M });
+    let last = surname(rng);
+    let city = rng.pick(CITIES);
+    let mut r = Record::new(format!("P{n:07}"))
+        .with(Field::Salutation, salutation(female))
+        .with(Field::FirstName, first)
+        .with(Field::LastName, last)
+        .with(Field::Street, street(rng))
+        .with(Field::HouseNumber, house_number(rng))
+        .with(Field::Postcode, postcode(rng, city))
+        .with(Field::City, city.name)
+        .with(Field::BirthDate, iso(date_between(rng, 1935, 2005)));
+    if rng.chance(6) {
+        r = r.with(Field::Title, "Dr.");
+    }
+    r
+}
+
+/// A register contact of a B2C and B2B CRM: a private customer, or a firm's employee
+/// (half of them with a birth date on file).
+fn person(rng: &mut Rng, n: usize) -> Record {
+    if rng.chance(PRIVATE) {
+        return private_customer(rng, n);
+    }
+    let mut r = contact(rng, n);
+    if rng.chance(EMPLOYEE_BIRTH_DATE) {
+        let born = date_between(rng, 1958, 2004);
+        r.values.insert(Field::BirthDate, iso(born));
+    }
+    r
+}
+
+/// A private customer (a home address, no employer).
+fn is_private(r: &Record) -> bool {
+    r.get(Field::OrganisationName).is_none() && r.get(Field::Street).is_some()
+}
+
+/// What a family member is to the household's first customer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kin {
+    Spouse,
+    Child,
+    Parent,
+}
+
+/// A child where the first customer is old enough to have a grown one, else a parent.
+fn child_or_parent(head_born: u32) -> Kin {
+    if head_born + 22 <= 2005 {
+        Kin::Child
+    } else {
+        Kin::Parent
+    }
+}
+
+/// A family member of private customer `head`: the same address and last name, a first
+/// name none of `taken` has, a birth date that fits `kin` (or `twin`'s, a sibling born
+/// the same day).
+fn relative(
+    rng: &mut Rng,
+    n: usize,
+    head: &Record,
+    kin: Kin,
+    taken: &[&str],
+    twin: Option<Ymd>,
+) -> Record {
+    let head_female = head.get(Field::Salutation) == Some("Frau");
+    let head_born = head
+        .get(Field::BirthDate)
+        .and_then(parse_iso)
+        .map_or(1970, |(y, _, _)| y);
+    let (female, born) = match kin {
+        Kin::Spouse => {
+            let female = if rng.chance(95) {
+                !head_female
+            } else {
+                head_female
+            };
+            let year = (head_born + rng.below(13) as u32).saturating_sub(6);
+            (
+                female,
+                date_between(rng, year.clamp(1925, 2005), year.clamp(1925, 2005)),
+            )
+        }
+        Kin::Child => {
+            let female = rng.chance(50);
+            let born = twin.unwrap_or_else(|| {
+                date_between(rng, (head_born + 22).min(2005), (head_born + 38).min(2005))
+            });
+            (female, born)
+        }
+        Kin::Parent => {
+            let from = head_born.saturating_sub(36).max(1920);
+            let to = head_born.saturating_sub(20).max(1920);
+            (rng.chance(60), date_between(rng, from, to))
+        }
+    };
+    let names = if female { FIRST_NAMES_F } else { FIRST_NAMES_M };
+    let mut first = *rng.pick(names);
+    for _ in 0..20 {
+        if !taken.contains(&first) {
+            break;
+        }
+        first = *rng.pick(names);
+    }
+    let mut r = Record::new(format!("P{n:07}"))
+        .with(Field::Salutation, salutation(female))
+        .with(Field::FirstName, first)
+        .with(Field::BirthDate, iso(born));
+    for field in [
+        Field::LastName,
+        Field::Street,
+        Field::HouseNumber,
+        Field::Postcode,
+        Field::City,
+    ] {
+        if let Some(value) = head.get(field) {
+            r.values.insert(field, value.to_string());
+        }
+    }
+    if rng.chance(3) {
+        r = r.with(Field::Title, "Dr.");
+    }
+    r
+}
+
+/// The 1–3 family members who live with private customer `head`, numbered from `n`: a
+/// spouse mostly, grown children (now and then twins) or a parent.
+fn household(rng: &mut Rng, head: &Record, n: usize) -> Vec<Record> {
+    let head_born = head
+        .get(Field::BirthDate)
+        .and_then(parse_iso)
+        .map_or(1970, |(y, _, _)| y);
+    let mut members: Vec<Record> = Vec::new();
+    let mut last_child: Option<Ymd> = None;
+    // Mostly a couple; the larger the household, the rarer.
+    let size = match rng.below(10) {
+        0..=4 => 1,
+        5..=7 => 2,
+        _ => 3,
+    };
+    for k in 0..size {
+        let kin = if k == 0 && rng.chance(75) {
+            Kin::Spouse
+        } else {
+            child_or_parent(head_born)
+        };
+        let twin = match (kin, last_child) {
+            (Kin::Child, Some(born)) if rng.chance(TWINS) => Some(born),
+            _ => None,
+        };
+        let taken: Vec<&str> = std::iter::once(head)
+            .chain(&members)
+            .filter_map(|m| m.get(Field::FirstName))
+            .collect();
+        let member = relative(rng, n + k, head, kin, &taken, twin);
+        if kin == Kin::Child {
+            last_child = member.get(Field::BirthDate).and_then(parse_iso);
+        }
+        members.push(member);
+    }
+    members
+}
+
+/// A contact the register does not know: now and then a relative of one of its private
+/// customers (same address and last name), else anyone.
+fn stranger_contact(rng: &mut Rng, register: &[Record], n: usize) -> Record {
+    if !register.is_empty() && rng.chance(STRANGER_RELATIVE) {
+        let head = &register[rng.below(register.len())];
+        if is_private(head) {
+            let head_born = head
+                .get(Field::BirthDate)
+                .and_then(parse_iso)
+                .map_or(1970, |(y, _, _)| y);
+            let kin = if rng.chance(50) {
+                Kin::Spouse
+            } else {
+                child_or_parent(head_born)
+            };
+            let taken: Vec<&str> = head.get(Field::FirstName).into_iter().collect();
+            return relative(rng, n, head, kin, &taken, None);
+        }
+    }
+    person(rng, n)
+}
+
+/// The CRM's copy of register contact `reg`: name, employer, e-mail and phone faults. The
+/// demo draws on it: an employee's copy takes the same random numbers as ever.
 pub(crate) fn crm_contact(rng: &mut Rng, reg: &Record, id: usize, rates: &Rates) -> Record {
     let mut r = reg.clone();
     r.id = format!("K{id:07}");
@@ -466,7 +740,8 @@ pub(crate) fn crm_contact(rng: &mut Rng, reg: &Record, id: usize, rates: &Rates)
         };
         v.insert(Field::LastName, new);
     }
-    if rng.chance(rates.moved / 2) {
+    let changed_jobs = rng.chance(rates.moved / 2);
+    if changed_jobs && v.contains_key(&Field::OrganisationName) {
         // Changed jobs: the CRM still names the old firm.
         v.insert(
             Field::OrganisationName,
@@ -494,11 +769,9 @@ pub(crate) fn crm_contact(rng: &mut Rng, reg: &Record, id: usize, rates: &Rates)
         }
     }
     if rng.chance(rates.abbreviate / 2) {
-        let email = v
-            .get(&Field::Email)
-            .map(|e| e.to_uppercase())
-            .unwrap_or_default();
-        v.insert(Field::Email, email);
+        if let Some(email) = v.get(&Field::Email).map(|e| e.to_uppercase()) {
+            v.insert(Field::Email, email);
+        }
     }
     for field in [
         Field::Email,
@@ -510,6 +783,157 @@ pub(crate) fn crm_contact(rng: &mut Rng, reg: &Record, id: usize, rates: &Rates)
         if rng.chance(rates.missing) {
             v.remove(&field);
         }
+    }
+    r
+}
+
+/// One digit of `date` replaced by another such that it is still a date (the century
+/// is left alone: nobody types 2956).
+fn digit_typo(rng: &mut Rng, date: Ymd) -> Ymd {
+    let (y, m, d) = date;
+    let digits: Vec<u32> = format!("{y:04}{m:02}{d:02}")
+        .chars()
+        .filter_map(|c| c.to_digit(10))
+        .collect();
+    for _ in 0..20 {
+        let mut t = digits.clone();
+        let at = 2 + rng.below(6);
+        let digit = rng.below(10) as u32;
+        if digit == t[at] {
+            continue;
+        }
+        t[at] = digit;
+        let number = |from: usize, to: usize| t[from..to].iter().fold(0, |n, x| n * 10 + x);
+        let typed = (number(0, 4), number(4, 6), number(6, 8));
+        if is_date(typed) {
+            return typed;
+        }
+    }
+    date
+}
+
+/// A birth date as the CRM holds it: maybe with day and month swapped or a digit
+/// mistyped, written ISO, German (`09.04.1956`, `9.4.1956`) or compact (`19560409`).
+fn crm_birth_date(rng: &mut Rng, born: Ymd, rates: &Rates) -> String {
+    let (y, mut m, mut d) = born;
+    if rng.chance(rates.date_swapped) && d <= 12 && d != m {
+        std::mem::swap(&mut d, &mut m);
+    }
+    let (y, m, d) = if rng.chance(rates.date_typo) {
+        digit_typo(rng, (y, m, d))
+    } else {
+        (y, m, d)
+    };
+    if rng.chance(rates.date_german) {
+        if rng.chance(25) {
+            format!("{d}.{m}.{y}")
+        } else {
+            format!("{d:02}.{m:02}.{y:04}")
+        }
+    } else if rng.chance(rates.date_german / 4) {
+        format!("{y:04}{m:02}{d:02}")
+    } else {
+        iso((y, m, d))
+    }
+}
+
+/// A private customer's home address as the CRM holds it: an old one (moved since, in
+/// the same or another city), the street abbreviated (`Hauptstr.`), respelled or
+/// mistyped, street and number in one field, parts missing.
+fn crm_home_address(
+    rng: &mut Rng,
+    v: &mut std::collections::BTreeMap<Field, String>,
+    rates: &Rates,
+) {
+    if rng.chance(rates.moved) {
+        let city = if rng.chance(50) {
+            rng.pick(CITIES)
+        } else {
+            CITIES
+                .iter()
+                .find(|c| Some(c.name) == v.get(&Field::City).map(String::as_str))
+                .unwrap_or(&CITIES[0])
+        };
+        v.insert(Field::Street, street(rng));
+        v.insert(Field::HouseNumber, house_number(rng));
+        v.insert(Field::Postcode, postcode(rng, city));
+        v.insert(Field::City, city.name.to_string());
+    }
+    let s = v.get(&Field::Street).cloned().unwrap_or_default();
+    if rng.chance(rates.abbreviate) {
+        v.insert(
+            Field::Street,
+            s.replace("straße", "str.").replace("Straße", "Str."),
+        );
+    } else if rng.chance(rates.respell / 2) {
+        v.insert(Field::Street, s.replace('ß', "ss"));
+    }
+    if rng.chance(rates.typo / 2) {
+        let s = v.get(&Field::Street).cloned().unwrap_or_default();
+        v.insert(Field::Street, typo(rng, &s));
+    }
+    if rng.chance(rates.respell / 3) {
+        let city = v.get(&Field::City).cloned().unwrap_or_default();
+        v.insert(Field::City, respell(rng, &city));
+    }
+    if rng.chance(rates.missing / 2) {
+        let line = format!(
+            "{} {}",
+            v.get(&Field::Street).cloned().unwrap_or_default(),
+            v.get(&Field::HouseNumber).cloned().unwrap_or_default()
+        );
+        v.insert(Field::Street, line.trim().to_string());
+        v.remove(&Field::HouseNumber);
+    }
+    for field in [
+        Field::Street,
+        Field::HouseNumber,
+        Field::Postcode,
+        Field::City,
+    ] {
+        if rng.chance(rates.missing / 3) {
+            v.remove(&field);
+        }
+    }
+}
+
+/// The CRM's copy of register contact `reg` in the generated B2C and B2B CRM: the faults
+/// of [`crm_contact`], a woman's last name changed by marriage, first and last name
+/// swapped, and the faults of birth dates and home addresses. The demo's B2B contacts
+/// take [`crm_contact`] alone, so its CRM stays as it was.
+fn crm_person(rng: &mut Rng, reg: &Record, id: usize, rates: &Rates) -> Record {
+    let mut r = crm_contact(rng, reg, id, rates);
+    let v = &mut r.values;
+    if reg.get(Field::Salutation) == Some("Frau") && rng.chance(rates.renamed / 2) {
+        // Married since, or the other way round: her husband's name or a double name.
+        let last = v.get(&Field::LastName).cloned().unwrap_or_default();
+        let new = if rng.chance(70) {
+            surname(rng)
+        } else {
+            format!("{}-{last}", surname(rng))
+        };
+        v.insert(Field::LastName, new);
+    }
+    if rng.chance(rates.names_swapped) {
+        let first = v.remove(&Field::FirstName);
+        let last = v.remove(&Field::LastName);
+        if let Some(first) = first {
+            v.insert(Field::LastName, first);
+        }
+        if let Some(last) = last {
+            v.insert(Field::FirstName, last);
+        }
+    }
+    if let Some(born) = reg.get(Field::BirthDate).and_then(parse_iso) {
+        if rng.chance(rates.missing) {
+            v.remove(&Field::BirthDate);
+        } else {
+            let written = crm_birth_date(rng, born, rates);
+            v.insert(Field::BirthDate, written);
+        }
+    }
+    if reg.get(Field::Street).is_some() {
+        crm_home_address(rng, v, rates);
     }
     r
 }
@@ -526,9 +950,22 @@ pub fn generate(
     let mut rng = Rng(seed ^ (kind as u64 + 1).wrapping_mul(0x5851_F42D_4C95_7F2D));
     let make = |rng: &mut Rng, n: usize| match kind {
         EntityKind::Organisation => organisation(rng, n),
-        EntityKind::Contact => contact(rng, n),
+        EntityKind::Contact => person(rng, n),
     };
-    let mut register: Vec<Record> = (0..register_size).map(|n| make(&mut rng, n)).collect();
+    let mut register: Vec<Record> = Vec::with_capacity(register_size);
+    while register.len() < register_size {
+        let n = register.len();
+        let r = make(&mut rng, n);
+        // Some private customers' families are customers too.
+        let family = if kind == EntityKind::Contact && is_private(&r) && rng.chance(HOUSEHOLD) {
+            household(&mut rng, &r, n + 1)
+        } else {
+            Vec::new()
+        };
+        register.push(r);
+        register.extend(family);
+        register.truncate(register_size);
+    }
     // Look-alikes: a twin of a register record under the same name in another place.
     let twins = register_size * rates.lookalike as usize / 100;
     for t in 0..twins {
@@ -558,10 +995,16 @@ pub fn generate(
         let id = crm.len();
         if rng.chance(rates.absent) {
             // A record the register does not know: generated, but never put there.
-            let stranger = make(&mut rng, 10_000_000 + id);
             let copy = match kind {
-                EntityKind::Organisation => crm_organisation(&mut rng, &stranger, id, &rates),
-                EntityKind::Contact => crm_contact(&mut rng, &stranger, id, &rates),
+                EntityKind::Organisation => {
+                    let stranger = make(&mut rng, 10_000_000 + id);
+                    crm_organisation(&mut rng, &stranger, id, &rates)
+                }
+                EntityKind::Contact => {
+                    let known = &register[..register.len().min(register_size)];
+                    let stranger = stranger_contact(&mut rng, known, 10_000_000 + id);
+                    crm_person(&mut rng, &stranger, id, &rates)
+                }
             };
             crm.push(copy);
             continue;
@@ -576,7 +1019,7 @@ pub fn generate(
             let cid = crm.len();
             let copy = match kind {
                 EntityKind::Organisation => crm_organisation(&mut rng, reg, cid, &rates),
-                EntityKind::Contact => crm_contact(&mut rng, reg, cid, &rates),
+                EntityKind::Contact => crm_person(&mut rng, reg, cid, &rates),
             };
             truth.push((copy.id.clone(), reg.id.clone()));
             crm.push(copy);
@@ -640,5 +1083,205 @@ mod tests {
             .crm
             .iter()
             .any(|r| r.get(Field::FirstName).is_some_and(|f| f.ends_with('.'))));
+    }
+
+    fn households(s: &Synthetic) -> std::collections::HashMap<Vec<&str>, Vec<&Record>> {
+        let mut by_address: std::collections::HashMap<Vec<&str>, Vec<&Record>> =
+            std::collections::HashMap::new();
+        for r in s.register.iter().filter(|r| is_private(r)) {
+            let key = [
+                Field::Street,
+                Field::HouseNumber,
+                Field::Postcode,
+                Field::City,
+                Field::LastName,
+            ]
+            .iter()
+            .map(|f| r.get(*f).unwrap_or_default())
+            .collect();
+            by_address.entry(key).or_default().push(r);
+        }
+        by_address
+    }
+
+    #[test]
+    fn private_customers_have_an_address_and_a_birth_date_and_no_employer() {
+        let s = generate(EntityKind::Contact, Profile::Medium, 5, 3000, 1000);
+        let again = generate(EntityKind::Contact, Profile::Medium, 5, 3000, 1000);
+        assert_eq!(
+            (&s.register, &s.crm, &s.truth),
+            (&again.register, &again.crm, &again.truth)
+        );
+        assert_eq!(s.register.len(), 3000 + 3000 * 3 / 100);
+        let (private, employees): (Vec<&Record>, Vec<&Record>) =
+            s.register.iter().partition(|r| is_private(r));
+        let share = private.len() * 100 / s.register.len();
+        assert!((30..=60).contains(&share), "{share} % private customers");
+        for r in &private {
+            for field in [
+                Field::Street,
+                Field::HouseNumber,
+                Field::Postcode,
+                Field::City,
+            ] {
+                assert!(r.get(field).is_some(), "{} has no {field}", r.id);
+            }
+            assert!(CITIES.iter().any(|c| Some(c.name) == r.get(Field::City)));
+            let born = r.get(Field::BirthDate).expect("a birth date");
+            assert_eq!(
+                crate::domain::normalise::parse_birth_date(born).as_deref(),
+                Some(born),
+                "{born} is not an ISO date"
+            );
+            for field in [
+                Field::Email,
+                Field::Phone,
+                Field::OrganisationName,
+                Field::Role,
+            ] {
+                assert!(r.get(field).is_none(), "{} has {field}", r.id);
+            }
+        }
+        for r in &employees {
+            for field in [Field::Email, Field::Phone, Field::OrganisationName] {
+                assert!(r.get(field).is_some(), "{} has no {field}", r.id);
+            }
+            assert!(r.get(Field::Street).is_none());
+        }
+        let dated = s
+            .register
+            .iter()
+            .filter(|r| r.get(Field::BirthDate).is_some())
+            .count();
+        let share = dated * 100 / s.register.len();
+        assert!((60..=80).contains(&share), "{share} % with a birth date");
+        // The CRM copies of private customers keep them private.
+        let by_id: std::collections::HashMap<&str, &Record> =
+            s.register.iter().map(|r| (r.id.as_str(), r)).collect();
+        for (c, r) in &s.truth {
+            let crm = s.crm.iter().find(|x| &x.id == c).unwrap();
+            if is_private(by_id[r.as_str()]) {
+                assert!(
+                    crm.get(Field::OrganisationName).is_none() && crm.get(Field::Email).is_none()
+                );
+            }
+        }
+        // Common names stay common: namesakes who are different people.
+        let mut names: std::collections::HashMap<(&str, &str), usize> = Default::default();
+        for r in &s.register {
+            let name = (
+                r.get(Field::FirstName).unwrap(),
+                r.get(Field::LastName).unwrap(),
+            );
+            *names.entry(name).or_default() += 1;
+        }
+        assert!(
+            names.values().filter(|n| **n >= 2).count() > 20,
+            "too few namesakes"
+        );
+    }
+
+    #[test]
+    fn families_share_an_address_and_a_last_name_but_not_a_first_name() {
+        let s = generate(EntityKind::Contact, Profile::Medium, 5, 3000, 1000);
+        let homes = households(&s);
+        let families: Vec<&Vec<&Record>> = homes.values().filter(|m| m.len() > 1).collect();
+        assert!(families.len() > 100, "{} families", families.len());
+        assert!(families.iter().all(|m| m.len() <= 4));
+        assert!(families.iter().any(|m| m.len() == 4));
+        let mut twins = 0;
+        for members in &families {
+            let mut first: Vec<&str> = members
+                .iter()
+                .filter_map(|r| r.get(Field::FirstName))
+                .collect();
+            first.sort_unstable();
+            first.dedup();
+            assert_eq!(first.len(), members.len(), "{members:?}");
+            let mut born: Vec<&str> = members
+                .iter()
+                .filter_map(|r| r.get(Field::BirthDate))
+                .collect();
+            born.sort_unstable();
+            born.dedup();
+            twins += members.len() - born.len();
+        }
+        assert!(
+            twins < families.len() / 10,
+            "{twins} twins in {} families",
+            families.len()
+        );
+        // Some of the CRM's unknown customers live with a register family.
+        let known: std::collections::HashSet<&str> =
+            s.truth.iter().map(|(c, _)| c.as_str()).collect();
+        assert!(s
+            .crm
+            .iter()
+            .filter(|c| !known.contains(c.id.as_str()))
+            .any(|c| {
+                homes.keys().any(|k| {
+                    k[0] == c.get(Field::Street).unwrap_or_default()
+                        && k[2] == c.get(Field::Postcode).unwrap_or_default()
+                        && k[4] == c.get(Field::LastName).unwrap_or_default()
+                })
+            }));
+    }
+
+    #[test]
+    fn crm_birth_dates_and_addresses_have_faults_more_in_harder_profiles() {
+        let faults = |p: Profile| {
+            let s = generate(EntityKind::Contact, p, 8, 4000, 3000);
+            let by_id: std::collections::HashMap<&str, &Record> =
+                s.register.iter().map(|r| (r.id.as_str(), r)).collect();
+            let crm: std::collections::HashMap<&str, &Record> =
+                s.crm.iter().map(|r| (r.id.as_str(), r)).collect();
+            let (mut german, mut wrong, mut missing, mut short, mut moved, mut swapped) =
+                (0, 0, 0, 0, 0, 0);
+            for (c, r) in &s.truth {
+                let (crm, reg) = (crm[c.as_str()], by_id[r.as_str()]);
+                if let Some(born) = reg.get(Field::BirthDate) {
+                    match crm.get(Field::BirthDate) {
+                        None => missing += 1,
+                        Some(d) => {
+                            german += usize::from(d.contains('.'));
+                            let parsed = crate::domain::normalise::parse_birth_date(d);
+                            wrong += usize::from(parsed.as_deref() != Some(born));
+                        }
+                    }
+                }
+                if is_private(reg) {
+                    short +=
+                        usize::from(crm.get(Field::Street).is_some_and(|s| s.contains("str.")));
+                    moved += usize::from(
+                        crm.get(Field::City)
+                            .is_some_and(|c| c != reg.get(Field::City).unwrap())
+                            && crm
+                                .get(Field::Postcode)
+                                .is_some_and(|p| p != reg.get(Field::Postcode).unwrap()),
+                    );
+                }
+                swapped += usize::from(crm.get(Field::FirstName) == reg.get(Field::LastName));
+            }
+            [german, wrong, missing, short, moved, swapped]
+        };
+        let (easy, hard) = (faults(Profile::Easy), faults(Profile::Hard));
+        for (i, what) in [
+            "German dates",
+            "wrong dates",
+            "missing dates",
+            "str.",
+            "moved",
+            "swapped names",
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert!(
+                easy[i] > 0 && hard[i] > easy[i],
+                "{what}: easy {}, hard {}",
+                easy[i],
+                hard[i]
+            );
+        }
     }
 }
