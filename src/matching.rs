@@ -13,7 +13,7 @@ use crate::domain::decide::{Decision, Thresholds};
 use crate::domain::em::EmReport;
 use crate::domain::link::{Linked, Linker, MatchSettings};
 use crate::domain::model::{EntityKind, Field};
-use crate::domain::score::Prepared;
+use crate::domain::score::{gamma, Prepared};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MatchError {
@@ -238,8 +238,18 @@ pub fn link_all(
     report.index_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     if config.matching.estimate {
-        let (gammas, ends) = linker.candidate_gammas(crm, config.matching.em_sample_pairs);
-        report.em = Some(linker.estimate(crm, &gammas, &ends, config.matching.em_max_iterations));
+        let (gammas, ends) =
+            linker.candidate_gammas(crm, config.matching.em_sample_pairs, |chunk| {
+                parallel_map(chunk, |c| linker.record_gammas(c))
+            });
+        // Random pairs for u, compared on every core.
+        let pairs =
+            crate::domain::link::random_pairs(crm.len(), linker.records.len(), gammas.len());
+        let random = parallel_map(&pairs, |&(c, r)| {
+            gamma(&linker.scorer.model, &crm[c], &linker.records[r])
+        });
+        report.em =
+            Some(linker.estimate(&random, &gammas, &ends, config.matching.em_max_iterations));
     }
     report.em_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();

@@ -101,6 +101,32 @@ impl Comparator {
     }
 }
 
+/// Comparisons whose agreements are not independent: agreeing on all of them says at most
+/// that the pair is one of the few records that share them, however many bits each part
+/// adds on its own. A street, house number, postcode and city agree at once for a whole
+/// household; counted as independent they add 25 bits or more and outweigh a different
+/// first name and birth date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Group {
+    Address,
+}
+
+snake_names!(Group { Address => "address" });
+
+impl Serialize for Group {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Group {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(|e: String| serde::de::Error::custom(format!("group {e}")))
+    }
+}
+
 /// The most comparisons one model may hold (a comparison vector is a fixed array).
 pub const MAX_COMPARISONS: usize = 16;
 
@@ -154,6 +180,10 @@ pub struct ComparisonSpec {
     /// Weigh an exact agreement by how often the register holds that value.
     #[serde(default)]
     pub term_frequency: bool,
+    /// The comparisons of one group together add at most the evidence that singles out
+    /// one record of the register (the prior's bits): see [`Group`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Group>,
 }
 
 impl ComparisonSpec {
@@ -163,6 +193,14 @@ impl ComparisonSpec {
             comparator,
             close: None,
             term_frequency,
+            group: None,
+        }
+    }
+
+    const fn in_group(self, group: Group) -> ComparisonSpec {
+        ComparisonSpec {
+            group: Some(group),
+            ..self
         }
     }
 
@@ -231,10 +269,12 @@ const CONTACT: &[ComparisonSpec] = &[
     ComparisonSpec::new(Field::OrganisationName, C::OrganisationName, true),
     ComparisonSpec::new(Field::Salutation, C::Exact, false),
     ComparisonSpec::new(Field::Title, C::Exact, false),
-    ComparisonSpec::new(Field::Street, C::Street, true),
-    ComparisonSpec::new(Field::HouseNumber, C::HouseNumber, false),
-    ComparisonSpec::new(Field::Postcode, C::Postcode, false),
-    ComparisonSpec::new(Field::City, C::City, true),
+    // A household shares its address: the address finds the household, the names and
+    // the birth date the person in it.
+    ComparisonSpec::new(Field::Street, C::Street, true).in_group(Group::Address),
+    ComparisonSpec::new(Field::HouseNumber, C::HouseNumber, false).in_group(Group::Address),
+    ComparisonSpec::new(Field::Postcode, C::Postcode, false).in_group(Group::Address),
+    ComparisonSpec::new(Field::City, C::City, true).in_group(Group::Address),
 ];
 
 /// The default comparisons of `kind`: every field the kind can carry.

@@ -91,6 +91,7 @@ pub fn estimate(
         Some(random) if random.gammas.len() >= MIN_PAIRS => {
             count_u(&mut model, random.gammas);
             model.lambda = 1.0 / random.register_size.max(1) as f64;
+            model.register_size = Some(random.register_size as u64);
             true
         }
         _ => false,

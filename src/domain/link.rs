@@ -152,43 +152,52 @@ impl Linker {
             .filter_map(|i| self.records.get(i as usize))
     }
 
+    /// The comparison vectors of `crm` against each of its candidates.
+    pub fn record_gammas(&self, crm: &Prepared) -> Vec<Gamma> {
+        self.candidates(crm)
+            .map(|c| gamma(&self.scorer.model, crm, c))
+            .collect()
+    }
+
     /// The comparison vectors of the candidate pairs of `crm_records`, at most `limit`
     /// (taken evenly across the records so a sample represents the whole file), and where
-    /// each record's pairs end.
+    /// each record's pairs end. `map` runs [`Linker::record_gammas`] over a chunk of
+    /// records (the caller may spread it over threads).
     pub fn candidate_gammas(
         &self,
         crm_records: &[Prepared],
         limit: usize,
+        map: impl Fn(&[&Prepared]) -> Vec<Vec<Gamma>>,
     ) -> (Vec<Gamma>, Vec<usize>) {
         let mut out = Vec::new();
         let mut ends = Vec::new();
         let step = (crm_records.len() / limit.max(1)).max(1);
-        for crm in crm_records.iter().step_by(step) {
-            out.extend(
-                self.candidates(crm)
-                    .map(|c| gamma(&self.scorer.model, crm, c)),
-            );
-            ends.push(out.len());
-            if out.len() >= limit {
-                break;
+        let chosen: Vec<&Prepared> = crm_records.iter().step_by(step).collect();
+        for chunk in chosen.chunks(GAMMA_CHUNK) {
+            for gammas in map(chunk) {
+                out.extend(gammas);
+                ends.push(out.len());
+                if out.len() >= limit {
+                    return (out, ends);
+                }
             }
         }
         (out, ends)
     }
 
-    /// Fits the scorer's model (see [`em::estimate`]): u counted on `crm_records` paired
-    /// with register records at random, m and the share of records with a match by EM on
-    /// the candidate pairs grouped by CRM record (`record_ends`).
+    /// Fits the scorer's model (see [`em::estimate`]): u counted on `random` (comparison
+    /// vectors of CRM records paired with register records at random, see
+    /// [`random_pairs`]), m and the share of records with a match by EM on the candidate
+    /// pairs grouped by CRM record (`record_ends`).
     pub fn estimate(
         &mut self,
-        crm_records: &[Prepared],
+        random: &[Gamma],
         gammas: &[Gamma],
         record_ends: &[usize],
         max_iterations: usize,
     ) -> EmReport {
-        let random = random_gammas(&self.scorer.model, crm_records, &self.records, gammas.len());
         let random = em::RandomPairs {
-            gammas: &random,
+            gammas: random,
             register_size: self.records.len(),
         };
         let (model, report) = em::estimate(
@@ -233,17 +242,27 @@ pub fn random_gammas(
     register: &[Prepared],
     n: usize,
 ) -> Vec<Gamma> {
-    if crm_records.is_empty() || register.is_empty() {
+    random_pairs(crm_records.len(), register.len(), n)
+        .into_iter()
+        .map(|(c, r)| gamma(model, &crm_records[c], &register[r]))
+        .collect()
+}
+
+/// `n` pairs of a CRM record number and a register record number below the given counts,
+/// drawn at random with a fixed seed; none when either side is empty.
+pub fn random_pairs(crm: usize, register: usize, n: usize) -> Vec<(usize, usize)> {
+    if crm == 0 || register == 0 {
         return Vec::new();
     }
     let mut rng = fastrand::Rng::with_seed(0x5EED);
     (0..n)
-        .map(|_| {
-            let crm = &crm_records[rng.usize(..crm_records.len())];
-            gamma(model, crm, &register[rng.usize(..register.len())])
-        })
+        .map(|_| (rng.usize(..crm), rng.usize(..register)))
         .collect()
 }
+
+/// CRM records whose candidate pairs are compared at a time for EM: enough to share out
+/// over threads, few enough not to compare far past the sample's limit.
+const GAMMA_CHUNK: usize = 4096;
 
 /// How many of a record's best candidates are scored in full.
 pub const EXPLAINED: usize = 3;

@@ -526,6 +526,10 @@ pub struct Model {
     pub kind: EntityKind,
     /// Share of candidate pairs that are true matches (the prior).
     pub lambda: f64,
+    /// How many records the register holds, where EM knew (files): a group of dependent
+    /// comparisons adds at most the bits that single out one of them.
+    #[serde(default)]
+    pub register_size: Option<u64>,
     /// What is compared, and how; `fields` holds the parameters in the same order.
     pub comparisons: Vec<ComparisonSpec>,
     /// Per compared field, in the order of `comparisons`.
@@ -554,6 +558,7 @@ impl Model {
         Model {
             kind,
             lambda: 0.05,
+            register_size: None,
             comparisons,
             fields,
             pinned: Vec::new(),
@@ -746,13 +751,73 @@ impl Scorer {
     pub fn weight(&self, crm: &Prepared, candidate: &Prepared) -> f64 {
         let mut w = self.model.prior_weight();
         let mut guard = IdentifierGuard::default();
+        let (mut grouped_for, mut grouped_against) = (0.0, 0.0f64);
         for (spec, (_, params)) in self.model.comparisons.iter().zip(&self.model.fields) {
             let (level, _) = compare_field(spec, crm, candidate);
             let contribution = self.contribution(spec, params, level, crm);
             guard.see(spec, level, contribution);
-            w += contribution;
+            match spec.group {
+                Some(_) if contribution > 0.0 => grouped_for += contribution,
+                Some(_) => grouped_against = grouped_against.min(contribution),
+                None => w += contribution,
+            }
         }
-        w - guard.discounted()
+        w + grouped_for.min(self.group_cap()) + grouped_against - guard.discounted()
+    }
+
+    /// Counts a group of dependent comparisons (see [`Group`]) as one piece of evidence:
+    /// its agreements add at most [`Scorer::group_cap`] together (each is shown scaled
+    /// down), and of its disagreements only the strongest counts (a move changes street,
+    /// postcode and city at once; the others are shown as 0). Returns the change in bits.
+    fn group_dependence(&self, comparisons: &mut [Comparison]) -> f64 {
+        let specs = &self.model.comparisons;
+        let grouped = || {
+            comparisons
+                .iter()
+                .zip(specs)
+                .filter(|(_, s)| s.group.is_some())
+        };
+        let agreeing: f64 = grouped()
+            .filter(|(c, _)| c.contribution > 0.0)
+            .map(|(c, _)| c.contribution)
+            .sum();
+        let strongest_against = grouped()
+            .enumerate()
+            .filter(|(_, (c, _))| c.contribution < 0.0)
+            .min_by(|a, b| a.1 .0.contribution.total_cmp(&b.1 .0.contribution))
+            .map(|(i, _)| i);
+        let scale = if agreeing > self.group_cap() {
+            self.group_cap() / agreeing
+        } else {
+            1.0
+        };
+        let mut change = 0.0;
+        let mut at = 0;
+        for (c, spec) in comparisons.iter_mut().zip(specs) {
+            if spec.group.is_none() {
+                continue;
+            }
+            let kept = if c.contribution > 0.0 {
+                c.contribution * scale
+            } else if Some(at) == strongest_against {
+                c.contribution
+            } else {
+                0.0
+            };
+            change += kept - c.contribution;
+            c.contribution = kept;
+            at += 1;
+        }
+        change
+    }
+
+    /// The most bits a group of dependent comparisons adds: what singles out one record
+    /// of the register (log2 of its size, else the prior's bits).
+    fn group_cap(&self) -> f64 {
+        match self.model.register_size {
+            Some(n) => (n.max(1) as f64).log2(),
+            None => (-self.model.prior_weight()).max(0.0),
+        }
     }
 
     fn contribution(
@@ -800,6 +865,7 @@ impl Scorer {
                 contribution,
             });
         }
+        weight += self.group_dependence(&mut comparisons);
         if guard.holds() {
             // The evidence against (a move, a new name) is shown as not counted.
             for (c, spec) in comparisons.iter_mut().zip(&self.model.comparisons) {

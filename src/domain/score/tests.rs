@@ -356,3 +356,67 @@ fn two_agreeing_identifiers_are_never_outweighed_by_a_move() {
     let s = scorer.score(&p(&crm), &p(&other));
     assert!(s.score < 0.5, "{} {}", s.score, s.grade());
 }
+
+#[test]
+fn a_household_shares_an_address_but_the_person_is_told_by_name_and_birth_date() {
+    let person = |first: &str, born: &str, street: &str, postcode: &str, city: &str| {
+        Record::new("p")
+            .with(Field::FirstName, first)
+            .with(Field::LastName, "Schneider")
+            .with(Field::BirthDate, born)
+            .with(Field::Street, street)
+            .with(Field::Postcode, postcode)
+            .with(Field::City, city)
+    };
+    let mut model = Model::default_for(EntityKind::Contact);
+    model.lambda = 1e-5;
+    model.register_size = Some(100_000);
+    let scorer = Scorer::new(model);
+    let p = |r: &Record| Prepared::new(EntityKind::Contact, r);
+    let crm = p(&person(
+        "Andrea",
+        "1973-02-11",
+        "Lindenweg 4",
+        "50667",
+        "Köln",
+    ));
+    let spouse = p(&person("Jan", "1969-08-30", "Lindenweg 4", "50667", "Köln"));
+    let moved = p(&person(
+        "Andrea",
+        "1973-02-11",
+        "Ringstraße 80",
+        "80331",
+        "München",
+    ));
+    let as_spouse = scorer.score(&crm, &spouse);
+    let as_moved = scorer.score(&crm, &moved);
+    assert!(
+        as_spouse.score < 0.5,
+        "{} {}",
+        as_spouse.score,
+        as_spouse.grade()
+    );
+    // Unfitted m/u: the moved person is not yet certain, but ahead of the spouse.
+    assert!(
+        as_moved.weight > as_spouse.weight + 2.0,
+        "{} vs {}",
+        as_moved.weight,
+        as_spouse.weight
+    );
+    for (s, other) in [(&as_spouse, &spouse), (&as_moved, &moved)] {
+        assert!(
+            (s.weight - scorer.weight(&crm, other)).abs() < 1e-9,
+            "ranking agrees"
+        );
+        let total: f64 =
+            s.comparisons.iter().map(|c| c.contribution).sum::<f64>() + scorer.model.prior_weight();
+        assert!((total - s.weight).abs() < 1e-9, "contributions add up");
+    }
+    // A move counts once: of street, postcode and city only the strongest says against.
+    let against = as_moved
+        .comparisons
+        .iter()
+        .filter(|c| c.contribution < 0.0)
+        .count();
+    assert_eq!(against, 1, "{:?}", as_moved.comparisons);
+}
