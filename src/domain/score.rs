@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use serde::{Deserialize, Serialize};
 
 use super::comparison::{
-    default_comparisons, term_frequency_fields, Comparator, ComparisonSpec, MAX_COMPARISONS,
+    default_comparisons, term_frequency_fields, Comparator, ComparisonSpec, Group, MAX_COMPARISONS,
 };
 use super::model::{EntityKind, Field, Record};
 use super::normalise::{
@@ -685,44 +685,6 @@ impl TermFrequencies {
     }
 }
 
-/// Two independent identifiers that agree exactly (LEI, VAT id, register number, e-mail),
-/// with none that disagrees, say the pair is one entity: what else differs (a move, a
-/// new name, a new phone) is change to propose, not evidence against the match.
-#[derive(Default)]
-struct IdentifierGuard {
-    agreeing: u8,
-    clash: bool,
-    against: f64,
-}
-
-impl IdentifierGuard {
-    fn see(&mut self, spec: &ComparisonSpec, level: Level, contribution: f64) {
-        if spec.is_identifier() {
-            match level {
-                Level::Exact => self.agreeing += 1,
-                Level::Missing => {}
-                _ => self.clash = true,
-            }
-        } else if contribution < 0.0 {
-            self.against += contribution;
-        }
-    }
-
-    fn holds(&self) -> bool {
-        self.agreeing >= 2 && !self.clash
-    }
-
-    /// The evidence against that is not counted (negative bits; 0 when the guard does
-    /// not hold).
-    fn discounted(&self) -> f64 {
-        if self.holds() {
-            self.against
-        } else {
-            0.0
-        }
-    }
-}
-
 /// Scores pairs with a model and, optionally, the register's term frequencies.
 #[derive(Debug, Clone)]
 pub struct Scorer {
@@ -749,66 +711,65 @@ impl Scorer {
 
     /// The total weight of a pair without building the explanation (the fast path).
     pub fn weight(&self, crm: &Prepared, candidate: &Prepared) -> f64 {
-        let mut w = self.model.prior_weight();
-        let mut guard = IdentifierGuard::default();
-        let (mut grouped_for, mut grouped_against) = (0.0, 0.0f64);
-        for (spec, (_, params)) in self.model.comparisons.iter().zip(&self.model.fields) {
-            let (level, _) = compare_field(spec, crm, candidate);
-            let contribution = self.contribution(spec, params, level, crm);
-            guard.see(spec, level, contribution);
-            match spec.group {
-                Some(_) if contribution > 0.0 => grouped_for += contribution,
-                Some(_) => grouped_against = grouped_against.min(contribution),
-                None => w += contribution,
-            }
-        }
-        w + grouped_for.min(self.group_cap()) + grouped_against - guard.discounted()
+        self.model.prior_weight() + self.evidence(crm, candidate).bits.iter().sum::<f64>()
     }
 
-    /// Counts a group of dependent comparisons (see [`Group`]) as one piece of evidence:
-    /// its agreements add at most [`Scorer::group_cap`] together (each is shown scaled
-    /// down), and of its disagreements only the strongest counts (a move changes street,
-    /// postcode and city at once; the others are shown as 0). Returns the change in bits.
-    fn group_dependence(&self, comparisons: &mut [Comparison]) -> f64 {
-        let specs = &self.model.comparisons;
-        let grouped = || {
-            comparisons
-                .iter()
-                .zip(specs)
-                .filter(|(_, s)| s.group.is_some())
+    /// Levels, similarities and bits of a pair, one per comparison, after the two rules
+    /// for evidence that is not independent: a group of dependent comparisons counts once
+    /// (see [`Group`]), and two agreeing identifiers with none that clashes keep the rest
+    /// from counting against the pair (a move, a new name, a new phone are changes to
+    /// propose, not evidence that it is another entity).
+    fn evidence(&self, crm: &Prepared, candidate: &Prepared) -> Evidence {
+        let mut e = Evidence {
+            levels: [Level::Missing; MAX_COMPARISONS],
+            similarity: [None; MAX_COMPARISONS],
+            bits: [0.0; MAX_COMPARISONS],
         };
-        let agreeing: f64 = grouped()
-            .filter(|(c, _)| c.contribution > 0.0)
-            .map(|(c, _)| c.contribution)
-            .sum();
-        let strongest_against = grouped()
-            .enumerate()
-            .filter(|(_, (c, _))| c.contribution < 0.0)
-            .min_by(|a, b| a.1 .0.contribution.total_cmp(&b.1 .0.contribution))
-            .map(|(i, _)| i);
+        let specs = &self.model.comparisons;
+        for (i, (spec, (_, params))) in specs.iter().zip(&self.model.fields).enumerate() {
+            let (level, sim) = compare_field(spec, crm, candidate);
+            e.levels[i] = level;
+            e.similarity[i] = sim;
+            e.bits[i] = self.contribution(spec, params, level, crm);
+        }
+        for group in Group::ALL {
+            self.count_once(*group, &mut e.bits);
+        }
+        if identifiers_agree(specs, &e.levels) {
+            for (bits, spec) in e.bits.iter_mut().zip(specs) {
+                if !spec.is_identifier() && *bits < 0.0 {
+                    *bits = 0.0;
+                }
+            }
+        }
+        e
+    }
+
+    /// Counts the comparisons of `group` as one piece of evidence: their agreements add at
+    /// most [`Scorer::group_cap`] together (each scaled down alike), and of their
+    /// disagreements only the strongest counts (a move changes street, postcode and city
+    /// at once).
+    fn count_once(&self, group: Group, bits: &mut [f64]) {
+        let members = || {
+            (0..self.model.comparisons.len())
+                .filter(move |&i| self.model.comparisons[i].group == Some(group))
+        };
+        let agreeing: f64 = members().map(|i| bits[i].max(0.0)).sum();
+        let strongest_against = members()
+            .filter(|&i| bits[i] < 0.0)
+            .min_by(|&a, &b| bits[a].total_cmp(&bits[b]));
         let scale = if agreeing > self.group_cap() {
             self.group_cap() / agreeing
         } else {
             1.0
         };
-        let mut change = 0.0;
-        let mut at = 0;
-        for (c, spec) in comparisons.iter_mut().zip(specs) {
-            if spec.group.is_none() {
-                continue;
+        for i in members() {
+            if bits[i] > 0.0 {
+                bits[i] *= scale;
+            } else if Some(i) != strongest_against {
+                bits[i] = 0.0;
             }
-            let kept = if c.contribution > 0.0 {
-                c.contribution * scale
-            } else if Some(at) == strongest_against {
-                c.contribution
-            } else {
-                0.0
-            };
-            change += kept - c.contribution;
-            c.contribution = kept;
-            at += 1;
         }
-        change
     }
 
     /// The most bits a group of dependent comparisons adds: what singles out one record
@@ -844,37 +805,30 @@ impl Scorer {
 
     /// Scores `candidate` for `crm` with the full explanation.
     pub fn score(&self, crm: &Prepared, candidate: &Prepared) -> Scored {
-        let mut weight = self.model.prior_weight();
-        let mut comparisons = Vec::with_capacity(self.model.fields.len());
-        let mut method = Method::Similarity;
-        let mut guard = IdentifierGuard::default();
-        for (spec, (_, params)) in self.model.comparisons.iter().zip(&self.model.fields) {
-            let (level, sim) = compare_field(spec, crm, candidate);
-            let contribution = self.contribution(spec, params, level, crm);
-            guard.see(spec, level, contribution);
-            weight += contribution;
-            if level == Level::Exact && spec.is_identifier() {
-                method = Method::Identifier;
-            }
-            comparisons.push(Comparison {
+        let e = self.evidence(crm, candidate);
+        let specs = &self.model.comparisons;
+        let method = if specs
+            .iter()
+            .zip(&e.levels)
+            .any(|(spec, level)| *level == Level::Exact && spec.is_identifier())
+        {
+            Method::Identifier
+        } else {
+            Method::Similarity
+        };
+        let comparisons: Vec<Comparison> = specs
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| Comparison {
                 field: spec.field,
                 crm: crm.value(spec.field).map(str::to_string),
                 register: candidate.value(spec.field).map(str::to_string),
-                level,
-                similarity: sim,
-                contribution,
-            });
-        }
-        weight += self.group_dependence(&mut comparisons);
-        if guard.holds() {
-            // The evidence against (a move, a new name) is shown as not counted.
-            for (c, spec) in comparisons.iter_mut().zip(&self.model.comparisons) {
-                if !spec.is_identifier() && c.contribution < 0.0 {
-                    c.contribution = 0.0;
-                }
-            }
-            weight -= guard.discounted();
-        }
+                level: e.levels[i],
+                similarity: e.similarity[i],
+                contribution: e.bits[i],
+            })
+            .collect();
+        let weight = self.model.prior_weight() + e.bits.iter().sum::<f64>();
         Scored {
             register_id: candidate.id.to_string(),
             score: Scorer::probability(weight),
@@ -883,6 +837,29 @@ impl Scorer {
             comparisons,
         }
     }
+}
+
+/// A pair's evidence per comparison (see [`Scorer::evidence`]); unused entries are 0.
+struct Evidence {
+    levels: Gamma,
+    similarity: [Option<f64>; MAX_COMPARISONS],
+    bits: [f64; MAX_COMPARISONS],
+}
+
+/// Whether two identifiers (LEI, VAT id, register number, e-mail) agree exactly and none
+/// disagrees.
+fn identifiers_agree(specs: &[ComparisonSpec], levels: &Gamma) -> bool {
+    let mut agreeing = 0;
+    for (spec, level) in specs.iter().zip(levels) {
+        if spec.is_identifier() {
+            match level {
+                Level::Exact => agreeing += 1,
+                Level::Missing => {}
+                _ => return false,
+            }
+        }
+    }
+    agreeing >= 2
 }
 
 #[cfg(test)]
