@@ -59,6 +59,11 @@ pub trait Register: Send + Sync {
     fn sample(&self, _n: usize) -> Option<(Vec<Record>, usize)> {
         None
     }
+
+    /// Whether the register holds all its records, as a file does (it can give samples).
+    fn holds_records(&self) -> bool {
+        self.sample(0).is_some()
+    }
 }
 
 /// Opens the register a job names; file registers are read here, once per pass. Remote

@@ -14,7 +14,7 @@ pub mod subject_access;
 pub mod tune;
 pub mod verdicts;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -483,6 +483,46 @@ async fn save_model(
     Ok(())
 }
 
+/// One batch split into what is decided without the register and what it was asked.
+struct Triaged {
+    /// Suppressed (erased) or excluded records: never sent to the register.
+    skipped: Vec<(Record, Outcome)>,
+    to_look_up: Vec<Record>,
+    lookups: Vec<Lookup>,
+}
+
+/// Decides the batch's skipped records and looks up the rest.
+async fn triage(
+    store: &Store,
+    suppression: &erase::SuppressionCheck,
+    job: &JobConfig,
+    plan: &JobPlan<'_>,
+    register: &dyn crate::register::Register,
+    records: Vec<Record>,
+) -> Result<Triaged, SyncError> {
+    let suppressed = suppression
+        .suppressed(store, Some(&job.crm), &records)
+        .await?;
+    let mut skipped = Vec::new();
+    let mut to_look_up = Vec::with_capacity(records.len());
+    for record in records {
+        if suppressed.contains(&record.id) {
+            skipped.push((record, Outcome::Skipped(erase::SUPPRESSED.into())));
+            continue;
+        }
+        match plan.skip_reason(&record) {
+            Some(reason) => skipped.push((record, Outcome::Skipped(reason))),
+            None => to_look_up.push(record),
+        }
+    }
+    let lookups = minimise(job, register.candidates(job.entity, &to_look_up).await);
+    Ok(Triaged {
+        skipped,
+        to_look_up,
+        lookups,
+    })
+}
+
 /// CRM records whose candidates a remote register's EM learns from, at most.
 const REMOTE_EM_RECORDS: usize = 5_000;
 
@@ -679,7 +719,8 @@ async fn run_batches(
     // EM on a remote register starts from the last pass's fit: it gives no random pairs
     // and one batch's candidates are few, so what earlier passes learned is refined. A
     // register that holds its records gives EM all it needs in every pass.
-    if register.sample(0).is_none() {
+    let holds_records = register.holds_records();
+    if !holds_records {
         if let Some((_, previous)) = stored_model(store, job_name, &scorer.model).await? {
             scorer.model = previous;
         }
@@ -710,13 +751,15 @@ async fn run_batches(
             "resuming the sweep an earlier pass left unfinished"
         );
     }
-    if !fitted && register.sample(0).is_none() {
-        // A remote register: EM learns from the candidates of the pass's first few thousand
-        // records, not of one batch (638 pairs left it unconverged). Their answers are kept
-        // (the register's answers, the response cache), so the pass below asks nothing twice.
-        let (mut sample, mut lookups) = (Vec::new(), Vec::new());
-        let mut at = offset;
-        while sample.len() < REMOTE_EM_RECORDS {
+    // Batches read ahead for a remote register's EM, triaged and looked up once; the pass
+    // below takes them first instead of reading and asking again.
+    let mut prefetched: VecDeque<(Vec<Record>, Triaged)> = VecDeque::new();
+    let mut em_sample: Option<(Vec<Record>, Vec<Lookup>)> = None;
+    if !fitted && !holds_records {
+        // EM learns from the candidates of the pass's first few thousand records, not of
+        // one batch (638 pairs left it unconverged).
+        let (mut at, mut sampled) = (offset, 0);
+        while sampled < REMOTE_EM_RECORDS {
             let records = crm
                 .read_batch(job.entity, since.as_deref(), at, job.batch_size)
                 .await?;
@@ -724,29 +767,21 @@ async fn run_batches(
                 break;
             }
             at += records.len();
-            let suppressed = suppression
-                .suppressed(store, Some(&job.crm), &records)
-                .await?;
-            let usable: Vec<Record> = records
-                .into_iter()
-                .filter(|r| !suppressed.contains(&r.id) && plan.skip_reason(r).is_none())
-                .collect();
-            lookups.extend(minimise(
-                job,
-                register.candidates(job.entity, &usable).await,
-            ));
-            sample.extend(usable);
+            let read = records.clone();
+            let batch = triage(store, &suppression, job, &plan, register.as_ref(), records).await?;
+            sampled += batch.to_look_up.len();
+            prefetched.push_back((read, batch));
         }
-        fit(
-            &mut scorer,
-            job,
-            &sample,
-            &lookups,
-            register.as_ref(),
-            pass_id,
-        );
-        fitted = true;
-        save_model(store, job_name, pass_id, &scorer.model).await?;
+        em_sample = Some((
+            prefetched
+                .iter()
+                .flat_map(|(_, b)| b.to_look_up.clone())
+                .collect(),
+            prefetched
+                .iter()
+                .flat_map(|(_, b)| b.lookups.clone())
+                .collect(),
+        ));
     }
     loop {
         if stop.requested() {
@@ -757,9 +792,14 @@ async fn run_batches(
             );
             return Ok(true);
         }
-        let records = crm
-            .read_batch(job.entity, since.as_deref(), offset, job.batch_size)
-            .await?;
+        let (records, ready) = match prefetched.pop_front() {
+            Some((records, batch)) => (records, Some(batch)),
+            None => (
+                crm.read_batch(job.entity, since.as_deref(), offset, job.batch_size)
+                    .await?,
+                None,
+            ),
+        };
         if records.is_empty() {
             let resume_job = job_name.to_string();
             store
@@ -801,35 +841,32 @@ async fn run_batches(
                 }
             }
         }
-        // Skipped records are decided here and never reach the register.
-        let mut outcomes: Vec<(Record, Outcome)> = Vec::with_capacity(records.len());
-        let mut to_look_up = Vec::with_capacity(records.len());
-        let suppressed = suppression
-            .suppressed(store, Some(&job.crm), &records)
-            .await?;
-        for record in records {
-            if suppressed.contains(&record.id) {
-                outcomes.push((record, Outcome::Skipped(erase::SUPPRESSED.into())));
-                continue;
-            }
-            match plan.skip_reason(&record) {
-                Some(reason) => outcomes.push((record, Outcome::Skipped(reason))),
-                None => to_look_up.push(record),
-            }
-        }
-        let lookups = minimise(job, register.candidates(job.entity, &to_look_up).await);
+        let Triaged {
+            skipped: mut outcomes,
+            to_look_up,
+            lookups,
+        } = match ready {
+            Some(batch) => batch,
+            None => triage(store, &suppression, job, &plan, register.as_ref(), records).await?,
+        };
         if !fitted {
-            // A register that holds its records: EM learns m and the prior from the first
-            // batch's candidate pairs and u from random pairs; later batches are scored with
-            // the same model, so one pass is one consistent scale.
+            // EM learns m and the prior from the first batch's candidate pairs (a remote
+            // register: from those read ahead) and, where the register holds its records,
+            // u from random pairs; later batches are scored with the same model, so one
+            // pass is one consistent scale.
+            let (sample, sample_lookups) = match &em_sample {
+                Some((records, found)) => (&records[..], &found[..]),
+                None => (&to_look_up[..], &lookups[..]),
+            };
             fit(
                 &mut scorer,
                 job,
-                &to_look_up,
-                &lookups,
+                sample,
+                sample_lookups,
                 register.as_ref(),
                 pass_id,
             );
+            em_sample = None;
             fitted = true;
             save_model(store, job_name, pass_id, &scorer.model).await?;
         }
