@@ -13,6 +13,7 @@
 //! a mistyped digit, moved customers, abbreviated or mistyped streets, a last name changed
 //! by marriage, first and last name swapped.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -313,6 +314,27 @@ fn form_variant(rng: &mut Rng, form: &str) -> String {
     }
 }
 
+/// `Hauptstraße` as CRMs abbreviate it: `Hauptstr.`
+fn abbreviated(street: &str) -> String {
+    street.replace("straße", "str.").replace("Straße", "Str.")
+}
+
+fn street_typo(rng: &mut Rng, v: &mut BTreeMap<Field, String>) {
+    let s = v.get(&Field::Street).cloned().unwrap_or_default();
+    v.insert(Field::Street, typo(rng, &s));
+}
+
+/// Street and number in one field, as many CRMs keep them.
+fn join_street_and_number(v: &mut BTreeMap<Field, String>) {
+    let line = format!(
+        "{} {}",
+        v.get(&Field::Street).cloned().unwrap_or_default(),
+        v.get(&Field::HouseNumber).cloned().unwrap_or_default()
+    );
+    v.insert(Field::Street, line.trim().to_string());
+    v.remove(&Field::HouseNumber);
+}
+
 pub(crate) fn crm_organisation(rng: &mut Rng, reg: &Record, id: usize, rates: &Rates) -> Record {
     let mut r = reg.clone();
     r.id = format!("C{id:07}");
@@ -363,24 +385,13 @@ pub(crate) fn crm_organisation(rng: &mut Rng, reg: &Record, id: usize, rates: &R
     }
     if rng.chance(rates.abbreviate) {
         let s = v.get(&Field::Street).cloned().unwrap_or_default();
-        v.insert(
-            Field::Street,
-            s.replace("straße", "str.").replace("Straße", "Str."),
-        );
+        v.insert(Field::Street, abbreviated(&s));
     }
     if rng.chance(rates.typo / 2) {
-        let s = v.get(&Field::Street).cloned().unwrap_or_default();
-        v.insert(Field::Street, typo(rng, &s));
+        street_typo(rng, v);
     }
     if rng.chance(rates.missing / 2) {
-        // Street and number in one field, as many CRMs keep them.
-        let line = format!(
-            "{} {}",
-            v.get(&Field::Street).cloned().unwrap_or_default(),
-            v.get(&Field::HouseNumber).cloned().unwrap_or_default()
-        );
-        v.insert(Field::Street, line.trim().to_string());
-        v.remove(&Field::HouseNumber);
+        join_street_and_number(v);
     }
     if let Some(phone) = v.get(&Field::Phone).cloned() {
         if rng.chance(50) {
@@ -479,24 +490,17 @@ const STRANGER_RELATIVE: u64 = 25;
 /// A calendar date: year, month, day.
 type Ymd = (u32, u32, u32);
 
-fn days_in_month(y: u32, m: u32) -> u32 {
-    match m {
-        4 | 6 | 9 | 11 => 30,
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        _ => 31,
-    }
-}
-
 fn is_date((y, m, d): Ymd) -> bool {
-    (1900..=2010).contains(&y) && (1..=12).contains(&m) && (1..=days_in_month(y, m)).contains(&d)
+    (1900..=2010).contains(&y)
+        && (1..=12).contains(&m)
+        && (1..=crate::domain::normalise::days_in_month(y, m)).contains(&d)
 }
 
 /// A day in the years `from..=to`.
 fn date_between(rng: &mut Rng, from: u32, to: u32) -> Ymd {
     let y = from + rng.below((to.max(from) - from + 1) as usize) as u32;
     let m = 1 + rng.below(12) as u32;
-    let d = 1 + rng.below(days_in_month(y, m) as usize) as u32;
+    let d = 1 + rng.below(crate::domain::normalise::days_in_month(y, m) as usize) as u32;
     (y, m, d)
 }
 
@@ -840,11 +844,7 @@ fn crm_birth_date(rng: &mut Rng, born: Ymd, rates: &Rates) -> String {
 /// A private customer's home address as the CRM holds it: an old one (moved since, in
 /// the same or another city), the street abbreviated (`Hauptstr.`), respelled or
 /// mistyped, street and number in one field, parts missing.
-fn crm_home_address(
-    rng: &mut Rng,
-    v: &mut std::collections::BTreeMap<Field, String>,
-    rates: &Rates,
-) {
+fn crm_home_address(rng: &mut Rng, v: &mut BTreeMap<Field, String>, rates: &Rates) {
     if rng.chance(rates.moved) {
         let city = if rng.chance(50) {
             rng.pick(CITIES)
@@ -861,29 +861,19 @@ fn crm_home_address(
     }
     let s = v.get(&Field::Street).cloned().unwrap_or_default();
     if rng.chance(rates.abbreviate) {
-        v.insert(
-            Field::Street,
-            s.replace("straße", "str.").replace("Straße", "Str."),
-        );
+        v.insert(Field::Street, abbreviated(&s));
     } else if rng.chance(rates.respell / 2) {
         v.insert(Field::Street, s.replace('ß', "ss"));
     }
     if rng.chance(rates.typo / 2) {
-        let s = v.get(&Field::Street).cloned().unwrap_or_default();
-        v.insert(Field::Street, typo(rng, &s));
+        street_typo(rng, v);
     }
     if rng.chance(rates.respell / 3) {
         let city = v.get(&Field::City).cloned().unwrap_or_default();
         v.insert(Field::City, respell(rng, &city));
     }
     if rng.chance(rates.missing / 2) {
-        let line = format!(
-            "{} {}",
-            v.get(&Field::Street).cloned().unwrap_or_default(),
-            v.get(&Field::HouseNumber).cloned().unwrap_or_default()
-        );
-        v.insert(Field::Street, line.trim().to_string());
-        v.remove(&Field::HouseNumber);
+        join_street_and_number(v);
     }
     for field in [
         Field::Street,

@@ -84,6 +84,19 @@ pub enum Transform {
 impl Transform {
     const NAMES: &'static str = "exact, folded, phonetic, prefix(FIELD, N), initial, year, token";
 
+    /// The transform as two bytes, for tagging keys.
+    fn code(self) -> (u8, u8) {
+        match self {
+            Transform::Exact => (0, 0),
+            Transform::Folded => (1, 0),
+            Transform::Phonetic => (2, 0),
+            Transform::Prefix(n) => (3, n),
+            Transform::Initial => (4, 0),
+            Transform::Year => (5, 0),
+            Transform::Token => (6, 0),
+        }
+    }
+
     fn apply(self, value: &str) -> Option<String> {
         let letters = || value.chars().filter(|c| c.is_alphanumeric());
         let out = match self {
@@ -359,15 +372,19 @@ pub fn key(rule: &Rule, record: &Prepared) -> Option<u64> {
     let preset = match rule {
         Rule::Preset(p) => *p,
         Rule::On(parts) => {
-            // Tagged by the rule's text: two rules never share a key by accident.
-            let tag = hash64(&[rule.to_string().as_bytes()]).to_le_bytes();
-            let values = parts
-                .iter()
-                .map(|p| p.transform.apply(record.value(p.field)?))
-                .collect::<Option<Vec<String>>>()?;
-            let mut bytes: Vec<&[u8]> = vec![&tag];
-            bytes.extend(values.iter().map(|v| v.as_bytes()));
-            return Some(hash64(&bytes));
+            // Each part is tagged by its field and transform: two rules never share a key
+            // by accident, and no text is built per record.
+            let mut key = hash64(&[b"on"]);
+            for part in parts {
+                let value = part.transform.apply(record.value(part.field)?)?;
+                let tag = [
+                    part.field as u8,
+                    part.transform.code().0,
+                    part.transform.code().1,
+                ];
+                key = hash64(&[&key.to_le_bytes(), &tag, value.as_bytes()]);
+            }
+            return Some(key);
         }
     };
     let tag = [preset as u8];

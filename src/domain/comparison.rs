@@ -79,10 +79,12 @@ impl Comparator {
     /// The similarity threshold for close where the comparator uses one.
     fn default_close(self) -> Option<f64> {
         match self {
-            Comparator::OrganisationName | Comparator::Text | Comparator::Street => Some(0.9),
-            Comparator::PersonName => Some(0.9),
+            Comparator::OrganisationName
+            | Comparator::Text
+            | Comparator::Street
+            | Comparator::PersonName
+            | Comparator::Email => Some(0.9),
             Comparator::City => Some(0.92),
-            Comparator::Email => Some(0.9),
             _ => None,
         }
     }
@@ -213,10 +215,7 @@ impl ComparisonSpec {
 
     /// Whether an exact agreement identifies the entity (the method `identifier`).
     pub fn is_identifier(&self) -> bool {
-        matches!(
-            self.field,
-            Field::Lei | Field::VatId | Field::RegisterNumber | Field::Email
-        )
+        self.field.is_register_identifier() || self.field == Field::Email
     }
 
     /// The starting m and u per level (exact, close, far) until EM or a pin says otherwise:
@@ -357,6 +356,21 @@ pub fn validate(kind: EntityKind, specs: &[ComparisonSpec]) -> Result<(), SpecEr
             ),
         });
     }
+    for (i, spec) in specs.iter().enumerate() {
+        check(kind, spec, &specs[..i]).map_err(|(key, problem)| SpecError {
+            key: format!("comparisons[{i}].{key}"),
+            problem,
+        })?;
+    }
+    Ok(())
+}
+
+/// One comparison's problem, as (its key, what is wrong); `earlier` are those before it.
+fn check(
+    kind: EntityKind,
+    spec: &ComparisonSpec,
+    earlier: &[ComparisonSpec],
+) -> Result<(), (&'static str, String)> {
     let names = |fields: &[Field]| {
         fields
             .iter()
@@ -364,59 +378,40 @@ pub fn validate(kind: EntityKind, specs: &[ComparisonSpec]) -> Result<(), SpecEr
             .collect::<Vec<_>>()
             .join(", ")
     };
-    for (i, spec) in specs.iter().enumerate() {
-        let key = |k: &str| format!("comparisons[{i}].{k}");
-        if !COMPARABLE_FIELDS.contains(&spec.field) {
-            return Err(SpecError {
-                key: key("field"),
-                problem: format!(
-                    "`{}` cannot be compared; comparable fields: {}",
-                    spec.field,
-                    names(COMPARABLE_FIELDS)
-                ),
-            });
-        }
-        if specs[..i].iter().any(|s| s.field == spec.field) {
-            return Err(SpecError {
-                key: key("field"),
-                problem: format!(
-                    "`{}` is compared twice; keep one comparison per field",
-                    spec.field
-                ),
-            });
-        }
-        if let Some(fields) = spec.comparator.fields() {
-            if !fields.contains(&spec.field) {
-                return Err(SpecError {
-                    key: key("comparator"),
-                    problem: format!(
-                        "`{}` compares only {}, not `{}`",
-                        spec.comparator,
-                        names(fields),
-                        spec.field
-                    ),
-                });
-            }
-        }
-        if let Some(close) = spec.close {
-            if !(0.0..=1.0).contains(&close) {
-                return Err(SpecError {
-                    key: key("close"),
-                    problem: format!("{close} must be a similarity between 0 and 1"),
-                });
-            }
-        }
-        if spec.term_frequency && !term_frequency_fields(kind).contains(&spec.field) {
-            return Err(SpecError {
-                key: key("term_frequency"),
-                problem: format!(
-                    "term frequencies are counted for {}s only on {}; set it to false for `{}`",
-                    kind,
-                    names(term_frequency_fields(kind)),
-                    spec.field
-                ),
-            });
-        }
+    let field = spec.field;
+    if !COMPARABLE_FIELDS.contains(&field) {
+        let known = names(COMPARABLE_FIELDS);
+        return Err((
+            "field",
+            format!("`{field}` cannot be compared; comparable fields: {known}"),
+        ));
+    }
+    if earlier.iter().any(|s| s.field == field) {
+        return Err((
+            "field",
+            format!("`{field}` is compared twice; keep one comparison per field"),
+        ));
+    }
+    if let Some(fields) = spec.comparator.fields().filter(|f| !f.contains(&field)) {
+        let only = names(fields);
+        return Err((
+            "comparator",
+            format!("`{}` compares only {only}, not `{field}`", spec.comparator),
+        ));
+    }
+    if let Some(close) = spec.close.filter(|c| !(0.0..=1.0).contains(c)) {
+        return Err((
+            "close",
+            format!("{close} must be a similarity between 0 and 1"),
+        ));
+    }
+    let counted = term_frequency_fields(kind);
+    if spec.term_frequency && !counted.contains(&field) {
+        let counted = names(counted);
+        return Err((
+            "term_frequency",
+            format!("term frequencies are counted for {kind}s only on {counted}; set it to false for `{field}`"),
+        ));
     }
     Ok(())
 }

@@ -81,6 +81,14 @@ canonical_fields! {
     RegisterScore => "register_score",
 }
 
+impl Field {
+    /// An identifier a register assigns (LEI, VAT id, register number): equal means the
+    /// same entity.
+    pub fn is_register_identifier(self) -> bool {
+        matches!(self, Field::Lei | Field::VatId | Field::RegisterNumber)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown canonical field `{0}`; known fields: {known}", known = Field::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", "))]
 pub struct UnknownField(pub String);

@@ -1173,15 +1173,18 @@ pub fn parse_birth_date(raw: &str) -> Option<String> {
         return None;
     }
     let (y, m, d): (u32, u32, u32) = (year.parse().ok()?, month.parse().ok()?, day.parse().ok()?);
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+    let valid = (1..=12).contains(&m) && (1..=days_in_month(y, m)).contains(&d);
+    (valid && (1800..=2100).contains(&y)).then(|| format!("{y:04}-{m:02}-{d:02}"))
+}
+
+/// Days in month `m` (1–12) of year `y`, leap years counted.
+pub fn days_in_month(y: u32, m: u32) -> u32 {
+    match m {
         4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
         2 => 28,
-        _ => return None,
-    };
-    ((1..=days).contains(&d) && (1800..=2100).contains(&y)).then(|| format!("{y:04}-{m:02}-{d:02}"))
+        _ => 31,
+    }
 }
 
 /// The form in which two values of `field` are compared: equal forms mean no change.

@@ -317,18 +317,19 @@ impl ReconciliationRegister {
     /// which 0.2 needs), then each form of the name (see [`name_query_forms`]), with the
     /// other properties where the service scores by them, and again without them.
     fn asks(&self, record: &Record) -> Vec<Ask> {
-        let props: Vec<(String, String)> = self
+        let (ids, others): (Vec<_>, Vec<_>) = self
             .config
             .properties
             .iter()
-            .filter_map(|(field, pid)| Some((pid.clone(), record.get(*field)?.to_string())))
-            .collect();
-        let is_id = |pid: &String| {
-            self.config.properties.iter().any(|(f, p)| {
-                p == pid && matches!(f, Field::Lei | Field::VatId | Field::RegisterNumber)
-            })
+            .filter_map(|(field, pid)| Some((*field, pid.clone(), record.get(*field)?)))
+            .partition(|(field, _, _)| field.is_register_identifier());
+        let values = |props: Vec<(Field, String, &str)>| -> Vec<(String, String)> {
+            props
+                .into_iter()
+                .map(|(_, pid, v)| (pid, v.to_string()))
+                .collect()
         };
-        let (ids, others): (Vec<_>, Vec<_>) = props.into_iter().partition(|(pid, _)| is_id(pid));
+        let (ids, others) = (values(ids), values(others));
         let forms = record
             .get(Field::LegalName)
             .map(name_query_forms)
