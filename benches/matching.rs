@@ -122,17 +122,6 @@ fn write_csv(path: &Path, records: &[Record]) -> std::io::Result<()> {
     w.flush()
 }
 
-fn peak_memory_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -345,7 +334,7 @@ fn measure(
     let (linker, linked) =
         matching::link_all(kind, &config, &crm, register, &mut report).expect("link");
     let wall = started.elapsed().as_secs_f64();
-    let peak = peak_memory_mib();
+    let peak = refsync::metrics::peak_memory_mib().map_or(f64::NAN, |m| m as f64);
     let truth: HashMap<String, String> = csv::ReaderBuilder::new()
         .has_headers(truth_header)
         .from_path(dir.join("truth.csv"))
@@ -360,6 +349,15 @@ fn measure(
         eprintln!(
             "  {kind}: EM {} pairs, {} iterations, converged {}, lambda {:.3e}, matched share {:?}",
             em.pairs, em.iterations, em.converged, linker.scorer.model.lambda, em.matched_share
+        );
+    }
+    for r in matching::rule_coverage(&linker, &crm, &truth) {
+        eprintln!(
+            "  {kind}: rule {}: {} candidate pairs, finds {} of {} true pairs",
+            r.rule,
+            r.pairs,
+            r.true_pairs,
+            truth.len()
         );
     }
     if misses > 0 {

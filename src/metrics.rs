@@ -284,6 +284,19 @@ pub fn register_cache_hit(register: &str) {
     global().inc(&REGISTER_CACHE_HITS, &[("register", register)], 1);
 }
 
+/// The process's peak resident memory (VmHWM) in MiB, where the OS tells it (Linux).
+pub fn peak_memory_mib() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse::<u64>()
+        .ok()
+        .map(|kib| kib / 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

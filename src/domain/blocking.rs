@@ -585,16 +585,24 @@ impl BlockIndex {
     pub fn candidates(&self, rules: &[Rule], record: &Prepared, max_block: usize) -> Vec<u32> {
         let mut out = Vec::new();
         for rule in rules {
-            if let Some(k) = key(rule, record) {
-                let block = self.block(k);
-                if block.len() <= max_block {
-                    out.extend(block.iter().map(|(_, i)| *i));
-                }
-            }
+            out.extend(
+                self.rule_block(rule, record, max_block)
+                    .iter()
+                    .map(|(_, i)| *i),
+            );
         }
         out.sort_unstable();
         out.dedup();
         out
+    }
+
+    /// The block `record` falls into under `rule`: empty without a key or when the block
+    /// is larger than `max_block`.
+    pub fn rule_block(&self, rule: &Rule, record: &Prepared, max_block: usize) -> &[(u64, u32)] {
+        match key(rule, record).map(|k| self.block(k)) {
+            Some(block) if block.len() <= max_block => block,
+            _ => &[],
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -3,7 +3,7 @@
 
 use super::diff::PlannedChange;
 use super::model::{ChangeKind, Field, Policy, Record};
-use super::normalise::{comparable, e164};
+use super::normalise::{comparable, e164, parse_birth_date};
 use super::policy::Action;
 
 /// Whether an e-mail address is plausible: one `@`, a local part, a dotted domain, no blanks.
@@ -173,20 +173,40 @@ pub fn address_mismatch(contact: &Record, organisation: &Record) -> Option<Plann
 
 /// Values that cannot be right, flagged for a person: nothing is written.
 pub fn flags(record: &Record) -> Vec<PlannedChange> {
-    match record.get(Field::Email) {
-        Some(v) if !is_valid_email(v) => vec![PlannedChange {
+    let email = record
+        .get(Field::Email)
+        .filter(|v| !is_valid_email(v))
+        .map(|v| (Field::Email, v, "not a valid e-mail address"));
+    let birth_date = unreadable_birth_date(record).map(|v| {
+        (
+            Field::BirthDate,
+            v,
+            "not a date: write it as TT.MM.JJJJ or JJJJ-MM-TT",
+        )
+    });
+    email
+        .into_iter()
+        .chain(birth_date)
+        .map(|(field, old, why)| PlannedChange {
             kind: ChangeKind::Flag,
-            field: Field::Email,
-            old: Some(v.to_string()),
-            new: "not a valid e-mail address".into(),
+            field,
+            old: Some(old.to_string()),
+            new: why.into(),
             policy: Policy::Propose,
             action: Action::Propose,
             hold: None,
             confidence: None,
             note: None,
-        }],
-        _ => Vec::new(),
-    }
+        })
+        .collect()
+}
+
+/// A birth date that is there but reads as no calendar date (`31.02.1980`, `k.A.`): it is
+/// compared as missing, flagged, and counted in the pass summary.
+pub fn unreadable_birth_date(record: &Record) -> Option<&str> {
+    record
+        .get(Field::BirthDate)
+        .filter(|v| parse_birth_date(v).is_none())
 }
 
 #[cfg(test)]
@@ -298,5 +318,30 @@ mod tests {
         let bad = Record::new("2").with(Field::Email, "x at alpha.de");
         assert_eq!(flags(&bad)[0].kind, ChangeKind::Flag);
         assert!(!ChangeKind::Flag.writes_crm());
+    }
+
+    #[test]
+    fn a_birth_date_that_is_no_date_is_flagged_and_a_readable_one_is_not() {
+        let cases = [
+            ("31.02.1980", true),
+            ("k.A.", true),
+            ("1980-13-01", true),
+            ("09.04.1956", false),
+            ("1956-04-09", false),
+            ("1956", false),
+        ];
+        for (raw, flagged) in cases {
+            let r = Record::new("1").with(Field::BirthDate, raw);
+            assert_eq!(unreadable_birth_date(&r).is_some(), flagged, "{raw}");
+            let found = flags(&r);
+            assert_eq!(found.len(), usize::from(flagged), "{raw}");
+            if flagged {
+                assert_eq!(
+                    (found[0].field, found[0].kind),
+                    (Field::BirthDate, ChangeKind::Flag)
+                );
+                assert_eq!(found[0].old.as_deref(), Some(raw));
+            }
+        }
     }
 }

@@ -213,20 +213,15 @@ impl Linker {
     }
 
     /// Scores every candidate of `crm` and decides. Candidates are first ranked by weight
-    /// alone; only those that can still matter get a full explanation.
-    pub fn link(&self, crm: &Prepared, thresholds: &Thresholds) -> Linked {
-        let mut weighed: Vec<(f64, &Prepared)> = self
-            .candidates(crm)
-            .map(|c| (self.scorer.weight(crm, c), c))
-            .collect();
-        let candidates = weighed.len();
-        weighed.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
-        // Explanations for the best few: enough for the decision, ambiguity and `explain`.
-        let scored = weighed
-            .iter()
-            .take(EXPLAINED)
-            .map(|(_, c)| self.scorer.score(crm, c))
-            .collect();
+    /// alone (from `levels`, their comparison vectors, where EM already compared them);
+    /// only those that can still matter get a full explanation.
+    pub fn link(
+        &self,
+        crm: &Prepared,
+        levels: Option<&[Gamma]>,
+        thresholds: &Thresholds,
+    ) -> Linked {
+        let (scored, candidates) = self.scorer.rank(crm, self.candidates(crm), levels);
         Linked {
             decision: decide(scored, thresholds),
             candidates,
@@ -263,9 +258,6 @@ pub fn random_pairs(crm: usize, register: usize, n: usize) -> Vec<(usize, usize)
 /// CRM records whose candidate pairs are compared at a time for EM: enough to share out
 /// over threads, few enough not to compare far past the sample's limit.
 const GAMMA_CHUNK: usize = 4096;
-
-/// How many of a record's best candidates are scored in full.
-pub const EXPLAINED: usize = 3;
 
 #[cfg(test)]
 mod tests {
@@ -329,7 +321,7 @@ mod tests {
         )
         .unwrap();
         let crm = reg("c", "Nordbau GmbH");
-        let linked = linker.link(&crm, &Thresholds::default());
+        let linked = linker.link(&crm, None, &Thresholds::default());
         assert_eq!(linked.candidates, 3);
         match linked.decision {
             Decision::Ambiguous { candidates } => {
@@ -340,7 +332,7 @@ mod tests {
         }
         let clear = reg("c", "Weber Holz KG");
         assert!(
-            matches!(linker.link(&clear, &Thresholds::default()).decision, Decision::Matched { ref best, .. } if best.register_id == "r3")
+            matches!(linker.link(&clear, None, &Thresholds::default()).decision, Decision::Matched { ref best, .. } if best.register_id == "r3")
         );
     }
 }

@@ -714,35 +714,75 @@ impl Scorer {
         self.model.prior_weight() + self.evidence(crm, candidate).bits.iter().sum::<f64>()
     }
 
-    /// Levels, similarities and bits of a pair, one per comparison, after the two rules
-    /// for evidence that is not independent: a group of dependent comparisons counts once
-    /// (see [`Group`]), and two agreeing identifiers with none that clashes keep the rest
-    /// from counting against the pair (a move, a new name, a new phone are changes to
-    /// propose, not evidence that it is another entity).
+    /// The same weight from the pair's comparison vector (as EM saw it): the bits depend on
+    /// the levels and on the CRM record's own values only, so a pair compared once for EM
+    /// need not be compared again to be ranked.
+    pub fn weight_of(&self, levels: &Gamma, crm: &Prepared) -> f64 {
+        self.model.prior_weight() + self.bits(levels, crm).iter().sum::<f64>()
+    }
+
+    /// Levels, similarities and bits of a pair, one per comparison (see [`Scorer::bits`]).
     fn evidence(&self, crm: &Prepared, candidate: &Prepared) -> Evidence {
-        let mut e = Evidence {
-            levels: [Level::Missing; MAX_COMPARISONS],
-            similarity: [None; MAX_COMPARISONS],
-            bits: [0.0; MAX_COMPARISONS],
-        };
+        let mut levels = [Level::Missing; MAX_COMPARISONS];
+        let mut similarity = [None; MAX_COMPARISONS];
+        for (i, spec) in self.model.comparisons.iter().enumerate() {
+            (levels[i], similarity[i]) = compare_field(spec, crm, candidate);
+        }
+        Evidence {
+            bits: self.bits(&levels, crm),
+            levels,
+            similarity,
+        }
+    }
+
+    /// Bits per comparison, after the two rules for evidence that is not independent: a
+    /// group of dependent comparisons counts once (see [`Group`]), and two agreeing
+    /// identifiers with none that clashes keep the rest from counting against the pair (a
+    /// move, a new name, a new phone are changes to propose, not evidence that it is
+    /// another entity).
+    fn bits(&self, levels: &Gamma, crm: &Prepared) -> [f64; MAX_COMPARISONS] {
+        let mut bits = [0.0; MAX_COMPARISONS];
         let specs = &self.model.comparisons;
         for (i, (spec, (_, params))) in specs.iter().zip(&self.model.fields).enumerate() {
-            let (level, sim) = compare_field(spec, crm, candidate);
-            e.levels[i] = level;
-            e.similarity[i] = sim;
-            e.bits[i] = self.contribution(spec, params, level, crm);
+            bits[i] = self.contribution(spec, params, levels[i], crm);
         }
         for group in Group::ALL {
-            self.count_once(*group, &mut e.bits);
+            self.count_once(*group, &mut bits);
         }
-        if identifiers_agree(specs, &e.levels) {
-            for (bits, spec) in e.bits.iter_mut().zip(specs) {
+        if identifiers_agree(specs, levels) {
+            for (bits, spec) in bits.iter_mut().zip(specs) {
                 if !spec.is_identifier() && *bits < 0.0 {
                     *bits = 0.0;
                 }
             }
         }
-        e
+        bits
+    }
+
+    /// The candidates ranked by weight, the best [`EXPLAINED`] scored in full (enough for
+    /// the decision, ambiguity and `explain`). `levels`, where given, are the candidates'
+    /// comparison vectors in the same order.
+    pub fn rank<'c>(
+        &self,
+        crm: &Prepared,
+        candidates: impl Iterator<Item = &'c Prepared>,
+        levels: Option<&[Gamma]>,
+    ) -> (Vec<Scored>, usize) {
+        let mut weighed: Vec<(f64, &Prepared)> = match levels {
+            Some(levels) => candidates
+                .zip(levels)
+                .map(|(c, g)| (self.weight_of(g, crm), c))
+                .collect(),
+            None => candidates.map(|c| (self.weight(crm, c), c)).collect(),
+        };
+        let count = weighed.len();
+        weighed.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        let scored = weighed
+            .iter()
+            .take(EXPLAINED)
+            .map(|(_, c)| self.score(crm, c))
+            .collect();
+        (scored, count)
     }
 
     /// Counts the comparisons of `group` as one piece of evidence: their agreements add at
@@ -845,6 +885,9 @@ struct Evidence {
     similarity: [Option<f64>; MAX_COMPARISONS],
     bits: [f64; MAX_COMPARISONS],
 }
+
+/// How many of a record's best candidates are scored in full.
+pub const EXPLAINED: usize = 3;
 
 /// Whether two identifiers (LEI, VAT id, register number, e-mail) agree exactly and none
 /// disagrees.

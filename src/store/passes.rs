@@ -37,6 +37,8 @@ pub struct PassCounts {
     pub conflicts: i64,
     pub changes_failed: i64,
     pub pending_review: i64,
+    /// CRM values that could not be read as their field (a birth date that is no date).
+    pub unreadable_values: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Queryable, Selectable)]
@@ -64,6 +66,7 @@ pub struct PassRow {
     pub changes_failed: i64,
     pub pending_review: i64,
     pub error: Option<String>,
+    pub unreadable_values: i64,
 }
 
 #[derive(Insertable)]

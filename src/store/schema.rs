@@ -25,6 +25,7 @@ diesel::table! {
         changes_failed -> BigInt,
         pending_review -> BigInt,
         error -> Nullable<Text>,
+        unreadable_values -> BigInt,
     }
 }
 

@@ -1,3 +1,4 @@
+use diesel::connection::SimpleConnection;
 use serde_json::Value;
 
 use crate::common::{PgDatabase, Sandbox};
@@ -176,4 +177,56 @@ fn steward_decisions_are_audited_and_rejections_stick() {
     let refused = sb.run(&["review", "approve", &ids[0]]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stdout).contains("cannot be approved"));
+}
+
+#[test]
+fn a_birth_date_that_is_no_date_is_counted_flagged_and_matched_without() {
+    let sb = Sandbox::new();
+    // The first pass creates the demo CRM; then the CRM gains a birth date column.
+    sb.ok(&["run", "--once", "--job", "contacts"]);
+    sb.crm()
+        .batch_execute(
+            "ALTER TABLE contacts ADD COLUMN birth_date TEXT;
+             UPDATE contacts SET birth_date = '31.02.1980', updated_at = datetime('now', '+1 minute')
+              WHERE id = (SELECT min(id) FROM contacts);
+             UPDATE contacts SET birth_date = '09.04.1956', updated_at = datetime('now', '+1 minute')
+              WHERE id = (SELECT max(id) FROM contacts);",
+        )
+        .unwrap();
+    let config = std::fs::read_to_string(sb.path("refsync.toml")).unwrap();
+    let mapped = config.replacen(
+        "last_name = \"last_name\"\n",
+        "last_name = \"last_name\"\nbirth_date = \"birth_date\"\n",
+        1,
+    );
+    assert_ne!(config, mapped, "the contacts mapping moved");
+    std::fs::write(sb.path("refsync.toml"), mapped).unwrap();
+
+    let summary = sb.ok(&["run", "--once", "--job", "contacts"]);
+    assert!(
+        summary.contains("unreadable       1 values compared as missing"),
+        "{summary}"
+    );
+    sb.crm()
+        .batch_execute(
+            "UPDATE contacts SET updated_at = datetime('now', '+2 minutes') WHERE birth_date IS NOT NULL",
+        )
+        .unwrap();
+    let report = sb.json(&["run", "--once", "--job", "contacts"]);
+    assert_eq!(
+        counts(&report, "contacts")["unreadable_values"],
+        1,
+        "{report}"
+    );
+    let flags: Vec<Value> = sb
+        .json(&["review", "list", "--limit", "100000"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["field"] == "birth_date")
+        .cloned()
+        .collect();
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    assert_eq!(flags[0]["kind"], "flag");
+    assert_eq!(flags[0]["old_value"], "31.02.1980");
 }
