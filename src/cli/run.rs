@@ -126,6 +126,12 @@ fn print_summary(r: &PassReport) {
     println!("  lookup failed    {}", c.lookup_failed);
     println!("  inactive         {}", c.inactive);
     println!("  skipped          {}", c.skipped);
+    if c.unreadable_values > 0 {
+        println!(
+            "  unreadable       {} values compared as missing (flagged for review)",
+            c.unreadable_values
+        );
+    }
     println!(
         "  in sync          {}, different {}",
         c.in_sync, c.different
@@ -153,4 +159,15 @@ fn print_summary(r: &PassReport) {
             t.queries as f64 / t.queried_records as f64
         );
     }
+    let s = &r.stages;
+    println!(
+        "  time             read {:.2} s, lookup {:.2} s, score {:.2} s, store {:.2} s, apply {:.2} s{}",
+        s.read.as_secs_f64(),
+        s.lookup.as_secs_f64(),
+        s.score.as_secs_f64(),
+        s.persist.as_secs_f64(),
+        s.apply.as_secs_f64(),
+        r.peak_memory_mib
+            .map_or(String::new(), |m| format!("; peak memory {m} MiB"))
+    );
 }

@@ -40,6 +40,16 @@ pub enum WriteOutcome {
     },
 }
 
+/// One guarded write: `field` of record `id` becomes `new` (`None`: NULL) only if it still
+/// holds `expected`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldWrite {
+    pub id: String,
+    pub field: Field,
+    pub expected: Option<String>,
+    pub new: Option<String>,
+}
+
 /// A record's id and raw column values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawRow {
@@ -67,15 +77,14 @@ pub trait CrmSource: Send + Sync {
         ids: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Record>, CrmError>>;
 
-    /// Sets `field` of record `id` to `new` (`None`: NULL) only if it still holds `expected`.
-    fn write_field<'a>(
+    /// Each write sets `field` of record `id` to `new` (`None`: NULL) only if it still
+    /// holds `expected`; a CRM that has transactions makes the batch one. One outcome per
+    /// write, in order: a write that fails does not undo the others.
+    fn write_fields<'a>(
         &'a self,
         kind: EntityKind,
-        id: &'a str,
-        field: Field,
-        expected: Option<&'a str>,
-        new: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>>;
+        writes: &'a [FieldWrite],
+    ) -> BoxFuture<'a, Vec<Result<WriteOutcome, CrmError>>>;
 
     /// The named columns (not canonical fields, e.g. consent flags) of up to `limit`
     /// records after the first `offset`, in a stable order.

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 
-use super::{BoxFuture, CrmError, CrmSource, RawRow, WriteOutcome};
+use super::{BoxFuture, CrmError, CrmSource, FieldWrite, RawRow, WriteOutcome};
 use crate::config::{EraseMode, SqlCrmConfig, TableMapping};
-use crate::db::{Backend, Db, DbError, Missing};
+use crate::db::{AnyConnection, Backend, Db, DbError, Missing};
 use crate::domain::erasure::PERSONAL_FIELDS;
 use crate::domain::model::{EntityKind, Field, Modified, Record};
 use crate::on_backend;
@@ -507,14 +507,19 @@ impl SqlCrm {
             .collect())
     }
 
-    async fn write(
+    /// The statements of one guarded write, or why the mapping cannot take it.
+    fn prepare_write(
         &self,
         kind: EntityKind,
-        id: &str,
-        field: Field,
-        expected: Option<&str>,
-        new: Option<&str>,
-    ) -> Result<WriteOutcome, CrmError> {
+        write: &FieldWrite,
+    ) -> Result<PreparedWrite, CrmError> {
+        let FieldWrite {
+            id,
+            field,
+            expected,
+            new,
+        } = write;
+        let (id, field, expected, new) = (id.as_str(), *field, expected.as_deref(), new.as_deref());
         let mapping = self.mapping(kind)?;
         let t = &mapping.table;
         let column = mapping.columns.get(&field).ok_or_else(|| {
@@ -591,48 +596,115 @@ impl SqlCrm {
         ));
         let current_binds = b.values;
 
-        self.db
+        Ok(PreparedWrite {
+            key_check,
+            update,
+            update_binds,
+            current,
+            current_binds,
+        })
+    }
+
+    /// Several guarded writes in one CRM transaction; each runs in a savepoint of its own,
+    /// so a write the database refuses leaves the others of the batch standing.
+    async fn write_all(
+        &self,
+        kind: EntityKind,
+        writes: &[FieldWrite],
+    ) -> Vec<Result<WriteOutcome, CrmError>> {
+        let mut outcomes: Vec<Option<Result<WriteOutcome, CrmError>>> =
+            Vec::with_capacity(writes.len());
+        let mut ready = Vec::with_capacity(writes.len());
+        for (i, w) in writes.iter().enumerate() {
+            match self.prepare_write(kind, w) {
+                Ok(p) => {
+                    ready.push((i, p));
+                    outcomes.push(None);
+                }
+                Err(e) => outcomes.push(Some(Err(e))),
+            }
+        }
+        let executed = self
+            .db
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    if let Some((sql, values, refusal)) = &key_check {
-                        let found: Vec<CurrentValue> = on_backend!(conn, c => {
-                            let mut q = diesel::sql_query(sql).into_boxed();
-                            for v in values {
-                                q = q.bind::<Nullable<Text>, _>(v.clone());
-                            }
-                            q.load(c)
-                        })?;
-                        if found.is_empty() {
-                            return Ok(WriteOutcome::Refused {
-                                reason: refusal.clone(),
-                            });
-                        }
-                    }
-                    let written = on_backend!(conn, c => {
-                        let mut q = diesel::sql_query(&update).into_boxed();
-                        for v in &update_binds {
-                            q = q.bind::<Nullable<Text>, _>(v.clone());
-                        }
-                        q.execute(c)
-                    })?;
-                    if written > 0 {
-                        return Ok(WriteOutcome::Written);
-                    }
-                    let now: Option<CurrentValue> = on_backend!(conn, c => {
-                        let mut q = diesel::sql_query(&current).into_boxed();
-                        for v in &current_binds {
-                            q = q.bind::<Nullable<Text>, _>(v.clone());
-                        }
-                        q.get_result(c).optional()
-                    })?;
-                    Ok(match now {
-                        None => WriteOutcome::Missing,
-                        Some(v) => WriteOutcome::Conflict { current: v.value },
-                    })
+                    Ok::<_, diesel::result::Error>(
+                        ready
+                            .iter()
+                            .map(|(i, w)| (*i, conn.transaction(|conn| w.execute(conn))))
+                            .collect::<Vec<_>>(),
+                    )
                 })
             })
-            .await
-            .map_err(|e| self.db_error(e))
+            .await;
+        let problem = match executed {
+            Ok(done) => {
+                for (i, result) in done {
+                    outcomes[i] = Some(result.map_err(|e| self.db_error(e)));
+                }
+                String::new()
+            }
+            Err(e) => e.to_string(),
+        };
+        // Without a commit none of the batch's writes happened.
+        outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| {
+                    Err(self.unusable(format!("the batch was not written: {problem}")))
+                })
+            })
+            .collect()
+    }
+}
+
+/// One guarded write's statements: an optional lookup check, the compare-and-set update,
+/// and the read of the current value that tells a conflict from a missing record.
+struct PreparedWrite {
+    key_check: Option<(String, Vec<Option<String>>, String)>,
+    update: String,
+    update_binds: Vec<Option<String>>,
+    current: String,
+    current_binds: Vec<Option<String>>,
+}
+
+impl PreparedWrite {
+    fn execute(&self, conn: &mut AnyConnection) -> QueryResult<WriteOutcome> {
+        if let Some((sql, values, refusal)) = &self.key_check {
+            let found: Vec<CurrentValue> = on_backend!(conn, c => {
+                let mut q = diesel::sql_query(sql).into_boxed();
+                for v in values {
+                    q = q.bind::<Nullable<Text>, _>(v.clone());
+                }
+                q.load(c)
+            })?;
+            if found.is_empty() {
+                return Ok(WriteOutcome::Refused {
+                    reason: refusal.clone(),
+                });
+            }
+        }
+        let written = on_backend!(conn, c => {
+            let mut q = diesel::sql_query(&self.update).into_boxed();
+            for v in &self.update_binds {
+                q = q.bind::<Nullable<Text>, _>(v.clone());
+            }
+            q.execute(c)
+        })?;
+        if written > 0 {
+            return Ok(WriteOutcome::Written);
+        }
+        let now: Option<CurrentValue> = on_backend!(conn, c => {
+            let mut q = diesel::sql_query(&self.current).into_boxed();
+            for v in &self.current_binds {
+                q = q.bind::<Nullable<Text>, _>(v.clone());
+            }
+            q.get_result(c).optional()
+        })?;
+        Ok(match now {
+            None => WriteOutcome::Missing,
+            Some(v) => WriteOutcome::Conflict { current: v.value },
+        })
     }
 }
 
@@ -745,15 +817,12 @@ impl CrmSource for SqlCrm {
         })
     }
 
-    fn write_field<'a>(
+    fn write_fields<'a>(
         &'a self,
         kind: EntityKind,
-        id: &'a str,
-        field: Field,
-        expected: Option<&'a str>,
-        new: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>> {
-        Box::pin(self.write(kind, id, field, expected, new))
+        writes: &'a [FieldWrite],
+    ) -> BoxFuture<'a, Vec<Result<WriteOutcome, CrmError>>> {
+        Box::pin(self.write_all(kind, writes))
     }
 
     fn erase<'a>(
@@ -773,5 +842,100 @@ impl CrmSource for SqlCrm {
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<RawRow>, CrmError>> {
         Box::pin(self.read_raw(kind, columns, offset, limit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+    use diesel::SqliteConnection;
+
+    use super::*;
+    use crate::config::CrmConfig;
+
+    fn write(id: &str, field: Field, expected: &str, new: &str) -> FieldWrite {
+        FieldWrite {
+            id: id.into(),
+            field,
+            expected: Some(expected.into()),
+            new: Some(new.into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_writes_keeps_each_guard_and_a_refused_write_undoes_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crm.db");
+        SqliteConnection::establish(&path.to_string_lossy())
+            .unwrap()
+            .batch_execute(
+                "CREATE TABLE orgs (id INTEGER PRIMARY KEY, name TEXT,
+                     city TEXT CHECK (city <> 'Nowhere'), updated_at TEXT);
+                 INSERT INTO orgs (id, name, city) VALUES
+                     (1, 'Alpha', 'Köln'), (2, 'Beta', 'Bonn'), (3, 'Gamma', 'Aachen');",
+            )
+            .unwrap();
+        let config: CrmConfig = toml::from_str(&format!(
+            r#"kind = "sql"
+               url = "sqlite://{}"
+               [organisations]
+               table = "orgs"
+               id_column = "id"
+               modified_column = "updated_at"
+               columns = {{ legal_name = "name", city = "city" }}"#,
+            path.display()
+        ))
+        .unwrap();
+        let crm = crate::crm::open("test", &config).await.unwrap();
+        let outcomes = crm
+            .write_fields(
+                EntityKind::Organisation,
+                &[
+                    write("1", Field::LegalName, "Alpha", "Alpha GmbH"),
+                    // The database's own check refuses it.
+                    write("2", Field::City, "Bonn", "Nowhere"),
+                    // Someone changed it since: the guard holds.
+                    write("3", Field::LegalName, "Gamma AG", "Gamma SE"),
+                    write("4", Field::City, "Köln", "Bonn"),
+                    write("2", Field::LegalName, "Beta", "Beta KG"),
+                ],
+            )
+            .await;
+        assert!(
+            matches!(outcomes[0], Ok(WriteOutcome::Written)),
+            "{outcomes:?}"
+        );
+        assert!(outcomes[1].is_err(), "{outcomes:?}");
+        assert_eq!(
+            outcomes[2].as_ref().ok(),
+            Some(&WriteOutcome::Conflict {
+                current: Some("Gamma".into())
+            })
+        );
+        assert!(
+            matches!(outcomes[3], Ok(WriteOutcome::Missing)),
+            "{outcomes:?}"
+        );
+        assert!(
+            matches!(outcomes[4], Ok(WriteOutcome::Written)),
+            "{outcomes:?}"
+        );
+        let now = crm
+            .read_by_ids(
+                EntityKind::Organisation,
+                &["1".into(), "2".into(), "3".into()],
+            )
+            .await
+            .unwrap();
+        let value = |id: &str, f: Field| {
+            now.iter()
+                .find(|r| r.id == id)
+                .and_then(|r| r.get(f))
+                .map(str::to_string)
+        };
+        assert_eq!(value("1", Field::LegalName).as_deref(), Some("Alpha GmbH"));
+        assert_eq!(value("2", Field::City).as_deref(), Some("Bonn"));
+        assert_eq!(value("2", Field::LegalName).as_deref(), Some("Beta KG"));
+        assert_eq!(value("3", Field::LegalName).as_deref(), Some("Gamma"));
     }
 }

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::schema::audit_log;
 use crate::db::AnyConnection;
+use crate::on_store_backend;
 
 /// Who acts when no person does.
 pub const SYSTEM: &str = "system";
@@ -156,39 +157,58 @@ fn chain_hash(prev: &str, e: &NewAudit, digest: Option<&str>) -> String {
 /// transaction-scoped advisory lock keeps concurrent writers from forking the chain;
 /// SQLite serialises writers itself.
 pub fn append(conn: &mut AnyConnection, entry: &NewAudit) -> QueryResult<()> {
+    append_all(conn, std::slice::from_ref(entry))
+}
+
+/// Appends entries in order: the chain is computed in memory from the head read once, and
+/// the rows go in as multi-row inserts. Call it inside a transaction, as [`append`].
+pub fn append_all(conn: &mut AnyConnection, entries: &[NewAudit]) -> QueryResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
     if let AnyConnection::Postgresql(pg) = conn {
         diesel::sql_query("SELECT pg_advisory_xact_lock(7427310001)").execute(pg)?;
     }
-    let prev: String = audit_log::table
+    let mut prev: String = audit_log::table
         .order(audit_log::id.desc())
         .select(audit_log::hash)
         .first(conn)
         .optional()?
         .unwrap_or_else(|| GENESIS.to_string());
-    let digest = values_digest(entry);
-    let hash = chain_hash(&prev, entry, Some(&digest));
-    let row = Chained {
-        at: entry.at,
-        actor: &entry.actor,
-        action: &entry.action,
-        job: &entry.job,
-        pass_id: entry.pass_id,
-        change_id: entry.change_id,
-        entity: &entry.entity,
-        record_id: &entry.record_id,
-        field: entry.field.as_deref(),
-        old_value: entry.old_value.as_deref(),
-        new_value: entry.new_value.as_deref(),
-        source: entry.source.as_deref(),
-        score: entry.score,
-        detail: entry.detail.as_deref(),
-        prev_hash: &prev,
-        hash: &hash,
-        values_digest: &digest,
-    };
-    diesel::insert_into(audit_log::table)
-        .values(&row)
-        .execute(conn)?;
+    let mut links = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let digest = values_digest(entry);
+        let hash = chain_hash(&prev, entry, Some(&digest));
+        links.push((std::mem::replace(&mut prev, hash.clone()), hash, digest));
+    }
+    let rows: Vec<Chained> = entries
+        .iter()
+        .zip(&links)
+        .map(|(entry, (prev, hash, digest))| Chained {
+            at: entry.at,
+            actor: &entry.actor,
+            action: &entry.action,
+            job: &entry.job,
+            pass_id: entry.pass_id,
+            change_id: entry.change_id,
+            entity: &entry.entity,
+            record_id: &entry.record_id,
+            field: entry.field.as_deref(),
+            old_value: entry.old_value.as_deref(),
+            new_value: entry.new_value.as_deref(),
+            source: entry.source.as_deref(),
+            score: entry.score,
+            detail: entry.detail.as_deref(),
+            prev_hash: prev,
+            hash,
+            values_digest: digest,
+        })
+        .collect();
+    // 17 values a row: 500 rows stay far below every backend's limit of bound parameters.
+    for chunk in rows.chunks(500) {
+        // Multi-row inserts are per backend: the generic connection has no batch form.
+        on_store_backend!(conn, c => diesel::insert_into(audit_log::table).values(chunk).execute(c))?;
+    }
     Ok(())
 }
 

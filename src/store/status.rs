@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::schema::{matches, record_status};
 use crate::db::AnyConnection;
+use crate::on_store_backend;
 
 #[derive(Debug, Clone, Serialize, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = record_status)]
@@ -35,22 +36,75 @@ pub struct MatchRow {
     pub matched_at: NaiveDateTime,
 }
 
-/// Writes the record's status; `verified_at` is kept from before when the record was not
-/// found this time, so "last verified" stays truthful.
-pub fn upsert_status(conn: &mut AnyConnection, row: &StatusRow) -> QueryResult<()> {
-    let key = record_status::table.find((&row.job, &row.record_id));
-    let mut row = row.clone();
-    if row.verified_at.is_none() {
-        row.verified_at = key
-            .select(record_status::verified_at)
-            .first(conn)
-            .optional()?
-            .flatten();
+/// Writes the statuses of a batch: one upsert statement per row, prepared once (diesel
+/// has no multi-row upsert for SQLite). `verified_at` is kept from before where a record
+/// was not found this time, so "last verified" stays truthful.
+pub fn upsert_statuses(conn: &mut AnyConnection, rows: &[StatusRow]) -> QueryResult<()> {
+    use diesel::upsert::excluded;
+    let keep_verified = || {
+        diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Timestamp>>(
+            "COALESCE(excluded.verified_at, record_status.verified_at)",
+        )
+    };
+    for row in rows {
+        on_store_backend!(conn, c => diesel::insert_into(record_status::table)
+            .values(row)
+            .on_conflict((record_status::job, record_status::record_id))
+            .do_update()
+            .set((
+                record_status::entity.eq(excluded(record_status::entity)),
+                record_status::status.eq(excluded(record_status::status)),
+                record_status::detail.eq(excluded(record_status::detail)),
+                record_status::pass_id.eq(excluded(record_status::pass_id)),
+                record_status::checked_at.eq(excluded(record_status::checked_at)),
+                record_status::verified_at.eq(keep_verified()),
+            ))
+            .execute(c))?;
     }
-    if diesel::update(key).set(&row).execute(conn)? == 0 {
-        diesel::insert_into(record_status::table)
-            .values(&row)
-            .execute(conn)?;
+    Ok(())
+}
+
+/// Links records to their register records, replacing earlier links.
+pub fn upsert_matches(conn: &mut AnyConnection, rows: &[MatchRow]) -> QueryResult<()> {
+    for row in rows {
+        on_store_backend!(conn, c => diesel::insert_into(matches::table)
+            .values(row)
+            .on_conflict((matches::job, matches::record_id))
+            .do_update()
+            .set(row)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Removes the links of records that no longer match anything.
+pub fn remove_matches(conn: &mut AnyConnection, job: &str, record_ids: &[&str]) -> QueryResult<()> {
+    for chunk in record_ids.chunks(500) {
+        diesel::delete(
+            matches::table
+                .filter(matches::job.eq(job))
+                .filter(matches::record_id.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Sets the status of these records at once.
+pub fn set_statuses(
+    conn: &mut AnyConnection,
+    job: &str,
+    record_ids: &[&str],
+    status: &str,
+) -> QueryResult<()> {
+    for chunk in record_ids.chunks(500) {
+        diesel::update(
+            record_status::table
+                .filter(record_status::job.eq(job))
+                .filter(record_status::record_id.eq_any(chunk)),
+        )
+        .set(record_status::status.eq(status))
+        .execute(conn)?;
     }
     Ok(())
 }
@@ -65,26 +119,6 @@ pub fn get_status(
         .select(StatusRow::as_select())
         .first(conn)
         .optional()
-}
-
-/// Links the record to its register record (replacing an earlier link).
-pub fn upsert_match(conn: &mut AnyConnection, row: &MatchRow) -> QueryResult<()> {
-    if diesel::update(matches::table.find((&row.job, &row.record_id)))
-        .set(row)
-        .execute(conn)?
-        == 0
-    {
-        diesel::insert_into(matches::table)
-            .values(row)
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
-/// Removes a record's link when it no longer matches anything.
-pub fn remove_match(conn: &mut AnyConnection, job: &str, record_id: &str) -> QueryResult<()> {
-    diesel::delete(matches::table.find((job, record_id))).execute(conn)?;
-    Ok(())
 }
 
 pub fn get_match(

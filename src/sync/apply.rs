@@ -1,14 +1,15 @@
-//! Writing approved changes to the CRM behind the expected-old-value guard. Each change is
-//! marked as "applying" before its CRM write and settled (status, audit entry, provenance)
-//! in one store transaction right after it, so a crash in between is found and reconciled
-//! on the next start: the guard tells whether the write happened.
+//! Writing approved changes to the CRM behind the expected-old-value guard. A batch's
+//! changes are marked as "applying" before their CRM writes (one CRM transaction) and
+//! settled (status, audit entry, provenance) in one store transaction right after it, so a
+//! crash in between is found and reconciled on the next start: the guard tells whether
+//! each write happened.
 
 use diesel::Connection;
 use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::crm::{CrmSource, WriteOutcome};
+use crate::crm::{CrmSource, FieldWrite, WriteOutcome};
 use crate::domain::model::{ChangeKind, ChangeStatus, EntityKind, Field};
 use crate::domain::normalise::comparable;
 use crate::store::audit::{self, NewAudit, SYSTEM};
@@ -111,149 +112,164 @@ pub async fn apply_changes(
         .run(move |conn| changes::mark_applying(conn, &marked))
         .await?;
 
-    for change in selected {
-        let field = change.field.parse::<Field>().ok();
+    // One CRM transaction for the batch's writes, then one store transaction that settles
+    // them all: a crash between the two leaves them `applying`, and the next start's
+    // reconciliation asks the CRM (the guard tells whether each write happened).
+    let fields: Vec<Option<Field>> = selected.iter().map(|c| c.field.parse().ok()).collect();
+    let writes: Vec<FieldWrite> = selected
+        .iter()
+        .zip(&fields)
+        .filter_map(|(c, f)| {
+            Some(FieldWrite {
+                id: c.record_id.clone(),
+                field: (*f)?,
+                expected: c.old_value.clone(),
+                new: c.new_value.clone(),
+            })
+        })
+        .collect();
+    let mut written = crm.write_fields(kind, &writes).await.into_iter();
+    let mut settled = Vec::with_capacity(selected.len());
+    for (change, field) in selected.into_iter().zip(fields) {
         let outcome = match field {
-            Some(f) => {
-                crm.write_field(
-                    kind,
-                    &change.record_id,
-                    f,
-                    change.old_value.as_deref(),
-                    change.new_value.as_deref(),
-                )
-                .await
-            }
+            Some(_) => written.next().unwrap_or(Ok(WriteOutcome::Missing)),
             None => Ok(WriteOutcome::Missing),
         };
-        let interrupted = change.applying_since.is_some();
-        let (status, mut note) = match outcome {
-            Ok(WriteOutcome::Written) => (ChangeStatus::Applied, None),
-            // Written before an interruption, not yet recorded: the CRM holds the new value.
-            Ok(WriteOutcome::Conflict { current })
-                if same(field, current.as_deref(), change.new_value.as_deref()) =>
-            {
-                (
-                    ChangeStatus::Applied,
-                    Some("the CRM already held the new value".to_string()),
-                )
-            }
-            Ok(WriteOutcome::Conflict { current }) => (
-                ChangeStatus::Conflict,
-                Some(format!(
-                    "CRM value changed since the proposal (now {}); not overwritten",
-                    current
-                        .as_deref()
-                        .map_or("empty".to_string(), |v| format!("{v:?}"))
-                )),
-            ),
-            Ok(WriteOutcome::Missing) if field.is_none() => (
-                ChangeStatus::Failed,
-                Some(format!(
-                    "`{}` is not a field refsync can write",
-                    change.field
-                )),
-            ),
-            Ok(WriteOutcome::Missing) => (
-                ChangeStatus::Failed,
-                Some("the record no longer exists in the CRM".to_string()),
-            ),
-            Ok(WriteOutcome::Refused { reason }) => (
-                ChangeStatus::Failed,
-                Some(format!("the CRM cannot take the value: {reason}")),
-            ),
-            Err(e) => (
-                ChangeStatus::Failed,
-                Some(format!("{e}; retried by the next apply")),
-            ),
-        };
-        if interrupted {
-            note = Some(format!(
-                "reconciled after an interrupted apply: {}",
-                note.as_deref().unwrap_or("written now")
-            ));
-            info!(
-                change = change.id,
-                status = status.as_str(),
-                "reconciled an interrupted apply"
-            );
-        }
+        let (status, note) = settlement(&change, field, outcome);
         match status {
             ChangeStatus::Applied => counts.applied += 1,
             ChangeStatus::Conflict => counts.conflicts += 1,
             _ => counts.failed += 1,
         }
-        let (actor, crm_name) = (actor.to_string(), crm.name().to_string());
-        store
-            .db
-            .run(move |conn| {
-                conn.transaction(|conn| settle(conn, &change, status, note, &actor, &crm_name))
-            })
-            .await?;
+        settled.push((change, status, note));
     }
+    let (actor, crm_name) = (actor.to_string(), crm.name().to_string());
+    store
+        .db
+        .run(move |conn| conn.transaction(|conn| settle(conn, &settled, &actor, &crm_name)))
+        .await?;
     Ok(counts)
 }
 
-/// Records one change's outcome: status, audit entry, provenance, and for a revert the
-/// reverted change, all in one transaction.
+/// What a change becomes after its CRM write, and the note that says why.
+fn settlement(
+    change: &ChangeRow,
+    field: Option<Field>,
+    outcome: Result<WriteOutcome, crate::crm::CrmError>,
+) -> (ChangeStatus, Option<String>) {
+    let (status, note) = match outcome {
+        Ok(WriteOutcome::Written) => (ChangeStatus::Applied, None),
+        // Written before an interruption, not yet recorded: the CRM holds the new value.
+        Ok(WriteOutcome::Conflict { current })
+            if same(field, current.as_deref(), change.new_value.as_deref()) =>
+        {
+            (
+                ChangeStatus::Applied,
+                Some("the CRM already held the new value".to_string()),
+            )
+        }
+        Ok(WriteOutcome::Conflict { current }) => (
+            ChangeStatus::Conflict,
+            Some(format!(
+                "CRM value changed since the proposal (now {}); not overwritten",
+                current
+                    .as_deref()
+                    .map_or("empty".to_string(), |v| format!("{v:?}"))
+            )),
+        ),
+        Ok(WriteOutcome::Missing) if field.is_none() => (
+            ChangeStatus::Failed,
+            Some(format!(
+                "`{}` is not a field refsync can write",
+                change.field
+            )),
+        ),
+        Ok(WriteOutcome::Missing) => (
+            ChangeStatus::Failed,
+            Some("the record no longer exists in the CRM".to_string()),
+        ),
+        Ok(WriteOutcome::Refused { reason }) => (
+            ChangeStatus::Failed,
+            Some(format!("the CRM cannot take the value: {reason}")),
+        ),
+        Err(e) => (
+            ChangeStatus::Failed,
+            Some(format!("{e}; retried by the next apply")),
+        ),
+    };
+    if change.applying_since.is_none() {
+        return (status, note);
+    }
+    info!(
+        change = change.id,
+        status = status.as_str(),
+        "reconciled an interrupted apply"
+    );
+    let note = format!(
+        "reconciled after an interrupted apply: {}",
+        note.as_deref().unwrap_or("written now")
+    );
+    (status, Some(note))
+}
+
+/// Records the changes' outcomes: status, audit entries, provenance, and for a revert the
+/// reverted change. The caller runs it in one transaction.
 fn settle(
     conn: &mut crate::db::AnyConnection,
-    change: &ChangeRow,
-    status: ChangeStatus,
-    note: Option<String>,
+    settled: &[(ChangeRow, ChangeStatus, Option<String>)],
     actor: &str,
     crm: &str,
 ) -> diesel::QueryResult<()> {
-    // A failed change keeps waiting as failed; it is retried by the next apply.
-    changes::set_status(conn, change.id, status, None, note.as_deref())?;
-    let action = match status {
-        ChangeStatus::Applied => "applied",
-        ChangeStatus::Conflict => "conflict",
-        _ => "apply_failed",
-    };
-    audit::append(conn, &audit_entry(change, action, note, actor, crm))?;
-    if status != ChangeStatus::Applied {
-        return Ok(());
-    }
-    provenance::record(
-        conn,
-        &ProvenanceRow {
-            crm: crm.to_string(),
-            entity: change.entity.clone(),
-            record_id: change.record_id.clone(),
-            field: change.field.clone(),
-            value: change.new_value.clone(),
-            source: change.source.clone(),
-            register_id: change.register_id.clone(),
-            change_id: change.id,
-            pass_id: change.pass_id,
-            written_at: now(),
-        },
-    )?;
-    if let Some(original) = change
-        .reverts_change_id
-        .and_then(|id| changes::get(conn, id).transpose())
-    {
-        let original = original?;
-        changes::set_status(
+    let mut entries = Vec::with_capacity(settled.len());
+    for (change, status, note) in settled {
+        // A failed change keeps waiting as failed; it is retried by the next apply.
+        changes::set_status(conn, change.id, *status, None, note.as_deref())?;
+        let action = match status {
+            ChangeStatus::Applied => "applied",
+            ChangeStatus::Conflict => "conflict",
+            _ => "apply_failed",
+        };
+        entries.push(audit_entry(change, action, note.clone(), actor, crm));
+        if *status != ChangeStatus::Applied {
+            continue;
+        }
+        provenance::record(
             conn,
-            original.id,
-            ChangeStatus::Reverted,
-            Some(actor),
-            Some(&format!("reverted by change {}", change.id)),
+            &ProvenanceRow {
+                crm: crm.to_string(),
+                entity: change.entity.clone(),
+                record_id: change.record_id.clone(),
+                field: change.field.clone(),
+                value: change.new_value.clone(),
+                source: change.source.clone(),
+                register_id: change.register_id.clone(),
+                change_id: change.id,
+                pass_id: change.pass_id,
+                written_at: now(),
+            },
         )?;
-        audit::append(
-            conn,
-            &audit_entry(
+        if let Some(original) = change
+            .reverts_change_id
+            .and_then(|id| changes::get(conn, id).transpose())
+        {
+            let original = original?;
+            changes::set_status(
+                conn,
+                original.id,
+                ChangeStatus::Reverted,
+                Some(actor),
+                Some(&format!("reverted by change {}", change.id)),
+            )?;
+            entries.push(audit_entry(
                 &original,
                 "reverted",
                 Some(format!("by change {}", change.id)),
                 actor,
                 crm,
-            ),
-        )?;
+            ));
+        }
     }
-    Ok(())
+    audit::append_all(conn, &entries)
 }
 
 pub(crate) fn audit_entry(

@@ -87,6 +87,10 @@ pub struct PassReport {
     pub counts: PassCounts,
     /// What the register did: requests, cache hits, retries, rate-limit waits.
     pub register: RegisterStats,
+    /// Where the time went, per stage.
+    pub stages: StageTimes,
+    /// The process's peak resident memory so far (Linux), in MiB.
+    pub peak_memory_mib: Option<u64>,
     pub duration_ms: u128,
     pub error: Option<String>,
 }
@@ -95,6 +99,26 @@ impl PassReport {
     pub fn duration(&self) -> Duration {
         Duration::from_millis(self.duration_ms as u64)
     }
+}
+
+/// Wall time per stage of a pass: reading the CRM and the store's history, asking the
+/// register, scoring and deciding, storing outcomes, writing the CRM.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StageTimes {
+    #[serde(serialize_with = "as_millis")]
+    pub read: Duration,
+    #[serde(serialize_with = "as_millis")]
+    pub lookup: Duration,
+    #[serde(serialize_with = "as_millis")]
+    pub score: Duration,
+    #[serde(serialize_with = "as_millis")]
+    pub persist: Duration,
+    #[serde(serialize_with = "as_millis")]
+    pub apply: Duration,
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// What became of one CRM record in this pass, before anything is stored.
@@ -166,9 +190,9 @@ pub(crate) fn evaluate(
     plan: &JobPlan<'_>,
     scorer: &Scorer,
     record: &Record,
-    lookup: Lookup,
+    lookup: &Lookup,
     history: &History,
-    vies_invalid: Option<validate::Invalid>,
+    vies_invalid: Option<&validate::Invalid>,
 ) -> Outcome {
     let kind = plan.job.entity;
     let candidates = match lookup {
@@ -179,13 +203,11 @@ pub(crate) fn evaluate(
     let (mut usable, mut invalid) = validate::screen(record);
     if let Some(v) = vies_invalid {
         usable.values.remove(&v.field);
-        invalid.push(v);
+        invalid.push(v.clone());
     }
     let usable = Prepared::new(kind, &usable);
-    let scored = candidates
-        .iter()
-        .map(|c| scorer.score(&usable, &Prepared::new(kind, c)))
-        .collect();
+    let prepared: Vec<Prepared> = candidates.iter().map(|c| Prepared::new(kind, c)).collect();
+    let (scored, _) = scorer.rank(&usable, prepared.iter(), None);
     let decision = decide(scored, &plan.job.thresholds);
     let mapped = |f: Field| plan.mapped.contains(&f);
     let mut picklists: Vec<PlannedChange> = picklist::mappings(kind, record)
@@ -579,6 +601,7 @@ pub async fn run_pass(
 
     let mut counts = PassCounts::default();
     let mut register = RegisterStats::default();
+    let mut stages = StageTimes::default();
     let result = run_batches(
         config,
         job_name,
@@ -586,7 +609,7 @@ pub async fn run_pass(
         store,
         stop,
         pass_id,
-        (&mut counts, &mut register),
+        (&mut counts, &mut register, &mut stages),
     )
     .await;
     let (status, error) = match &result {
@@ -614,6 +637,8 @@ pub async fn run_pass(
         status,
         counts,
         register,
+        stages,
+        peak_memory_mib: crate::metrics::peak_memory_mib(),
         duration_ms: started.elapsed().as_millis(),
         error,
     };
@@ -628,6 +653,7 @@ pub async fn run_pass(
         ambiguous = c.ambiguous,
         lookup_failed = c.lookup_failed,
         skipped = c.skipped,
+        unreadable_values = c.unreadable_values,
         changes_proposed = c.changes_proposed,
         changes_applied = c.changes_applied,
         conflicts = c.conflicts,
@@ -649,7 +675,7 @@ async fn run_batches(
     store: &Store,
     stop: &Stop,
     pass_id: i64,
-    (counts, traffic): (&mut PassCounts, &mut RegisterStats),
+    (counts, traffic, stages): (&mut PassCounts, &mut RegisterStats, &mut StageTimes),
 ) -> Result<bool, SyncError> {
     let crm_config = config
         .crm
@@ -681,8 +707,10 @@ async fn run_batches(
     };
     let crm: Box<dyn CrmSource> = crate::crm::open(&job.crm, crm_config).await?;
     // Changes whose apply was cut short (crash, kill) are settled before anything new.
+    let at = Instant::now();
     let reconciled = apply::reconcile(store, crm.as_ref(), job_name, job.entity).await?;
     reconciled.add_to(counts);
+    stages.apply += at.elapsed();
     let organisation_jobs = config
         .job
         .iter()
@@ -792,6 +820,7 @@ async fn run_batches(
             );
             return Ok(true);
         }
+        let at = Instant::now();
         let (records, ready) = match prefetched.pop_front() {
             Some((records, batch)) => (records, Some(batch)),
             None => (
@@ -841,6 +870,8 @@ async fn run_batches(
                 }
             }
         }
+        stages.read += at.elapsed();
+        let at = Instant::now();
         let Triaged {
             skipped: mut outcomes,
             to_look_up,
@@ -849,6 +880,8 @@ async fn run_batches(
             Some(batch) => batch,
             None => triage(store, &suppression, job, &plan, register.as_ref(), records).await?,
         };
+        stages.lookup += at.elapsed();
+        let at = Instant::now();
         if !fitted {
             // EM learns m and the prior from the first batch's candidate pairs (a remote
             // register: from those read ahead) and, where the register holds its records,
@@ -870,7 +903,9 @@ async fn run_batches(
             fitted = true;
             save_model(store, job_name, pass_id, &scorer.model).await?;
         }
+        stages.score += at.elapsed();
         *traffic = register.stats();
+        let at = Instant::now();
         let mut vies_results = Vec::with_capacity(to_look_up.len());
         for record in &to_look_up {
             vies_results.push(match (&vies, record.get(Field::VatId)) {
@@ -884,24 +919,37 @@ async fn run_batches(
         if let Some(vies) = &vies {
             *traffic = register.stats().plus(vies.stats());
         }
-        for ((record, lookup), vies) in to_look_up.into_iter().zip(lookups).zip(vies_results) {
-            let (lookup, vies_invalid) = match vies {
-                // VIES could not tell: the record waits for the next pass.
-                Some(Err(e)) => (Err(e), None),
-                Some(Ok(false)) => (
-                    lookup,
-                    Some(validate::Invalid {
-                        field: Field::VatId,
-                        reason: "VIES reports it as not registered".into(),
-                    }),
-                ),
-                _ => (lookup, None),
-            };
-            let history = histories.remove(&record.id).unwrap_or_default();
-            let outcome = evaluate(&plan, &scorer, &record, lookup, &history, vies_invalid);
-            outcomes.push((record, outcome));
-        }
+        stages.lookup += at.elapsed();
+        let at = Instant::now();
+        let work: Vec<(Record, Lookup, History, Option<validate::Invalid>)> = to_look_up
+            .into_iter()
+            .zip(lookups)
+            .zip(vies_results)
+            .map(|((record, lookup), vies)| {
+                let (lookup, vies_invalid) = match vies {
+                    // VIES could not tell: the record waits for the next pass.
+                    Some(Err(e)) => (Err(e), None),
+                    Some(Ok(false)) => (
+                        lookup,
+                        Some(validate::Invalid {
+                            field: Field::VatId,
+                            reason: "VIES reports it as not registered".into(),
+                        }),
+                    ),
+                    _ => (lookup, None),
+                };
+                let history = histories.remove(&record.id).unwrap_or_default();
+                (record, lookup, history, vies_invalid)
+            })
+            .collect();
+        // Scoring is pure: the batch's records are spread over the cores.
+        let decided = crate::matching::parallel_map(&work, |(record, lookup, history, vies)| {
+            evaluate(&plan, &scorer, record, lookup, history, vies.as_ref())
+        });
+        outcomes.extend(work.into_iter().map(|(record, ..)| record).zip(decided));
+        stages.score += at.elapsed();
 
+        let at = Instant::now();
         let batch_ctx = ctx.clone();
         let rules = plan.rules.clone();
         let stored = store
@@ -911,6 +959,8 @@ async fn run_batches(
             })
             .await?;
         stored.add_to(counts);
+        stages.persist += at.elapsed();
+        let at = Instant::now();
         let applied = apply::apply_changes(
             store,
             crm.as_ref(),
@@ -921,6 +971,8 @@ async fn run_batches(
         )
         .await?;
         applied.add_to(counts);
+        stages.apply += at.elapsed();
+        let at = Instant::now();
         let (refresh_ctx, record_ids) = (ctx.clone(), stored.matched_records);
         let statuses = store
             .db
@@ -935,7 +987,9 @@ async fn run_batches(
             .db
             .run(move |conn| resume::save(conn, &resume_job, next, pass_id))
             .await?;
+        stages.persist += at.elapsed();
     }
+    let at = Instant::now();
     let dup_ctx = ctx.clone();
     let proposed = store
         .db
@@ -943,6 +997,7 @@ async fn run_batches(
         .await?;
     counts.changes_proposed += proposed.changes_proposed;
     counts.pending_review += proposed.pending_review;
+    stages.persist += at.elapsed();
     // Only a pass that read everything it meant to moves the cursor.
     let job_owned = job_name.to_string();
     store
@@ -1088,7 +1143,7 @@ mod tests {
             &plan(&job),
             &scorer(&job),
             &crm,
-            Ok(vec![]),
+            &Ok(vec![]),
             &History::default(),
             None,
         )
@@ -1121,7 +1176,7 @@ mod tests {
             &plan(&job),
             &scorer(&job),
             &crm,
-            Ok(vec![decoy, right]),
+            &Ok(vec![decoy, right]),
             &History::default(),
             None,
         )

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::Outcome;
 use crate::db::AnyConnection;
+use crate::domain::contact;
 use crate::domain::decide::Decision;
 use crate::domain::diff::{Hold, PlannedChange};
 use crate::domain::model::{
@@ -56,6 +57,7 @@ impl Stored {
         total.skipped += c.skipped;
         total.changes_proposed += c.changes_proposed;
         total.pending_review += c.pending_review;
+        total.unreadable_values += c.unreadable_values;
     }
 }
 
@@ -72,10 +74,19 @@ pub(crate) fn store_batch(
 ) -> QueryResult<Stored> {
     let mut stored = Stored::default();
     let at = now();
+    // What the store knows of the batch's records is read at once, and their statuses
+    // and links are written at once: a few statements per batch, not per record.
+    let ids: Vec<&str> = outcomes.iter().map(|(r, _)| r.id.as_str()).collect();
+    let mut known = remembered_for(conn, &ctx.job, &ids)?;
+    let (mut statuses, mut links, mut unlinked) = (Vec::new(), Vec::new(), Vec::new());
     for (record, outcome) in outcomes {
         stored.counts.records_read += 1;
+        if contact::unreadable_birth_date(record).is_some() {
+            stored.counts.unreadable_values += 1;
+        }
+        let known = known.remove(&record.id).unwrap_or_default();
         if let Outcome::Decided { picklists, .. } = outcome {
-            store_picklists(conn, ctx, record, picklists, &mut stored)?;
+            store_picklists(conn, ctx, record, picklists, &known, &mut stored)?;
         }
         let (status, detail, verified) = match outcome {
             Outcome::Skipped(reason) => {
@@ -100,7 +111,7 @@ pub(crate) fn store_batch(
                 ..
             } => {
                 stored.counts.not_found += 1;
-                status::remove_match(conn, &ctx.job, &record.id)?;
+                unlinked.push(record.id.as_str());
                 let best = best.as_ref().map(
                     |b| json!({ "candidate": candidate_summary(b), "comparisons": b.comparisons }),
                 );
@@ -115,7 +126,7 @@ pub(crate) fn store_batch(
                 ..
             } => {
                 stored.counts.ambiguous += 1;
-                status::remove_match(conn, &ctx.job, &record.id)?;
+                unlinked.push(record.id.as_str());
                 let list: Vec<_> = candidates.iter().map(candidate_summary).collect();
                 (
                     MatchStatus::Ambiguous,
@@ -138,22 +149,27 @@ pub(crate) fn store_batch(
                 if *inactive {
                     stored.counts.inactive += 1;
                 }
-                status::upsert_match(
+                links.push(MatchRow {
+                    job: ctx.job.clone(),
+                    record_id: record.id.clone(),
+                    register_id: best.register_id.clone(),
+                    score: best.score,
+                    method: serde_json::to_value(best.method)
+                        .map(|v| v.as_str().unwrap_or_default().to_string())
+                        .unwrap_or_default(),
+                    grade: best.grade(),
+                    pass_id: ctx.pass_id,
+                    matched_at: at,
+                });
+                let existing = store_changes(
                     conn,
-                    &MatchRow {
-                        job: ctx.job.clone(),
-                        record_id: record.id.clone(),
-                        register_id: best.register_id.clone(),
-                        score: best.score,
-                        method: serde_json::to_value(best.method)
-                            .map(|v| v.as_str().unwrap_or_default().to_string())
-                            .unwrap_or_default(),
-                        grade: best.grade(),
-                        pass_id: ctx.pass_id,
-                        matched_at: at,
-                    },
+                    ctx,
+                    record,
+                    (best, *band),
+                    planned,
+                    &known,
+                    &mut stored,
                 )?;
-                let existing = store_changes(conn, ctx, record, best, *band, planned, &mut stored)?;
                 stored.matched_records.push((record.id.clone(), *inactive));
                 let detail = json!({
                     "decision": "matched",
@@ -173,20 +189,20 @@ pub(crate) fn store_batch(
                 (status, detail, true)
             }
         };
-        status::upsert_status(
-            conn,
-            &StatusRow {
-                job: ctx.job.clone(),
-                record_id: record.id.clone(),
-                entity: ctx.entity.as_str().to_string(),
-                status: status.as_str().to_string(),
-                detail: detail.to_string(),
-                pass_id: ctx.pass_id,
-                checked_at: at,
-                verified_at: verified.then_some(at),
-            },
-        )?;
+        statuses.push(StatusRow {
+            job: ctx.job.clone(),
+            record_id: record.id.clone(),
+            entity: ctx.entity.as_str().to_string(),
+            status: status.as_str().to_string(),
+            detail: detail.to_string(),
+            pass_id: ctx.pass_id,
+            checked_at: at,
+            verified_at: verified.then_some(at),
+        });
     }
+    status::remove_matches(conn, &ctx.job, &unlinked)?;
+    status::upsert_matches(conn, &links)?;
+    status::upsert_statuses(conn, &statuses)?;
     Ok(stored)
 }
 
@@ -257,6 +273,26 @@ pub(crate) fn remembered(
         .into_iter()
         .filter(|c| kinds.iter().any(|k| k.as_str() == c.kind))
         .collect())
+}
+
+/// [`remembered`] for a batch of records, of every kind, by record id.
+fn remembered_for(
+    conn: &mut AnyConnection,
+    job: &str,
+    record_ids: &[&str],
+) -> QueryResult<std::collections::HashMap<String, Vec<ChangeRow>>> {
+    let mut watched = OPEN.to_vec();
+    watched.extend([ChangeStatus::Rejected, ChangeStatus::Reverted]);
+    changes::for_records(conn, job, record_ids, &watched)
+}
+
+/// The changes among `known` of one of `kinds`.
+fn of_kinds(known: &[ChangeRow], kinds: &[ChangeKind]) -> Vec<ChangeRow> {
+    known
+        .iter()
+        .filter(|c| kinds.iter().any(|k| k.as_str() == c.kind))
+        .cloned()
+        .collect()
 }
 
 /// A change to store, from a planned field change or a pass-level finding.
@@ -378,22 +414,20 @@ fn store_changes(
     conn: &mut AnyConnection,
     ctx: &Context,
     record: &Record,
-    best: &Scored,
-    band: Band,
+    (best, band): (&Scored, Band),
     planned: &[PlannedChange],
+    known: &[ChangeRow],
     stored: &mut Stored,
 ) -> QueryResult<Vec<ChangeRow>> {
     // Only the register-derived kinds are this function's to keep or retire.
-    let existing = remembered(
-        conn,
-        &ctx.job,
-        &record.id,
+    let existing = of_kinds(
+        known,
         &[
             ChangeKind::Field,
             ChangeKind::Deactivate,
             ChangeKind::Relink,
         ],
-    )?;
+    );
     let planned_fields: BTreeSet<&str> = planned.iter().map(|p| p.field.as_str()).collect();
 
     // Open changes for fields that no longer differ are moot: someone fixed the CRM.
@@ -422,14 +456,10 @@ fn store_picklists(
     ctx: &Context,
     record: &Record,
     picklists: &[PlannedChange],
+    known: &[ChangeRow],
     stored: &mut Stored,
 ) -> QueryResult<()> {
-    let existing = remembered(
-        conn,
-        &ctx.job,
-        &record.id,
-        &[ChangeKind::Picklist, ChangeKind::Flag],
-    )?;
+    let existing = of_kinds(known, &[ChangeKind::Picklist, ChangeKind::Flag]);
     for old in existing.iter().filter(|c| {
         OPEN.iter().any(|s| s.as_str() == c.status)
             && !picklists
@@ -556,29 +586,29 @@ pub(crate) fn refresh_statuses(
     ctx: &Context,
     records: &[(String, bool)],
 ) -> QueryResult<(i64, i64)> {
-    let (mut in_sync, mut different) = (0, 0);
+    let ids: Vec<&str> = records.iter().map(|(id, _)| id.as_str()).collect();
+    let open = changes::for_records(conn, &ctx.job, &ids, OPEN)?;
+    let (mut in_sync, mut different) = (Vec::new(), Vec::new());
+    let mut counts = (0, 0);
     for (record_id, inactive) in records {
-        let open = changes::for_record(conn, &ctx.job, record_id, OPEN)?
-            .iter()
-            .any(|c| c.kind != ChangeKind::MergeCandidate.as_str());
-        if open {
-            different += 1;
+        let is_open = open.get(record_id).is_some_and(|changes| {
+            changes
+                .iter()
+                .any(|c| c.kind != ChangeKind::MergeCandidate.as_str())
+        });
+        if is_open {
+            counts.1 += 1;
         } else {
-            in_sync += 1;
+            counts.0 += 1;
         }
-        if *inactive {
-            continue;
-        }
-        if let Some(mut row) = status::get_status(conn, &ctx.job, record_id)? {
-            row.status = if open {
-                MatchStatus::Different
-            } else {
-                MatchStatus::InSync
-            }
-            .as_str()
-            .to_string();
-            status::upsert_status(conn, &row)?;
+        // An inactive record keeps its status `inactive`.
+        match (*inactive, is_open) {
+            (true, _) => {}
+            (false, true) => different.push(record_id.as_str()),
+            (false, false) => in_sync.push(record_id.as_str()),
         }
     }
-    Ok((in_sync, different))
+    status::set_statuses(conn, &ctx.job, &in_sync, MatchStatus::InSync.as_str())?;
+    status::set_statuses(conn, &ctx.job, &different, MatchStatus::Different.as_str())?;
+    Ok(counts)
 }

@@ -67,9 +67,9 @@ async fn seed_record(
     store
         .db
         .run(move |conn| {
-            status::upsert_status(
+            status::upsert_statuses(
                 conn,
-                &StatusRow {
+                &[StatusRow {
                     job: JOB.into(),
                     record_id: record.clone(),
                     entity: "organisation".into(),
@@ -78,14 +78,14 @@ async fn seed_record(
                     pass_id,
                     checked_at: now(),
                     verified_at: matched.then(now),
-                },
+                }],
             )?;
             if !matched {
                 return Ok(());
             }
-            status::upsert_match(
+            status::upsert_matches(
                 conn,
-                &MatchRow {
+                &[MatchRow {
                     job: JOB.into(),
                     record_id: record,
                     register_id: register,
@@ -94,7 +94,7 @@ async fn seed_record(
                     grade: String::new(),
                     pass_id,
                     matched_at: now(),
-                },
+                }],
             )
         })
         .await

@@ -1,0 +1,289 @@
+//! The pass benchmark: figures, not a timed test. It generates organisations with the
+//! synthetic generator, puts the CRM's copy into a SQLite CRM and the register into a CSV
+//! file, and times `refsync run --once` (a whole first pass, then an unchanged second
+//! pass) against `refsync match` on the same data, each a fresh process of the release
+//! binary. Per pass it prints the stages (read, lookup, score, store, apply), records/s and
+//! peak memory; medians over the runs.
+//!
+//!   cargo bench --bench pass -- [--crm 5000] [--register 52500] [--runs 3] [--seed 42]
+//!       [--profile medium]
+//!
+//! With `REFSYNC_TEST_POSTGRES_URL` set the same passes also run with a PostgreSQL store
+//! (a fresh database per run, dropped afterwards).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use refsync::demo::{self, DemoData, ORGANISATION_COLUMNS};
+use refsync::domain::model::EntityKind;
+use refsync::synth::{self, Profile};
+use serde_json::Value;
+
+struct Args {
+    crm: usize,
+    register: usize,
+    runs: usize,
+    seed: u64,
+    profile: Profile,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        crm: 5_000,
+        register: 52_500,
+        runs: 3,
+        seed: 42,
+        profile: Profile::Medium,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        let number = |v: String| v.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
+        match flag.as_str() {
+            "--crm" => args.crm = number(value()?)?,
+            "--register" => args.register = number(value()?)?,
+            "--runs" => args.runs = number(value()?)?.max(1),
+            "--seed" => args.seed = number(value()?)? as u64,
+            "--profile" => {
+                let v = value()?;
+                args.profile = *Profile::ALL
+                    .iter()
+                    .find(|p| p.as_str() == v)
+                    .ok_or_else(|| format!("--profile: easy, medium or hard, not {v}"))?;
+            }
+            // cargo bench passes --bench to every bench target.
+            "--bench" => {}
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(args)
+}
+
+fn main() {
+    let args = parse_args().unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2);
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = synth::generate(
+        EntityKind::Organisation,
+        args.profile,
+        args.seed,
+        args.register,
+        args.crm,
+    );
+    // The CRM's ids are integers, as a CRM keeps them.
+    let crm: Vec<_> = data
+        .crm
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut r)| {
+            r.id = (i + 1).to_string();
+            r
+        })
+        .collect();
+    let register_csv = dir.path().join("register.csv");
+    std::fs::write(
+        &register_csv,
+        demo::reference_csv(&data.register, ORGANISATION_COLUMNS).expect("register csv"),
+    )
+    .expect("write register");
+    let crm_csv = dir.path().join("crm.csv");
+    std::fs::write(
+        &crm_csv,
+        demo::reference_csv(&crm, ORGANISATION_COLUMNS).expect("crm csv"),
+    )
+    .expect("write crm csv");
+    let crm_db = dir.path().join("crm-template.db");
+    demo::create_crm(
+        &crm_db,
+        &DemoData {
+            register_organisations: Vec::new(),
+            register_contacts: Vec::new(),
+            crm_organisations: crm,
+            crm_contacts: Vec::new(),
+        },
+    )
+    .expect("create the CRM");
+    println!(
+        "crm={} register={} profile={} runs={} threads={}",
+        args.crm,
+        args.register,
+        args.profile.as_str(),
+        args.runs,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+
+    let matched: Vec<f64> = (0..args.runs)
+        .map(|_| time_match(dir.path(), &crm_csv, &register_csv))
+        .collect();
+    let match_s = median(matched);
+    println!("refsync match: {match_s:.2} s (median)");
+
+    let mut stores = vec![("sqlite", None)];
+    if let Ok(url) = std::env::var("REFSYNC_TEST_POSTGRES_URL") {
+        stores.push(("postgres", Some(url)));
+    }
+    println!(
+        "{:<9} {:<7} {:>8} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>9} {:>8}",
+        "store",
+        "pass",
+        "wall_s",
+        "records/s",
+        "read",
+        "lookup",
+        "score",
+        "store",
+        "apply",
+        "applied",
+        "proposed",
+        "peak_MiB",
+        "x_match"
+    );
+    for (name, admin) in stores {
+        let runs: Vec<[Value; 2]> = (0..args.runs)
+            .map(|run| {
+                let work = dir.path().join(format!("{name}-{run}"));
+                std::fs::create_dir_all(&work).expect("work dir");
+                std::fs::copy(&crm_db, work.join("crm.db")).expect("copy the CRM");
+                let pg = admin.as_deref().map(|url| PgStore::create(url, run));
+                let store_url = pg.as_ref().map_or_else(
+                    || format!("sqlite://{}", work.join("store.db").display()),
+                    |p| p.url.clone(),
+                );
+                write_config(&work, &register_csv, &store_url);
+                [pass(&work), pass(&work)]
+            })
+            .collect();
+        for (i, label) in ["first", "second"].iter().enumerate() {
+            let col = |f: &dyn Fn(&Value) -> f64| median(runs.iter().map(|r| f(&r[i])).collect());
+            let wall = col(&|r| r["wall_s"].as_f64().unwrap_or(f64::NAN));
+            let stage = |s: &'static str| col(&move |r| ms(&r["stages"][s]) / 1000.0);
+            println!(
+                "{:<9} {:<7} {:>8.2} {:>9.0} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>8.0} {:>8.0} {:>9.0} {:>8.1}",
+                name,
+                label,
+                wall,
+                args.crm as f64 / wall,
+                stage("read"),
+                stage("lookup"),
+                stage("score"),
+                stage("persist"),
+                stage("apply"),
+                col(&|r| ms(&r["counts"]["changes_applied"])),
+                col(&|r| ms(&r["counts"]["changes_proposed"])),
+                col(&|r| ms(&r["peak_memory_mib"])),
+                wall / match_s
+            );
+        }
+    }
+}
+
+fn ms(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+/// The shipped default config with its paths pointed at the bench's CRM, register and
+/// store: the organisations job exactly as a new user gets it.
+fn write_config(work: &Path, register: &Path, store_url: &str) {
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/refsync.toml"))
+            .expect("shipped config");
+    let text = shipped
+        .replace("sqlite://var/refsync.db", store_url)
+        .replace(
+            "sqlite://var/demo-crm.db",
+            &format!("sqlite://{}", work.join("crm.db").display()),
+        )
+        .replace("demo_data = true", "demo_data = false")
+        .replace(
+            "config/demo/reference-organisations.csv",
+            &register.display().to_string(),
+        );
+    std::fs::write(work.join("refsync.toml"), text).expect("write config");
+}
+
+/// One `run --once` of the organisations job: its JSON report with the wall time added.
+fn pass(work: &Path) -> Value {
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_refsync"))
+        .current_dir(work)
+        .args(["--config", "refsync.toml", "run", "--once"])
+        .args(["--job", "organisations", "--format", "json"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run refsync");
+    let wall = started.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "run --once failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut reports: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    let mut report = reports[0].take();
+    report["wall_s"] = wall.into();
+    report
+}
+
+fn time_match(dir: &Path, crm: &Path, register: &Path) -> f64 {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_refsync"));
+    command
+        .args(["match", "--kind", "organisation", "--crm"])
+        .arg(crm)
+        .arg("--register")
+        .arg(register)
+        .arg("--out")
+        .arg(dir.join("links.csv"))
+        .args(["--crm-id", "register_id", "--register-id", "register_id"]);
+    for (field, column) in ORGANISATION_COLUMNS {
+        command.args(["--map", &format!("{field}={column}")]);
+    }
+    let started = Instant::now();
+    let out = command.output().expect("run refsync match");
+    assert!(
+        out.status.success(),
+        "match failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    started.elapsed().as_secs_f64()
+}
+
+/// A PostgreSQL database of its own for one run's store.
+struct PgStore {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PgStore {
+    fn create(admin: &str, run: usize) -> PgStore {
+        let name = format!("refsync_bench_{}_{run}", std::process::id());
+        let mut conn = PgConnection::establish(admin).expect("PostgreSQL");
+        conn.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"
+        ))
+        .expect("create the bench database");
+        let base = admin.rsplit_once('/').map_or(admin, |(base, _)| base);
+        PgStore {
+            admin: admin.to_string(),
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = PgConnection::establish(&self.admin) {
+            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {}", self.name));
+        }
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
