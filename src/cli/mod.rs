@@ -2,6 +2,7 @@
 //! 2 bad usage or bad config.
 
 mod audit;
+mod cache;
 mod check_config;
 mod consent;
 mod daemon;
@@ -96,6 +97,9 @@ pub enum Command {
     /// Users of the review UI and API: add, list, disable, API tokens.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// The registers' response cache: clear it so the next pass asks them afresh.
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -204,6 +208,7 @@ async fn dispatch(
         Command::Export { list, out } => import::export(&config, &store, list, out).await,
         Command::Serve(args) => serve::run(config, store, args).await,
         Command::User(cmd) => user::run(&store, cmd).await,
+        Command::Cache(cmd) => cache::run(&config, &store, cmd).await,
         Command::Consent(cmd) => consent::run(&config, &store, cmd).await,
         Command::Erase(args) => erase::run(&config, &store, args).await,
         Command::SubjectAccess(args) => subject_access::run(&config, &store, args).await,

@@ -290,25 +290,41 @@ impl ReconciliationRegister {
         }
     }
 
+    /// `answer`, if the service sent one (`missing` says what a 404 means) that follows
+    /// the schema.
+    fn valid<'v>(
+        &self,
+        answer: Option<&'v Value>,
+        missing: &str,
+        validator: &jsonschema::Validator,
+        what: &str,
+    ) -> Result<&'v Value, RegisterError> {
+        let answer = answer.ok_or_else(|| self.http.unavailable(missing))?;
+        self.check(validator, what, answer)?;
+        Ok(answer)
+    }
+
     async fn service(&self) -> Result<&Service, RegisterError> {
         self.service
             .get_or_try_init(|| async {
-                let manifest = self
+                let service = self
                     .http
-                    .fetch(&Request::Get(self.endpoint.clone()))
-                    .await?
-                    .ok_or_else(|| {
-                        self.http
-                            .unavailable("no manifest at the endpoint (404); check `endpoint`")
-                    })?;
-                let dialect = Dialect::from_manifest(&manifest);
-                let v = validators(dialect).map_err(|e| self.http.unavailable(e))?;
-                self.check(&v.manifest, "manifest", &manifest)?;
-                info!(register = %self.name, version = dialect.folder(), "reconciliation service");
-                Ok(Service {
-                    dialect,
-                    extend: manifest.get("extend").is_some(),
-                })
+                    .fetch(&Request::Get(self.endpoint.clone()), |answer| {
+                        let manifest = answer.ok_or_else(|| {
+                            self.http
+                                .unavailable("no manifest at the endpoint (404); check `endpoint`")
+                        })?;
+                        let dialect = Dialect::from_manifest(manifest);
+                        let v = validators(dialect).map_err(|e| self.http.unavailable(e))?;
+                        self.check(&v.manifest, "manifest", manifest)?;
+                        Ok(Service {
+                            dialect,
+                            extend: manifest.get("extend").is_some(),
+                        })
+                    })
+                    .await?;
+                info!(register = %self.name, version = service.dialect.folder(), "reconciliation service");
+                Ok(service)
             })
             .await
     }
@@ -406,57 +422,62 @@ impl ReconciliationRegister {
                     .map(|(i, q)| (format!("q{i}"), q.clone()))
                     .collect();
                 let form = vec![("queries".to_string(), Value::Object(batch).to_string())];
-                let answer = self
-                    .http
-                    .fetch(&Request::PostForm(self.endpoint.clone(), form))
-                    .await?
-                    .ok_or_else(|| {
-                        self.http
-                            .unavailable("reconciliation endpoint answered 404")
-                    })?;
-                self.check(&v.results, "reconciliation result", &answer)?;
-                (0..queries.len())
-                    .map(|i| {
-                        answer
-                            .pointer(&format!("/q{i}/result"))
-                            .and_then(Value::as_array)
-                            .cloned()
-                            .ok_or_else(|| {
-                                self.invalid(
-                                    "reconciliation result",
-                                    vec![format!("no result for q{i}")],
-                                )
+                self.http
+                    .fetch(&Request::PostForm(self.endpoint.clone(), form), |answer| {
+                        let answer = self.valid(
+                            answer,
+                            "reconciliation endpoint answered 404",
+                            &v.results,
+                            "reconciliation result",
+                        )?;
+                        (0..queries.len())
+                            .map(|i| {
+                                answer
+                                    .pointer(&format!("/q{i}/result"))
+                                    .and_then(Value::as_array)
+                                    .cloned()
+                                    .ok_or_else(|| {
+                                        self.invalid(
+                                            "reconciliation result",
+                                            vec![format!("no result for q{i}")],
+                                        )
+                                    })
                             })
+                            .collect()
                     })
-                    .collect()
+                    .await
             }
             Dialect::V1Draft => {
                 let body = json!({ "queries": queries });
-                let answer = self
-                    .http
-                    .fetch(&Request::PostJson(self.at("match"), body))
-                    .await?
-                    .ok_or_else(|| self.http.unavailable("/match answered 404"))?;
-                self.check(&v.results, "reconciliation result", &answer)?;
-                let results = answer
-                    .get("results")
-                    .and_then(Value::as_array)
-                    .filter(|r| r.len() == queries.len())
-                    .ok_or_else(|| {
-                        self.invalid(
+                self.http
+                    .fetch(&Request::PostJson(self.at("match"), body), |answer| {
+                        let answer = self.valid(
+                            answer,
+                            "/match answered 404",
+                            &v.results,
                             "reconciliation result",
-                            vec![format!("expected {} results", queries.len())],
-                        )
-                    })?;
-                Ok(results
-                    .iter()
-                    .map(|r| {
-                        r.get("candidates")
+                        )?;
+                        let results = answer
+                            .get("results")
                             .and_then(Value::as_array)
-                            .cloned()
-                            .unwrap_or_default()
+                            .filter(|r| r.len() == queries.len())
+                            .ok_or_else(|| {
+                                self.invalid(
+                                    "reconciliation result",
+                                    vec![format!("expected {} results", queries.len())],
+                                )
+                            })?;
+                        Ok(results
+                            .iter()
+                            .map(|r| {
+                                r.get("candidates")
+                                    .and_then(Value::as_array)
+                                    .cloned()
+                                    .unwrap_or_default()
+                            })
+                            .collect())
                     })
-                    .collect())
+                    .await
             }
         }
     }
@@ -485,54 +506,18 @@ impl ReconciliationRegister {
             ),
             Dialect::V1Draft => Request::PostJson(self.at("extend"), query),
         };
-        let answer = self
+        let rows = self
             .http
-            .fetch(&request)
-            .await?
-            .ok_or_else(|| self.http.unavailable("extend answered 404"))?;
-        self.check(&v.extension, "data extension answer", &answer)?;
-        // id → property id → values
-        let rows: Vec<(String, PropertyValues)> = match service.dialect {
-            Dialect::V02 => answer
-                .get("rows")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-                .map(|(id, props)| {
-                    let props = props
-                        .as_object()
-                        .into_iter()
-                        .flatten()
-                        .map(|(pid, vals)| {
-                            (pid.clone(), vals.as_array().cloned().unwrap_or_default())
-                        })
-                        .collect();
-                    (id.clone(), props)
-                })
-                .collect(),
-            Dialect::V1Draft => answer
-                .get("rows")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|row| {
-                    let id = row.get("id")?.as_str()?.to_string();
-                    let props = row
-                        .get("properties")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|p| {
-                            Some((
-                                p.get("id")?.as_str()?.to_string(),
-                                p.get("values")?.as_array()?.clone(),
-                            ))
-                        })
-                        .collect();
-                    Some((id, props))
-                })
-                .collect(),
-        };
+            .fetch(&request, |answer| {
+                let answer = self.valid(
+                    answer,
+                    "extend answered 404",
+                    &v.extension,
+                    "data extension answer",
+                )?;
+                Ok(extension_rows(service.dialect, answer))
+            })
+            .await?;
         let mut out = BTreeMap::new();
         for (id, props) in rows {
             let mut fields = BTreeMap::new();
@@ -626,6 +611,49 @@ impl ReconciliationRegister {
             }
         }
         Ok(out)
+    }
+}
+
+/// id → property id → values of an extension answer.
+fn extension_rows(dialect: Dialect, answer: &Value) -> Vec<(String, PropertyValues)> {
+    match dialect {
+        Dialect::V02 => answer
+            .get("rows")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(id, props)| {
+                let props = props
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(pid, vals)| (pid.clone(), vals.as_array().cloned().unwrap_or_default()))
+                    .collect();
+                (id.clone(), props)
+            })
+            .collect(),
+        Dialect::V1Draft => answer
+            .get("rows")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|row| {
+                let id = row.get("id")?.as_str()?.to_string();
+                let props = row
+                    .get("properties")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| {
+                        Some((
+                            p.get("id")?.as_str()?.to_string(),
+                            p.get("values")?.as_array()?.clone(),
+                        ))
+                    })
+                    .collect();
+                Some((id, props))
+            })
+            .collect(),
     }
 }
 
