@@ -447,3 +447,24 @@ fn cache_clear_forgets_the_cached_answers_of_one_register_or_of_all() {
     assert!(asked() > first, "the service was asked again");
     assert_eq!(counts["lookup_failed"].as_i64(), Some(0), "{counts}");
 }
+
+#[test]
+fn a_service_that_sends_null_values_fails_no_lookup() {
+    let healthy = answers("0.2");
+    // Every extend answer says the street of its first entity is `{"str": null}`.
+    let server = Double::start(move |req, n| {
+        let reply = healthy(req, n);
+        if req.form("extend").is_none() {
+            return reply;
+        }
+        let mut answer: Value = serde_json::from_slice(&reply.body).unwrap();
+        if let Some((_, row)) = answer["rows"].as_object_mut().unwrap().iter_mut().next() {
+            row["street"] = json!([{ "str": null }]);
+        }
+        Reply::json(answer.to_string())
+    });
+    let sb = sandbox_against(&server.url, "");
+    let counts = pass_counts(&sb);
+    assert_eq!(counts["lookup_failed"].as_i64(), Some(0), "{counts}");
+    assert!(counts["matched_auto"].as_i64() > Some(50), "{counts}");
+}
