@@ -211,6 +211,14 @@ fn default_log_level() -> String {
     "info".into()
 }
 
+/// The tracing filter `text` (`logging.level`, `RUST_LOG`), or what is wrong with it and
+/// what a good one looks like.
+pub fn log_filter(text: &str) -> Result<tracing_subscriber::EnvFilter, String> {
+    tracing_subscriber::EnvFilter::try_new(text).map_err(|e| {
+        format!("`{text}` is not a log filter ({e}); write a level such as `info`, or levels per module such as `warn,refsync=debug`")
+    })
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
@@ -837,6 +845,7 @@ impl Config {
 
     /// Checks what serde cannot: references between sections, cron syntax, ranges.
     fn validate(&self) -> Result<(), (String, String)> {
+        log_filter(&self.logging.level).map_err(|p| ("logging.level".to_string(), p))?;
         check_url("store.url", &self.store.url, UrlUse::Store)?;
         for (name, crm) in &self.crm {
             let CrmConfig::Sql(sql) = crm;

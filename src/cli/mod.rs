@@ -138,7 +138,10 @@ pub fn main() -> ExitCode {
     // `match` works on two files alone: it needs neither the config nor a store.
     let cli = match cli.command {
         Command::Match(args) => {
-            crate::telemetry::init(&crate::config::LoggingConfig::default());
+            if let Err(e) = crate::telemetry::init(&crate::config::LoggingConfig::default()) {
+                eprintln!("refsync: {e}");
+                return ExitCode::from(2);
+            }
             return finish(match_files::run(args));
         }
         _ => cli,
@@ -150,7 +153,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::telemetry::init(&config.logging);
+    if let Err(e) = crate::telemetry::init(&config.logging) {
+        eprintln!("refsync: {e}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

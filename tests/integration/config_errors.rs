@@ -36,6 +36,18 @@ fn config_errors_name_the_file_the_key_and_the_problem() {
             vec!["store.url", "mysql://x/y"],
         ),
         (
+            "log filter that does not parse",
+            |c| c.replace("level = \"info\"", "level = \"[[[verbose!!\""),
+            vec![],
+            vec!["logging.level", "[[[verbose!!", "refsync=debug"],
+        ),
+        (
+            "log filter by environment that does not parse",
+            |c| c,
+            vec![("RUST_LOG", "[[[verbose!!")],
+            vec!["RUST_LOG", "[[[verbose!!", "refsync=debug"],
+        ),
+        (
             "thresholds out of order",
             |c| c.replace("review_min = 0.75", "review_min = 0.95"),
             vec![],
