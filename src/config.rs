@@ -211,6 +211,14 @@ fn default_log_level() -> String {
     "info".into()
 }
 
+/// The tracing filter `text` (`logging.level`, `RUST_LOG`), or what is wrong with it and
+/// what a good one looks like.
+pub fn log_filter(text: &str) -> Result<tracing_subscriber::EnvFilter, String> {
+    tracing_subscriber::EnvFilter::try_new(text).map_err(|e| {
+        format!("`{text}` is not a log filter ({e}); write a level such as `info`, or levels per module such as `warn,refsync=debug`")
+    })
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
@@ -756,17 +764,28 @@ impl DbUrl {
 
     /// The URL with any password replaced by `***`.
     pub fn redacted(&self) -> String {
-        let url = self.expose();
-        let Some((scheme, rest)) = url.split_once("://") else {
-            return url.to_string();
-        };
-        match rest.rsplit_once('@') {
-            Some((userinfo, host)) => match userinfo.split_once(':') {
-                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-                None => url.to_string(),
-            },
-            None => url.to_string(),
+        match self.around_password() {
+            Some((before, _, after)) => format!("{before}***{after}"),
+            None => self.expose().to_string(),
         }
+    }
+
+    /// `text` (a database library's message) with this URL redacted and its password gone.
+    pub fn scrub(&self, text: &str) -> String {
+        let text = text.replace(self.expose(), &self.redacted());
+        match self.around_password() {
+            Some((_, password, _)) if !password.is_empty() => text.replace(password, "***"),
+            _ => text,
+        }
+    }
+
+    /// The URL split around its password: (`scheme://user:`, password, `@host…`).
+    fn around_password(&self) -> Option<(&str, &str, &str)> {
+        let url = self.expose();
+        let start = url.find("://")? + 3;
+        let at = start + url[start..].rfind('@')?;
+        let colon = start + url[start..at].find(':')?;
+        Some((&url[..=colon], &url[colon + 1..at], &url[at..]))
     }
 }
 
@@ -837,6 +856,7 @@ impl Config {
 
     /// Checks what serde cannot: references between sections, cron syntax, ranges.
     fn validate(&self) -> Result<(), (String, String)> {
+        log_filter(&self.logging.level).map_err(|p| ("logging.level".to_string(), p))?;
         check_url("store.url", &self.store.url, UrlUse::Store)?;
         for (name, crm) in &self.crm {
             let CrmConfig::Sql(sql) = crm;
@@ -1179,7 +1199,12 @@ fn check_url(key: &str, url: &DbUrl, usage: UrlUse) -> Result<(), (String, Strin
     let err = |problem: String| Err((key.to_string(), problem));
     match u.split_once("://") {
         Some(("sqlite", path)) if !path.is_empty() => Ok(()),
-        Some(("postgres" | "postgresql", rest)) if !rest.is_empty() => Ok(()),
+        Some(("postgres" | "postgresql", rest)) if !rest.is_empty() => {
+            match crate::db::postgres_url_problem(url) {
+                Some(problem) => err(format!("{problem}; write postgres://USER:PASSWORD@HOST:PORT/DATABASE (an IPv6 host in brackets: [::1]:5432)")),
+                None => Ok(()),
+            }
+        }
         Some(("mysql", rest)) if !rest.is_empty() && usage == UrlUse::Crm => {
             if cfg!(feature = "mysql") {
                 Ok(())
@@ -1319,6 +1344,33 @@ mod tests {
             "sqlite://var/refsync.db"
         );
         assert!(!format!("{:?}", DbUrl::new("postgres://a:s3cret@h/d")).contains("s3cret"));
+    }
+
+    /// (URL, libpq's verdict): libpq's own parser, so whatever it connects with passes.
+    #[test]
+    fn postgres_urls_are_read_as_libpq_reads_them_and_problems_hide_the_password() {
+        let cases = [
+            ("postgres://u:S3cret@[::1:5432/x", Some("matching \"]\"")),
+            ("postgres://u:S3cr%zzet@db/x", Some("percent-encoded")),
+            ("postgres://u:S3cret@db/x?colour=red", Some("colour")),
+            ("postgres://u:S3cret@[::1]:5432/x", None),
+            (
+                "postgresql://db1:5432,db2:5433/x?target_session_attrs=read-write",
+                None,
+            ),
+            ("postgres:///x?host=/var/run/postgresql", None),
+        ];
+        for (url, problem) in cases {
+            let found = crate::db::postgres_url_problem(&DbUrl::new(url));
+            match (problem, &found) {
+                (Some(words), Some(text)) => {
+                    assert!(text.contains(words), "{url}: {text}");
+                    assert!(!text.contains("S3cr"), "{url}: {text}");
+                }
+                (None, None) => {}
+                _ => panic!("{url}: {found:?}"),
+            }
+        }
     }
 
     #[test]

@@ -67,12 +67,9 @@ pub enum Missing {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error("cannot connect to {url}: {source}; check that the server runs and the URL is right")]
-    Connect {
-        url: String,
-        #[source]
-        source: diesel::ConnectionError,
-    },
+    /// `reason` is the driver's message, scrubbed: libpq may quote the whole URL.
+    #[error("cannot connect to {url}: {reason}; check that the server runs and the URL is right")]
+    Connect { url: String, reason: String },
     #[error("SQLite database {path} does not exist; check the path in the config")]
     NoSuchFile { path: PathBuf },
     #[error("cannot create folder {path} for the SQLite store: {source}")]
@@ -89,6 +86,32 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
 }
 
+/// What libpq finds wrong with a PostgreSQL URL, read as libpq reads it to connect but
+/// without connecting; `None` when it parses. The answer never holds the password.
+pub fn postgres_url_problem(url: &DbUrl) -> Option<String> {
+    let Ok(raw) = std::ffi::CString::new(url.expose()) else {
+        return Some(format!("`{}` holds a NUL byte", url.redacted()));
+    };
+    let mut message: *mut std::os::raw::c_char = std::ptr::null_mut();
+    // SAFETY: `raw` is NUL-terminated and outlives the call; the options and the message
+    // libpq allocates are each freed once, after the message was copied.
+    let text = unsafe {
+        let options = pq_sys::PQconninfoParse(raw.as_ptr(), &mut message);
+        if !options.is_null() {
+            pq_sys::PQconninfoFree(options);
+        }
+        if message.is_null() {
+            return None;
+        }
+        let text = std::ffi::CStr::from_ptr(message)
+            .to_string_lossy()
+            .into_owned();
+        pq_sys::PQfreemem(message.cast());
+        text
+    };
+    Some(url.scrub(text.trim_end()))
+}
+
 /// The SQLite path of a `sqlite://` URL, if it is one.
 pub fn sqlite_path(url: &DbUrl) -> Option<&Path> {
     url.expose().strip_prefix("sqlite://").map(Path::new)
@@ -96,9 +119,9 @@ pub fn sqlite_path(url: &DbUrl) -> Option<&Path> {
 
 pub fn connect(url: &DbUrl, missing: Missing) -> Result<(AnyConnection, Backend), DbError> {
     let raw = url.expose();
-    let connect_err = |source| DbError::Connect {
+    let connect_err = |e: diesel::ConnectionError| DbError::Connect {
         url: url.redacted(),
-        source,
+        reason: url.scrub(e.to_string().trim_end()),
     };
     if let Some(path) = sqlite_path(url) {
         if !path.exists() {

@@ -8,13 +8,16 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogFormat, LoggingConfig};
+use crate::config::{log_filter, LogFormat, LoggingConfig};
 
-/// Installs the global subscriber. `RUST_LOG`, when set, wins over the config's level.
-pub fn init(logging: &LoggingConfig) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&logging.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+/// Installs the global subscriber. `RUST_LOG`, when set, wins over the config's level; a
+/// filter that does not parse is refused, not replaced.
+pub fn init(logging: &LoggingConfig) -> Result<(), String> {
+    let filter = match std::env::var(EnvFilter::DEFAULT_ENV) {
+        Ok(text) => log_filter(&text)
+            .map_err(|p| format!("environment variable {}: {p}", EnvFilter::DEFAULT_ENV))?,
+        Err(_) => log_filter(&logging.level).map_err(|p| format!("logging.level: {p}"))?,
+    };
     let terminal = std::io::stderr().is_terminal();
     let journal = stderr_is_journal(std::env::var("JOURNAL_STREAM").ok().as_deref());
     let json = match logging.format {
@@ -34,6 +37,7 @@ pub fn init(logging: &LoggingConfig) {
         (false, false) => builder.with_target(false).try_init(),
         (false, true) => builder.with_target(false).without_time().try_init(),
     };
+    Ok(())
 }
 
 /// Whether stderr is the journal stream systemd set up (`JOURNAL_STREAM=DEVICE:INODE`),

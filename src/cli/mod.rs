@@ -2,6 +2,7 @@
 //! 2 bad usage or bad config.
 
 mod audit;
+mod cache;
 mod check_config;
 mod consent;
 mod daemon;
@@ -96,6 +97,9 @@ pub enum Command {
     /// Users of the review UI and API: add, list, disable, API tokens.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// The registers' response cache: clear it so the next pass asks them afresh.
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -134,7 +138,10 @@ pub fn main() -> ExitCode {
     // `match` works on two files alone: it needs neither the config nor a store.
     let cli = match cli.command {
         Command::Match(args) => {
-            crate::telemetry::init(&crate::config::LoggingConfig::default());
+            if let Err(e) = crate::telemetry::init(&crate::config::LoggingConfig::default()) {
+                eprintln!("refsync: {e}");
+                return ExitCode::from(2);
+            }
             return finish(match_files::run(args));
         }
         _ => cli,
@@ -146,7 +153,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::telemetry::init(&config.logging);
+    if let Err(e) = crate::telemetry::init(&config.logging) {
+        eprintln!("refsync: {e}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -204,6 +214,7 @@ async fn dispatch(
         Command::Export { list, out } => import::export(&config, &store, list, out).await,
         Command::Serve(args) => serve::run(config, store, args).await,
         Command::User(cmd) => user::run(&store, cmd).await,
+        Command::Cache(cmd) => cache::run(&config, &store, cmd).await,
         Command::Consent(cmd) => consent::run(&config, &store, cmd).await,
         Command::Erase(args) => erase::run(&config, &store, args).await,
         Command::SubjectAccess(args) => subject_access::run(&config, &store, args).await,

@@ -1,10 +1,12 @@
 //! Job leases: a row per job in the store says which instance runs it, until when, and which
 //! schedule slot was last claimed. Several instances on one store thus run each slot of a
 //! job exactly once, and never the same job at the same time. An instance that dies keeps
-//! its lease only until `expires_at`; the holder renews it while its pass runs.
+//! its lease only until `expires_at` (the holder renews it while its pass runs), and on its
+//! own host not at all: a holder whose process is gone is taken over at once.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
+use tracing::info;
 
 use crate::db::AnyConnection;
 use crate::store::now;
@@ -53,17 +55,90 @@ impl LeaseRow {
     }
 }
 
-/// A name for this instance in leases and logs: host, process id and a random tag, so a
-/// reused process id after a reboot is not mistaken for the old holder.
+/// An instance as its lease names it: `host:pid:tag`. The tag is random, so a process id
+/// reused after a reboot is not mistaken for the old holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub host: String,
+    pub pid: u32,
+    pub tag: u16,
+}
+
+impl Instance {
+    /// This process.
+    pub fn this() -> Instance {
+        Instance {
+            host: this_host(),
+            pid: std::process::id(),
+            tag: (super::random_u64() & 0xffff) as u16,
+        }
+    }
+
+    /// Reads a holder as written by `Display`; `None` for any other text.
+    pub fn parse(name: &str) -> Option<Instance> {
+        // From the right: the host part is whatever precedes the last two fields.
+        let mut parts = name.rsplitn(3, ':');
+        let tag = u16::from_str_radix(parts.next()?, 16).ok()?;
+        let pid = parts.next()?.parse().ok()?;
+        let host = parts.next().filter(|h| !h.is_empty())?;
+        Some(Instance {
+            host: host.to_string(),
+            pid,
+            tag,
+        })
+    }
+
+    /// Whether this is a process of this host that no longer runs. Another host's process
+    /// cannot be checked from here: its lease lasts until it expires.
+    pub fn is_gone(&self) -> bool {
+        self.host == this_host() && !process_runs(self.pid)
+    }
+}
+
+impl std::fmt::Display for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{:04x}", self.host, self.pid, self.tag)
+    }
+}
+
+/// A name for this instance in leases and logs (see [`Instance`]).
 pub fn instance_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    Instance::this().to_string()
+}
+
+/// The host name, and outside the initial PID namespace (a container) that namespace too:
+/// process ids are only comparable within one namespace, and a container may share the
+/// host's name (`--network host`).
+fn this_host() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
-    format!(
-        "{host}:{}:{:04x}",
-        std::process::id(),
-        super::random_u64() & 0xffff
-    )
+    // The kernel's fixed inode of the initial PID namespace (PROC_PID_INIT_INO).
+    const INITIAL: &str = "pid:[4026531836]";
+    match std::fs::read_link("/proc/self/ns/pid") {
+        Ok(ns) if ns.as_os_str() != INITIAL => {
+            let ns = ns.to_string_lossy();
+            let inode = ns.trim_start_matches("pid:[").trim_end_matches(']');
+            format!("{name}/{inode}")
+        }
+        _ => name,
+    }
+}
+
+/// Whether process `pid` runs on this host (a zombie has ended). Without /proc nothing
+/// can be told, and it counts as running: its lease then waits for its timeout.
+fn process_runs(pid: u32) -> bool {
+    if !std::path::Path::new("/proc/self").exists() {
+        return true;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // `pid (comm) S …`: the state follows the last `)`, as comm may hold one.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_none_or(|state| !matches!(state, "Z" | "X")),
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+    }
 }
 
 /// Claims `job` for `holder` for `ttl`. With a `slot`, only if no instance claimed that
@@ -82,10 +157,15 @@ pub fn claim(
             .do_nothing()
             .execute(c))?;
         let at = now();
+        // A holder on this host whose process ended is not waited for.
+        let gone = get(conn, job)?
+            .and_then(|row| row.holder)
+            .filter(|h| h != holder && Instance::parse(h).is_some_and(|i| i.is_gone()));
+        let takeable: Vec<&str> = std::iter::once(holder).chain(gone.as_deref()).collect();
         let free = job_leases::holder
             .is_null()
             .or(job_leases::expires_at.lt(at))
-            .or(job_leases::holder.eq(holder));
+            .or(job_leases::holder.eq_any(takeable));
         let mine = job_leases::table
             .filter(job_leases::job.eq(job))
             .filter(free);
@@ -107,6 +187,9 @@ pub fn claim(
             None => diesel::update(mine).set(set).execute(conn)?,
         };
         if updated == 1 {
+            if let Some(gone) = &gone {
+                info!(job, holder = %gone, "took over the lease of a stopped instance on this host");
+            }
             return Ok(Claim::Acquired {
                 orphans: interrupt_orphans(conn, job)?,
             });
@@ -276,5 +359,72 @@ mod tests {
         );
         let statuses: Vec<String> = passes::table.select(passes::status).load(&mut c).unwrap();
         assert_eq!(statuses, [outcome::INTERRUPTED]);
+    }
+
+    /// A holder on this host whose process has ended (and was reaped).
+    fn dead_here() -> String {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        child.wait().unwrap();
+        Instance {
+            pid: child.id(),
+            ..Instance::this()
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn a_lease_of_a_dead_process_on_this_host_is_taken_over_at_once() {
+        let (_dir, mut c) = store();
+        let hour = Duration::hours(1);
+        let dead = dead_here();
+        assert_eq!(
+            claim(&mut c, "orgs", &dead, None, hour).unwrap(),
+            Claim::Acquired { orphans: 0 }
+        );
+        crate::store::passes::begin(&mut c, "orgs", "organisation").unwrap();
+        assert_eq!(
+            claim(&mut c, "orgs", &instance_name(), None, hour).unwrap(),
+            Claim::Acquired { orphans: 1 },
+            "the dead holder's pass is marked interrupted"
+        );
+    }
+
+    #[test]
+    fn a_lease_of_another_host_or_of_a_running_process_waits_for_its_timeout() {
+        let (_dir, mut c) = store();
+        let hour = Duration::hours(1);
+        let elsewhere = Instance {
+            host: "elsewhere.example".into(),
+            ..Instance::parse(&dead_here()).unwrap()
+        }
+        .to_string();
+        let running_here = Instance {
+            tag: 1,
+            ..Instance::this()
+        }
+        .to_string();
+        for (job, holder) in [("orgs", &elsewhere), ("contacts", &running_here)] {
+            claim(&mut c, job, holder, None, hour).unwrap();
+            assert_eq!(
+                claim(&mut c, job, &instance_name(), None, hour).unwrap(),
+                Claim::Held {
+                    holder: holder.clone()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn instance_names_read_back_and_other_text_is_no_instance() {
+        let this = Instance::this();
+        assert_eq!(Instance::parse(&this.to_string()), Some(this));
+        let contained = Instance::parse("web-1/4026532201:7:3dad").unwrap();
+        assert_eq!(
+            (contained.host.as_str(), contained.pid, contained.tag),
+            ("web-1/4026532201", 7, 0x3dad)
+        );
+        for text in ["a", "", ":1:0001", "vm:x:0001", "vm:1:zz"] {
+            assert_eq!(Instance::parse(text), None, "{text}");
+        }
     }
 }

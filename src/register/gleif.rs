@@ -80,6 +80,14 @@ impl GleifRegister {
         ))
     }
 
+    /// The `data` list of a JSON:API answer.
+    fn data(&self, body: &Value) -> Result<Vec<Value>, RegisterError> {
+        body.get("data")
+            .and_then(Value::as_array)
+            .cloned()
+            .ok_or_else(|| self.bad_answer("no `data` list"))
+    }
+
     /// Reads `data` of a JSON:API list answer and follows `links.next` up to `max_pages`.
     async fn list(&self, first: reqwest::Url) -> Result<Vec<Value>, RegisterError> {
         let mut out = Vec::new();
@@ -87,19 +95,19 @@ impl GleifRegister {
         let mut pages = 0;
         while let Some(url) = next.take() {
             pages += 1;
-            let Some(body) = self.http.fetch(&Request::Get(url)).await? else {
-                break;
-            };
-            let data = body
-                .get("data")
-                .and_then(Value::as_array)
-                .ok_or_else(|| self.bad_answer("no `data` list"))?;
-            out.extend(data.iter().cloned());
+            let page = self
+                .http
+                .fetch(&Request::Get(url), |answer| {
+                    let Some(body) = answer else { return Ok(None) };
+                    let next = body.pointer("/links/next").and_then(Value::as_str);
+                    Ok(Some((self.data(body)?, next.map(str::to_string))))
+                })
+                .await?;
+            let Some((data, link)) = page else { break };
+            out.extend(data);
             if pages < self.config.max_pages {
-                next = body
-                    .pointer("/links/next")
-                    .and_then(Value::as_str)
-                    .and_then(|n| reqwest::Url::parse(n).ok())
+                next = link
+                    .and_then(|n| reqwest::Url::parse(&n).ok())
                     .map(|n| self.rebase(n));
             }
         }
@@ -199,21 +207,18 @@ impl GleifRegister {
         }
         let url = self.url("lei-records", &query);
         // One page holds the whole chunk, so `list` reads no further pages.
-        let body = self.http.fetch(&Request::Get(url)).await?;
-        let data = match body {
-            Some(b) => b
-                .get("data")
-                .and_then(Value::as_array)
-                .cloned()
-                .ok_or_else(|| self.bad_answer("no `data` list"))?,
-            None => Vec::new(),
-        };
-        data.into_iter()
-            .map(|r| match lei_of(&r) {
-                Some(lei) => Ok((lei, r)),
-                None => Err(self.bad_answer("an LEI record without `attributes.lei`")),
+        self.http
+            .fetch(&Request::Get(url), |answer| {
+                let data = answer.map(|b| self.data(b)).transpose()?;
+                data.into_iter()
+                    .flatten()
+                    .map(|r| match lei_of(&r) {
+                        Some(lei) => Ok((lei, r)),
+                        None => Err(self.bad_answer("an LEI record without `attributes.lei`")),
+                    })
+                    .collect()
             })
-            .collect()
+            .await
     }
 
     /// Records registered under `number` (e.g. `HRB 7042`), at `court` where known.
@@ -271,10 +276,13 @@ impl GleifRegister {
         let mut found = self.list(self.url("lei-records", &query)).await?;
         let fuzzy = self
             .http
-            .fetch(&Request::Get(self.url(
-                "fuzzycompletions",
-                &[("field", "entity.legalName"), ("q", name)],
-            )))
+            .fetch(
+                &Request::Get(self.url(
+                    "fuzzycompletions",
+                    &[("field", "entity.legalName"), ("q", name)],
+                )),
+                |answer| Ok(answer.cloned()),
+            )
             .await?;
         let known: BTreeSet<String> = found.iter().filter_map(lei_of).collect();
         let leis: BTreeSet<String> = fuzzy
@@ -335,9 +343,15 @@ impl GleifRegister {
             return known.clone();
         }
         let url = self.url(&format!("entity-legal-forms/{code}"), &[]);
-        let label = match self.http.fetch(&Request::Get(url)).await {
-            Ok(Some(body)) => elf_label(&body, language),
-            Ok(None) => None,
+        // A 404 is an answer here: GLEIF has no such legal form.
+        let label = match self
+            .http
+            .fetch(&Request::Get(url), |answer| {
+                Ok(answer.and_then(|body| elf_label(body, language)))
+            })
+            .await
+        {
+            Ok(label) => label,
             // The label is a nicety; the code is mapped either way.
             Err(e) => {
                 debug!(register = %self.name, code, error = %e, "no legal form label");

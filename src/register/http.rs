@@ -182,41 +182,36 @@ impl HttpClient {
         }
     }
 
-    /// The JSON answer to `request`, from the cache while it is fresh. `Ok(None)` is a
-    /// 404: the register answered that there is no such thing.
-    pub async fn fetch(
+    /// What `read` makes of the answer to `request` (`None` is a 404), from the cache while
+    /// it is fresh. Only answers `read` accepts are cached: an error answer (a 404 where a
+    /// document must be, a 5xx, one that fails its schema) is asked again next time, and a
+    /// cached one `read` now refuses is asked anew.
+    pub async fn fetch<T>(
         &self,
         request: &Request,
-    ) -> Result<Option<serde_json::Value>, RegisterError> {
-        self.fetch_if(request, |_| true).await
-    }
-
-    /// As `fetch`, caching only answers for which `keep` holds (not, say, an error that
-    /// came with status 200).
-    pub async fn fetch_if(
-        &self,
-        request: &Request,
-        keep: impl Fn(&serde_json::Value) -> bool,
-    ) -> Result<Option<serde_json::Value>, RegisterError> {
+        read: impl Fn(Option<&serde_json::Value>) -> Result<T, RegisterError>,
+    ) -> Result<T, RegisterError> {
         let key = request.key();
-        if let Some(entry) = self.cache_get(&key).await {
-            if entry.fresh {
+        if let Some(entry) = self.cache_get(&key).await.filter(|e| e.fresh) {
+            // A cached 404 is stored as JSON `null`.
+            let cached = serde_json::from_str::<serde_json::Value>(&entry.body)
+                .ok()
+                .and_then(|v| read(Some(&v).filter(|v| !v.is_null())).ok());
+            if let Some(answer) = cached {
                 bump(&self.counters.cache_hits);
-                // A cached 404 is stored as JSON `null`.
-                return self
-                    .parse(&entry.body)
-                    .map(|v| Some(v).filter(|v| !v.is_null()));
+                return Ok(answer);
             }
         }
-        let Some(body) = self.send(request).await? else {
-            self.cache_put(&key, "null".into(), None).await;
-            return Ok(None);
+        let (body, value) = match self.send(request).await? {
+            Some(body) => {
+                let value = self.parse(&body)?;
+                (body, Some(value))
+            }
+            None => ("null".to_string(), None),
         };
-        let value = self.parse(&body)?;
-        if keep(&value) {
-            self.cache_put(&key, body, None).await;
-        }
-        Ok(Some(value))
+        let answer = read(value.as_ref())?;
+        self.cache_put(&key, body, None).await;
+        Ok(answer)
     }
 
     fn parse(&self, body: &str) -> Result<serde_json::Value, RegisterError> {

@@ -5,10 +5,11 @@
 //! attributes of the candidates. The service's own score is kept as `register_score` for
 //! display only; refsync scores every candidate with its own engine.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+use jsonschema::error::ValidationErrorKind;
 use serde_json::{json, Map, Value};
 use tracing::info;
 
@@ -278,11 +279,7 @@ impl ReconciliationRegister {
         what: &str,
         value: &Value,
     ) -> Result<(), RegisterError> {
-        let errors: Vec<String> = validator
-            .iter_errors(value)
-            .take(3)
-            .map(|e| format!("{} at {}", e, e.instance_path()))
-            .collect();
+        let errors = schema_errors(validator, value);
         if errors.is_empty() {
             Ok(())
         } else {
@@ -290,25 +287,41 @@ impl ReconciliationRegister {
         }
     }
 
+    /// `answer`, if the service sent one (`missing` says what a 404 means) that follows
+    /// the schema.
+    fn valid<'v>(
+        &self,
+        answer: Option<&'v Value>,
+        missing: &str,
+        validator: &jsonschema::Validator,
+        what: &str,
+    ) -> Result<&'v Value, RegisterError> {
+        let answer = answer.ok_or_else(|| self.http.unavailable(missing))?;
+        self.check(validator, what, answer)?;
+        Ok(answer)
+    }
+
     async fn service(&self) -> Result<&Service, RegisterError> {
         self.service
             .get_or_try_init(|| async {
-                let manifest = self
+                let service = self
                     .http
-                    .fetch(&Request::Get(self.endpoint.clone()))
-                    .await?
-                    .ok_or_else(|| {
-                        self.http
-                            .unavailable("no manifest at the endpoint (404); check `endpoint`")
-                    })?;
-                let dialect = Dialect::from_manifest(&manifest);
-                let v = validators(dialect).map_err(|e| self.http.unavailable(e))?;
-                self.check(&v.manifest, "manifest", &manifest)?;
-                info!(register = %self.name, version = dialect.folder(), "reconciliation service");
-                Ok(Service {
-                    dialect,
-                    extend: manifest.get("extend").is_some(),
-                })
+                    .fetch(&Request::Get(self.endpoint.clone()), |answer| {
+                        let manifest = answer.ok_or_else(|| {
+                            self.http
+                                .unavailable("no manifest at the endpoint (404); check `endpoint`")
+                        })?;
+                        let dialect = Dialect::from_manifest(manifest);
+                        let v = validators(dialect).map_err(|e| self.http.unavailable(e))?;
+                        self.check(&v.manifest, "manifest", manifest)?;
+                        Ok(Service {
+                            dialect,
+                            extend: manifest.get("extend").and_then(Value::as_object).is_some(),
+                        })
+                    })
+                    .await?;
+                info!(register = %self.name, version = service.dialect.folder(), "reconciliation service");
+                Ok(service)
             })
             .await
     }
@@ -406,57 +419,62 @@ impl ReconciliationRegister {
                     .map(|(i, q)| (format!("q{i}"), q.clone()))
                     .collect();
                 let form = vec![("queries".to_string(), Value::Object(batch).to_string())];
-                let answer = self
-                    .http
-                    .fetch(&Request::PostForm(self.endpoint.clone(), form))
-                    .await?
-                    .ok_or_else(|| {
-                        self.http
-                            .unavailable("reconciliation endpoint answered 404")
-                    })?;
-                self.check(&v.results, "reconciliation result", &answer)?;
-                (0..queries.len())
-                    .map(|i| {
-                        answer
-                            .pointer(&format!("/q{i}/result"))
-                            .and_then(Value::as_array)
-                            .cloned()
-                            .ok_or_else(|| {
-                                self.invalid(
-                                    "reconciliation result",
-                                    vec![format!("no result for q{i}")],
-                                )
+                self.http
+                    .fetch(&Request::PostForm(self.endpoint.clone(), form), |answer| {
+                        let answer = self.valid(
+                            answer,
+                            "reconciliation endpoint answered 404",
+                            &v.results,
+                            "reconciliation result",
+                        )?;
+                        (0..queries.len())
+                            .map(|i| {
+                                answer
+                                    .pointer(&format!("/q{i}/result"))
+                                    .and_then(Value::as_array)
+                                    .cloned()
+                                    .ok_or_else(|| {
+                                        self.invalid(
+                                            "reconciliation result",
+                                            vec![format!("no result for q{i}")],
+                                        )
+                                    })
                             })
+                            .collect()
                     })
-                    .collect()
+                    .await
             }
             Dialect::V1Draft => {
                 let body = json!({ "queries": queries });
-                let answer = self
-                    .http
-                    .fetch(&Request::PostJson(self.at("match"), body))
-                    .await?
-                    .ok_or_else(|| self.http.unavailable("/match answered 404"))?;
-                self.check(&v.results, "reconciliation result", &answer)?;
-                let results = answer
-                    .get("results")
-                    .and_then(Value::as_array)
-                    .filter(|r| r.len() == queries.len())
-                    .ok_or_else(|| {
-                        self.invalid(
+                self.http
+                    .fetch(&Request::PostJson(self.at("match"), body), |answer| {
+                        let answer = self.valid(
+                            answer,
+                            "/match answered 404",
+                            &v.results,
                             "reconciliation result",
-                            vec![format!("expected {} results", queries.len())],
-                        )
-                    })?;
-                Ok(results
-                    .iter()
-                    .map(|r| {
-                        r.get("candidates")
+                        )?;
+                        let results = answer
+                            .get("results")
                             .and_then(Value::as_array)
-                            .cloned()
-                            .unwrap_or_default()
+                            .filter(|r| r.len() == queries.len())
+                            .ok_or_else(|| {
+                                self.invalid(
+                                    "reconciliation result",
+                                    vec![format!("expected {} results", queries.len())],
+                                )
+                            })?;
+                        Ok(results
+                            .iter()
+                            .map(|r| {
+                                r.get("candidates")
+                                    .and_then(Value::as_array)
+                                    .cloned()
+                                    .unwrap_or_default()
+                            })
+                            .collect())
                     })
-                    .collect())
+                    .await
             }
         }
     }
@@ -485,54 +503,18 @@ impl ReconciliationRegister {
             ),
             Dialect::V1Draft => Request::PostJson(self.at("extend"), query),
         };
-        let answer = self
+        let rows = self
             .http
-            .fetch(&request)
-            .await?
-            .ok_or_else(|| self.http.unavailable("extend answered 404"))?;
-        self.check(&v.extension, "data extension answer", &answer)?;
-        // id → property id → values
-        let rows: Vec<(String, PropertyValues)> = match service.dialect {
-            Dialect::V02 => answer
-                .get("rows")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-                .map(|(id, props)| {
-                    let props = props
-                        .as_object()
-                        .into_iter()
-                        .flatten()
-                        .map(|(pid, vals)| {
-                            (pid.clone(), vals.as_array().cloned().unwrap_or_default())
-                        })
-                        .collect();
-                    (id.clone(), props)
-                })
-                .collect(),
-            Dialect::V1Draft => answer
-                .get("rows")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|row| {
-                    let id = row.get("id")?.as_str()?.to_string();
-                    let props = row
-                        .get("properties")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|p| {
-                            Some((
-                                p.get("id")?.as_str()?.to_string(),
-                                p.get("values")?.as_array()?.clone(),
-                            ))
-                        })
-                        .collect();
-                    Some((id, props))
-                })
-                .collect(),
-        };
+            .fetch(&request, |answer| {
+                let answer = self.valid(
+                    answer,
+                    "extend answered 404",
+                    &v.extension,
+                    "data extension answer",
+                )?;
+                Ok(extension_rows(service.dialect, answer))
+            })
+            .await?;
         let mut out = BTreeMap::new();
         for (id, props) in rows {
             let mut fields = BTreeMap::new();
@@ -627,6 +609,99 @@ impl ReconciliationRegister {
         }
         Ok(out)
     }
+}
+
+/// id → property id → values of an extension answer.
+fn extension_rows(dialect: Dialect, answer: &Value) -> Vec<(String, PropertyValues)> {
+    match dialect {
+        Dialect::V02 => answer
+            .get("rows")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(id, props)| {
+                let props = props
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(pid, vals)| (pid.clone(), vals.as_array().cloned().unwrap_or_default()))
+                    .collect();
+                (id.clone(), props)
+            })
+            .collect(),
+        Dialect::V1Draft => answer
+            .get("rows")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|row| {
+                let id = row.get("id")?.as_str()?.to_string();
+                let props = row
+                    .get("properties")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| {
+                        Some((
+                            p.get("id")?.as_str()?.to_string(),
+                            p.get("values")?.as_array()?.clone(),
+                        ))
+                    })
+                    .collect();
+                Some((id, props))
+            })
+            .collect(),
+    }
+}
+
+/// The first few ways `value` breaks its schema, a null member counting as left out.
+fn schema_errors(validator: &jsonschema::Validator, value: &Value) -> Vec<String> {
+    let (value, nulls) = without_nulls(value);
+    validator
+        .iter_errors(&value)
+        // A required member the service sent as null is missing, not malformed: what
+        // refsync cannot do without (a candidate's id) it skips when reading.
+        .filter(|e| match e.kind() {
+            ValidationErrorKind::Required { property } => !property.as_str().is_some_and(|p| {
+                nulls.contains(&(e.instance_path().as_str().to_string(), p.to_string()))
+            }),
+            _ => true,
+        })
+        .take(3)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+/// `value` without null members, and where they were as (JSON pointer of the object,
+/// member). Nulls in lists stay: a list item is never optional.
+fn without_nulls(value: &Value) -> (Value, BTreeSet<(String, String)>) {
+    fn walk(value: &Value, at: &str, nulls: &mut BTreeSet<(String, String)>) -> Value {
+        match value {
+            Value::Object(members) => {
+                let mut kept = Map::new();
+                for (key, v) in members {
+                    if v.is_null() {
+                        nulls.insert((at.to_string(), key.clone()));
+                    } else {
+                        let escaped = key.replace('~', "~0").replace('/', "~1");
+                        kept.insert(key.clone(), walk(v, &format!("{at}/{escaped}"), nulls));
+                    }
+                }
+                Value::Object(kept)
+            }
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| walk(v, &format!("{at}/{i}"), nulls))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    let mut nulls = BTreeSet::new();
+    let value = walk(value, "", &mut nulls);
+    (value, nulls)
 }
 
 /// A candidate as a record: its name, and the service's score for display.
@@ -730,5 +805,89 @@ mod tests {
             Some("1924-01-01")
         );
         assert_eq!(value_text(&json!({"bool": true})).as_deref(), Some("true"));
+        assert_eq!(value_text(&json!({"str": null})), None);
+    }
+
+    /// (what, dialect, schema, answer, valid): a null member is a missing value; a null
+    /// where a list item or a value of the wrong kind stands is still an error.
+    #[test]
+    fn nulls_in_answers_are_missing_values_not_malformed_answers() {
+        let cases = [
+            (
+                "a null string among extension values (0.2)",
+                Dialect::V02,
+                "data-extension-response",
+                json!({
+                    "meta": [{"id": "P6375", "name": "street address"}, {"id": "P281", "name": "postal code"}],
+                    "rows": {
+                        "Q2469": {"P6375": [{"str": null}], "P281": [{"str": "60549"}]},
+                        "Q157617": {"P6375": [{"str": "Kaiserplatz"}], "P281": []}
+                    }
+                }),
+                true,
+            ),
+            (
+                "a null string and a null description (1.0-draft)",
+                Dialect::V1Draft,
+                "data-extension-response",
+                json!({
+                    "meta": [{"id": "city", "name": "city", "type": null}],
+                    "rows": [{"id": "E17", "properties": [
+                        {"id": "street", "values": [{"str": null}]},
+                        {"id": "city", "values": [{"id": "C-Köln", "name": "Köln", "description": null}]}
+                    ]}]
+                }),
+                true,
+            ),
+            (
+                "a candidate without description, type or score (0.2, datasette-reconcile)",
+                Dialect::V02,
+                "reconciliation-result-batch",
+                json!({
+                    "q0": {"result": [
+                        {"id": "17", "name": "Müller Logistik GmbH", "description": null,
+                         "type": null, "score": null, "match": false},
+                        {"id": "18", "name": "Müller & Söhne KG", "type": [{"id": "Organization", "name": "Organization"}],
+                         "score": 71.5, "match": false}
+                    ]},
+                    "q1": {"result": []}
+                }),
+                true,
+            ),
+            (
+                "a candidate whose name is null (1.0-draft)",
+                Dialect::V1Draft,
+                "reconciliation-result-batch",
+                json!({"results": [{"candidates": [
+                    {"id": "E17", "name": null, "score": 88.0, "match": null, "features": null}
+                ]}]}),
+                true,
+            ),
+            (
+                "a null where a candidate stands",
+                Dialect::V02,
+                "reconciliation-result-batch",
+                json!({"q0": {"result": [null]}}),
+                false,
+            ),
+            (
+                "a score that is no number",
+                Dialect::V02,
+                "reconciliation-result-batch",
+                json!({"q0": {"result": [{"id": "17", "name": "Müller", "score": "high"}]}}),
+                false,
+            ),
+            (
+                "an extension value of no known kind",
+                Dialect::V02,
+                "data-extension-response",
+                json!({"meta": [], "rows": {"Q1": {"P1": [{"str": null, "colour": "red"}]}}}),
+                false,
+            ),
+        ];
+        for (what, dialect, schema, answer, valid) in cases {
+            let errors = schema_errors(&validator(dialect, schema).unwrap(), &answer);
+            assert_eq!(errors.is_empty(), valid, "{what}: {errors:?}");
+        }
     }
 }

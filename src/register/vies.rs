@@ -57,16 +57,19 @@ impl Vies {
         };
         let (country, number) = compact.split_at(2);
         let body = json!({ "countryCode": country, "vatNumber": number });
-        let answer = self
-            .http
-            .fetch_if(&Request::PostJson(self.url.clone(), body), |a| {
-                a.get("valid").is_some()
+        self.http
+            .fetch(&Request::PostJson(self.url.clone(), body), |answer| {
+                let answer = answer.ok_or_else(|| {
+                    self.http
+                        .unavailable("check-vat-number answered 404; check base_url")
+                })?;
+                self.verdict(answer)
             })
-            .await?
-            .ok_or_else(|| {
-                self.http
-                    .unavailable("check-vat-number answered 404; check base_url")
-            })?;
+            .await
+    }
+
+    /// What a VIES answer says of the VAT id; an error answer is `Err` (and not cached).
+    fn verdict(&self, answer: &Value) -> Result<bool, RegisterError> {
         if let Some(valid) = answer.get("valid").and_then(Value::as_bool) {
             return Ok(valid);
         }

@@ -109,3 +109,14 @@ pub fn purge(conn: &mut AnyConnection, keep: Duration) -> QueryResult<usize> {
     diesel::delete(register_cache::table.filter(register_cache::expires_at.lt(before)))
         .execute(conn)
 }
+
+/// Drops every cached answer, or those of `register`; returns how many.
+pub fn clear(conn: &mut AnyConnection, register: Option<&str>) -> QueryResult<usize> {
+    match register {
+        Some(name) => {
+            diesel::delete(register_cache::table.filter(register_cache::register.eq(name)))
+                .execute(conn)
+        }
+        None => diesel::delete(register_cache::table).execute(conn),
+    }
+}

@@ -28,10 +28,17 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    // Not a `source`: the message holds it already, and error chains would print it twice.
     #[error("state store: {0}")]
-    Db(#[from] DbError),
+    Db(DbError),
     #[error("state store migration failed: {0}; the store is unchanged, fix the cause and run `refsync migrate`")]
     Migration(String),
+}
+
+impl From<DbError> for StoreError {
+    fn from(e: DbError) -> Self {
+        StoreError::Db(e)
+    }
 }
 
 impl From<diesel::result::Error> for StoreError {

@@ -36,6 +36,24 @@ fn config_errors_name_the_file_the_key_and_the_problem() {
             vec!["store.url", "mysql://x/y"],
         ),
         (
+            "store URL that does not parse",
+            |c| c,
+            vec![("REFSYNC__STORE__URL", "postgres://u:S3cret@[::1:5432/x")],
+            vec!["store.url", "postgres://u:***@[::1:5432/x", "[::1]:5432"],
+        ),
+        (
+            "log filter that does not parse",
+            |c| c.replace("level = \"info\"", "level = \"[[[verbose!!\""),
+            vec![],
+            vec!["logging.level", "[[[verbose!!", "refsync=debug"],
+        ),
+        (
+            "log filter by environment that does not parse",
+            |c| c,
+            vec![("RUST_LOG", "[[[verbose!!")],
+            vec!["RUST_LOG", "[[[verbose!!", "refsync=debug"],
+        ),
+        (
             "thresholds out of order",
             |c| c.replace("review_min = 0.75", "review_min = 0.95"),
             vec![],
@@ -174,6 +192,17 @@ fn check_config_prints_the_effective_config_without_secrets() {
     );
     assert!(!out.contains("hunter2"), "{out}");
     assert!(out.contains("review_min = 0.8"), "{out}");
+}
+
+#[test]
+fn a_store_url_that_does_not_parse_is_bad_config_and_its_password_is_never_shown() {
+    let sb = Sandbox::new().env("REFSYNC__STORE__URL", "postgres://u:S3cret@[::1:5432/x");
+    for command in [&["check-config"][..], &["run", "--once"], &["migrate"]] {
+        let out = sb.run(command);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {}", stderr(&out));
+        let shown = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(!shown.contains("S3cret"), "{command:?}: {shown}");
+    }
 }
 
 #[test]

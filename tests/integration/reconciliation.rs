@@ -113,8 +113,13 @@ fn extend_values(all: &[Entity], ids: &[Value], pid: &str) -> Vec<(String, Value
 
 /// A reconciliation service at `/api` speaking `version` ("0.2" or "1.0-draft").
 fn service(version: &'static str) -> Double {
+    Double::start(answers(version))
+}
+
+/// How that service answers.
+fn answers(version: &'static str) -> impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static {
     let all = entities();
-    Double::start(move |req: &Seen, _| {
+    move |req: &Seen, _| {
         let manifest = json!({
             "versions": [version],
             "name": "refsync test service",
@@ -206,24 +211,29 @@ fn service(version: &'static str) -> Double {
             }
             _ => Reply::status(404),
         }
-    })
+    }
 }
 
-fn pass_against(version: &'static str) {
-    let server = service(version);
+/// The default config with the organisations job on the service at `url` as `recon`;
+/// `http` adds to its [register.recon.http] section.
+fn sandbox_against(url: &str, http: &str) -> Sandbox {
     let section = format!(
-        "[register.recon]\nkind = \"reconciliation\"\nendpoint = \"{}/api\"\ntype = \"Organization\"\n\n\
+        "[register.recon]\nkind = \"reconciliation\"\nendpoint = \"{url}/api\"\ntype = \"Organization\"\n\n\
          [register.recon.extend]\nstreet = \"street\"\npostcode = \"postcode\"\ncity = \"city\"\n\n\
-         [register.recon.http]\nrequests_per_minute = 60000\n\n",
-        server.url
+         [register.recon.http]\nrequests_per_minute = 60000\n{http}\n\n"
     );
-    let sb = Sandbox::with_config(|c| {
+    Sandbox::with_config(|c| {
         c.replace("register = \"demo_organisations\"", "register = \"recon\"")
             .replace(
                 "# ---------------------------------------------------------------- jobs",
                 &section,
             )
-    });
+    })
+}
+
+fn pass_against(version: &'static str) {
+    let server = service(version);
+    let sb = sandbox_against(&server.url, "");
     let out = sb.run(&[
         "run",
         "--once",
@@ -299,4 +309,162 @@ fn a_pass_against_a_0_2_service_with_extend() {
 #[test]
 fn a_pass_against_a_1_0_draft_service_with_extend() {
     pass_against("1.0-draft");
+}
+
+/// How many answers the store caches for requests that begin with `prefix`.
+fn cached(sb: &Sandbox, prefix: &str) -> i64 {
+    use diesel::sql_types::{BigInt, Text};
+    use diesel::{sql_query, Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut store =
+        SqliteConnection::establish(&sb.path("var/refsync.db").to_string_lossy()).unwrap();
+    sql_query("SELECT count(*) AS n FROM register_cache WHERE request LIKE ? || '%'")
+        .bind::<Text, _>(prefix)
+        .get_result::<N>(&mut store)
+        .unwrap()
+        .n
+}
+
+/// The organisations pass's counts, whatever its exit code (a pass whose lookups all
+/// failed may end non-zero).
+fn pass_counts(sb: &Sandbox) -> Value {
+    let out = sb.run(&[
+        "run",
+        "--once",
+        "--job",
+        "organisations",
+        "--format",
+        "json",
+    ]);
+    let reports: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", crate::common::stderr(&out)));
+    reports[0]["counts"].clone()
+}
+
+#[test]
+fn error_answers_are_never_cached_so_a_fixed_service_is_asked_again() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    type Breaks = fn(&Seen) -> Option<Reply>;
+    // (what, how the service breaks, how the requests it breaks begin in the cache)
+    let cases: Vec<(&str, Breaks, &str)> = vec![
+        (
+            "a 404 manifest",
+            |req| (req.method == "GET" && req.path() == "/api").then(|| Reply::status(404)),
+            "GET ",
+        ),
+        (
+            "a 5xx answer",
+            |req| {
+                (req.method == "POST" && req.form("queries").is_some()).then(|| Reply::status(503))
+            },
+            "POST ",
+        ),
+        (
+            "an answer that fails the schema",
+            |req| {
+                (req.method == "POST" && req.form("queries").is_some())
+                    .then(|| Reply::json(r#"{"q0": {"result": "not a list"}}"#))
+            },
+            "POST ",
+        ),
+    ];
+    for (label, breaks, broken_requests) in cases {
+        let broken = Arc::new(AtomicBool::new(true));
+        let healthy = answers("0.2");
+        let flag = broken.clone();
+        let server = Double::start(move |req, n| {
+            match flag.load(Ordering::SeqCst).then(|| breaks(req)).flatten() {
+                Some(reply) => reply,
+                None => healthy(req, n),
+            }
+        });
+        // Cached for a day, and no retries: the failure is quick and would be kept.
+        let sb = sandbox_against(&server.url, "cache_ttl_hours = 24\nretries = 0");
+        let failed = pass_counts(&sb);
+        assert_eq!(
+            failed["matched_auto"].as_i64(),
+            Some(0),
+            "{label}: {failed}"
+        );
+        assert!(
+            failed["lookup_failed"].as_i64() > Some(50),
+            "{label}: {failed}"
+        );
+        assert_eq!(
+            cached(&sb, broken_requests),
+            0,
+            "{label}: an error answer was cached"
+        );
+
+        broken.store(false, Ordering::SeqCst);
+        let fixed = pass_counts(&sb);
+        assert_eq!(fixed["lookup_failed"].as_i64(), Some(0), "{label}: {fixed}");
+        assert!(
+            fixed["matched_auto"].as_i64() > Some(50),
+            "{label}: {fixed}"
+        );
+    }
+}
+
+#[test]
+fn cache_clear_forgets_the_cached_answers_of_one_register_or_of_all() {
+    let server = service("0.2");
+    let sb = sandbox_against(&server.url, "cache_ttl_hours = 24");
+    let asked = || server.seen().len();
+    pass_counts(&sb);
+    let first = asked();
+    // Within the TTL the next pass asks the service nothing.
+    pass_counts(&sb);
+    assert_eq!(asked(), first, "answers came from the cache");
+
+    let unknown = sb.run(&["cache", "clear", "--register", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let err = crate::common::stderr(&unknown);
+    for word in ["nope", "recon", "demo_organisations"] {
+        assert!(err.contains(word), "lacks {word:?}: {err}");
+    }
+    assert_eq!(
+        sb.ok(&["cache", "clear", "--register", "demo_organisations"]),
+        "removed 0 cached answers of register `demo_organisations`\n"
+    );
+    let cleared = sb.ok(&["cache", "clear", "--register", "recon"]);
+    let removed: u64 = cleared
+        .strip_prefix("removed ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{cleared}"));
+    assert!(removed > 1, "{cleared}");
+    assert_eq!(sb.ok(&["cache", "clear"]), "removed 0 cached answers\n");
+
+    // The next pass asks afresh.
+    let counts = pass_counts(&sb);
+    assert!(asked() > first, "the service was asked again");
+    assert_eq!(counts["lookup_failed"].as_i64(), Some(0), "{counts}");
+}
+
+#[test]
+fn a_service_that_sends_null_values_fails_no_lookup() {
+    let healthy = answers("0.2");
+    // Every extend answer says the street of its first entity is `{"str": null}`.
+    let server = Double::start(move |req, n| {
+        let reply = healthy(req, n);
+        if req.form("extend").is_none() {
+            return reply;
+        }
+        let mut answer: Value = serde_json::from_slice(&reply.body).unwrap();
+        if let Some((_, row)) = answer["rows"].as_object_mut().unwrap().iter_mut().next() {
+            row["street"] = json!([{ "str": null }]);
+        }
+        Reply::json(answer.to_string())
+    });
+    let sb = sandbox_against(&server.url, "");
+    let counts = pass_counts(&sb);
+    assert_eq!(counts["lookup_failed"].as_i64(), Some(0), "{counts}");
+    assert!(counts["matched_auto"].as_i64() > Some(50), "{counts}");
 }

@@ -951,3 +951,64 @@ fn under_the_journal_logs_are_text_without_timestamps_elsewhere_json() {
         assert!(json["timestamp"].is_string(), "{line}");
     }
 }
+
+#[test]
+fn a_manual_pass_right_after_a_killed_one_on_this_host_takes_over_its_lease() {
+    let sb = Sandbox::with_config(|c| c.replace("batch_size = 500", "batch_size = 10"));
+    enlarge_crm(&sb, 8);
+    let mut dying = sb
+        .command(&["run", "--once", "--job", "organisations"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let running = "SELECT id, job, status, records_read, started_at, finished_at FROM passes \
+                   WHERE job = 'organisations' AND status = 'running'";
+    while sql_query(running)
+        .load::<Pass>(&mut store(&sb))
+        .map_or(true, |p| p.is_empty())
+    {
+        assert!(
+            dying.try_wait().unwrap().is_none(),
+            "the pass ended before it was killed"
+        );
+        assert!(start.elapsed() < PATIENCE, "the pass never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    dying.kill().unwrap();
+    dying.wait().unwrap();
+
+    // Well within lease_secs (120 s): the holder's process is gone, so nobody waits for it.
+    let next = sb.json(&["run", "--once", "--job", "organisations"]);
+    assert_eq!(next[0]["status"], "succeeded");
+    let passes: Vec<Pass> = sql_query(PASSES).load(&mut store(&sb)).unwrap();
+    let statuses: Vec<&str> = passes
+        .iter()
+        .filter(|p| p.job == "organisations")
+        .map(|p| p.status.as_str())
+        .collect();
+    assert_eq!(statuses, ["interrupted", "succeeded"]);
+}
+
+#[test]
+fn a_lease_held_on_another_host_still_refuses_a_manual_pass_until_it_expires() {
+    let sb = Sandbox::new();
+    sb.ok(&["run", "--once", "--job", "contacts"]);
+    let now = chrono::Utc::now().naive_utc();
+    sql_query(
+        "INSERT INTO job_leases (job, holder, acquired_at, expires_at) VALUES ('organisations', ?, ?, ?)",
+    )
+    .bind::<Text, _>("elsewhere.example:1:0001")
+    .bind::<Timestamp, _>(now)
+    .bind::<Timestamp, _>(now + chrono::Duration::hours(1))
+    .execute(&mut store(&sb))
+    .unwrap();
+    let out = sb.run(&["run", "--once", "--job", "organisations"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = crate::common::stderr(&out);
+    assert!(
+        err.contains("job `organisations` is running in instance elsewhere.example:1:0001"),
+        "{err}"
+    );
+}
