@@ -588,6 +588,10 @@ pub struct JobConfig {
     pub thresholds: Thresholds,
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// A pass whose share of failed lookups is above this ends `degraded` (exit 1, red in
+    /// `status`); one whose every lookup failed ends `failed`.
+    #[serde(default = "default_max_failed_share")]
+    pub max_failed_share: f64,
     /// Values that count as empty under `overwrite_placeholder`.
     #[serde(default = "default_placeholders")]
     pub placeholders: Vec<String>,
@@ -687,6 +691,10 @@ pub enum Overrun {
 
 fn default_batch_size() -> usize {
     500
+}
+
+fn default_max_failed_share() -> f64 {
+    0.2
 }
 
 fn default_placeholders() -> Vec<String> {
@@ -1048,6 +1056,12 @@ impl Config {
                 .map_err(|(k, p)| (key(&format!("matching.{k}")), p))?;
             if job.batch_size == 0 {
                 return Err((key("batch_size"), "must be at least 1".into()));
+            }
+            if !(0.0..=1.0).contains(&job.max_failed_share) {
+                return Err((
+                    key("max_failed_share"),
+                    "must be a share between 0 and 1, e.g. 0.2".into(),
+                ));
             }
             if job.entity == EntityKind::Organisation
                 && (job.enrich_fields.is_some()

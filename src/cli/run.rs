@@ -84,7 +84,11 @@ pub async fn run(config: &Config, store: &Store, args: RunArgs) -> anyhow::Resul
             .run(move |conn| lease::release(conn, &name, &holder))
             .await?;
         match result {
-            Ok(report) => reports.push(report),
+            Ok(report) => {
+                // A pass whose lookups failed checked less than it read: not a success.
+                failed |= !report.succeeded();
+                reports.push(report);
+            }
             Err(e) => {
                 failed = true;
                 eprintln!("refsync: job `{job}` failed: {e}");
@@ -116,6 +120,9 @@ fn print_summary(r: &PassReport) {
         r.status,
         r.duration().as_secs_f64()
     );
+    if let Some(problem) = &r.error {
+        println!("  problem          {problem}");
+    }
     println!("  records read     {}", c.records_read);
     println!(
         "  matched          {} auto, {} review",

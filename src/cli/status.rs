@@ -12,7 +12,7 @@ use crate::config::{CatchUp, Config};
 use crate::daemon::lease;
 use crate::daemon::schedule::JobSchedule;
 use crate::daemon::{last_activity, plan, Next};
-use crate::store::passes::{self, PassRow};
+use crate::store::passes::{self, outcome, PassRow};
 use crate::store::{changes, Store};
 
 #[derive(Debug, Args)]
@@ -98,6 +98,20 @@ pub async fn run(config: &Config, store: &Store, args: StatusArgs) -> anyhow::Re
     Ok(ExitCode::SUCCESS)
 }
 
+/// A pass status as the table shows it: one that needs attention in red on a terminal,
+/// and marked in words where there is no colour.
+fn shown_status(status: &str) -> String {
+    use std::io::IsTerminal;
+    if !matches!(status, outcome::FAILED | outcome::DEGRADED) {
+        return status.to_string();
+    }
+    if std::io::stdout().is_terminal() {
+        format!("\x1b[31m{status}\x1b[0m")
+    } else {
+        format!("{status} (needs attention)")
+    }
+}
+
 fn print_table(status: &Status) {
     for j in &status.jobs {
         println!("job `{}` ({})", j.job, j.entity);
@@ -117,7 +131,7 @@ fn print_table(status: &Status) {
                 println!(
                     "  last pass      {} {} at {} UTC",
                     p.id,
-                    p.status,
+                    shown_status(&p.status),
                     p.started_at.format("%Y-%m-%d %H:%M:%S")
                 );
                 println!(

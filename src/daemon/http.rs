@@ -143,7 +143,7 @@ fn job_readiness(
             .collect();
         let failed_in_a_row = ended
             .iter()
-            .take_while(|p| p.status == outcome::FAILED)
+            .take_while(|p| matches!(p.status.as_str(), outcome::FAILED | outcome::DEGRADED))
             .count() as u32;
         out.insert(
             job.clone(),

@@ -13,6 +13,9 @@ use crate::on_store_backend;
 pub mod outcome {
     pub const RUNNING: &str = "running";
     pub const SUCCEEDED: &str = "succeeded";
+    /// Ran to the end, but more lookups failed than the job's `max_failed_share` allows.
+    pub const DEGRADED: &str = "degraded";
+    /// Stopped by an error, or every lookup failed: nothing was checked.
     pub const FAILED: &str = "failed";
     /// Stopped by a signal after a committed batch; the next pass picks up the rest.
     pub const INTERRUPTED: &str = "interrupted";

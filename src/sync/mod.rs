@@ -96,6 +96,12 @@ pub struct PassReport {
 }
 
 impl PassReport {
+    /// Whether the pass ran to its end and checked what it read (interrupted counts: the
+    /// next pass goes on where it stopped).
+    pub fn succeeded(&self) -> bool {
+        !matches!(self.status, outcome::DEGRADED | outcome::FAILED)
+    }
+
     pub fn duration(&self) -> Duration {
         Duration::from_millis(self.duration_ms as u64)
     }
@@ -599,24 +605,25 @@ pub async fn run_pass(
         .await?;
     info!(pass = pass_id, entity, "pass started");
 
-    let mut counts = PassCounts::default();
-    let mut register = RegisterStats::default();
-    let mut stages = StageTimes::default();
-    let result = run_batches(
-        config,
-        job_name,
-        job,
-        store,
-        stop,
-        pass_id,
-        (&mut counts, &mut register, &mut stages),
-    )
-    .await;
+    let mut tally = Tally::default();
+    let result = run_batches(config, job_name, job, store, stop, pass_id, &mut tally).await;
     let (status, error) = match &result {
         Ok(true) => (outcome::INTERRUPTED, None),
-        Ok(false) => (outcome::SUCCEEDED, None),
+        Ok(false) => judge(&tally.counts, &tally.failures, job.max_failed_share),
         Err(e) => (outcome::FAILED, Some(e.to_string())),
     };
+    if let Some(problem) = error.as_deref().filter(|_| result.is_ok()) {
+        warn!(
+            pass = pass_id,
+            status, problem, "the pass checked less than it read"
+        );
+    }
+    let Tally {
+        counts,
+        register,
+        stages,
+        ..
+    } = tally;
     let (finish_counts, finish_error) = (counts.clone(), error.clone());
     store
         .db
@@ -667,6 +674,52 @@ pub async fn run_pass(
     result.map(|_| report)
 }
 
+/// What a pass gathers while it runs, for its report and its outcome.
+#[derive(Default)]
+struct Tally {
+    counts: PassCounts,
+    register: RegisterStats,
+    stages: StageTimes,
+    /// Why lookups failed, with how many records each.
+    failures: BTreeMap<String, i64>,
+}
+
+/// How a pass that ran to its end went: `failed` when every lookup failed (nothing was
+/// checked), `degraded` when more than `max_failed_share` of them did, else `succeeded`;
+/// with the first reasons and their counts.
+fn judge(
+    counts: &PassCounts,
+    failures: &BTreeMap<String, i64>,
+    max_failed_share: f64,
+) -> (&'static str, Option<String>) {
+    let asked = counts.records_read - counts.skipped;
+    let failed = counts.lookup_failed;
+    if failed == 0 || asked <= 0 {
+        return (outcome::SUCCEEDED, None);
+    }
+    let share = failed as f64 / asked as f64;
+    let mut reasons: Vec<(&String, &i64)> = failures.iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    let reasons = reasons
+        .iter()
+        .take(3)
+        .map(|(reason, n)| format!("{n}× {reason}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if failed >= asked {
+        let text = format!("every lookup failed ({failed} records): {reasons}");
+        (outcome::FAILED, Some(text))
+    } else if share > max_failed_share {
+        let text = format!(
+            "{failed} of {asked} lookups failed ({:.0} %, above max_failed_share {max_failed_share}): {reasons}",
+            share * 100.0
+        );
+        (outcome::DEGRADED, Some(text))
+    } else {
+        (outcome::SUCCEEDED, None)
+    }
+}
+
 /// Returns whether the pass was stopped early.
 async fn run_batches(
     config: &Config,
@@ -675,8 +728,14 @@ async fn run_batches(
     store: &Store,
     stop: &Stop,
     pass_id: i64,
-    (counts, traffic, stages): (&mut PassCounts, &mut RegisterStats, &mut StageTimes),
+    tally: &mut Tally,
 ) -> Result<bool, SyncError> {
+    let Tally {
+        counts,
+        register: traffic,
+        stages,
+        failures,
+    } = tally;
     let crm_config = config
         .crm
         .get(&job.crm)
@@ -959,6 +1018,9 @@ async fn run_batches(
             })
             .await?;
         stored.add_to(counts);
+        for (reason, n) in &stored.failures {
+            *failures.entry(reason.clone()).or_default() += n;
+        }
         stages.persist += at.elapsed();
         let at = Instant::now();
         let applied = apply::apply_changes(
@@ -1205,6 +1267,41 @@ mod tests {
             "{:?}",
             vat.note
         );
+    }
+
+    #[test]
+    fn a_pass_whose_lookups_failed_is_degraded_or_failed_never_succeeded() {
+        let counts = |read, skipped, lookup_failed| PassCounts {
+            records_read: read,
+            skipped,
+            lookup_failed,
+            ..PassCounts::default()
+        };
+        let reasons: BTreeMap<String, i64> = [
+            ("register `x` unavailable: HTTP 503".to_string(), 30),
+            ("register `x` unavailable: timed out".to_string(), 10),
+        ]
+        .into();
+        let cases = [
+            (counts(100, 0, 0), outcome::SUCCEEDED),
+            (counts(100, 0, 20), outcome::SUCCEEDED),
+            (counts(100, 0, 21), outcome::DEGRADED),
+            (counts(100, 60, 40), outcome::FAILED),
+            (counts(100, 0, 100), outcome::FAILED),
+            // Nothing asked (all skipped): nothing failed.
+            (counts(10, 10, 0), outcome::SUCCEEDED),
+        ];
+        for (c, want) in cases {
+            let (status, problem) = judge(&c, &reasons, 0.2);
+            assert_eq!(status, want, "{c:?}");
+            assert_eq!(problem.is_some(), want != outcome::SUCCEEDED, "{c:?}");
+            if let Some(p) = problem {
+                assert!(
+                    p.contains("30× register `x` unavailable: HTTP 503; 10×"),
+                    "{p}"
+                );
+            }
+        }
     }
 
     #[test]

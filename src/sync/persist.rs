@@ -42,6 +42,8 @@ pub(crate) struct Stored {
     pub to_apply: Vec<i64>,
     /// Records matched in this pass, whose in-sync/different status is settled after apply.
     pub matched_records: Vec<(String, bool)>,
+    /// Why lookups failed, with how many records each.
+    pub failures: BTreeMap<String, i64>,
 }
 
 impl Stored {
@@ -99,6 +101,7 @@ pub(crate) fn store_batch(
             }
             Outcome::Failed(reason) => {
                 stored.counts.lookup_failed += 1;
+                *stored.failures.entry(reason.clone()).or_default() += 1;
                 // The last known match and its changes stay as they are; the next pass retries.
                 (
                     MatchStatus::LookupFailed,

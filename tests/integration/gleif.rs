@@ -776,10 +776,17 @@ fn a_pass_against_a_register_that_is_down_changes_nothing() {
         "json",
     ]);
     let stderr = crate::common::stderr(&out);
-    assert!(out.status.success(), "{stderr}");
+    // Nothing was checked: the pass failed, and says why.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(!stderr.contains("s3cr3t"), "the token reached the logs");
     let reports: Value = serde_json::from_slice(&out.stdout).unwrap();
     let report = &reports[0];
+    assert_eq!(report["status"], "failed", "{report}");
+    let problem = report["error"].as_str().unwrap_or_default();
+    assert!(
+        problem.starts_with("every lookup failed") && problem.contains("unavailable"),
+        "{problem}"
+    );
     let read = report["counts"]["records_read"].as_i64().unwrap();
     assert!(read > 0);
     assert_eq!(
@@ -801,9 +808,15 @@ fn a_pass_against_a_register_that_is_down_changes_nothing() {
 
     let statuses = sb.json(&["review", "list"]);
     assert!(statuses.as_array().unwrap().is_empty(), "{statuses}");
-    let table = sb.ok(&["run", "--once", "--job", "organisations"]);
+    let out = sb.run(&["run", "--once", "--job", "organisations"]);
+    assert_eq!(out.status.code(), Some(1));
+    let table = String::from_utf8_lossy(&out.stdout);
     assert!(
-        table.contains("lookup failed") && table.contains("requests"),
+        table.contains("failed in")
+            && table.contains("problem          every lookup failed")
+            && table.contains("requests"),
         "{table}"
     );
+    let status = sb.ok(&["status"]);
+    assert!(status.contains("failed (needs attention)"), "{status}");
 }
