@@ -236,6 +236,17 @@ pub enum CrmConfig {
     Sql(SqlCrmConfig),
 }
 
+impl CrmConfig {
+    /// Where records of `kind` live in this CRM and which column holds which field; `None`
+    /// when the CRM keeps no such records. Callers ask this instead of matching on the kind
+    /// of CRM, so a new kind is one more variant here and one file in `crm/`.
+    pub fn mapping(&self, kind: EntityKind) -> Option<&TableMapping> {
+        match self {
+            CrmConfig::Sql(sql) => sql.mapping(kind),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SqlCrmConfig {

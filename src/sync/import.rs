@@ -75,8 +75,7 @@ pub async fn run(
         .job
         .get(job_name)
         .ok_or_else(|| SyncError::NoSuchJob(job_name.to_string()))?;
-    let crate::config::CrmConfig::Sql(sql) = &config.crm[&job.crm];
-    let mapping = sql.mapping(job.entity).ok_or_else(|| {
+    let mapping = config.crm[&job.crm].mapping(job.entity).ok_or_else(|| {
         SyncError::Refused(format!(
             "[crm.{}] has no mapping for {} records",
             job.crm, job.entity

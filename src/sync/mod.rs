@@ -23,7 +23,7 @@ use diesel::Connection;
 use serde::Serialize;
 use tracing::{info, instrument, warn};
 
-use crate::config::{Config, CrmConfig, JobConfig};
+use crate::config::{Config, JobConfig};
 use crate::crm::{CrmError, CrmSource};
 use crate::domain::decide::{decide, Decision};
 use crate::domain::diff::{diff, inactive_changes, is_inactive, DiffInput, PlannedChange};
@@ -744,8 +744,7 @@ async fn run_batches(
         .register
         .get(&job.register)
         .ok_or_else(|| SyncError::NoSuchJob(job_name.to_string()))?;
-    let CrmConfig::Sql(sql) = crm_config;
-    let mapping = sql.mapping(job.entity).ok_or_else(|| {
+    let mapping = crm_config.mapping(job.entity).ok_or_else(|| {
         SyncError::Refused(format!(
             "[crm.{}] has no mapping for {} records",
             job.crm, job.entity
@@ -787,7 +786,7 @@ async fn run_batches(
 
     // Contacts with an address of their own are checked against their organisation's.
     let check_addresses = job.entity == EntityKind::Contact
-        && sql.organisations.is_some()
+        && crm_config.mapping(EntityKind::Organisation).is_some()
         && [Field::Postcode, Field::City]
             .iter()
             .any(|f| mapping.columns.contains_key(f));
