@@ -191,11 +191,22 @@ async fn list(store: &Store, args: ListArgs) -> anyhow::Result<ExitCode> {
         limit: Some(args.limit),
         ..Default::default()
     };
-    let rows = store
+    let (rows, total) = store
         .db
-        .run(move |conn| changes::list(conn, &filter))
+        .run(move |conn| {
+            let rows = changes::list(conn, &filter)?;
+            let total = changes::count(conn, &filter)?;
+            diesel::QueryResult::Ok((rows, total))
+        })
         .await?;
     print_list(args.format, CHANGE_HEADERS, &rows, change_cells)?;
+    // A list cut at --limit says so, on stderr so that JSON on stdout stays whole.
+    if total > rows.len() as i64 {
+        eprintln!(
+            "refsync: showing {} of {total} changes; raise --limit or narrow the list with --job, --pass, --field or --record",
+            rows.len()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -335,8 +346,12 @@ async fn decide_and_print(
             }
         }
     }
+    // An id that names no change is a bad argument, as in `review show` (2); a change that
+    // could not be decided is work that failed (1).
     let refused = decided.iter().any(|d| d.refused.is_some());
-    Ok(if refused || !missing.is_empty() {
+    Ok(if !missing.is_empty() {
+        ExitCode::from(2)
+    } else if refused {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

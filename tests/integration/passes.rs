@@ -230,3 +230,36 @@ fn a_birth_date_that_is_no_date_is_counted_flagged_and_matched_without() {
     assert_eq!(flags[0]["kind"], "flag");
     assert_eq!(flags[0]["old_value"], "31.02.1980");
 }
+
+#[test]
+fn a_review_list_cut_at_its_limit_says_how_many_there_are() {
+    let sb = Sandbox::new();
+    sb.ok(&["run", "--once", "--job", "organisations"]);
+    let all = sb.json(&["review", "list", "--limit", "100000"]);
+    let total = all.as_array().unwrap().len();
+    assert!(total > 5, "{total}");
+    let out = sb.run(&["review", "list", "--limit", "5", "--format", "json"]);
+    assert!(out.status.success());
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("whole JSON on stdout");
+    assert_eq!(shown.as_array().unwrap().len(), 5);
+    let note = crate::common::stderr(&out);
+    assert!(
+        note.contains(&format!("showing 5 of {total} changes")),
+        "{note}"
+    );
+    let whole = sb.run(&["review", "list", "--limit", "100000"]);
+    assert!(
+        !crate::common::stderr(&whole).contains("showing"),
+        "a whole list needs no note"
+    );
+}
+
+#[test]
+fn an_id_that_names_no_change_is_a_bad_argument_in_every_review_command() {
+    let sb = Sandbox::new();
+    sb.ok(&["run", "--once", "--job", "organisations"]);
+    for command in ["show", "approve", "reject", "wrong"] {
+        let out = sb.run(&["review", command, "99999999"]);
+        assert_eq!(out.status.code(), Some(2), "review {command}");
+    }
+}
