@@ -82,6 +82,16 @@ impl Sandbox {
             .unwrap_or_else(|e| panic!("refsync {args:?} printed no JSON ({e}):\n{text}"))
     }
 
+    /// One `run --once` of `job` with JSON reports, whatever its exit code: the process's
+    /// output and the job's report.
+    pub fn pass_report(&self, job: &str) -> (Output, serde_json::Value) {
+        let out = self.run(&["run", "--once", "--job", job, "--format", "json"]);
+        let mut reports: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("no JSON reports ({e}): {}", stderr(&out)));
+        let report = reports[0].take();
+        (out, report)
+    }
+
     pub fn crm(&self) -> SqliteConnection {
         SqliteConnection::establish(&self.path("var/demo-crm.db").to_string_lossy())
             .expect("demo CRM")

@@ -767,20 +767,11 @@ fn a_pass_against_a_register_that_is_down_changes_nothing() {
         "check-config shows the token:\n{config}"
     );
 
-    let out = sb.run(&[
-        "run",
-        "--once",
-        "--job",
-        "organisations",
-        "--format",
-        "json",
-    ]);
+    let (out, report) = sb.pass_report("organisations");
     let stderr = crate::common::stderr(&out);
     // Nothing was checked: the pass failed, and says why.
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(!stderr.contains("s3cr3t"), "the token reached the logs");
-    let reports: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let report = &reports[0];
     assert_eq!(report["status"], "failed", "{report}");
     let problem = report["error"].as_str().unwrap_or_default();
     assert!(

@@ -234,17 +234,9 @@ fn sandbox_against(url: &str, http: &str) -> Sandbox {
 fn pass_against(version: &'static str) {
     let server = service(version);
     let sb = sandbox_against(&server.url, "");
-    let out = sb.run(&[
-        "run",
-        "--once",
-        "--job",
-        "organisations",
-        "--format",
-        "json",
-    ]);
+    let (out, report) = sb.pass_report("organisations");
     assert!(out.status.success(), "{}", crate::common::stderr(&out));
-    let reports: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let counts = &reports[0]["counts"];
+    let counts = &report["counts"];
     let matched =
         counts["matched_auto"].as_i64().unwrap() + counts["matched_review"].as_i64().unwrap();
     assert!(matched > 50, "{version}: {counts}");
@@ -332,17 +324,7 @@ fn cached(sb: &Sandbox, prefix: &str) -> i64 {
 /// The organisations pass's counts, whatever its exit code (a pass whose lookups all
 /// failed may end non-zero).
 fn pass_counts(sb: &Sandbox) -> Value {
-    let out = sb.run(&[
-        "run",
-        "--once",
-        "--job",
-        "organisations",
-        "--format",
-        "json",
-    ]);
-    let reports: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", crate::common::stderr(&out)));
-    reports[0]["counts"].clone()
+    sb.pass_report("organisations").1["counts"].take()
 }
 
 #[test]

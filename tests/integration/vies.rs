@@ -53,17 +53,9 @@ fn vies_checks_vat_ids_and_transient_errors_are_lookup_failed() {
             &section,
         )
     });
-    let out = sb.run(&[
-        "run",
-        "--once",
-        "--job",
-        "organisations",
-        "--format",
-        "json",
-    ]);
+    let (out, report) = sb.pass_report("organisations");
     assert!(out.status.success(), "{}", crate::common::stderr(&out));
-    let reports: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let counts = &reports[0]["counts"];
+    let counts = &report["counts"];
 
     // VAT ids written by this pass (filled from the register) were not in the CRM yet.
     let audit = sb.json(&["audit", "list", "--limit", "100000"]);
@@ -114,7 +106,7 @@ fn vies_checks_vat_ids_and_transient_errors_are_lookup_failed() {
     }
     // The pass summary counts VIES requests (the demo register is a local file).
     assert_eq!(
-        reports[0]["register"]["requests"].as_u64(),
+        report["register"]["requests"].as_u64(),
         Some(server.seen().len() as u64)
     );
     // Only format-valid VAT ids were sent to VIES.
