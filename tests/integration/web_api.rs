@@ -517,6 +517,23 @@ async fn session_writes_need_the_csrf_token_and_bearer_tokens_do_not() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(status_of(ids[2]).await, "rejected");
 
+    // A body over the limit is 413 here as in the UI, with a JSON error.
+    let huge = json!({ "verdict": "approve", "ids": [ids[2]], "note": "x".repeat(3 << 20) });
+    let response = client()
+        .post(server.url("/api/v1/decisions"))
+        .bearer_auth(&steward)
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
+    assert_eq!(status_of(ids[2]).await, "rejected");
+
     // Logging out ends the session.
     let response = client()
         .post(server.url("/logout"))
