@@ -95,7 +95,7 @@ pub fn set_statuses(
     conn: &mut AnyConnection,
     job: &str,
     record_ids: &[&str],
-    status: &str,
+    status: crate::domain::model::MatchStatus,
 ) -> QueryResult<()> {
     for chunk in record_ids.chunks(500) {
         diesel::update(
@@ -103,7 +103,7 @@ pub fn set_statuses(
                 .filter(record_status::job.eq(job))
                 .filter(record_status::record_id.eq_any(chunk)),
         )
-        .set(record_status::status.eq(status))
+        .set(record_status::status.eq(status.as_str()))
         .execute(conn)?;
     }
     Ok(())

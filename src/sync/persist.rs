@@ -270,12 +270,15 @@ pub(crate) fn remembered(
     record_id: &str,
     kinds: &[ChangeKind],
 ) -> QueryResult<Vec<ChangeRow>> {
+    let known = changes::for_record(conn, job, record_id, &remembered_statuses())?;
+    Ok(of_kinds(&known, kinds))
+}
+
+/// What a pass must know of: open changes, and those a steward rejected or reverted.
+fn remembered_statuses() -> Vec<ChangeStatus> {
     let mut watched = OPEN.to_vec();
     watched.extend([ChangeStatus::Rejected, ChangeStatus::Reverted]);
-    Ok(changes::for_record(conn, job, record_id, &watched)?
-        .into_iter()
-        .filter(|c| kinds.iter().any(|k| k.as_str() == c.kind))
-        .collect())
+    watched
 }
 
 /// [`remembered`] for a batch of records, of every kind, by record id.
@@ -284,9 +287,7 @@ fn remembered_for(
     job: &str,
     record_ids: &[&str],
 ) -> QueryResult<std::collections::HashMap<String, Vec<ChangeRow>>> {
-    let mut watched = OPEN.to_vec();
-    watched.extend([ChangeStatus::Rejected, ChangeStatus::Reverted]);
-    changes::for_records(conn, job, record_ids, &watched)
+    changes::for_records(conn, job, record_ids, &remembered_statuses())
 }
 
 /// The changes among `known` of one of `kinds`.
@@ -611,7 +612,7 @@ pub(crate) fn refresh_statuses(
             (false, false) => in_sync.push(record_id.as_str()),
         }
     }
-    status::set_statuses(conn, &ctx.job, &in_sync, MatchStatus::InSync.as_str())?;
-    status::set_statuses(conn, &ctx.job, &different, MatchStatus::Different.as_str())?;
+    status::set_statuses(conn, &ctx.job, &in_sync, MatchStatus::InSync)?;
+    status::set_statuses(conn, &ctx.job, &different, MatchStatus::Different)?;
     Ok(counts)
 }
