@@ -23,8 +23,14 @@ impl Sandbox {
         let dir = tempfile::tempdir().expect("temp dir");
         let shipped = std::fs::read_to_string(Path::new(MANIFEST).join("config/refsync.toml"))
             .expect("shipped config");
-        let demo = Path::new(MANIFEST).join("config/demo");
-        let text = edit(shipped).replace("config/demo/", &format!("{}/", demo.display()));
+        // The bundled data files are read where they are, not copied.
+        let text =
+            ["config/demo/", "config/examples/data/"]
+                .iter()
+                .fold(edit(shipped), |text, dir| {
+                    let at = Path::new(MANIFEST).join(dir.trim_end_matches('/'));
+                    text.replace(dir, &format!("{}/", at.display()))
+                });
         std::fs::write(dir.path().join("refsync.toml"), text).expect("write config");
         Sandbox {
             dir,
@@ -100,6 +106,10 @@ impl Sandbox {
 
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A fresh PostgreSQL database for one test, dropped when the guard goes.
