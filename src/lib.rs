@@ -12,6 +12,7 @@ pub mod domain;
 pub mod html_escape;
 pub mod matching;
 pub mod metrics;
+pub mod preflight;
 pub mod register;
 pub mod store;
 pub mod sync;

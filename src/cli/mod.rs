@@ -53,8 +53,9 @@ pub enum Command {
     Daemon,
     /// Bring the state store's schema up to date.
     Migrate,
-    /// Print the effective configuration (secrets redacted), or what is wrong with it.
-    CheckConfig,
+    /// Print the effective configuration (secrets redacted), or what is wrong with it;
+    /// `--deep` also checks the CRMs and registers it names.
+    CheckConfig(check_config::CheckArgs),
     /// Show the jobs, their next run, their last pass and the review queue.
     Status(status::StatusArgs),
     /// Review proposed changes: list, show, approve, reject, apply.
@@ -192,7 +193,7 @@ async fn dispatch(
     config: Config,
 ) -> anyhow::Result<ExitCode> {
     let command = match command {
-        Command::CheckConfig => return check_config::run(&config),
+        Command::CheckConfig(args) => return check_config::run(&config, args).await,
         // Explain reads the CRM, the register and the last pass's model; without a store
         // (no pass yet) it fits a model as a pass would.
         Command::Explain(args) => {
@@ -220,7 +221,7 @@ async fn dispatch(
         Command::SubjectAccess(args) => subject_access::run(&config, &store, args).await,
         Command::Retention(cmd) => retention::run(&config, &store, cmd).await,
         Command::Tune(args) => tune::run(&config, &store, args).await,
-        Command::CheckConfig | Command::Explain(_) | Command::Match(_) => {
+        Command::CheckConfig(_) | Command::Explain(_) | Command::Match(_) => {
             unreachable!("handled before the store is opened")
         }
     }

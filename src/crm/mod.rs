@@ -106,6 +106,31 @@ pub trait CrmSource: Send + Sync {
     ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>>;
 }
 
+/// A deep check before the first pass: that the CRM answers and has every mapped table and
+/// column (what [`open`] checks), without creating a demo CRM that is not there yet.
+pub async fn check(name: &str, config: &crate::config::CrmConfig) -> Result<String, CrmError> {
+    let crate::config::CrmConfig::Sql(sql_config) = config;
+    let missing_demo = sql_config.demo_data
+        && crate::db::sqlite_path(&sql_config.url).is_some_and(|p| !p.exists());
+    if missing_demo {
+        return Ok("the demo CRM is created with its data on the first run".into());
+    }
+    sql::SqlCrm::open(name, sql_config).await?;
+    Ok("reached; every mapped table and column exists".into())
+}
+
+/// Whether `error` says the CRM could not be reached (worth a warning before a pass; it may
+/// be up by then) rather than that the config does not fit it.
+pub fn unreachable(error: &CrmError) -> bool {
+    matches!(
+        error,
+        CrmError::Db {
+            source: crate::db::DbError::Connect { .. },
+            ..
+        }
+    )
+}
+
 /// Opens the CRM a job names. A demo CRM (`demo_data = true`) whose SQLite file does not
 /// exist yet is created and filled first.
 pub async fn open(

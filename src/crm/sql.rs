@@ -229,19 +229,24 @@ impl SqlCrm {
                 mapping.columns.len()
             )));
         }
+        // Qualified: SQLite reads an unknown bare "column" as a string literal.
         let mut probes = vec![];
         let columns: Vec<String> = std::iter::once(&mapping.id_column)
             .chain(mapping.modified_column.iter())
             .chain(mapping.modified_by_column.iter())
             .chain(mapping.filter.keys())
             .chain(mapping.columns.values())
-            .map(|c| quote(c))
+            .map(|c| self.col(&mapping.table, c))
             .collect();
         probes.push((mapping.table.clone(), columns.join(", ")));
         for l in mapping.lookups.values() {
             probes.push((
                 l.table.clone(),
-                format!("{}, {}", quote(&l.key), quote(&l.value)),
+                format!(
+                    "{}, {}",
+                    self.col(&l.table, &l.key),
+                    self.col(&l.table, &l.value)
+                ),
             ));
         }
         for (table, columns) in probes {

@@ -20,7 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::{CatchUp, Config, Overrun};
 use crate::metrics;
@@ -67,11 +67,38 @@ struct Ctx {
 /// clock jumps (NTP, suspend) and costs nothing.
 const MAX_NAP: Duration = Duration::from_secs(60);
 
+/// The deep check before any job is scheduled: a config that does not fit its CRM or
+/// register stops the start (as a config that does not load would); what cannot be reached
+/// now is a warning, since it may be up by the first slot.
+async fn preflight(config_path: &Path, config: &Config) -> anyhow::Result<()> {
+    let found = crate::preflight::check(config).await;
+    for f in &found {
+        match f.severity {
+            crate::preflight::Severity::Ok => debug!(subject = %f.subject, "{}", f.message),
+            crate::preflight::Severity::Warning => warn!(subject = %f.subject, "{}", f.message),
+            crate::preflight::Severity::Error => error!(subject = %f.subject, "{}", f.message),
+        }
+    }
+    match crate::preflight::errors(&found) {
+        0 => Ok(()),
+        n => Err(crate::config::ConfigError {
+            file: config_path.to_path_buf(),
+            key: None,
+            problem: format!(
+                "{n} of its references do not fit the CRM or register (logged above; \
+                 `refsync check-config --deep` lists them); fix them and start again"
+            ),
+        }
+        .into()),
+    }
+}
+
 pub async fn run(config_path: &Path, config: Config, store: Store) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     if config.job.is_empty() {
         anyhow::bail!("no jobs are configured; add a [job.NAME] section to the config");
     }
+    preflight(config_path, &config).await?;
     let notifier = Arc::new(Notifier::from_env());
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

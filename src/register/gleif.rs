@@ -74,6 +74,23 @@ impl GleifRegister {
         url
     }
 
+    fn not_the_api(&self) -> RegisterError {
+        self.http.unavailable(
+            "lei-records answered 404; check base_url (GLEIF's is https://api.gleif.org/api/v1)",
+        )
+    }
+
+    /// One record asked for, to see that base_url is a GLEIF API that answers.
+    async fn probe(&self) -> Result<Vec<String>, RegisterError> {
+        let url = self.url("lei-records", &[("page[size]", "1")]);
+        self.http
+            .fetch(&Request::Get(url), |answer| {
+                self.data(answer.ok_or_else(|| self.not_the_api())?)
+            })
+            .await?;
+        Ok(vec!["the API answers".to_string()])
+    }
+
     fn bad_answer(&self, what: &str) -> RegisterError {
         self.http.unavailable(format!(
             "unexpected answer: {what}; is base_url a GLEIF API v1?"
@@ -98,12 +115,13 @@ impl GleifRegister {
             let page = self
                 .http
                 .fetch(&Request::Get(url), |answer| {
-                    let Some(body) = answer else { return Ok(None) };
+                    // No match is a 200 with an empty list; a 404 is a wrong base_url.
+                    let body = answer.ok_or_else(|| self.not_the_api())?;
                     let next = body.pointer("/links/next").and_then(Value::as_str);
-                    Ok(Some((self.data(body)?, next.map(str::to_string))))
+                    Ok((self.data(body)?, next.map(str::to_string)))
                 })
                 .await?;
-            let Some((data, link)) = page else { break };
+            let (data, link) = page;
             out.extend(data);
             if pages < self.config.max_pages {
                 next = link
@@ -551,6 +569,10 @@ impl Register for GleifRegister {
 
     fn stats(&self) -> RegisterStats {
         self.http.stats()
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<Vec<String>, RegisterError>> {
+        Box::pin(self.probe())
     }
 
     fn candidates<'a>(

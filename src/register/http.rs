@@ -217,7 +217,15 @@ impl HttpClient {
     fn parse(&self, body: &str) -> Result<serde_json::Value, RegisterError> {
         serde_json::from_str(body).map_err(|e| {
             warn!(register = %self.register, error = %e, "register sent malformed JSON");
-            self.unavailable(format!("malformed JSON in the answer: {e}"))
+            if body.trim_start().starts_with('<') {
+                // Most often the URL of a web page (a table's page, a login) instead of the API.
+                self.unavailable(
+                    "the answer is an HTML page, not JSON: is the configured URL the API \
+                     itself (for datasette-reconcile `…/DATABASE/TABLE/-/reconcile`)?",
+                )
+            } else {
+                self.unavailable(format!("malformed JSON in the answer: {e}"))
+            }
         })
     }
 

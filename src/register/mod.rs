@@ -64,6 +64,25 @@ pub trait Register: Send + Sync {
     fn holds_records(&self) -> bool {
         self.sample(0).is_some()
     }
+
+    /// A deep check before the first pass: that a remote register answers and has the ids
+    /// the config names. What it found, as lines; `Unavailable` when it cannot be reached
+    /// (worth a warning), `BadData` when the config does not fit it (an error). A file
+    /// register was checked whole when it was opened.
+    fn check(&self) -> BoxFuture<'_, Result<Vec<String>, RegisterError>> {
+        Box::pin(async { Ok(vec!["read whole; its mapped columns exist".to_string()]) })
+    }
+}
+
+/// [`Register::check`] for the register `name`: opened without a response cache, so that
+/// what it says is what the register says now.
+pub async fn check(name: &str, config: &RegisterConfig) -> Result<Vec<String>, RegisterError> {
+    if let RegisterConfig::Vies(_) = config {
+        return Ok(vec![
+            "asked per VAT id during a pass; not probed here".to_string()
+        ]);
+    }
+    open(name, config, None).await?.check().await
 }
 
 /// Opens the register a job names; file registers are read here, once per pass. Remote

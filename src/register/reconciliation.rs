@@ -210,6 +210,8 @@ type PropertyValues = Vec<(String, Vec<Value>)>;
 struct Service {
     dialect: Dialect,
     extend: bool,
+    /// Where the service lists the properties of a type (`propose_properties`), if it does.
+    properties: Option<reqwest::Url>,
 }
 
 pub struct ReconciliationRegister {
@@ -317,6 +319,7 @@ impl ReconciliationRegister {
                         Ok(Service {
                             dialect,
                             extend: manifest.get("extend").and_then(Value::as_object).is_some(),
+                            properties: self.properties_url(dialect, manifest),
                         })
                     })
                     .await?;
@@ -324,6 +327,113 @@ impl ReconciliationRegister {
                 Ok(service)
             })
             .await
+    }
+
+    /// The property proposal service a manifest names: 0.2 gives a URL and path, the
+    /// 1.0 draft a flag for `{endpoint}/properties`.
+    fn properties_url(&self, dialect: Dialect, manifest: &Value) -> Option<reqwest::Url> {
+        let extend = manifest.get("extend")?;
+        match dialect {
+            Dialect::V02 => {
+                let at = extend.get("propose_properties")?;
+                let base = at.get("service_url")?.as_str()?.trim_end_matches('/');
+                let path = at.get("service_path")?.as_str()?;
+                reqwest::Url::parse(&format!("{base}{path}")).ok()
+            }
+            Dialect::V1Draft => extend
+                .get("proposeProperties")
+                .and_then(Value::as_bool)
+                .filter(|on| *on)
+                .map(|_| self.at("properties")),
+        }
+    }
+
+    /// The property ids the service lists for the configured type.
+    async fn listed_properties(
+        &self,
+        mut url: reqwest::Url,
+    ) -> Result<BTreeSet<String>, RegisterError> {
+        if let Some(t) = &self.config.type_id {
+            url.query_pairs_mut().append_pair("type", t);
+        }
+        self.http
+            .fetch(&Request::Get(url), |answer| {
+                let listed = answer
+                    .and_then(|a| a.get("properties"))
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| {
+                        self.http
+                            .unavailable("the property proposal answer has no `properties` list")
+                    })?;
+                Ok(listed
+                    .iter()
+                    .filter_map(|p| p.get("id").and_then(Value::as_str))
+                    .map(str::to_string)
+                    .collect())
+            })
+            .await
+    }
+
+    async fn check_ids(&self) -> Result<Vec<String>, RegisterError> {
+        let service = self.service().await?;
+        let mut notes = vec![format!("manifest read (API {})", service.dialect.folder())];
+        if !self.config.extend.is_empty() && !service.extend {
+            return Err(RegisterError::BadData {
+                register: self.name.clone(),
+                problem: format!(
+                    "the service offers no data extension, so [register.{}.extend] would fetch \
+                     nothing; remove it or use a service that extends",
+                    self.name
+                ),
+            });
+        }
+        let named: BTreeSet<&String> = self
+            .config
+            .properties
+            .values()
+            .chain(self.config.extend.values())
+            .collect();
+        if named.is_empty() {
+            return Ok(notes);
+        }
+        let Some(url) = service.properties.clone() else {
+            notes.push(
+                "the service does not list its properties; property and extend ids not checked"
+                    .into(),
+            );
+            return Ok(notes);
+        };
+        let listed = self.listed_properties(url).await?;
+        let unknown: Vec<&str> = named
+            .iter()
+            .filter(|id| !listed.contains(id.as_str()))
+            .map(|id| id.as_str())
+            .collect();
+        if !unknown.is_empty() {
+            let mut known: Vec<&str> = listed.iter().map(String::as_str).take(20).collect();
+            if listed.len() > known.len() {
+                known.push("…");
+            }
+            return Err(RegisterError::BadData {
+                register: self.name.clone(),
+                problem: format!(
+                    "the service has no propert{} {} for type {}; it lists: {}; fix \
+                     [register.{}.properties] or [register.{}.extend]",
+                    if unknown.len() == 1 { "y" } else { "ies" },
+                    unknown.join(", "),
+                    self.config.type_id.as_deref().unwrap_or("(any)"),
+                    known.join(", "),
+                    self.name,
+                    self.name
+                ),
+            });
+        }
+        notes.push(format!(
+            "{} property and extend ids found among the service's {} properties",
+            named.len(),
+            listed.len()
+        ));
+        Ok(notes)
     }
 
     /// The ways `record` is asked, most exact first: by its identifiers (with the name,
@@ -739,6 +849,10 @@ fn value_text(v: &Value) -> Option<String> {
 impl Register for ReconciliationRegister {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<Vec<String>, RegisterError>> {
+        Box::pin(self.check_ids())
     }
 
     fn stats(&self) -> RegisterStats {
