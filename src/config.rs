@@ -170,10 +170,33 @@ pub struct ListenerConfig {
     /// browser talking plain http to a loopback listener; refused on any other address.
     #[serde(default = "default_secure_cookie")]
     pub secure_cookie: bool,
+    /// A request's headers must arrive within this many seconds; an idle kept-alive
+    /// connection is closed after it too.
+    #[serde(default = "default_header_timeout_secs")]
+    pub header_timeout_secs: u64,
+    /// A request's body must arrive within this many seconds (else 408).
+    #[serde(default = "default_body_timeout_secs")]
+    pub body_timeout_secs: u64,
+    /// Open connections one client address may hold; more are closed at once, so that one
+    /// client cannot take every socket.
+    #[serde(default = "default_max_connections_per_address")]
+    pub max_connections_per_address: usize,
 }
 
 fn default_secure_cookie() -> bool {
     true
+}
+
+fn default_header_timeout_secs() -> u64 {
+    10
+}
+
+fn default_body_timeout_secs() -> u64 {
+    30
+}
+
+fn default_max_connections_per_address() -> usize {
+    64
 }
 
 impl Default for ListenerConfig {
@@ -182,6 +205,9 @@ impl Default for ListenerConfig {
             listen: None,
             ready_max_failed_passes: default_ready_max_failed_passes(),
             secure_cookie: default_secure_cookie(),
+            header_timeout_secs: default_header_timeout_secs(),
+            body_timeout_secs: default_body_timeout_secs(),
+            max_connections_per_address: default_max_connections_per_address(),
         }
     }
 }
@@ -943,11 +969,20 @@ impl Config {
                     .into(),
             ));
         }
-        if self.http.ready_max_failed_passes == 0 {
-            return Err((
-                "http.ready_max_failed_passes".into(),
-                "must be at least 1".into(),
-            ));
+        let at_least_one = [
+            (
+                "ready_max_failed_passes",
+                u64::from(self.http.ready_max_failed_passes),
+            ),
+            ("header_timeout_secs", self.http.header_timeout_secs),
+            ("body_timeout_secs", self.http.body_timeout_secs),
+            (
+                "max_connections_per_address",
+                self.http.max_connections_per_address as u64,
+            ),
+        ];
+        if let Some((key, _)) = at_least_one.iter().find(|(_, v)| *v == 0) {
+            return Err((format!("http.{key}"), "must be at least 1".into()));
         }
         for (name, register) in &self.register {
             if let RegisterConfig::Vies(v) = register {

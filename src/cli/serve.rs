@@ -36,10 +36,11 @@ pub async fn run(config: Config, store: Store, args: ServeArgs) -> anyhow::Resul
         ))
         .into());
     }
+    let limits = web::Limits::of(&config.http);
     let (_config_tx, config_rx) = watch::channel(Arc::new(config));
     let (stop_tx, stop_rx) = watch::channel(false);
     let app = web::router(WebState::new(store, config_rx));
-    let (local, task) = web::serve(addr, app, stop_rx).await?;
+    let (local, task) = web::serve(addr, app, limits, stop_rx).await?;
     info!(address = %local, "review UI and API listening");
     // Tests and people read the address here (port 0 picks a free one).
     println!("listening on http://{local}/");

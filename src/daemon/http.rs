@@ -36,6 +36,7 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<JoinHandle<()>> {
     let store_url = config.borrow().store.url.clone();
+    let limits = crate::web::Limits::of(&config.borrow().http);
     // Its own connection: the UI stays responsive while a pass holds the daemon's.
     let url = store_url.clone();
     let db = tokio::task::spawn_blocking(move || Db::connect(&url, Missing::Refuse)).await??;
@@ -47,7 +48,7 @@ pub async fn serve(
         .route("/metrics", get(metrics))
         .with_state(shared)
         .merge(web);
-    let (local, task) = crate::web::serve(addr, app, shutdown).await?;
+    let (local, task) = crate::web::serve(addr, app, limits, shutdown).await?;
     info!(address = %local, "http listener started");
     Ok(task)
 }

@@ -267,13 +267,24 @@ impl FromRequestParts<Arc<WebState>> for Actor {
     }
 }
 
-/// Failed logins per user name and per client address within a window; in memory, so a
-/// restart forgets them (the window is short anyway).
+/// Login attempts per user name and per client address within a window; in memory, so a
+/// restart forgets them (the window is short anyway). An attempt is counted before its
+/// password is checked, so parallel guesses cannot all pass the check while argon2 runs;
+/// a successful one gives its count back.
 pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    attempts: Mutex<HashMap<String, VecDeque<Instant>>>,
     window: Duration,
     per_user: usize,
     per_address: usize,
+}
+
+/// An attempt counted by [`LoginLimiter::reserve`]; it stays counted as a failure unless
+/// [`LoginLimiter::succeeded`] takes it back.
+#[must_use]
+pub struct Attempt {
+    user: String,
+    address: IpAddr,
+    at: Instant,
 }
 
 impl LoginLimiter {
@@ -285,7 +296,7 @@ impl LoginLimiter {
 
     pub fn with_limits(window: Duration, per_user: usize, per_address: usize) -> LoginLimiter {
         LoginLimiter {
-            failures: Mutex::new(HashMap::new()),
+            attempts: Mutex::new(HashMap::new()),
             window,
             per_user,
             per_address,
@@ -299,15 +310,14 @@ impl LoginLimiter {
         ]
     }
 
-    /// `Err(seconds)` to wait when either key has used up its failures.
-    pub fn check(&self, user: &str, address: IpAddr) -> Result<(), u64> {
+    /// Counts an attempt of `user` from `address`, or `Err(seconds)` to wait when either
+    /// has used up its attempts (then nothing is counted and no password is checked).
+    pub fn reserve(&self, user: &str, address: IpAddr) -> Result<Attempt, u64> {
         let now = Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
         let mut wait = None;
         for (key, is_user) in LoginLimiter::keys(user, address) {
-            let Some(times) = failures.get_mut(&key) else {
-                continue;
-            };
+            let times = attempts.entry(key).or_default();
             while times.front().is_some_and(|t| now - *t >= self.window) {
                 times.pop_front();
             }
@@ -322,20 +332,29 @@ impl LoginLimiter {
                 wait = Some(wait.map_or(secs, |w: u64| w.max(secs)));
             }
         }
-        wait.map_or(Ok(()), Err)
-    }
-
-    pub fn failed(&self, user: &str, address: IpAddr) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        for (key, _) in LoginLimiter::keys(user, address) {
-            failures.entry(key).or_default().push_back(Instant::now());
+        if let Some(secs) = wait {
+            return Err(secs);
         }
+        for (key, _) in LoginLimiter::keys(user, address) {
+            attempts.entry(key).or_default().push_back(now);
+        }
+        Ok(Attempt {
+            user: user.to_string(),
+            address,
+            at: now,
+        })
     }
 
-    /// A successful login clears the user's failures (not the address's).
-    pub fn succeeded(&self, user: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        failures.remove(&format!("user:{user}"));
+    /// The attempt was the right password: the user's count is cleared and the address's
+    /// attempt given back (failures from the address stay).
+    pub fn succeeded(&self, attempt: Attempt) {
+        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        attempts.remove(&format!("user:{}", attempt.user));
+        if let Some(times) = attempts.get_mut(&format!("addr:{}", attempt.address)) {
+            if let Some(i) = times.iter().rposition(|t| *t == attempt.at) {
+                times.remove(i);
+            }
+        }
     }
 }
 
@@ -387,27 +406,49 @@ mod tests {
         let limiter = LoginLimiter::new();
         let here: IpAddr = "10.0.0.1".parse().unwrap();
         for _ in 0..5 {
-            assert!(limiter.check("anna", here).is_ok());
-            limiter.failed("anna", here);
+            let _failed = limiter.reserve("anna", here).unwrap();
         }
-        let wait = limiter.check("anna", here).unwrap_err();
+        let wait = limiter.reserve("anna", here).err().unwrap();
         assert!((1..=300).contains(&wait), "{wait}");
         // Another name from the same address still may try, until the address's limit.
-        assert!(limiter.check("bert", here).is_ok());
-        for i in 0..15 {
-            limiter.failed(&format!("user{i}"), here);
+        let _failed = limiter.reserve("bert", here).unwrap();
+        for i in 0..14 {
+            let _failed = limiter.reserve(&format!("user{i}"), here).unwrap();
         }
-        assert!(limiter.check("carl", here).is_err());
-        assert!(limiter.check("carl", "10.0.0.2".parse().unwrap()).is_ok());
+        assert!(limiter.reserve("carl", here).is_err());
+        assert!(limiter.reserve("carl", "10.0.0.2".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn the_sixth_parallel_attempt_is_refused_before_any_password_is_checked() {
+        let limiter = LoginLimiter::new();
+        let here: IpAddr = "10.0.0.1".parse().unwrap();
+        // Five attempts in flight at once, none answered yet.
+        let in_flight: Vec<Attempt> = (0..5)
+            .map(|_| limiter.reserve("anna", here).unwrap())
+            .collect();
+        assert!(limiter.reserve("anna", here).is_err());
+        assert_eq!(in_flight.len(), 5);
+    }
+
+    #[test]
+    fn a_successful_login_gives_its_attempts_back() {
+        let limiter = LoginLimiter::with_limits(Duration::from_secs(300), 2, 2);
+        let here: IpAddr = "10.0.0.1".parse().unwrap();
+        let _failed = limiter.reserve("anna", here).unwrap();
+        limiter.succeeded(limiter.reserve("anna", here).unwrap());
+        // The user's count is cleared; the address keeps its one failure.
+        let _failed = limiter.reserve("anna", here).unwrap();
+        assert!(limiter.reserve("bert", here).is_err());
     }
 
     #[test]
     fn login_failures_expire_after_the_window() {
         let limiter = LoginLimiter::with_limits(Duration::from_millis(30), 1, 10);
         let here: IpAddr = "10.0.0.1".parse().unwrap();
-        limiter.failed("anna", here);
-        assert!(limiter.check("anna", here).is_err());
+        let _failed = limiter.reserve("anna", here).unwrap();
+        assert!(limiter.reserve("anna", here).is_err());
         std::thread::sleep(Duration::from_millis(40));
-        assert!(limiter.check("anna", here).is_ok());
+        assert!(limiter.reserve("anna", here).is_ok());
     }
 }

@@ -9,14 +9,16 @@ pub mod i18n;
 pub mod openapi;
 pub mod ui;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
 use tokio::sync::watch;
-use tracing::error;
+use tracing::{debug, error, warn};
 
 use crate::config::Config;
 use crate::db::DbError;
@@ -51,30 +53,165 @@ pub fn router(state: Arc<WebState>) -> Router {
     api::routes().merge(ui::routes()).with_state(state)
 }
 
+/// The largest request body read (axum's default for its extractors, kept for all).
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// What a client may take of the listener, so that one cannot starve the others.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Headers must arrive within this; an idle kept-alive connection closes after it.
+    pub header_timeout: Duration,
+    /// A body must arrive within this (else 408).
+    pub body_timeout: Duration,
+    /// Open connections per client address; one more is closed at once.
+    pub per_address: usize,
+}
+
+impl Limits {
+    pub fn of(http: &crate::config::ListenerConfig) -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs(http.header_timeout_secs),
+            body_timeout: Duration::from_secs(http.body_timeout_secs),
+            per_address: http.max_connections_per_address,
+        }
+    }
+}
+
+/// Open connections per client address; a slot is given back when its connection ends.
+#[derive(Default)]
+struct Connections(Mutex<HashMap<IpAddr, usize>>);
+
+struct Slot {
+    connections: Arc<Connections>,
+    address: IpAddr,
+}
+
+impl Connections {
+    fn take(self: &Arc<Self>, address: IpAddr, limit: usize) -> Option<Slot> {
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(address).or_default();
+        if *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            connections: Arc::clone(self),
+            address,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.connections.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.address) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// Reads the whole body within the body timeout and the size limit before the handler runs:
+/// a client that sends slowly gets 408, one that sends too much 413, wherever it sends.
+async fn read_body(
+    axum::extract::State(timeout): axum::extract::State<Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} s",
+                timeout.as_secs()
+            ),
+        )
+            .into_response(),
+        Ok(Err(_)) => WebError::TooLarge(format!(
+            "the request body is over {} MiB or broke off",
+            MAX_BODY_BYTES / (1024 * 1024)
+        ))
+        .into_response(),
+        Ok(Ok(bytes)) => {
+            next.run(axum::extract::Request::from_parts(
+                parts,
+                axum::body::Body::from(bytes),
+            ))
+            .await
+        }
+    }
+}
+
 /// Binds `addr` and serves `app` (with client addresses, for login rate limiting) until
-/// `shutdown` turns true.
+/// `shutdown` turns true, within `limits`. hyper's own connection builder rather than
+/// `axum::serve`, which has no header timeout and no per-address bound.
 pub async fn serve(
     addr: SocketAddr,
     app: Router,
+    limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot listen on {addr}: {e}; choose a free address with --listen or http.listen"
         )
     })?;
     let local = listener.local_addr()?;
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        limits.body_timeout,
+        read_body,
+    ));
     let task = tokio::spawn(async move {
-        let stopped = async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        };
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(e) = axum::serve(listener, service)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
-            error!(error = %e, "http listener failed");
+        let connections = Arc::new(Connections::default());
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout);
+        let builder = builder.http1_only();
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait rather than spin.
+                        warn!(error = %e, "cannot accept a connection");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                _ = async { shutdown.wait_for(|stop| *stop).await.map(|_| ()) } => break,
+            };
+            let Some(slot) = connections.take(peer.ip(), limits.per_address) else {
+                debug!("connection refused: the address has its limit of open connections");
+                continue;
+            };
+            let service = app.clone().map_request(
+                move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    request
+                },
+            );
+            let service = hyper_util::service::TowerToHyperService::new(service);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            let connection = graceful.watch(connection.into_owned());
+            tokio::spawn(async move {
+                let _slot = slot;
+                if let Err(e) = connection.await {
+                    debug!(error = %e, "connection ended with an error");
+                }
+            });
         }
+        graceful.shutdown().await;
     });
     Ok((local, task))
 }

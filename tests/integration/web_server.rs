@@ -23,7 +23,12 @@ impl Server {
     /// Runs one pass, creates the users and starts serving; plain http on loopback, so the
     /// session cookie is not `Secure`.
     pub fn start(kind: &StoreKind) -> Server {
-        let sb = kind.sandbox(|c| c.replace("secure_cookie = true", "secure_cookie = false"));
+        Server::start_with(kind, |c| c)
+    }
+
+    /// As [`Server::start`], with `edit` applied to the config too.
+    pub fn start_with(kind: &StoreKind, edit: impl FnOnce(String) -> String) -> Server {
+        let sb = kind.sandbox(|c| edit(c.replace("secure_cookie = true", "secure_cookie = false")));
         sb.ok(&["run", "--once"]);
         for (name, role) in USERS {
             let mut child = sb

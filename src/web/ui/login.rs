@@ -53,16 +53,16 @@ pub async fn submit(
 ) -> Response {
     let name = credentials.name.trim().to_string();
     let address = client.ip();
-    if state.limiter.check(&name, address).is_err() {
+    let Ok(attempt) = state.limiter.reserve(&name, address) else {
         return login_page(
             ui,
             StatusCode::TOO_MANY_REQUESTS,
             Some(ui.lang.t("too_many")),
         );
-    }
+    };
     match verify(&state, &name, credentials.password).await {
         Ok(Some(user)) => {
-            state.limiter.succeeded(&name);
+            state.limiter.succeeded(attempt);
             match start_session(&state, user).await {
                 Ok(cookie) => {
                     info!("user logged in");
@@ -76,7 +76,7 @@ pub async fn submit(
             }
         }
         Ok(None) => {
-            state.limiter.failed(&name, address);
+            // The attempt stays counted.
             login_page(
                 ui,
                 StatusCode::UNAUTHORIZED,
