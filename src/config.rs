@@ -561,6 +561,14 @@ pub struct FileRegisterConfig {
     #[serde(default)]
     pub blocking: BlockingSettings,
     pub columns: BTreeMap<Field, String>,
+    /// A row with a mapped value over this many bytes is skipped (and counted in the log):
+    /// no register value is that long, and it must not become a proposed change.
+    #[serde(default = "default_max_field_bytes")]
+    pub max_field_bytes: usize,
+}
+
+fn default_max_field_bytes() -> usize {
+    crate::domain::excerpt::MAX_FIELD_BYTES
 }
 
 fn default_writer_name() -> String {

@@ -37,8 +37,13 @@ pub struct ListArgs {
     id_column: Option<String>,
     #[arg(long, value_parser = parse_delimiter)]
     delimiter: Option<u8>,
+    /// The file's encoding; by default each line is read as UTF-8 where it is valid
+    /// UTF-8, else as Windows-1252 (and a file that mixes them is reported).
     #[arg(long, value_enum)]
     encoding: Option<EncodingArg>,
+    /// A row with a cell over this many bytes is reported by line and skipped.
+    #[arg(long, default_value_t = crate::domain::excerpt::MAX_FIELD_BYTES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_field_bytes: usize,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 }
@@ -72,6 +77,7 @@ impl ListArgs {
             map: self.map.iter().cloned().collect::<BTreeMap<_, _>>(),
             id_column: self.id_column.clone(),
             cells_only: false,
+            max_field_bytes: Some(self.max_field_bytes),
         }
     }
 }
@@ -129,6 +135,12 @@ fn print(report: &ImportReport, format: Format, done: &str) -> anyhow::Result<Ex
                         .map(|(f, i)| format!("{f}={}", layout.headers[*i]))
                         .collect::<Vec<_>>()
                         .join(", ")
+                );
+            }
+            if let Some(mixed) = &report.mixed_encodings {
+                println!(
+                    "warning: the file mixes encodings: {} lines read as UTF-8, {} as Windows-1252, each line as what it is; check those lines",
+                    mixed.utf8_lines, mixed.windows_1252_lines
                 );
             }
             println!(

@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
+use crate::domain::excerpt::{oversized, quoted, MAX_FIELD_BYTES};
 use crate::domain::model::{Field, Record};
 use crate::domain::normalise::{fold_text, split_house_number};
 
@@ -247,6 +250,57 @@ impl<R: Read> Read for Cp1252Reader<R> {
     }
 }
 
+/// How many lines with non-ASCII bytes were read as each encoding.
+#[derive(Debug, Default)]
+struct LineCounts {
+    utf8: AtomicU64,
+    windows_1252: AtomicU64,
+}
+
+/// Lines of both encodings in one file: an export pasted together from two sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct MixedEncodings {
+    pub utf8_lines: u64,
+    pub windows_1252_lines: u64,
+}
+
+/// Decodes each line on its own, as UTF-8 where it is valid UTF-8 and else as
+/// Windows-1252, so that a file with both is read right line by line (and counted).
+struct LineDecoder<R> {
+    inner: BufReader<R>,
+    pending: Vec<u8>,
+    counts: Arc<LineCounts>,
+}
+
+impl<R: Read> Read for LineDecoder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pending.is_empty() {
+            let mut line = Vec::new();
+            if self.inner.read_until(b'\n', &mut line)? == 0 {
+                return Ok(0);
+            }
+            self.pending = if line.is_ascii() {
+                line
+            } else {
+                match String::from_utf8(line) {
+                    Ok(text) => {
+                        self.counts.utf8.fetch_add(1, Ordering::Relaxed);
+                        text.into_bytes()
+                    }
+                    Err(e) => {
+                        self.counts.windows_1252.fetch_add(1, Ordering::Relaxed);
+                        decode_cp1252(e.as_bytes()).into_bytes()
+                    }
+                }
+            };
+        }
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending[..n]);
+        self.pending.drain(..n);
+        Ok(n)
+    }
+}
+
 /// Turns CRLF line ends into LF, so that line numbers in messages count the way editors
 /// do (the CSV parser reports CRLF rows one line early).
 struct LfReader<R> {
@@ -302,6 +356,9 @@ pub struct CsvRows {
     pub layout: Layout,
     reader: csv::Reader<Box<dyn Read + Send>>,
     id_column: Option<usize>,
+    max_field_bytes: usize,
+    /// Lines read per encoding, when each line is decoded on its own.
+    lines: Option<Arc<LineCounts>>,
 }
 
 /// Explicit choices; anything left `None` is detected.
@@ -316,6 +373,9 @@ pub struct CsvOptions {
     /// Files that are not records (e.g. consent lists) need no column mapped to a field;
     /// their rows are read as cells.
     pub cells_only: bool,
+    /// A row with a cell over this many bytes is reported and skipped; default
+    /// [`MAX_FIELD_BYTES`].
+    pub max_field_bytes: Option<usize>,
 }
 
 impl CsvRows {
@@ -338,9 +398,10 @@ impl CsvRows {
                 .iter()
                 .position(|&b| b == b'\n')
                 .unwrap_or(sample.len());
-            match encoding {
-                Encoding::Utf8 => String::from_utf8_lossy(&sample[bom..end]).into_owned(),
-                Encoding::Windows1252 => decode_cp1252(&sample[..end]),
+            let line = &sample[bom..end];
+            match (options.encoding, std::str::from_utf8(line)) {
+                (Some(Encoding::Windows1252), _) | (None, Err(_)) => decode_cp1252(line),
+                _ => String::from_utf8_lossy(line).into_owned(),
             }
         };
         let delimiter = options
@@ -352,12 +413,19 @@ impl CsvRows {
         if bom == 3 {
             file.read_exact(&mut skip).map_err(io)?;
         }
-        let decoded: Box<dyn Read + Send> = match encoding {
-            Encoding::Utf8 => Box::new(file),
-            Encoding::Windows1252 => Box::new(Cp1252Reader {
+        // Unless told, each line is decoded as what it is: files pasted from two exports mix.
+        let lines = options.encoding.is_none().then(Arc::<LineCounts>::default);
+        let decoded: Box<dyn Read + Send> = match (options.encoding, &lines) {
+            (_, Some(counts)) => Box::new(LineDecoder {
+                inner: BufReader::new(file),
+                pending: Vec::new(),
+                counts: Arc::clone(counts),
+            }),
+            (Some(Encoding::Windows1252), None) => Box::new(Cp1252Reader {
                 inner: file,
                 pending: Vec::new(),
             }),
+            (_, None) => Box::new(file),
         };
         let source: Box<dyn Read + Send> = Box::new(LfReader {
             inner: decoded,
@@ -392,8 +460,9 @@ impl CsvRows {
         for (field, name) in &options.map {
             let at = position(name).ok_or_else(|| {
                 unusable(format!(
-                    "--map {field}={name}: no such column; the columns are: {}",
-                    headers.join(", ")
+                    "--map {field}={}: no such column; the columns are: {}",
+                    quoted(name),
+                    quoted(&headers.join(", "))
                 ))
             })?;
             fields.insert(*field, at);
@@ -401,13 +470,14 @@ impl CsvRows {
         if fields.is_empty() && !options.cells_only {
             return Err(unusable(format!(
                 "no column could be mapped to a field; name them with --map FIELD=COLUMN (columns: {})",
-                headers.join(", ")
+                quoted(&headers.join(", "))
             )));
         }
         let id_column = match &options.id_column {
-            Some(name) => {
-                Some(position(name).ok_or_else(|| unusable(format!("no id column `{name}`")))?)
-            }
+            Some(name) => Some(
+                position(name)
+                    .ok_or_else(|| unusable(format!("no id column `{}`", quoted(name))))?,
+            ),
             None => None,
         };
         let street_with_number =
@@ -422,7 +492,19 @@ impl CsvRows {
             },
             reader,
             id_column,
+            max_field_bytes: options.max_field_bytes.unwrap_or(MAX_FIELD_BYTES),
+            lines,
         })
+    }
+
+    /// Whether the lines read so far were of both encodings, and how many of each.
+    pub fn mixed_encodings(&self) -> Option<MixedEncodings> {
+        let counts = self.lines.as_ref()?;
+        let mixed = MixedEncodings {
+            utf8_lines: counts.utf8.load(Ordering::Relaxed),
+            windows_1252_lines: counts.windows_1252.load(Ordering::Relaxed),
+        };
+        (mixed.utf8_lines > 0 && mixed.windows_1252_lines > 0).then_some(mixed)
     }
 
     /// The next row, a row error, or `None` at the end.
@@ -450,6 +532,18 @@ impl CsvRows {
                             problem: format!("expected {width} fields, found {}; fix the quoting or delimiters of that row", raw.len()),
                         }));
                     }
+                }
+                let named = self
+                    .layout
+                    .headers
+                    .iter()
+                    .map(String::as_str)
+                    .zip(raw.iter());
+                if let Some(problem) = oversized(named, self.max_field_bytes) {
+                    return Some(Err(RowError {
+                        line,
+                        problem: format!("{problem}; the row is skipped (shorten it, or raise the limit with --max-field-bytes)"),
+                    }));
                 }
                 let cells: Vec<String> = (0..width)
                     .map(|i| raw.get(i).unwrap_or("").to_string())
@@ -506,6 +600,66 @@ mod tests {
             }
         }
         (ok, bad)
+    }
+
+    #[test]
+    fn a_file_pasted_from_utf8_and_windows_1252_exports_is_read_line_by_line() {
+        // A UTF-8 header (Straße) over Windows-1252 rows, then a UTF-8 row again.
+        let mut bytes = "Firma;Straße;PLZ;Ort\n".as_bytes().to_vec();
+        bytes.extend(b"M\xfcller GmbH;Hauptstra\xdfe 1;50667;K\xf6ln\n");
+        bytes.extend("Jäger AG;Am Markt 2;80331;München\n".as_bytes());
+        let f = file(&bytes);
+        let mut rows = CsvRows::open(f.path(), &CsvOptions::default()).unwrap();
+        assert_eq!(rows.layout.fields.get(&Field::Street), Some(&1));
+        let (ok, bad) = all(&mut rows);
+        assert!(bad.is_empty(), "{bad:?}");
+        let names: Vec<&str> = ok
+            .iter()
+            .map(|r| r.record.get(Field::LegalName).unwrap())
+            .collect();
+        assert_eq!(names, ["Müller GmbH", "Jäger AG"]);
+        assert_eq!(ok[0].record.get(Field::City), Some("Köln"));
+        assert_eq!(
+            rows.mixed_encodings(),
+            Some(MixedEncodings {
+                utf8_lines: 2,
+                windows_1252_lines: 1
+            })
+        );
+    }
+
+    #[test]
+    fn a_row_with_a_cell_over_the_limit_is_reported_by_line_and_skipped() {
+        let text = format!(
+            "Firma,Ort\nAlpha GmbH,Berlin\n{},Köln\nGamma AG,Bonn\n",
+            "x".repeat(5000)
+        );
+        let f = file(text.as_bytes());
+        let mut rows = CsvRows::open(f.path(), &CsvOptions::default()).unwrap();
+        let (ok, bad) = all(&mut rows);
+        assert_eq!(ok.len(), 2);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 3);
+        assert!(
+            bad[0]
+                .problem
+                .contains("`Firma` holds 5000 bytes, over the limit of 4096"),
+            "{}",
+            bad[0].problem
+        );
+        assert_eq!(rows.mixed_encodings(), None);
+    }
+
+    #[test]
+    fn an_unmappable_huge_header_is_quoted_short() {
+        let text = format!("{}\nx\n", "Spalte".repeat(20_000));
+        let f = file(text.as_bytes());
+        let err = CsvRows::open(f.path(), &CsvOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.len() < 700, "{} bytes", err.len());
+        assert!(err.contains("bytes in all"), "{err}");
     }
 
     #[test]

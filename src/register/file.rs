@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use tracing::info;
+use tracing::{info, warn};
 
 use super::index::RecordIndex;
 use super::{BoxFuture, Lookup, Register, RegisterError};
 use crate::config::{FileFormat, FileRegisterConfig};
+use crate::domain::excerpt::{oversized, quoted};
 use crate::domain::model::{EntityKind, Field, Record};
 use crate::domain::score::TermFrequencies;
 
@@ -109,6 +110,39 @@ fn bad(name: &str, problem: String) -> RegisterError {
     }
 }
 
+/// Rows skipped for a value over `max_field_bytes`, told once per load.
+#[derive(Default)]
+struct Skipped {
+    rows: u64,
+    first: Option<(u64, String)>,
+}
+
+impl Skipped {
+    /// Whether `record` (from `line`) is to be skipped.
+    fn oversized(&mut self, config: &FileRegisterConfig, record: &Record, line: u64) -> bool {
+        let values = std::iter::once(("id", record.id.as_str()))
+            .chain(record.values.iter().map(|(f, v)| (f.as_str(), v.as_str())));
+        let Some(problem) = oversized(values, config.max_field_bytes) else {
+            return false;
+        };
+        self.rows += 1;
+        self.first.get_or_insert((line, problem));
+        true
+    }
+
+    fn report(self, name: &str, config: &FileRegisterConfig) {
+        if let Some((line, problem)) = self.first {
+            warn!(
+                register = name,
+                rows = self.rows,
+                "{} rows skipped for a value over max_field_bytes; the first at line {line} of {}: {problem}",
+                self.rows,
+                config.path.display()
+            );
+        }
+    }
+}
+
 /// Adds one row, refusing empty and repeated ids.
 fn add(
     name: &str,
@@ -133,7 +167,7 @@ fn add(
             name,
             format!(
                 "{path}, line {line}: id `{}` appears twice; ids must be unique",
-                record.id
+                quoted(&record.id)
             ),
         ));
     }
@@ -167,8 +201,9 @@ pub(crate) fn open_mapped(
             .position(|h| h.trim() == column)
             .ok_or_else(|| {
                 format!(
-                    "no column `{column}`; its columns are: {}",
-                    headers.iter().collect::<Vec<_>>().join(", ")
+                    "no column `{}`; its columns are: {}",
+                    quoted(column),
+                    quoted(&headers.iter().collect::<Vec<_>>().join(", "))
                 )
             })
     };
@@ -193,6 +228,7 @@ fn load_csv(name: &str, config: &FileRegisterConfig) -> Result<RecordIndex, Regi
 
     let mut records = Vec::new();
     let mut seen = BTreeSet::new();
+    let mut skipped = Skipped::default();
     for row in reader.records() {
         let row = row.map_err(|e| {
             let line = e
@@ -207,8 +243,11 @@ fn load_csv(name: &str, config: &FileRegisterConfig) -> Result<RecordIndex, Regi
                 record.values.insert(*field, v.to_string());
             }
         }
-        add(name, config, &mut records, &mut seen, record, line)?;
+        if !skipped.oversized(config, &record, line) {
+            add(name, config, &mut records, &mut seen, record, line)?;
+        }
     }
+    skipped.report(name, config);
     Ok(RecordIndex::new(records, config.blocking.clone()))
 }
 
@@ -236,6 +275,7 @@ fn load_jsonl(name: &str, config: &FileRegisterConfig) -> Result<RecordIndex, Re
     let mut line = String::new();
     let mut reader = std::io::BufReader::new(file);
     let mut number = 0u64;
+    let mut skipped = Skipped::default();
     loop {
         line.clear();
         number += 1;
@@ -266,8 +306,11 @@ fn load_jsonl(name: &str, config: &FileRegisterConfig) -> Result<RecordIndex, Re
                 record.values.insert(*field, v);
             }
         }
-        add(name, config, &mut records, &mut seen, record, number)?;
+        if !skipped.oversized(config, &record, number) {
+            add(name, config, &mut records, &mut seen, record, number)?;
+        }
     }
+    skipped.report(name, config);
     Ok(RecordIndex::new(records, config.blocking.clone()))
 }
 
@@ -324,7 +367,31 @@ mod tests {
                 (Field::Postcode, "plz".to_string()),
                 (Field::VatId, "vat".to_string()),
             ]),
+            max_field_bytes: 64,
         }
+    }
+
+    #[test]
+    fn a_row_with_a_value_over_the_limit_is_skipped_and_the_others_kept() {
+        let long = "x".repeat(65);
+        let f = write(&format!(
+            "id,name,plz,vat\nA1,Alpha GmbH,10115,\nA2,{long},10117,\nA3,Gamma AG,10119,\n"
+        ));
+        let register = FileRegister::load("t", &config(f.path())).unwrap();
+        let (_, count) = register.sample(0).unwrap();
+        assert_eq!(count, 2);
+    }
+
+    #[test]
+    fn an_error_quotes_at_most_200_bytes_of_a_huge_header() {
+        let header = format!("id,{}\n", "h".repeat(100_000));
+        let f = write(&header);
+        let err = FileRegister::load("t", &config(f.path()))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.len() < 600, "{} bytes: {}", err.len(), &err[..300]);
+        assert!(err.contains("bytes in all"), "{err}");
     }
 
     fn write(content: &str) -> tempfile::NamedTempFile {

@@ -14,7 +14,7 @@ use super::erase::SuppressionCheck;
 use super::persist::{self, Proposal, Stored};
 use super::SyncError;
 use crate::config::Config;
-use crate::crm::csv::{CsvOptions, CsvRows, Layout, Row, RowError};
+use crate::crm::csv::{CsvOptions, CsvRows, Layout, MixedEncodings, Row, RowError};
 use crate::domain::decide::{decide, Decision};
 use crate::domain::model::{Band, ChangeKind, Field, Policy, Record};
 use crate::domain::normalise::comparable;
@@ -40,6 +40,8 @@ pub enum Mode {
 pub struct ImportReport {
     pub pass_id: Option<i64>,
     pub layout: Option<Layout>,
+    /// Lines of both encodings, each decoded as what it is.
+    pub mixed_encodings: Option<MixedEncodings>,
     pub rows: u64,
     pub invalid_rows: u64,
     pub errors: Vec<RowError>,
@@ -255,6 +257,14 @@ pub async fn run(
     }
     if let Some(out) = out {
         out.finish()?;
+    }
+    report.mixed_encodings = rows.mixed_encodings();
+    if let Some(mixed) = &report.mixed_encodings {
+        tracing::warn!(
+            utf8_lines = mixed.utf8_lines,
+            windows_1252_lines = mixed.windows_1252_lines,
+            "the file mixes encodings; each line was decoded as what it is"
+        );
     }
     if let Some(pass_id) = pass_id {
         let counts = PassCounts {
