@@ -7,6 +7,7 @@ mod bad_inputs;
 mod config_errors;
 mod conflict_guard;
 mod corrections;
+mod crash_campaign;
 mod crm_profiles;
 mod daemon;
 mod data_islands;
