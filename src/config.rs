@@ -1383,6 +1383,36 @@ fn env_value(raw: &str) -> toml::Value {
 mod tests {
     use super::*;
 
+    fn load_text(text: &[u8]) -> Result<Config, ConfigError> {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, text).unwrap();
+        Config::load(f.path(), Vec::new())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Any bytes load or are refused with a message; so does the shipped config with
+        /// one line replaced by any text, which keeps most of it valid and so reaches the
+        /// checks behind the parser.
+        #[test]
+        fn any_config_loads_or_is_refused_with_a_message(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            line in proptest::prelude::any::<proptest::sample::Index>(),
+            replacement in "\\PC{0,40}",
+        ) {
+            if let Err(e) = load_text(&bytes) {
+                proptest::prop_assert!(!e.to_string().is_empty());
+            }
+            let shipped = include_str!("../config/refsync.toml");
+            let mut lines: Vec<&str> = shipped.lines().collect();
+            let at = line.index(lines.len());
+            lines[at] = &replacement;
+            if let Err(e) = load_text(lines.join("\n").as_bytes()) {
+                proptest::prop_assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+
     #[test]
     fn env_values_are_typed_when_they_read_as_toml() {
         assert_eq!(env_value("0.8"), toml::Value::Float(0.8));

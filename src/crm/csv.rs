@@ -602,6 +602,33 @@ mod tests {
         (ok, bad)
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Whatever the bytes, a file opens or is refused, and every row is a row or a row
+        /// error; with a known header in front, the bytes reach the row reader.
+        #[test]
+        fn any_bytes_are_rows_row_errors_or_a_refusal(
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            header in proptest::prelude::any::<bool>(),
+            encoding in proptest::option::of(proptest::prop_oneof![
+                proptest::strategy::Just(Encoding::Utf8),
+                proptest::strategy::Just(Encoding::Windows1252)
+            ]),
+        ) {
+            let mut bytes = if header { b"Firma;Ort;E-Mail\n".to_vec() } else { Vec::new() };
+            bytes.extend(tail);
+            let f = file(&bytes);
+            let options = CsvOptions { encoding, max_field_bytes: Some(64), ..Default::default() };
+            if let Ok(mut rows) = CsvRows::open(f.path(), &options) {
+                let (ok, bad) = all(&mut rows);
+                for row in &ok {
+                    proptest::prop_assert!(row.cells.iter().all(|c| c.len() <= 64));
+                }
+                proptest::prop_assert!(bad.iter().all(|e| e.problem.len() < 600));
+            }
+        }
+    }
+
     #[test]
     fn a_file_pasted_from_utf8_and_windows_1252_exports_is_read_line_by_line() {
         // A UTF-8 header (Straße) over Windows-1252 rows, then a UTF-8 row again.

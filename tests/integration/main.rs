@@ -11,6 +11,7 @@ mod crash_campaign;
 mod crm_profiles;
 mod daemon;
 mod data_islands;
+mod fuzz_answers;
 mod gleif;
 mod http_double;
 mod matching;

@@ -551,6 +551,36 @@ fn crm_text() -> impl Strategy<Value = String> {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    /// Arbitrary bytes as a CRM or a register may send them (lossily decoded, as every
+    /// reader does): every normaliser and validator answers, none panics.
+    #[test]
+    fn every_normaliser_and_validator_takes_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+        let input = String::from_utf8_lossy(&bytes);
+        for field in Field::ALL {
+            let _ = comparable(*field, &input);
+            let _ = crate::domain::validate::check(*field, &input);
+        }
+        let _ = (
+            fold_text(&input),
+            split_legal_form(&input),
+            canonical_legal_form(&input),
+            name_query_forms(&input),
+            country_code(&input),
+            normalise_register_number(&input),
+            normalise_court(&input),
+            comparable_phone(&input),
+            comparable_email(&input),
+            comparable_website(&input),
+            comparable_city(&input),
+            parse_birth_date(&input),
+            crate::domain::validate::lei(&input),
+            crate::domain::validate::vat_id(&input),
+            crate::domain::validate::register_number(&input),
+            crate::domain::validate::industry_code(&input),
+        );
+    }
+
     #[test]
     fn comparable_forms_are_total_and_idempotent(s in crm_text(), any in ".{0,30}") {
         for input in [&s, &any] {
