@@ -67,10 +67,11 @@ struct Ctx {
 /// clock jumps (NTP, suspend) and costs nothing.
 const MAX_NAP: Duration = Duration::from_secs(60);
 
-/// The deep check before any job is scheduled: a config that does not fit its CRM or
-/// register stops the start (as a config that does not load would); what cannot be reached
-/// now is a warning, since it may be up by the first slot.
-async fn preflight(config_path: &Path, config: &Config) -> anyhow::Result<()> {
+/// The deep check before any job is scheduled, said in the log: a reference that does not
+/// fit its CRM or register at error level, one that cannot be reached now as a warning.
+/// The daemon starts either way — a register file may yet be delivered, a CRM come up —
+/// and its passes then say what failed (`status`, `/readyz`).
+async fn preflight(config: &Config) {
     let found = crate::preflight::check(config).await;
     for f in &found {
         match f.severity {
@@ -79,17 +80,13 @@ async fn preflight(config_path: &Path, config: &Config) -> anyhow::Result<()> {
             crate::preflight::Severity::Error => error!(subject = %f.subject, "{}", f.message),
         }
     }
-    match crate::preflight::errors(&found) {
-        0 => Ok(()),
-        n => Err(crate::config::ConfigError {
-            file: config_path.to_path_buf(),
-            key: None,
-            problem: format!(
-                "{n} of its references do not fit the CRM or register (logged above; \
-                 `refsync check-config --deep` lists them); fix them and start again"
-            ),
-        }
-        .into()),
+    let errors = crate::preflight::errors(&found);
+    if errors > 0 {
+        error!(
+            errors,
+            "the config does not fit its CRM or register; passes will fail until it is fixed \
+             (`refsync check-config --deep` lists what)"
+        );
     }
 }
 
@@ -98,7 +95,7 @@ pub async fn run(config_path: &Path, config: Config, store: Store) -> anyhow::Re
     if config.job.is_empty() {
         anyhow::bail!("no jobs are configured; add a [job.NAME] section to the config");
     }
-    preflight(config_path, &config).await?;
+    preflight(&config).await;
     let notifier = Arc::new(Notifier::from_env());
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
