@@ -84,6 +84,12 @@ pub enum DbError {
     BadUrl(String),
     #[error("database error: {0}")]
     Query(#[from] diesel::result::Error),
+    #[error("no connection to {url} within {waited_secs:.1} s: {reason}; the database is overloaded or unreachable, or raise its connection limit")]
+    NoConnection {
+        url: String,
+        waited_secs: f64,
+        reason: String,
+    },
 }
 
 /// What libpq finds wrong with a PostgreSQL URL, read as libpq reads it to connect but
@@ -168,64 +174,181 @@ pub fn connect(url: &DbUrl, missing: Missing) -> Result<(AnyConnection, Backend)
     }
 }
 
-/// A shared connection usable from async code.
+/// Connections a [`Db`] keeps at most. PostgreSQL serves jobs side by side on them; SQLite
+/// writes one at a time anyway (see [`Db::run`]), so more would only wait.
+const POOL_SIZE_POSTGRES: u32 = 8;
+const POOL_SIZE_SQLITE: u32 = 4;
+/// How long a caller waits for a free connection before it is told so.
+const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Makes the pool's connections with [`connect`] (so SQLite gets its pragmas) and counts
+/// the ones found broken, for the daemon's "reconnected" log line.
+#[derive(Debug)]
+struct Connections {
+    url: DbUrl,
+    broken: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl diesel::r2d2::ManageConnection for Connections {
+    type Connection = AnyConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, diesel::r2d2::Error> {
+        // The database existed when the pool was made; a vanished SQLite file is an error.
+        connect(&self.url, Missing::Refuse)
+            .map(|(conn, _)| conn)
+            .map_err(|e| {
+                diesel::r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(
+                    e.to_string(),
+                ))
+            })
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(|e| {
+            self.broken
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            diesel::r2d2::Error::QueryError(e)
+        })
+    }
+
+    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
+        false
+    }
+}
+
+/// A pool of connections usable from async code, bounded in size; a caller that gets none
+/// within [`POOL_TIMEOUT`] gets an error naming the database, never a hang.
 #[derive(Clone)]
 pub struct Db {
-    conn: Arc<Mutex<AnyConnection>>,
+    pool: diesel::r2d2::Pool<Connections>,
     pub backend: Backend,
     url: DbUrl,
+    /// SQLite takes one writer at a time; writers in this process queue here rather than
+    /// meet SQLITE_BUSY (a deferred transaction that upgrades to a write does not wait).
+    sqlite_writer: Arc<Mutex<()>>,
+    broken: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Db {
     pub fn connect(url: &DbUrl, missing: Missing) -> Result<Db, DbError> {
-        let (conn, backend) = connect(url, missing)?;
+        Db::with_pool(url, missing, None, POOL_TIMEOUT)
+    }
+
+    /// `size` connections at most (default by backend), each waited for up to `timeout`.
+    fn with_pool(
+        url: &DbUrl,
+        missing: Missing,
+        size: Option<u32>,
+        timeout: std::time::Duration,
+    ) -> Result<Db, DbError> {
+        // The first connection is made here, so that a wrong URL is the typed error.
+        let (first, backend) = connect(url, missing)?;
+        drop(first);
+        let size = size.unwrap_or(match backend {
+            Backend::Sqlite => POOL_SIZE_SQLITE,
+            _ => POOL_SIZE_POSTGRES,
+        });
+        let broken = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let pool = diesel::r2d2::Pool::builder()
+            .max_size(size)
+            .min_idle(Some(0))
+            .connection_timeout(timeout)
+            .error_handler(Box::new(diesel::r2d2::NopErrorHandler))
+            .build_unchecked(Connections {
+                url: url.clone(),
+                broken: Arc::clone(&broken),
+            });
         Ok(Db {
-            conn: Arc::new(Mutex::new(conn)),
+            pool,
             backend,
             url: url.clone(),
+            sqlite_writer: Arc::new(Mutex::new(())),
+            broken,
         })
     }
 
-    /// Checks the connection and replaces it if it broke (the database server restarted,
-    /// the network dropped it); returns whether it did. Blocking: for long-running callers
-    /// such as the daemon, before each pass.
-    pub fn ensure_connected(&self) -> Result<bool, DbError> {
-        let mut guard = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if guard.batch_execute("SELECT 1").is_ok() {
-            return Ok(false);
-        }
-        // The database existed when it was opened; a vanished SQLite file is an error.
-        let (conn, _) = connect(&self.url, Missing::Refuse)?;
-        *guard = conn;
-        Ok(true)
+    fn checkout(&self) -> Result<diesel::r2d2::PooledConnection<Connections>, DbError> {
+        self.pool.get().map_err(|e| DbError::NoConnection {
+            url: self.url.redacted(),
+            waited_secs: self.pool.connection_timeout().as_secs_f64(),
+            reason: self.url.scrub(e.to_string().trim_end()),
+        })
     }
 
-    /// Runs blocking database work on the blocking pool.
-    pub async fn run<T, F>(&self, work: F) -> T
+    /// Checks that a working connection can be had, replacing broken ones (the database
+    /// server restarted, the network dropped them); returns whether any was. Blocking: for
+    /// long-running callers such as the daemon, before each pass.
+    pub fn ensure_connected(&self) -> Result<bool, DbError> {
+        let broken = || self.broken.load(std::sync::atomic::Ordering::Relaxed);
+        let before = broken();
+        self.checkout()?;
+        Ok(broken() > before)
+    }
+
+    /// Runs blocking database work on the blocking pool, on a connection of the pool.
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&mut AnyConnection) -> T + Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        let task = tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&mut guard)
-        });
+        let db = self.clone();
+        let task = tokio::task::spawn_blocking(move || db.run_blocking(work));
         match task.await {
             Ok(value) => value,
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
     }
 
-    /// The same work, for callers that are already on a blocking thread.
-    pub fn run_blocking<T>(&self, work: impl FnOnce(&mut AnyConnection) -> T) -> T {
-        let mut guard = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        work(&mut guard)
+    /// The same work, on this (blocking) thread.
+    fn run_blocking<T, E>(
+        &self,
+        work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<DbError>,
+    {
+        let _writer = (self.backend == Backend::Sqlite)
+            .then(|| self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut conn = self.checkout()?;
+        work(&mut conn)
+    }
+}
+
+/// Work that speaks diesel's error can be run on the pool: not getting a connection is a
+/// database error to it.
+impl From<DbError> for diesel::result::Error {
+    fn from(e: DbError) -> Self {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UnableToSendCommand,
+            Box::new(e.to_string()),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caller_that_gets_no_connection_in_time_is_told_which_store_and_how_long() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DbUrl::new(&format!("sqlite://{}/store.db", dir.path().display()));
+        let db = Db::with_pool(
+            &url,
+            Missing::Create,
+            Some(1),
+            std::time::Duration::from_millis(200),
+        )
+        .unwrap();
+        let held = db.checkout().unwrap();
+        let err = db.checkout().err().unwrap().to_string();
+        assert!(
+            err.contains("store.db") && err.contains("within 0.2 s"),
+            "{err}"
+        );
+        drop(held);
+        assert!(db.checkout().is_ok());
     }
 }

@@ -63,6 +63,12 @@ impl From<diesel::result::Error> for SyncError {
     }
 }
 
+impl From<crate::db::DbError> for SyncError {
+    fn from(e: crate::db::DbError) -> Self {
+        SyncError::Store(e.into())
+    }
+}
+
 /// Set by SIGTERM/SIGINT: the pass finishes the batch it is in and stops.
 #[derive(Debug, Clone, Default)]
 pub struct Stop(Arc<AtomicBool>);
