@@ -117,7 +117,15 @@ pub async fn run(config_path: &Path, config: Config, store: Store) -> anyhow::Re
     refresh_store_gauges(&ctx.store, &config).await;
 
     let listener = match config.http.listen {
-        Some(addr) => Some(http::serve(addr, config_rx.clone(), shutdown_rx.clone()).await?),
+        Some(addr) => Some(
+            http::serve(
+                addr,
+                config_rx.clone(),
+                shutdown_rx.clone(),
+                store.seal.clone(),
+            )
+            .await?,
+        ),
         None => None,
     };
 

@@ -12,6 +12,7 @@ pub mod passes;
 pub mod provenance;
 pub mod resume;
 pub mod schema;
+pub mod seal;
 pub mod status;
 pub mod suppressions;
 pub mod users;
@@ -22,6 +23,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::config::DbUrl;
 use crate::db::{AnyConnection, Db, DbError, Missing};
+use seal::{Head, Seal};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -33,6 +35,8 @@ pub enum StoreError {
     Db(DbError),
     #[error("state store migration failed: {0}; the store is unchanged, fix the cause and run `refsync migrate`")]
     Migration(String),
+    #[error("audit checkpoint: {0}; the entries are stored, fix the cause and run the command again (or `refsync audit verify`)")]
+    Checkpoint(String),
 }
 
 impl From<DbError> for StoreError {
@@ -47,22 +51,34 @@ impl From<diesel::result::Error> for StoreError {
     }
 }
 
-/// The state store.
+/// The state store, and the audit log's key and checkpoint outside it.
 #[derive(Clone)]
 pub struct Store {
     pub db: Db,
+    pub seal: Seal,
 }
 
 impl Store {
     /// Connects and brings the schema up to date.
-    pub async fn open(url: &DbUrl) -> Result<Store, StoreError> {
+    pub async fn open(url: &DbUrl, seal: Seal) -> Result<Store, StoreError> {
         let url = url.clone();
         let db = tokio::task::spawn_blocking(move || Db::connect(&url, Missing::Create))
             .await
             .map_err(|e| StoreError::Migration(e.to_string()))??;
-        let store = Store { db };
+        let store = Store { db, seal };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Writes the checkpoint of the audit log's head: after every pass and every command
+    /// that added audit entries, once they are committed (a checkpoint must never name an
+    /// entry that a rollback took back).
+    pub async fn checkpoint(&self) -> Result<Head, StoreError> {
+        let head = self.db.run(audit::head).await?;
+        self.seal
+            .write_checkpoint(&head)
+            .map_err(StoreError::Checkpoint)?;
+        Ok(head)
     }
 
     /// Runs pending migrations; returns the names of those applied.

@@ -584,6 +584,7 @@ fn retention_pseudonymises_old_values_and_the_chain_still_verifies() {
         for value in ["Anna Alt", "Bernd Alt"] {
             refsync::store::audit::append(
                 &mut conn,
+                &sb.seal().key,
                 &refsync::store::audit::NewAudit {
                     at: old,
                     actor: "anna".into(),
