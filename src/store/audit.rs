@@ -256,6 +256,16 @@ pub fn head(conn: &mut AnyConnection) -> QueryResult<Head> {
     Ok(Head { entries, hash })
 }
 
+/// The hash of the entry at `place` (1 for the first) in id order, if the log is that long.
+pub fn hash_at(conn: &mut AnyConnection, place: i64) -> QueryResult<Option<String>> {
+    audit_log::table
+        .order(audit_log::id)
+        .offset(place - 1)
+        .select(audit_log::hash)
+        .first(conn)
+        .optional()
+}
+
 /// What `source` a retention entry carries: its cutoff, which no redaction touches, so
 /// verify can tell which entries the run pseudonymised.
 pub fn retention_source(cutoff: NaiveDateTime) -> String {

@@ -72,9 +72,42 @@ impl Store {
 
     /// Writes the checkpoint of the audit log's head: after every pass and every command
     /// that added audit entries, once they are committed (a checkpoint must never name an
-    /// entry that a rollback took back).
+    /// entry that a rollback took back). A checkpoint whose head the log no longer holds
+    /// is kept as evidence, not replaced: the work goes on, and verify reports it.
     pub async fn checkpoint(&self) -> Result<Head, StoreError> {
-        let head = self.db.run(audit::head).await?;
+        let previous = self.seal.read_checkpoint();
+        let place = match &previous {
+            Ok(Some(c)) if c.entries > 0 => Some(c.entries),
+            _ => None,
+        };
+        let (head, at_place) = self
+            .db
+            .run(move |conn| {
+                let at_place = match place {
+                    Some(place) => audit::hash_at(conn, place)?,
+                    None => None,
+                };
+                Ok::<_, diesel::result::Error>((audit::head(conn)?, at_place))
+            })
+            .await?;
+        let kept = match &previous {
+            Err(problem) => Some(problem.clone()),
+            Ok(Some(c)) if place.is_some() && at_place.as_deref() != Some(c.head.as_str()) => {
+                Some(format!(
+                    "the log no longer holds the head the checkpoint of {} recorded",
+                    c.at
+                ))
+            }
+            _ => None,
+        };
+        if let Some(problem) = kept {
+            tracing::error!(
+                checkpoint = %self.seal.checkpoint_path.display(),
+                problem,
+                "audit checkpoint kept as evidence, not updated; run `refsync audit verify`"
+            );
+            return Ok(head);
+        }
         self.seal
             .write_checkpoint(&head)
             .map_err(StoreError::Checkpoint)?;
