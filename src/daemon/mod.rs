@@ -245,6 +245,11 @@ fn reload(path: &Path, old: &Config) -> Option<Config> {
                     new.store.url.expose() != old.store.url.expose(),
                 ),
                 ("http.listen", new.http.listen != old.http.listen),
+                // The audit key is read once: entries of one run all chain under it.
+                (
+                    "audit",
+                    format!("{:?}", new.audit) != format!("{:?}", old.audit),
+                ),
                 (
                     "logging",
                     format!("{:?}", new.logging) != format!("{:?}", old.logging),

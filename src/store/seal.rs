@@ -10,6 +10,7 @@
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::NaiveDateTime;
@@ -85,15 +86,15 @@ impl Seal {
         config: &AuditConfig,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Seal, SealError> {
-        let configured_as = if config.key_env.is_some() {
-            "key_env"
-        } else {
-            "key_file"
+        let configured_as = match (&config.key_env, &config.key_file) {
+            (Some(_), _) => "key_env",
+            (None, Some(_)) => "key_file",
+            (None, None) => "state_dir",
         };
         let secret = match config.key(env) {
             Ok(Some(secret)) => secret,
             Ok(None) => default_key(&config.state_dir).map_err(|problem| SealError {
-                key: "state_dir",
+                key: configured_as,
                 problem,
             })?,
             Err(problem) => {
@@ -127,11 +128,14 @@ impl Seal {
         let folder = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(folder)
             .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
-        let temp = path.with_extension(format!("tmp{}", std::process::id()));
+        let temp = temp_beside(path);
         let text = serde_json::to_string(&checkpoint).expect("a checkpoint serialises");
         std::fs::write(&temp, text + "\n")
             .and_then(|()| std::fs::rename(&temp, path))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&temp);
+                format!("cannot write {}: {e}", path.display())
+            })
     }
 
     /// The checkpoint, `None` when there is none yet; an error when the file is not one
@@ -199,7 +203,7 @@ fn default_key(state_dir: &Path) -> Result<SecretString, String> {
             path.display()
         )
     };
-    let temp = path.with_extension(format!("tmp{}", std::process::id()));
+    let temp = temp_beside(&path);
     let mut file = open_private(&temp).map_err(cannot)?;
     let secret = random_hex(32);
     file.write_all(secret.as_bytes())
@@ -219,6 +223,14 @@ fn default_key(state_dir: &Path) -> Result<SecretString, String> {
             .map_err(cannot),
         Err(e) => Err(cannot(e)),
     }
+}
+
+/// A temporary name beside `path`, its own to this process and call: the daemon's jobs
+/// write checkpoints side by side.
+fn temp_beside(path: &Path) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    path.with_extension(format!("tmp.{}.{n}", std::process::id()))
 }
 
 fn open_private(path: &Path) -> std::io::Result<std::fs::File> {

@@ -11,12 +11,14 @@ use sha2::{Digest, Sha256};
 
 use crate::common::{stderr, Sandbox, StoreKind};
 
-/// The SQL that lets the attacker change and delete rows: the append-only triggers off.
-fn triggers_off(kind: &StoreKind) -> &'static str {
-    match kind {
+/// Runs `sql` on the store with the append-only triggers off, as an attacker who may
+/// change and delete rows would.
+fn tamper(kind: &StoreKind, sb: &Sandbox, sql: &str) {
+    let off = match kind {
         StoreKind::Sqlite => "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;",
         StoreKind::Postgres(_) => "ALTER TABLE audit_log DISABLE TRIGGER USER;",
-    }
+    };
+    kind.exec(sb, &format!("{off} {sql}")).unwrap();
 }
 
 /// A pass, so that the log has entries and a checkpoint; returns how many entries.
@@ -111,7 +113,7 @@ fn rewrite_without_the_key(kind: &StoreKind, sb: &Sandbox, from: usize) -> i64 {
         0 => "genesis".to_string(),
         _ => stored_hash(kind, sb, rows[from - 1].id),
     };
-    let mut sql = triggers_off(kind).to_string();
+    let mut sql = String::new();
     for r in &rows[from..] {
         let digest = sha(&[opt(&r.old_value), opt(&r.new_value), opt(&r.detail)]);
         let hash = sha(&[
@@ -140,7 +142,7 @@ fn rewrite_without_the_key(kind: &StoreKind, sb: &Sandbox, from: usize) -> i64 {
         ));
         prev = hash;
     }
-    kind.exec(sb, &sql).unwrap();
+    tamper(kind, sb, &sql);
     rows[from].id
 }
 
@@ -217,15 +219,11 @@ fn entries_from_before_the_key_still_verify_and_new_ones_chain_on_keyed() {
 fn a_removed_tail_is_reported_by_verify() {
     for kind in StoreKind::both() {
         let (sb, count) = with_history(&kind);
-        kind.exec(
+        tamper(
+            &kind,
             &sb,
-            &format!(
-                "{} DELETE FROM audit_log WHERE id IN \
-                 (SELECT id FROM audit_log ORDER BY id DESC LIMIT 3);",
-                triggers_off(&kind)
-            ),
-        )
-        .unwrap();
+            "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log ORDER BY id DESC LIMIT 3);",
+        );
         let text = verify_fails(&sb, kind.name());
         assert!(
             text.starts_with(&format!(
@@ -261,11 +259,7 @@ fn a_removed_tail_is_reported_by_verify() {
 fn an_emptied_log_is_reported_by_verify() {
     for kind in StoreKind::both() {
         let (sb, count) = with_history(&kind);
-        kind.exec(
-            &sb,
-            &format!("{} DELETE FROM audit_log;", triggers_off(&kind)),
-        )
-        .unwrap();
+        tamper(&kind, &sb, "DELETE FROM audit_log;");
         let text = verify_fails(&sb, kind.name());
         assert!(
             text.starts_with("audit log EMPTIED: the table has no entries, but the checkpoint of "),
