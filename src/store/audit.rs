@@ -312,7 +312,8 @@ pub enum CheckpointCheck {
 pub struct Verification {
     /// Entries read, in id order.
     pub entries: i64,
-    /// Of them, entries hashed without the key (written before it existed).
+    /// Of them, the entries hashed without the key before the first keyed one (written
+    /// before the key existed).
     pub unkeyed: i64,
     /// The first entry where the chain breaks, if any.
     pub broken: Option<Break>,
@@ -368,7 +369,8 @@ pub fn verify(conn: &mut AnyConnection, seal: &Seal) -> QueryResult<Verification
         for row in page {
             found.entries += 1;
             let keyed = row.hash.starts_with(KEYED_PREFIX);
-            found.unkeyed += i64::from(!keyed);
+            // Unkeyed entries after keyed ones are no old entries but a break (below).
+            found.unkeyed += i64::from(!keyed && !keyed_seen);
             if found.broken.is_none() {
                 let problem = if row.prev_hash != prev {
                     Some("its link to the entry before does not match: an entry was removed or inserted")
@@ -522,8 +524,8 @@ impl Redactions {
                     .get(&row.record_id)
                     .filter(|at| row.entity == "contact" && **at >= row.at);
                 erased.is_none().then(|| format!(
-                    "marked `erased`, but no erasure of contact {} after it is recorded: the mark was forged and the values destroyed",
-                    row.record_id
+                    "marked `erased`, but no erasure of {} {} after it is recorded (only contacts are erased): the mark was forged and the values destroyed",
+                    row.entity, row.record_id
                 ))
             }
             redaction::RETENTION => {

@@ -320,7 +320,7 @@ fn a_forged_redaction_mark_is_reported_by_verify() {
         );
         assert!(
             text.contains(&format!(
-                "audit log entry {} is FORGED: marked `erased`, but no erasure of contact",
+                "audit log entry {} is FORGED: marked `erased`, but no erasure of ",
                 victims[1]
             )),
             "{text}"
