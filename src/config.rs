@@ -53,6 +53,54 @@ pub struct Config {
     pub http: ListenerConfig,
     #[serde(default)]
     pub privacy: PrivacyConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// What keeps the audit log honest from outside the store: the key of its hash chain and
+/// the folder of the key file and the checkpoint of the log's head.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Environment variable holding the secret key of the audit chain (HMAC-SHA256; never
+    /// logged). Keep it stable: entries written under another key no longer verify.
+    pub key_env: Option<String>,
+    /// File holding the key, e.g. a systemd credential (`$CREDENTIALS_DIRECTORY/…`).
+    pub key_file: Option<PathBuf>,
+    /// Folder of refsync's own files beside the store: the checkpoint `audit.checkpoint`
+    /// and, when neither key_env nor key_file is set, the key `audit.key` (made on first use).
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            key_env: None,
+            key_file: None,
+            state_dir: default_state_dir(),
+        }
+    }
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("var")
+}
+
+impl AuditConfig {
+    /// The configured key, from the environment or the key file; `None` when the default
+    /// key file in `state_dir` is meant.
+    pub fn key(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<SecretString>, String> {
+        read_secret(
+            self.key_env.as_deref(),
+            self.key_file.as_deref(),
+            ("key_env", "key_file"),
+            env,
+        )
+    }
 }
 
 /// Data protection: the key of the erased-people list, retention of audit and change values.
@@ -955,6 +1003,12 @@ impl Config {
         if self.privacy.key_env.is_some() && self.privacy.key_file.is_some() {
             return Err((
                 "privacy.key_file".into(),
+                "set either key_env or key_file, not both".into(),
+            ));
+        }
+        if self.audit.key_env.is_some() && self.audit.key_file.is_some() {
+            return Err((
+                "audit.key_file".into(),
                 "set either key_env or key_file, not both".into(),
             ));
         }

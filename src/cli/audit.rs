@@ -1,12 +1,12 @@
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
 
 use super::output::{clip, print_list};
 use super::Format;
-use crate::store::audit::{self, AuditFilter, AuditRow};
+use crate::store::audit::{self, AuditFilter, AuditRow, CheckpointCheck, Verification};
 use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
@@ -125,17 +125,82 @@ pub async fn run(store: &Store, command: AuditCommand) -> anyhow::Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Verify => {
-            let (checked, broken) = store.db.run(audit::verify).await?;
-            match broken {
-                None => {
-                    println!("audit log intact: {checked} entries, hash chain verified");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Some(b) => {
-                    println!("audit log BROKEN at entry {}: {}", b.id, b.problem);
-                    Ok(ExitCode::from(1))
-                }
+            let seal = store.seal.clone();
+            let found = store.db.run(move |conn| audit::verify(conn, &seal)).await?;
+            let lines = verify_lines(&found, &store.seal.checkpoint_path);
+            for line in &lines {
+                println!("{line}");
             }
+            Ok(if found.intact() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
+}
+
+/// What `audit verify` prints: a first line that says intact or names the first problem,
+/// then one line per further finding.
+fn verify_lines(found: &Verification, checkpoint: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(b) = &found.broken {
+        lines.push(format!("audit log BROKEN at entry {}: {}", b.id, b.problem));
+    }
+    for r in &found.unexplained_redactions {
+        lines.push(format!("audit log entry {} is FORGED: {}", r.id, r.problem));
+    }
+    let at = |at: &chrono::NaiveDateTime| at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let file = checkpoint.display();
+    let restored = format!(
+        "if the store was restored from a backup on purpose, keep the old log and remove {file}"
+    );
+    match &found.checkpoint {
+        CheckpointCheck::Missing => {}
+        CheckpointCheck::Reached { .. } => {}
+        CheckpointCheck::Emptied { entries, at: when } => lines.push(format!(
+            "audit log EMPTIED: the table has no entries, but the checkpoint of {} counted {entries}; {restored}",
+            at(when)
+        )),
+        CheckpointCheck::TailRemoved {
+            entries,
+            found: now,
+            at: when,
+        } => lines.push(format!(
+            "audit log TAIL REMOVED: {now} entries, but the checkpoint of {} counted {entries}: the last {} are gone; {restored}",
+            at(when),
+            entries - now
+        )),
+        CheckpointCheck::HeadDiffers { entries, at: when } => lines.push(format!(
+            "audit log REWRITTEN: entry number {entries} is not the head the checkpoint of {} recorded: the tail was replaced or the chain recomputed; {restored}",
+            at(when)
+        )),
+        CheckpointCheck::Unusable(problem) => lines.push(format!(
+            "audit checkpoint UNUSABLE: {problem}"
+        )),
+    }
+    if lines.is_empty() {
+        lines.push(format!(
+            "audit log intact: {} entries, hash chain verified",
+            found.entries
+        ));
+    }
+    if found.unkeyed > 0 {
+        lines.push(format!(
+            "  {} entries from before the audit key verify by the unkeyed rule of their time",
+            found.unkeyed
+        ));
+    }
+    match &found.checkpoint {
+        CheckpointCheck::Missing => lines.push(format!(
+            "  no checkpoint at {file} yet (a new install): it is written after the next pass or command that adds entries"
+        )),
+        CheckpointCheck::Reached { entries, at: when } => lines.push(format!(
+            "  checkpoint of {}: {entries} entries, its head found in place",
+            at(when)
+        )),
+        // A checkpoint that disagrees was named above, with its file.
+        _ => {}
+    }
+    lines
 }

@@ -29,6 +29,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{Config, ConfigError, DEFAULT_CONFIG_PATH};
+use crate::store::seal::Seal;
 use crate::store::Store;
 
 #[derive(Debug, Parser)]
@@ -187,6 +188,15 @@ fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     }
 }
 
+/// The audit log's key and checkpoint; a key that cannot be had is bad config (exit 2).
+fn seal(config_path: &std::path::Path, config: &Config) -> Result<Seal, ConfigError> {
+    Seal::open(&config.audit, &|var| std::env::var(var).ok()).map_err(|e| ConfigError {
+        file: config_path.to_path_buf(),
+        key: Some(format!("audit.{}", e.key)),
+        problem: e.problem,
+    })
+}
+
 async fn dispatch(
     command: Command,
     config_path: &std::path::Path,
@@ -197,12 +207,15 @@ async fn dispatch(
         // Explain reads the CRM, the register and the last pass's model; without a store
         // (no pass yet) it fits a model as a pass would.
         Command::Explain(args) => {
-            let store = Store::open(&config.store.url).await.ok();
+            let store = match seal(config_path, &config) {
+                Ok(seal) => Store::open(&config.store.url, seal).await.ok(),
+                Err(_) => None,
+            };
             return explain::run(&config, store.as_ref(), args).await;
         }
         other => other,
     };
-    let store = Store::open(&config.store.url).await?;
+    let store = Store::open(&config.store.url, seal(config_path, &config)?).await?;
     match command {
         Command::Run(args) => run::run(&config, &store, args).await,
         Command::Daemon => daemon::run(config_path, config, store).await,

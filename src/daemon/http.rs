@@ -20,6 +20,7 @@ use tracing::info;
 use crate::config::{Config, DbUrl};
 use crate::db::{connect, Db, Missing};
 use crate::store::passes::{self, outcome};
+use crate::store::seal::Seal;
 use crate::store::Store;
 use crate::web::WebState;
 
@@ -30,17 +31,19 @@ struct Shared {
 
 /// Binds `addr` and serves the health endpoints and the review UI and API until
 /// `shutdown` turns true. The bound address is logged, so port 0 works (tests use it).
+/// The UI's decisions go into the audit log under `seal`, the daemon's own.
 pub async fn serve(
     addr: SocketAddr,
     config: watch::Receiver<Arc<Config>>,
     shutdown: watch::Receiver<bool>,
+    seal: Seal,
 ) -> anyhow::Result<JoinHandle<()>> {
     let store_url = config.borrow().store.url.clone();
     let limits = crate::web::Limits::of(&config.borrow().http);
     // Its own connection: the UI stays responsive while a pass holds the daemon's.
     let url = store_url.clone();
     let db = tokio::task::spawn_blocking(move || Db::connect(&url, Missing::Refuse)).await??;
-    let web = crate::web::router(WebState::new(Store { db }, config.clone()));
+    let web = crate::web::router(WebState::new(Store { db, seal }, config.clone()));
     let shared = Arc::new(Shared { store_url, config });
     let app = Router::new()
         .route("/healthz", get(healthz))

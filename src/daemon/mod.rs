@@ -114,7 +114,15 @@ pub async fn run(config_path: &Path, config: Config, store: Store) -> anyhow::Re
     refresh_store_gauges(&ctx.store, &config).await;
 
     let listener = match config.http.listen {
-        Some(addr) => Some(http::serve(addr, config_rx.clone(), shutdown_rx.clone()).await?),
+        Some(addr) => Some(
+            http::serve(
+                addr,
+                config_rx.clone(),
+                shutdown_rx.clone(),
+                store.seal.clone(),
+            )
+            .await?,
+        ),
         None => None,
     };
 
@@ -234,6 +242,11 @@ fn reload(path: &Path, old: &Config) -> Option<Config> {
                     new.store.url.expose() != old.store.url.expose(),
                 ),
                 ("http.listen", new.http.listen != old.http.listen),
+                // The audit key is read once: entries of one run all chain under it.
+                (
+                    "audit",
+                    format!("{:?}", new.audit) != format!("{:?}", old.audit),
+                ),
                 (
                     "logging",
                     format!("{:?}", new.logging) != format!("{:?}", old.logging),

@@ -1,17 +1,23 @@
-//! The audit log: append-only (database triggers refuse UPDATE and DELETE) and
-//! tamper-evident (each entry carries the hash of the one before it).
+//! The audit log: append-only (database triggers refuse UPDATE, DELETE and, on
+//! PostgreSQL, TRUNCATE) and tamper-evident: each entry carries a keyed hash (HMAC-SHA256,
+//! the key kept outside the store, see [`super::seal`]) of its content and of the hash of
+//! the one before it, and a checkpoint file remembers the head, so that verify finds a
+//! rewritten entry, a removed tail and an emptied table.
 //!
 //! An entry chains a digest of its values (old, new, detail) rather than the values, so
 //! that erasure (Art. 17) can replace them with a tombstone and retention with pseudonyms
-//! while the chain still verifies; the triggers allow exactly that change and nothing else.
-//! Entries written before digests existed chain their values and cannot be redacted.
+//! while the chain still verifies; the triggers allow exactly that change and nothing else,
+//! and verify asks for the erasure or retention run behind every such mark.
+//! Entries written before digests existed chain their values and cannot be redacted;
+//! entries written before the key existed carry a plain SHA-256 and verify by that rule.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::schema::audit_log;
+use super::schema::{audit_log, erasures};
+use super::seal::{AuditKey, Checkpoint, Head, Seal, KEYED_PREFIX};
 use crate::db::AnyConnection;
 use crate::on_store_backend;
 
@@ -122,11 +128,20 @@ fn values_digest(e: &NewAudit) -> String {
     sha256_hex([opt(&e.old_value), opt(&e.new_value), opt(&e.detail)])
 }
 
+/// How an entry's hash is made.
+#[derive(Clone, Copy)]
+enum Rule<'a> {
+    /// Plain SHA-256: entries written before the audit key existed, verified as they were.
+    Unkeyed,
+    /// HMAC-SHA256 under the audit key, with [`KEYED_PREFIX`]: every entry written now.
+    Keyed(&'a AuditKey),
+}
+
 /// The entry's hash over its content and the previous hash: over `digest` in place of the
 /// values, or over the values themselves for entries that have no digest (written before
 /// digests existed). Timestamps are stored with microsecond precision (see `store::now`),
 /// so the text form is the same on both backends.
-fn chain_hash(prev: &str, e: &NewAudit, digest: Option<&str>) -> String {
+fn chain_hash(prev: &str, e: &NewAudit, digest: Option<&str>, rule: Rule<'_>) -> String {
     let mut parts = vec![
         prev.to_string(),
         e.at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
@@ -150,19 +165,26 @@ fn chain_hash(prev: &str, e: &NewAudit, digest: Option<&str>) -> String {
         ]),
         Some(d) => parts.extend([opt(&e.source), score, format!("values:{d}")]),
     }
-    sha256_hex(parts)
+    match rule {
+        Rule::Unkeyed => sha256_hex(parts),
+        Rule::Keyed(key) => key.mac(parts.iter().map(String::as_str)),
+    }
 }
 
-/// Appends an entry to the chain. Call it inside a transaction: on PostgreSQL a
-/// transaction-scoped advisory lock keeps concurrent writers from forking the chain;
-/// SQLite serialises writers itself.
-pub fn append(conn: &mut AnyConnection, entry: &NewAudit) -> QueryResult<()> {
-    append_all(conn, std::slice::from_ref(entry))
+/// Appends an entry to the chain, keyed under `key`. Call it inside a transaction: on
+/// PostgreSQL a transaction-scoped advisory lock keeps concurrent writers from forking the
+/// chain; SQLite serialises writers itself.
+pub fn append(conn: &mut AnyConnection, key: &AuditKey, entry: &NewAudit) -> QueryResult<()> {
+    append_all(conn, key, std::slice::from_ref(entry))
 }
 
 /// Appends entries in order: the chain is computed in memory from the head read once, and
 /// the rows go in as multi-row inserts. Call it inside a transaction, as [`append`].
-pub fn append_all(conn: &mut AnyConnection, entries: &[NewAudit]) -> QueryResult<()> {
+pub fn append_all(
+    conn: &mut AnyConnection,
+    key: &AuditKey,
+    entries: &[NewAudit],
+) -> QueryResult<()> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -178,7 +200,7 @@ pub fn append_all(conn: &mut AnyConnection, entries: &[NewAudit]) -> QueryResult
     let mut links = Vec::with_capacity(entries.len());
     for entry in entries {
         let digest = values_digest(entry);
-        let hash = chain_hash(&prev, entry, Some(&digest));
+        let hash = chain_hash(&prev, entry, Some(&digest), Rule::Keyed(key));
         links.push((std::mem::replace(&mut prev, hash.clone()), hash, digest));
     }
     let rows: Vec<Chained> = entries
@@ -212,19 +234,127 @@ pub fn append_all(conn: &mut AnyConnection, entries: &[NewAudit]) -> QueryResult
     Ok(())
 }
 
-/// The first entry where the chain breaks, if any.
+/// The head of the chain as committed now, for the checkpoint. Counted up to the last
+/// entry read: writers append under a lock and commit in id order, so every entry before
+/// a visible one is visible too, and the count matches the hash.
+pub fn head(conn: &mut AnyConnection) -> QueryResult<Head> {
+    let last: Option<(i64, String)> = audit_log::table
+        .order(audit_log::id.desc())
+        .select((audit_log::id, audit_log::hash))
+        .first(conn)
+        .optional()?;
+    let Some((last_id, hash)) = last else {
+        return Ok(Head {
+            entries: 0,
+            hash: GENESIS.to_string(),
+        });
+    };
+    let entries = audit_log::table
+        .filter(audit_log::id.le(last_id))
+        .count()
+        .get_result(conn)?;
+    Ok(Head { entries, hash })
+}
+
+/// The hash of the entry at `place` (1 for the first) in id order, if the log is that long.
+pub fn hash_at(conn: &mut AnyConnection, place: i64) -> QueryResult<Option<String>> {
+    audit_log::table
+        .order(audit_log::id)
+        .offset(place - 1)
+        .select(audit_log::hash)
+        .first(conn)
+        .optional()
+}
+
+/// What `source` a retention entry carries: its cutoff, which no redaction touches, so
+/// verify can tell which entries the run pseudonymised.
+pub fn retention_source(cutoff: NaiveDateTime) -> String {
+    format!(
+        "{RETENTION_CUTOFF}{}",
+        cutoff.format("%Y-%m-%dT%H:%M:%S%.6f")
+    )
+}
+
+const RETENTION_CUTOFF: &str = "cutoff ";
+
+/// An entry where something is wrong.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Break {
     pub id: i64,
     pub problem: String,
 }
 
-/// Recomputes the whole chain in id order, a page at a time.
-pub fn verify(conn: &mut AnyConnection) -> QueryResult<(i64, Option<Break>)> {
+/// How the log compares with its checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum CheckpointCheck {
+    /// No checkpoint yet: a new install (it is written after the first pass or command
+    /// that adds entries).
+    Missing,
+    /// The log holds the checkpoint's head at its place (and perhaps newer entries).
+    Reached { entries: i64, at: NaiveDateTime },
+    /// The table is empty, but the checkpoint counted entries.
+    Emptied { entries: i64, at: NaiveDateTime },
+    /// Fewer entries than the checkpoint counted: its tail was removed.
+    TailRemoved {
+        entries: i64,
+        found: i64,
+        at: NaiveDateTime,
+    },
+    /// The entry at the checkpoint's place is not its head: the tail was replaced, or the
+    /// whole chain recomputed.
+    HeadDiffers { entries: i64, at: NaiveDateTime },
+    /// The checkpoint file cannot be trusted (unreadable, edited, another key).
+    Unusable(String),
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    /// Entries read, in id order.
+    pub entries: i64,
+    /// Of them, the entries hashed without the key before the first keyed one (written
+    /// before the key existed).
+    pub unkeyed: i64,
+    /// The first entry where the chain breaks, if any.
+    pub broken: Option<Break>,
+    /// Entries marked redacted without the erasure or retention run that would explain it.
+    pub unexplained_redactions: Vec<Break>,
+    pub checkpoint: CheckpointCheck,
+}
+
+impl Verification {
+    pub fn intact(&self) -> bool {
+        self.broken.is_none()
+            && self.unexplained_redactions.is_empty()
+            && matches!(
+                self.checkpoint,
+                CheckpointCheck::Missing | CheckpointCheck::Reached { .. }
+            )
+    }
+}
+
+/// Recomputes the whole chain in id order, a page at a time; checks every redaction mark
+/// against the erasures and retention runs, and the log against its checkpoint.
+pub fn verify(conn: &mut AnyConnection, seal: &Seal) -> QueryResult<Verification> {
     const PAGE: i64 = 5_000;
+    let checkpoint = seal.read_checkpoint();
+    let behind = Redactions::load(conn)?;
+    let mut found = Verification {
+        entries: 0,
+        unkeyed: 0,
+        broken: None,
+        unexplained_redactions: Vec::new(),
+        checkpoint: CheckpointCheck::Missing,
+    };
+    let mut at_checkpoint: Option<String> = None;
+    let wanted_place = checkpoint
+        .as_ref()
+        .ok()
+        .and_then(Option::as_ref)
+        .map(|c| c.entries);
     let mut prev = GENESIS.to_string();
+    let mut keyed_seen = false;
     let mut after = 0i64;
-    let mut checked = 0i64;
     loop {
         let page: Vec<AuditRow> = audit_log::table
             .filter(audit_log::id.gt(after))
@@ -233,43 +363,87 @@ pub fn verify(conn: &mut AnyConnection) -> QueryResult<(i64, Option<Break>)> {
             .select(AuditRow::as_select())
             .load(conn)?;
         let Some(last) = page.last() else {
-            return Ok((checked, None));
+            break;
         };
         after = last.id;
         for row in page {
-            checked += 1;
-            if row.prev_hash != prev {
-                let problem =
-                    "its link to the entry before does not match: an entry was removed or inserted"
-                        .into();
-                return Ok((
-                    checked,
-                    Some(Break {
-                        id: row.id,
-                        problem,
-                    }),
-                ));
+            found.entries += 1;
+            let keyed = row.hash.starts_with(KEYED_PREFIX);
+            // Unkeyed entries after keyed ones are no old entries but a break (below).
+            found.unkeyed += i64::from(!keyed && !keyed_seen);
+            if found.broken.is_none() {
+                let problem = if row.prev_hash != prev {
+                    Some("its link to the entry before does not match: an entry was removed or inserted")
+                } else if keyed_seen && !keyed {
+                    Some("it has no keyed hash, though entries before it do: the chain from here on was recomputed by someone without the audit key")
+                } else {
+                    content_problem(&prev, &row, keyed.then_some(&seal.key))
+                };
+                found.broken = problem.map(|p| Break {
+                    id: row.id,
+                    problem: p.into(),
+                });
             }
-            if let Some(problem) = content_problem(&prev, &row) {
-                return Ok((
-                    checked,
-                    Some(Break {
-                        id: row.id,
-                        problem: problem.into(),
-                    }),
-                ));
+            if let Some(problem) = behind.unexplained(&row) {
+                found.unexplained_redactions.push(Break {
+                    id: row.id,
+                    problem,
+                });
             }
+            if wanted_place == Some(found.entries) {
+                at_checkpoint = Some(row.hash.clone());
+            }
+            keyed_seen |= keyed;
             prev = row.hash;
         }
     }
+    found.checkpoint = match checkpoint {
+        Err(problem) => CheckpointCheck::Unusable(problem),
+        Ok(None) => CheckpointCheck::Missing,
+        Ok(Some(c)) => compare(&c, found.entries, at_checkpoint.as_deref()),
+    };
+    Ok(found)
 }
 
-/// Why an entry's content does not match its hash, if it does not.
-fn content_problem(prev: &str, row: &AuditRow) -> Option<&'static str> {
+/// The log (`entries` long, `at_place` the hash at the checkpoint's place) against `c`.
+fn compare(c: &Checkpoint, entries: i64, at_place: Option<&str>) -> CheckpointCheck {
+    let at = c.at;
+    if entries == 0 && c.entries > 0 {
+        return CheckpointCheck::Emptied {
+            entries: c.entries,
+            at,
+        };
+    }
+    if entries < c.entries {
+        return CheckpointCheck::TailRemoved {
+            entries: c.entries,
+            found: entries,
+            at,
+        };
+    }
+    // An empty checkpoint has no place in the log: any log has its (empty) beginning.
+    if c.entries > 0 && at_place != Some(c.head.as_str()) {
+        return CheckpointCheck::HeadDiffers {
+            entries: c.entries,
+            at,
+        };
+    }
+    CheckpointCheck::Reached {
+        entries: c.entries,
+        at,
+    }
+}
+
+/// Why an entry's content does not match its hash, if it does not; keyed entries are
+/// checked under `key`, the others by the plain rule of their time.
+fn content_problem(prev: &str, row: &AuditRow, key: Option<&AuditKey>) -> Option<&'static str> {
     let entry = row.as_new();
-    let edited = "its content does not match its hash: the entry was edited";
+    let (rule, edited) = match key {
+        Some(key) => (Rule::Keyed(key), "its content does not match its hash: the entry was edited (or the audit key is not the one it was written under)"),
+        None => (Rule::Unkeyed, "its content does not match its hash: the entry was edited"),
+    };
     let Some(digest) = &row.values_digest else {
-        return (chain_hash(prev, &entry, None) != row.hash).then_some(edited);
+        return (chain_hash(prev, &entry, None, rule) != row.hash).then_some(edited);
     };
     let values = [&row.old_value, &row.new_value, &row.detail];
     let well_formed =
@@ -283,8 +457,92 @@ fn content_problem(prev: &str, row: &AuditRow) -> Option<&'static str> {
     if !values_ok {
         return Some(edited);
     }
-    (chain_hash(prev, &entry, Some(digest)) != row.hash).then_some(edited)
+    (chain_hash(prev, &entry, Some(digest), rule) != row.hash).then_some(edited)
 }
+
+/// What stands behind redaction marks: when each erased contact was erased, and the
+/// cutoffs of the retention runs.
+struct Redactions {
+    /// CRM record id → the latest erasure of a contact with that id.
+    erased: std::collections::BTreeMap<String, NaiveDateTime>,
+    /// Retention runs in id order, and the latest cutoff of each run and those after it.
+    runs: Vec<i64>,
+    latest_cutoff_from: Vec<NaiveDateTime>,
+}
+
+impl Redactions {
+    fn load(conn: &mut AnyConnection) -> QueryResult<Redactions> {
+        let mut erased = std::collections::BTreeMap::new();
+        let rows: Vec<(String, NaiveDateTime)> = erasures::table
+            .select((erasures::record_id, erasures::erased_at))
+            .load(conn)?;
+        for (record, at) in rows {
+            let latest = erased.entry(record).or_insert(at);
+            *latest = (*latest).max(at);
+        }
+        let retention: Vec<(i64, NaiveDateTime, Option<String>, String)> = audit_log::table
+            .filter(audit_log::action.eq(RETENTION_ACTION))
+            .order(audit_log::id)
+            .select((
+                audit_log::id,
+                audit_log::at,
+                audit_log::source,
+                audit_log::hash,
+            ))
+            .load(conn)?;
+        let cutoffs: Vec<(i64, Option<NaiveDateTime>)> = retention
+            .into_iter()
+            .map(|(id, at, source, hash)| {
+                let recorded = source
+                    .as_deref()
+                    .and_then(|s| s.strip_prefix(RETENTION_CUTOFF))
+                    .and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok());
+                // Runs from before the key recorded no cutoff; theirs was before the run.
+                let legacy = !hash.starts_with(KEYED_PREFIX);
+                (id, recorded.or(legacy.then_some(at)))
+            })
+            .collect();
+        let mut latest_cutoff_from = vec![NaiveDateTime::MIN; cutoffs.len()];
+        let mut latest = NaiveDateTime::MIN;
+        for (i, (_, cutoff)) in cutoffs.iter().enumerate().rev() {
+            latest = latest.max(cutoff.unwrap_or(NaiveDateTime::MIN));
+            latest_cutoff_from[i] = latest;
+        }
+        Ok(Redactions {
+            erased,
+            runs: cutoffs.into_iter().map(|(id, _)| id).collect(),
+            latest_cutoff_from,
+        })
+    }
+
+    /// Why `row`'s redaction mark is not explained, if it is not.
+    fn unexplained(&self, row: &AuditRow) -> Option<String> {
+        match row.redacted.as_deref()? {
+            redaction::ERASED => {
+                let erased = self
+                    .erased
+                    .get(&row.record_id)
+                    .filter(|at| row.entity == "contact" && **at >= row.at);
+                erased.is_none().then(|| format!(
+                    "marked `erased`, but no erasure of {} {} after it is recorded (only contacts are erased): the mark was forged and the values destroyed",
+                    row.entity, row.record_id
+                ))
+            }
+            redaction::RETENTION => {
+                let first_after = self.runs.partition_point(|id| *id <= row.id);
+                let covered = self
+                    .latest_cutoff_from
+                    .get(first_after)
+                    .is_some_and(|cutoff| row.at < *cutoff);
+                (!covered).then(|| "marked `retention`, but no retention run after it had a cutoff past its time: the mark was forged and the values replaced".to_string())
+            }
+            other => Some(format!("marked `{other}`, which no redaction writes")),
+        }
+    }
+}
+
+/// The action of a retention run's own entry.
+pub const RETENTION_ACTION: &str = "retention";
 
 /// The replacement values of a redaction, given the entry's current ones.
 pub struct Redaction<'a> {
@@ -448,8 +706,17 @@ pub fn write_csv(rows: &[AuditRow], sink: impl std::io::Write) -> csv::Result<()
 mod tests {
     use super::*;
 
+    fn key(text: &str) -> AuditKey {
+        AuditKey::new(text.to_string().into()).unwrap()
+    }
+
     fn entry_hash(prev: &str, e: &NewAudit) -> String {
-        chain_hash(prev, e, Some(&values_digest(e)))
+        chain_hash(
+            prev,
+            e,
+            Some(&values_digest(e)),
+            Rule::Keyed(&key("0123456789abcdef")),
+        )
     }
 
     fn entry() -> NewAudit {
@@ -476,7 +743,7 @@ mod tests {
     #[test]
     fn every_field_and_the_previous_hash_change_the_hash() {
         let base = entry_hash(GENESIS, &entry());
-        assert_eq!(base.len(), 64);
+        assert_eq!(base.len(), KEYED_PREFIX.len() + 64);
         assert_eq!(base, entry_hash(GENESIS, &entry()), "deterministic");
         assert_ne!(base, entry_hash("other", &entry()));
         let variants: Vec<NewAudit> = vec![
@@ -508,5 +775,21 @@ mod tests {
         for v in variants {
             assert_ne!(entry_hash(GENESIS, &v), base, "{v:?}");
         }
+    }
+
+    #[test]
+    fn without_the_key_nobody_makes_the_same_hash() {
+        let digest = values_digest(&entry());
+        let keyed = entry_hash(GENESIS, &entry());
+        let other_key = chain_hash(
+            GENESIS,
+            &entry(),
+            Some(&digest),
+            Rule::Keyed(&key("fedcba9876543210")),
+        );
+        let unkeyed = chain_hash(GENESIS, &entry(), Some(&digest), Rule::Unkeyed);
+        assert_ne!(keyed, other_key);
+        assert!(!unkeyed.starts_with(KEYED_PREFIX));
+        assert_ne!(keyed[KEYED_PREFIX.len()..], unkeyed);
     }
 }

@@ -12,6 +12,7 @@ pub mod passes;
 pub mod provenance;
 pub mod resume;
 pub mod schema;
+pub mod seal;
 pub mod status;
 pub mod suppressions;
 pub mod users;
@@ -22,6 +23,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::config::DbUrl;
 use crate::db::{AnyConnection, Db, DbError, Missing};
+use seal::{Head, Seal};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -33,6 +35,8 @@ pub enum StoreError {
     Db(DbError),
     #[error("state store migration failed: {0}; the store is unchanged, fix the cause and run `refsync migrate`")]
     Migration(String),
+    #[error("audit checkpoint: {0}; the entries are stored, fix the cause and run the command again (or `refsync audit verify`)")]
+    Checkpoint(String),
 }
 
 impl From<DbError> for StoreError {
@@ -47,22 +51,67 @@ impl From<diesel::result::Error> for StoreError {
     }
 }
 
-/// The state store.
+/// The state store, and the audit log's key and checkpoint outside it.
 #[derive(Clone)]
 pub struct Store {
     pub db: Db,
+    pub seal: Seal,
 }
 
 impl Store {
     /// Connects and brings the schema up to date.
-    pub async fn open(url: &DbUrl) -> Result<Store, StoreError> {
+    pub async fn open(url: &DbUrl, seal: Seal) -> Result<Store, StoreError> {
         let url = url.clone();
         let db = tokio::task::spawn_blocking(move || Db::connect(&url, Missing::Create))
             .await
             .map_err(|e| StoreError::Migration(e.to_string()))??;
-        let store = Store { db };
+        let store = Store { db, seal };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Writes the checkpoint of the audit log's head: after every pass and every command
+    /// that added audit entries, once they are committed (a checkpoint must never name an
+    /// entry that a rollback took back). A checkpoint whose head the log no longer holds
+    /// is kept as evidence, not replaced: the work goes on, and verify reports it.
+    pub async fn checkpoint(&self) -> Result<Head, StoreError> {
+        let previous = self.seal.read_checkpoint();
+        let place = match &previous {
+            Ok(Some(c)) if c.entries > 0 => Some(c.entries),
+            _ => None,
+        };
+        let (head, at_place) = self
+            .db
+            .run(move |conn| {
+                let at_place = match place {
+                    Some(place) => audit::hash_at(conn, place)?,
+                    None => None,
+                };
+                Ok::<_, diesel::result::Error>((audit::head(conn)?, at_place))
+            })
+            .await?;
+        let kept = match &previous {
+            Err(problem) => Some(problem.clone()),
+            Ok(Some(c)) if place.is_some() && at_place.as_deref() != Some(c.head.as_str()) => {
+                Some(format!(
+                    "the log no longer holds the head the checkpoint of {} recorded",
+                    c.at
+                ))
+            }
+            _ => None,
+        };
+        if let Some(problem) = kept {
+            tracing::error!(
+                checkpoint = %self.seal.checkpoint_path.display(),
+                problem,
+                "audit checkpoint kept as evidence, not updated; run `refsync audit verify`"
+            );
+            return Ok(head);
+        }
+        self.seal
+            .write_checkpoint(&head)
+            .map_err(StoreError::Checkpoint)?;
+        Ok(head)
     }
 
     /// Runs pending migrations; returns the names of those applied.

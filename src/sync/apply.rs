@@ -16,6 +16,7 @@ use crate::store::audit::{self, NewAudit, SYSTEM};
 use crate::store::changes::{self, ChangeFilter, ChangeRow};
 use crate::store::passes::PassCounts;
 use crate::store::provenance::{self, ProvenanceRow};
+use crate::store::seal::AuditKey;
 use crate::store::{now, Store};
 
 use super::SyncError;
@@ -144,9 +145,10 @@ pub async fn apply_changes(
         settled.push((change, status, note));
     }
     let (actor, crm_name) = (actor.to_string(), crm.name().to_string());
+    let key = store.seal.key.clone();
     store
         .db
-        .run(move |conn| conn.transaction(|conn| settle(conn, &settled, &actor, &crm_name)))
+        .run(move |conn| conn.transaction(|conn| settle(conn, &key, &settled, &actor, &crm_name)))
         .await?;
     Ok(counts)
 }
@@ -216,6 +218,7 @@ fn settlement(
 /// reverted change. The caller runs it in one transaction.
 fn settle(
     conn: &mut crate::db::AnyConnection,
+    key: &AuditKey,
     settled: &[(ChangeRow, ChangeStatus, Option<String>)],
     actor: &str,
     crm: &str,
@@ -269,7 +272,7 @@ fn settle(
             ));
         }
     }
-    audit::append_all(conn, &entries)
+    audit::append_all(conn, key, &entries)
 }
 
 pub(crate) fn audit_entry(
@@ -352,5 +355,6 @@ pub async fn apply_approved(
             counts,
         });
     }
+    store.checkpoint().await?;
     Ok(out)
 }

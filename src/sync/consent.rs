@@ -20,6 +20,7 @@ use crate::domain::normalise::fold_text;
 use crate::store::audit::{self, NewAudit};
 use crate::store::consents::{self, ConsentRow, NewConsentRow};
 use crate::store::erasure;
+use crate::store::seal::AuditKey;
 use crate::store::Store;
 
 /// A contact's verdicts per channel, why the contact counts as business or consumer, and
@@ -204,6 +205,7 @@ fn new_row(crm: &str, consent: &NewConsent, actor: &str) -> Result<NewConsentRow
 /// when the contact was erased: nothing is recorded about them any more.
 fn store_row(
     conn: &mut crate::db::AnyConnection,
+    key: &AuditKey,
     job: &str,
     row: &NewConsentRow,
 ) -> diesel::QueryResult<Option<i64>> {
@@ -213,6 +215,7 @@ fn store_row(
     let id = consents::insert(conn, row)?;
     audit::append(
         conn,
+        key,
         &NewAudit {
             at: row.recorded_at,
             actor: row.recorded_by.clone(),
@@ -245,15 +248,18 @@ pub async fn record(
     let crm = config.job[&job_name].crm.clone();
     let row = new_row(&crm, &consent, actor).map_err(SyncError::Refused)?;
     let contact = row.contact_id.clone();
-    store
+    let key = store.seal.key.clone();
+    let id = store
         .db
-        .run(move |conn| conn.transaction(|conn| store_row(conn, &job_name, &row)))
+        .run(move |conn| conn.transaction(|conn| store_row(conn, &key, &job_name, &row)))
         .await?
         .ok_or_else(|| {
             SyncError::Refused(format!(
                 "contact {contact} was erased (Art. 17); nothing is recorded about them"
             ))
-        })
+        })?;
+    store.checkpoint().await?;
+    Ok(id)
 }
 
 /// Stores rows in one transaction; rows of erased contacts are left out, as errors where
@@ -266,19 +272,21 @@ async fn store_rows(
     erased_is_error: bool,
 ) -> Result<(), SyncError> {
     let job = job.to_string();
+    let key = store.seal.key.clone();
     let stored = store
         .db
         .run(move |conn| {
             conn.transaction(|conn| {
                 let mut out = Vec::with_capacity(rows.len());
                 for (line, row) in rows {
-                    let id = store_row(conn, &job, &row)?;
+                    let id = store_row(conn, &key, &job, &row)?;
                     out.push((line, row.contact_id, id));
                 }
                 Ok::<_, diesel::result::Error>(out)
             })
         })
         .await?;
+    store.checkpoint().await?;
     for (line, contact, id) in stored {
         match id {
             Some(_) => report.recorded += 1,

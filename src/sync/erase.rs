@@ -268,10 +268,12 @@ pub async fn erase(
         score: None,
         detail: Some(format!("Art. 17 erasure; CRM: {crm_outcome}")),
     };
+    let key = store.seal.key.clone();
     store
         .db
-        .run(move |conn| conn.transaction(|conn| audit::append(conn, &entry)))
+        .run(move |conn| conn.transaction(|conn| audit::append(conn, &key, &entry)))
         .await?;
+    store.checkpoint().await?;
     info!(job = job_name, "contact erased");
     Ok(EraseReport {
         job: job_name.to_string(),

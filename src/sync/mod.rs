@@ -643,6 +643,9 @@ pub async fn run_pass(
             )
         })
         .await?;
+    // After the pass's last commit: the head it leaves, also in its log line, so that the
+    // journal keeps a second record of how long the audit log was.
+    let audit_head = store.checkpoint().await?;
     let report = PassReport {
         pass_id,
         job: job_name.to_string(),
@@ -675,6 +678,8 @@ pub async fn run_pass(
         register_retries = report.register.retries,
         register_rate_limit_waits = report.register.rate_limit_waits,
         duration_ms = report.duration_ms as u64,
+        audit_entries = audit_head.entries,
+        audit_head = %audit_head.hash,
         "pass finished"
     );
     result.map(|_| report)

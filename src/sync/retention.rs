@@ -31,6 +31,7 @@ pub async fn run(config: &Config, store: &Store) -> Result<RetentionReport, Sync
         .privacy
         .retention_days
         .map(|days| now - chrono::Duration::days(i64::from(days)));
+    let audit_key = store.seal.key.clone();
     let report = store
         .db
         .run(move |conn| {
@@ -63,10 +64,11 @@ pub async fn run(config: &Config, store: &Store) -> Result<RetentionReport, Sync
                 }
                 audit::append(
                     conn,
+                    &audit_key,
                     &NewAudit {
                         at: now,
                         actor: SYSTEM.into(),
-                        action: "retention".into(),
+                        action: audit::RETENTION_ACTION.into(),
                         job: String::new(),
                         pass_id: None,
                         change_id: None,
@@ -75,7 +77,9 @@ pub async fn run(config: &Config, store: &Store) -> Result<RetentionReport, Sync
                         field: None,
                         old_value: None,
                         new_value: None,
-                        source: None,
+                        // The cutoff is what `audit verify` checks the `retention` marks
+                        // against; the source, unlike the detail, is never redacted.
+                        source: cutoff.map(audit::retention_source),
                         score: None,
                         detail: Some(format!(
                             "{} audit entries and {} changes pseudonymised, {} telephone proofs removed",
@@ -89,6 +93,7 @@ pub async fn run(config: &Config, store: &Store) -> Result<RetentionReport, Sync
             })
         })
         .await?;
+    store.checkpoint().await?;
     info!(
         audit_entries = report.audit_entries_pseudonymised,
         changes = report.changes_pseudonymised,

@@ -157,5 +157,6 @@ pub async fn revert(
         let counts = apply_changes(store, crm, &original.job, entity, &[id], actor).await?;
         report.counts.add(&counts);
     }
+    store.checkpoint().await?;
     Ok(report)
 }

@@ -31,6 +31,7 @@ pub async fn decide(
     actor: &str,
 ) -> Result<Vec<Decided>, SyncError> {
     let actor = actor.to_string();
+    let key = store.seal.key.clone();
     let decided = store
         .db
         .run(move |conn| {
@@ -77,6 +78,7 @@ pub async fn decide(
                     };
                     audit::append(
                         conn,
+                        &key,
                         &NewAudit {
                             at: now(),
                             actor: actor.clone(),
@@ -100,5 +102,6 @@ pub async fn decide(
             })
         })
         .await?;
+    store.checkpoint().await?;
     Ok(decided)
 }

@@ -31,7 +31,8 @@ pub async fn judge(
     actor: &str,
 ) -> Result<VerdictRow, SyncError> {
     let actor = actor.to_string();
-    store
+    let key = store.seal.key.clone();
+    let row = store
         .db
         .run(move |conn| {
             conn.transaction(|conn| {
@@ -66,6 +67,7 @@ pub async fn judge(
                 verdicts::upsert(conn, &row)?;
                 audit::append(
                     conn,
+                    &key,
                     &NewAudit {
                         at: row.decided_at,
                         actor: actor.clone(),
@@ -86,7 +88,9 @@ pub async fn judge(
                 Ok(row)
             })
         })
-        .await
+        .await?;
+    store.checkpoint().await?;
+    Ok(row)
 }
 
 /// The score the record's last pass gave `register_id` as a candidate, if it kept one.

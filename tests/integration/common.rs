@@ -98,10 +98,25 @@ impl Sandbox {
         (out, report)
     }
 
+    /// The audit key and checkpoint this sandbox's refsync uses (the default, in `var/`),
+    /// for a store a test opens through the library.
+    pub fn seal(&self) -> refsync::store::seal::Seal {
+        seal_in(&self.path("var"))
+    }
+
     pub fn crm(&self) -> SqliteConnection {
         SqliteConnection::establish(&self.path("var/demo-crm.db").to_string_lossy())
             .expect("demo CRM")
     }
+}
+
+/// The audit key and checkpoint of a store in `state_dir`, as refsync makes them.
+pub fn seal_in(state_dir: &Path) -> refsync::store::seal::Seal {
+    let config = refsync::config::AuditConfig {
+        state_dir: state_dir.to_path_buf(),
+        ..Default::default()
+    };
+    refsync::store::seal::Seal::open(&config, &|_| None).expect("audit key")
 }
 
 pub fn stderr(out: &Output) -> String {

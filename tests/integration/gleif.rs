@@ -645,7 +645,9 @@ async fn cache_spares_requests_and_revalidates_by_last_update(url: &str) {
     use refsync::config::DbUrl;
     use refsync::store::Store;
 
-    let store = Store::open(&DbUrl::new(url)).await.expect("store");
+    let state = tempfile::tempdir().unwrap();
+    let seal = crate::common::seal_in(state.path());
+    let store = Store::open(&DbUrl::new(url), seal).await.expect("store");
     let moved = Arc::new(AtomicUsize::new(0));
     let flag = moved.clone();
     let server = Double::start(move |req, _| {

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod audit;
 mod bad_inputs;
 mod config_errors;
 mod conflict_guard;

@@ -426,26 +426,27 @@ fn audit_verify_finds_values_swapped_under_a_redaction_mark() {
         "--source",
         "form",
     ]);
-    // Pretend the entry was redacted by retention but put another value there.
+    // Pretend the entry was redacted by retention: no retention run stands behind the mark.
     kind.exec(
         &sb,
         "DROP TRIGGER audit_log_no_update; \
          UPDATE audit_log SET new_value = 'pseudonym:forged-opt-out', redacted = 'retention'",
     )
     .unwrap();
-    sb.ok(&["audit", "verify"]);
+    let out = sb.run(&["audit", "verify"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FORGED: marked `retention`"), "{text}");
+    // A value that is no pseudonym under the mark: the entry no longer matches its hash.
     kind.exec(
         &sb,
         "UPDATE audit_log SET new_value = 'opt_out', redacted = 'retention'",
     )
     .unwrap();
     let out = sb.run(&["audit", "verify"]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("BROKEN") && text.contains("edited"), "{text}");
 }
 
 #[derive(QueryableByName)]
@@ -584,6 +585,7 @@ fn retention_pseudonymises_old_values_and_the_chain_still_verifies() {
         for value in ["Anna Alt", "Bernd Alt"] {
             refsync::store::audit::append(
                 &mut conn,
+                &sb.seal().key,
                 &refsync::store::audit::NewAudit {
                     at: old,
                     actor: "anna".into(),

@@ -6,6 +6,7 @@ use refsync::config::DbUrl;
 use refsync::domain::lifecycle::Verdict;
 use refsync::domain::tune::MatchVerdict;
 use refsync::store::changes::{self, ChangeFilter, NewChange};
+use refsync::store::seal::Seal;
 use refsync::store::status::{self, MatchRow, StatusRow};
 use refsync::store::{now, passes, Store};
 use refsync::sync::review::decide;
@@ -141,8 +142,8 @@ async fn propose(
 /// rejecting their changes (a right match has one change approved and its other change
 /// approved or rejected; every 50th right match has both rejected, as a steward who trusts
 /// the CRM more would; a wrong match has both rejected).
-async fn generate(url: &str) -> Vec<Generated> {
-    let store = Store::open(&DbUrl::new(url)).await.expect("store");
+async fn generate(url: &str, seal: Seal) -> Vec<Generated> {
+    let store = Store::open(&DbUrl::new(url), seal).await.expect("store");
     let pass_id = store
         .db
         .run(|conn| passes::begin(conn, JOB, "organisation"))
@@ -221,7 +222,7 @@ fn tune_recovers_the_generators_threshold(kind: StoreKind) {
     let sb = kind.sandbox(|c| c);
     sb.ok(&["migrate"]);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let mut generated = runtime.block_on(generate(&store_url(&kind, &sb)));
+    let mut generated = runtime.block_on(generate(&store_url(&kind, &sb), sb.seal()));
 
     // A second thought replaces the first verdict on a pair; the audit log keeps both.
     sb.ok(&[
