@@ -161,12 +161,12 @@ fn change_cells(c: &ChangeRow) -> Vec<String> {
         c.id.to_string(),
         c.job.clone(),
         c.record_id.clone(),
-        c.kind.clone(),
+        c.kind.to_string(),
         c.field.clone(),
         clip(c.old_value.as_deref(), 28),
         clip(c.new_value.as_deref(), 28),
         format!("{:.2}", c.score),
-        c.status.clone(),
+        c.status.to_string(),
     ]
 }
 

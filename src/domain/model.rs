@@ -270,6 +270,19 @@ macro_rules! snake_names {
                 }
             }
         }
+        // Store columns hold the names: diesel reads them through these (`deserialize_as`,
+        // `serialize_as`), so a row carries the enum, never a string to compare.
+        impl TryFrom<String> for $ty {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                s.parse()
+            }
+        }
+        impl From<$ty> for String {
+            fn from(value: $ty) -> String {
+                value.as_str().to_string()
+            }
+        }
     };
 }
 pub(crate) use snake_names;

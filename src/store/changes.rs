@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::now;
 use super::schema::changes;
 use crate::db::AnyConnection;
-use crate::domain::model::{ChangeKind, ChangeStatus};
+use crate::domain::model::{ChangeKind, ChangeStatus, EntityKind, Policy};
 use crate::on_store_backend;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
@@ -16,19 +16,23 @@ pub struct ChangeRow {
     pub id: i64,
     pub pass_id: i64,
     pub job: String,
-    pub entity: String,
+    #[diesel(deserialize_as = String)]
+    pub entity: EntityKind,
     pub record_id: String,
     /// The register the new value comes from.
     pub source: String,
     pub register_id: String,
     pub field: String,
-    /// What the change does (`field`, `deactivate`, `relink`, `merge_candidate`, `revert`, …).
-    pub kind: String,
+    /// What the change does.
+    #[diesel(deserialize_as = String)]
+    pub kind: ChangeKind,
     pub old_value: Option<String>,
     /// `None` only for a revert to an empty (NULL) field.
     pub new_value: Option<String>,
-    pub policy: String,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub policy: Policy,
+    #[diesel(deserialize_as = String)]
+    pub status: ChangeStatus,
     pub score: f64,
     pub reason: String,
     pub created_at: NaiveDateTime,
@@ -46,17 +50,21 @@ pub struct ChangeRow {
 pub struct NewChange {
     pub pass_id: i64,
     pub job: String,
-    pub entity: String,
+    #[diesel(serialize_as = String)]
+    pub entity: EntityKind,
     pub record_id: String,
     /// The register the new value comes from.
     pub source: String,
     pub register_id: String,
     pub field: String,
-    pub kind: String,
+    #[diesel(serialize_as = String)]
+    pub kind: ChangeKind,
     pub old_value: Option<String>,
     pub new_value: Option<String>,
-    pub policy: String,
-    pub status: String,
+    #[diesel(serialize_as = String)]
+    pub policy: Policy,
+    #[diesel(serialize_as = String)]
+    pub status: ChangeStatus,
     pub score: f64,
     pub reason: String,
     pub created_at: NaiveDateTime,
@@ -78,7 +86,7 @@ fn names(statuses: &[ChangeStatus]) -> Vec<&'static str> {
 }
 
 pub fn insert(conn: &mut AnyConnection, change: &NewChange) -> QueryResult<i64> {
-    on_store_backend!(conn, c => diesel::insert_into(changes::table).values(change).returning(changes::id).get_result(c))
+    on_store_backend!(conn, c => diesel::insert_into(changes::table).values(change.clone()).returning(changes::id).get_result(c))
 }
 
 pub fn get(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<ChangeRow>> {

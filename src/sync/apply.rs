@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::crm::{CrmSource, FieldWrite, WriteOutcome};
-use crate::domain::model::{ChangeKind, ChangeStatus, EntityKind, Field};
+use crate::domain::model::{ChangeStatus, EntityKind, Field};
 use crate::domain::normalise::comparable;
 use crate::store::audit::{self, NewAudit, SYSTEM};
 use crate::store::changes::{self, ChangeFilter, ChangeRow};
@@ -97,11 +97,7 @@ pub async fn apply_changes(
         .run(move |conn| changes::list(conn, &filter))
         .await?
         .into_iter()
-        .filter(|c| {
-            c.kind
-                .parse::<ChangeKind>()
-                .is_ok_and(ChangeKind::writes_crm)
-        })
+        .filter(|c| c.kind.writes_crm())
         .collect();
     let marked: Vec<i64> = selected
         .iter()
@@ -240,7 +236,7 @@ fn settle(
             conn,
             &ProvenanceRow {
                 crm: crm.to_string(),
-                entity: change.entity.clone(),
+                entity: change.entity.as_str().to_string(),
                 record_id: change.record_id.clone(),
                 field: change.field.clone(),
                 value: change.new_value.clone(),
@@ -289,7 +285,7 @@ pub(crate) fn audit_entry(
         job: change.job.clone(),
         pass_id: Some(change.pass_id),
         change_id: Some(change.id),
-        entity: change.entity.clone(),
+        entity: change.entity.as_str().to_string(),
         record_id: change.record_id.clone(),
         field: Some(change.field.clone()),
         old_value: change.old_value.clone(),

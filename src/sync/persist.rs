@@ -234,7 +234,7 @@ fn field_states(
             _ if planned.iter().any(|p| p.field == *field) => "different",
             _ if existing
                 .iter()
-                .any(|e| e.field == field.as_str() && e.status == "rejected") =>
+                .any(|e| e.field == field.as_str() && e.status == ChangeStatus::Rejected) =>
             {
                 "reviewed"
             }
@@ -252,7 +252,7 @@ fn field_states(
 fn same_change(c: &ChangeRow, kind: ChangeKind, field: &str, old: Option<&str>, new: &str) -> bool {
     let f = field.parse::<Field>().ok();
     let eq = |a: &str, b: &str| f.map_or(a == b, |f| comparable(f, a) == comparable(f, b));
-    c.kind == kind.as_str()
+    c.kind == kind
         && c.field == field
         && c.new_value.as_deref().is_some_and(|v| eq(v, new))
         && match (c.old_value.as_deref(), old) {
@@ -294,7 +294,7 @@ fn remembered_for(
 fn of_kinds(known: &[ChangeRow], kinds: &[ChangeKind]) -> Vec<ChangeRow> {
     known
         .iter()
-        .filter(|c| kinds.iter().any(|k| k.as_str() == c.kind))
+        .filter(|c| kinds.contains(&c.kind))
         .cloned()
         .collect()
 }
@@ -346,7 +346,7 @@ pub(crate) fn propose(
         .collect();
     if same
         .iter()
-        .any(|c| c.status == "rejected" || c.status == "reverted")
+        .any(|c| c.status == ChangeStatus::Rejected || c.status == ChangeStatus::Reverted)
     {
         return Ok(());
     }
@@ -354,18 +354,17 @@ pub(crate) fn propose(
         .iter()
         .find(|c| ["proposed", "approved", "failed"].contains(&c.status.as_str()))
     {
-        if w.status == "proposed" {
+        if w.status == ChangeStatus::Proposed {
             stored.counts.pending_review += 1;
         } else {
             stored.to_apply.push(w.id);
         }
         return Ok(());
     }
-    for old in existing.iter().filter(|c| {
-        c.field == p.field
-            && c.kind == p.kind.as_str()
-            && OPEN.iter().any(|s| s.as_str() == c.status)
-    }) {
+    for old in existing
+        .iter()
+        .filter(|c| c.field == p.field && c.kind == p.kind && OPEN.contains(&c.status))
+    {
         changes::set_status(
             conn,
             old.id,
@@ -380,22 +379,20 @@ pub(crate) fn propose(
         &NewChange {
             pass_id: ctx.pass_id,
             job: ctx.job.clone(),
-            entity: ctx.entity.as_str().to_string(),
+            entity: ctx.entity,
             record_id: record_id.to_string(),
             source: ctx.register.clone(),
             register_id: p.register_id.to_string(),
             field: p.field.to_string(),
-            kind: p.kind.as_str().to_string(),
+            kind: p.kind,
             old_value: p.old.map(str::to_string),
             new_value: Some(p.new.to_string()),
-            policy: p.policy.as_str().to_string(),
+            policy: p.policy,
             status: if auto {
                 ChangeStatus::Approved
             } else {
                 ChangeStatus::Proposed
-            }
-            .as_str()
-            .to_string(),
+            },
             score: p.score,
             reason: p.reason.clone(),
             created_at: now(),
@@ -435,9 +432,10 @@ fn store_changes(
     let planned_fields: BTreeSet<&str> = planned.iter().map(|p| p.field.as_str()).collect();
 
     // Open changes for fields that no longer differ are moot: someone fixed the CRM.
-    for old in existing.iter().filter(|c| {
-        OPEN.iter().any(|s| s.as_str() == c.status) && !planned_fields.contains(c.field.as_str())
-    }) {
+    for old in existing
+        .iter()
+        .filter(|c| OPEN.contains(&c.status) && !planned_fields.contains(c.field.as_str()))
+    {
         changes::set_status(
             conn,
             old.id,
@@ -465,10 +463,10 @@ fn store_picklists(
 ) -> QueryResult<()> {
     let existing = of_kinds(known, &[ChangeKind::Picklist, ChangeKind::Flag]);
     for old in existing.iter().filter(|c| {
-        OPEN.iter().any(|s| s.as_str() == c.status)
+        OPEN.contains(&c.status)
             && !picklists
                 .iter()
-                .any(|p| p.field.as_str() == c.field && p.kind.as_str() == c.kind)
+                .any(|p| p.field.as_str() == c.field && p.kind == c.kind)
     }) {
         changes::set_status(
             conn,
@@ -595,11 +593,9 @@ pub(crate) fn refresh_statuses(
     let (mut in_sync, mut different) = (Vec::new(), Vec::new());
     let mut counts = (0, 0);
     for (record_id, inactive) in records {
-        let is_open = open.get(record_id).is_some_and(|changes| {
-            changes
-                .iter()
-                .any(|c| c.kind != ChangeKind::MergeCandidate.as_str())
-        });
+        let is_open = open
+            .get(record_id)
+            .is_some_and(|changes| changes.iter().any(|c| c.kind != ChangeKind::MergeCandidate));
         if is_open {
             counts.1 += 1;
         } else {

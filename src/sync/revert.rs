@@ -36,7 +36,7 @@ pub fn undoable(conn: &mut AnyConnection, pass: i64) -> diesel::QueryResult<Vec<
         ..Default::default()
     };
     let mut rows = changes::list(conn, &filter)?;
-    rows.retain(|c| c.kind != ChangeKind::Revert.as_str());
+    rows.retain(|c| c.kind != ChangeKind::Revert);
     Ok(rows)
 }
 
@@ -64,18 +64,13 @@ pub async fn revert(
     match target {
         Target::Change(id) => match selected.first() {
             None => return Err(SyncError::Refused(format!("no change {id}"))),
-            Some(c) if c.status != ChangeStatus::Applied.as_str() => {
+            Some(c) if c.status != ChangeStatus::Applied => {
                 return Err(SyncError::Refused(format!(
                     "change {id} is {}, only applied changes can be reverted",
                     c.status
                 )));
             }
-            Some(c)
-                if !c
-                    .kind
-                    .parse::<ChangeKind>()
-                    .is_ok_and(ChangeKind::writes_crm) =>
-            {
+            Some(c) if !c.kind.writes_crm() => {
                 return Err(SyncError::Refused(format!(
                     "change {id} is a {}; it wrote nothing to the CRM",
                     c.kind
@@ -114,7 +109,7 @@ pub async fn revert(
                 original.id, original.job
             ))
         })?;
-        let entity: EntityKind = original.entity.parse().map_err(SyncError::Refused)?;
+        let entity: EntityKind = original.entity;
         let (actor_owned, o) = (actor.to_string(), original.clone());
         let id = store
             .db
@@ -125,16 +120,16 @@ pub async fn revert(
                         &NewChange {
                             pass_id: o.pass_id,
                             job: o.job.clone(),
-                            entity: o.entity.clone(),
+                            entity: o.entity,
                             record_id: o.record_id.clone(),
                             source: o.source.clone(),
                             register_id: o.register_id.clone(),
                             field: o.field.clone(),
-                            kind: ChangeKind::Revert.as_str().to_string(),
+                            kind: ChangeKind::Revert,
                             old_value: o.new_value.clone(),
                             new_value: o.old_value.clone(),
-                            policy: o.policy.clone(),
-                            status: ChangeStatus::Approved.as_str().to_string(),
+                            policy: o.policy,
+                            status: ChangeStatus::Approved,
                             score: o.score,
                             reason: format!("revert of change {} requested by {actor_owned}", o.id),
                             created_at: now(),

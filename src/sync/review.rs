@@ -39,13 +39,13 @@ pub async fn decide(
                 let selected = changes::list(conn, &filter)?;
                 let mut out = Vec::with_capacity(selected.len());
                 for change in selected {
-                    let from: ChangeStatus = change.status.parse().unwrap_or(ChangeStatus::Superseded);
+                    let from: ChangeStatus = change.status;
                     let mut check = allowed(from, &verdict);
-                    if verdict == Verdict::Wrong && change.kind == ChangeKind::Revert.as_str() {
+                    if verdict == Verdict::Wrong && change.kind == ChangeKind::Revert {
                         check = Err("a revert restores a CRM value; there is no register value to mark wrong".into());
                     }
                     if let Err(why) = check {
-                        out.push(Decided { id: change.id, status: change.status.clone(), refused: Some(why) });
+                        out.push(Decided { id: change.id, status: change.status.to_string(), refused: Some(why) });
                         continue;
                     }
                     let mut new_value = change.new_value.clone();
@@ -86,7 +86,7 @@ pub async fn decide(
                             job: change.job.clone(),
                             pass_id: Some(change.pass_id),
                             change_id: Some(change.id),
-                            entity: change.entity.clone(),
+                            entity: change.entity.as_str().to_string(),
                             record_id: change.record_id.clone(),
                             field: Some(change.field.clone()),
                             old_value: change.old_value.clone(),

@@ -222,7 +222,7 @@ pub fn html(doc: &SubjectAccess) -> String {
                     ch.field.clone(),
                     or_empty(&ch.old_value),
                     or_empty(&ch.new_value),
-                    ch.status.clone(),
+                    ch.status.to_string(),
                     ch.source.clone(),
                     ch.reason.clone(),
                 ]

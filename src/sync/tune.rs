@@ -96,7 +96,7 @@ pub async fn report(
                 record_id: &c.record_id,
                 register_id: &c.register_id,
                 score: c.score,
-                accepted: accepted(c.status.parse().ok()?)?,
+                accepted: accepted(c.status)?,
             })
         })
         .collect();

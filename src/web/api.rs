@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use chrono::NaiveDateTime;
+
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
@@ -21,7 +23,7 @@ use super::auth::{self, Actor};
 use super::{WebError, WebState};
 use crate::domain::consent::{Channel, ConsentStatus};
 use crate::domain::lifecycle::Verdict;
-use crate::domain::model::ChangeStatus;
+use crate::domain::model::{ChangeKind, ChangeStatus, EntityKind, Policy};
 use crate::store::audit::{self, AuditFilter, AuditRow};
 use crate::store::changes::{self, ChangeFilter, ChangeRow, ChangeSort};
 use crate::store::passes::{self, PassRow};
@@ -259,13 +261,74 @@ impl ChangeQuery {
     }
 }
 
+/// A change as `/api/v1` and the pages show it, apart from the store's row: a column
+/// renamed or retyped in the store changes the `From` below, not the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeView {
+    pub id: i64,
+    pub pass_id: i64,
+    pub job: String,
+    pub entity: EntityKind,
+    pub record_id: String,
+    pub source: String,
+    pub register_id: String,
+    pub field: String,
+    pub kind: ChangeKind,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub policy: Policy,
+    pub status: ChangeStatus,
+    pub score: f64,
+    pub reason: String,
+    pub created_at: NaiveDateTime,
+    pub decided_at: Option<NaiveDateTime>,
+    pub decided_by: Option<String>,
+    pub applied_at: Option<NaiveDateTime>,
+    pub applying_since: Option<NaiveDateTime>,
+    pub reverts_change_id: Option<i64>,
+    pub error: Option<String>,
+}
+
+impl From<ChangeRow> for ChangeView {
+    fn from(row: ChangeRow) -> ChangeView {
+        ChangeView {
+            id: row.id,
+            pass_id: row.pass_id,
+            job: row.job,
+            entity: row.entity,
+            record_id: row.record_id,
+            source: row.source,
+            register_id: row.register_id,
+            field: row.field,
+            kind: row.kind,
+            old_value: row.old_value,
+            new_value: row.new_value,
+            policy: row.policy,
+            status: row.status,
+            score: row.score,
+            reason: row.reason,
+            created_at: row.created_at,
+            decided_at: row.decided_at,
+            decided_by: row.decided_by,
+            applied_at: row.applied_at,
+            applying_since: row.applying_since,
+            reverts_change_id: row.reverts_change_id,
+            error: row.error,
+        }
+    }
+}
+
+fn views(rows: Vec<ChangeRow>) -> Vec<ChangeView> {
+    rows.into_iter().map(ChangeView::from).collect()
+}
+
 /// One page of changes, the total the filter selects, and its counts per status and field.
 #[derive(Debug, Serialize)]
 pub struct ChangePage {
     pub total: i64,
     pub offset: i64,
     pub limit: i64,
-    pub items: Vec<ChangeRow>,
+    pub items: Vec<ChangeView>,
     pub by_status: BTreeMap<String, i64>,
     pub by_field: BTreeMap<String, i64>,
 }
@@ -299,7 +362,7 @@ pub async fn load_changes(state: &WebState, filter: ChangeFilter) -> Result<Chan
         total,
         offset,
         limit,
-        items,
+        items: views(items),
         by_status,
         by_field,
     })
@@ -318,7 +381,7 @@ async fn change_detail(
     actor: Actor,
     State(state): Shared,
     Path(id): Path<i64>,
-) -> ApiResult<ChangeRow> {
+) -> ApiResult<ChangeView> {
     actor.require(Role::Viewer)?;
     let change = state
         .store
@@ -326,7 +389,7 @@ async fn change_detail(
         .run(move |conn| changes::get(conn, id))
         .await?
         .ok_or_else(|| WebError::NotFound(format!("no change {id}")))?;
-    Ok(Json(change))
+    Ok(Json(change.into()))
 }
 
 /// Everything the record page shows: the stored match and its explanation, the changes
@@ -342,7 +405,7 @@ pub struct RecordView {
     pub explanation: Value,
     #[serde(rename = "match")]
     pub matched: Option<MatchRow>,
-    pub changes: Vec<ChangeRow>,
+    pub changes: Vec<ChangeView>,
     pub history: Vec<AuditRow>,
     pub candidates: Option<Value>,
 }
@@ -408,7 +471,7 @@ pub async fn load_record(
             .and_then(|s| serde_json::from_str(&s.detail).ok())
             .unwrap_or(Value::Null),
         matched,
-        changes: record_changes,
+        changes: views(record_changes),
         history,
         candidates,
         job,

@@ -282,7 +282,7 @@ fn table(lang: Lang, actor: &Actor, form: &QueueForm, result: &ChangePage) -> St
     );
     let keep = form.hidden_filter();
     for c in &result.items {
-        let actions = if actor.role >= Role::Steward && c.status == "proposed" {
+        let actions = if actor.role >= Role::Steward && c.status == ChangeStatus::Proposed {
             format!(
                 "{}{}{}",
                 decision_form(lang, actor, c.id, "approve", &keep),
@@ -306,7 +306,7 @@ fn table(lang: Lang, actor: &Actor, form: &QueueForm, result: &ChangePage) -> St
             old = opt(c.old_value.as_deref()),
             new = opt(c.new_value.as_deref()),
             score = c.score,
-            status = esc(&c.status),
+            status = esc(c.status.as_str()),
         );
     }
     out.push_str("</table>");

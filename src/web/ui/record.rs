@@ -317,7 +317,9 @@ fn changes(lang: Lang, actor: &Actor, view: &RecordView) -> String {
     );
     let back = hidden("back", &format!("{}/{}", view.job, view.record_id));
     for c in &view.changes {
-        let actions = if actor.role >= Role::Steward && c.status == "proposed" {
+        let actions = if actor.role >= Role::Steward
+            && c.status == crate::domain::model::ChangeStatus::Proposed
+        {
             let edit = format!(
                 "<form method=\"post\" action=\"/decide\" class=\"inline\">{}{}{}{back}\
                  <input name=\"value\" size=\"18\" value=\"{}\"><button>{}</button></form>",
@@ -344,7 +346,7 @@ fn changes(lang: Lang, actor: &Actor, view: &RecordView) -> String {
             esc(&c.field),
             opt(c.old_value.as_deref()),
             opt(c.new_value.as_deref()),
-            esc(&c.status),
+            esc(c.status.as_str()),
         );
     }
     out.push_str("</table>");
