@@ -12,7 +12,7 @@ use crate::config::{CatchUp, Config};
 use crate::daemon::lease;
 use crate::daemon::schedule::JobSchedule;
 use crate::daemon::{last_activity, plan, Next};
-use crate::store::passes::{self, outcome, PassRow};
+use crate::store::passes::{self, PassOutcome, PassRow};
 use crate::store::{changes, Store};
 
 #[derive(Debug, Args)]
@@ -100,9 +100,9 @@ pub async fn run(config: &Config, store: &Store, args: StatusArgs) -> anyhow::Re
 
 /// A pass status as the table shows it: one that needs attention in red on a terminal,
 /// and marked in words where there is no colour.
-fn shown_status(status: &str) -> String {
+fn shown_status(status: PassOutcome) -> String {
     use std::io::IsTerminal;
-    if !matches!(status, outcome::FAILED | outcome::DEGRADED) {
+    if !status.went_wrong() {
         return status.to_string();
     }
     if std::io::stdout().is_terminal() {
@@ -131,7 +131,7 @@ fn print_table(status: &Status) {
                 println!(
                     "  last pass      {} {} at {} UTC",
                     p.id,
-                    shown_status(&p.status),
+                    shown_status(p.status),
                     p.started_at.format("%Y-%m-%d %H:%M:%S")
                 );
                 println!(

@@ -19,7 +19,7 @@ use tracing::info;
 
 use crate::config::{Config, DbUrl};
 use crate::db::{connect, Db, Missing};
-use crate::store::passes::{self, outcome};
+use crate::store::passes::{self, PassOutcome};
 use crate::store::seal::Seal;
 use crate::store::Store;
 use crate::web::WebState;
@@ -143,16 +143,13 @@ fn job_readiness(
         // A pass still running says nothing yet; judge the ones that ended.
         let ended: Vec<_> = recent
             .iter()
-            .filter(|p| p.status != outcome::RUNNING)
+            .filter(|p| p.status != PassOutcome::Running)
             .collect();
-        let failed_in_a_row = ended
-            .iter()
-            .take_while(|p| matches!(p.status.as_str(), outcome::FAILED | outcome::DEGRADED))
-            .count() as u32;
+        let failed_in_a_row = ended.iter().take_while(|p| p.status.went_wrong()).count() as u32;
         out.insert(
             job.clone(),
             JobReadiness {
-                last_status: ended.first().map(|p| p.status.clone()),
+                last_status: ended.first().map(|p| p.status.to_string()),
                 failed_in_a_row,
                 ready: failed_in_a_row < max_failed,
             },

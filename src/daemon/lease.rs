@@ -10,7 +10,7 @@ use tracing::info;
 
 use crate::db::AnyConnection;
 use crate::store::now;
-use crate::store::passes::outcome;
+use crate::store::passes::PassOutcome;
 use crate::store::schema::passes;
 
 diesel::table! {
@@ -215,10 +215,10 @@ fn interrupt_orphans(conn: &mut AnyConnection, job: &str) -> QueryResult<usize> 
     diesel::update(
         passes::table
             .filter(passes::job.eq(job))
-            .filter(passes::status.eq(outcome::RUNNING)),
+            .filter(passes::status.eq(PassOutcome::Running.as_str())),
     )
     .set((
-        passes::status.eq(outcome::INTERRUPTED),
+        passes::status.eq(PassOutcome::Interrupted.as_str()),
         passes::finished_at.eq(Some(now())),
         passes::error.eq(Some(
             "the instance running this pass stopped before it ended; its committed batches are kept and a later pass does the rest",
@@ -358,7 +358,7 @@ mod tests {
             Claim::Acquired { orphans: 1 }
         );
         let statuses: Vec<String> = passes::table.select(passes::status).load(&mut c).unwrap();
-        assert_eq!(statuses, [outcome::INTERRUPTED]);
+        assert_eq!(statuses, [PassOutcome::Interrupted.as_str()]);
     }
 
     /// A holder on this host whose process has ended (and was reaped).

@@ -24,7 +24,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::{CatchUp, Config, Overrun};
 use crate::metrics;
-use crate::store::passes::{self, outcome};
+use crate::store::passes::{self, PassOutcome};
 use crate::store::{changes, status, Store};
 use crate::sync::{run_pass, PassReport, Stop, SyncError};
 use lease::Claim;
@@ -443,7 +443,7 @@ async fn run_slot(job: &str, config: &Config, slot: DateTime<Utc>, ctx: &Ctx) {
             error!(job, error = %e, "the store is unreachable; slot skipped, the next one retries");
             metrics::global().inc(
                 &metrics::PASSES,
-                &[("job", job), ("outcome", outcome::FAILED)],
+                &[("job", job), ("outcome", PassOutcome::Failed.as_str())],
                 1,
             );
             return;
@@ -481,7 +481,7 @@ async fn run_slot(job: &str, config: &Config, slot: DateTime<Utc>, ctx: &Ctx) {
             error!(job, error = %e, "cannot claim the job's lease in the store; slot skipped, the next one retries");
             metrics::global().inc(
                 &metrics::PASSES,
-                &[("job", job), ("outcome", outcome::FAILED)],
+                &[("job", job), ("outcome", PassOutcome::Failed.as_str())],
                 1,
             );
             return;
@@ -565,7 +565,7 @@ fn record_pass(job: &str, result: &Result<PassReport, SyncError>) {
             error!(job, error = %e, "pass failed; the next slot retries");
             m.inc(
                 &metrics::PASSES,
-                &[("job", job), ("outcome", outcome::FAILED)],
+                &[("job", job), ("outcome", PassOutcome::Failed.as_str())],
                 1,
             );
             return;
@@ -573,7 +573,7 @@ fn record_pass(job: &str, result: &Result<PassReport, SyncError>) {
     };
     m.inc(
         &metrics::PASSES,
-        &[("job", job), ("outcome", report.status)],
+        &[("job", job), ("outcome", report.status.as_str())],
         1,
     );
     m.observe(
@@ -581,7 +581,7 @@ fn record_pass(job: &str, result: &Result<PassReport, SyncError>) {
         &[("job", job)],
         report.duration().as_secs_f64(),
     );
-    if report.status == outcome::SUCCEEDED {
+    if report.status == PassOutcome::Succeeded {
         m.set(
             &metrics::LAST_SUCCESS,
             &[("job", job)],

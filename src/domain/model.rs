@@ -235,6 +235,27 @@ impl ChangeKind {
     }
 }
 
+/// How a pass ended (or that it runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PassOutcome {
+    Running,
+    Succeeded,
+    /// Ran to the end, but more lookups failed than the job's `max_failed_share` allows.
+    Degraded,
+    /// Stopped by an error, or every lookup failed: nothing was checked.
+    Failed,
+    /// Stopped by a signal after a committed batch; the next pass picks up the rest.
+    Interrupted,
+}
+
+impl PassOutcome {
+    /// Whether the pass needs somebody's attention (exit 1, red in `status`, `/readyz`).
+    pub fn went_wrong(self) -> bool {
+        matches!(self, PassOutcome::Degraded | PassOutcome::Failed)
+    }
+}
+
 /// Confidence band of a match, from the job's thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -326,6 +347,14 @@ snake_names!(ChangeKind {
     NewRecord => "new_record",
     Duplicate => "duplicate",
     Flag => "flag",
+});
+
+snake_names!(PassOutcome {
+    Running => "running",
+    Succeeded => "succeeded",
+    Degraded => "degraded",
+    Failed => "failed",
+    Interrupted => "interrupted",
 });
 
 snake_names!(Band {

@@ -10,16 +10,7 @@ use crate::db::AnyConnection;
 use crate::on_store_backend;
 
 /// How a pass ended.
-pub mod outcome {
-    pub const RUNNING: &str = "running";
-    pub const SUCCEEDED: &str = "succeeded";
-    /// Ran to the end, but more lookups failed than the job's `max_failed_share` allows.
-    pub const DEGRADED: &str = "degraded";
-    /// Stopped by an error, or every lookup failed: nothing was checked.
-    pub const FAILED: &str = "failed";
-    /// Stopped by a signal after a committed batch; the next pass picks up the rest.
-    pub const INTERRUPTED: &str = "interrupted";
-}
+pub use crate::domain::model::PassOutcome;
 
 /// The counts a pass reports; also the columns of `passes`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, AsChangeset)]
@@ -52,7 +43,8 @@ pub struct PassRow {
     pub entity: String,
     pub started_at: NaiveDateTime,
     pub finished_at: Option<NaiveDateTime>,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: PassOutcome,
     pub records_read: i64,
     pub matched_auto: i64,
     pub matched_review: i64,
@@ -86,7 +78,7 @@ pub fn begin(conn: &mut AnyConnection, job: &str, entity: &str) -> QueryResult<i
         job,
         entity,
         started_at: now(),
-        status: outcome::RUNNING,
+        status: PassOutcome::Running.as_str(),
     };
     on_store_backend!(conn, c => diesel::insert_into(passes::table).values(&row).returning(passes::id).get_result(c))
 }
@@ -94,14 +86,14 @@ pub fn begin(conn: &mut AnyConnection, job: &str, entity: &str) -> QueryResult<i
 pub fn finish(
     conn: &mut AnyConnection,
     id: i64,
-    status: &str,
+    status: PassOutcome,
     counts: &PassCounts,
     error: Option<&str>,
 ) -> QueryResult<()> {
     diesel::update(passes::table.find(id))
         .set((
             counts,
-            passes::status.eq(status),
+            passes::status.eq(status.as_str()),
             passes::finished_at.eq(Some(now())),
             passes::error.eq(error),
         ))

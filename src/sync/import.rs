@@ -21,7 +21,7 @@ use crate::domain::normalise::comparable;
 use crate::domain::policy::Action;
 use crate::domain::score::{Prepared, Scorer};
 use crate::register::index::RecordIndex;
-use crate::store::passes::{self, outcome, PassCounts};
+use crate::store::passes::{self, PassCounts, PassOutcome};
 use crate::store::Store;
 
 const BATCH: usize = 500;
@@ -276,7 +276,7 @@ pub async fn run(
         };
         store
             .db
-            .run(move |conn| passes::finish(conn, pass_id, outcome::SUCCEEDED, &counts, None))
+            .run(move |conn| passes::finish(conn, pass_id, PassOutcome::Succeeded, &counts, None))
             .await?;
     }
     Ok(report)

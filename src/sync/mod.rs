@@ -38,7 +38,7 @@ use crate::domain::score::{gamma, Gamma, Prepared, Scorer};
 use crate::domain::validate;
 use crate::domain::{contact, picklist};
 use crate::register::{Lookup, RegisterError, RegisterStats};
-use crate::store::passes::{self, outcome, PassCounts};
+use crate::store::passes::{self, PassCounts, PassOutcome};
 use crate::store::{cursors, provenance, resume, suppressions, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +89,7 @@ pub struct PassReport {
     pub pass_id: i64,
     pub job: String,
     pub entity: EntityKind,
-    pub status: &'static str,
+    pub status: PassOutcome,
     pub counts: PassCounts,
     /// What the register did: requests, cache hits, retries, rate-limit waits.
     pub register: RegisterStats,
@@ -105,7 +105,7 @@ impl PassReport {
     /// Whether the pass ran to its end and checked what it read (interrupted counts: the
     /// next pass goes on where it stopped).
     pub fn succeeded(&self) -> bool {
-        !matches!(self.status, outcome::DEGRADED | outcome::FAILED)
+        !self.status.went_wrong()
     }
 
     pub fn duration(&self) -> Duration {
@@ -614,14 +614,16 @@ pub async fn run_pass(
     let mut tally = Tally::default();
     let result = run_batches(config, job_name, job, store, stop, pass_id, &mut tally).await;
     let (status, error) = match &result {
-        Ok(true) => (outcome::INTERRUPTED, None),
+        Ok(true) => (PassOutcome::Interrupted, None),
         Ok(false) => judge(&tally.counts, &tally.failures, job.max_failed_share),
-        Err(e) => (outcome::FAILED, Some(e.to_string())),
+        Err(e) => (PassOutcome::Failed, Some(e.to_string())),
     };
     if let Some(problem) = error.as_deref().filter(|_| result.is_ok()) {
         warn!(
             pass = pass_id,
-            status, problem, "the pass checked less than it read"
+            status = status.as_str(),
+            problem,
+            "the pass checked less than it read"
         );
     }
     let Tally {
@@ -661,7 +663,7 @@ pub async fn run_pass(
     let c = &report.counts;
     info!(
         pass = pass_id,
-        status,
+        status = status.as_str(),
         records_read = c.records_read,
         matched_auto = c.matched_auto,
         matched_review = c.matched_review,
@@ -702,11 +704,11 @@ fn judge(
     counts: &PassCounts,
     failures: &BTreeMap<String, i64>,
     max_failed_share: f64,
-) -> (&'static str, Option<String>) {
+) -> (PassOutcome, Option<String>) {
     let asked = counts.records_read - counts.skipped;
     let failed = counts.lookup_failed;
     if failed == 0 || asked <= 0 {
-        return (outcome::SUCCEEDED, None);
+        return (PassOutcome::Succeeded, None);
     }
     let share = failed as f64 / asked as f64;
     let mut reasons: Vec<(&String, &i64)> = failures.iter().collect();
@@ -719,15 +721,15 @@ fn judge(
         .join("; ");
     if failed >= asked {
         let text = format!("every lookup failed ({failed} records): {reasons}");
-        (outcome::FAILED, Some(text))
+        (PassOutcome::Failed, Some(text))
     } else if share > max_failed_share {
         let text = format!(
             "{failed} of {asked} lookups failed ({:.0} %, above max_failed_share {max_failed_share}): {reasons}",
             share * 100.0
         );
-        (outcome::DEGRADED, Some(text))
+        (PassOutcome::Degraded, Some(text))
     } else {
-        (outcome::SUCCEEDED, None)
+        (PassOutcome::Succeeded, None)
     }
 }
 
@@ -1293,18 +1295,18 @@ mod tests {
         ]
         .into();
         let cases = [
-            (counts(100, 0, 0), outcome::SUCCEEDED),
-            (counts(100, 0, 20), outcome::SUCCEEDED),
-            (counts(100, 0, 21), outcome::DEGRADED),
-            (counts(100, 60, 40), outcome::FAILED),
-            (counts(100, 0, 100), outcome::FAILED),
+            (counts(100, 0, 0), PassOutcome::Succeeded),
+            (counts(100, 0, 20), PassOutcome::Succeeded),
+            (counts(100, 0, 21), PassOutcome::Degraded),
+            (counts(100, 60, 40), PassOutcome::Failed),
+            (counts(100, 0, 100), PassOutcome::Failed),
             // Nothing asked (all skipped): nothing failed.
-            (counts(10, 10, 0), outcome::SUCCEEDED),
+            (counts(10, 10, 0), PassOutcome::Succeeded),
         ];
         for (c, want) in cases {
             let (status, problem) = judge(&c, &reasons, 0.2);
             assert_eq!(status, want, "{c:?}");
-            assert_eq!(problem.is_some(), want != outcome::SUCCEEDED, "{c:?}");
+            assert_eq!(problem.is_some(), want != PassOutcome::Succeeded, "{c:?}");
             if let Some(p) = problem {
                 assert!(
                     p.contains("30× register `x` unavailable: HTTP 503; 10×"),

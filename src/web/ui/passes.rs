@@ -64,7 +64,7 @@ async fn render(
             "<tr id=\"pass-{id}\"><td>{id}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{undo}</td></tr>",
             esc(&p.job),
             p.started_at.format("%Y-%m-%d %H:%M"),
-            esc(&p.status),
+            esc(p.status.as_str()),
             p.records_read,
             p.changes_proposed,
             p.changes_applied,
