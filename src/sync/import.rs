@@ -162,7 +162,8 @@ pub async fn run(
             continue;
         }
         let records: Vec<Record> = batch.iter().map(|r| r.record.clone()).collect();
-        let lookups = super::minimise(job, register.candidates(job.entity, &records).await);
+        let lookups =
+            super::evaluate::minimise(job, register.candidates(job.entity, &records).await);
         let mut findings = Vec::with_capacity(batch.len());
         for (row, lookup) in batch.into_iter().zip(lookups) {
             let reg = lookup.ok().and_then(|candidates| {
