@@ -5,7 +5,12 @@ pub mod apply;
 pub mod consent;
 pub mod erase;
 mod evaluate;
-use evaluate::{evaluate, minimise, History, JobPlan, Outcome};
+use evaluate::{evaluate, History, JobPlan, Outcome};
+mod lookup;
+mod model;
+use lookup::{triage, Triaged};
+pub(crate) use model::{fit, scorer_for, stored_model};
+use model::{save_model, REMOTE_EM_RECORDS};
 pub mod explain;
 pub mod import;
 pub(crate) mod persist;
@@ -27,11 +32,8 @@ use tracing::{info, instrument, warn};
 
 use crate::config::{Config, JobConfig};
 use crate::crm::{CrmError, CrmSource};
-use crate::domain::em;
-use crate::domain::link::random_gammas;
 use crate::domain::model::MatchStatus;
 use crate::domain::model::{EntityKind, Field, Record};
-use crate::domain::score::{gamma, Gamma, Prepared, Scorer};
 use crate::domain::validate;
 use crate::register::{Lookup, RegisterError, RegisterStats};
 use crate::store::passes::{self, PassCounts, PassOutcome};
@@ -127,190 +129,6 @@ pub struct StageTimes {
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// The job's scorer before EM: built-in m/u with the configured pins, and the register's
-/// term frequencies when the job wants them.
-pub(crate) fn scorer_for(
-    job_name: &str,
-    job: &JobConfig,
-    register: &dyn crate::register::Register,
-) -> Result<Scorer, SyncError> {
-    let model = job
-        .matching
-        .model(job.entity)
-        .map_err(|problem| SyncError::Matching {
-            job: job_name.to_string(),
-            problem,
-        })?;
-    let mut scorer = Scorer::new(model);
-    if job.matching.term_frequency {
-        scorer.term_frequencies = register.term_frequencies(job.entity);
-    }
-    Ok(scorer)
-}
-
-/// Fits the scorer by EM to the candidate pairs of one batch, if there are enough.
-pub(crate) fn fit(
-    scorer: &mut Scorer,
-    job: &JobConfig,
-    records: &[Record],
-    lookups: &[Lookup],
-    register: &dyn crate::register::Register,
-    pass_id: i64,
-) {
-    let prepare = |r: &Record| Prepared::new(job.entity, r);
-    let crm: Vec<Prepared> = records.iter().map(prepare).collect();
-    let (pairs, record_ends) =
-        candidate_gammas(&scorer.model, &crm, lookups, job.matching.em_sample_pairs);
-    if pairs.len() < em::MIN_PAIRS {
-        info!(
-            pass = pass_id,
-            pairs = pairs.len(),
-            "too few candidate pairs for EM; built-in m/u used"
-        );
-        return;
-    }
-    // A register that holds its records gives random ones: u and the prior then describe
-    // any two records, not the ones blocking brought together.
-    let random = register.sample(RANDOM_SAMPLE).map(|(sample, population)| {
-        let sample = minimise(job, vec![Ok(sample)]).pop().and_then(Result::ok);
-        let register: Vec<Prepared> = sample.iter().flatten().map(prepare).collect();
-        (
-            random_gammas(&scorer.model, &crm, &register, pairs.len()),
-            population,
-        )
-    });
-    let (model, report) = em::estimate(
-        &scorer.model,
-        &pairs,
-        &record_ends,
-        random.as_ref().map(|(gammas, population)| em::RandomPairs {
-            gammas,
-            register_size: *population,
-        }),
-        job.matching.em_max_iterations,
-        1e-4,
-    );
-    info!(
-        pass = pass_id,
-        pairs = report.pairs,
-        iterations = report.iterations,
-        converged = report.converged,
-        lambda = model.lambda,
-        matched_share = report.matched_share,
-        "match parameters estimated (EM)"
-    );
-    scorer.model = model;
-}
-
-/// The model the newest pass of `job_name` stored, if it has the shape of `current` (the
-/// same comparisons and pins), with that pass's id.
-pub(crate) async fn stored_model(
-    store: &Store,
-    job_name: &str,
-    current: &crate::domain::score::Model,
-) -> Result<Option<(i64, crate::domain::score::Model)>, SyncError> {
-    let job = job_name.to_string();
-    let row = store
-        .db
-        .run(move |conn| crate::store::pass_models::latest(conn, &job))
-        .await?;
-    Ok(row.and_then(|(pass, text)| {
-        let model: crate::domain::score::Model = serde_json::from_str(&text).ok()?;
-        current.same_shape(&model).then_some((pass, model))
-    }))
-}
-
-/// Stores the model pass `pass_id` scores with.
-async fn save_model(
-    store: &Store,
-    job_name: &str,
-    pass_id: i64,
-    model: &crate::domain::score::Model,
-) -> Result<(), SyncError> {
-    let (job, text) = (
-        job_name.to_string(),
-        serde_json::to_string(model).unwrap_or_default(),
-    );
-    store
-        .db
-        .run(move |conn| crate::store::pass_models::save(conn, pass_id, &job, &text))
-        .await?;
-    Ok(())
-}
-
-/// One batch split into what is decided without the register and what it was asked.
-struct Triaged {
-    /// Suppressed (erased) or excluded records: never sent to the register.
-    skipped: Vec<(Record, Outcome)>,
-    to_look_up: Vec<Record>,
-    lookups: Vec<Lookup>,
-}
-
-/// Decides the batch's skipped records and looks up the rest.
-async fn triage(
-    store: &Store,
-    suppression: &erase::SuppressionCheck,
-    job: &JobConfig,
-    plan: &JobPlan<'_>,
-    register: &dyn crate::register::Register,
-    records: Vec<Record>,
-) -> Result<Triaged, SyncError> {
-    let suppressed = suppression
-        .suppressed(store, Some(&job.crm), &records)
-        .await?;
-    let mut skipped = Vec::new();
-    let mut to_look_up = Vec::with_capacity(records.len());
-    for record in records {
-        if suppressed.contains(&record.id) {
-            skipped.push((record, Outcome::Skipped(erase::SUPPRESSED.into())));
-            continue;
-        }
-        match plan.skip_reason(&record) {
-            Some(reason) => skipped.push((record, Outcome::Skipped(reason))),
-            None => to_look_up.push(record),
-        }
-    }
-    let lookups = minimise(job, register.candidates(job.entity, &to_look_up).await);
-    Ok(Triaged {
-        skipped,
-        to_look_up,
-        lookups,
-    })
-}
-
-/// CRM records whose candidates a remote register's EM learns from, at most.
-const REMOTE_EM_RECORDS: usize = 5_000;
-
-/// Register records drawn at random for counting u: enough for every level to show.
-const RANDOM_SAMPLE: usize = 5_000;
-
-/// The comparison vectors of a batch's (prepared) records against their candidates, at
-/// most `limit`, and where each record's pairs end.
-fn candidate_gammas(
-    model: &crate::domain::score::Model,
-    records: &[Prepared],
-    lookups: &[Lookup],
-    limit: usize,
-) -> (Vec<Gamma>, Vec<usize>) {
-    let mut out = Vec::new();
-    let mut ends = Vec::new();
-    for (crm, lookup) in records.iter().zip(lookups) {
-        let Ok(candidates) = lookup else { continue };
-        out.extend(
-            candidates
-                .iter()
-                .map(|c| gamma(model, crm, &Prepared::new(model.kind, c))),
-        );
-        if out.len() >= limit {
-            out.truncate(limit);
-            ends.push(limit);
-            break;
-        }
-        ends.push(out.len());
-    }
-    (out, ends)
 }
 
 /// Runs one pass of `job_name`. A failure after the pass has started is recorded on the

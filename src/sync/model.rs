@@ -1,0 +1,157 @@
+//! The model stage of a pass: the job's scorer, fitted by EM to the candidate pairs (or
+//! taken from the pass before), and stored with the pass so `explain` repeats it.
+
+use super::evaluate::minimise;
+use super::SyncError;
+use crate::config::JobConfig;
+use crate::domain::em;
+use crate::domain::link::random_gammas;
+use crate::domain::model::Record;
+use crate::domain::score::{gamma, Gamma, Prepared, Scorer};
+use crate::register::Lookup;
+use crate::store::Store;
+use tracing::info;
+
+/// The job's scorer before EM: built-in m/u with the configured pins, and the register's
+/// term frequencies when the job wants them.
+pub(crate) fn scorer_for(
+    job_name: &str,
+    job: &JobConfig,
+    register: &dyn crate::register::Register,
+) -> Result<Scorer, SyncError> {
+    let model = job
+        .matching
+        .model(job.entity)
+        .map_err(|problem| SyncError::Matching {
+            job: job_name.to_string(),
+            problem,
+        })?;
+    let mut scorer = Scorer::new(model);
+    if job.matching.term_frequency {
+        scorer.term_frequencies = register.term_frequencies(job.entity);
+    }
+    Ok(scorer)
+}
+
+/// Fits the scorer by EM to the candidate pairs of one batch, if there are enough.
+pub(crate) fn fit(
+    scorer: &mut Scorer,
+    job: &JobConfig,
+    records: &[Record],
+    lookups: &[Lookup],
+    register: &dyn crate::register::Register,
+    pass_id: i64,
+) {
+    let prepare = |r: &Record| Prepared::new(job.entity, r);
+    let crm: Vec<Prepared> = records.iter().map(prepare).collect();
+    let (pairs, record_ends) =
+        candidate_gammas(&scorer.model, &crm, lookups, job.matching.em_sample_pairs);
+    if pairs.len() < em::MIN_PAIRS {
+        info!(
+            pass = pass_id,
+            pairs = pairs.len(),
+            "too few candidate pairs for EM; built-in m/u used"
+        );
+        return;
+    }
+    // A register that holds its records gives random ones: u and the prior then describe
+    // any two records, not the ones blocking brought together.
+    let random = register.sample(RANDOM_SAMPLE).map(|(sample, population)| {
+        let sample = minimise(job, vec![Ok(sample)]).pop().and_then(Result::ok);
+        let register: Vec<Prepared> = sample.iter().flatten().map(prepare).collect();
+        (
+            random_gammas(&scorer.model, &crm, &register, pairs.len()),
+            population,
+        )
+    });
+    let (model, report) = em::estimate(
+        &scorer.model,
+        &pairs,
+        &record_ends,
+        random.as_ref().map(|(gammas, population)| em::RandomPairs {
+            gammas,
+            register_size: *population,
+        }),
+        job.matching.em_max_iterations,
+        1e-4,
+    );
+    info!(
+        pass = pass_id,
+        pairs = report.pairs,
+        iterations = report.iterations,
+        converged = report.converged,
+        lambda = model.lambda,
+        matched_share = report.matched_share,
+        "match parameters estimated (EM)"
+    );
+    scorer.model = model;
+}
+
+/// The model the newest pass of `job_name` stored, if it has the shape of `current` (the
+/// same comparisons and pins), with that pass's id.
+pub(crate) async fn stored_model(
+    store: &Store,
+    job_name: &str,
+    current: &crate::domain::score::Model,
+) -> Result<Option<(i64, crate::domain::score::Model)>, SyncError> {
+    let job = job_name.to_string();
+    let row = store
+        .db
+        .run(move |conn| crate::store::pass_models::latest(conn, &job))
+        .await?;
+    Ok(row.and_then(|(pass, text)| {
+        let model: crate::domain::score::Model = serde_json::from_str(&text).ok()?;
+        current.same_shape(&model).then_some((pass, model))
+    }))
+}
+
+/// Stores the model pass `pass_id` scores with.
+pub(super) async fn save_model(
+    store: &Store,
+    job_name: &str,
+    pass_id: i64,
+    model: &crate::domain::score::Model,
+) -> Result<(), SyncError> {
+    let (job, text) = (
+        job_name.to_string(),
+        serde_json::to_string(model).unwrap_or_default(),
+    );
+    store
+        .db
+        .run(move |conn| crate::store::pass_models::save(conn, pass_id, &job, &text))
+        .await?;
+    Ok(())
+}
+
+/// CRM records whose candidates a remote register's EM learns from, at most.
+pub(super) const REMOTE_EM_RECORDS: usize = 5_000;
+
+/// Register records drawn at random for counting u: enough for every level to show.
+pub(super) const RANDOM_SAMPLE: usize = 5_000;
+
+/// The comparison vectors of a batch's (prepared) records against their candidates, at
+/// most `limit`, and where each record's pairs end.
+pub(super) fn candidate_gammas(
+    model: &crate::domain::score::Model,
+    records: &[Prepared],
+    lookups: &[Lookup],
+    limit: usize,
+) -> (Vec<Gamma>, Vec<usize>) {
+    let mut out = Vec::new();
+    let mut ends = Vec::new();
+    for (crm, lookup) in records.iter().zip(lookups) {
+        let Ok(candidates) = lookup else { continue };
+        out.extend(
+            candidates
+                .iter()
+                .map(|c| gamma(model, crm, &Prepared::new(model.kind, c))),
+        );
+        if out.len() >= limit {
+            out.truncate(limit);
+            ends.push(limit);
+            break;
+        }
+        ends.push(out.len());
+    }
+    (out, ends)
+}
