@@ -262,10 +262,14 @@ impl PgStore {
     fn create(admin: &str, run: usize) -> PgStore {
         let name = format!("refsync_bench_{}_{run}", std::process::id());
         let mut conn = PgConnection::establish(admin).expect("PostgreSQL");
-        conn.batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"
-        ))
-        .expect("create the bench database");
+        // Apart: PostgreSQL runs a multi-statement batch as one transaction, which DROP
+        // DATABASE refuses.
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name}"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            conn.batch_execute(&sql).expect("create the bench database");
+        }
         let base = admin.rsplit_once('/').map_or(admin, |(base, _)| base);
         PgStore {
             admin: admin.to_string(),
