@@ -350,10 +350,12 @@ pub(crate) fn propose(
     {
         return Ok(());
     }
-    if let Some(w) = same
-        .iter()
-        .find(|c| ["proposed", "approved", "failed"].contains(&c.status.as_str()))
-    {
+    if let Some(w) = same.iter().find(|c| {
+        matches!(
+            c.status,
+            ChangeStatus::Proposed | ChangeStatus::Approved | ChangeStatus::Failed
+        )
+    }) {
         if w.status == ChangeStatus::Proposed {
             stored.counts.pending_review += 1;
         } else {
