@@ -213,6 +213,28 @@ pub fn set_status(
     Ok(())
 }
 
+/// [`set_status`] for many changes at once, by no one (a pass or an apply settling its
+/// batch): one statement per 500 ids instead of one per change.
+pub fn set_status_of_all(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    status: ChangeStatus,
+    error: Option<&str>,
+) -> QueryResult<()> {
+    let applied_at = (status == ChangeStatus::Applied).then(now);
+    for chunk in ids.chunks(500) {
+        diesel::update(changes::table.filter(changes::id.eq_any(chunk)))
+            .set((
+                changes::status.eq(status.as_str()),
+                changes::error.eq(error),
+                changes::applied_at.eq(applied_at),
+                changes::applying_since.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Marks changes as being written to the CRM, committed before the first write.
 pub fn mark_applying(conn: &mut AnyConnection, ids: &[i64]) -> QueryResult<()> {
     diesel::update(changes::table.filter(changes::id.eq_any(ids)))

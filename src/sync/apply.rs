@@ -4,6 +4,8 @@
 //! crash in between is found and reconciled on the next start: the guard tells whether
 //! each write happened.
 
+use std::collections::BTreeMap;
+
 use diesel::Connection;
 use serde::Serialize;
 use tracing::{info, warn};
@@ -219,10 +221,20 @@ fn settle(
     actor: &str,
     crm: &str,
 ) -> diesel::QueryResult<()> {
+    // A failed change keeps waiting as failed; it is retried by the next apply. Changes
+    // that end alike are settled by one statement.
+    let mut alike: BTreeMap<(ChangeStatus, Option<&str>), Vec<i64>> = BTreeMap::new();
+    for (change, status, note) in settled {
+        alike
+            .entry((*status, note.as_deref()))
+            .or_default()
+            .push(change.id);
+    }
+    for ((status, note), ids) in alike {
+        changes::set_status_of_all(conn, &ids, status, note)?;
+    }
     let mut entries = Vec::with_capacity(settled.len());
     for (change, status, note) in settled {
-        // A failed change keeps waiting as failed; it is retried by the next apply.
-        changes::set_status(conn, change.id, *status, None, note.as_deref())?;
         let action = match status {
             ChangeStatus::Applied => "applied",
             ChangeStatus::Conflict => "conflict",
