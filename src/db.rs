@@ -227,7 +227,9 @@ pub struct Db {
     /// SQLite takes one writer at a time; writers in this process queue here rather than
     /// meet SQLITE_BUSY (a deferred transaction that upgrades to a write does not wait).
     sqlite_writer: Arc<Mutex<()>>,
+    /// Connections found broken so far, and how many of them were reported.
     broken: Arc<std::sync::atomic::AtomicU64>,
+    reported: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Db {
@@ -265,6 +267,7 @@ impl Db {
             url: url.clone(),
             sqlite_writer: Arc::new(Mutex::new(())),
             broken,
+            reported: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         })
     }
 
@@ -277,13 +280,14 @@ impl Db {
     }
 
     /// Checks that a working connection can be had, replacing broken ones (the database
-    /// server restarted, the network dropped them); returns whether any was. Blocking: for
-    /// long-running callers such as the daemon, before each pass.
+    /// server restarted, the network dropped them); returns whether any was found broken
+    /// since the last call — by this checkout or by any other work on the pool meanwhile.
+    /// Blocking: for long-running callers such as the daemon, before each pass.
     pub fn ensure_connected(&self) -> Result<bool, DbError> {
-        let broken = || self.broken.load(std::sync::atomic::Ordering::Relaxed);
-        let before = broken();
+        use std::sync::atomic::Ordering::Relaxed;
         self.checkout()?;
-        Ok(broken() > before)
+        let broken = self.broken.load(Relaxed);
+        Ok(self.reported.swap(broken, Relaxed) < broken)
     }
 
     /// Runs blocking database work on the blocking pool, on a connection of the pool.

@@ -195,25 +195,19 @@ pub fn set_status(
     by: Option<&str>,
     error: Option<&str>,
 ) -> QueryResult<()> {
-    let at = now();
-    let applied_at = (status == ChangeStatus::Applied).then_some(at);
-    diesel::update(changes::table.find(id))
-        .set((
-            changes::status.eq(status.as_str()),
-            changes::error.eq(error),
-            changes::applied_at.eq(applied_at),
-            changes::applying_since.eq(None::<NaiveDateTime>),
-        ))
-        .execute(conn)?;
+    set_status_of_all(conn, &[id], status, error)?;
     if let Some(by) = by {
         diesel::update(changes::table.find(id))
-            .set((changes::decided_by.eq(by), changes::decided_at.eq(Some(at))))
+            .set((
+                changes::decided_by.eq(by),
+                changes::decided_at.eq(Some(now())),
+            ))
             .execute(conn)?;
     }
     Ok(())
 }
 
-/// [`set_status`] for many changes at once, by no one (a pass or an apply settling its
+/// Sets the status of many changes at once, by no one (a pass or an apply settling its
 /// batch): one statement per 500 ids instead of one per change.
 pub fn set_status_of_all(
     conn: &mut AnyConnection,
