@@ -205,7 +205,7 @@ fn default_key(state_dir: &Path) -> Result<SecretString, String> {
     };
     let temp = temp_beside(&path);
     let mut file = open_private(&temp).map_err(cannot)?;
-    let secret = random_hex(32);
+    let secret = random_secret();
     file.write_all(secret.as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(cannot)?;
@@ -241,11 +241,12 @@ fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
     options.open(path)
 }
 
-fn random_hex(bytes: usize) -> String {
+/// 256 random bits in hex, from the OS: audit keys, session and API tokens, CSRF tokens.
+pub fn random_secret() -> String {
     use argon2::password_hash::rand_core::{OsRng, RngCore};
-    let mut buf = vec![0u8; bytes];
-    OsRng.fill_bytes(&mut buf);
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use axum::extract::FromRequestParts;
@@ -54,12 +54,9 @@ pub fn decoy_hash() -> &'static str {
     })
 }
 
-/// A random 256-bit token from the operating system's CSPRNG, as 64 hex digits.
-pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+/// A random 256-bit token from the operating system's CSPRNG, as 64 hex digits (the one
+/// maker of secrets, shared with the audit key).
+pub use crate::store::seal::random_secret as new_token;
 
 /// What the store keeps of a token.
 pub fn token_hash(token: &str) -> String {
