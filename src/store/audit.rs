@@ -406,7 +406,7 @@ pub fn verify(conn: &mut AnyConnection, seal: &Seal) -> QueryResult<Verification
 }
 
 /// The log (`entries` long, `at_place` the hash at the checkpoint's place) against `c`.
-fn compare(c: &Checkpoint, entries: i64, at_place: Option<&str>) -> CheckpointCheck {
+pub(crate) fn compare(c: &Checkpoint, entries: i64, at_place: Option<&str>) -> CheckpointCheck {
     let at = c.at;
     if entries == 0 && c.entries > 0 {
         return CheckpointCheck::Emptied {

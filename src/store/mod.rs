@@ -90,15 +90,14 @@ impl Store {
                 Ok::<_, diesel::result::Error>((audit::head(conn)?, at_place))
             })
             .await?;
+        // The rule of `audit verify`: only a checkpoint the log still reaches is replaced.
         let kept = match &previous {
             Err(problem) => Some(problem.clone()),
-            Ok(Some(c)) if place.is_some() && at_place.as_deref() != Some(c.head.as_str()) => {
-                Some(format!(
-                    "the log no longer holds the head the checkpoint of {} recorded",
-                    c.at
-                ))
-            }
-            _ => None,
+            Ok(Some(c)) => match audit::compare(c, head.entries, at_place.as_deref()) {
+                audit::CheckpointCheck::Reached { .. } => None,
+                differs => Some(format!("the log disagrees with it: {differs:?}")),
+            },
+            Ok(None) => None,
         };
         if let Some(problem) = kept {
             tracing::error!(
