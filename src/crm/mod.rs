@@ -110,13 +110,16 @@ pub trait CrmSource: Send + Sync {
 /// column (what [`open`] checks), without creating a demo CRM that is not there yet.
 pub async fn check(name: &str, config: &crate::config::CrmConfig) -> Result<String, CrmError> {
     let crate::config::CrmConfig::Sql(sql_config) = config;
-    let missing_demo = sql_config.demo_data
-        && crate::db::sqlite_path(&sql_config.url).is_some_and(|p| !p.exists());
-    if missing_demo {
+    if demo_to_create(sql_config).is_some() {
         return Ok("the demo CRM is created with its data on the first run".into());
     }
     sql::SqlCrm::open(name, sql_config).await?;
     Ok("reached; every mapped table and column exists".into())
+}
+
+/// The SQLite file of a demo CRM (`demo_data = true`) that does not exist yet.
+fn demo_to_create(config: &crate::config::SqlCrmConfig) -> Option<&std::path::Path> {
+    crate::db::sqlite_path(&config.url).filter(|p| config.demo_data && !p.exists())
 }
 
 /// Whether `error` says the CRM could not be reached (worth a warning before a pass; it may
@@ -142,7 +145,7 @@ pub async fn open(
         // Jobs run side by side in the daemon: one creates the demo CRM, the others wait.
         static CREATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
         let _creating = CREATING.lock().await;
-        if let Some(path) = crate::db::sqlite_path(&sql_config.url).filter(|p| !p.exists()) {
+        if let Some(path) = demo_to_create(sql_config) {
             let path = path.to_path_buf();
             tracing::info!(crm = name, path = %path.display(), "creating the demo CRM");
             tokio::task::spawn_blocking(move || {
