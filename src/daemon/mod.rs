@@ -67,10 +67,11 @@ struct Ctx {
 /// clock jumps (NTP, suspend) and costs nothing.
 const MAX_NAP: Duration = Duration::from_secs(60);
 
-/// The deep check before any job is scheduled, said in the log: a reference that does not
-/// fit its CRM or register at error level, one that cannot be reached now as a warning.
-/// The daemon starts either way — a register file may yet be delivered, a CRM come up —
-/// and its passes then say what failed (`status`, `/readyz`).
+/// The deep check at start, said in the log: a reference that does not fit its CRM or
+/// register at error level, one that cannot be reached now as a warning. It runs beside the
+/// scheduler, not before it: the daemon starts either way (a register file may yet be
+/// delivered, a CRM come up; its passes then say what failed in `status` and `/readyz`),
+/// and a register that times out must not hold up systemd's start.
 async fn preflight(config: &Config) {
     let found = crate::preflight::check(config).await;
     for f in &found {
@@ -87,6 +88,11 @@ async fn preflight(config: &Config) {
             "the config does not fit its CRM or register; passes will fail until it is fixed \
              (`refsync check-config --deep` lists what)"
         );
+    } else {
+        info!(
+            checked = found.len(),
+            "the config fits its CRMs and registers"
+        );
     }
 }
 
@@ -95,7 +101,6 @@ pub async fn run(config_path: &Path, config: Config, store: Store) -> anyhow::Re
     if config.job.is_empty() {
         anyhow::bail!("no jobs are configured; add a [job.NAME] section to the config");
     }
-    preflight(&config).await;
     let notifier = Arc::new(Notifier::from_env());
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -135,6 +140,8 @@ pub async fn run(config_path: &Path, config: Config, store: Store) -> anyhow::Re
         "daemon started"
     );
     notifier.ready(&format!("{} jobs scheduled", tasks.len()));
+    let checked = config.clone();
+    tokio::spawn(async move { preflight(&checked).await });
 
     let mut watchdog = notifier.watchdog_every().map(tokio::time::interval);
     let signal_name = loop {

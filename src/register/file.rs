@@ -55,6 +55,10 @@ pub fn load_cached(
     paths: &[&Path],
     load: impl FnOnce() -> Result<RecordIndex, RegisterError>,
 ) -> Result<Arc<RecordIndex>, RegisterError> {
+    // One load at a time: two jobs on one register, or the daemon's start check beside its
+    // first pass, then read a file once and never hold two copies of it.
+    static LOADING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = LOADING.lock().unwrap_or_else(|p| p.into_inner());
     let print = fingerprint(name, config, paths)?;
     let lock = || LOADED.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((known, index)) = lock().get(name) {
@@ -467,6 +471,27 @@ mod tests {
             err.contains("line 2") && err.contains("not a JSON object"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn two_loads_of_one_register_at_once_read_its_file_once() {
+        let f = write("id,name,plz,vat\nA1,Alpha GmbH,10115,\n");
+        let c = config(f.path());
+        let reads = std::sync::atomic::AtomicUsize::new(0);
+        let load = || {
+            load_cached("at-once", format!("{c:?}"), &[f.path()], || {
+                reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                load_csv("at-once", &c)
+            })
+            .unwrap()
+        };
+        std::thread::scope(|s| {
+            let first = s.spawn(load);
+            let second = s.spawn(load);
+            assert_eq!(first.join().unwrap().len(), second.join().unwrap().len());
+        });
+        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -55,21 +55,21 @@ fn a_misspelled_crm_column_is_found_before_the_first_pass_and_said_at_daemon_sta
     assert!(text.contains("ERROR") && text.contains("plz"), "{text}");
     assert!(stderr(&out).contains("1 problem"), "{}", stderr(&out));
 
-    // The daemon says so at start, before its first slot.
+    // The daemon says so at start, beside its scheduler.
     let mut daemon = sb
         .command(&["daemon"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Read up to "daemon started" (or the end, should it stop): no reading forever.
+    // Read up to the check's last line (or the end, should it stop): no reading forever.
     let mut said = false;
     for line in BufReader::new(daemon.stderr.take().unwrap())
         .lines()
         .map_while(Result::ok)
     {
         said |= line.contains("\"level\":\"ERROR\"") && line.contains("plz");
-        if line.contains("daemon started") {
+        if line.contains("the config does not fit") || line.contains("the config fits") {
             break;
         }
     }
