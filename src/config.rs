@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::domain::blocking::BlockingSettings;
 use crate::domain::decide::Thresholds;
+use crate::domain::evaluate::Plan;
 use crate::domain::link::MatchSettings;
 use crate::domain::model::{EntityKind, Field};
 use crate::domain::policy::{default_rules, FieldRule, DEFAULT_PLACEHOLDERS};
@@ -308,17 +309,6 @@ pub enum LogFormat {
 pub enum CrmConfig {
     /// A CRM whose tables refsync reads and writes over SQL.
     Sql(SqlCrmConfig),
-}
-
-impl CrmConfig {
-    /// Where records of `kind` live in this CRM and which column holds which field; `None`
-    /// when the CRM keeps no such records. Callers ask this instead of matching on the kind
-    /// of CRM, so a new kind is one more variant here and one file in `crm/`.
-    pub fn mapping(&self, kind: EntityKind) -> Option<&TableMapping> {
-        match self {
-            CrmConfig::Sql(sql) => sql.mapping(kind),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -815,6 +805,25 @@ impl JobConfig {
             .collect()
     }
 
+    /// The job as the score stage takes it, for a CRM with `mapping`.
+    pub fn plan(&self, mapping: &TableMapping) -> Plan {
+        Plan {
+            entity: self.entity,
+            thresholds: self.thresholds,
+            rules: self.rules(mapping),
+            mapped: mapping.columns.keys().copied().collect(),
+            normalise: self.normalise.clone(),
+            placeholders: self.placeholders.clone(),
+            inactive_value: self.inactive_value.clone(),
+            skip_where: self.skip_where.clone(),
+            enrichable: Field::ALL
+                .iter()
+                .copied()
+                .filter(|f| self.may_enrich(*f))
+                .collect(),
+        }
+    }
+
     /// Whether enrichment may take `field` from the register (data minimisation).
     pub fn may_enrich(&self, field: Field) -> bool {
         match (self.entity, &self.enrich_fields) {
@@ -960,36 +969,7 @@ impl Config {
         log_filter(&self.logging.level).map_err(|p| ("logging.level".to_string(), p))?;
         check_url("store.url", &self.store.url, UrlUse::Store)?;
         for (name, crm) in &self.crm {
-            let CrmConfig::Sql(sql) = crm;
-            check_url(&format!("crm.{name}.url"), &sql.url, UrlUse::Crm)?;
-            for (kind, mapping) in [
-                ("organisations", &sql.organisations),
-                ("contacts", &sql.contacts),
-            ] {
-                if let Some(m) = mapping {
-                    let key = format!("crm.{name}.{kind}");
-                    for ident in [&m.table, &m.id_column]
-                        .into_iter()
-                        .chain(m.modified_column.iter())
-                        .chain(m.modified_by_column.iter())
-                        .chain(m.filter.keys())
-                        .chain(
-                            m.lookups
-                                .values()
-                                .flat_map(|l| [&l.table, &l.key, &l.value]),
-                        )
-                        .chain(m.columns.values())
-                    {
-                        check_identifier(&key, ident)?;
-                    }
-                    if let Some(field) = m.lookups.keys().find(|f| !m.columns.contains_key(f)) {
-                        return Err((
-                            format!("{key}.lookups.{field}"),
-                            format!("`{field}` has a lookup but no column; add `{field} = \"COLUMN\"` to [{key}.columns]"),
-                        ));
-                    }
-                }
-            }
+            crm.validate(name)?;
         }
         for (name, register) in &self.register {
             if let RegisterConfig::File(file) = register {
@@ -1092,7 +1072,7 @@ impl Config {
             let key = |k: &str| format!("job.{name}.{k}");
             job.cron().map_err(|p| (key("schedule"), p))?;
             job.time_zone().map_err(|p| (key("timezone"), p))?;
-            let Some(CrmConfig::Sql(crm)) = self.crm.get(&job.crm) else {
+            let Some(crm) = self.crm.get(&job.crm) else {
                 return Err((
                     key("crm"),
                     format!(
@@ -1311,12 +1291,12 @@ fn check_http(key: &str, http: &HttpConfig) -> Result<(), (String, String)> {
 /// Which databases a URL may name: the state store runs on SQLite or PostgreSQL; a CRM may
 /// also be MariaDB/MySQL (with the `mysql` build feature).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum UrlUse {
+pub(crate) enum UrlUse {
     Store,
     Crm,
 }
 
-fn check_url(key: &str, url: &DbUrl, usage: UrlUse) -> Result<(), (String, String)> {
+pub(crate) fn check_url(key: &str, url: &DbUrl, usage: UrlUse) -> Result<(), (String, String)> {
     let u = url.expose();
     let err = |problem: String| Err((key.to_string(), problem));
     match u.split_once("://") {
@@ -1347,7 +1327,7 @@ fn check_url(key: &str, url: &DbUrl, usage: UrlUse) -> Result<(), (String, Strin
 }
 
 /// Table and column names go into SQL: only plain identifiers are accepted.
-fn check_identifier(key: &str, ident: &str) -> Result<(), (String, String)> {
+pub(crate) fn check_identifier(key: &str, ident: &str) -> Result<(), (String, String)> {
     let valid = !ident.is_empty()
         && ident.len() <= 63
         && ident.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')

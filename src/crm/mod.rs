@@ -7,7 +7,7 @@ pub mod sql;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::config::EraseMode;
+use crate::config::{CrmConfig, EraseMode, TableMapping};
 use crate::domain::model::{EntityKind, Field, Record};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -60,6 +60,10 @@ pub struct RawRow {
 pub trait CrmSource: Send + Sync {
     fn name(&self) -> &str;
 
+    /// Where records of `kind` live and which column holds which field; `None` when this
+    /// CRM keeps no such records.
+    fn mapping(&self, kind: EntityKind) -> Option<&TableMapping>;
+
     /// Up to `limit` records of `kind` after the first `offset`, in a stable order; with
     /// `since`, only those modified at or after it (in the CRM's own time format).
     fn read_batch<'a>(
@@ -106,10 +110,29 @@ pub trait CrmSource: Send + Sync {
     ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>>;
 }
 
+/// What the rest of refsync asks of a CRM's config, whatever its kind: a new kind of CRM is
+/// one more variant of [`CrmConfig`], matched only here, and one file in `crm/`.
+impl CrmConfig {
+    /// Where records of `kind` live in this CRM and which column holds which field; `None`
+    /// when the CRM keeps no such records.
+    pub fn mapping(&self, kind: EntityKind) -> Option<&TableMapping> {
+        match self {
+            CrmConfig::Sql(sql) => sql.mapping(kind),
+        }
+    }
+
+    /// Checks what serde cannot: URLs and identifiers, under `crm.NAME`.
+    pub(crate) fn validate(&self, name: &str) -> Result<(), (String, String)> {
+        match self {
+            CrmConfig::Sql(sql) => sql.validate(name),
+        }
+    }
+}
+
 /// A deep check before the first pass: that the CRM answers and has every mapped table and
 /// column (what [`open`] checks), without creating a demo CRM that is not there yet.
-pub async fn check(name: &str, config: &crate::config::CrmConfig) -> Result<String, CrmError> {
-    let crate::config::CrmConfig::Sql(sql_config) = config;
+pub async fn check(name: &str, config: &CrmConfig) -> Result<String, CrmError> {
+    let CrmConfig::Sql(sql_config) = config;
     if demo_to_create(sql_config).is_some() {
         return Ok("the demo CRM is created with its data on the first run".into());
     }
@@ -136,11 +159,8 @@ pub fn unreachable(error: &CrmError) -> bool {
 
 /// Opens the CRM a job names. A demo CRM (`demo_data = true`) whose SQLite file does not
 /// exist yet is created and filled first.
-pub async fn open(
-    name: &str,
-    config: &crate::config::CrmConfig,
-) -> Result<Box<dyn CrmSource>, CrmError> {
-    let crate::config::CrmConfig::Sql(sql_config) = config;
+pub async fn open(name: &str, config: &CrmConfig) -> Result<Box<dyn CrmSource>, CrmError> {
+    let CrmConfig::Sql(sql_config) = config;
     if sql_config.demo_data {
         // Jobs run side by side in the daemon: one creates the demo CRM, the others wait.
         static CREATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

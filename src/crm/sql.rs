@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 
 use super::{BoxFuture, CrmError, CrmSource, FieldWrite, RawRow, WriteOutcome};
-use crate::config::{EraseMode, SqlCrmConfig, TableMapping};
+use crate::config::{check_identifier, check_url, EraseMode, SqlCrmConfig, TableMapping, UrlUse};
 use crate::db::{AnyConnection, Backend, Db, DbError, Missing};
 use crate::domain::erasure::PERSONAL_FIELDS;
 use crate::domain::model::{EntityKind, Field, Modified, Record};
@@ -790,6 +790,10 @@ impl CrmSource for SqlCrm {
         &self.name
     }
 
+    fn mapping(&self, kind: EntityKind) -> Option<&TableMapping> {
+        self.config.mapping(kind)
+    }
+
     fn read_batch<'a>(
         &'a self,
         kind: EntityKind,
@@ -847,6 +851,41 @@ impl CrmSource for SqlCrm {
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<RawRow>, CrmError>> {
         Box::pin(self.read_raw(kind, columns, offset, limit))
+    }
+}
+
+impl SqlCrmConfig {
+    /// The URL, and every mapped table and column a plain SQL identifier, under `crm.NAME`.
+    pub(crate) fn validate(&self, name: &str) -> Result<(), (String, String)> {
+        check_url(&format!("crm.{name}.url"), &self.url, UrlUse::Crm)?;
+        for (kind, mapping) in [
+            ("organisations", &self.organisations),
+            ("contacts", &self.contacts),
+        ] {
+            let Some(m) = mapping else { continue };
+            let key = format!("crm.{name}.{kind}");
+            for ident in [&m.table, &m.id_column]
+                .into_iter()
+                .chain(m.modified_column.iter())
+                .chain(m.modified_by_column.iter())
+                .chain(m.filter.keys())
+                .chain(
+                    m.lookups
+                        .values()
+                        .flat_map(|l| [&l.table, &l.key, &l.value]),
+                )
+                .chain(m.columns.values())
+            {
+                check_identifier(&key, ident)?;
+            }
+            if let Some(field) = m.lookups.keys().find(|f| !m.columns.contains_key(f)) {
+                return Err((
+                    format!("{key}.lookups.{field}"),
+                    format!("`{field}` has a lookup but no column; add `{field} = \"COLUMN\"` to [{key}.columns]"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@ pub mod decide;
 pub mod diff;
 pub mod em;
 pub mod erasure;
+pub mod evaluate;
 pub mod excerpt;
 pub mod lifecycle;
 pub mod link;

@@ -41,6 +41,12 @@ pub async fn explain(
     else {
         return Err(SyncError::NoSuchJob(job_name.to_string()));
     };
+    let plan = job.plan(crm_config.mapping(job.entity).ok_or_else(|| {
+        SyncError::Refused(format!(
+            "[crm.{}] has no mapping for {} records",
+            job.crm, job.entity
+        ))
+    })?);
     let register = crate::register::open(&job.register, register_config, None).await?;
     let crm: Box<dyn CrmSource> = crate::crm::open(&job.crm, crm_config).await?;
     let mut scorer = scorer_for(job_name, job, register.as_ref())?;
@@ -65,8 +71,12 @@ pub async fn explain(
             break;
         }
         if offset == 0 && job.matching.estimate && model_pass.is_none() {
-            let lookups = register.candidates(job.entity, &batch).await;
-            fit(&mut scorer, job, &batch, &lookups, register.as_ref(), 0);
+            let mut lookups = register.candidates(job.entity, &batch).await;
+            for candidates in lookups.iter_mut().flatten() {
+                plan.minimise(candidates);
+            }
+            let model = (&plan, &job.matching);
+            fit(&mut scorer, model, &batch, &lookups, register.as_ref(), 0);
         }
         offset += batch.len();
         if let Some(record) = batch.into_iter().find(|r| r.id == record_id) {
@@ -77,11 +87,13 @@ pub async fn explain(
     let Some(record) = found else {
         return Ok(None);
     };
-    let lookup = register
+    let mut lookup = register
         .candidates(job.entity, std::slice::from_ref(&record))
         .await
         .pop()
         .unwrap_or_else(|| Ok(Vec::new()))?;
+    // As in the pass: a contact is compared only on the fields it may be enriched with.
+    plan.minimise(&mut lookup);
     let crm_prepared = Prepared::new(job.entity, &record);
     let mut candidates: Vec<Scored> = lookup
         .iter()

@@ -10,7 +10,7 @@ use diesel::Connection;
 use serde::Serialize;
 use tracing::info;
 
-use super::erase::SuppressionCheck;
+use super::pass::PassContext;
 use super::persist::{self, Proposal, Stored};
 use super::SyncError;
 use crate::config::Config;
@@ -19,7 +19,7 @@ use crate::domain::decide::{decide, Decision};
 use crate::domain::model::{Band, ChangeKind, Field, Policy, Record};
 use crate::domain::normalise::comparable;
 use crate::domain::policy::Action;
-use crate::domain::score::{Prepared, Scorer};
+use crate::domain::score::Prepared;
 use crate::register::index::RecordIndex;
 use crate::store::passes::{self, PassCounts, PassOutcome};
 use crate::store::Store;
@@ -73,29 +73,19 @@ pub async fn run(
     options: &CsvOptions,
     mode: Mode,
 ) -> Result<ImportReport, SyncError> {
-    let job = config
-        .job
-        .get(job_name)
-        .ok_or_else(|| SyncError::NoSuchJob(job_name.to_string()))?;
-    let mapping = config.crm[&job.crm].mapping(job.entity).ok_or_else(|| {
-        SyncError::Refused(format!(
-            "[crm.{}] has no mapping for {} records",
-            job.crm, job.entity
-        ))
-    })?;
-    let rules = job.rules(mapping);
     let mut rows = CsvRows::open(path, options).map_err(|e| SyncError::Refused(format!("{e}")))?;
-    let crm = crate::crm::open(&job.crm, &config.crm[&job.crm]).await?;
-    let register = crate::register::open(
-        &job.register,
-        &config.register[&job.register],
-        Some(store.clone()),
-    )
-    .await?;
-    // The job's model as configured (pinned or built-in m/u); a list is too uneven a sample
-    // to estimate it from.
-    let scorer: Scorer = super::scorer_for(job_name, job, register.as_ref())?;
-    let suppression = SuppressionCheck::open(config, store, job.entity).await?;
+    // The job's model as configured (pinned or built-in m/u): a list is too uneven a
+    // sample to estimate it from.
+    let PassContext {
+        job,
+        plan,
+        crm,
+        register,
+        scorer,
+        suppression,
+        ..
+    } = PassContext::open(config, store, job_name).await?;
+    let rules = plan.rules.clone();
 
     // The CRM side is indexed once; the file is streamed past it.
     let mut records_all = Vec::new();
@@ -162,8 +152,10 @@ pub async fn run(
             continue;
         }
         let records: Vec<Record> = batch.iter().map(|r| r.record.clone()).collect();
-        let lookups =
-            super::evaluate::minimise(job, register.candidates(job.entity, &records).await);
+        let mut lookups = register.candidates(job.entity, &records).await;
+        for candidates in lookups.iter_mut().flatten() {
+            plan.minimise(candidates);
+        }
         let mut findings = Vec::with_capacity(batch.len());
         for (row, lookup) in batch.into_iter().zip(lookups) {
             let reg = lookup.ok().and_then(|candidates| {

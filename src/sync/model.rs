@@ -1,11 +1,11 @@
 //! The model stage of a pass: the job's scorer, fitted by EM to the candidate pairs (or
 //! taken from the pass before), and stored with the pass so `explain` repeats it.
 
-use super::evaluate::minimise;
 use super::SyncError;
 use crate::config::JobConfig;
 use crate::domain::em;
-use crate::domain::link::random_gammas;
+use crate::domain::evaluate::Plan;
+use crate::domain::link::{random_gammas, MatchSettings};
 use crate::domain::model::Record;
 use crate::domain::score::{gamma, Gamma, Prepared, Scorer};
 use crate::register::Lookup;
@@ -36,16 +36,16 @@ pub(crate) fn scorer_for(
 /// Fits the scorer by EM to the candidate pairs of one batch, if there are enough.
 pub(crate) fn fit(
     scorer: &mut Scorer,
-    job: &JobConfig,
+    (plan, settings): (&Plan, &MatchSettings),
     records: &[Record],
     lookups: &[Lookup],
     register: &dyn crate::register::Register,
     pass_id: i64,
 ) {
-    let prepare = |r: &Record| Prepared::new(job.entity, r);
+    let prepare = |r: &Record| Prepared::new(plan.entity, r);
     let crm: Vec<Prepared> = records.iter().map(prepare).collect();
     let (pairs, record_ends) =
-        candidate_gammas(&scorer.model, &crm, lookups, job.matching.em_sample_pairs);
+        candidate_gammas(&scorer.model, &crm, lookups, settings.em_sample_pairs);
     if pairs.len() < em::MIN_PAIRS {
         info!(
             pass = pass_id,
@@ -56,14 +56,16 @@ pub(crate) fn fit(
     }
     // A register that holds its records gives random ones: u and the prior then describe
     // any two records, not the ones blocking brought together.
-    let random = register.sample(RANDOM_SAMPLE).map(|(sample, population)| {
-        let sample = minimise(job, vec![Ok(sample)]).pop().and_then(Result::ok);
-        let register: Vec<Prepared> = sample.iter().flatten().map(prepare).collect();
-        (
-            random_gammas(&scorer.model, &crm, &register, pairs.len()),
-            population,
-        )
-    });
+    let random = register
+        .sample(RANDOM_SAMPLE)
+        .map(|(mut sample, population)| {
+            plan.minimise(&mut sample);
+            let register: Vec<Prepared> = sample.iter().map(prepare).collect();
+            (
+                random_gammas(&scorer.model, &crm, &register, pairs.len()),
+                population,
+            )
+        });
     let (model, report) = em::estimate(
         &scorer.model,
         &pairs,
@@ -72,7 +74,7 @@ pub(crate) fn fit(
             gammas,
             register_size: *population,
         }),
-        job.matching.em_max_iterations,
+        settings.em_max_iterations,
         1e-4,
     );
     info!(
@@ -106,7 +108,7 @@ pub(crate) async fn stored_model(
 }
 
 /// Stores the model pass `pass_id` scores with.
-pub(super) async fn save_model(
+pub(crate) async fn save_model(
     store: &Store,
     job_name: &str,
     pass_id: i64,
@@ -124,7 +126,7 @@ pub(super) async fn save_model(
 }
 
 /// CRM records whose candidates a remote register's EM learns from, at most.
-pub(super) const REMOTE_EM_RECORDS: usize = 5_000;
+pub(crate) const REMOTE_EM_RECORDS: usize = 5_000;
 
 /// Register records drawn at random for counting u: enough for every level to show.
 pub(super) const RANDOM_SAMPLE: usize = 5_000;

@@ -3,14 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use diesel::QueryResult;
+use diesel::{Connection, QueryResult};
 use serde_json::json;
 
-use super::Outcome;
 use crate::db::AnyConnection;
 use crate::domain::contact;
 use crate::domain::decide::Decision;
 use crate::domain::diff::{Hold, PlannedChange};
+use crate::domain::evaluate::Outcome;
 use crate::domain::model::{
     Band, ChangeKind, ChangeStatus, EntityKind, Field, MatchStatus, Policy, Record,
 };
@@ -22,6 +22,8 @@ use crate::store::changes::{self, ChangeRow, NewChange, OPEN};
 use crate::store::now;
 use crate::store::passes::PassCounts;
 use crate::store::status::{self, MatchRow, StatusRow};
+use crate::store::Store;
+use crate::sync::SyncError;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Context {
@@ -68,7 +70,30 @@ pub(crate) fn candidate_summary(s: &Scored) -> serde_json::Value {
     json!({ "register_id": s.register_id, "score": s.score, "method": s.method, "grade": s.grade() })
 }
 
-pub(crate) fn store_batch(
+/// Stores a batch's outcomes in one store transaction.
+pub(super) async fn store(
+    store: &Store,
+    ctx: &Context,
+    rules: &BTreeMap<Field, FieldRule>,
+    outcomes: Vec<(Record, Outcome)>,
+) -> Result<Stored, SyncError> {
+    let (ctx, rules) = (ctx.clone(), rules.clone());
+    Ok(store
+        .db
+        .run(move |conn| conn.transaction(|conn| store_batch(conn, &ctx, &rules, &outcomes)))
+        .await?)
+}
+
+/// Proposes merges of the job's records that share a register record, at the pass's end.
+pub(super) async fn merge(store: &Store, ctx: &Context) -> Result<PassCounts, SyncError> {
+    let ctx = ctx.clone();
+    Ok(store
+        .db
+        .run(move |conn| conn.transaction(|conn| merge_candidates(conn, &ctx)))
+        .await?)
+}
+
+fn store_batch(
     conn: &mut AnyConnection,
     ctx: &Context,
     rules: &BTreeMap<Field, FieldRule>,
@@ -555,7 +580,7 @@ fn reason(p: &PlannedChange, band: Band, best: &Scored, record: &Record) -> Stri
 
 /// CRM records sharing one register record are likely duplicates: each gets a
 /// `merge_candidate` change naming the others, for review. Nothing is merged.
-pub(crate) fn merge_candidates(conn: &mut AnyConnection, ctx: &Context) -> QueryResult<PassCounts> {
+fn merge_candidates(conn: &mut AnyConnection, ctx: &Context) -> QueryResult<PassCounts> {
     let mut stored = Stored::default();
     for (register_id, members) in status::shared_matches(conn, &ctx.job)? {
         for member in &members {
@@ -585,7 +610,7 @@ pub(crate) fn merge_candidates(conn: &mut AnyConnection, ctx: &Context) -> Query
 
 /// After apply: a matched record with nothing left open is in sync, else different.
 /// Returns (in_sync, different) counts.
-pub(crate) fn refresh_statuses(
+pub(super) fn refresh_statuses(
     conn: &mut AnyConnection,
     ctx: &Context,
     records: &[(String, bool)],

@@ -1,25 +1,21 @@
 //! The score stage of a pass, pure: one CRM record with its candidates becomes a decision
 //! and the changes it plans, under the job's rules and what the store remembers of it.
 
-use crate::config::JobConfig;
-use crate::domain::decide::{decide, Decision};
-use crate::domain::diff::{diff, inactive_changes, is_inactive, DiffInput, PlannedChange};
-use crate::domain::model::ChangeKind;
-use crate::domain::model::{EntityKind, Field, Policy, Record};
-use crate::domain::normalise::{comparable, fold_text};
-use crate::domain::policy::Action;
-use crate::domain::policy::FieldRule;
-use crate::domain::score::{Prepared, Scorer};
-use crate::domain::validate;
-use crate::domain::{contact, picklist};
-use crate::register::Lookup;
 use std::collections::{BTreeMap, BTreeSet};
+
+use super::decide::{decide, Decision, Thresholds};
+use super::diff::{diff, inactive_changes, is_inactive, DiffInput, PlannedChange};
+use super::model::{ChangeKind, EntityKind, Field, Policy, Record};
+use super::normalise::{comparable, fold_text};
+use super::policy::{Action, FieldRule};
+use super::score::{Prepared, Scorer};
+use super::{contact, picklist, validate};
 
 /// What became of one CRM record in this pass, before anything is stored.
 // `Decided` is the common case; boxing it would allocate once more for nearly every record.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
-pub(crate) enum Outcome {
+pub enum Outcome {
     Skipped(String),
     Failed(String),
     Decided {
@@ -37,7 +33,7 @@ pub(crate) enum Outcome {
 
 /// What the store knows about a record that the diff must respect.
 #[derive(Debug, Default)]
-pub(crate) struct History {
+pub struct History {
     pub written: BTreeMap<Field, Option<String>>,
     pub suppressed: BTreeSet<(Field, String)>,
     /// For a contact: its organisation is `inactive` after the organisations' last pass.
@@ -46,17 +42,29 @@ pub(crate) struct History {
     pub organisation: Option<Record>,
 }
 
-/// The job as a pass needs it: config plus the rules in force.
-pub(crate) struct JobPlan<'a> {
-    pub job: &'a JobConfig,
+/// What a job asks of the score stage: its thresholds, the rules in force and the forms
+/// it keeps, taken from the config once per pass.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub entity: EntityKind,
+    pub thresholds: Thresholds,
     pub rules: BTreeMap<Field, FieldRule>,
+    /// The fields the CRM mapping has a column for.
     pub mapped: BTreeSet<Field>,
+    /// Fields kept in their standard forms.
+    pub normalise: Vec<Field>,
+    pub placeholders: Vec<String>,
+    /// What an inactive entity's status becomes.
+    pub inactive_value: String,
+    pub skip_where: BTreeMap<Field, Vec<String>>,
+    /// For contacts: the register fields they may be enriched with (data minimisation).
+    pub enrichable: BTreeSet<Field>,
 }
 
-impl JobPlan<'_> {
+impl Plan {
     /// The reason a record is left alone, if `skip_where` selects it.
-    pub(super) fn skip_reason(&self, record: &Record) -> Option<String> {
-        self.job.skip_where.iter().find_map(|(field, values)| {
+    pub fn skip_reason(&self, record: &Record) -> Option<String> {
+        self.skip_where.iter().find_map(|(field, values)| {
             let v = record.get(*field)?;
             values
                 .iter()
@@ -64,31 +72,31 @@ impl JobPlan<'_> {
                 .then(|| format!("{field} is {v:?} (skip_where)"))
         })
     }
-}
 
-/// Data minimisation: of a contact's register records only the fields in the job's
-/// `enrich_fields` are kept, so nothing else is compared, stored or proposed.
-pub(crate) fn minimise(job: &JobConfig, mut lookups: Vec<Lookup>) -> Vec<Lookup> {
-    if job.entity == EntityKind::Contact {
-        for candidates in lookups.iter_mut().flatten() {
+    /// Data minimisation: of a contact's register records only the fields in the job's
+    /// `enrich_fields` are kept, so nothing else is compared, stored or proposed.
+    pub fn minimise(&self, candidates: &mut [Record]) {
+        if self.entity == EntityKind::Contact {
             for candidate in candidates {
-                candidate.values.retain(|field, _| job.may_enrich(*field));
+                candidate
+                    .values
+                    .retain(|field, _| self.enrichable.contains(field));
             }
         }
     }
-    lookups
 }
 
-/// Scores, decides and diffs one record: pure, given the register's answer and history.
-pub(crate) fn evaluate(
-    plan: &JobPlan<'_>,
+/// Scores, decides and diffs one record: pure, given the register's answer (its
+/// candidates, or why the lookup failed) and what the store remembers of the record.
+pub fn evaluate<E: std::fmt::Display>(
+    plan: &Plan,
     scorer: &Scorer,
     record: &Record,
-    lookup: &Lookup,
+    lookup: &Result<Vec<Record>, E>,
     history: &History,
     vies_invalid: Option<&validate::Invalid>,
 ) -> Outcome {
-    let kind = plan.job.entity;
+    let kind = plan.entity;
     let candidates = match lookup {
         Ok(candidates) => candidates,
         Err(e) => return Outcome::Failed(e.to_string()),
@@ -102,7 +110,7 @@ pub(crate) fn evaluate(
     let usable = Prepared::new(kind, &usable);
     let prepared: Vec<Prepared> = candidates.iter().map(|c| Prepared::new(kind, c)).collect();
     let (scored, _) = scorer.rank(&usable, prepared.iter(), None);
-    let decision = decide(scored, &plan.job.thresholds);
+    let decision = decide(scored, &plan.thresholds);
     let mapped = |f: Field| plan.mapped.contains(&f);
     let mut picklists: Vec<PlannedChange> = picklist::mappings(kind, record)
         .into_iter()
@@ -110,7 +118,7 @@ pub(crate) fn evaluate(
             let rule = plan.rules.get(&m.field)?;
             (rule.policy() != Policy::Ignore).then(|| m.proposal(rule.policy()))
         })
-        .chain(contact::format_fixes(record, &plan.job.normalise))
+        .chain(contact::format_fixes(record, &plan.normalise))
         .chain(contact::flags(record))
         .collect();
     if kind == EntityKind::Contact {
@@ -189,7 +197,7 @@ pub(crate) fn evaluate(
         rules: &plan.rules,
         band,
         probability: best.score,
-        placeholders: &plan.job.placeholders,
+        placeholders: &plan.placeholders,
         written: &history.written,
         suppressed: &history.suppressed,
     });
@@ -204,7 +212,7 @@ pub(crate) fn evaluate(
     // normalised field is not rewritten once more by the next pass.
     for p in planned
         .iter_mut()
-        .filter(|p| plan.job.normalise.contains(&p.field))
+        .filter(|p| plan.normalise.contains(&p.field))
     {
         if let Some(fixed) = contact::standard_form(p.field, &p.new) {
             p.new = fixed;
@@ -215,7 +223,7 @@ pub(crate) fn evaluate(
         // they become a deactivate or relink proposal for a steward.
         planned.retain(|p| !matches!(p.field, Field::Status | Field::Lei));
         planned.extend(
-            inactive_changes(record, reg, &mapped, &plan.job.inactive_value)
+            inactive_changes(record, reg, &mapped, &plan.inactive_value)
                 .into_iter()
                 .filter(|p| {
                     !history
@@ -291,6 +299,7 @@ fn correction(crm: &Record, register: &Record, invalid: &validate::Invalid) -> P
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::JobConfig;
     use crate::sync::scorer_for;
 
     fn fraport(id: &str) -> Record {
@@ -308,10 +317,18 @@ mod tests {
         .unwrap()
     }
 
-    fn plan(job: &JobConfig) -> JobPlan<'_> {
-        let rules = job.fields.clone().unwrap();
-        let mapped = rules.keys().copied().collect();
-        JobPlan { job, rules, mapped }
+    /// The job's plan for a CRM that maps exactly the fields it has rules for.
+    fn plan(job: &JobConfig) -> Plan {
+        let mapping = crate::config::TableMapping {
+            columns: job
+                .fields
+                .iter()
+                .flatten()
+                .map(|(f, _)| (*f, f.as_str().to_string()))
+                .collect(),
+            ..toml::from_str("table = \"t\"\nid_column = \"id\"\ncolumns = {}").unwrap()
+        };
+        job.plan(&mapping)
     }
 
     /// The job's scorer with its built-in model (an empty register has no term frequencies).
@@ -338,7 +355,7 @@ mod tests {
             &plan(&job),
             &scorer(&job),
             &crm,
-            &Ok(vec![]),
+            &Ok::<_, String>(vec![]),
             &History::default(),
             None,
         )
@@ -371,7 +388,7 @@ mod tests {
             &plan(&job),
             &scorer(&job),
             &crm,
-            &Ok(vec![decoy, right]),
+            &Ok::<_, String>(vec![decoy, right]),
             &History::default(),
             None,
         )

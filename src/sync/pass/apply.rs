@@ -1,0 +1,53 @@
+//! The apply stage of a pass: a batch's approved changes written to the CRM (one CRM
+//! transaction, settled in one store transaction; see `sync::apply`), then the matched
+//! records' statuses settled: in sync where nothing is left open, else different.
+
+use diesel::Connection;
+
+use super::context::PassContext;
+use super::persist::{self, Stored};
+use crate::store::audit::SYSTEM;
+use crate::store::passes::PassCounts;
+use crate::store::Store;
+use crate::sync::{apply, SyncError};
+
+/// Changes whose apply was cut short (crash, kill) are settled before anything new.
+pub(super) async fn reconcile(
+    pass: &PassContext<'_>,
+    store: &Store,
+    counts: &mut PassCounts,
+) -> Result<(), SyncError> {
+    let reconciled =
+        apply::reconcile(store, pass.crm.as_ref(), pass.job_name, pass.job.entity).await?;
+    reconciled.add_to(counts);
+    Ok(())
+}
+
+pub(super) async fn apply_batch(
+    pass: &PassContext<'_>,
+    store: &Store,
+    ctx: &persist::Context,
+    stored: Stored,
+    counts: &mut PassCounts,
+) -> Result<(), SyncError> {
+    let applied = apply::apply_changes(
+        store,
+        pass.crm.as_ref(),
+        pass.job_name,
+        pass.job.entity,
+        &stored.to_apply,
+        SYSTEM,
+    )
+    .await?;
+    applied.add_to(counts);
+    let (ctx, record_ids) = (ctx.clone(), stored.matched_records);
+    let (in_sync, different) = store
+        .db
+        .run(move |conn| {
+            conn.transaction(|conn| persist::refresh_statuses(conn, &ctx, &record_ids))
+        })
+        .await?;
+    counts.in_sync += in_sync;
+    counts.different += different;
+    Ok(())
+}

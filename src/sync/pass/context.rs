@@ -1,0 +1,57 @@
+//! What a pass opens once, before its first batch: the job's plan, its CRM and register, the
+//! scorer and the erasure check. `import` opens the same.
+
+use crate::config::{Config, JobConfig};
+use crate::crm::CrmSource;
+use crate::domain::evaluate::Plan;
+use crate::domain::score::Scorer;
+use crate::register::Register;
+use crate::store::Store;
+use crate::sync::erase::SuppressionCheck;
+use crate::sync::{scorer_for, SyncError};
+
+pub(crate) struct PassContext<'a> {
+    pub job_name: &'a str,
+    pub job: &'a JobConfig,
+    pub plan: Plan,
+    pub crm: Box<dyn CrmSource>,
+    pub register: Box<dyn Register>,
+    /// The job's model as configured (pinned or built-in m/u); a pass may fit it by EM.
+    pub scorer: Scorer,
+    /// An erased person never comes back: their records are skipped before any lookup.
+    pub suppression: SuppressionCheck,
+}
+
+impl<'a> PassContext<'a> {
+    pub async fn open(
+        config: &'a Config,
+        store: &Store,
+        job_name: &'a str,
+    ) -> Result<PassContext<'a>, SyncError> {
+        let no_job = || SyncError::NoSuchJob(job_name.to_string());
+        let job = config.job.get(job_name).ok_or_else(no_job)?;
+        let crm_config = config.crm.get(&job.crm).ok_or_else(no_job)?;
+        let register_config = config.register.get(&job.register).ok_or_else(no_job)?;
+        let mapping = crm_config.mapping(job.entity).ok_or_else(|| {
+            SyncError::Refused(format!(
+                "[crm.{}] has no mapping for {} records",
+                job.crm, job.entity
+            ))
+        })?;
+        let plan = job.plan(mapping);
+        let register =
+            crate::register::open(&job.register, register_config, Some(store.clone())).await?;
+        let crm = crate::crm::open(&job.crm, crm_config).await?;
+        let scorer = scorer_for(job_name, job, register.as_ref())?;
+        let suppression = SuppressionCheck::open(config, store, job.entity).await?;
+        Ok(PassContext {
+            job_name,
+            job,
+            plan,
+            crm,
+            register,
+            scorer,
+            suppression,
+        })
+    }
+}

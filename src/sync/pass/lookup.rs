@@ -1,0 +1,70 @@
+//! The lookup stage of a pass: a batch's records left alone are decided at once, the rest
+//! asked of the register (and their VAT ids of VIES, where the job names it).
+
+use super::context::PassContext;
+use crate::domain::evaluate::Outcome;
+use crate::domain::model::{Field, Record};
+use crate::domain::validate;
+use crate::register::vies::Vies;
+use crate::register::Lookup;
+use crate::store::Store;
+use crate::sync::{erase, SyncError};
+
+/// One batch split into what is decided without the register and what it was asked.
+pub(super) struct Triaged {
+    /// Suppressed (erased) or excluded records: never sent to the register.
+    pub skipped: Vec<(Record, Outcome)>,
+    pub to_look_up: Vec<Record>,
+    pub lookups: Vec<Lookup>,
+}
+
+/// Decides the batch's skipped records and looks up the rest.
+pub(super) async fn triage(
+    pass: &PassContext<'_>,
+    store: &Store,
+    records: Vec<Record>,
+) -> Result<Triaged, SyncError> {
+    let suppressed = pass
+        .suppression
+        .suppressed(store, Some(&pass.job.crm), &records)
+        .await?;
+    let mut skipped = Vec::new();
+    let mut to_look_up = Vec::with_capacity(records.len());
+    for record in records {
+        if suppressed.contains(&record.id) {
+            skipped.push((record, Outcome::Skipped(erase::SUPPRESSED.into())));
+            continue;
+        }
+        match pass.plan.skip_reason(&record) {
+            Some(reason) => skipped.push((record, Outcome::Skipped(reason))),
+            None => to_look_up.push(record),
+        }
+    }
+    let mut lookups = pass.register.candidates(pass.job.entity, &to_look_up).await;
+    for candidates in lookups.iter_mut().flatten() {
+        pass.plan.minimise(candidates);
+    }
+    Ok(Triaged {
+        skipped,
+        to_look_up,
+        lookups,
+    })
+}
+
+/// Per record to look up: what VIES says of its VAT id, where the job asks VIES and the id
+/// is well-formed (a malformed one is already flagged by the format check).
+pub(super) async fn vies_checks(
+    vies: Option<&Vies>,
+    records: &[Record],
+) -> Vec<Option<Result<bool, crate::register::RegisterError>>> {
+    let mut out = Vec::with_capacity(records.len());
+    for record in records {
+        out.push(match (vies, record.get(Field::VatId)) {
+            (Some(vies), Some(vat)) if validate::check(Field::VatId, vat).is_ok() => {
+                Some(vies.check(vat).await)
+            }
+            _ => None,
+        });
+    }
+    out
+}

@@ -1,0 +1,396 @@
+//! One pass of a job, as its stages: open what the job needs, settle interrupted applies,
+//! fit the model, then batch by batch read, look up, score, persist and apply, and at the
+//! end propose merges of records that share a register record and move the cursor.
+
+mod apply;
+mod context;
+mod lookup;
+pub(crate) mod persist;
+mod read;
+mod score;
+
+pub(crate) use context::PassContext;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tracing::{info, instrument, warn};
+
+use crate::config::Config;
+use crate::domain::model::{EntityKind, Field};
+use crate::register::vies::Vies;
+use crate::register::RegisterStats;
+use crate::store::passes::{self, PassCounts, PassOutcome};
+use crate::store::Store;
+
+use super::{Stop, SyncError, REMOTE_EM_RECORDS};
+
+/// What a pass did, for the summary and for scripts.
+#[derive(Debug, Clone, Serialize)]
+pub struct PassReport {
+    pub pass_id: i64,
+    pub job: String,
+    pub entity: EntityKind,
+    pub status: PassOutcome,
+    pub counts: PassCounts,
+    /// What the register did: requests, cache hits, retries, rate-limit waits.
+    pub register: RegisterStats,
+    /// Where the time went, per stage.
+    pub stages: StageTimes,
+    /// The process's peak resident memory so far (Linux), in MiB.
+    pub peak_memory_mib: Option<u64>,
+    pub duration_ms: u128,
+    pub error: Option<String>,
+}
+
+impl PassReport {
+    /// Whether the pass ran to its end and checked what it read (interrupted counts: the
+    /// next pass goes on where it stopped).
+    pub fn succeeded(&self) -> bool {
+        !self.status.went_wrong()
+    }
+
+    pub fn duration(&self) -> Duration {
+        Duration::from_millis(self.duration_ms as u64)
+    }
+}
+
+/// Wall time per stage of a pass: reading the CRM and the store's history, asking the
+/// register, scoring and deciding, storing outcomes, writing the CRM.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StageTimes {
+    #[serde(serialize_with = "as_millis")]
+    pub read: Duration,
+    #[serde(serialize_with = "as_millis")]
+    pub lookup: Duration,
+    #[serde(serialize_with = "as_millis")]
+    pub score: Duration,
+    #[serde(serialize_with = "as_millis")]
+    pub persist: Duration,
+    #[serde(serialize_with = "as_millis")]
+    pub apply: Duration,
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Runs one pass of `job_name`. A failure after the pass has started is recorded on the
+/// pass (status `failed`, with the error) and returned; nothing already stored is lost.
+#[instrument(skip_all, fields(job = job_name))]
+pub async fn run_pass(
+    config: &Config,
+    job_name: &str,
+    store: &Store,
+    stop: &Stop,
+) -> Result<PassReport, SyncError> {
+    let job = config
+        .job
+        .get(job_name)
+        .ok_or_else(|| SyncError::NoSuchJob(job_name.to_string()))?;
+    let started = Instant::now();
+    let (job_owned, entity) = (job_name.to_string(), job.entity.as_str());
+    let pass_id = store
+        .db
+        .run(move |conn| passes::begin(conn, &job_owned, entity))
+        .await?;
+    info!(pass = pass_id, entity, "pass started");
+
+    let mut tally = Tally::default();
+    let result = run_stages(config, job_name, store, stop, pass_id, &mut tally).await;
+    let (status, error) = match &result {
+        Ok(true) => (PassOutcome::Interrupted, None),
+        Ok(false) => judge(&tally.counts, &tally.failures, job.max_failed_share),
+        Err(e) => (PassOutcome::Failed, Some(e.to_string())),
+    };
+    if let Some(problem) = error.as_deref().filter(|_| result.is_ok()) {
+        warn!(
+            pass = pass_id,
+            status = status.as_str(),
+            problem,
+            "the pass checked less than it read"
+        );
+    }
+    let Tally {
+        counts,
+        register,
+        stages,
+        ..
+    } = tally;
+    let (finish_counts, finish_error) = (counts.clone(), error.clone());
+    store
+        .db
+        .run(move |conn| {
+            passes::finish(
+                conn,
+                pass_id,
+                status,
+                &finish_counts,
+                finish_error.as_deref(),
+            )
+        })
+        .await?;
+    // After the pass's last commit: the head it leaves, also in its log line, so that the
+    // journal keeps a second record of how long the audit log was.
+    let audit_head = store.checkpoint().await?;
+    let report = PassReport {
+        pass_id,
+        job: job_name.to_string(),
+        entity: job.entity,
+        status,
+        counts,
+        register,
+        stages,
+        peak_memory_mib: crate::metrics::peak_memory_mib(),
+        duration_ms: started.elapsed().as_millis(),
+        error,
+    };
+    let c = &report.counts;
+    info!(
+        pass = pass_id,
+        status = status.as_str(),
+        records_read = c.records_read,
+        matched_auto = c.matched_auto,
+        matched_review = c.matched_review,
+        not_found = c.not_found,
+        ambiguous = c.ambiguous,
+        lookup_failed = c.lookup_failed,
+        skipped = c.skipped,
+        unreadable_values = c.unreadable_values,
+        changes_proposed = c.changes_proposed,
+        changes_applied = c.changes_applied,
+        conflicts = c.conflicts,
+        register_requests = report.register.requests,
+        register_cache_hits = report.register.cache_hits,
+        register_retries = report.register.retries,
+        register_rate_limit_waits = report.register.rate_limit_waits,
+        duration_ms = report.duration_ms as u64,
+        audit_entries = audit_head.entries,
+        audit_head = %audit_head.hash,
+        "pass finished"
+    );
+    result.map(|_| report)
+}
+
+/// What a pass gathers while it runs, for its report and its outcome.
+#[derive(Default)]
+struct Tally {
+    counts: PassCounts,
+    register: RegisterStats,
+    stages: StageTimes,
+    /// Why lookups failed, with how many records each.
+    failures: BTreeMap<String, i64>,
+}
+
+/// How a pass that ran to its end went: `failed` when every lookup failed (nothing was
+/// checked), `degraded` when more than `max_failed_share` of them did, else `succeeded`;
+/// with the first reasons and their counts.
+fn judge(
+    counts: &PassCounts,
+    failures: &BTreeMap<String, i64>,
+    max_failed_share: f64,
+) -> (PassOutcome, Option<String>) {
+    let asked = counts.records_read - counts.skipped;
+    let failed = counts.lookup_failed;
+    if failed == 0 || asked <= 0 {
+        return (PassOutcome::Succeeded, None);
+    }
+    let share = failed as f64 / asked as f64;
+    let mut reasons: Vec<(&String, &i64)> = failures.iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    let reasons = reasons
+        .iter()
+        .take(3)
+        .map(|(reason, n)| format!("{n}× {reason}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if failed >= asked {
+        let text = format!("every lookup failed ({failed} records): {reasons}");
+        (PassOutcome::Failed, Some(text))
+    } else if share > max_failed_share {
+        let text = format!(
+            "{failed} of {asked} lookups failed ({:.0} %, above max_failed_share {max_failed_share}): {reasons}",
+            share * 100.0
+        );
+        (PassOutcome::Degraded, Some(text))
+    } else {
+        (PassOutcome::Succeeded, None)
+    }
+}
+
+/// The stages of a pass. Returns whether the pass was stopped early.
+async fn run_stages(
+    config: &Config,
+    job_name: &str,
+    store: &Store,
+    stop: &Stop,
+    pass_id: i64,
+    tally: &mut Tally,
+) -> Result<bool, SyncError> {
+    let Tally {
+        counts,
+        register: traffic,
+        stages,
+        failures,
+    } = tally;
+    let mut pass = PassContext::open(config, store, job_name).await?;
+    let job = pass.job;
+    let vies = match job.vies.as_ref().map(|v| (v, config.register.get(v))) {
+        Some((name, Some(crate::config::RegisterConfig::Vies(v)))) => {
+            Some(Vies::new(name, v, Some(store.clone()))?)
+        }
+        _ => None,
+    };
+    let ctx = persist::Context {
+        organisation_jobs: config
+            .job
+            .iter()
+            .filter(|(_, j)| j.crm == job.crm && j.entity == EntityKind::Organisation)
+            .map(|(name, _)| name.clone())
+            .collect(),
+        job: job_name.to_string(),
+        crm: job.crm.clone(),
+        entity: job.entity,
+        pass_id,
+        register: pass.register.name().to_string(),
+    };
+    // Contacts with an address of their own are checked against their organisation's.
+    let check_addresses = job.entity == EntityKind::Contact
+        && pass.crm.mapping(EntityKind::Organisation).is_some()
+        && [Field::Postcode, Field::City]
+            .iter()
+            .any(|f| pass.plan.mapped.contains(f));
+    for field in crate::domain::comparison::unused_fields(
+        pass.plan.mapped.iter().copied(),
+        &pass.scorer.model.comparisons,
+        &[],
+    ) {
+        warn!(
+            pass = pass_id,
+            field = field.as_str(),
+            "a mapped field is not compared; add it to [job.NAME.matching] comparisons to match on it"
+        );
+    }
+
+    let at = Instant::now();
+    apply::reconcile(&pass, store, counts).await?;
+    stages.apply += at.elapsed();
+
+    let at = Instant::now();
+    let mut reader = read::Reader::start(&pass, store, pass_id).await?;
+    score::start_from_last_fit(&mut pass, store).await?;
+    if job.matching.estimate {
+        // EM learns from the candidates of the first batch, or for a remote register of
+        // the pass's first few thousand records (one batch's 638 pairs left it
+        // unconverged); those batches are read ahead and looked up once.
+        let enough = if pass.register.holds_records() {
+            1
+        } else {
+            REMOTE_EM_RECORDS
+        };
+        let sample = reader.read_ahead(&pass, store, enough).await?;
+        stages.lookup += at.elapsed();
+        let at = Instant::now();
+        score::fit_model(&mut pass, store, pass_id, (&sample.0, &sample.1)).await?;
+        stages.score += at.elapsed();
+    }
+
+    loop {
+        if stop.requested() {
+            warn!(
+                pass = pass_id,
+                records_done = reader.done(),
+                "stop requested; the pass ends after a committed batch"
+            );
+            return Ok(true);
+        }
+        let at = Instant::now();
+        let Some(batch) = reader.next(&pass, store).await? else {
+            break;
+        };
+        let histories =
+            read::histories(&pass, store, &ctx, &batch.records, check_addresses).await?;
+        stages.read += at.elapsed();
+
+        let at = Instant::now();
+        let triaged = match batch.looked_up {
+            Some(triaged) => triaged,
+            None => lookup::triage(&pass, store, batch.records).await?,
+        };
+        let vies_checks = lookup::vies_checks(vies.as_ref(), &triaged.to_look_up).await;
+        *traffic = match &vies {
+            Some(vies) => pass.register.stats().plus(vies.stats()),
+            None => pass.register.stats(),
+        };
+        stages.lookup += at.elapsed();
+
+        let at = Instant::now();
+        let outcomes = score::score_batch(&pass, triaged, vies_checks, histories);
+        stages.score += at.elapsed();
+
+        let at = Instant::now();
+        let stored = persist::store(store, &ctx, &pass.plan.rules, outcomes).await?;
+        stored.add_to(counts);
+        for (reason, n) in &stored.failures {
+            *failures.entry(reason.clone()).or_default() += n;
+        }
+        stages.persist += at.elapsed();
+
+        let at = Instant::now();
+        apply::apply_batch(&pass, store, &ctx, stored, counts).await?;
+        stages.apply += at.elapsed();
+
+        let at = Instant::now();
+        reader.committed(store, job_name, pass_id).await?;
+        stages.persist += at.elapsed();
+    }
+    let at = Instant::now();
+    let proposed = persist::merge(store, &ctx).await?;
+    counts.changes_proposed += proposed.changes_proposed;
+    counts.pending_review += proposed.pending_review;
+    // Only a pass that read everything it meant to moves the cursor.
+    reader.finish(store, job_name).await?;
+    stages.persist += at.elapsed();
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_whose_lookups_failed_is_degraded_or_failed_never_succeeded() {
+        let counts = |read, skipped, lookup_failed| PassCounts {
+            records_read: read,
+            skipped,
+            lookup_failed,
+            ..PassCounts::default()
+        };
+        let reasons: BTreeMap<String, i64> = [
+            ("register `x` unavailable: HTTP 503".to_string(), 30),
+            ("register `x` unavailable: timed out".to_string(), 10),
+        ]
+        .into();
+        let cases = [
+            (counts(100, 0, 0), PassOutcome::Succeeded),
+            (counts(100, 0, 20), PassOutcome::Succeeded),
+            (counts(100, 0, 21), PassOutcome::Degraded),
+            (counts(100, 60, 40), PassOutcome::Failed),
+            (counts(100, 0, 100), PassOutcome::Failed),
+            // Nothing asked (all skipped): nothing failed.
+            (counts(10, 10, 0), PassOutcome::Succeeded),
+        ];
+        for (c, want) in cases {
+            let (status, problem) = judge(&c, &reasons, 0.2);
+            assert_eq!(status, want, "{c:?}");
+            assert_eq!(problem.is_some(), want != PassOutcome::Succeeded, "{c:?}");
+            if let Some(p) = problem {
+                assert!(
+                    p.contains("30× register `x` unavailable: HTTP 503; 10×"),
+                    "{p}"
+                );
+            }
+        }
+    }
+}
