@@ -85,7 +85,7 @@ pub async fn run(store: &Store, command: AuditCommand) -> anyhow::Result<ExitCod
                         a.id.to_string(),
                         a.at.format("%Y-%m-%d %H:%M:%S").to_string(),
                         a.actor.clone(),
-                        a.action.clone(),
+                        a.action.to_string(),
                         a.job.clone(),
                         a.record_id.clone(),
                         a.field.clone().unwrap_or_default(),

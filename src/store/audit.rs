@@ -11,6 +11,9 @@
 //! Entries written before digests existed chain their values and cannot be redacted;
 //! entries written before the key existed carry a plain SHA-256 and verify by that rule.
 
+use std::fmt;
+use std::str::FromStr;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -19,6 +22,7 @@ use sha2::{Digest, Sha256};
 use super::schema::{audit_log, erasures};
 use super::seal::{AuditKey, Checkpoint, Head, Seal, KEYED_PREFIX};
 use crate::db::AnyConnection;
+use crate::domain::model::snake_names;
 use crate::on_store_backend;
 
 /// Who acts when no person does.
@@ -40,13 +44,54 @@ pub const TOMBSTONE: &str = "[erased]";
 /// The start of a pseudonym: a keyed hash that still tells equal values apart.
 pub const PSEUDONYM_PREFIX: &str = "pseudonym:";
 
+/// What an audit entry records. The names are part of each entry's hash: never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    /// A change written to the CRM.
+    Applied,
+    /// A change not written: the CRM value had changed since the proposal.
+    Conflict,
+    ApplyFailed,
+    /// A change undone by a revert.
+    Reverted,
+    Approved,
+    Rejected,
+    EditedAndApproved,
+    /// Rejected, and never proposed again for this record.
+    FlaggedWrong,
+    MatchConfirmed,
+    MatchRejected,
+    ConsentRecorded,
+    Erased,
+    /// A retention run's own entry.
+    Retention,
+}
+
+snake_names!(AuditAction {
+    Applied => "applied",
+    Conflict => "conflict",
+    ApplyFailed => "apply_failed",
+    Reverted => "reverted",
+    Approved => "approved",
+    Rejected => "rejected",
+    EditedAndApproved => "edited_and_approved",
+    FlaggedWrong => "flagged_wrong",
+    MatchConfirmed => "match_confirmed",
+    MatchRejected => "match_rejected",
+    ConsentRecorded => "consent_recorded",
+    Erased => "erased",
+    Retention => "retention",
+});
+
 #[derive(Debug, Clone, Serialize, Queryable, Selectable)]
 #[diesel(table_name = audit_log)]
 pub struct AuditRow {
     pub id: i64,
     pub at: NaiveDateTime,
     pub actor: String,
-    pub action: String,
+    #[diesel(deserialize_as = String)]
+    pub action: AuditAction,
     pub job: String,
     pub pass_id: Option<i64>,
     pub change_id: Option<i64>,
@@ -70,7 +115,7 @@ pub struct AuditRow {
 pub struct NewAudit {
     pub at: NaiveDateTime,
     pub actor: String,
-    pub action: String,
+    pub action: AuditAction,
     pub job: String,
     pub pass_id: Option<i64>,
     pub change_id: Option<i64>,
@@ -146,7 +191,7 @@ fn chain_hash(prev: &str, e: &NewAudit, digest: Option<&str>, rule: Rule<'_>) ->
         prev.to_string(),
         e.at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
         e.actor.clone(),
-        e.action.clone(),
+        e.action.as_str().to_string(),
         e.job.clone(),
         e.pass_id.map_or("\u{0}".into(), |v| v.to_string()),
         e.change_id.map_or("\u{0}".into(), |v| v.to_string()),
@@ -209,7 +254,7 @@ pub fn append_all(
         .map(|(entry, (prev, hash, digest))| Chained {
             at: entry.at,
             actor: &entry.actor,
-            action: &entry.action,
+            action: entry.action.as_str(),
             job: &entry.job,
             pass_id: entry.pass_id,
             change_id: entry.change_id,
@@ -481,7 +526,7 @@ impl Redactions {
             *latest = (*latest).max(at);
         }
         let retention: Vec<(i64, NaiveDateTime, Option<String>, String)> = audit_log::table
-            .filter(audit_log::action.eq(RETENTION_ACTION))
+            .filter(audit_log::action.eq(AuditAction::Retention.as_str()))
             .order(audit_log::id)
             .select((
                 audit_log::id,
@@ -540,9 +585,6 @@ impl Redactions {
         }
     }
 }
-
-/// The action of a retention run's own entry.
-pub const RETENTION_ACTION: &str = "retention";
 
 /// The replacement values of a redaction, given the entry's current ones.
 pub struct Redaction<'a> {
@@ -638,7 +680,7 @@ impl AuditRow {
         NewAudit {
             at: self.at,
             actor: self.actor.clone(),
-            action: self.action.clone(),
+            action: self.action,
             job: self.job.clone(),
             pass_id: self.pass_id,
             change_id: self.change_id,
@@ -725,7 +767,7 @@ mod tests {
                 .unwrap()
                 .naive_utc(),
             actor: "system".into(),
-            action: "applied".into(),
+            action: AuditAction::Applied,
             job: "organisations".into(),
             pass_id: Some(1),
             change_id: Some(2),
@@ -752,6 +794,10 @@ mod tests {
                 ..entry()
             },
             NewAudit {
+                action: AuditAction::Conflict,
+                ..entry()
+            },
+            NewAudit {
                 old_value: Some(String::new()),
                 ..entry()
             },
@@ -775,6 +821,15 @@ mod tests {
         for v in variants {
             assert_ne!(entry_hash(GENESIS, &v), base, "{v:?}");
         }
+    }
+
+    #[test]
+    fn every_audit_action_reads_back_as_itself_and_is_spelled_as_in_json() {
+        for action in AuditAction::ALL {
+            assert_eq!(action.as_str().parse::<AuditAction>(), Ok(*action));
+            assert_eq!(serde_json::to_value(action).unwrap(), action.as_str());
+        }
+        assert!("approve".parse::<AuditAction>().is_err());
     }
 
     #[test]

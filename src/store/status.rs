@@ -6,15 +6,18 @@ use serde::Serialize;
 
 use super::schema::{matches, record_status};
 use crate::db::AnyConnection;
+use crate::domain::model::{EntityKind, MatchStatus};
 use crate::on_store_backend;
 
-#[derive(Debug, Clone, Serialize, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, Serialize, Queryable, Selectable, Insertable)]
 #[diesel(table_name = record_status)]
 pub struct StatusRow {
     pub job: String,
     pub record_id: String,
-    pub entity: String,
-    pub status: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub entity: EntityKind,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub status: MatchStatus,
     /// JSON: the decision and the explanation of its scores.
     pub detail: String,
     pub pass_id: i64,
@@ -48,7 +51,7 @@ pub fn upsert_statuses(conn: &mut AnyConnection, rows: &[StatusRow]) -> QueryRes
     };
     for row in rows {
         on_store_backend!(conn, c => diesel::insert_into(record_status::table)
-            .values(row)
+            .values(row.clone())
             .on_conflict((record_status::job, record_status::record_id))
             .do_update()
             .set((
@@ -95,7 +98,7 @@ pub fn set_statuses(
     conn: &mut AnyConnection,
     job: &str,
     record_ids: &[&str],
-    status: crate::domain::model::MatchStatus,
+    status: MatchStatus,
 ) -> QueryResult<()> {
     for chunk in record_ids.chunks(500) {
         diesel::update(
@@ -178,7 +181,7 @@ pub fn with_status(
     conn: &mut AnyConnection,
     jobs: &[String],
     record_ids: &[String],
-    status: crate::domain::model::MatchStatus,
+    status: MatchStatus,
 ) -> QueryResult<std::collections::BTreeSet<String>> {
     let mut out = std::collections::BTreeSet::new();
     if jobs.is_empty() {

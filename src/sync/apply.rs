@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::crm::{CrmSource, FieldWrite, WriteOutcome};
 use crate::domain::model::{ChangeStatus, EntityKind, Field};
 use crate::domain::normalise::comparable;
-use crate::store::audit::{self, NewAudit, SYSTEM};
+use crate::store::audit::{self, AuditAction, NewAudit, SYSTEM};
 use crate::store::changes::{self, ChangeFilter, ChangeRow};
 use crate::store::passes::PassCounts;
 use crate::store::provenance::{self, ProvenanceRow};
@@ -236,9 +236,9 @@ fn settle(
     let mut entries = Vec::with_capacity(settled.len());
     for (change, status, note) in settled {
         let action = match status {
-            ChangeStatus::Applied => "applied",
-            ChangeStatus::Conflict => "conflict",
-            _ => "apply_failed",
+            ChangeStatus::Applied => AuditAction::Applied,
+            ChangeStatus::Conflict => AuditAction::Conflict,
+            _ => AuditAction::ApplyFailed,
         };
         entries.push(audit_entry(change, action, note.clone(), actor, crm));
         if *status != ChangeStatus::Applied {
@@ -273,7 +273,7 @@ fn settle(
             )?;
             entries.push(audit_entry(
                 &original,
-                "reverted",
+                AuditAction::Reverted,
                 Some(format!("by change {}", change.id)),
                 actor,
                 crm,
@@ -285,7 +285,7 @@ fn settle(
 
 pub(crate) fn audit_entry(
     change: &ChangeRow,
-    action: &str,
+    action: AuditAction,
     note: Option<String>,
     actor: &str,
     crm: &str,
@@ -293,7 +293,7 @@ pub(crate) fn audit_entry(
     NewAudit {
         at: now(),
         actor: actor.to_string(),
-        action: action.to_string(),
+        action,
         job: change.job.clone(),
         pass_id: Some(change.pass_id),
         change_id: Some(change.id),

@@ -17,7 +17,7 @@ use crate::domain::consent::{
 };
 use crate::domain::model::{EntityKind, Field, Record};
 use crate::domain::normalise::fold_text;
-use crate::store::audit::{self, NewAudit};
+use crate::store::audit::{self, AuditAction, NewAudit};
 use crate::store::consents::{self, ConsentRow, NewConsentRow};
 use crate::store::erasure;
 use crate::store::seal::AuditKey;
@@ -219,7 +219,7 @@ fn store_row(
         &NewAudit {
             at: row.recorded_at,
             actor: row.recorded_by.clone(),
-            action: "consent_recorded".into(),
+            action: AuditAction::ConsentRecorded,
             job: job.to_string(),
             pass_id: None,
             change_id: None,

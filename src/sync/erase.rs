@@ -15,7 +15,7 @@ use crate::crm::WriteOutcome;
 use crate::domain::erasure::{identifying_values, keyed_hash, record_key};
 use crate::domain::model::{EntityKind, Field, Record};
 use crate::domain::normalise::comparable;
-use crate::store::audit::{self, redaction, NewAudit, Redaction, TOMBSTONE};
+use crate::store::audit::{self, redaction, AuditAction, NewAudit, Redaction, TOMBSTONE};
 use crate::store::erasure::{self, Erasure, Purged};
 use crate::store::{consents, Store};
 
@@ -255,7 +255,7 @@ pub async fn erase(
     let entry = NewAudit {
         at: crate::store::now(),
         actor: actor.to_string(),
-        action: "erased".into(),
+        action: AuditAction::Erased,
         job: job_name.to_string(),
         pass_id: None,
         change_id: None,

@@ -68,7 +68,7 @@ pub async fn run(config: &Config, store: &Store) -> Result<RetentionReport, Sync
                     &NewAudit {
                         at: now,
                         actor: SYSTEM.into(),
-                        action: audit::RETENTION_ACTION.into(),
+                        action: audit::AuditAction::Retention,
                         job: String::new(),
                         pass_id: None,
                         change_id: None,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::domain::lifecycle::{allowed, Verdict};
 use crate::domain::model::{ChangeKind, ChangeStatus, Field};
 use crate::domain::normalise::comparable;
-use crate::store::audit::{self, NewAudit};
+use crate::store::audit::{self, AuditAction, NewAudit};
 use crate::store::changes::{self, ChangeFilter};
 use crate::store::suppressions::{self, Suppression};
 use crate::store::{now, Store};
@@ -72,9 +72,10 @@ pub async fn decide(
                         )?;
                     }
                     let action = match &verdict {
-                        Verdict::Wrong => "flagged_wrong",
-                        _ if new_value != change.new_value => "edited_and_approved",
-                        _ => target.as_str(),
+                        Verdict::Wrong => AuditAction::FlaggedWrong,
+                        Verdict::Reject => AuditAction::Rejected,
+                        _ if new_value != change.new_value => AuditAction::EditedAndApproved,
+                        Verdict::Approve { .. } => AuditAction::Approved,
                     };
                     audit::append(
                         conn,
@@ -82,7 +83,7 @@ pub async fn decide(
                         &NewAudit {
                             at: now(),
                             actor: actor.clone(),
-                            action: action.to_string(),
+                            action,
                             job: change.job.clone(),
                             pass_id: Some(change.pass_id),
                             change_id: Some(change.id),

@@ -239,7 +239,7 @@ pub fn html(doc: &SubjectAccess) -> String {
                 vec![
                     a.at.to_string(),
                     a.actor.clone(),
-                    a.action.clone(),
+                    a.action.to_string(),
                     or_empty(&a.field),
                     or_empty(&a.old_value),
                     or_empty(&a.new_value),

@@ -5,7 +5,7 @@
 use diesel::Connection;
 
 use crate::domain::tune::MatchVerdict;
-use crate::store::audit::{self, NewAudit};
+use crate::store::audit::{self, AuditAction, NewAudit};
 use crate::store::status::{self, StatusRow};
 use crate::store::verdicts::{self, VerdictRow};
 use crate::store::{now, Store};
@@ -44,10 +44,10 @@ pub async fn judge(
                     .or_else(|| linked.as_ref().map(|m| m.register_id.clone()));
                 let found = match (&wanted, &linked, &record) {
                     (Some(id), Some(m), Some(r)) if *id == m.register_id => {
-                        Some((id.clone(), m.score, Some(m.pass_id), r.entity.clone()))
+                        Some((id.clone(), m.score, Some(m.pass_id), r.entity.to_string()))
                     }
                     (Some(id), _, Some(r)) => candidate_score(r, id)
-                        .map(|score| (id.clone(), score, Some(r.pass_id), r.entity.clone())),
+                        .map(|score| (id.clone(), score, Some(r.pass_id), r.entity.to_string())),
                     _ => None,
                 };
                 let Some((register_id, score, pass_id, entity)) = found else {
@@ -71,7 +71,10 @@ pub async fn judge(
                     &NewAudit {
                         at: row.decided_at,
                         actor: actor.clone(),
-                        action: format!("match_{}", verdict.as_str()),
+                        action: match verdict {
+                            MatchVerdict::Confirmed => AuditAction::MatchConfirmed,
+                            MatchVerdict::Rejected => AuditAction::MatchRejected,
+                        },
                         job: row.job.clone(),
                         pass_id,
                         change_id: None,

@@ -462,8 +462,8 @@ pub async fn load_record(
         None
     };
     Ok(RecordView {
-        entity: status.as_ref().map(|s| s.entity.clone()),
-        status: status.as_ref().map(|s| s.status.clone()),
+        entity: status.as_ref().map(|s| s.entity.to_string()),
+        status: status.as_ref().map(|s| s.status.to_string()),
         explanation: status
             .as_ref()
             .and_then(|s| serde_json::from_str(&s.detail).ok())

@@ -589,7 +589,7 @@ fn retention_pseudonymises_old_values_and_the_chain_still_verifies() {
                 &refsync::store::audit::NewAudit {
                     at: old,
                     actor: "anna".into(),
-                    action: "approved".into(),
+                    action: refsync::store::audit::AuditAction::Approved,
                     job: "contacts".into(),
                     pass_id: None,
                     change_id: None,

@@ -4,6 +4,7 @@
 
 use refsync::config::DbUrl;
 use refsync::domain::lifecycle::Verdict;
+use refsync::domain::model::{EntityKind, MatchStatus};
 use refsync::domain::tune::MatchVerdict;
 use refsync::store::changes::{self, ChangeFilter, NewChange};
 use refsync::store::seal::Seal;
@@ -73,8 +74,12 @@ async fn seed_record(
                 &[StatusRow {
                     job: JOB.into(),
                     record_id: record.clone(),
-                    entity: "organisation".into(),
-                    status: if matched { "different" } else { "not_found" }.into(),
+                    entity: EntityKind::Organisation,
+                    status: if matched {
+                        MatchStatus::Different
+                    } else {
+                        MatchStatus::NotFound
+                    },
                     detail,
                     pass_id,
                     checked_at: now(),

@@ -220,8 +220,8 @@ fn store_batch(
         statuses.push(StatusRow {
             job: ctx.job.clone(),
             record_id: record.id.clone(),
-            entity: ctx.entity.as_str().to_string(),
-            status: status.as_str().to_string(),
+            entity: ctx.entity,
+            status,
             detail: detail.to_string(),
             pass_id: ctx.pass_id,
             checked_at: at,

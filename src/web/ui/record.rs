@@ -371,7 +371,7 @@ pub fn audit_table(lang: Lang, id: &str, rows: &[crate::store::audit::AuditRow])
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             h.at.format("%Y-%m-%d %H:%M:%S"),
             esc(&h.actor),
-            esc(&h.action),
+            esc(h.action.as_str()),
             esc(&h.record_id),
             opt(h.field.as_deref()),
             opt(h.old_value.as_deref()),
