@@ -89,6 +89,29 @@ pub fn insert(conn: &mut AnyConnection, change: &NewChange) -> QueryResult<i64> 
     on_store_backend!(conn, c => diesel::insert_into(changes::table).values(change.clone()).returning(changes::id).get_result(c))
 }
 
+/// Inserts `rows` as multi-row statements and returns each new change's id and status, in
+/// no promised order (SQLite does not promise one for a multi-row `RETURNING`).
+pub fn insert_all(
+    conn: &mut AnyConnection,
+    rows: &[NewChange],
+) -> QueryResult<Vec<(i64, ChangeStatus)>> {
+    let mut out = Vec::with_capacity(rows.len());
+    // 20 values a row: 500 rows stay far below every backend's limit of bound parameters.
+    for chunk in rows.chunks(500) {
+        let inserted: Vec<(i64, String)> = on_store_backend!(conn, c => diesel::insert_into(changes::table)
+            .values(chunk.to_vec())
+            .returning((changes::id, changes::status))
+            .get_results(c))?;
+        for (id, status) in inserted {
+            let status = status
+                .parse()
+                .map_err(|e: String| diesel::result::Error::DeserializationError(e.into()))?;
+            out.push((id, status));
+        }
+    }
+    Ok(out)
+}
+
 pub fn get(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<ChangeRow>> {
     changes::table
         .find(id)

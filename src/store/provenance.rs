@@ -10,8 +10,8 @@ use serde::Serialize;
 use super::schema::provenance;
 use crate::db::AnyConnection;
 
-#[derive(Debug, Clone, Serialize, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = provenance, treat_none_as_null = true)]
+#[derive(Debug, Clone, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(table_name = provenance)]
 pub struct ProvenanceRow {
     pub crm: String,
     pub entity: String,
@@ -26,12 +26,51 @@ pub struct ProvenanceRow {
     pub written_at: NaiveDateTime,
 }
 
-pub fn record(conn: &mut AnyConnection, row: &ProvenanceRow) -> QueryResult<()> {
-    let key = provenance::table.find((&row.crm, &row.entity, &row.record_id, &row.field));
-    if diesel::update(key).set(row).execute(conn)? == 0 {
-        diesel::insert_into(provenance::table)
-            .values(row)
-            .execute(conn)?;
+/// Records what was written, in write order: where two rows name one field, the later
+/// wins, as it did in the CRM. PostgreSQL takes them as multi-row upserts (10 values a row,
+/// far below its limit of bound parameters), SQLite one upsert a row.
+pub fn record_all(conn: &mut AnyConnection, rows: &[ProvenanceRow]) -> QueryResult<()> {
+    use diesel::upsert::excluded;
+    let mut last: BTreeMap<(&str, &str, &str, &str), &ProvenanceRow> = BTreeMap::new();
+    for row in rows {
+        last.insert((&row.crm, &row.entity, &row.record_id, &row.field), row);
+    }
+    let rows: Vec<&ProvenanceRow> = last.into_values().collect();
+    let set = (
+        provenance::value.eq(excluded(provenance::value)),
+        provenance::source.eq(excluded(provenance::source)),
+        provenance::register_id.eq(excluded(provenance::register_id)),
+        provenance::change_id.eq(excluded(provenance::change_id)),
+        provenance::pass_id.eq(excluded(provenance::pass_id)),
+        provenance::written_at.eq(excluded(provenance::written_at)),
+    );
+    let key = (
+        provenance::crm,
+        provenance::entity,
+        provenance::record_id,
+        provenance::field,
+    );
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            for chunk in rows.chunks(1_000) {
+                diesel::insert_into(provenance::table)
+                    .values(chunk.iter().map(|r| (*r).clone()).collect::<Vec<_>>())
+                    .on_conflict(key)
+                    .do_update()
+                    .set(set)
+                    .execute(pg)?;
+            }
+        }
+        other => {
+            for row in rows {
+                crate::on_store_backend!(other, c => diesel::insert_into(provenance::table)
+                    .values(row)
+                    .on_conflict(key)
+                    .do_update()
+                    .set(set)
+                    .execute(c))?;
+            }
+        }
     }
     Ok(())
 }

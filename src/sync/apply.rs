@@ -234,6 +234,7 @@ fn settle(
         changes::set_status_of_all(conn, &ids, status, note)?;
     }
     let mut entries = Vec::with_capacity(settled.len());
+    let mut written = Vec::new();
     for (change, status, note) in settled {
         let action = match status {
             ChangeStatus::Applied => AuditAction::Applied,
@@ -244,21 +245,18 @@ fn settle(
         if *status != ChangeStatus::Applied {
             continue;
         }
-        provenance::record(
-            conn,
-            &ProvenanceRow {
-                crm: crm.to_string(),
-                entity: change.entity.as_str().to_string(),
-                record_id: change.record_id.clone(),
-                field: change.field.clone(),
-                value: change.new_value.clone(),
-                source: change.source.clone(),
-                register_id: change.register_id.clone(),
-                change_id: change.id,
-                pass_id: change.pass_id,
-                written_at: now(),
-            },
-        )?;
+        written.push(ProvenanceRow {
+            crm: crm.to_string(),
+            entity: change.entity.as_str().to_string(),
+            record_id: change.record_id.clone(),
+            field: change.field.clone(),
+            value: change.new_value.clone(),
+            source: change.source.clone(),
+            register_id: change.register_id.clone(),
+            change_id: change.id,
+            pass_id: change.pass_id,
+            written_at: now(),
+        });
         if let Some(original) = change
             .reverts_change_id
             .and_then(|id| changes::get(conn, id).transpose())
@@ -280,6 +278,7 @@ fn settle(
             ));
         }
     }
+    provenance::record_all(conn, &written)?;
     audit::append_all(conn, key, &entries)
 }
 

@@ -351,6 +351,8 @@ fn store_findings(
                 }
             }
         }
+        // Two rows of a list may be one CRM record: the next row sees this one's changes.
+        persist::insert_proposed(conn, &mut stored)?;
     }
     Ok(stored.counts.changes_proposed)
 }

@@ -46,6 +46,8 @@ pub(crate) struct Stored {
     pub matched_records: Vec<(String, bool)>,
     /// Why lookups failed, with how many records each.
     pub failures: BTreeMap<String, i64>,
+    /// Changes [`propose`] decided on, inserted at once by [`insert_proposed`].
+    proposed: Vec<NewChange>,
 }
 
 impl Stored {
@@ -228,6 +230,7 @@ fn store_batch(
             verified_at: verified.then_some(at),
         });
     }
+    insert_proposed(conn, &mut stored)?;
     status::remove_matches(conn, &ctx.job, &unlinked)?;
     status::upsert_matches(conn, &links)?;
     status::upsert_statuses(conn, &statuses)?;
@@ -354,9 +357,9 @@ impl<'a> Proposal<'a> {
     }
 }
 
-/// Stores `p` unless the same change already waits, was rejected or reverted for the same
-/// CRM value, or the record's open change for the field is replaced by it. Returns the new
-/// change id when one was created.
+/// Proposes `p` unless the same change already waits, or was rejected or reverted for the
+/// same CRM value; the record's open change for the field is superseded by it. The new
+/// change is inserted by [`insert_proposed`].
 pub(crate) fn propose(
     conn: &mut AnyConnection,
     ctx: &Context,
@@ -401,37 +404,44 @@ pub(crate) fn propose(
         )?;
     }
     let auto = p.action == Action::Apply;
-    let id = changes::insert(
-        conn,
-        &NewChange {
-            pass_id: ctx.pass_id,
-            job: ctx.job.clone(),
-            entity: ctx.entity,
-            record_id: record_id.to_string(),
-            source: ctx.register.clone(),
-            register_id: p.register_id.to_string(),
-            field: p.field.to_string(),
-            kind: p.kind,
-            old_value: p.old.map(str::to_string),
-            new_value: Some(p.new.to_string()),
-            policy: p.policy,
-            status: if auto {
-                ChangeStatus::Approved
-            } else {
-                ChangeStatus::Proposed
-            },
-            score: p.score,
-            reason: p.reason.clone(),
-            created_at: now(),
-            decided_at: auto.then(now),
-            decided_by: auto.then(|| SYSTEM.to_string()),
-            reverts_change_id: None,
+    stored.proposed.push(NewChange {
+        pass_id: ctx.pass_id,
+        job: ctx.job.clone(),
+        entity: ctx.entity,
+        record_id: record_id.to_string(),
+        source: ctx.register.clone(),
+        register_id: p.register_id.to_string(),
+        field: p.field.to_string(),
+        kind: p.kind,
+        old_value: p.old.map(str::to_string),
+        new_value: Some(p.new.to_string()),
+        policy: p.policy,
+        status: if auto {
+            ChangeStatus::Approved
+        } else {
+            ChangeStatus::Proposed
         },
-    )?;
-    if auto {
-        stored.to_apply.push(id);
-    } else {
+        score: p.score,
+        reason: p.reason.clone(),
+        created_at: now(),
+        decided_at: auto.then(now),
+        decided_by: auto.then(|| SYSTEM.to_string()),
+        reverts_change_id: None,
+    });
+    if !auto {
         stored.counts.changes_proposed += 1;
+    }
+    Ok(())
+}
+
+/// Inserts the changes [`propose`] decided on, at once; the approved ones are to apply.
+/// Every caller of `propose` ends with this, in the same transaction.
+pub(crate) fn insert_proposed(conn: &mut AnyConnection, stored: &mut Stored) -> QueryResult<()> {
+    let rows = std::mem::take(&mut stored.proposed);
+    for (id, status) in changes::insert_all(conn, &rows)? {
+        if status == ChangeStatus::Approved {
+            stored.to_apply.push(id);
+        }
     }
     Ok(())
 }
@@ -605,6 +615,7 @@ fn merge_candidates(conn: &mut AnyConnection, ctx: &Context) -> QueryResult<Pass
             propose(conn, ctx, member, &existing, &proposal, &mut stored)?;
         }
     }
+    insert_proposed(conn, &mut stored)?;
     Ok(stored.counts)
 }
 
