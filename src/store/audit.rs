@@ -216,6 +216,9 @@ fn chain_hash(prev: &str, e: &NewAudit, digest: Option<&str>, rule: Rule<'_>) ->
     }
 }
 
+/// The PostgreSQL advisory lock that writers of the chain take, one at a time.
+pub const CHAIN_LOCK: i64 = 7_427_310_001;
+
 /// Appends an entry to the chain, keyed under `key`. Call it inside a transaction: on
 /// PostgreSQL a transaction-scoped advisory lock keeps concurrent writers from forking the
 /// chain; SQLite serialises writers itself.
@@ -234,7 +237,7 @@ pub fn append_all(
         return Ok(());
     }
     if let AnyConnection::Postgresql(pg) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(7427310001)").execute(pg)?;
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({CHAIN_LOCK})")).execute(pg)?;
     }
     let mut prev: String = audit_log::table
         .order(audit_log::id.desc())

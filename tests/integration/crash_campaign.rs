@@ -235,3 +235,86 @@ fn twenty_kills_over_a_pass_and_an_apply_lose_nothing_and_repeat_nothing() {
         );
     }
 }
+
+/// Killed after the CRM transaction committed and before the store's settle step did: the
+/// test holds the lock the audit chain's writers take, so the pass waits inside its first
+/// settle and is killed there. The next pass finds the changes still `applying`, asks the
+/// CRM (its guard shows the writes happened) and records each exactly once.
+#[test]
+fn a_kill_between_the_crm_commit_and_the_settle_is_reconciled_once() {
+    let kind = StoreKind::Postgres(crate::common::PgDatabase::create());
+    let StoreKind::Postgres(db) = &kind else {
+        unreachable!()
+    };
+    let sb = kind.sandbox(|c| c);
+    let count = |conn: &mut PgConnection, query: &str| {
+        sql_query(query).get_result::<Count>(conn).unwrap().n
+    };
+    let mut holder = db.connect();
+    let lock = refsync::store::audit::CHAIN_LOCK;
+    sql_query(format!("SELECT pg_advisory_lock({lock})"))
+        .execute(&mut holder)
+        .unwrap();
+    let mut child = sb
+        .command(PASS)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while count(
+        &mut holder,
+        "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+    ) == 0
+    {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the pass ended without settling a write"
+        );
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the pass never reached its settle step"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    sql_query(format!("SELECT pg_advisory_unlock({lock})"))
+        .execute(&mut holder)
+        .unwrap();
+
+    let applying = count(
+        &mut holder,
+        "SELECT COUNT(*) AS n FROM changes WHERE applying_since IS NOT NULL",
+    );
+    assert!(applying > 0, "the kill left no change applying");
+    let settled = "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'applied'";
+    assert_eq!(count(&mut holder, settled), 0, "nothing was settled yet");
+
+    sb.ok(PASS);
+    assert_eq!(
+        count(
+            &mut holder,
+            "SELECT COUNT(*) AS n FROM changes WHERE applying_since IS NOT NULL"
+        ),
+        0,
+        "every interrupted apply is settled"
+    );
+    // The CRM had taken each write before the kill: the next pass records it, once.
+    let reconciled = count(
+        &mut holder,
+        "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'applied' \
+         AND detail LIKE 'reconciled after an interrupted apply: the CRM already held the new value'",
+    );
+    assert_eq!(
+        reconciled, applying,
+        "each interrupted write, recorded as applied"
+    );
+    assert_eq!(applied_twice(&kind, &sb), 0, "a change applied twice");
+    let verify = sb.run(&["audit", "verify"]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
