@@ -3,7 +3,8 @@
 //! file, and times `refsync run --once` (a whole first pass, then an unchanged second
 //! pass) against `refsync match` on the same data, each a fresh process of the release
 //! binary. Per pass it prints the stages (read, lookup, score, store, apply), records/s and
-//! peak memory; medians over the runs.
+//! peak memory; medians over the runs. While each first pass runs, `refsync serve` on the
+//! same store is asked for the first page of changes every 20 ms: its latencies are printed.
 //!
 //!   cargo bench --bench pass -- [--crm 5000] [--register 52500] [--runs 3] [--seed 42]
 //!       [--profile medium]
@@ -143,7 +144,9 @@ fn main() {
         "peak_MiB",
         "x_match"
     );
+    let mut api = Vec::new();
     for (name, admin) in stores {
+        let mut latencies = Vec::new();
         let runs: Vec<[Value; 2]> = (0..args.runs)
             .map(|run| {
                 let work = dir.path().join(format!("{name}-{run}"));
@@ -155,7 +158,11 @@ fn main() {
                     |p| p.url.clone(),
                 );
                 write_config(&work, &register_csv, &store_url);
-                [pass(&work), pass(&work)]
+                let server = Server::start(&work);
+                let probe = server.probe();
+                let first = pass(&work);
+                latencies.extend(probe.finish());
+                [first, pass(&work)]
             })
             .collect();
         for (i, label) in ["first", "second"].iter().enumerate() {
@@ -179,6 +186,123 @@ fn main() {
                 wall / match_s
             );
         }
+        api.push((name, latencies));
+    }
+    // The review API shares the store with the pass: what a steward waits while one runs.
+    println!(
+        "GET /api/v1/changes?limit=50 while a first pass runs (refsync serve on the same store):"
+    );
+    for (name, mut ms) in api {
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            ms.get(((ms.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        println!(
+            "{name:<9} {} requests: median {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+            ms.len(),
+            at(0.5),
+            at(0.95),
+            at(1.0)
+        );
+    }
+}
+
+/// `refsync serve` on a pass's store, with a viewer's API token.
+struct Server {
+    child: std::process::Child,
+    url: String,
+    token: String,
+}
+
+impl Server {
+    fn start(work: &Path) -> Server {
+        let refsync = |args: &[&str]| {
+            let out = Command::new(env!("CARGO_BIN_EXE_refsync"))
+                .current_dir(work)
+                .args(["--config", "refsync.toml"])
+                .args(args)
+                .env("RUST_LOG", "warn")
+                .output()
+                .expect("run refsync");
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        std::fs::write(work.join("password"), "a bench password, long enough\n").expect("password");
+        refsync(&[
+            "user",
+            "add",
+            "bench",
+            "--role",
+            "viewer",
+            "--password-file",
+            "password",
+        ]);
+        let token = refsync(&["user", "token", "create", "bench", "--label", "bench"]);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_refsync"))
+            .current_dir(work)
+            .args([
+                "--config",
+                "refsync.toml",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("refsync serve");
+        let stdout = child.stdout.take().expect("serve's output");
+        let url = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+            .map_while(Result::ok)
+            .find_map(|l| l.strip_prefix("listening on ").map(str::to_string))
+            .expect("serve says where it listens");
+        Server { child, url, token }
+    }
+
+    /// Asks for the first page of changes every 20 ms until [`Probe::finish`].
+    fn probe(self) -> Probe {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = done.clone();
+        let asker = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let client = reqwest::Client::new();
+            let url = format!("{}api/v1/changes?limit=50", self.url);
+            let mut ms = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let at = Instant::now();
+                let answer = runtime.block_on(client.get(&url).bearer_auth(&self.token).send());
+                let status = answer.as_ref().map(|a| a.status().as_u16());
+                assert_eq!(status.ok(), Some(200), "the API answered {answer:?}");
+                ms.push(at.elapsed().as_secs_f64() * 1000.0);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let mut child = self.child;
+            let _ = child.kill();
+            let _ = child.wait();
+            ms
+        });
+        Probe { done, asker }
+    }
+}
+
+struct Probe {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    asker: std::thread::JoinHandle<Vec<f64>>,
+}
+
+impl Probe {
+    fn finish(self) -> Vec<f64> {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.asker.join().expect("the API probe")
     }
 }
 
