@@ -3,8 +3,11 @@
 //! file, and times `refsync run --once` (a whole first pass, then an unchanged second
 //! pass) against `refsync match` on the same data, each a fresh process of the release
 //! binary. Per pass it prints the stages (read, lookup, score, store, apply), records/s and
-//! peak memory; medians over the runs. While each first pass runs, `refsync serve` on the
-//! same store is asked for the first page of changes every 20 ms: its latencies are printed.
+//! peak memory; medians over the runs. Before them it measures the register's in-memory
+//! index: resident bytes per record after loading the register file and building its
+//! organisation index, each run in a fresh process of the bench itself. While each first
+//! pass runs, `refsync serve` on the same store is asked for the first page of changes every
+//! 20 ms: its latencies are printed.
 //!
 //!   cargo bench --bench pass -- [--crm 5000] [--register 52500] [--runs 3] [--seed 42]
 //!       [--profile medium]
@@ -12,14 +15,17 @@
 //! With `REFSYNC_TEST_POSTGRES_URL` set the same passes also run with a PostgreSQL store
 //! (a fresh database per run, dropped afterwards).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
+use refsync::config::{Config, RegisterConfig};
 use refsync::demo::{self, DemoData, ORGANISATION_COLUMNS};
 use refsync::domain::model::EntityKind;
+use refsync::register::file::FileRegister;
+use refsync::register::Register;
 use refsync::synth::{self, Profile};
 use serde_json::Value;
 
@@ -29,6 +35,8 @@ struct Args {
     runs: usize,
     seed: u64,
     profile: Profile,
+    /// Set in the child process that measures the register index: the config to load.
+    child_index: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -38,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
         runs: 3,
         seed: 42,
         profile: Profile::Medium,
+        child_index: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -55,6 +64,7 @@ fn parse_args() -> Result<Args, String> {
                     .find(|p| p.as_str() == v)
                     .ok_or_else(|| format!("--profile: easy, medium or hard, not {v}"))?;
             }
+            "--child-index" => args.child_index = Some(value()?.into()),
             // cargo bench passes --bench to every bench target.
             "--bench" => {}
             other => return Err(format!("unknown argument {other}")),
@@ -68,6 +78,10 @@ fn main() {
         eprintln!("{e}");
         std::process::exit(2);
     });
+    if let Some(config) = &args.child_index {
+        measure_index(config);
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let data = synth::generate(
         EntityKind::Organisation,
@@ -116,6 +130,21 @@ fn main() {
         args.profile.as_str(),
         args.runs,
         std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+
+    let index_work = dir.path().join("index");
+    std::fs::create_dir_all(&index_work).expect("index work dir");
+    write_config(&index_work, &register_csv, "sqlite://unused.db");
+    let indexed: Vec<Value> = (0..args.runs)
+        .map(|_| index_once(&index_work.join("refsync.toml")))
+        .collect();
+    let col = |key: &str| median(indexed.iter().map(|r| ms(&r[key])).collect());
+    println!(
+        "register index: {:.0} B/record resident ({:.0} the records), load {:.2} s, organisation index {:.2} s (median)",
+        col("bytes_per_record"),
+        col("records_bytes_per_record"),
+        col("load_s"),
+        col("index_s")
     );
 
     let matched: Vec<f64> = (0..args.runs)
@@ -350,6 +379,53 @@ fn pass(work: &Path) -> Value {
     let mut report = reports[0].take();
     report["wall_s"] = wall.into();
     report
+}
+
+/// One measurement of the register index in a fresh process of this bench.
+fn index_once(config: &Path) -> Value {
+    let out = Command::new(std::env::current_exe().expect("the bench's own path"))
+        .arg("--child-index")
+        .arg(config)
+        .output()
+        .expect("run the index measurement");
+    assert!(
+        out.status.success(),
+        "index measurement failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("a JSON measurement")
+}
+
+/// In the child: resident memory before and after loading the shipped config's organisation
+/// register, and after building its organisation index (what a pass's first lookup does),
+/// as JSON.
+fn measure_index(config: &Path) {
+    let config = Config::load(config, std::iter::empty()).expect("the bench config");
+    let name = "demo_organisations";
+    let Some(RegisterConfig::File(file)) = config.register.get(name) else {
+        panic!("the shipped config has no file register {name}");
+    };
+    let resident = || refsync::metrics::resident_memory_bytes().expect("VmRSS") as f64;
+    let before = resident();
+    let started = Instant::now();
+    let register = FileRegister::load(name, file).expect("load the register");
+    let load_s = started.elapsed().as_secs_f64();
+    let loaded = resident();
+    let started = Instant::now();
+    register.term_frequencies(EntityKind::Organisation);
+    let index_s = started.elapsed().as_secs_f64();
+    let after = resident();
+    let records = register.sample(0).map_or(0, |(_, n)| n);
+    println!(
+        "{}",
+        serde_json::json!({
+            "records": records,
+            "bytes_per_record": (after - before) / records.max(1) as f64,
+            "records_bytes_per_record": (loaded - before) / records.max(1) as f64,
+            "load_s": load_s,
+            "index_s": index_s,
+        })
+    );
 }
 
 fn time_match(dir: &Path, crm: &Path, register: &Path) -> f64 {

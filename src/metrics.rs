@@ -286,15 +286,24 @@ pub fn register_cache_hit(register: &str) {
 
 /// The process's peak resident memory (VmHWM) in MiB, where the OS tells it (Linux).
 pub fn peak_memory_mib() -> Option<u64> {
+    status_kib("VmHWM:").map(|kib| kib / 1024)
+}
+
+/// The process's resident memory now (VmRSS) in bytes, where the OS tells it (Linux).
+pub fn resident_memory_bytes() -> Option<u64> {
+    status_kib("VmRSS:").map(|kib| kib * 1024)
+}
+
+/// A `/proc/self/status` line's figure in KiB.
+fn status_kib(key: &str) -> Option<u64> {
     std::fs::read_to_string("/proc/self/status")
         .ok()?
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
+        .find(|l| l.starts_with(key))?
         .split_whitespace()
         .nth(1)?
         .parse::<u64>()
         .ok()
-        .map(|kib| kib / 1024)
 }
 
 #[cfg(test)]

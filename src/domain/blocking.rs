@@ -2,6 +2,7 @@
 //! candidate when it shares a key under any of the configured rules (their union), so a
 //! true match survives as long as one rule still sees it through the typos.
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -531,16 +532,17 @@ pub struct BlockIndex {
 }
 
 impl BlockIndex {
-    /// Indexes `records` (numbered by position) under every rule.
-    pub fn build<'a>(
+    /// Indexes `records` (numbered by position) under every rule. They may be made as they
+    /// are taken: none is held past its keys.
+    pub fn build(
         rules: &[Rule],
-        records: impl IntoIterator<Item = &'a Prepared>,
+        records: impl IntoIterator<Item = impl Borrow<Prepared>>,
     ) -> BlockIndex {
         let mut entries = Vec::new();
         for (i, r) in records.into_iter().enumerate() {
             let Ok(at) = u32::try_from(i) else { break };
             for rule in rules {
-                if let Some(k) = key(rule, r) {
+                if let Some(k) = key(rule, r.borrow()) {
                     entries.push((k, at));
                 }
             }

@@ -336,7 +336,7 @@ mod tests {
         let empty = crate::register::file::FileRegister::from_index(
             "reg",
             std::sync::Arc::new(crate::register::index::RecordIndex::new(
-                Vec::new(),
+                Default::default(),
                 Default::default(),
             )),
         );

@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod link;
 pub mod model;
 pub mod normalise;
+pub mod packed;
 pub mod picklist;
 pub mod policy;
 pub mod score;

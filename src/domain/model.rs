@@ -150,8 +150,14 @@ impl Record {
 
     /// The value with surrounding blanks removed, or `None` when it is NULL or blank.
     pub fn get(&self, field: Field) -> Option<&str> {
-        self.raw(field).map(str::trim).filter(|v| !v.is_empty())
+        present(self.raw(field))
     }
+}
+
+/// A raw value with surrounding blanks removed, or `None` when it is NULL or blank: what
+/// [`Record::get`] gives, for whatever else holds raw values.
+pub fn present(raw: Option<&str>) -> Option<&str> {
+    raw.map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// A CRM record's state after a pass. `not_found` and `lookup_failed` are never the same.

@@ -616,6 +616,52 @@ pub struct TermFrequencies {
     totals: HashMap<Field, (u64, f64)>,
 }
 
+/// [`TermFrequencies::build`] one record at a time, for a caller that prepares each record
+/// only for the count and drops it.
+pub struct TermCounter {
+    fields: Vec<(Field, usize)>,
+    tf: TermFrequencies,
+}
+
+impl TermCounter {
+    pub fn new(kind: EntityKind) -> TermCounter {
+        TermCounter {
+            fields: term_frequency_fields(kind)
+                .iter()
+                .filter_map(|f| Some((*f, slot_of(*f)?)))
+                .collect(),
+            tf: TermFrequencies::default(),
+        }
+    }
+
+    pub fn add(&mut self, r: &Prepared) {
+        let tf = &mut self.tf;
+        for (field, at) in &self.fields {
+            if let Some(v) = r.get(*at) {
+                *tf.counts
+                    .entry((*field, hash64(&[v.as_bytes()])))
+                    .or_insert(0) += 1;
+                tf.totals.entry(*field).or_insert((0, 0.0)).0 += 1;
+            }
+        }
+    }
+
+    pub fn finish(self) -> TermFrequencies {
+        let mut tf = self.tf;
+        let mut sums: HashMap<Field, f64> = HashMap::new();
+        for ((field, _), count) in &tf.counts {
+            let n = tf.totals.get(field).map_or(1, |t| t.0.max(1)) as f64;
+            *sums.entry(*field).or_insert(0.0) += (f64::from(*count) / n).powi(2);
+        }
+        for (field, sum) in sums {
+            if let Some(t) = tf.totals.get_mut(&field) {
+                t.1 = sum;
+            }
+        }
+        tf
+    }
+}
+
 /// FNV-1a: a stable, fast 64-bit hash for blocking keys and term frequencies.
 pub fn hash64(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -637,32 +683,11 @@ impl TermFrequencies {
         kind: EntityKind,
         records: impl IntoIterator<Item = &'a Prepared>,
     ) -> TermFrequencies {
-        let mut tf = TermFrequencies::default();
-        let fields: Vec<(Field, usize)> = term_frequency_fields(kind)
-            .iter()
-            .filter_map(|f| Some((*f, slot_of(*f)?)))
-            .collect();
+        let mut counter = TermCounter::new(kind);
         for r in records {
-            for (field, at) in &fields {
-                if let Some(v) = r.get(*at) {
-                    *tf.counts
-                        .entry((*field, hash64(&[v.as_bytes()])))
-                        .or_insert(0) += 1;
-                    tf.totals.entry(*field).or_insert((0, 0.0)).0 += 1;
-                }
-            }
+            counter.add(r);
         }
-        let mut sums: HashMap<Field, f64> = HashMap::new();
-        for ((field, _), count) in &tf.counts {
-            let n = tf.totals.get(field).map_or(1, |t| t.0.max(1)) as f64;
-            *sums.entry(*field).or_insert(0.0) += (f64::from(*count) / n).powi(2);
-        }
-        for (field, sum) in sums {
-            if let Some(t) = tf.totals.get_mut(&field) {
-                t.1 = sum;
-            }
-        }
-        tf
+        counter.finish()
     }
 
     /// u of an exact agreement on `value`, given `u` for the field's average value: scaled

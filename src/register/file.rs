@@ -15,6 +15,7 @@ use super::{BoxFuture, Lookup, Register, RegisterError};
 use crate::config::{FileFormat, FileRegisterConfig};
 use crate::domain::excerpt::{oversized, quoted};
 use crate::domain::model::{EntityKind, Field, Record};
+use crate::domain::packed::Packer;
 use crate::domain::score::TermFrequencies;
 
 pub struct FileRegister {
@@ -151,7 +152,7 @@ impl Skipped {
 fn add(
     name: &str,
     config: &FileRegisterConfig,
-    records: &mut Vec<Record>,
+    records: &mut Packer,
     seen: &mut BTreeSet<String>,
     record: Record,
     line: u64,
@@ -175,7 +176,7 @@ fn add(
             ),
         ));
     }
-    records.push(record);
+    records.push(&record);
     Ok(())
 }
 
@@ -230,7 +231,7 @@ fn load_csv(name: &str, config: &FileRegisterConfig) -> Result<RecordIndex, Regi
     )
     .map_err(|problem| bad(format!("{path}: {problem}; check [register.{name}]")))?;
 
-    let mut records = Vec::new();
+    let mut records = Packer::default();
     let mut seen = BTreeSet::new();
     let mut skipped = Skipped::default();
     for row in reader.records() {
@@ -252,7 +253,7 @@ fn load_csv(name: &str, config: &FileRegisterConfig) -> Result<RecordIndex, Regi
         }
     }
     skipped.report(name, config);
-    Ok(RecordIndex::new(records, config.blocking.clone()))
+    Ok(RecordIndex::new(records.finish(), config.blocking.clone()))
 }
 
 /// A scalar under `path` (`a.b.c`) as text; objects, arrays and null are absent.
@@ -274,7 +275,7 @@ fn load_jsonl(name: &str, config: &FileRegisterConfig) -> Result<RecordIndex, Re
             format!("cannot read {path}: {e}; check [register.{name}].path"),
         )
     })?;
-    let mut records = Vec::new();
+    let mut records = Packer::default();
     let mut seen = BTreeSet::new();
     let mut line = String::new();
     let mut reader = std::io::BufReader::new(file);
@@ -315,7 +316,7 @@ fn load_jsonl(name: &str, config: &FileRegisterConfig) -> Result<RecordIndex, Re
         }
     }
     skipped.report(name, config);
-    Ok(RecordIndex::new(records, config.blocking.clone()))
+    Ok(RecordIndex::new(records.finish(), config.blocking.clone()))
 }
 
 impl Register for FileRegister {
@@ -335,14 +336,7 @@ impl Register for FileRegister {
         Box::pin(async move {
             records
                 .iter()
-                .map(|r| {
-                    Ok(self
-                        .index
-                        .candidates(kind, r)
-                        .into_iter()
-                        .cloned()
-                        .collect())
-                })
+                .map(|r| Ok(self.index.candidates(kind, r)))
                 .collect()
         })
     }

@@ -11,6 +11,7 @@ use super::index::RecordIndex;
 use super::RegisterError;
 use crate::config::GoldenCopyConfig;
 use crate::domain::model::{Field, Record};
+use crate::domain::packed::Packer;
 
 const ADDRESS: &[(&str, Field)] = &[
     ("PostalCode", Field::Postcode),
@@ -205,16 +206,18 @@ pub fn load(name: &str, config: &GoldenCopyConfig) -> Result<FileRegister, Regis
             })
             .map_err(bad)?;
         }
-        let mut records = Vec::new();
+        let mut records = Packer::default();
         stream(&config.path, &courts, |r| {
             if !newer.contains_key(&r.id) {
-                records.push(r);
+                records.push(&r);
             }
         })
         .map_err(bad)?;
         let newer: BTreeMap<String, Record> = newer.into_iter().collect();
-        records.extend(newer.into_values());
-        Ok(RecordIndex::new(records, config.blocking.clone()))
+        for r in newer.values() {
+            records.push(r);
+        }
+        Ok(RecordIndex::new(records.finish(), config.blocking.clone()))
     })?;
     Ok(FileRegister::from_index(name, index))
 }
@@ -255,7 +258,7 @@ mod tests {
             crate::domain::model::EntityKind::Organisation,
             &Record::new("c").with(Field::Lei, "5299001ERX0K10IZUL40"),
         );
-        let r = found[0];
+        let r = &found[0];
         let expect = [
             (
                 Field::LegalName,
@@ -287,7 +290,7 @@ mod tests {
         let reg = load("gc-delta", &config(full.path(), &[delta.path()])).unwrap();
         let index = &reg.index;
         assert_eq!(index.len(), 1);
-        let r = index.candidates(
+        let r = &index.candidates(
             crate::domain::model::EntityKind::Organisation,
             &Record::new("c").with(Field::Lei, "5299001ERX0K10IZUL40"),
         )[0];

@@ -1,13 +1,15 @@
 //! An in-memory index of register records for blocking, shared by the registers that hold
 //! their data locally (files, dumps). Keys and term frequencies come from the domain; the
 //! index for an entity kind is built on first use, because a register learns the kind it
-//! serves only from the job that asks.
+//! serves only from the job that asks. The records are held packed ([`PackedRecords`]) and
+//! made whole only when asked for.
 
 use std::sync::{Arc, OnceLock};
 
 use crate::domain::blocking::{BlockIndex, BlockingSettings, Rule};
 use crate::domain::model::{EntityKind, Record};
-use crate::domain::score::{Prepared, TermFrequencies};
+use crate::domain::packed::PackedRecords;
+use crate::domain::score::{Prepared, TermCounter, TermFrequencies};
 
 /// The blocking index and term frequencies of the records for one entity kind.
 struct KindIndex {
@@ -17,14 +19,14 @@ struct KindIndex {
 }
 
 pub struct RecordIndex {
-    records: Vec<Record>,
+    records: PackedRecords,
     blocking: BlockingSettings,
     organisations: OnceLock<KindIndex>,
     contacts: OnceLock<KindIndex>,
 }
 
 impl RecordIndex {
-    pub fn new(records: Vec<Record>, blocking: BlockingSettings) -> RecordIndex {
+    pub fn new(records: PackedRecords, blocking: BlockingSettings) -> RecordIndex {
         RecordIndex {
             records,
             blocking,
@@ -49,7 +51,7 @@ impl RecordIndex {
             return Vec::new();
         }
         (0..n.min(len))
-            .map(|_| self.records[rng.usize(..len)].clone())
+            .filter_map(|_| self.records.get(rng.usize(..len)))
             .collect()
     }
 
@@ -59,22 +61,28 @@ impl RecordIndex {
             EntityKind::Contact => &self.contacts,
         };
         cell.get_or_init(|| {
-            let prepared: Vec<Prepared> = self
-                .records
-                .iter()
-                .map(|r| Prepared::new(kind, r))
-                .collect();
             let rules = self.blocking.rules(kind);
+            // Each record is prepared once, for its keys and its terms, and dropped: the
+            // prepared form of every record at once would be a second copy of the register.
+            let mut terms = TermCounter::new(kind);
+            let blocks = BlockIndex::build(
+                &rules,
+                self.records.iter().map(|r| {
+                    let prepared = Prepared::from_fields(kind, r.id, |f| r.get(f));
+                    terms.add(&prepared);
+                    prepared
+                }),
+            );
             KindIndex {
-                blocks: BlockIndex::build(&rules, &prepared),
-                term_frequencies: Arc::new(TermFrequencies::build(kind, &prepared)),
+                blocks,
+                term_frequencies: Arc::new(terms.finish()),
                 rules,
             }
         })
     }
 
     /// Records sharing a blocking key (identifiers included) with `record`.
-    pub fn candidates(&self, kind: EntityKind, record: &Record) -> Vec<&Record> {
+    pub fn candidates(&self, kind: EntityKind, record: &Record) -> Vec<Record> {
         let index = self.for_kind(kind);
         let prepared = Prepared::new(kind, record);
         index

@@ -18,6 +18,7 @@ use crate::crm::csv::{CsvOptions, CsvRows, Layout, MixedEncodings, Row, RowError
 use crate::domain::decide::{decide, Decision};
 use crate::domain::model::{Band, ChangeKind, Field, Policy, Record};
 use crate::domain::normalise::comparable;
+use crate::domain::packed::Packer;
 use crate::domain::policy::Action;
 use crate::domain::score::Prepared;
 use crate::register::index::RecordIndex;
@@ -88,7 +89,7 @@ pub async fn run(
     let rules = plan.rules.clone();
 
     // The CRM side is indexed once; the file is streamed past it.
-    let mut records_all = Vec::new();
+    let mut records_all = Packer::default();
     let mut offset = 0;
     loop {
         let batch = crm.read_batch(job.entity, None, offset, 5_000).await?;
@@ -96,9 +97,11 @@ pub async fn run(
             break;
         }
         offset += batch.len();
-        records_all.extend(batch);
+        for r in &batch {
+            records_all.push(r);
+        }
     }
-    let index = RecordIndex::new(records_all, Default::default());
+    let index = RecordIndex::new(records_all.finish(), Default::default());
     info!(crm_records = index.len(), file = %path.display(), "matching a list against the CRM and the register");
 
     let mut report = ImportReport {
@@ -192,9 +195,9 @@ pub async fn run(
                 .collect();
             let crm_match = match decide(scored, &job.thresholds) {
                 Decision::Matched { best, band } => candidates
-                    .iter()
+                    .into_iter()
                     .find(|c| c.id == best.register_id)
-                    .map(|c| ((*c).clone(), band, best.score)),
+                    .map(|c| (c, band, best.score)),
                 _ => None,
             };
             let updates = match &crm_match {

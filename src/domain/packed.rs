@@ -1,0 +1,365 @@
+//! Records packed for an in-memory register. As a `BTreeMap` of `String`s a record costs
+//! a node, an allocation per value and their headers, several times its text; packed, all
+//! records share one byte buffer and cost little more than their text, and the values that
+//! repeat across a register (cities, legal forms, statuses) are kept once.
+
+use std::collections::HashMap;
+
+use super::model::{present, Field, Modified, Record};
+
+/// Fields whose values repeat across a register: a few thousand postcodes and cities and
+/// a handful of forms and statuses for a million records. Records hold a symbol's number.
+fn repeats(field: Field) -> bool {
+    matches!(
+        field,
+        Field::LegalForm
+            | Field::LegalFormCode
+            | Field::Postcode
+            | Field::City
+            | Field::Country
+            | Field::RegisterCourt
+            | Field::IndustryCode
+            | Field::Status
+            | Field::Salutation
+            | Field::Title
+            | Field::Role
+            | Field::HqPostcode
+            | Field::HqCity
+            | Field::HqCountry
+    )
+}
+
+const FIELDS: usize = Field::ALL.len();
+
+// Tags after the id: a field's position in `Field::ALL`, or one of these.
+const MODIFIED: u8 = 0xF0;
+const MODIFIED_AT: u8 = 0xF1;
+const MODIFIED_BY: u8 = 0xF2;
+
+/// Records in one buffer. A record is its id, then per value present a tag byte (the
+/// field) and the value: its length and bytes, or for a field that [`repeats`], its number
+/// among the symbols. Lengths and numbers take one byte below 128.
+#[derive(Debug, Default)]
+pub struct PackedRecords {
+    bytes: Vec<u8>,
+    /// Where each record starts in `bytes`.
+    starts: Vec<usize>,
+    symbols: Symbols,
+}
+
+/// Each repeating value once, back to back.
+#[derive(Debug, Default)]
+struct Symbols {
+    text: String,
+    /// Where each symbol ends in `text`; it starts where the one before it ends.
+    ends: Vec<usize>,
+}
+
+impl Symbols {
+    fn get(&self, n: usize) -> Option<&str> {
+        let start = match n.checked_sub(1) {
+            Some(before) => *self.ends.get(before)?,
+            None => 0,
+        };
+        self.text.get(start..*self.ends.get(n)?)
+    }
+
+    fn push(&mut self, value: &str) -> usize {
+        self.text.push_str(value);
+        self.ends.push(self.text.len());
+        self.ends.len() - 1
+    }
+}
+
+/// Packs records one at a time, so that a loader never holds them unpacked.
+#[derive(Debug, Default)]
+pub struct Packer {
+    packed: PackedRecords,
+    /// Each symbol's number; needed only while packing.
+    numbers: HashMap<Box<str>, usize>,
+}
+
+impl Packer {
+    pub fn push(&mut self, record: &Record) {
+        self.packed.starts.push(self.packed.bytes.len());
+        put_text(&mut self.packed.bytes, &record.id);
+        for (field, value) in &record.values {
+            self.packed.bytes.push(*field as u8);
+            if repeats(*field) {
+                let n = self.symbol(value);
+                put_number(&mut self.packed.bytes, n);
+            } else {
+                put_text(&mut self.packed.bytes, value);
+            }
+        }
+        if let Some(modified) = &record.modified {
+            let bytes = &mut self.packed.bytes;
+            bytes.push(MODIFIED);
+            for (tag, value) in [(MODIFIED_AT, &modified.at), (MODIFIED_BY, &modified.by)] {
+                if let Some(value) = value {
+                    bytes.push(tag);
+                    put_text(bytes, value);
+                }
+            }
+        }
+    }
+
+    fn symbol(&mut self, value: &str) -> usize {
+        if let Some(n) = self.numbers.get(value) {
+            return *n;
+        }
+        let n = self.packed.symbols.push(value);
+        self.numbers.insert(value.into(), n);
+        n
+    }
+
+    /// The packed records, without the room their buffers grew for.
+    pub fn finish(self) -> PackedRecords {
+        let mut packed = self.packed;
+        packed.bytes.shrink_to_fit();
+        packed.starts.shrink_to_fit();
+        packed.symbols.text.shrink_to_fit();
+        packed.symbols.ends.shrink_to_fit();
+        packed
+    }
+}
+
+impl PackedRecords {
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// Record `i` as it was given.
+    pub fn get(&self, i: usize) -> Option<Record> {
+        self.view(i).map(|v| v.to_record())
+    }
+
+    /// Record `i` read in place, without allocating.
+    pub fn view(&self, i: usize) -> Option<RecordView<'_>> {
+        let start = *self.starts.get(i)?;
+        let end = self.starts.get(i + 1).map_or(self.bytes.len(), |end| *end);
+        let mut view = RecordView {
+            id: "",
+            values: [None; FIELDS],
+            modified: None,
+        };
+        // Packing writes only what `read` reads: a record is read to its end.
+        let _read_whole = self.read(self.bytes.get(start..end).unwrap_or_default(), &mut view);
+        Some(view)
+    }
+
+    /// Every record in order, read in place.
+    pub fn iter(&self) -> impl Iterator<Item = RecordView<'_>> {
+        (0..self.len()).filter_map(|i| self.view(i))
+    }
+
+    fn read<'a>(&'a self, mut bytes: &'a [u8], view: &mut RecordView<'a>) -> Option<()> {
+        view.id = take_text(&mut bytes)?;
+        while let Some((&tag, rest)) = bytes.split_first() {
+            bytes = rest;
+            match tag {
+                MODIFIED => view.modified = Some((None, None)),
+                MODIFIED_AT => {
+                    view.modified.get_or_insert_default().0 = Some(take_text(&mut bytes)?)
+                }
+                MODIFIED_BY => {
+                    view.modified.get_or_insert_default().1 = Some(take_text(&mut bytes)?)
+                }
+                _ => {
+                    let field = *Field::ALL.get(usize::from(tag))?;
+                    let value = if repeats(field) {
+                        self.symbols.get(take_number(&mut bytes)?)?
+                    } else {
+                        take_text(&mut bytes)?
+                    };
+                    *view.values.get_mut(usize::from(tag))? = Some(value);
+                }
+            }
+        }
+        Some(())
+    }
+}
+
+/// A packed record's id and values, borrowed from the packing.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordView<'a> {
+    pub id: &'a str,
+    /// By the field's position in `Field::ALL`.
+    values: [Option<&'a str>; FIELDS],
+    /// `Modified`'s `at` and `by`, where the record had one.
+    modified: Option<(Option<&'a str>, Option<&'a str>)>,
+}
+
+impl<'a> RecordView<'a> {
+    /// As [`Record::get`].
+    pub fn get(&self, field: Field) -> Option<&'a str> {
+        present(self.values.get(field as usize).copied().flatten())
+    }
+
+    pub fn to_record(&self) -> Record {
+        Record {
+            id: self.id.to_string(),
+            values: Field::ALL
+                .iter()
+                .zip(&self.values)
+                .filter_map(|(field, value)| Some((*field, value.as_ref()?.to_string())))
+                .collect(),
+            modified: self.modified.map(|(at, by)| Modified {
+                at: at.map(str::to_string),
+                by: by.map(str::to_string),
+            }),
+        }
+    }
+}
+
+fn put_number(bytes: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        bytes.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    bytes.push(n as u8);
+}
+
+fn put_text(bytes: &mut Vec<u8>, text: &str) {
+    put_number(bytes, text.len());
+    bytes.extend_from_slice(text.as_bytes());
+}
+
+/// The number at the front of `bytes`, which then start after it.
+fn take_number(bytes: &mut &[u8]) -> Option<usize> {
+    let mut n = 0usize;
+    let mut shift = 0u32;
+    loop {
+        let (&b, rest) = bytes.split_first()?;
+        *bytes = rest;
+        n |= usize::from(b & 0x7F).checked_shl(shift)?;
+        if b < 0x80 {
+            return Some(n);
+        }
+        shift += 7;
+    }
+}
+
+fn take_text<'a>(bytes: &mut &'a [u8]) -> Option<&'a str> {
+    let len = take_number(bytes)?;
+    let (text, rest) = bytes.split_at_checked(len)?;
+    *bytes = rest;
+    std::str::from_utf8(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn packed(records: &[Record]) -> PackedRecords {
+        let mut packer = Packer::default();
+        for r in records {
+            packer.push(r);
+        }
+        packer.finish()
+    }
+
+    #[test]
+    fn a_packed_record_reads_back_as_it_was_given() {
+        let records = [
+            Record::new("R1")
+                .with(Field::LegalName, "Müller & Söhne GmbH")
+                .with(Field::City, "Frankfurt am Main")
+                .with(Field::Country, "DE"),
+            // The same city again: one symbol, two records.
+            Record::new("R2")
+                .with(Field::City, "Frankfurt am Main")
+                .with(Field::Street, "  "),
+            // Empty strings are kept, as the write guard compares raw values.
+            Record::new("")
+                .with(Field::Status, "")
+                .with(Field::Email, ""),
+            Record::new("R4").with(Field::Website, "x".repeat(100_000)),
+            Record {
+                modified: Some(Modified {
+                    at: Some("2025-04-09T08:12:40Z".into()),
+                    by: None,
+                }),
+                ..Record::new("R5").with(Field::RegisterScore, "0.93")
+            },
+            Record {
+                modified: Some(Modified::default()),
+                ..Record::new("R6")
+            },
+            Record::new("R7"),
+        ];
+        let packed = packed(&records);
+        assert_eq!(packed.len(), records.len());
+        for (i, record) in records.iter().enumerate() {
+            assert_eq!(packed.get(i).as_ref(), Some(record), "record {i}");
+        }
+        assert_eq!(packed.get(records.len()), None);
+        assert_eq!(packed.symbols.ends.len(), 3, "Frankfurt am Main, DE and ``");
+    }
+
+    #[test]
+    fn a_view_gets_values_as_the_record_does() {
+        let record = Record::new("R1")
+            .with(Field::City, " Berlin ")
+            .with(Field::Street, "  ")
+            .with(Field::LegalName, "Alpha GmbH");
+        let packed = packed(std::slice::from_ref(&record));
+        let view = packed.view(0).unwrap();
+        assert_eq!(view.id, "R1");
+        for field in Field::ALL {
+            assert_eq!(view.get(*field), record.get(*field), "{field}");
+        }
+    }
+
+    #[test]
+    fn nothing_packed_is_empty() {
+        let packed = Packer::default().finish();
+        assert!(packed.is_empty());
+        assert_eq!(packed.get(0), None);
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            // A few values many records share, as cities and countries are.
+            prop::sample::select(vec!["DE", "Berlin", " ", "Ödön"]).prop_map(String::from),
+            any::<String>(),
+            "\\PC{0,3000}",
+        ]
+    }
+
+    fn record() -> impl Strategy<Value = Record> {
+        let modified = prop::option::of(
+            (prop::option::of(text()), prop::option::of(text()))
+                .prop_map(|(at, by)| Modified { at, by }),
+        );
+        (
+            text(),
+            prop::collection::btree_map(prop::sample::select(Field::ALL), text(), 0..=FIELDS),
+            modified,
+        )
+            .prop_map(|(id, values, modified)| Record {
+                id,
+                values,
+                modified,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn any_records_read_back_as_they_were_given(
+            records in prop::collection::vec(record(), 0..20)
+        ) {
+            let packed = packed(&records);
+            prop_assert_eq!(packed.len(), records.len());
+            for (i, record) in records.iter().enumerate() {
+                prop_assert_eq!(packed.get(i), Some(record.clone()));
+            }
+        }
+    }
+}
