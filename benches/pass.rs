@@ -10,7 +10,7 @@
 //! page of changes every 20 ms: its latencies are printed.
 //!
 //!   cargo bench --bench pass -- [--crm 5000] [--register 52500] [--runs 3] [--seed 42]
-//!       [--profile medium]
+//!       [--profile medium] [--no-api]
 //!
 //! With `REFSYNC_TEST_POSTGRES_URL` set the same passes also run with a PostgreSQL store
 //! (a fresh database per run, dropped afterwards).
@@ -37,6 +37,8 @@ struct Args {
     profile: Profile,
     /// Set in the child process that measures the register index: the config to load.
     child_index: Option<PathBuf>,
+    /// Whether to run the untimed pass that the API is asked during.
+    api: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -47,6 +49,7 @@ fn parse_args() -> Result<Args, String> {
         seed: 42,
         profile: Profile::Medium,
         child_index: None,
+        api: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -57,6 +60,7 @@ fn parse_args() -> Result<Args, String> {
             "--register" => args.register = number(value()?)?,
             "--runs" => args.runs = number(value()?)?.max(1),
             "--seed" => args.seed = number(value()?)? as u64,
+            "--no-api" => args.api = false,
             "--profile" => {
                 let v = value()?;
                 args.profile = *Profile::ALL
@@ -189,6 +193,9 @@ fn main() {
                 [pass(&work), pass(&work)]
             })
             .collect();
+        if !args.api {
+            continue;
+        }
         // One more first pass, untimed, with the API asked throughout: the asking takes CPU
         // from the pass, so it stays out of the passes timed above.
         let work = dir.path().join(format!("{name}-api"));
