@@ -1,6 +1,42 @@
 //! refsync's own state: passes, changes, audit log, record status and matches.
 //! Every function here takes a connection so callers group them into one transaction.
 
+/// Upserts `$rows` into `$table` on conflict of `$key`, setting what `$set()` makes:
+/// multi-row statements of [`UPSERT_ROWS`] rows on PostgreSQL (`$chunk` made insertable
+/// by `$values`), one prepared statement a row on SQLite (`$row` by `$one`): diesel has no
+/// multi-row upsert for SQLite, and its in-process statements cost no round trip.
+macro_rules! upsert_rows {
+    ($conn:expr, $table:expr, $rows:expr, $key:expr, $set:expr,
+     |$chunk:ident| $values:expr, |$row:ident| $one:expr) => {
+        match $conn {
+            $crate::db::AnyConnection::Postgresql(pg) => {
+                for $chunk in $rows.chunks($crate::store::UPSERT_ROWS) {
+                    diesel::insert_into($table)
+                        .values($values)
+                        .on_conflict($key)
+                        .do_update()
+                        .set($set())
+                        .execute(pg)?;
+                }
+            }
+            other => {
+                for $row in $rows {
+                    $crate::on_store_backend!(other, c => diesel::insert_into($table)
+                        .values($one)
+                        .on_conflict($key)
+                        .do_update()
+                        .set($set())
+                        .execute(c))?;
+                }
+            }
+        }
+    };
+}
+
+/// Rows per multi-row upsert on PostgreSQL: at 10 values a row far below its limit of
+/// bound parameters.
+pub(crate) const UPSERT_ROWS: usize = 1_000;
+
 pub mod audit;
 pub mod cache;
 pub mod changes;

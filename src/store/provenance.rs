@@ -27,8 +27,7 @@ pub struct ProvenanceRow {
 }
 
 /// Records what was written, in write order: where two rows name one field, the later
-/// wins, as it did in the CRM. PostgreSQL takes them as multi-row upserts (10 values a row,
-/// far below its limit of bound parameters), SQLite one upsert a row.
+/// wins, as it did in the CRM.
 pub fn record_all(conn: &mut AnyConnection, rows: &[ProvenanceRow]) -> QueryResult<()> {
     use diesel::upsert::excluded;
     let mut last: BTreeMap<(&str, &str, &str, &str), &ProvenanceRow> = BTreeMap::new();
@@ -36,42 +35,31 @@ pub fn record_all(conn: &mut AnyConnection, rows: &[ProvenanceRow]) -> QueryResu
         last.insert((&row.crm, &row.entity, &row.record_id, &row.field), row);
     }
     let rows: Vec<&ProvenanceRow> = last.into_values().collect();
-    let set = (
-        provenance::value.eq(excluded(provenance::value)),
-        provenance::source.eq(excluded(provenance::source)),
-        provenance::register_id.eq(excluded(provenance::register_id)),
-        provenance::change_id.eq(excluded(provenance::change_id)),
-        provenance::pass_id.eq(excluded(provenance::pass_id)),
-        provenance::written_at.eq(excluded(provenance::written_at)),
-    );
+    let set = || {
+        (
+            provenance::value.eq(excluded(provenance::value)),
+            provenance::source.eq(excluded(provenance::source)),
+            provenance::register_id.eq(excluded(provenance::register_id)),
+            provenance::change_id.eq(excluded(provenance::change_id)),
+            provenance::pass_id.eq(excluded(provenance::pass_id)),
+            provenance::written_at.eq(excluded(provenance::written_at)),
+        )
+    };
     let key = (
         provenance::crm,
         provenance::entity,
         provenance::record_id,
         provenance::field,
     );
-    match conn {
-        AnyConnection::Postgresql(pg) => {
-            for chunk in rows.chunks(1_000) {
-                diesel::insert_into(provenance::table)
-                    .values(chunk.iter().map(|r| (*r).clone()).collect::<Vec<_>>())
-                    .on_conflict(key)
-                    .do_update()
-                    .set(set)
-                    .execute(pg)?;
-            }
-        }
-        other => {
-            for row in rows {
-                crate::on_store_backend!(other, c => diesel::insert_into(provenance::table)
-                    .values(row)
-                    .on_conflict(key)
-                    .do_update()
-                    .set(set)
-                    .execute(c))?;
-            }
-        }
-    }
+    upsert_rows!(
+        conn,
+        provenance::table,
+        rows,
+        key,
+        set,
+        |chunk| chunk.iter().map(|r| (*r).clone()).collect::<Vec<_>>(),
+        |row| row
+    );
     Ok(())
 }
 

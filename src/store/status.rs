@@ -7,7 +7,6 @@ use serde::Serialize;
 use super::schema::{matches, record_status};
 use crate::db::AnyConnection;
 use crate::domain::model::{EntityKind, MatchStatus};
-use crate::on_store_backend;
 
 #[derive(Debug, Clone, Serialize, Queryable, Selectable, Insertable)]
 #[diesel(table_name = record_status)]
@@ -39,49 +38,34 @@ pub struct MatchRow {
     pub matched_at: NaiveDateTime,
 }
 
-/// Rows per multi-row upsert on PostgreSQL: 8 values a row stay far below its limit of
-/// bound parameters. SQLite gets one statement per row, prepared once: diesel has no
-/// multi-row upsert for it, and in-process statements cost no round trip.
-const UPSERT_ROWS: usize = 1_000;
-
 /// Writes the statuses of a batch (keys unique among `rows`). `verified_at` is kept from
 /// before where a record was not found this time, so "last verified" stays truthful.
 pub fn upsert_statuses(conn: &mut AnyConnection, rows: &[StatusRow]) -> QueryResult<()> {
     use diesel::upsert::excluded;
-    let keep_verified = diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Timestamp>>(
-        "COALESCE(excluded.verified_at, record_status.verified_at)",
-    );
-    let set = (
-        record_status::entity.eq(excluded(record_status::entity)),
-        record_status::status.eq(excluded(record_status::status)),
-        record_status::detail.eq(excluded(record_status::detail)),
-        record_status::pass_id.eq(excluded(record_status::pass_id)),
-        record_status::checked_at.eq(excluded(record_status::checked_at)),
-        record_status::verified_at.eq(keep_verified),
-    );
+    let set = || {
+        (
+            record_status::entity.eq(excluded(record_status::entity)),
+            record_status::status.eq(excluded(record_status::status)),
+            record_status::detail.eq(excluded(record_status::detail)),
+            record_status::pass_id.eq(excluded(record_status::pass_id)),
+            record_status::checked_at.eq(excluded(record_status::checked_at)),
+            record_status::verified_at.eq(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::Timestamp>,
+            >(
+                "COALESCE(excluded.verified_at, record_status.verified_at)",
+            )),
+        )
+    };
     let key = (record_status::job, record_status::record_id);
-    match conn {
-        AnyConnection::Postgresql(pg) => {
-            for chunk in rows.chunks(UPSERT_ROWS) {
-                diesel::insert_into(record_status::table)
-                    .values(chunk.to_vec())
-                    .on_conflict(key)
-                    .do_update()
-                    .set(set.clone())
-                    .execute(pg)?;
-            }
-        }
-        other => {
-            for row in rows {
-                on_store_backend!(other, c => diesel::insert_into(record_status::table)
-                    .values(row.clone())
-                    .on_conflict(key)
-                    .do_update()
-                    .set(set.clone())
-                    .execute(c))?;
-            }
-        }
-    }
+    upsert_rows!(
+        conn,
+        record_status::table,
+        rows,
+        key,
+        set,
+        |chunk| chunk.to_vec(),
+        |row| row.clone()
+    );
     Ok(())
 }
 
@@ -89,37 +73,20 @@ pub fn upsert_statuses(conn: &mut AnyConnection, rows: &[StatusRow]) -> QueryRes
 /// links.
 pub fn upsert_matches(conn: &mut AnyConnection, rows: &[MatchRow]) -> QueryResult<()> {
     use diesel::upsert::excluded;
-    let set = (
-        matches::register_id.eq(excluded(matches::register_id)),
-        matches::score.eq(excluded(matches::score)),
-        matches::method.eq(excluded(matches::method)),
-        matches::grade.eq(excluded(matches::grade)),
-        matches::pass_id.eq(excluded(matches::pass_id)),
-        matches::matched_at.eq(excluded(matches::matched_at)),
-    );
+    let set = || {
+        (
+            matches::register_id.eq(excluded(matches::register_id)),
+            matches::score.eq(excluded(matches::score)),
+            matches::method.eq(excluded(matches::method)),
+            matches::grade.eq(excluded(matches::grade)),
+            matches::pass_id.eq(excluded(matches::pass_id)),
+            matches::matched_at.eq(excluded(matches::matched_at)),
+        )
+    };
     let key = (matches::job, matches::record_id);
-    match conn {
-        AnyConnection::Postgresql(pg) => {
-            for chunk in rows.chunks(UPSERT_ROWS) {
-                diesel::insert_into(matches::table)
-                    .values(chunk)
-                    .on_conflict(key)
-                    .do_update()
-                    .set(set)
-                    .execute(pg)?;
-            }
-        }
-        other => {
-            for row in rows {
-                on_store_backend!(other, c => diesel::insert_into(matches::table)
-                    .values(row)
-                    .on_conflict(key)
-                    .do_update()
-                    .set(set)
-                    .execute(c))?;
-            }
-        }
-    }
+    upsert_rows!(conn, matches::table, rows, key, set, |chunk| chunk, |row| {
+        row
+    });
     Ok(())
 }
 
