@@ -183,6 +183,12 @@ const POOL_SIZE_SQLITE: u32 = 4;
 /// How long a caller waits for a free connection before it is told so.
 const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+#[derive(diesel::QueryableByName)]
+struct QueryOnlyFlag {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    query_only: i32,
+}
+
 /// Makes the pool's connections with [`connect`] (so SQLite gets its pragmas) and counts
 /// the ones found broken, for the daemon's "reconnected" log line.
 #[derive(Debug)]
@@ -214,8 +220,26 @@ impl diesel::r2d2::ManageConnection for Connections {
         })
     }
 
-    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
-        false
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        // Only a SQLite connection whose `query_only` could not be reset (see `QueryOnly`).
+        match conn {
+            AnyConnection::Sqlite(c) => diesel::RunQueryDsl::load::<QueryOnlyFlag>(
+                diesel::sql_query("PRAGMA query_only"),
+                c,
+            )
+            .map_or(true, |rows| rows.iter().any(|r| r.query_only != 0)),
+            _ => false,
+        }
+    }
+}
+
+/// A SQLite connection made `query_only` for [`Db::read`], writable again when dropped
+/// (also when the work panicked); one left read-only is dropped by the pool instead.
+struct QueryOnly(diesel::r2d2::PooledConnection<Connections>);
+
+impl Drop for QueryOnly {
+    fn drop(&mut self) {
+        let _ = self.0.batch_execute("PRAGMA query_only = OFF");
     }
 }
 
@@ -301,6 +325,33 @@ impl Db {
     {
         let db = self.clone();
         let task = tokio::task::spawn_blocking(move || db.run_blocking(work));
+        match task.await {
+            Ok(value) => value,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    /// Work that only reads, on the blocking pool. On SQLite it does not queue behind the
+    /// writer: in WAL a reader sees the last commit while a write goes on. The connection is
+    /// `query_only` meanwhile, so a write slipped into such work fails at once instead of
+    /// racing the writer for the lock.
+    pub async fn read<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+    {
+        let db = self.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let mut conn = db.checkout()?;
+            if db.backend != Backend::Sqlite {
+                return work(&mut conn);
+            }
+            conn.batch_execute("PRAGMA query_only = ON")
+                .map_err(DbError::from)?;
+            let mut conn = QueryOnly(conn);
+            work(&mut conn.0)
+        });
         match task.await {
             Ok(value) => value,
             Err(e) => std::panic::resume_unwind(e.into_panic()),

@@ -465,7 +465,7 @@ impl SqlCrm {
         ));
         let values = binds.values;
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 on_backend!(conn, c => {
                     let mut q = diesel::sql_query(&sql).into_boxed();
                     for v in &values {

@@ -35,6 +35,46 @@ pub struct PassCounts {
     pub unreadable_values: i64,
 }
 
+/// Counts of parts of a pass (a batch, the settling of cut-short applies) add up to its own.
+impl std::ops::AddAssign<&PassCounts> for PassCounts {
+    fn add_assign(&mut self, other: &PassCounts) {
+        let PassCounts {
+            records_read,
+            matched_auto,
+            matched_review,
+            in_sync,
+            different,
+            not_found,
+            ambiguous,
+            lookup_failed,
+            inactive,
+            skipped,
+            changes_proposed,
+            changes_applied,
+            conflicts,
+            changes_failed,
+            pending_review,
+            unreadable_values,
+        } = other;
+        self.records_read += records_read;
+        self.matched_auto += matched_auto;
+        self.matched_review += matched_review;
+        self.in_sync += in_sync;
+        self.different += different;
+        self.not_found += not_found;
+        self.ambiguous += ambiguous;
+        self.lookup_failed += lookup_failed;
+        self.inactive += inactive;
+        self.skipped += skipped;
+        self.changes_proposed += changes_proposed;
+        self.changes_applied += changes_applied;
+        self.conflicts += conflicts;
+        self.changes_failed += changes_failed;
+        self.pending_review += pending_review;
+        self.unreadable_values += unreadable_values;
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Queryable, Selectable)]
 #[diesel(table_name = passes)]
 pub struct PassRow {

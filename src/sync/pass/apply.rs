@@ -6,6 +6,7 @@ use diesel::Connection;
 
 use super::context::PassContext;
 use super::persist::{self, Stored};
+use crate::crm::CrmSource;
 use crate::store::audit::SYSTEM;
 use crate::store::passes::PassCounts;
 use crate::store::Store;
@@ -24,21 +25,14 @@ pub(super) async fn reconcile(
 }
 
 pub(super) async fn apply_batch(
-    pass: &PassContext<'_>,
+    crm: &dyn CrmSource,
     store: &Store,
     ctx: &persist::Context,
     stored: Stored,
     counts: &mut PassCounts,
 ) -> Result<(), SyncError> {
-    let applied = apply::apply_changes(
-        store,
-        pass.crm.as_ref(),
-        pass.job_name,
-        pass.job.entity,
-        &stored.to_apply,
-        SYSTEM,
-    )
-    .await?;
+    let applied =
+        apply::apply_changes(store, crm, &ctx.job, ctx.entity, &stored.to_apply, SYSTEM).await?;
     applied.add_to(counts);
     let (ctx, record_ids) = (ctx.clone(), stored.matched_records);
     let (in_sync, different) = store

@@ -1,6 +1,8 @@
 //! What a pass opens once, before its first batch: the job's plan, its CRM and register, the
 //! scorer and the erasure check. `import` opens the same.
 
+use std::sync::Arc;
+
 use crate::config::{Config, JobConfig};
 use crate::crm::CrmSource;
 use crate::domain::evaluate::Plan;
@@ -14,7 +16,8 @@ pub(crate) struct PassContext<'a> {
     pub job_name: &'a str,
     pub job: &'a JobConfig,
     pub plan: Plan,
-    pub crm: Box<dyn CrmSource>,
+    /// Shared with the pass's writer, which applies one batch while the next is scored.
+    pub crm: Arc<dyn CrmSource>,
     pub register: Box<dyn Register>,
     /// The job's model as configured (pinned or built-in m/u); a pass may fit it by EM.
     pub scorer: Scorer,
@@ -41,7 +44,7 @@ impl<'a> PassContext<'a> {
         let plan = job.plan(mapping);
         let register =
             crate::register::open(&job.register, register_config, Some(store.clone())).await?;
-        let crm = crate::crm::open(&job.crm, crm_config).await?;
+        let crm = Arc::from(crate::crm::open(&job.crm, crm_config).await?);
         let scorer = scorer_for(job_name, job, register.as_ref())?;
         let suppression = SuppressionCheck::open(config, store, job.entity).await?;
         Ok(PassContext {

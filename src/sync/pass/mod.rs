@@ -8,6 +8,7 @@ mod lookup;
 pub(crate) mod persist;
 mod read;
 mod score;
+mod write;
 
 pub(crate) use context::PassContext;
 
@@ -18,7 +19,8 @@ use serde::Serialize;
 use tracing::{info, instrument, warn};
 
 use crate::config::Config;
-use crate::domain::model::{EntityKind, Field};
+use crate::domain::evaluate::Outcome;
+use crate::domain::model::{EntityKind, Field, Record};
 use crate::register::vies::Vies;
 use crate::register::RegisterStats;
 use crate::store::passes::{self, PassCounts, PassOutcome};
@@ -183,6 +185,18 @@ struct Tally {
     failures: BTreeMap<String, i64>,
 }
 
+impl Tally {
+    fn add(&mut self, written: Option<write::Written>) {
+        let Some(w) = written else { return };
+        self.counts += &w.counts;
+        for (reason, n) in w.failures {
+            *self.failures.entry(reason).or_default() += n;
+        }
+        self.stages.persist += w.persist;
+        self.stages.apply += w.apply;
+    }
+}
+
 /// How a pass that ran to its end went: `failed` when every lookup failed (nothing was
 /// checked), `degraded` when more than `max_failed_share` of them did, else `succeeded`;
 /// with the first reasons and their counts.
@@ -228,12 +242,6 @@ async fn run_stages(
     pass_id: i64,
     tally: &mut Tally,
 ) -> Result<bool, SyncError> {
-    let Tally {
-        counts,
-        register: traffic,
-        stages,
-        failures,
-    } = tally;
     let mut pass = PassContext::open(config, store, job_name).await?;
     let job = pass.job;
     let vies = match job.vies.as_ref().map(|v| (v, config.register.get(v))) {
@@ -274,8 +282,8 @@ async fn run_stages(
     }
 
     let at = Instant::now();
-    apply::reconcile(&pass, store, counts).await?;
-    stages.apply += at.elapsed();
+    apply::reconcile(&pass, store, &mut tally.counts).await?;
+    tally.stages.apply += at.elapsed();
 
     let at = Instant::now();
     let mut reader = read::Reader::start(&pass, store, pass_id).await?;
@@ -290,69 +298,94 @@ async fn run_stages(
             REMOTE_EM_RECORDS
         };
         let sample = reader.read_ahead(&pass, store, enough).await?;
-        stages.lookup += at.elapsed();
+        tally.stages.lookup += at.elapsed();
         let at = Instant::now();
         score::fit_model(&mut pass, store, pass_id, (&sample.0, &sample.1)).await?;
-        stages.score += at.elapsed();
+        tally.stages.score += at.elapsed();
     }
 
+    // Batch N is stored and applied (the writer's task) while batch N+1 is read, looked
+    // up and scored here: the two halves use the cores in turn rather than one at a time.
+    let writer = write::Writer {
+        store: store.clone(),
+        ctx: ctx.clone(),
+        rules: std::sync::Arc::new(pass.plan.rules.clone()),
+        crm: std::sync::Arc::clone(&pass.crm),
+    };
+    let mut in_flight = write::InFlight::default();
+    let mut committed = reader.done();
     loop {
-        if stop.requested() {
-            warn!(
-                pass = pass_id,
-                records_done = reader.done(),
-                "stop requested; the pass ends after a committed batch"
-            );
-            return Ok(true);
+        // A batch whose reading began before a stop was asked for is still written, as
+        // when the stages ran one after another: the pass ends after its current batch.
+        let stopping = stop.requested();
+        let front = match stopping {
+            true => Ok(None),
+            false => {
+                let reading = (&mut reader, vies.as_ref(), check_addresses);
+                next_outcomes(&pass, store, &ctx, reading, tally).await
+            }
+        };
+        // Whatever the next batch came to, the one in flight is written out first.
+        tally.add(in_flight.finish().await?);
+        match front? {
+            Some((outcomes, end)) => {
+                in_flight.start(&writer, outcomes, end);
+                committed = end;
+            }
+            None if stopping => {
+                warn!(
+                    pass = pass_id,
+                    records_done = committed,
+                    "stop requested; the pass ends after a committed batch"
+                );
+                return Ok(true);
+            }
+            None => break,
         }
-        let at = Instant::now();
-        let Some(batch) = reader.next(&pass, store).await? else {
-            break;
-        };
-        let histories =
-            read::histories(&pass, store, &ctx, &batch.records, check_addresses).await?;
-        stages.read += at.elapsed();
-
-        let at = Instant::now();
-        let triaged = match batch.looked_up {
-            Some(triaged) => triaged,
-            None => lookup::triage(&pass, store, batch.records).await?,
-        };
-        let vies_checks = lookup::vies_checks(vies.as_ref(), &triaged.to_look_up).await;
-        *traffic = match &vies {
-            Some(vies) => pass.register.stats().plus(vies.stats()),
-            None => pass.register.stats(),
-        };
-        stages.lookup += at.elapsed();
-
-        let at = Instant::now();
-        let outcomes = score::score_batch(&pass, triaged, vies_checks, histories);
-        stages.score += at.elapsed();
-
-        let at = Instant::now();
-        let stored = persist::store(store, &ctx, &pass.plan.rules, outcomes).await?;
-        stored.add_to(counts);
-        for (reason, n) in &stored.failures {
-            *failures.entry(reason.clone()).or_default() += n;
-        }
-        stages.persist += at.elapsed();
-
-        let at = Instant::now();
-        apply::apply_batch(&pass, store, &ctx, stored, counts).await?;
-        stages.apply += at.elapsed();
-
-        let at = Instant::now();
-        reader.committed(store, job_name, pass_id).await?;
-        stages.persist += at.elapsed();
     }
     let at = Instant::now();
+    reader.swept(store, job_name).await?;
     let proposed = persist::merge(store, &ctx).await?;
-    counts.changes_proposed += proposed.changes_proposed;
-    counts.pending_review += proposed.pending_review;
+    tally.counts.changes_proposed += proposed.changes_proposed;
+    tally.counts.pending_review += proposed.pending_review;
     // Only a pass that read everything it meant to moves the cursor.
     reader.finish(store, job_name).await?;
-    stages.persist += at.elapsed();
+    tally.stages.persist += at.elapsed();
     Ok(false)
+}
+
+/// The front of the pipeline: the next batch read, looked up and scored, with where the
+/// sweep stands once it is written; `None` once the CRM has no more.
+async fn next_outcomes(
+    pass: &PassContext<'_>,
+    store: &Store,
+    ctx: &persist::Context,
+    (reader, vies, check_addresses): (&mut read::Reader, Option<&Vies>, bool),
+    tally: &mut Tally,
+) -> Result<Option<(Vec<(Record, Outcome)>, usize)>, SyncError> {
+    let at = Instant::now();
+    let Some(batch) = reader.next(pass).await? else {
+        return Ok(None);
+    };
+    let histories = read::histories(pass, store, ctx, &batch.records, check_addresses).await?;
+    tally.stages.read += at.elapsed();
+
+    let at = Instant::now();
+    let triaged = match batch.looked_up {
+        Some(triaged) => triaged,
+        None => lookup::triage(pass, store, batch.records).await?,
+    };
+    let vies_checks = lookup::vies_checks(vies, &triaged.to_look_up).await;
+    tally.register = match vies {
+        Some(vies) => pass.register.stats().plus(vies.stats()),
+        None => pass.register.stats(),
+    };
+    tally.stages.lookup += at.elapsed();
+
+    let at = Instant::now();
+    let outcomes = score::score_batch(pass, triaged, vies_checks, histories);
+    tally.stages.score += at.elapsed();
+    Ok(Some((outcomes, batch.end)))
 }
 
 #[cfg(test)]

@@ -50,23 +50,6 @@ pub(crate) struct Stored {
     proposed: Vec<NewChange>,
 }
 
-impl Stored {
-    pub fn add_to(&self, total: &mut PassCounts) {
-        let c = &self.counts;
-        total.records_read += c.records_read;
-        total.matched_auto += c.matched_auto;
-        total.matched_review += c.matched_review;
-        total.not_found += c.not_found;
-        total.ambiguous += c.ambiguous;
-        total.lookup_failed += c.lookup_failed;
-        total.inactive += c.inactive;
-        total.skipped += c.skipped;
-        total.changes_proposed += c.changes_proposed;
-        total.pending_review += c.pending_review;
-        total.unreadable_values += c.unreadable_values;
-    }
-}
-
 /// A candidate as stored and shown: register id, probability, method and grade string.
 pub(crate) fn candidate_summary(s: &Scored) -> serde_json::Value {
     json!({ "register_id": s.register_id, "score": s.score, "method": s.method, "grade": s.grade() })

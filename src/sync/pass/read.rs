@@ -24,10 +24,12 @@ pub(super) struct Reader {
     ahead: VecDeque<(Vec<Record>, Triaged)>,
 }
 
-/// One batch as read: its records, and the lookup stage's result where it was read ahead.
+/// One batch as read: its records, the lookup stage's result where it was read ahead, and
+/// where the sweep stands once it is committed.
 pub(super) struct Batch {
     pub records: Vec<Record>,
     pub looked_up: Option<Triaged>,
+    pub end: usize,
 }
 
 impl Reader {
@@ -100,19 +102,14 @@ impl Reader {
         ))
     }
 
-    /// The next batch, `None` once the CRM has no more (the sweep is then complete).
-    pub async fn next(
-        &mut self,
-        pass: &PassContext<'_>,
-        store: &Store,
-    ) -> Result<Option<Batch>, SyncError> {
+    /// The next batch, `None` once the CRM has no more (the sweep is then complete; see
+    /// [`Reader::swept`]).
+    pub async fn next(&mut self, pass: &PassContext<'_>) -> Result<Option<Batch>, SyncError> {
         let (records, looked_up) = match self.ahead.pop_front() {
             Some((records, triaged)) => (records, Some(triaged)),
             None => (self.read_crm(pass, self.offset).await?, None),
         };
         if records.is_empty() {
-            let job = pass.job_name.to_string();
-            store.db.run(move |conn| resume::clear(conn, &job)).await?;
             return Ok(None);
         }
         self.offset += records.len();
@@ -121,7 +118,11 @@ impl Reader {
             .filter_map(|r| r.modified.as_ref()?.at.clone())
             .max();
         self.newest_seen = self.newest_seen.take().max(newest);
-        Ok(Some(Batch { records, looked_up }))
+        Ok(Some(Batch {
+            records,
+            looked_up,
+            end: self.offset,
+        }))
     }
 
     async fn read_crm(&self, pass: &PassContext<'_>, at: usize) -> Result<Vec<Record>, SyncError> {
@@ -132,13 +133,11 @@ impl Reader {
             .await?)
     }
 
-    /// Remembers that every batch so far is committed: a pass cut short goes on from here.
-    pub async fn committed(&self, store: &Store, job: &str, pass_id: i64) -> Result<(), SyncError> {
-        let (job, next) = (job.to_string(), self.offset as i64);
-        store
-            .db
-            .run(move |conn| resume::save(conn, &job, next, pass_id))
-            .await?;
+    /// Forgets where the sweep stood once every batch of it is committed: the next pass
+    /// starts a sweep of its own.
+    pub async fn swept(&self, store: &Store, job: &str) -> Result<(), SyncError> {
+        let job = job.to_string();
+        store.db.run(move |conn| resume::clear(conn, &job)).await?;
         Ok(())
     }
 
@@ -151,6 +150,21 @@ impl Reader {
             .await?;
         Ok(())
     }
+}
+
+/// Remembers that the sweep is committed up to `next`: a pass cut short goes on from here.
+pub(super) async fn committed(
+    store: &Store,
+    job: &str,
+    next: usize,
+    pass_id: i64,
+) -> Result<(), SyncError> {
+    let (job, next) = (job.to_string(), next as i64);
+    store
+        .db
+        .run(move |conn| resume::save(conn, &job, next, pass_id))
+        .await?;
+    Ok(())
 }
 
 /// What the store remembers of a batch's records (what refsync wrote, what stewards
@@ -171,7 +185,7 @@ pub(super) async fn histories(
     let (history_ctx, links) = (ctx.clone(), organisations.clone());
     let mut histories = store
         .db
-        .run(move |conn| load_histories(conn, &history_ctx, &ids, &links))
+        .read(move |conn| load_histories(conn, &history_ctx, &ids, &links))
         .await?;
     if check_addresses {
         let org_ids: BTreeSet<String> = organisations.iter().map(|(_, o)| o.clone()).collect();
