@@ -126,7 +126,8 @@ pub fn action(
     }
 }
 
-fn is_placeholder(value: &str, placeholders: &[String]) -> bool {
+/// Whether `value` means "nobody knows": one of `placeholders`, or only punctuation.
+pub fn is_placeholder(value: &str, placeholders: &[String]) -> bool {
     let folded = fold_text(value);
     // "-" and "?" fold to nothing: a value of only punctuation is a placeholder too.
     folded.is_empty() || placeholders.iter().any(|p| fold_text(p) == folded)

@@ -15,7 +15,7 @@ use crate::crm::csv::{CsvOptions, CsvRows, RowError};
 use crate::domain::consent::{
     self, Audience, Channel, Consent, ConsentStatus, DoubleOptIn, Verdict,
 };
-use crate::domain::model::{EntityKind, Field, Record};
+use crate::domain::model::{EntityKind, Record};
 use crate::domain::normalise::fold_text;
 use crate::store::audit::{self, AuditAction, NewAudit};
 use crate::store::consents::{self, ConsentRow, NewConsentRow};
@@ -75,7 +75,7 @@ pub fn resolve_job(config: &Config, job: Option<&str>) -> Result<String, SyncErr
     }
 }
 
-fn to_domain(row: &ConsentRow) -> Option<Consent> {
+pub(crate) fn to_domain(row: &ConsentRow) -> Option<Consent> {
     Some(Consent {
         channel: row.channel.parse().ok()?,
         status: row.status.parse().ok()?,
@@ -113,20 +113,7 @@ pub async fn verdicts_of(
     contact_id: &str,
     record: Option<&Record>,
 ) -> Result<ContactConsent, SyncError> {
-    let (audience, audience_reason) = match record.and_then(|r| r.get(Field::OrganisationId)) {
-        Some(org) => (
-            Audience::Business,
-            format!("linked to organisation {org} in the CRM"),
-        ),
-        None if record.is_some() => (
-            Audience::Consumer,
-            "not linked to an organisation in the CRM".to_string(),
-        ),
-        None => (
-            Audience::Consumer,
-            "not in the CRM; judged as a consumer, the stricter rules".to_string(),
-        ),
-    };
+    let (audience, audience_reason) = consent::audience_of(record);
     let (crm, id) = (crm_name.to_string(), contact_id.to_string());
     let (records, erased) = store
         .db
@@ -139,18 +126,7 @@ pub async fn verdicts_of(
         .await?;
     let domain: Vec<Consent> = records.iter().filter_map(to_domain).collect();
     let verdicts = match erased {
-        // Kept telephone proofs document the past; they allow nothing any more.
-        Some(e) => Channel::ALL
-            .iter()
-            .map(|channel| Verdict {
-                channel: *channel,
-                allowed: false,
-                reason: format!(
-                    "the contact was erased on {} (Art. 17 GDPR)",
-                    e.erased_at.format("%Y-%m-%d")
-                ),
-            })
-            .collect(),
+        Some(e) => consent::erased(e.erased_at.date()),
         None => consent::verdicts(audience, &domain, crate::store::now()),
     };
     Ok(ContactConsent {

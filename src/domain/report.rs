@@ -1,0 +1,775 @@
+//! The data-quality report (Datenaudit) of a job: how complete, valid, consistent and
+//! current the CRM's records are, how the last passes matched them, who may be addressed
+//! over which channel, and what a correction costs in steward time; broken down by
+//! industry, region and legal form. Pure: the caller reads the CRM and the store.
+//!
+//! Every figure is a count of records (or values) out of a base, never a value itself, so
+//! no personal data can reach a report.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
+
+use super::consent::{self, Channel, Consent, Ground};
+use super::contact::is_valid_email;
+use super::model::{
+    snake_names, ChangeStatus, EntityKind, Field, MatchStatus, PassOutcome, Policy, Record,
+};
+use super::normalise::{canonical_legal_form, e164};
+use super::picklist;
+use super::policy::is_placeholder;
+use super::postcode::{self, PostcodeCheck};
+use super::validate::{self, VatCheck};
+
+/// The report's sections, in the order of the issue that asked for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Section {
+    Completeness,
+    Validity,
+    Consistency,
+    Currency,
+    MatchStatus,
+    Reachability,
+    Cost,
+}
+
+/// What a figure counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Measure {
+    /// Values that are there and not a placeholder.
+    Filled,
+    /// Values such as `k.A.` or `-`: counted as empty.
+    Placeholder,
+    Empty,
+    /// Values that fail their check (check digits, syntax).
+    Invalid,
+    /// German postcodes that do not exist.
+    UnknownPostcode,
+    /// German postcodes that exist, but not for the record's city.
+    PostcodeOtherCity,
+    /// Values already in the controlled list.
+    InList,
+    /// Values typed as free text where a controlled list belongs.
+    FreeText,
+    /// Free-text values refsync would map onto the list (`detail`: the target).
+    MappedTo,
+    VerifiedWithin30Days,
+    VerifiedWithin90Days,
+    VerifiedWithin365Days,
+    VerifiedLonger,
+    NeverVerified,
+    /// The register says the entity is dissolved, inactive or merged.
+    Inactive,
+    ModifiedWithin30Days,
+    ModifiedWithin90Days,
+    ModifiedWithin365Days,
+    ModifiedLonger,
+    /// The CRM keeps no (readable) modification date.
+    ModifiedUnknown,
+    /// Records with this match status now (subject: the status).
+    Records,
+    /// Contacts that may be addressed over the channel (subject).
+    Allowed,
+    /// Contacts that may not (`detail`: why).
+    Refused,
+}
+
+snake_names!(Section {
+    Completeness => "completeness",
+    Validity => "validity",
+    Consistency => "consistency",
+    Currency => "currency",
+    MatchStatus => "match_status",
+    Reachability => "reachability",
+    Cost => "cost",
+});
+
+snake_names!(Measure {
+    Filled => "filled",
+    Placeholder => "placeholder",
+    Empty => "empty",
+    Invalid => "invalid",
+    UnknownPostcode => "unknown_postcode",
+    PostcodeOtherCity => "postcode_other_city",
+    InList => "in_list",
+    FreeText => "free_text",
+    MappedTo => "mapped_to",
+    VerifiedWithin30Days => "verified_within_30_days",
+    VerifiedWithin90Days => "verified_within_90_days",
+    VerifiedWithin365Days => "verified_within_365_days",
+    VerifiedLonger => "verified_longer",
+    NeverVerified => "never_verified",
+    Inactive => "inactive",
+    ModifiedWithin30Days => "modified_within_30_days",
+    ModifiedWithin90Days => "modified_within_90_days",
+    ModifiedWithin365Days => "modified_within_365_days",
+    ModifiedLonger => "modified_longer",
+    ModifiedUnknown => "modified_unknown",
+    Records => "records",
+    Allowed => "allowed",
+    Refused => "refused",
+});
+
+/// One figure: `count` out of `of`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Figure {
+    pub section: Section,
+    /// What is counted: a canonical field, a match status (or `not_checked`), a channel,
+    /// or `records`.
+    pub subject: String,
+    pub measure: Measure,
+    /// The target of a mapping, or the ground of a refusal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub count: u64,
+    /// The base: records of the segment, or values checked.
+    pub of: u64,
+}
+
+impl Figure {
+    /// `section.subject.measure[.detail]`: the figure's name in CSV rows.
+    pub fn name(&self) -> String {
+        let mut name = format!("{}.{}", self.subject, self.measure);
+        if let Some(detail) = &self.detail {
+            name.push('.');
+            name.push_str(detail);
+        }
+        name
+    }
+
+    /// `count` as a share of `of` (0 when there is no base).
+    pub fn share(&self) -> f64 {
+        if self.of == 0 {
+            0.0
+        } else {
+            self.count as f64 / self.of as f64
+        }
+    }
+}
+
+/// How records are grouped into segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    /// WZ 2008 section (`A`–`U`) of the industry code or of the free text mapped onto one.
+    Industry,
+    /// Bundesland of a German postcode.
+    Region,
+    /// The canonical legal form.
+    LegalForm,
+}
+
+snake_names!(Dimension {
+    Industry => "industry",
+    Region => "region",
+    LegalForm => "legal_form",
+});
+
+/// The per-record figures of one segment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Segment {
+    pub dimension: Dimension,
+    /// The segment's key (`J`, `Bayern`, `GmbH`); `None`: records without one.
+    pub key: Option<String>,
+    pub records: u64,
+    pub figures: Vec<Figure>,
+}
+
+/// What the store says about one record after the last pass that checked it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusFact {
+    pub status: MatchStatus,
+    /// Last time the record was found in the register.
+    pub verified_at: Option<NaiveDateTime>,
+}
+
+/// One pass and its match-status counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PassFigures {
+    pub id: i64,
+    pub started_at: NaiveDateTime,
+    pub outcome: PassOutcome,
+    pub records_read: i64,
+    pub counts: BTreeMap<MatchStatus, i64>,
+}
+
+/// One stored change, as the cost figures need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeFact {
+    pub pass_id: i64,
+    pub field: String,
+    pub policy: Policy,
+    pub status: ChangeStatus,
+    /// Decided by refsync itself (applied automatically), not by a person.
+    pub by_system: bool,
+}
+
+/// Proposals waiting on one field, and the policy that sends them to review.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldLoad {
+    pub field: String,
+    pub policy: Policy,
+    pub proposals: u64,
+    /// Steward hours they take at the measured rate.
+    pub hours: Option<f64>,
+}
+
+/// What a correction costs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cost {
+    /// Changes of the last pass refsync applied (or approved) by itself.
+    pub automatic: u64,
+    /// Changes that wait for a steward now.
+    pub for_review: u64,
+    /// Decisions of people in the audit log the rate was measured on.
+    pub decisions: u64,
+    /// Decisions per hour of review work (gaps over [`SESSION_GAP_MINUTES`] are breaks);
+    /// `None` until there are two decisions in one sitting.
+    pub decisions_per_hour: Option<f64>,
+    /// Steward hours the waiting changes take at that rate.
+    pub review_hours: Option<f64>,
+    /// The fields with the most waiting proposals, most first: their policies would cut
+    /// the review most.
+    pub by_field: Vec<FieldLoad>,
+}
+
+/// A pause longer than this between two decisions ends a sitting.
+pub const SESSION_GAP_MINUTES: i64 = 30;
+/// Fields listed under "what would cut the review most".
+pub const TOP_FIELDS: usize = 5;
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub kind: EntityKind,
+    pub generated_at: NaiveDateTime,
+    pub records: u64,
+    /// No pass has checked this job's records yet: the figures are the CRM's alone.
+    pub crm_only: bool,
+    pub figures: Vec<Figure>,
+    pub segments: Vec<Segment>,
+    /// The last passes, newest first (the first is "the last pass").
+    pub passes: Vec<PassFigures>,
+    /// `None` without a pass.
+    pub cost: Option<Cost>,
+}
+
+/// Everything a report is computed from.
+pub struct Inputs<'a> {
+    pub kind: EntityKind,
+    pub now: NaiveDateTime,
+    pub records: &'a [Record],
+    /// The fields the CRM maps for this kind: completeness is measured on these.
+    pub fields: &'a [Field],
+    pub placeholders: &'a [String],
+    /// By record id; records without one were never checked.
+    pub statuses: &'a HashMap<String, StatusFact>,
+    /// Newest first; empty: no pass yet.
+    pub passes: &'a [PassFigures],
+    pub changes: &'a [ChangeFact],
+    /// Consent records by contact id.
+    pub consents: &'a HashMap<String, Vec<Consent>>,
+    /// Ids of erased contacts.
+    pub erased: &'a HashSet<String>,
+    /// When people decided (approved, rejected, confirmed a match, …), any order.
+    pub decisions: &'a [NaiveDateTime],
+    /// The modification time of a record, as the CRM writes it, read.
+    pub modified_at: &'a dyn Fn(&Record) -> Option<NaiveDateTime>,
+}
+
+/// The report of `inputs`.
+pub fn report(inputs: &Inputs) -> Report {
+    let crm_only = inputs.passes.is_empty();
+    let all: Vec<&Record> = inputs.records.iter().collect();
+    let figures = record_figures(inputs, &all, crm_only);
+    let mut segments = Vec::new();
+    for dimension in [Dimension::Industry, Dimension::Region, Dimension::LegalForm] {
+        let field = match dimension {
+            Dimension::Industry => Field::IndustryCode,
+            Dimension::Region => Field::Postcode,
+            Dimension::LegalForm => Field::LegalForm,
+        };
+        if !inputs.fields.contains(&field) {
+            continue;
+        }
+        let mut groups: BTreeMap<Option<String>, Vec<&Record>> = BTreeMap::new();
+        for record in &all {
+            groups
+                .entry(segment_key(dimension, record, inputs.placeholders))
+                .or_default()
+                .push(record);
+        }
+        for (key, members) in groups {
+            segments.push(Segment {
+                dimension,
+                key,
+                records: members.len() as u64,
+                figures: record_figures(inputs, &members, crm_only),
+            });
+        }
+    }
+    Report {
+        kind: inputs.kind,
+        generated_at: inputs.now,
+        records: inputs.records.len() as u64,
+        crm_only,
+        figures,
+        segments,
+        passes: inputs.passes.to_vec(),
+        cost: (!crm_only).then(|| cost(inputs)),
+    }
+}
+
+/// The value of `field` unless it is blank or a placeholder.
+fn known<'r>(record: &'r Record, field: Field, placeholders: &[String]) -> Option<&'r str> {
+    record
+        .get(field)
+        .filter(|v| !is_placeholder(v, placeholders))
+}
+
+fn segment_key(dimension: Dimension, record: &Record, placeholders: &[String]) -> Option<String> {
+    let value = |field| known(record, field, placeholders);
+    match dimension {
+        Dimension::Industry => value(Field::IndustryCode).and_then(|v| {
+            picklist::wz_section(v)
+                .or_else(|| {
+                    picklist::industry(v).and_then(|(code, ..)| picklist::wz_section(&code))
+                })
+                .map(str::to_string)
+        }),
+        Dimension::Region => value(Field::Postcode)
+            .and_then(|v| postcode::bundesland(v, value(Field::Country)))
+            .map(str::to_string),
+        Dimension::LegalForm => value(Field::LegalForm)
+            .and_then(canonical_legal_form)
+            .map(str::to_string),
+    }
+}
+
+/// Accumulates figures in a stable order.
+struct Figures(Vec<Figure>);
+
+impl Figures {
+    fn add(&mut self, section: Section, subject: &str, measure: Measure, count: u64, of: u64) {
+        self.add_detailed(section, subject, measure, None, count, of);
+    }
+
+    fn add_detailed(
+        &mut self,
+        section: Section,
+        subject: &str,
+        measure: Measure,
+        detail: Option<String>,
+        count: u64,
+        of: u64,
+    ) {
+        self.0.push(Figure {
+            section,
+            subject: subject.to_string(),
+            measure,
+            detail,
+            count,
+            of,
+        });
+    }
+}
+
+/// Counts how many of `items` fall in each bucket, in the buckets' order.
+fn tally<T, B: Ord>(
+    items: impl IntoIterator<Item = T>,
+    bucket: impl Fn(T) -> B,
+) -> BTreeMap<B, u64> {
+    let mut counts = BTreeMap::new();
+    for item in items {
+        *counts.entry(bucket(item)).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The figures 1–4, 6 (status now) and 7 of `records`.
+fn record_figures(inputs: &Inputs, records: &[&Record], crm_only: bool) -> Vec<Figure> {
+    let n = records.len() as u64;
+    let ph = inputs.placeholders;
+    let mut out = Figures(Vec::new());
+    let mapped = |f: &Field| inputs.fields.contains(f);
+
+    // 1. Completeness.
+    for &field in inputs.fields {
+        let (mut filled, mut placeholder) = (0, 0);
+        for record in records {
+            match record.get(field) {
+                Some(v) if is_placeholder(v, ph) => placeholder += 1,
+                Some(_) => filled += 1,
+                None => {}
+            }
+        }
+        let section = Section::Completeness;
+        out.add(section, field.as_str(), Measure::Filled, filled, n);
+        out.add(
+            section,
+            field.as_str(),
+            Measure::Placeholder,
+            placeholder,
+            n,
+        );
+        out.add(
+            section,
+            field.as_str(),
+            Measure::Empty,
+            n - filled - placeholder,
+            n,
+        );
+    }
+
+    // 2. Validity: of the values there, those that cannot be right.
+    type Check = fn(&str) -> bool;
+    let checks: [(Field, Check); 5] = [
+        (Field::Lei, |v| validate::lei(v).is_none()),
+        (Field::VatId, |v| {
+            matches!(validate::vat_id(v), VatCheck::Invalid(_))
+        }),
+        (Field::RegisterNumber, |v| {
+            validate::register_number(v).is_none()
+        }),
+        (Field::Email, |v| !is_valid_email(v)),
+        (Field::Phone, |v| e164(v, "49").is_none()),
+    ];
+    for (field, invalid) in checks.iter().filter(|(f, _)| mapped(f)) {
+        let values: Vec<&str> = records
+            .iter()
+            .filter_map(|r| known(r, *field, ph))
+            .collect();
+        let bad = values.iter().filter(|v| invalid(v)).count() as u64;
+        out.add(
+            Section::Validity,
+            field.as_str(),
+            Measure::Invalid,
+            bad,
+            values.len() as u64,
+        );
+    }
+    if mapped(&Field::Postcode) {
+        let verdicts = tally(
+            records.iter().filter_map(|r| {
+                let plz = known(r, Field::Postcode, ph)?;
+                Some(postcode::check(
+                    plz,
+                    known(r, Field::City, ph),
+                    known(r, Field::Country, ph),
+                ))
+            }),
+            |c| c,
+        );
+        let count = |c: PostcodeCheck| verdicts.get(&c).copied().unwrap_or(0);
+        let german = verdicts.values().sum::<u64>() - count(PostcodeCheck::NotGerman);
+        let subject = Field::Postcode.as_str();
+        let unknown = count(PostcodeCheck::Unknown);
+        out.add(
+            Section::Validity,
+            subject,
+            Measure::UnknownPostcode,
+            unknown,
+            german,
+        );
+        let other = count(PostcodeCheck::OtherCity);
+        out.add(
+            Section::Validity,
+            subject,
+            Measure::PostcodeOtherCity,
+            other,
+            german,
+        );
+    }
+
+    // 3. Consistency: free text where a pick list belongs, and what it would map onto.
+    for &field in picklist::fields(inputs.kind).iter().filter(|f| mapped(f)) {
+        let values: Vec<&&Record> = records
+            .iter()
+            .filter(|r| known(r, field, ph).is_some())
+            .collect();
+        let in_list = values
+            .iter()
+            .filter(|r| known(r, field, ph).is_some_and(|v| picklist::in_list(field, v)))
+            .count() as u64;
+        let total = values.len() as u64;
+        let section = Section::Consistency;
+        out.add(section, field.as_str(), Measure::InList, in_list, total);
+        out.add(
+            section,
+            field.as_str(),
+            Measure::FreeText,
+            total - in_list,
+            total,
+        );
+        let targets = tally(
+            values.iter().flat_map(|r| {
+                picklist::mappings(inputs.kind, r)
+                    .into_iter()
+                    .filter(|m| m.field == field)
+                    .map(|m| m.to)
+            }),
+            |to| to,
+        );
+        for (to, count) in targets {
+            out.add_detailed(
+                section,
+                field.as_str(),
+                Measure::MappedTo,
+                Some(to),
+                count,
+                total,
+            );
+        }
+    }
+
+    // 4. Currency: verified against the register, and the CRM's own modification dates.
+    let age_days = |at: NaiveDateTime| (inputs.now - at).num_days();
+    if !crm_only {
+        let verified = tally(records.iter(), |r| match inputs.statuses.get(&r.id) {
+            Some(s) if s.status == MatchStatus::Inactive => Measure::Inactive,
+            Some(StatusFact {
+                verified_at: Some(at),
+                ..
+            }) => match age_days(*at) {
+                ..=30 => Measure::VerifiedWithin30Days,
+                31..=90 => Measure::VerifiedWithin90Days,
+                91..=365 => Measure::VerifiedWithin365Days,
+                _ => Measure::VerifiedLonger,
+            },
+            _ => Measure::NeverVerified,
+        });
+        for measure in [
+            Measure::VerifiedWithin30Days,
+            Measure::VerifiedWithin90Days,
+            Measure::VerifiedWithin365Days,
+            Measure::VerifiedLonger,
+            Measure::NeverVerified,
+            Measure::Inactive,
+        ] {
+            let count = verified.get(&measure).copied().unwrap_or(0);
+            out.add(Section::Currency, "records", measure, count, n);
+        }
+    }
+    let modified = tally(records.iter(), |r| match (inputs.modified_at)(r) {
+        Some(at) => match age_days(at) {
+            ..=30 => Measure::ModifiedWithin30Days,
+            31..=90 => Measure::ModifiedWithin90Days,
+            91..=365 => Measure::ModifiedWithin365Days,
+            _ => Measure::ModifiedLonger,
+        },
+        None => Measure::ModifiedUnknown,
+    });
+    for measure in [
+        Measure::ModifiedWithin30Days,
+        Measure::ModifiedWithin90Days,
+        Measure::ModifiedWithin365Days,
+        Measure::ModifiedLonger,
+        Measure::ModifiedUnknown,
+    ] {
+        let count = modified.get(&measure).copied().unwrap_or(0);
+        out.add(Section::Currency, "records", measure, count, n);
+    }
+
+    // 6. Match status of each record now (the pass counts are in `Report::passes`).
+    if !crm_only {
+        let statuses = tally(records.iter(), |r| {
+            inputs.statuses.get(&r.id).map(|s| s.status)
+        });
+        for status in MatchStatus::ALL {
+            let count = statuses.get(&Some(*status)).copied().unwrap_or(0);
+            out.add(
+                Section::MatchStatus,
+                status.as_str(),
+                Measure::Records,
+                count,
+                n,
+            );
+        }
+        let unchecked = statuses.get(&None).copied().unwrap_or(0);
+        out.add(
+            Section::MatchStatus,
+            NOT_CHECKED,
+            Measure::Records,
+            unchecked,
+            n,
+        );
+    }
+
+    // 7. Reachability per channel under UWG §7.
+    if inputs.kind == EntityKind::Contact {
+        let none = Vec::new();
+        let verdicts: Vec<consent::Verdict> = records
+            .iter()
+            .flat_map(|r| {
+                if inputs.erased.contains(&r.id) {
+                    consent::erased(inputs.now.date())
+                } else {
+                    let (audience, _) = consent::audience_of(Some(r));
+                    let held = inputs.consents.get(&r.id).unwrap_or(&none);
+                    consent::verdicts(audience, held, inputs.now)
+                }
+            })
+            .collect();
+        let grounds = tally(verdicts.iter(), |v| (v.channel, v.allowed, v.ground));
+        for &channel in Channel::ALL {
+            let allowed: u64 = grounds
+                .iter()
+                .filter(|((c, ok, _), _)| *c == channel && *ok)
+                .map(|(_, n)| n)
+                .sum();
+            let section = Section::Reachability;
+            out.add(section, channel.as_str(), Measure::Allowed, allowed, n);
+            for ground in REFUSALS {
+                let count = grounds
+                    .get(&(channel, false, *ground))
+                    .copied()
+                    .unwrap_or(0);
+                out.add_detailed(
+                    section,
+                    channel.as_str(),
+                    Measure::Refused,
+                    Some(ground.as_str().to_string()),
+                    count,
+                    n,
+                );
+            }
+        }
+    }
+    out.0
+}
+
+/// The subject of the records no pass has checked.
+pub const NOT_CHECKED: &str = "not_checked";
+
+/// The grounds on which a channel is closed, in the order the report lists them.
+pub const REFUSALS: &[Ground] = &[
+    Ground::NoConsent,
+    Ground::ConsumerWithoutOptIn,
+    Ground::OptInWithoutProof,
+    Ground::Revoked,
+    Ground::Erased,
+];
+
+/// 9. What a correction costs.
+fn cost(inputs: &Inputs) -> Cost {
+    let last = inputs.passes.first().map(|p| p.id);
+    let automatic = inputs
+        .changes
+        .iter()
+        .filter(|c| Some(c.pass_id) == last && c.by_system)
+        .filter(|c| matches!(c.status, ChangeStatus::Applied | ChangeStatus::Approved))
+        .count() as u64;
+    let waiting: Vec<&ChangeFact> = inputs
+        .changes
+        .iter()
+        .filter(|c| c.status == ChangeStatus::Proposed)
+        .collect();
+    let rate = decisions_per_hour(inputs.decisions);
+    let hours = |n: u64| rate.map(|r| n as f64 / r);
+    let mut by_field: Vec<FieldLoad> =
+        tally(waiting.iter(), |c| (c.field.clone(), c.policy.as_str()))
+            .into_iter()
+            .map(|((field, policy), proposals)| FieldLoad {
+                field,
+                policy: policy.parse().unwrap_or(Policy::Propose),
+                proposals,
+                hours: hours(proposals),
+            })
+            .collect();
+    by_field.sort_by(|a, b| b.proposals.cmp(&a.proposals).then(a.field.cmp(&b.field)));
+    by_field.truncate(TOP_FIELDS);
+    Cost {
+        automatic,
+        for_review: waiting.len() as u64,
+        decisions: inputs.decisions.len() as u64,
+        decisions_per_hour: rate,
+        review_hours: hours(waiting.len() as u64),
+        by_field,
+    }
+}
+
+/// Decisions per hour of review work: the gaps between consecutive decisions of one
+/// sitting (a gap over [`SESSION_GAP_MINUTES`] is a break, not work), summed; `None`
+/// without such a gap.
+pub fn decisions_per_hour(decisions: &[NaiveDateTime]) -> Option<f64> {
+    let mut sorted = decisions.to_vec();
+    sorted.sort();
+    let gaps: Vec<i64> = sorted
+        .windows(2)
+        .map(|w| (w[1] - w[0]).num_seconds())
+        .filter(|s| *s <= SESSION_GAP_MINUTES * 60)
+        .collect();
+    let seconds: i64 = gaps.iter().sum();
+    (seconds > 0).then(|| gaps.len() as f64 * 3600.0 / seconds as f64)
+}
+
+/// One CSV row: a figure of a segment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    pub section: Section,
+    pub figure: String,
+    /// `all`, or `dimension=key` (`region=Bayern`; `region=` for records without one).
+    pub segment: String,
+    pub value: String,
+    /// The base of a count; empty for figures that are no count.
+    pub of: String,
+}
+
+impl Report {
+    /// The report as rows: one per figure and segment, then the pass trend and the cost.
+    pub fn rows(&self) -> Vec<Row> {
+        let row = |f: &Figure, segment: String| Row {
+            section: f.section,
+            figure: f.name(),
+            segment,
+            value: f.count.to_string(),
+            of: f.of.to_string(),
+        };
+        let mut rows: Vec<Row> = self.figures.iter().map(|f| row(f, "all".into())).collect();
+        for s in &self.segments {
+            let segment = format!("{}={}", s.dimension, s.key.as_deref().unwrap_or(""));
+            rows.extend(s.figures.iter().map(|f| row(f, segment.clone())));
+        }
+        for pass in &self.passes {
+            for (status, count) in &pass.counts {
+                rows.push(Row {
+                    section: Section::MatchStatus,
+                    figure: format!("pass.{}.{status}", pass.id),
+                    segment: "all".into(),
+                    value: count.to_string(),
+                    of: pass.records_read.to_string(),
+                });
+            }
+        }
+        if let Some(cost) = &self.cost {
+            let plain = |figure: &str, value: String| Row {
+                section: Section::Cost,
+                figure: figure.to_string(),
+                segment: "all".into(),
+                value,
+                of: String::new(),
+            };
+            let decimal = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.2}"));
+            rows.push(plain("changes.automatic", cost.automatic.to_string()));
+            rows.push(plain("changes.for_review", cost.for_review.to_string()));
+            rows.push(plain("decisions.measured", cost.decisions.to_string()));
+            rows.push(plain(
+                "decisions.per_hour",
+                decimal(cost.decisions_per_hour),
+            ));
+            rows.push(plain("review.hours", decimal(cost.review_hours)));
+            for load in &cost.by_field {
+                rows.push(plain(
+                    &format!("proposals.{}.{}", load.field, load.policy),
+                    load.proposals.to_string(),
+                ));
+            }
+        }
+        rows
+    }
+}

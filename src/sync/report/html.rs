@@ -1,0 +1,465 @@
+//! The report as one self-contained HTML page: inline SVG bar charts, no scripts, print
+//! CSS for A4, German labels by default. maud escapes every value by construction.
+
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+use crate::domain::model::MatchStatus;
+use crate::domain::report::{Dimension, Figure, Measure, Report, Section, Segment};
+
+/// The page's language.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Lang {
+    #[default]
+    De,
+    En,
+}
+
+impl Lang {
+    fn code(self) -> &'static str {
+        match self {
+            Lang::De => "de",
+            Lang::En => "en",
+        }
+    }
+
+    /// The label of `key` (a section, measure, field, status, channel, ground or page
+    /// word); a key without one shows itself.
+    fn t(self, key: &str) -> String {
+        LABELS
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map_or(key, |(_, de, en)| match self {
+                Lang::De => de,
+                Lang::En => en,
+            })
+            .to_string()
+    }
+}
+
+/// (key, German, English).
+const LABELS: &[(&str, &str, &str)] = &[
+    ("title", "Datenaudit", "Data audit"),
+    ("job", "Job", "Job"),
+    ("generated", "Erstellt", "Generated"),
+    ("records", "Datensätze", "Records"),
+    ("organisation", "Organisationen", "Organisations"),
+    ("contact", "Kontakte", "Contacts"),
+    (
+        "crm_only",
+        "Noch kein Abgleich mit dem Register: dieser Bericht zeigt nur die Seite des CRM. Nach `refsync run --once` kommen Aktualität, Abgleichstatus und Korrekturaufwand hinzu.",
+        "No pass against the register yet: this report shows the CRM side only. After `refsync run --once` it adds currency, match status and correction cost.",
+    ),
+    ("completeness", "Vollständigkeit", "Completeness"),
+    ("validity", "Gültigkeit", "Validity"),
+    ("consistency", "Einheitlichkeit (Auswahllisten)", "Consistency (pick lists)"),
+    ("currency", "Aktualität", "Currency"),
+    ("match_status", "Abgleichstatus", "Match status"),
+    ("reachability", "Erreichbarkeit (UWG §7)", "Reachability (UWG §7)"),
+    ("cost", "Korrekturaufwand", "Correction cost"),
+    ("segments", "Segmente", "Segments"),
+    ("filled", "gefüllt", "filled"),
+    ("placeholder", "Platzhalter (zählt als leer)", "placeholder (counts as empty)"),
+    ("empty", "leer", "empty"),
+    ("invalid", "ungültig", "invalid"),
+    ("unknown_postcode", "PLZ gibt es nicht", "postcode does not exist"),
+    ("postcode_other_city", "PLZ passt nicht zum Ort", "postcode does not fit the city"),
+    ("in_list", "aus der Liste", "from the list"),
+    ("free_text", "Freitext", "free text"),
+    ("mapped_to", "abbildbar auf", "maps onto"),
+    ("verified_within_30_days", "im Register bestätigt ≤ 30 Tage", "verified ≤ 30 days ago"),
+    ("verified_within_90_days", "bestätigt vor 31–90 Tagen", "verified 31–90 days ago"),
+    ("verified_within_365_days", "bestätigt vor 91–365 Tagen", "verified 91–365 days ago"),
+    ("verified_longer", "bestätigt vor über einem Jahr", "verified over a year ago"),
+    ("never_verified", "nie bestätigt", "never verified"),
+    ("inactive", "im Register inaktiv", "inactive in the register"),
+    ("modified_within_30_days", "im CRM geändert ≤ 30 Tage", "modified in the CRM ≤ 30 days ago"),
+    ("modified_within_90_days", "geändert vor 31–90 Tagen", "modified 31–90 days ago"),
+    ("modified_within_365_days", "geändert vor 91–365 Tagen", "modified 91–365 days ago"),
+    ("modified_longer", "geändert vor über einem Jahr", "modified over a year ago"),
+    ("modified_unknown", "Änderungsdatum unbekannt", "modification date unknown"),
+    ("allowed", "erlaubt", "allowed"),
+    ("refused", "nicht erlaubt", "not allowed"),
+    ("in_sync", "stimmt überein", "in sync"),
+    ("different", "abweichend", "different"),
+    ("not_found", "nicht gefunden", "not found"),
+    ("ambiguous", "mehrdeutig", "ambiguous"),
+    ("lookup_failed", "Abfrage fehlgeschlagen", "lookup failed"),
+    ("skipped", "übersprungen", "skipped"),
+    ("not_checked", "noch nicht geprüft", "not checked yet"),
+    ("letter", "Brief", "Letter"),
+    ("phone", "Telefon", "Phone"),
+    ("email", "E-Mail", "E-mail"),
+    ("fax", "Fax", "Fax"),
+    ("sms", "SMS", "SMS"),
+    ("no_consent", "keine Einwilligung", "no consent"),
+    ("consumer_without_opt_in", "Verbraucher ohne Opt-in", "consumer without opt-in"),
+    ("opt_in_without_proof", "Opt-in ohne Double-Opt-in-Nachweis", "opt-in without double opt-in proof"),
+    ("revoked", "widerrufen", "revoked"),
+    ("erased", "gelöscht (Art. 17)", "erased (Art. 17)"),
+    ("legal_name", "Firmenname", "Legal name"),
+    ("legal_form", "Rechtsform", "Legal form"),
+    ("street", "Straße", "Street"),
+    ("house_number", "Hausnummer", "House number"),
+    ("postcode", "PLZ", "Postcode"),
+    ("city", "Ort", "City"),
+    ("country", "Land", "Country"),
+    ("vat_id", "USt-IdNr.", "VAT id"),
+    ("lei", "LEI", "LEI"),
+    ("register_court", "Registergericht", "Register court"),
+    ("register_number", "Registernummer", "Register number"),
+    ("website", "Website", "Website"),
+    ("industry_code", "Branche", "Industry"),
+    ("status", "Status", "Status"),
+    ("first_name", "Vorname", "First name"),
+    ("last_name", "Nachname", "Last name"),
+    ("salutation", "Anrede", "Salutation"),
+    ("title_field", "Titel", "Title"),
+    ("role", "Funktion", "Role"),
+    ("organisation_id", "Organisation", "Organisation"),
+    ("organisation_name", "Organisationsname", "Organisation name"),
+    ("birth_date", "Geburtsdatum", "Birth date"),
+    ("records_subject", "Datensätze", "Records"),
+    ("industry", "Branche (WZ-Abschnitt)", "Industry (WZ section)"),
+    ("region", "Bundesland (aus der PLZ)", "Bundesland (from the postcode)"),
+    ("legal_form_dimension", "Rechtsform", "Legal form"),
+    ("no_key", "ohne Angabe", "not given"),
+    ("pass", "Lauf", "Pass"),
+    ("started", "Beginn", "Started"),
+    ("outcome", "Ergebnis", "Outcome"),
+    ("read", "gelesen", "read"),
+    ("automatic", "Änderungen automatisch übernommen (letzter Lauf)", "Changes applied automatically (last pass)"),
+    ("for_review", "Änderungen warten auf Prüfung", "Changes waiting for review"),
+    ("decisions", "gemessene Entscheidungen im Prüfprotokoll", "decisions measured in the audit log"),
+    ("per_hour", "Entscheidungen pro Stunde", "decisions per hour"),
+    ("review_hours", "Prüfaufwand in Stunden", "review time in hours"),
+    ("unmeasured", "noch nicht messbar", "not measurable yet"),
+    ("by_field", "Felder mit den meisten Vorschlägen (deren Regel spart am meisten)", "Fields with the most proposals (their policy would cut the most)"),
+    ("field", "Feld", "Field"),
+    ("policy", "Regel", "Policy"),
+    ("proposals", "Vorschläge", "Proposals"),
+    ("hours", "Stunden", "Hours"),
+    ("segment", "Segment", "Segment"),
+    ("filled_values", "gefüllte Werte", "filled values"),
+    ("invalid_values", "ungültige Werte", "invalid values"),
+    ("free_text_values", "Freitext", "free text"),
+    ("verified_year", "bestätigt ≤ 1 Jahr", "verified ≤ 1 year"),
+    ("in_sync_share", "stimmt überein", "in sync"),
+    ("email_allowed", "E-Mail erlaubt", "e-mail allowed"),
+];
+
+const CSS: &str = "
+body { font-family: 'DejaVu Sans', Arial, sans-serif; font-size: 10pt; margin: 1.5em; color: #111; }
+h1 { font-size: 16pt; margin-bottom: 0.2em; }
+h2 { font-size: 12pt; margin-top: 1.4em; border-bottom: 1px solid #999; page-break-after: avoid; }
+h3 { font-size: 10.5pt; page-break-after: avoid; }
+table { border-collapse: collapse; margin: 0.4em 0; }
+th, td { border: 1px solid #bbb; padding: 2px 6px; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.note { border-left: 4px solid #c60; padding: 0.3em 0.8em; background: #fff4e5; }
+svg { display: block; margin: 0.3em 0; }
+section { page-break-inside: avoid; }
+@page { size: A4; margin: 15mm; }
+@media print { body { margin: 0; } .note { background: none; } }
+";
+
+/// Chart geometry: label column, bar column, row height (px).
+const LABEL_W: u32 = 330;
+const BAR_W: u32 = 220;
+const ROW_H: u32 = 18;
+
+/// The whole page.
+pub fn page(report: &Report, job: &str, lang: Lang) -> String {
+    let l = |key: &str| lang.t(key);
+    let markup = html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                title { (l("title")) " – " (job) }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                h1 { (l("title")) " – " (job) }
+                p {
+                    (l(report.kind.as_str())) ": " (report.records) " " (l("records")) ". "
+                    (l("generated")) ": " (report.generated_at.format("%Y-%m-%d %H:%M")) " UTC"
+                }
+                @if report.crm_only {
+                    p.note { (l("crm_only")) }
+                }
+                @for section in [Section::Completeness, Section::Validity, Section::Consistency,
+                                 Section::Currency, Section::MatchStatus, Section::Reachability] {
+                    @let figures: Vec<&Figure> = report.figures.iter()
+                        .filter(|f| f.section == section && shown(f)).collect();
+                    @if !figures.is_empty() {
+                        section {
+                            h2 { (l(section.as_str())) }
+                            (chart(&figures, lang))
+                            @if section == Section::MatchStatus {
+                                (trend(report, lang))
+                            }
+                        }
+                    }
+                }
+                @if let Some(cost) = &report.cost {
+                    section {
+                        h2 { (l("cost")) }
+                        table {
+                            tr { td { (l("automatic")) } td { (cost.automatic) } }
+                            tr { td { (l("for_review")) } td { (cost.for_review) } }
+                            tr { td { (l("decisions")) } td { (cost.decisions) } }
+                            tr { td { (l("per_hour")) } td { (decimal(cost.decisions_per_hour, lang)) } }
+                            tr { td { (l("review_hours")) } td { (decimal(cost.review_hours, lang)) } }
+                        }
+                        @if !cost.by_field.is_empty() {
+                            h3 { (l("by_field")) }
+                            table {
+                                tr { th { (l("field")) } th { (l("policy")) } th { (l("proposals")) } th { (l("hours")) } }
+                                @for load in &cost.by_field {
+                                    tr {
+                                        td { (l(&field_key(&load.field))) }
+                                        td { (load.policy.as_str()) }
+                                        td { (load.proposals) }
+                                        td { (decimal(load.hours, lang)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if !report.segments.is_empty() {
+                    h2 { (l("segments")) }
+                    @for dimension in [Dimension::Industry, Dimension::Region, Dimension::LegalForm] {
+                        @let segments: Vec<&Segment> = report.segments.iter()
+                            .filter(|s| s.dimension == dimension).collect();
+                        @if !segments.is_empty() {
+                            (segment_table(&segments, dimension, lang))
+                        }
+                    }
+                }
+            }
+        }
+    };
+    markup.into_string()
+}
+
+/// Whether a figure gets a bar: the complement "empty" and refusals that never happen
+/// only make the chart longer (JSON and CSV carry them).
+fn shown(f: &Figure) -> bool {
+    f.measure != Measure::Empty && !(f.measure == Measure::Refused && f.count == 0)
+}
+
+fn field_key(field: &str) -> String {
+    // `title` is the page's title; the field has its own key.
+    if field == "title" {
+        "title_field".into()
+    } else {
+        field.to_string()
+    }
+}
+
+fn figure_label(f: &Figure, lang: Lang) -> String {
+    let subject = match f.subject.as_str() {
+        "records" => lang.t("records_subject"),
+        s => lang.t(&field_key(s)),
+    };
+    let measure = match f.measure {
+        // The status itself is the label.
+        Measure::Records => return subject,
+        m => lang.t(m.as_str()),
+    };
+    match &f.detail {
+        Some(detail) if f.measure == Measure::MappedTo => format!("{subject}: {measure} {detail}"),
+        Some(detail) => format!("{subject}: {measure} – {}", lang.t(detail)),
+        None => format!("{subject}: {measure}"),
+    }
+}
+
+fn percent(share: f64, lang: Lang) -> String {
+    let text = format!("{:.1} %", share * 100.0);
+    match lang {
+        Lang::De => text.replace('.', ","),
+        Lang::En => text,
+    }
+}
+
+fn decimal(v: Option<f64>, lang: Lang) -> String {
+    match v {
+        Some(v) => {
+            let text = format!("{v:.1}");
+            match lang {
+                Lang::De => text.replace('.', ","),
+                Lang::En => text,
+            }
+        }
+        None => lang.t("unmeasured"),
+    }
+}
+
+/// One horizontal bar per figure: its share of its base.
+fn chart(figures: &[&Figure], lang: Lang) -> Markup {
+    let height = ROW_H * figures.len() as u32 + 4;
+    let width = LABEL_W + BAR_W + 150;
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" width=(width) height=(height)
+            viewBox=(format!("0 0 {width} {height}")) role="img" {
+            @for (i, f) in figures.iter().enumerate() {
+                @let y = ROW_H * i as u32 + 2;
+                @let bar = (f.share() * BAR_W as f64).round() as u32;
+                text x=(LABEL_W - 6) y=(y + 12) font-size="10" text-anchor="end" { (figure_label(f, lang)) }
+                rect x=(LABEL_W) y=(y + 2) width=(BAR_W) height=(ROW_H - 5) fill="#eee" {}
+                rect x=(LABEL_W) y=(y + 2) width=(bar) height=(ROW_H - 5) fill=(colour(f.measure)) {}
+                text x=(LABEL_W + BAR_W + 6) y=(y + 12) font-size="10" {
+                    (f.count) " / " (f.of) " (" (percent(f.share(), lang)) ")"
+                }
+            }
+        }
+    }
+}
+
+/// Good things blue, bad things red, the rest grey.
+fn colour(measure: Measure) -> &'static str {
+    use Measure::*;
+    match measure {
+        Filled | InList | Allowed | VerifiedWithin30Days | VerifiedWithin90Days
+        | ModifiedWithin30Days | ModifiedWithin90Days => "#2b6cb0",
+        Placeholder | Invalid | UnknownPostcode | PostcodeOtherCity | FreeText | NeverVerified
+        | Inactive | Refused => "#c53030",
+        _ => "#718096",
+    }
+}
+
+/// The last passes' status counts, newest first.
+fn trend(report: &Report, lang: Lang) -> Markup {
+    let l = |key: &str| lang.t(key);
+    html! {
+        @if !report.passes.is_empty() {
+            table {
+                tr {
+                    th { (l("pass")) } th { (l("started")) } th { (l("outcome")) } th { (l("read")) }
+                    @for status in MatchStatus::ALL { th { (l(status.as_str())) } }
+                }
+                @for pass in &report.passes {
+                    tr {
+                        td { (pass.id) }
+                        td { (pass.started_at.format("%Y-%m-%d %H:%M")) }
+                        td { (pass.outcome.as_str()) }
+                        td { (pass.records_read) }
+                        @for status in MatchStatus::ALL {
+                            td { (pass.counts.get(status).copied().unwrap_or(0)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sum of counts and bases of the figures of `section` with one of `measures`.
+fn headline(
+    figures: &[Figure],
+    section: Section,
+    measures: &[Measure],
+    subject: Option<&str>,
+) -> Option<(u64, u64)> {
+    let picked: Vec<&Figure> = figures
+        .iter()
+        .filter(|f| f.section == section && measures.contains(&f.measure))
+        .filter(|f| subject.is_none_or(|s| f.subject == s))
+        .collect();
+    (!picked.is_empty()).then(|| {
+        let count = picked.iter().map(|f| f.count).sum();
+        // Measures of one subject share a base; several subjects add theirs.
+        let mut bases: Vec<(&str, u64)> =
+            picked.iter().map(|f| (f.subject.as_str(), f.of)).collect();
+        bases.dedup();
+        (count, bases.iter().map(|(_, of)| of).sum())
+    })
+}
+
+/// A dimension's segments with a headline figure per section (JSON and CSV carry all).
+fn segment_table(segments: &[&Segment], dimension: Dimension, lang: Lang) -> Markup {
+    let l = |key: &str| lang.t(key);
+    let columns: [(&str, Section, &[Measure], Option<&str>); 6] = [
+        (
+            "filled_values",
+            Section::Completeness,
+            &[Measure::Filled],
+            None,
+        ),
+        (
+            "invalid_values",
+            Section::Validity,
+            &[
+                Measure::Invalid,
+                Measure::UnknownPostcode,
+                Measure::PostcodeOtherCity,
+            ],
+            None,
+        ),
+        (
+            "free_text_values",
+            Section::Consistency,
+            &[Measure::FreeText],
+            None,
+        ),
+        (
+            "verified_year",
+            Section::Currency,
+            &[
+                Measure::VerifiedWithin30Days,
+                Measure::VerifiedWithin90Days,
+                Measure::VerifiedWithin365Days,
+            ],
+            None,
+        ),
+        (
+            "in_sync_share",
+            Section::MatchStatus,
+            &[Measure::Records],
+            Some("in_sync"),
+        ),
+        (
+            "email_allowed",
+            Section::Reachability,
+            &[Measure::Allowed],
+            Some("email"),
+        ),
+    ];
+    let present: Vec<_> = columns
+        .iter()
+        .filter(|(_, section, measures, subject)| {
+            segments
+                .iter()
+                .any(|s| headline(&s.figures, *section, measures, *subject).is_some())
+        })
+        .collect();
+    let title = match dimension {
+        Dimension::LegalForm => "legal_form_dimension",
+        d => d.as_str(),
+    };
+    html! {
+        section {
+            h3 { (l(title)) }
+            table {
+                tr {
+                    th { (l("segment")) } th { (l("records")) }
+                    @for (key, ..) in &present { th { (l(key)) } }
+                }
+                @for s in segments {
+                    tr {
+                        td { (s.key.clone().unwrap_or_else(|| l("no_key"))) }
+                        td { (s.records) }
+                        @for (_, section, measures, subject) in &present {
+                            td {
+                                @if let Some((count, of)) = headline(&s.figures, *section, measures, *subject) {
+                                    (count) " / " (of)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
