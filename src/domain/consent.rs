@@ -364,6 +364,43 @@ mod tests {
     }
 
     #[test]
+    fn every_verdict_names_its_ground() {
+        use Ground as G;
+        // (channel, audience, history, ground)
+        let cases: &[(Channel, Audience, History, Ground)] = &[
+            (Letter, Consumer, NOTHING, G::NoConsentNeeded),
+            (Letter, Business, OPT_OUT, G::Revoked),
+            (Phone, Business, PRESUMED, G::Presumed),
+            (Phone, Business, NOTHING, G::NoConsent),
+            (Phone, Consumer, NOTHING, G::ConsumerWithoutOptIn),
+            (Email, Business, NOTHING, G::NoConsent),
+            (Email, Consumer, NOTHING, G::ConsumerWithoutOptIn),
+            (Sms, Consumer, OPT_IN, G::OptIn),
+            (Fax, Business, REVOKED_AFTER_OPT_IN, G::Revoked),
+        ];
+        for (channel, audience, history, ground) in cases {
+            let records: Vec<Consent> = history
+                .iter()
+                .map(|(status, day)| record(*channel, *status, *day))
+                .collect();
+            let v = verdict(*channel, *audience, &records, at(20));
+            assert_eq!(
+                v.ground, *ground,
+                "{channel} to a {audience} with {history:?}"
+            );
+        }
+        let mut bare = record(Email, OptIn, 1);
+        bare.evidence = None;
+        assert_eq!(
+            verdict(Email, Consumer, &[bare], at(20)).ground,
+            G::OptInWithoutProof
+        );
+        let gone = erased(at(3).date());
+        assert!(gone.iter().all(|v| !v.allowed && v.ground == G::Erased));
+        assert_eq!(gone.len(), Channel::ALL.len());
+    }
+
+    #[test]
     fn a_revocation_counts_from_its_timestamp_on() {
         let records = [record(Phone, OptIn, 1), record(Phone, OptOut, 10)];
         assert!(verdict(Phone, Consumer, &records, at(9)).allowed);

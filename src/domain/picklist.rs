@@ -395,6 +395,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn values_in_their_list_are_told_from_free_text() {
+        // (field, value, in the list)
+        let cases = [
+            (Field::IndustryCode, "62.01", true),
+            (Field::IndustryCode, "J", true),
+            (Field::IndustryCode, "Software", false),
+            (Field::LegalForm, "GmbH", true),
+            (Field::LegalForm, "gmbh", false),
+            (Field::LegalForm, "Aktiengesellschaft", false),
+            (Field::Country, "DE", true),
+            (Field::Country, "Deutschland", false),
+            (Field::Salutation, "Frau", true),
+            (Field::Salutation, "Fr.", false),
+            (Field::City, "Köln", false),
+        ];
+        for (field, value, want) in cases {
+            assert_eq!(in_list(field, value), want, "{field} {value}");
+        }
+    }
+
+    #[test]
+    fn every_wz_code_leads_up_to_its_section() {
+        let cases = [
+            ("62.01.9", Some("J")),
+            ("62.01", Some("J")),
+            ("62", Some("J")),
+            ("J", Some("J")),
+            ("10.71", Some("C")),
+            ("99.99", None),
+        ];
+        for (code, section) in cases {
+            assert_eq!(wz_section(code), section, "{code}");
+        }
+    }
+
+    #[test]
     fn industry_text_table() {
         // (typed, WZ class)
         let cases = [

@@ -773,3 +773,492 @@ impl Report {
         rows
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::consent::{ConsentStatus, DoubleOptIn};
+    use chrono::{Duration, NaiveDate};
+
+    fn now() -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 6, 1)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap()
+    }
+
+    /// Everything empty but `records`, `kind` and `fields`: a test sets what it needs.
+    struct Given {
+        kind: EntityKind,
+        records: Vec<Record>,
+        fields: Vec<Field>,
+        statuses: HashMap<String, StatusFact>,
+        passes: Vec<PassFigures>,
+        changes: Vec<ChangeFact>,
+        consents: HashMap<String, Vec<Consent>>,
+        erased: HashSet<String>,
+        decisions: Vec<NaiveDateTime>,
+    }
+
+    fn given(kind: EntityKind, fields: &[Field], records: Vec<Record>) -> Given {
+        Given {
+            kind,
+            records,
+            fields: fields.to_vec(),
+            statuses: HashMap::new(),
+            passes: Vec::new(),
+            changes: Vec::new(),
+            consents: HashMap::new(),
+            erased: HashSet::new(),
+            decisions: Vec::new(),
+        }
+    }
+
+    fn a_pass(id: i64) -> PassFigures {
+        PassFigures {
+            id,
+            started_at: now(),
+            outcome: PassOutcome::Succeeded,
+            records_read: 0,
+            counts: BTreeMap::new(),
+        }
+    }
+
+    impl Given {
+        fn report(&self) -> Report {
+            let placeholders: Vec<String> = crate::domain::policy::DEFAULT_PLACEHOLDERS
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            // The tests write the modification time as `YYYY-MM-DD`.
+            let modified_at = |r: &Record| {
+                let at = r.modified.as_ref()?.at.as_deref()?;
+                NaiveDate::parse_from_str(at, "%Y-%m-%d")
+                    .ok()?
+                    .and_hms_opt(0, 0, 0)
+            };
+            report(&Inputs {
+                kind: self.kind,
+                now: now(),
+                records: &self.records,
+                fields: &self.fields,
+                placeholders: &placeholders,
+                statuses: &self.statuses,
+                passes: &self.passes,
+                changes: &self.changes,
+                consents: &self.consents,
+                erased: &self.erased,
+                decisions: &self.decisions,
+                modified_at: &modified_at,
+            })
+        }
+    }
+
+    /// (count, of) of the figure `subject.measure[.detail]` over all records.
+    fn figure(report: &Report, name: &str) -> (u64, u64) {
+        let f = report
+            .figures
+            .iter()
+            .find(|f| f.name() == name)
+            .unwrap_or_else(|| panic!("no figure {name}"));
+        (f.count, f.of)
+    }
+
+    fn org(id: &str, values: &[(Field, &str)]) -> Record {
+        values
+            .iter()
+            .fold(Record::new(id), |r, (f, v)| r.with(*f, *v))
+    }
+
+    #[test]
+    fn completeness_counts_placeholders_as_empty_but_apart() {
+        let records = vec![
+            org("1", &[(Field::City, "Köln")]),
+            org("2", &[(Field::City, "k.A.")]),
+            org("3", &[(Field::City, "-")]),
+            org("4", &[(Field::City, "  ")]),
+            org("5", &[]),
+        ];
+        let r = given(EntityKind::Organisation, &[Field::City], records).report();
+        assert_eq!(figure(&r, "city.filled"), (1, 5));
+        assert_eq!(figure(&r, "city.placeholder"), (2, 5));
+        assert_eq!(figure(&r, "city.empty"), (2, 5));
+    }
+
+    #[test]
+    fn validity_counts_bad_identifiers_addresses_and_numbers_among_the_values_there() {
+        // (field, values, invalid among them)
+        let cases: &[(Field, &[&str], u64)] = &[
+            // The second LEI has a wrong check digit.
+            (
+                Field::Lei,
+                &["529900T8BM49AURSDO55", "529900T8BM49AURSDO56"],
+                1,
+            ),
+            (Field::VatId, &["DE136695976", "DE136695978", "k.A."], 1),
+            (Field::RegisterNumber, &["HRB 7042", "7042", "HRA 12 B"], 1),
+            (
+                Field::Email,
+                &["info@example.de", "info@example", "a b@example.de"],
+                2,
+            ),
+            (Field::Phone, &["0221 123456", "123", "+49 30 200000-12"], 1),
+        ];
+        for (field, values, invalid) in cases {
+            let records = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| org(&i.to_string(), &[(*field, v)]))
+                .collect();
+            let r = given(EntityKind::Organisation, &[*field], records).report();
+            let checked = values.iter().filter(|v| **v != "k.A.").count() as u64;
+            assert_eq!(
+                figure(&r, &format!("{field}.invalid")),
+                (*invalid, checked),
+                "{field}"
+            );
+        }
+    }
+
+    #[test]
+    fn postcodes_that_do_not_exist_or_do_not_fit_the_city_are_counted_for_german_addresses() {
+        let records = vec![
+            org("1", &[(Field::Postcode, "80331"), (Field::City, "München")]),
+            org("2", &[(Field::Postcode, "80331"), (Field::City, "Hamburg")]),
+            org("3", &[(Field::Postcode, "00000"), (Field::City, "Berlin")]),
+            org("4", &[(Field::Postcode, "1010"), (Field::Country, "AT")]),
+        ];
+        let fields = [Field::Postcode, Field::City, Field::Country];
+        let r = given(EntityKind::Organisation, &fields, records).report();
+        assert_eq!(figure(&r, "postcode.unknown_postcode"), (1, 3));
+        assert_eq!(figure(&r, "postcode.postcode_other_city"), (1, 3));
+    }
+
+    #[test]
+    fn free_text_where_a_pick_list_belongs_is_counted_with_its_mappings() {
+        let records = vec![
+            org("1", &[(Field::LegalForm, "GmbH"), (Field::Country, "DE")]),
+            org(
+                "2",
+                &[
+                    (Field::LegalForm, "Gesellschaft mit beschränkter Haftung"),
+                    (Field::Country, "Deutschland"),
+                ],
+            ),
+            org(
+                "3",
+                &[(Field::LegalForm, "gmbh"), (Field::Country, "Germany")],
+            ),
+            org(
+                "4",
+                &[
+                    (Field::LegalForm, "Verein ohne Form"),
+                    (Field::IndustryCode, "Bäckerei"),
+                ],
+            ),
+            org("5", &[(Field::IndustryCode, "62.01")]),
+        ];
+        let fields = [Field::LegalForm, Field::Country, Field::IndustryCode];
+        let r = given(EntityKind::Organisation, &fields, records).report();
+        assert_eq!(figure(&r, "legal_form.in_list"), (1, 4));
+        assert_eq!(figure(&r, "legal_form.free_text"), (3, 4));
+        assert_eq!(figure(&r, "legal_form.mapped_to.GmbH"), (2, 4));
+        assert_eq!(figure(&r, "country.free_text"), (2, 3));
+        assert_eq!(figure(&r, "country.mapped_to.DE"), (2, 3));
+        assert_eq!(figure(&r, "industry_code.free_text"), (1, 2));
+        assert_eq!(figure(&r, "industry_code.mapped_to.10.71"), (1, 2));
+    }
+
+    #[test]
+    fn currency_buckets_verification_and_modification_ages() {
+        let modified = |id: &str, at: Option<&str>| Record {
+            modified: Some(crate::domain::model::Modified {
+                at: at.map(str::to_string),
+                by: None,
+            }),
+            ..Record::new(id)
+        };
+        let records = vec![
+            modified("fresh", Some("2026-05-20")),
+            modified("quarter", Some("2026-04-01")),
+            modified("year", Some("2025-09-01")),
+            modified("old", Some("2020-01-01")),
+            modified("never", None),
+            Record::new("inactive"),
+        ];
+        let mut g = given(EntityKind::Organisation, &[], records);
+        g.passes = vec![a_pass(1)];
+        let verified = |status, days: Option<i64>| StatusFact {
+            status,
+            verified_at: days.map(|d| now() - Duration::days(d)),
+        };
+        g.statuses = [
+            ("fresh", verified(MatchStatus::InSync, Some(3))),
+            ("quarter", verified(MatchStatus::Different, Some(60))),
+            ("year", verified(MatchStatus::InSync, Some(200))),
+            ("old", verified(MatchStatus::NotFound, Some(800))),
+            ("never", verified(MatchStatus::NotFound, None)),
+            ("inactive", verified(MatchStatus::Inactive, Some(1))),
+        ]
+        .into_iter()
+        .map(|(id, s)| (id.to_string(), s))
+        .collect();
+        let r = g.report();
+        for (name, count) in [
+            ("records.verified_within_30_days", 1),
+            ("records.verified_within_90_days", 1),
+            ("records.verified_within_365_days", 1),
+            ("records.verified_longer", 1),
+            ("records.never_verified", 1),
+            ("records.inactive", 1),
+            ("records.modified_within_30_days", 1),
+            ("records.modified_within_90_days", 1),
+            ("records.modified_within_365_days", 1),
+            ("records.modified_longer", 1),
+            ("records.modified_unknown", 2),
+        ] {
+            assert_eq!(figure(&r, name), (count, 6), "{name}");
+        }
+        assert_eq!(figure(&r, "not_found.records"), (2, 6));
+        assert_eq!(figure(&r, "not_checked.records"), (0, 6));
+    }
+
+    #[test]
+    fn without_a_pass_only_the_crm_side_is_reported() {
+        let records = vec![org("1", &[(Field::City, "Köln")])];
+        let r = given(EntityKind::Organisation, &[Field::City], records).report();
+        assert!(r.crm_only);
+        assert!(r.cost.is_none());
+        assert!(r.figures.iter().all(|f| f.section != Section::MatchStatus));
+        assert!(!r
+            .figures
+            .iter()
+            .any(|f| f.measure == Measure::NeverVerified));
+        assert_eq!(figure(&r, "records.modified_unknown"), (1, 1));
+    }
+
+    fn consent(channel: Channel, status: ConsentStatus) -> Consent {
+        let at = now() - Duration::days(10);
+        Consent {
+            channel,
+            status,
+            at,
+            source: "web form".into(),
+            evidence: (channel == Channel::Email && status == ConsentStatus::OptIn).then(|| {
+                DoubleOptIn {
+                    requested_at: at - Duration::hours(1),
+                    confirmed_at: at,
+                    confirmed_text: "Ja".into(),
+                }
+            }),
+        }
+    }
+
+    #[test]
+    fn reachability_counts_contacts_per_channel_and_why_not() {
+        let contact = |id: &str, business: bool| {
+            let r = Record::new(id).with(Field::LastName, "x");
+            if business {
+                r.with(Field::OrganisationId, "7")
+            } else {
+                r
+            }
+        };
+        let records = vec![
+            contact("opted_in", false),
+            contact("revoked", false),
+            contact("consumer", false),
+            contact("business", true),
+            contact("erased", true),
+        ];
+        let mut g = given(EntityKind::Contact, &[Field::LastName], records);
+        g.consents.insert(
+            "opted_in".into(),
+            vec![consent(Channel::Email, ConsentStatus::OptIn)],
+        );
+        g.consents.insert(
+            "revoked".into(),
+            vec![consent(Channel::Email, ConsentStatus::OptOut)],
+        );
+        g.erased.insert("erased".into());
+        let r = g.report();
+        // (figure, count) of 5 contacts
+        for (name, count) in [
+            ("email.allowed", 1),
+            ("email.refused.revoked", 1),
+            ("email.refused.consumer_without_opt_in", 1),
+            ("email.refused.no_consent", 1),
+            ("email.refused.erased", 1),
+            ("letter.allowed", 4),
+            ("letter.refused.erased", 1),
+            ("phone.allowed", 0),
+            ("phone.refused.consumer_without_opt_in", 3),
+            ("phone.refused.no_consent", 1),
+        ] {
+            assert_eq!(figure(&r, name), (count, 5), "{name}");
+        }
+    }
+
+    #[test]
+    fn segments_break_the_figures_down_by_industry_region_and_legal_form() {
+        let records = vec![
+            org(
+                "1",
+                &[
+                    (Field::IndustryCode, "62.01"),
+                    (Field::Postcode, "80331"),
+                    (Field::LegalForm, "GmbH"),
+                    (Field::City, "München"),
+                ],
+            ),
+            org(
+                "2",
+                &[
+                    (Field::IndustryCode, "Softwareentwicklung"),
+                    (Field::Postcode, "20095"),
+                    (Field::LegalForm, "gmbh"),
+                ],
+            ),
+            org(
+                "3",
+                &[
+                    (Field::IndustryCode, "10.71"),
+                    (Field::Postcode, "80331"),
+                    (Field::LegalForm, "AG"),
+                ],
+            ),
+            org("4", &[]),
+        ];
+        let fields = [
+            Field::IndustryCode,
+            Field::Postcode,
+            Field::LegalForm,
+            Field::City,
+        ];
+        let r = given(EntityKind::Organisation, &fields, records).report();
+        let segment = |dimension, key: Option<&str>| {
+            r.segments
+                .iter()
+                .find(|s| s.dimension == dimension && s.key.as_deref() == key)
+                .unwrap_or_else(|| panic!("no segment {dimension} {key:?}"))
+        };
+        // (dimension, key, records)
+        for (dimension, key, records) in [
+            (Dimension::Industry, Some("J"), 2),
+            (Dimension::Industry, Some("C"), 1),
+            (Dimension::Industry, None, 1),
+            (Dimension::Region, Some("Bayern"), 2),
+            (Dimension::Region, Some("Hamburg"), 1),
+            (Dimension::Region, None, 1),
+            (Dimension::LegalForm, Some("GmbH"), 2),
+            (Dimension::LegalForm, Some("AG"), 1),
+        ] {
+            assert_eq!(
+                segment(dimension, key).records,
+                records,
+                "{dimension} {key:?}"
+            );
+        }
+        // A segment carries the same figures, counted on its records only.
+        let bayern = segment(Dimension::Region, Some("Bayern"));
+        let city = bayern
+            .figures
+            .iter()
+            .find(|f| f.name() == "city.filled")
+            .unwrap();
+        assert_eq!((city.count, city.of), (1, 2));
+    }
+
+    #[test]
+    fn the_decision_rate_leaves_out_breaks_between_sittings() {
+        let at = |min: i64| now() + Duration::minutes(min);
+        // (decision minutes, decisions per hour)
+        let cases: &[(&[i64], Option<f64>)] = &[
+            (&[], None),
+            (&[0], None),
+            // Three gaps of 2 minutes: 30 an hour.
+            (&[0, 2, 4, 6], Some(30.0)),
+            // The same sitting twice, a day apart: the break does not count.
+            (&[0, 2, 4, 6, 1440, 1442, 1444, 1446], Some(30.0)),
+            // Any order.
+            (&[6, 0, 4, 2], Some(30.0)),
+        ];
+        for (minutes, want) in cases {
+            let times: Vec<NaiveDateTime> = minutes.iter().map(|m| at(*m)).collect();
+            assert_eq!(decisions_per_hour(&times), *want, "{minutes:?}");
+        }
+    }
+
+    #[test]
+    fn the_cost_counts_automatic_and_waiting_changes_and_the_fields_that_wait_most() {
+        let change = |pass_id, field: &str, policy, status, by_system| ChangeFact {
+            pass_id,
+            field: field.into(),
+            policy,
+            status,
+            by_system,
+        };
+        let mut g = given(EntityKind::Organisation, &[], vec![]);
+        g.passes = vec![a_pass(2), a_pass(1)];
+        g.changes = vec![
+            change(2, "city", Policy::Overwrite, ChangeStatus::Applied, true),
+            change(2, "lei", Policy::FillEmpty, ChangeStatus::Approved, true),
+            // Approved by a person: not automatic.
+            change(2, "lei", Policy::FillEmpty, ChangeStatus::Applied, false),
+            // An earlier pass's automatic change is not the last pass's.
+            change(1, "city", Policy::Overwrite, ChangeStatus::Applied, true),
+            change(1, "street", Policy::Propose, ChangeStatus::Proposed, false),
+            change(2, "street", Policy::Propose, ChangeStatus::Proposed, false),
+            change(
+                2,
+                "legal_name",
+                Policy::Propose,
+                ChangeStatus::Proposed,
+                false,
+            ),
+        ];
+        // 30 decisions an hour: 3 waiting changes take 0.1 h.
+        g.decisions = (0..4).map(|i| now() + Duration::minutes(2 * i)).collect();
+        let cost = g.report().cost.expect("a pass ran");
+        assert_eq!(cost.automatic, 2);
+        assert_eq!(cost.for_review, 3);
+        assert_eq!(cost.decisions, 4);
+        assert_eq!(cost.decisions_per_hour, Some(30.0));
+        assert!((cost.review_hours.unwrap() - 0.1).abs() < 1e-9);
+        let loads: Vec<(&str, u64)> = cost
+            .by_field
+            .iter()
+            .map(|l| (l.field.as_str(), l.proposals))
+            .collect();
+        assert_eq!(loads, [("street", 2), ("legal_name", 1)]);
+    }
+
+    #[test]
+    fn rows_name_each_figure_and_segment_once() {
+        let records = vec![org("1", &[(Field::LegalForm, "GmbH")])];
+        let mut g = given(EntityKind::Organisation, &[Field::LegalForm], records);
+        g.passes = vec![PassFigures {
+            counts: [(MatchStatus::InSync, 1)].into_iter().collect(),
+            records_read: 1,
+            ..a_pass(7)
+        }];
+        let rows = g.report().rows();
+        let keys: HashSet<(String, String)> = rows
+            .iter()
+            .map(|r| (r.figure.clone(), r.segment.clone()))
+            .collect();
+        assert_eq!(keys.len(), rows.len(), "a figure twice in one segment");
+        let find = |figure: &str, segment: &str| {
+            rows.iter()
+                .find(|r| r.figure == figure && r.segment == segment)
+                .map(|r| (r.value.as_str(), r.of.as_str()))
+        };
+        assert_eq!(find("legal_form.filled", "all"), Some(("1", "1")));
+        assert_eq!(
+            find("legal_form.filled", "legal_form=GmbH"),
+            Some(("1", "1"))
+        );
+        assert_eq!(find("pass.7.in_sync", "all"), Some(("1", "1")));
+        assert_eq!(find("changes.for_review", "all"), Some(("0", "")));
+    }
+}
