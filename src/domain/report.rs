@@ -38,8 +38,9 @@ pub enum Section {
 }
 
 /// What a figure counts.
+// Serialised by its name below: serde's snake_case would write `within30_days`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(into = "String")]
 pub enum Measure {
     /// Values that are there and not a placeholder.
     Filled,
@@ -1231,6 +1232,18 @@ mod tests {
             .map(|l| (l.field.as_str(), l.proposals))
             .collect();
         assert_eq!(loads, [("street", 2), ("legal_name", 1)]);
+    }
+
+    #[test]
+    fn measures_are_written_by_their_names() {
+        for measure in Measure::ALL {
+            let json = serde_json::to_value(measure).unwrap();
+            assert_eq!(json, measure.as_str(), "{measure:?}");
+        }
+        assert_eq!(
+            Measure::VerifiedWithin30Days.as_str(),
+            "verified_within_30_days"
+        );
     }
 
     #[test]
