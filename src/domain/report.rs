@@ -133,7 +133,7 @@ pub struct Figure {
 }
 
 impl Figure {
-    /// `section.subject.measure[.detail]`: the figure's name in CSV rows.
+    /// `subject.measure[.detail]`: the figure's name in CSV rows.
     pub fn name(&self) -> String {
         let mut name = format!("{}.{}", self.subject, self.measure);
         if let Some(detail) = &self.detail {
@@ -529,51 +529,50 @@ fn record_figures(inputs: &Inputs, records: &[&Record], crm_only: bool) -> Vec<F
     }
 
     // 4. Currency: verified against the register, and the CRM's own modification dates.
-    let age_days = |at: NaiveDateTime| (inputs.now - at).num_days();
+    const VERIFIED: [Measure; 6] = [
+        Measure::VerifiedWithin30Days,
+        Measure::VerifiedWithin90Days,
+        Measure::VerifiedWithin365Days,
+        Measure::VerifiedLonger,
+        Measure::NeverVerified,
+        Measure::Inactive,
+    ];
+    const MODIFIED: [Measure; 5] = [
+        Measure::ModifiedWithin30Days,
+        Measure::ModifiedWithin90Days,
+        Measure::ModifiedWithin365Days,
+        Measure::ModifiedLonger,
+        Measure::ModifiedUnknown,
+    ];
+    // The first four of `buckets` by age: within 30, 90, 365 days, or longer.
+    let by_age = |at: NaiveDateTime, buckets: &[Measure]| match (inputs.now - at).num_days() {
+        ..=30 => buckets[0],
+        31..=90 => buckets[1],
+        91..=365 => buckets[2],
+        _ => buckets[3],
+    };
+    let mut ages = Vec::new();
     if !crm_only {
         let verified = tally(records.iter(), |r| match inputs.statuses.get(&r.id) {
             Some(s) if s.status == MatchStatus::Inactive => Measure::Inactive,
             Some(StatusFact {
                 verified_at: Some(at),
                 ..
-            }) => match age_days(*at) {
-                ..=30 => Measure::VerifiedWithin30Days,
-                31..=90 => Measure::VerifiedWithin90Days,
-                91..=365 => Measure::VerifiedWithin365Days,
-                _ => Measure::VerifiedLonger,
-            },
+            }) => by_age(*at, &VERIFIED),
             _ => Measure::NeverVerified,
         });
-        for measure in [
-            Measure::VerifiedWithin30Days,
-            Measure::VerifiedWithin90Days,
-            Measure::VerifiedWithin365Days,
-            Measure::VerifiedLonger,
-            Measure::NeverVerified,
-            Measure::Inactive,
-        ] {
-            let count = verified.get(&measure).copied().unwrap_or(0);
-            out.add(Section::Currency, "records", measure, count, n);
-        }
+        ages.push((&VERIFIED[..], verified));
     }
     let modified = tally(records.iter(), |r| match (inputs.modified_at)(r) {
-        Some(at) => match age_days(at) {
-            ..=30 => Measure::ModifiedWithin30Days,
-            31..=90 => Measure::ModifiedWithin90Days,
-            91..=365 => Measure::ModifiedWithin365Days,
-            _ => Measure::ModifiedLonger,
-        },
+        Some(at) => by_age(at, &MODIFIED),
         None => Measure::ModifiedUnknown,
     });
-    for measure in [
-        Measure::ModifiedWithin30Days,
-        Measure::ModifiedWithin90Days,
-        Measure::ModifiedWithin365Days,
-        Measure::ModifiedLonger,
-        Measure::ModifiedUnknown,
-    ] {
-        let count = modified.get(&measure).copied().unwrap_or(0);
-        out.add(Section::Currency, "records", measure, count, n);
+    ages.push((&MODIFIED[..], modified));
+    for (measures, counts) in ages {
+        for measure in measures {
+            let count = counts.get(measure).copied().unwrap_or(0);
+            out.add(Section::Currency, "records", *measure, count, n);
+        }
     }
 
     // 6. Match status of each record now (the pass counts are in `Report::passes`).

@@ -244,25 +244,7 @@ fn the_report_counts_a_crm_built_with_known_figures_before_and_after_a_pass() {
 #[test]
 fn reachability_counts_who_may_be_addressed_per_channel_and_why_not() {
     let sb = sandbox(&StoreKind::Sqlite);
-    sb.ok(&[
-        "consent",
-        "record",
-        "3",
-        "--channel",
-        "email",
-        "--status",
-        "opt_in",
-        "--source",
-        "web form",
-        "--at",
-        "2026-01-03 10:05",
-        "--requested-at",
-        "2026-01-03 10:00",
-        "--confirmed-at",
-        "2026-01-03 10:05",
-        "--confirmed-text",
-        "Ja, bitte",
-    ]);
+    sb.email_opt_in("3");
     sb.ok(&[
         "consent",
         "record",

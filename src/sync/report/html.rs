@@ -3,37 +3,19 @@
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
+pub use crate::i18n::Lang;
+
 use crate::domain::model::MatchStatus;
 use crate::domain::report::{Dimension, Figure, Measure, Report, Section, Segment};
 
-/// The page's language.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Lang {
-    #[default]
-    De,
-    En,
-}
-
-impl Lang {
-    fn code(self) -> &'static str {
-        match self {
-            Lang::De => "de",
-            Lang::En => "en",
-        }
-    }
-
-    /// The label of `key` (a section, measure, field, status, channel, ground or page
-    /// word); a key without one shows itself.
-    fn t(self, key: &str) -> String {
-        LABELS
-            .iter()
-            .find(|(k, _, _)| *k == key)
-            .map_or(key, |(_, de, en)| match self {
-                Lang::De => de,
-                Lang::En => en,
-            })
-            .to_string()
-    }
+/// The label of `key` (a section, measure, field, status, channel, ground or page word);
+/// a key without one shows itself.
+fn label(lang: Lang, key: &str) -> String {
+    LABELS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map_or(key, |(_, de, en)| lang.pick(de, en))
+        .to_string()
 }
 
 /// (key, German, English).
@@ -156,7 +138,7 @@ table { border-collapse: collapse; margin: 0.4em 0; }
 th, td { border: 1px solid #bbb; padding: 2px 6px; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 .note { border-left: 4px solid #c60; padding: 0.3em 0.8em; background: #fff4e5; }
-svg { display: block; margin: 0.3em 0; }
+svg { display: block; margin: 0.3em 0; max-width: 100%; height: auto; }
 section { page-break-inside: avoid; }
 @page { size: A4; margin: 15mm; }
 @media print { body { margin: 0; } .note { background: none; } }
@@ -169,7 +151,7 @@ const ROW_H: u32 = 18;
 
 /// The whole page.
 pub fn page(report: &Report, job: &str, lang: Lang) -> String {
-    let l = |key: &str| lang.t(key);
+    let l = |key: &str| label(lang, key);
     let markup = html! {
         (DOCTYPE)
         html lang=(lang.code()) {
@@ -243,10 +225,14 @@ pub fn page(report: &Report, job: &str, lang: Lang) -> String {
     markup.into_string()
 }
 
-/// Whether a figure gets a bar: the complement "empty" and refusals that never happen
-/// only make the chart longer (JSON and CSV carry them).
+/// Whether a figure gets a bar: the complement "empty", and placeholders and refusals
+/// that never occur, only make the chart longer (JSON and CSV carry them).
 fn shown(f: &Figure) -> bool {
-    f.measure != Measure::Empty && !(f.measure == Measure::Refused && f.count == 0)
+    match f.measure {
+        Measure::Empty => false,
+        Measure::Placeholder | Measure::Refused => f.count > 0,
+        _ => true,
+    }
 }
 
 fn field_key(field: &str) -> String {
@@ -260,17 +246,17 @@ fn field_key(field: &str) -> String {
 
 fn figure_label(f: &Figure, lang: Lang) -> String {
     let subject = match f.subject.as_str() {
-        "records" => lang.t("records_subject"),
-        s => lang.t(&field_key(s)),
+        "records" => label(lang, "records_subject"),
+        s => label(lang, &field_key(s)),
     };
     let measure = match f.measure {
         // The status itself is the label.
         Measure::Records => return subject,
-        m => lang.t(m.as_str()),
+        m => label(lang, m.as_str()),
     };
     match &f.detail {
         Some(detail) if f.measure == Measure::MappedTo => format!("{subject}: {measure} {detail}"),
-        Some(detail) => format!("{subject}: {measure} – {}", lang.t(detail)),
+        Some(detail) => format!("{subject}: {measure} – {}", label(lang, detail)),
         None => format!("{subject}: {measure}"),
     }
 }
@@ -292,7 +278,7 @@ fn decimal(v: Option<f64>, lang: Lang) -> String {
                 Lang::En => text,
             }
         }
-        None => lang.t("unmeasured"),
+        None => label(lang, "unmeasured"),
     }
 }
 
@@ -331,7 +317,7 @@ fn colour(measure: Measure) -> &'static str {
 
 /// The last passes' status counts, newest first.
 fn trend(report: &Report, lang: Lang) -> Markup {
-    let l = |key: &str| lang.t(key);
+    let l = |key: &str| label(lang, key);
     html! {
         @if !report.passes.is_empty() {
             table {
@@ -379,7 +365,7 @@ fn headline(
 
 /// A dimension's segments with a headline figure per section (JSON and CSV carry all).
 fn segment_table(segments: &[&Segment], dimension: Dimension, lang: Lang) -> Markup {
-    let l = |key: &str| lang.t(key);
+    let l = |key: &str| label(lang, key);
     let columns: [(&str, Section, &[Measure], Option<&str>); 6] = [
         (
             "filled_values",
