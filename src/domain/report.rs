@@ -701,11 +701,11 @@ pub fn decisions_per_hour(decisions: &[NaiveDateTime]) -> Option<f64> {
     sorted.sort();
     let gaps: Vec<i64> = sorted
         .windows(2)
-        .map(|w| (w[1] - w[0]).num_seconds())
-        .filter(|s| *s <= SESSION_GAP_MINUTES * 60)
+        .map(|w| (w[1] - w[0]).num_milliseconds())
+        .filter(|ms| *ms <= SESSION_GAP_MINUTES * 60_000)
         .collect();
-    let seconds: i64 = gaps.iter().sum();
-    (seconds > 0).then(|| gaps.len() as f64 * 3600.0 / seconds as f64)
+    let ms: i64 = gaps.iter().sum();
+    (ms > 0).then(|| gaps.len() as f64 * 3_600_000.0 / ms as f64)
 }
 
 /// One CSV row: a figure of a segment.

@@ -373,3 +373,50 @@ fn an_unknown_format_language_or_job_is_bad_usage() {
         assert!(out.stdout.is_empty(), "{full:?} printed a report");
     }
 }
+
+#[test]
+fn the_cost_follows_the_review_queue_and_the_stewards_decisions() {
+    for kind in StoreKind::both() {
+        let name = kind.name();
+        // The demo CRM as shipped: its pass proposes changes for review.
+        let sb = kind.sandbox(|c| c);
+        sb.pass_report("organisations");
+        let queue = sb.json(&[
+            "review",
+            "list",
+            "--job",
+            "organisations",
+            "--limit",
+            "1000",
+        ]);
+        let queue = queue.as_array().unwrap();
+        assert!(queue.len() > 3, "{name}: the demo pass proposes changes");
+        let before = report(&sb, "organisations")["cost"].clone();
+        assert_eq!(before["for_review"], queue.len(), "{name}");
+        assert_eq!(before["decisions"], 0, "{name}");
+
+        // Three decisions, one command each: seconds apart, one sitting.
+        for change in &queue[..2] {
+            sb.ok(&["review", "approve", &change["id"].to_string()]);
+        }
+        sb.ok(&["review", "reject", &queue[2]["id"].to_string()]);
+        let after = report(&sb, "organisations")["cost"].clone();
+        assert_eq!(after["for_review"], queue.len() - 3, "{name}");
+        assert_eq!(after["decisions"], 3, "{name}");
+        let rate = after["decisions_per_hour"].as_f64().unwrap_or(0.0);
+        assert!(
+            rate > 0.0,
+            "{name}: two gaps in one sitting give a rate: {after}"
+        );
+        let hours = after["review_hours"].as_f64().unwrap();
+        let want = (queue.len() - 3) as f64 / rate;
+        assert!((hours - want).abs() < 1e-6, "{name}: {hours} ≠ {want}");
+        let by_field = after["by_field"].as_array().unwrap();
+        assert!(!by_field.is_empty(), "{name}");
+        let listed: u64 = by_field
+            .iter()
+            .map(|f| f["proposals"].as_u64().unwrap())
+            .sum();
+        assert!(listed <= after["for_review"].as_u64().unwrap(), "{name}");
+    }
+}
