@@ -100,6 +100,17 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("organisation_id", "Organisation", "Organisation"),
     ("organisation_name", "Organisationsname", "Organisation name"),
     ("birth_date", "Geburtsdatum", "Birth date"),
+    ("other_names", "weitere Namen", "Other names"),
+    ("previous_names", "frühere Namen", "Previous names"),
+    ("legal_form_code", "Rechtsform-Code (ELF)", "Legal form code (ELF)"),
+    ("hq_street", "Sitz: Straße", "Head office: street"),
+    ("hq_postcode", "Sitz: PLZ", "Head office: postcode"),
+    ("hq_city", "Sitz: Ort", "Head office: city"),
+    ("hq_country", "Sitz: Land", "Head office: country"),
+    ("successor_lei", "LEI des Nachfolgers", "Successor LEI"),
+    ("successor_name", "Name des Nachfolgers", "Successor name"),
+    ("register_updated", "Registerstand", "Register updated"),
+    ("register_score", "Trefferwert des Registers", "Register's score"),
     ("records_subject", "Datensätze", "Records"),
     ("industry", "Branche (WZ-Abschnitt)", "Industry (WZ section)"),
     ("region", "Bundesland (aus der PLZ)", "Bundesland (from the postcode)"),
@@ -447,5 +458,71 @@ fn segment_table(segments: &[&Segment], dimension: Dimension, lang: Lang) -> Mar
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::consent::Channel;
+    use crate::domain::model::{EntityKind, Field};
+    use crate::domain::report::REFUSALS;
+
+    fn report(figures: Vec<Figure>) -> Report {
+        Report {
+            kind: EntityKind::Organisation,
+            generated_at: chrono::NaiveDate::from_ymd_opt(2026, 6, 1)
+                .unwrap()
+                .and_hms_opt(12, 0, 0)
+                .unwrap(),
+            records: 4,
+            crm_only: true,
+            figures,
+            segments: Vec::new(),
+            passes: Vec::new(),
+            cost: None,
+        }
+    }
+
+    #[test]
+    fn every_word_the_report_uses_has_a_label_in_both_languages() {
+        let mut keys: Vec<String> = Vec::new();
+        keys.extend(Section::ALL.iter().map(|s| s.to_string()));
+        keys.extend(Measure::ALL.iter().map(|m| m.to_string()));
+        keys.extend(MatchStatus::ALL.iter().map(|s| s.to_string()));
+        keys.extend(Channel::ALL.iter().map(|c| c.to_string()));
+        keys.extend(REFUSALS.iter().map(|g| g.to_string()));
+        keys.extend(Field::ALL.iter().map(|f| field_key(f.as_str())));
+        for key in keys {
+            assert!(
+                LABELS.iter().any(|(k, _, _)| *k == key),
+                "no label for `{key}`"
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (key, de, en) in LABELS {
+            assert!(seen.insert(key), "`{key}` twice");
+            assert!(!de.is_empty() && !en.is_empty(), "`{key}`");
+        }
+    }
+
+    #[test]
+    fn values_are_escaped_and_shares_written_the_german_way() {
+        let figure = Figure {
+            section: Section::Consistency,
+            subject: "legal_form".into(),
+            measure: Measure::MappedTo,
+            detail: Some("<b>GmbH & Co</b>".into()),
+            count: 1,
+            of: 3,
+        };
+        let page = page(&report(vec![figure]), "<script>job</script>", Lang::De);
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(page.contains("&lt;script&gt;job&lt;/script&gt;"));
+        assert!(page.contains("&lt;b&gt;GmbH &amp; Co&lt;/b&gt;"));
+        assert!(page.contains("1 / 3 (33,3 %)"), "{page}");
+        assert!(page.contains("nur die Seite des CRM"));
+        let english = super::page(&report(Vec::new()), "job", Lang::En);
+        assert!(english.contains("the CRM side only"));
     }
 }
