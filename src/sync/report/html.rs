@@ -6,6 +6,7 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 pub use crate::i18n::Lang;
 
 use crate::domain::model::MatchStatus;
+use crate::domain::picklist;
 use crate::domain::report::{Dimension, Figure, Measure, Report, Section, Segment};
 
 /// The label of `key` (a section, measure, field, status, channel, ground or page word);
@@ -112,6 +113,16 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("register_updated", "Registerstand", "Register updated"),
     ("register_score", "Trefferwert des Registers", "Register's score"),
     ("records_subject", "Datensätze", "Records"),
+    ("running", "läuft", "running"),
+    ("succeeded", "erfolgreich", "succeeded"),
+    ("degraded", "beeinträchtigt", "degraded"),
+    ("failed", "fehlgeschlagen", "failed"),
+    ("interrupted", "unterbrochen", "interrupted"),
+    ("ignore", "ignorieren", "ignore"),
+    ("fill_empty", "nur leere füllen", "fill empty"),
+    ("propose", "vorschlagen", "propose"),
+    ("overwrite", "überschreiben", "overwrite"),
+    ("overwrite_placeholder", "Platzhalter überschreiben", "overwrite placeholders"),
     ("industry", "Branche (WZ-Abschnitt)", "Industry (WZ section)"),
     ("region", "Bundesland (aus der PLZ)", "Bundesland (from the postcode)"),
     ("legal_form_dimension", "Rechtsform", "Legal form"),
@@ -211,7 +222,7 @@ pub fn page(report: &Report, job: &str, lang: Lang) -> String {
                                 @for load in &cost.by_field {
                                     tr {
                                         td { (l(&field_key(&load.field))) }
-                                        td { (load.policy.as_str()) }
+                                        td { (l(load.policy.as_str())) }
                                         td { (load.proposals) }
                                         td { (decimal(load.hours, lang)) }
                                     }
@@ -340,7 +351,7 @@ fn trend(report: &Report, lang: Lang) -> Markup {
                     tr {
                         td { (pass.id) }
                         td { (pass.started_at.format("%Y-%m-%d %H:%M")) }
-                        td { (pass.outcome.as_str()) }
+                        td { (l(pass.outcome.as_str())) }
                         td { (pass.records_read) }
                         @for status in MatchStatus::ALL {
                             td { (pass.counts.get(status).copied().unwrap_or(0)) }
@@ -372,6 +383,18 @@ fn headline(
         bases.dedup();
         (count, bases.iter().map(|(_, of)| of).sum())
     })
+}
+
+/// A segment's key as shown: a WZ section with its (German) title.
+fn segment_name(segment: &Segment, lang: Lang) -> String {
+    match (&segment.key, segment.dimension) {
+        (None, _) => label(lang, "no_key"),
+        (Some(key), Dimension::Industry) => match picklist::wz_title(key) {
+            Some(title) => format!("{key} – {title}"),
+            None => key.clone(),
+        },
+        (Some(key), _) => key.clone(),
+    }
 }
 
 /// A dimension's segments with a headline figure per section (JSON and CSV carry all).
@@ -445,7 +468,7 @@ fn segment_table(segments: &[&Segment], dimension: Dimension, lang: Lang) -> Mar
                 }
                 @for s in segments {
                     tr {
-                        td { (s.key.clone().unwrap_or_else(|| l("no_key"))) }
+                        td { (segment_name(s, lang)) }
                         td { (s.records) }
                         @for (_, section, measures, subject) in &present {
                             td {
@@ -465,7 +488,7 @@ fn segment_table(segments: &[&Segment], dimension: Dimension, lang: Lang) -> Mar
 mod tests {
     use super::*;
     use crate::domain::consent::Channel;
-    use crate::domain::model::{EntityKind, Field};
+    use crate::domain::model::{EntityKind, Field, PassOutcome, Policy};
     use crate::domain::report::REFUSALS;
 
     fn report(figures: Vec<Figure>) -> Report {
@@ -493,6 +516,8 @@ mod tests {
         keys.extend(Channel::ALL.iter().map(|c| c.to_string()));
         keys.extend(REFUSALS.iter().map(|g| g.to_string()));
         keys.extend(Field::ALL.iter().map(|f| field_key(f.as_str())));
+        keys.extend(PassOutcome::ALL.iter().map(|o| o.to_string()));
+        keys.extend(Policy::ALL.iter().map(|p| p.to_string()));
         for key in keys {
             assert!(
                 LABELS.iter().any(|(k, _, _)| *k == key),
@@ -503,6 +528,30 @@ mod tests {
         for (key, de, en) in LABELS {
             assert!(seen.insert(key), "`{key}` twice");
             assert!(!de.is_empty() && !en.is_empty(), "`{key}`");
+        }
+    }
+
+    #[test]
+    fn industry_segments_are_shown_with_the_title_of_their_wz_section() {
+        let segment = |dimension, key: Option<&str>| Segment {
+            dimension,
+            key: key.map(str::to_string),
+            records: 1,
+            figures: Vec::new(),
+        };
+        let cases = [
+            (
+                Dimension::Industry,
+                Some("J"),
+                Lang::De,
+                "J – Information und Kommunikation",
+            ),
+            (Dimension::Region, Some("Bayern"), Lang::En, "Bayern"),
+            (Dimension::LegalForm, None, Lang::De, "ohne Angabe"),
+            (Dimension::LegalForm, None, Lang::En, "not given"),
+        ];
+        for (dimension, key, lang, shown) in cases {
+            assert_eq!(segment_name(&segment(dimension, key), lang), shown);
         }
     }
 
