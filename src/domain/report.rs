@@ -20,7 +20,7 @@ use super::model::{
 };
 use super::normalise::{canonical_legal_form, e164};
 use super::picklist;
-use super::policy::is_placeholder;
+use super::policy::Placeholders;
 use super::postcode::{self, PostcodeCheck};
 use super::validate::{self, VatCheck};
 
@@ -286,31 +286,26 @@ pub struct Inputs<'a> {
 /// The report of `inputs`.
 pub fn report(inputs: &Inputs) -> Report {
     let crm_only = inputs.passes.is_empty();
-    let all: Vec<&Record> = inputs.records.iter().collect();
-    let figures = record_figures(inputs, &all, crm_only);
+    let ctx = Context::new(inputs);
+    // Each record is judged once; the whole and every segment count the same facts.
+    let facts: Vec<Facts> = inputs.records.iter().map(|r| ctx.facts(r)).collect();
+    let all: Vec<&Facts> = facts.iter().collect();
+    let figures = ctx.figures(&all, crm_only);
     let mut segments = Vec::new();
-    for dimension in [Dimension::Industry, Dimension::Region, Dimension::LegalForm] {
-        let field = match dimension {
-            Dimension::Industry => Field::IndustryCode,
-            Dimension::Region => Field::Postcode,
-            Dimension::LegalForm => Field::LegalForm,
-        };
-        if !inputs.fields.contains(&field) {
+    for (d, dimension) in DIMENSIONS.iter().enumerate() {
+        if !inputs.fields.contains(&dimension_field(*dimension)) {
             continue;
         }
-        let mut groups: BTreeMap<Option<String>, Vec<&Record>> = BTreeMap::new();
-        for record in &all {
-            groups
-                .entry(segment_key(dimension, record, inputs.placeholders))
-                .or_default()
-                .push(record);
+        let mut groups: BTreeMap<Option<String>, Vec<&Facts>> = BTreeMap::new();
+        for f in &all {
+            groups.entry(f.keys[d].clone()).or_default().push(f);
         }
         for (key, members) in groups {
             segments.push(Segment {
-                dimension,
+                dimension: *dimension,
                 key,
                 records: members.len() as u64,
-                figures: record_figures(inputs, &members, crm_only),
+                figures: ctx.figures(&members, crm_only),
             });
         }
     }
@@ -326,29 +321,304 @@ pub fn report(inputs: &Inputs) -> Report {
     }
 }
 
-/// The value of `field` unless it is blank or a placeholder.
-fn known<'r>(record: &'r Record, field: Field, placeholders: &[String]) -> Option<&'r str> {
-    record
-        .get(field)
-        .filter(|v| !is_placeholder(v, placeholders))
+const DIMENSIONS: [Dimension; 3] = [Dimension::Industry, Dimension::Region, Dimension::LegalForm];
+
+/// The field a dimension's key comes from; without it mapped there are no such segments.
+fn dimension_field(dimension: Dimension) -> Field {
+    match dimension {
+        Dimension::Industry => Field::IndustryCode,
+        Dimension::Region => Field::Postcode,
+        Dimension::LegalForm => Field::LegalForm,
+    }
 }
 
-fn segment_key(dimension: Dimension, record: &Record, placeholders: &[String]) -> Option<String> {
-    let value = |field| known(record, field, placeholders);
-    match dimension {
-        Dimension::Industry => value(Field::IndustryCode).and_then(|v| {
-            picklist::wz_section(v)
-                .or_else(|| {
-                    picklist::industry(v).and_then(|(code, ..)| picklist::wz_section(&code))
+/// Whether a value cannot be right.
+type Check = fn(&str) -> bool;
+
+const CHECKS: [(Field, Check); 5] = [
+    (Field::Lei, |v| validate::lei(v).is_none()),
+    (Field::VatId, |v| {
+        matches!(validate::vat_id(v), VatCheck::Invalid(_))
+    }),
+    (Field::RegisterNumber, |v| {
+        validate::register_number(v).is_none()
+    }),
+    (Field::Email, |v| !is_valid_email(v)),
+    (Field::Phone, |v| e164(v, "49").is_none()),
+];
+
+const VERIFIED: [Measure; 6] = [
+    Measure::VerifiedWithin30Days,
+    Measure::VerifiedWithin90Days,
+    Measure::VerifiedWithin365Days,
+    Measure::VerifiedLonger,
+    Measure::NeverVerified,
+    Measure::Inactive,
+];
+
+const MODIFIED: [Measure; 5] = [
+    Measure::ModifiedWithin30Days,
+    Measure::ModifiedWithin90Days,
+    Measure::ModifiedWithin365Days,
+    Measure::ModifiedLonger,
+    Measure::ModifiedUnknown,
+];
+
+/// What one record contributes to the figures.
+struct Facts {
+    /// Per field of [`Inputs::fields`]: filled, placeholder or empty.
+    fill: Vec<Measure>,
+    /// Per check of [`Context::checks`]: `None` without a value, else whether it is invalid.
+    invalid: Vec<Option<bool>>,
+    /// `None` without a postcode.
+    postcode: Option<PostcodeCheck>,
+    /// Per field of [`Context::picks`]: `None` without a value, else whether it is in the
+    /// list and what it would map onto.
+    picks: Vec<Option<(bool, Option<String>)>>,
+    verified: Measure,
+    modified: Measure,
+    status: Option<MatchStatus>,
+    /// Per channel (contacts): allowed, and on what ground.
+    reach: Vec<(Channel, bool, Ground)>,
+    /// Per dimension of [`DIMENSIONS`].
+    keys: [Option<String>; 3],
+}
+
+/// What every record is judged against, prepared once.
+struct Context<'i, 'a> {
+    inputs: &'i Inputs<'a>,
+    placeholders: Placeholders,
+    checks: Vec<(Field, Check)>,
+    picks: Vec<Field>,
+}
+
+impl<'i, 'a> Context<'i, 'a> {
+    fn new(inputs: &'i Inputs<'a>) -> Self {
+        let mapped = |f: &Field| inputs.fields.contains(f);
+        Context {
+            inputs,
+            placeholders: Placeholders::new(inputs.placeholders),
+            checks: CHECKS.iter().filter(|(f, _)| mapped(f)).copied().collect(),
+            picks: picklist::fields(inputs.kind)
+                .iter()
+                .filter(|f| mapped(f))
+                .copied()
+                .collect(),
+        }
+    }
+
+    /// The value of `field` unless it is blank or a placeholder.
+    fn known<'r>(&self, record: &'r Record, field: Field) -> Option<&'r str> {
+        record.get(field).filter(|v| !self.placeholders.matches(v))
+    }
+
+    fn facts(&self, record: &Record) -> Facts {
+        let inputs = self.inputs;
+        let known = |field| self.known(record, field);
+        let fill = inputs
+            .fields
+            .iter()
+            .map(|f| match record.get(*f) {
+                Some(v) if self.placeholders.matches(v) => Measure::Placeholder,
+                Some(_) => Measure::Filled,
+                None => Measure::Empty,
+            })
+            .collect();
+        let invalid = self
+            .checks
+            .iter()
+            .map(|(field, invalid)| known(*field).map(invalid))
+            .collect();
+        let postcode = inputs
+            .fields
+            .contains(&Field::Postcode)
+            .then(|| known(Field::Postcode))
+            .flatten()
+            .map(|plz| postcode::check(plz, known(Field::City), known(Field::Country)));
+        let mappings = if self.picks.is_empty() {
+            Vec::new()
+        } else {
+            picklist::mappings(inputs.kind, record)
+        };
+        let picks = self
+            .picks
+            .iter()
+            .map(|field| {
+                known(*field).map(|v| {
+                    let to = mappings.iter().find(|m| m.field == *field);
+                    (picklist::in_list(*field, v), to.map(|m| m.to.clone()))
                 })
-                .map(str::to_string)
-        }),
-        Dimension::Region => value(Field::Postcode)
-            .and_then(|v| postcode::bundesland(v, value(Field::Country)))
-            .map(str::to_string),
-        Dimension::LegalForm => value(Field::LegalForm)
-            .and_then(canonical_legal_form)
-            .map(str::to_string),
+            })
+            .collect();
+        // The first four of `buckets` by age: within 30, 90, 365 days, or longer.
+        let by_age = |at: NaiveDateTime, buckets: &[Measure]| match (inputs.now - at).num_days() {
+            ..=30 => buckets[0],
+            31..=90 => buckets[1],
+            91..=365 => buckets[2],
+            _ => buckets[3],
+        };
+        let state = inputs.statuses.get(&record.id);
+        let verified = match state {
+            Some(s) if s.status == MatchStatus::Inactive => Measure::Inactive,
+            Some(StatusFact {
+                verified_at: Some(at),
+                ..
+            }) => by_age(*at, &VERIFIED),
+            _ => Measure::NeverVerified,
+        };
+        let modified = match (inputs.modified_at)(record) {
+            Some(at) => by_age(at, &MODIFIED),
+            None => Measure::ModifiedUnknown,
+        };
+        let reach = if inputs.kind != EntityKind::Contact {
+            Vec::new()
+        } else if inputs.erased.contains(&record.id) {
+            consent::erased(inputs.now.date())
+        } else {
+            let (audience, _) = consent::audience_of(Some(record));
+            let held = inputs
+                .consents
+                .get(&record.id)
+                .map_or(&[][..], Vec::as_slice);
+            consent::verdicts(audience, held, inputs.now)
+        };
+        let industry = known(Field::IndustryCode).and_then(|v| {
+            picklist::wz_section(v).or_else(|| {
+                let mapped = mappings.iter().find(|m| m.field == Field::IndustryCode)?;
+                picklist::wz_section(&mapped.to)
+            })
+        });
+        let region =
+            known(Field::Postcode).and_then(|v| postcode::bundesland(v, known(Field::Country)));
+        let legal_form = known(Field::LegalForm).and_then(canonical_legal_form);
+        Facts {
+            fill,
+            invalid,
+            postcode,
+            picks,
+            verified,
+            modified,
+            status: state.map(|s| s.status),
+            reach: reach
+                .into_iter()
+                .map(|v| (v.channel, v.allowed, v.ground))
+                .collect(),
+            keys: [industry, region, legal_form].map(|k| k.map(str::to_string)),
+        }
+    }
+
+    /// The figures 1–4, 6 (status now) and 7 of `records`.
+    fn figures(&self, records: &[&Facts], crm_only: bool) -> Vec<Figure> {
+        let n = records.len() as u64;
+        let mut out = Figures(Vec::new());
+
+        // 1. Completeness.
+        for (i, field) in self.inputs.fields.iter().enumerate() {
+            let fill = tally(records, |f| f.fill[i]);
+            for measure in [Measure::Filled, Measure::Placeholder, Measure::Empty] {
+                let count = fill.get(&measure).copied().unwrap_or(0);
+                out.add(Section::Completeness, field.as_str(), measure, count, n);
+            }
+        }
+
+        // 2. Validity: of the values there, those that cannot be right.
+        for (i, (field, _)) in self.checks.iter().enumerate() {
+            let checked = tally(records.iter().filter_map(|f| f.invalid[i]), |bad| bad);
+            let bad = checked.get(&true).copied().unwrap_or(0);
+            let values = checked.values().sum();
+            out.add(
+                Section::Validity,
+                field.as_str(),
+                Measure::Invalid,
+                bad,
+                values,
+            );
+        }
+        if self.inputs.fields.contains(&Field::Postcode) {
+            let verdicts = tally(records.iter().filter_map(|f| f.postcode), |c| c);
+            let count = |c: PostcodeCheck| verdicts.get(&c).copied().unwrap_or(0);
+            let german = verdicts.values().sum::<u64>() - count(PostcodeCheck::NotGerman);
+            for (check, measure) in [
+                (PostcodeCheck::Unknown, Measure::UnknownPostcode),
+                (PostcodeCheck::OtherCity, Measure::PostcodeOtherCity),
+            ] {
+                let subject = Field::Postcode.as_str();
+                out.add(Section::Validity, subject, measure, count(check), german);
+            }
+        }
+
+        // 3. Consistency: free text where a pick list belongs, and what it would map onto.
+        for (i, field) in self.picks.iter().enumerate() {
+            let values: Vec<&(bool, Option<String>)> =
+                records.iter().filter_map(|f| f.picks[i].as_ref()).collect();
+            let total = values.len() as u64;
+            let in_list = values.iter().filter(|(listed, _)| *listed).count() as u64;
+            let section = Section::Consistency;
+            let subject = field.as_str();
+            out.add(section, subject, Measure::InList, in_list, total);
+            out.add(section, subject, Measure::FreeText, total - in_list, total);
+            let targets = tally(values.iter().filter_map(|(_, to)| to.as_ref()), |to| to);
+            for (to, count) in targets {
+                let detail = Some(to.clone());
+                out.add_detailed(section, subject, Measure::MappedTo, detail, count, total);
+            }
+        }
+
+        // 4. Currency: verified against the register, and the CRM's own modification dates.
+        let mut ages: Vec<(&[Measure], BTreeMap<Measure, u64>)> = Vec::new();
+        if !crm_only {
+            ages.push((&VERIFIED, tally(records, |f| f.verified)));
+        }
+        ages.push((&MODIFIED, tally(records, |f| f.modified)));
+        for (measures, counts) in ages {
+            for measure in measures {
+                let count = counts.get(measure).copied().unwrap_or(0);
+                out.add(Section::Currency, "records", *measure, count, n);
+            }
+        }
+
+        // 6. Match status of each record now (the pass counts are in `Report::passes`).
+        if !crm_only {
+            let statuses = tally(records, |f| f.status);
+            let subjects = MatchStatus::ALL
+                .iter()
+                .map(|s| (Some(*s), s.as_str()))
+                .chain([(None, NOT_CHECKED)]);
+            for (status, subject) in subjects {
+                let count = statuses.get(&status).copied().unwrap_or(0);
+                out.add(Section::MatchStatus, subject, Measure::Records, count, n);
+            }
+        }
+
+        // 7. Reachability per channel under UWG §7.
+        if self.inputs.kind == EntityKind::Contact {
+            let grounds = tally(records.iter().flat_map(|f| &f.reach), |v| *v);
+            for &channel in Channel::ALL {
+                let allowed: u64 = grounds
+                    .iter()
+                    .filter(|((c, ok, _), _)| *c == channel && *ok)
+                    .map(|(_, n)| n)
+                    .sum();
+                let section = Section::Reachability;
+                out.add(section, channel.as_str(), Measure::Allowed, allowed, n);
+                for ground in REFUSALS {
+                    let count = grounds
+                        .get(&(channel, false, *ground))
+                        .copied()
+                        .unwrap_or(0);
+                    let detail = Some(ground.as_str().to_string());
+                    out.add_detailed(
+                        section,
+                        channel.as_str(),
+                        Measure::Refused,
+                        detail,
+                        count,
+                        n,
+                    );
+                }
+            }
+        }
+        out.0
     }
 }
 
@@ -390,257 +660,6 @@ fn tally<T, B: Ord>(
         *counts.entry(bucket(item)).or_insert(0) += 1;
     }
     counts
-}
-
-/// The figures 1–4, 6 (status now) and 7 of `records`.
-fn record_figures(inputs: &Inputs, records: &[&Record], crm_only: bool) -> Vec<Figure> {
-    let n = records.len() as u64;
-    let ph = inputs.placeholders;
-    let mut out = Figures(Vec::new());
-    let mapped = |f: &Field| inputs.fields.contains(f);
-
-    // 1. Completeness.
-    for &field in inputs.fields {
-        let (mut filled, mut placeholder) = (0, 0);
-        for record in records {
-            match record.get(field) {
-                Some(v) if is_placeholder(v, ph) => placeholder += 1,
-                Some(_) => filled += 1,
-                None => {}
-            }
-        }
-        let section = Section::Completeness;
-        out.add(section, field.as_str(), Measure::Filled, filled, n);
-        out.add(
-            section,
-            field.as_str(),
-            Measure::Placeholder,
-            placeholder,
-            n,
-        );
-        out.add(
-            section,
-            field.as_str(),
-            Measure::Empty,
-            n - filled - placeholder,
-            n,
-        );
-    }
-
-    // 2. Validity: of the values there, those that cannot be right.
-    type Check = fn(&str) -> bool;
-    let checks: [(Field, Check); 5] = [
-        (Field::Lei, |v| validate::lei(v).is_none()),
-        (Field::VatId, |v| {
-            matches!(validate::vat_id(v), VatCheck::Invalid(_))
-        }),
-        (Field::RegisterNumber, |v| {
-            validate::register_number(v).is_none()
-        }),
-        (Field::Email, |v| !is_valid_email(v)),
-        (Field::Phone, |v| e164(v, "49").is_none()),
-    ];
-    for (field, invalid) in checks.iter().filter(|(f, _)| mapped(f)) {
-        let values: Vec<&str> = records
-            .iter()
-            .filter_map(|r| known(r, *field, ph))
-            .collect();
-        let bad = values.iter().filter(|v| invalid(v)).count() as u64;
-        out.add(
-            Section::Validity,
-            field.as_str(),
-            Measure::Invalid,
-            bad,
-            values.len() as u64,
-        );
-    }
-    if mapped(&Field::Postcode) {
-        let verdicts = tally(
-            records.iter().filter_map(|r| {
-                let plz = known(r, Field::Postcode, ph)?;
-                Some(postcode::check(
-                    plz,
-                    known(r, Field::City, ph),
-                    known(r, Field::Country, ph),
-                ))
-            }),
-            |c| c,
-        );
-        let count = |c: PostcodeCheck| verdicts.get(&c).copied().unwrap_or(0);
-        let german = verdicts.values().sum::<u64>() - count(PostcodeCheck::NotGerman);
-        let subject = Field::Postcode.as_str();
-        let unknown = count(PostcodeCheck::Unknown);
-        out.add(
-            Section::Validity,
-            subject,
-            Measure::UnknownPostcode,
-            unknown,
-            german,
-        );
-        let other = count(PostcodeCheck::OtherCity);
-        out.add(
-            Section::Validity,
-            subject,
-            Measure::PostcodeOtherCity,
-            other,
-            german,
-        );
-    }
-
-    // 3. Consistency: free text where a pick list belongs, and what it would map onto.
-    for &field in picklist::fields(inputs.kind).iter().filter(|f| mapped(f)) {
-        let values: Vec<&&Record> = records
-            .iter()
-            .filter(|r| known(r, field, ph).is_some())
-            .collect();
-        let in_list = values
-            .iter()
-            .filter(|r| known(r, field, ph).is_some_and(|v| picklist::in_list(field, v)))
-            .count() as u64;
-        let total = values.len() as u64;
-        let section = Section::Consistency;
-        out.add(section, field.as_str(), Measure::InList, in_list, total);
-        out.add(
-            section,
-            field.as_str(),
-            Measure::FreeText,
-            total - in_list,
-            total,
-        );
-        let targets = tally(
-            values.iter().flat_map(|r| {
-                picklist::mappings(inputs.kind, r)
-                    .into_iter()
-                    .filter(|m| m.field == field)
-                    .map(|m| m.to)
-            }),
-            |to| to,
-        );
-        for (to, count) in targets {
-            out.add_detailed(
-                section,
-                field.as_str(),
-                Measure::MappedTo,
-                Some(to),
-                count,
-                total,
-            );
-        }
-    }
-
-    // 4. Currency: verified against the register, and the CRM's own modification dates.
-    const VERIFIED: [Measure; 6] = [
-        Measure::VerifiedWithin30Days,
-        Measure::VerifiedWithin90Days,
-        Measure::VerifiedWithin365Days,
-        Measure::VerifiedLonger,
-        Measure::NeverVerified,
-        Measure::Inactive,
-    ];
-    const MODIFIED: [Measure; 5] = [
-        Measure::ModifiedWithin30Days,
-        Measure::ModifiedWithin90Days,
-        Measure::ModifiedWithin365Days,
-        Measure::ModifiedLonger,
-        Measure::ModifiedUnknown,
-    ];
-    // The first four of `buckets` by age: within 30, 90, 365 days, or longer.
-    let by_age = |at: NaiveDateTime, buckets: &[Measure]| match (inputs.now - at).num_days() {
-        ..=30 => buckets[0],
-        31..=90 => buckets[1],
-        91..=365 => buckets[2],
-        _ => buckets[3],
-    };
-    let mut ages = Vec::new();
-    if !crm_only {
-        let verified = tally(records.iter(), |r| match inputs.statuses.get(&r.id) {
-            Some(s) if s.status == MatchStatus::Inactive => Measure::Inactive,
-            Some(StatusFact {
-                verified_at: Some(at),
-                ..
-            }) => by_age(*at, &VERIFIED),
-            _ => Measure::NeverVerified,
-        });
-        ages.push((&VERIFIED[..], verified));
-    }
-    let modified = tally(records.iter(), |r| match (inputs.modified_at)(r) {
-        Some(at) => by_age(at, &MODIFIED),
-        None => Measure::ModifiedUnknown,
-    });
-    ages.push((&MODIFIED[..], modified));
-    for (measures, counts) in ages {
-        for measure in measures {
-            let count = counts.get(measure).copied().unwrap_or(0);
-            out.add(Section::Currency, "records", *measure, count, n);
-        }
-    }
-
-    // 6. Match status of each record now (the pass counts are in `Report::passes`).
-    if !crm_only {
-        let statuses = tally(records.iter(), |r| {
-            inputs.statuses.get(&r.id).map(|s| s.status)
-        });
-        for status in MatchStatus::ALL {
-            let count = statuses.get(&Some(*status)).copied().unwrap_or(0);
-            out.add(
-                Section::MatchStatus,
-                status.as_str(),
-                Measure::Records,
-                count,
-                n,
-            );
-        }
-        let unchecked = statuses.get(&None).copied().unwrap_or(0);
-        out.add(
-            Section::MatchStatus,
-            NOT_CHECKED,
-            Measure::Records,
-            unchecked,
-            n,
-        );
-    }
-
-    // 7. Reachability per channel under UWG §7.
-    if inputs.kind == EntityKind::Contact {
-        let none = Vec::new();
-        let verdicts: Vec<consent::Verdict> = records
-            .iter()
-            .flat_map(|r| {
-                if inputs.erased.contains(&r.id) {
-                    consent::erased(inputs.now.date())
-                } else {
-                    let (audience, _) = consent::audience_of(Some(r));
-                    let held = inputs.consents.get(&r.id).unwrap_or(&none);
-                    consent::verdicts(audience, held, inputs.now)
-                }
-            })
-            .collect();
-        let grounds = tally(verdicts.iter(), |v| (v.channel, v.allowed, v.ground));
-        for &channel in Channel::ALL {
-            let allowed: u64 = grounds
-                .iter()
-                .filter(|((c, ok, _), _)| *c == channel && *ok)
-                .map(|(_, n)| n)
-                .sum();
-            let section = Section::Reachability;
-            out.add(section, channel.as_str(), Measure::Allowed, allowed, n);
-            for ground in REFUSALS {
-                let count = grounds
-                    .get(&(channel, false, *ground))
-                    .copied()
-                    .unwrap_or(0);
-                out.add_detailed(
-                    section,
-                    channel.as_str(),
-                    Measure::Refused,
-                    Some(ground.as_str().to_string()),
-                    count,
-                    n,
-                );
-            }
-        }
-    }
-    out.0
 }
 
 /// The subject of the records no pass has checked.
