@@ -303,12 +303,15 @@ pub struct ConsentImport {
     pub errors: Vec<RowError>,
 }
 
-/// A time as lists write it: RFC 3339, `YYYY-MM-DD HH:MM[:SS]` (UTC) or a date (midnight).
+/// A time as lists and databases write it: RFC 3339, `YYYY-MM-DD HH:MM[:SS[.ffffff]]`
+/// (UTC), PostgreSQL's `YYYY-MM-DD HH:MM:SS[.ffffff]+HH` (a `timestamptz` as text), or a
+/// date (midnight).
 pub fn parse_time(raw: &str) -> Result<NaiveDateTime, String> {
     let v = raw.trim();
     chrono::DateTime::parse_from_rfc3339(v)
+        .or_else(|_| chrono::DateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S%.f%#z"))
         .map(|d| d.naive_utc())
-        .or_else(|_| NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S"))
+        .or_else(|_| NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S%.f"))
         .or_else(|_| NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M"))
         .or_else(|_| NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
         .or_else(|_| {
@@ -574,4 +577,31 @@ pub async fn export_csv(
         .flush()
         .map_err(|e| SyncError::Refused(format!("cannot write the export: {e}")))?;
     Ok(rows.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    #[test]
+    fn times_are_read_as_lists_and_databases_write_them() {
+        // (text, UTC)
+        let cases = [
+            ("2026-01-31", Some("2026-01-31 00:00:00")),
+            ("2026-01-31 14:05", Some("2026-01-31 14:05:00")),
+            ("2026-01-31 14:05:09", Some("2026-01-31 14:05:09")),
+            ("2026-01-31T14:05:09", Some("2026-01-31 14:05:09")),
+            ("2026-01-31T14:05:09+01:00", Some("2026-01-31 13:05:09")),
+            ("2026-01-31 14:05:09.123456", Some("2026-01-31 14:05:09")),
+            ("2026-01-31 14:05:09.5+02", Some("2026-01-31 12:05:09")),
+            ("31.01.2026", None),
+            ("k.A.", None),
+        ];
+        for (text, want) in cases {
+            let got = parse_time(text)
+                .ok()
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+            assert_eq!(got.as_deref(), want, "{text}");
+        }
+    }
 }
