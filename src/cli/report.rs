@@ -14,6 +14,7 @@ use crate::sync::report::{build, html};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
+    /// The job whose CRM records are reported on (its entity kind, CRM and passes).
     #[arg(long)]
     job: String,
     #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
