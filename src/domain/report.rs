@@ -690,16 +690,15 @@ fn cost(inputs: &Inputs) -> Cost {
         .collect();
     let rate = decisions_per_hour(inputs.decisions);
     let hours = |n: u64| rate.map(|r| n as f64 / r);
-    let mut by_field: Vec<FieldLoad> =
-        tally(waiting.iter(), |c| (c.field.clone(), c.policy.as_str()))
-            .into_iter()
-            .map(|((field, policy), proposals)| FieldLoad {
-                field,
-                policy: policy.parse().unwrap_or(Policy::Propose),
-                proposals,
-                hours: hours(proposals),
-            })
-            .collect();
+    let mut by_field: Vec<FieldLoad> = tally(waiting.iter(), |c| (c.field.clone(), c.policy))
+        .into_iter()
+        .map(|((field, policy), proposals)| FieldLoad {
+            field,
+            policy,
+            proposals,
+            hours: hours(proposals),
+        })
+        .collect();
     by_field.sort_by(|a, b| b.proposals.cmp(&a.proposals).then(a.field.cmp(&b.field)));
     by_field.truncate(TOP_FIELDS);
     Cost {
