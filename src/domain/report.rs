@@ -3,8 +3,9 @@
 //! over which channel, and what a correction costs in steward time; broken down by
 //! industry, region and legal form. Pure: the caller reads the CRM and the store.
 //!
-//! Every figure is a count of records (or values) out of a base, never a value itself, so
-//! no personal data can reach a report.
+//! Every figure is a count of records (or values) out of a base, never a record's value;
+//! mapping targets and segment keys are entries of controlled lists (WZ codes, legal
+//! forms, ISO countries, salutations, Bundesländer). So no personal data reaches a report.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
