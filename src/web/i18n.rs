@@ -63,6 +63,7 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("revoke", "Widerruf erfassen", "Record revocation"),
     ("letter", "Brief", "Letter"),
     ("tuning", "Schwellen abstimmen", "Tune thresholds"),
+    ("report", "Datenaudit", "Data audit"),
     ("target_precision", "Ziel-Präzision", "Target precision"),
     ("target_recall", "Ziel-Trefferquote", "Target recall"),
     ("threshold", "Schwelle", "Threshold"),
