@@ -10,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod html_escape;
+pub mod i18n;
 pub mod matching;
 pub mod metrics;
 pub mod preflight;

@@ -12,6 +12,7 @@ mod import;
 mod match_files;
 mod migrate;
 mod output;
+mod report;
 mod retention;
 mod revert;
 mod review;
@@ -92,6 +93,9 @@ pub enum Command {
     /// Precision and recall of a job's match thresholds on the stewards' decisions, and
     /// suggested thresholds.
     Tune(tune::TuneArgs),
+    /// The data-quality report (Datenaudit) of a job: completeness, validity, consistency,
+    /// currency, match status, reachability and correction cost, from the store and the CRM.
+    Report(report::ReportArgs),
     /// Link two CSV files with the matching engine (no store, no CRM; --config is not read).
     Match(match_files::MatchArgs),
     /// Serve the review UI and JSON API (default 127.0.0.1:8080; TLS from a reverse proxy).
@@ -234,6 +238,7 @@ async fn dispatch(
         Command::SubjectAccess(args) => subject_access::run(&config, &store, args).await,
         Command::Retention(cmd) => retention::run(&config, &store, cmd).await,
         Command::Tune(args) => tune::run(&config, &store, args).await,
+        Command::Report(args) => report::run(&config, &store, args).await,
         Command::CheckConfig(_) | Command::Explain(_) | Command::Match(_) => {
             unreachable!("handled before the store is opened")
         }

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
-use super::model::snake_names;
+use super::model::{snake_names, Field, Record};
 
 /// An advertising channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -73,7 +73,40 @@ pub struct Verdict {
     pub channel: Channel,
     pub allowed: bool,
     pub reason: String,
+    /// The reason as a kind, so that verdicts can be counted (the data-quality report).
+    pub ground: Ground,
 }
+
+/// Why a channel is open or closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ground {
+    OptIn,
+    /// Letters need no consent.
+    NoConsentNeeded,
+    /// Business telephone with presumed consent.
+    Presumed,
+    Revoked,
+    /// An e-mail opt-in without its double opt-in proof.
+    OptInWithoutProof,
+    /// A business contact without the consent the channel needs.
+    NoConsent,
+    /// A consumer without the opt-in the channel needs.
+    ConsumerWithoutOptIn,
+    /// Erased (Art. 17 GDPR): nothing is allowed any more.
+    Erased,
+}
+
+snake_names!(Ground {
+    OptIn => "opt_in",
+    NoConsentNeeded => "no_consent_needed",
+    Presumed => "presumed",
+    Revoked => "revoked",
+    OptInWithoutProof => "opt_in_without_proof",
+    NoConsent => "no_consent",
+    ConsumerWithoutOptIn => "consumer_without_opt_in",
+    Erased => "erased",
+});
 
 /// Where a record cannot stand as it is: an e-mail opt-in without its double opt-in proof,
 /// or presumed consent outside business telephone.
@@ -110,10 +143,14 @@ pub fn verdict(
         .filter(|c| c.channel == channel && c.at <= now)
         .collect();
     relevant.sort_by_key(|c| c.at);
-    let verdict = |allowed: bool, reason: String| Verdict {
+    let verdict = |ground: Ground, reason: String| Verdict {
         channel,
-        allowed,
+        allowed: matches!(
+            ground,
+            Ground::OptIn | Ground::NoConsentNeeded | Ground::Presumed
+        ),
         reason,
+        ground,
     };
     let when = |c: &Consent| c.at.format("%Y-%m-%d %H:%M").to_string();
     // A revocation wins from its timestamp on: only a newer opt-in can lift it.
@@ -130,13 +167,13 @@ pub fn verdict(
     let proven = opt_in.filter(|c| channel != Channel::Email || c.evidence.is_some());
     if let Some(c) = proven {
         return verdict(
-            true,
+            Ground::OptIn,
             format!("opt-in of {} (source: {})", when(c), c.source),
         );
     }
     if let Some(o) = last_opt_out {
         return verdict(
-            false,
+            Ground::Revoked,
             format!(
                 "revoked on {} (source: {}); a revocation wins until a newer opt-in",
                 when(o),
@@ -145,7 +182,10 @@ pub fn verdict(
         );
     }
     match (channel, audience) {
-        (Channel::Letter, _) => verdict(true, "letters need no consent (UWG §7)".into()),
+        (Channel::Letter, _) => verdict(
+            Ground::NoConsentNeeded,
+            "letters need no consent (UWG §7)".into(),
+        ),
         (Channel::Phone, Audience::Business) => {
             match relevant
                 .iter()
@@ -153,7 +193,7 @@ pub fn verdict(
                 .find(|c| c.status == ConsentStatus::Presumed)
             {
                 Some(c) => verdict(
-                    true,
+                    Ground::Presumed,
                     format!(
                         "business contact with presumed consent of {} (source: {}; UWG §7(2) no. 1)",
                         when(c),
@@ -161,24 +201,64 @@ pub fn verdict(
                     ),
                 ),
                 None => verdict(
-                    false,
+                    Ground::NoConsent,
                     "business contact without presumed consent on record; record one or an opt-in"
                         .into(),
                 ),
             }
         }
         (Channel::Email, _) if opt_in.is_some() => verdict(
-            false,
+            Ground::OptInWithoutProof,
             "the e-mail opt-in has no double opt-in proof (request, confirmation, confirmed text)"
                 .into(),
         ),
         (Channel::Phone, Audience::Consumer) => verdict(
-            false,
+            Ground::ConsumerWithoutOptIn,
             "telephone to a consumer needs a prior, provable opt-in (UWG §7(2) no. 1)".into(),
         ),
-        (_, _) => verdict(
-            false,
+        (_, audience) => verdict(
+            match audience {
+                Audience::Business => Ground::NoConsent,
+                Audience::Consumer => Ground::ConsumerWithoutOptIn,
+            },
             format!("{channel} advertising needs a prior, provable opt-in (UWG §7(2))"),
+        ),
+    }
+}
+
+/// Every channel closed: the contact was erased on `erased_on`. Kept telephone proofs
+/// document the past; they allow nothing any more.
+pub fn erased(erased_on: chrono::NaiveDate) -> Vec<Verdict> {
+    Channel::ALL
+        .iter()
+        .map(|channel| Verdict {
+            channel: *channel,
+            allowed: false,
+            reason: format!(
+                "the contact was erased on {} (Art. 17 GDPR)",
+                erased_on.format("%Y-%m-%d")
+            ),
+            ground: Ground::Erased,
+        })
+        .collect()
+}
+
+/// Whether a CRM contact is a business contact (linked to an organisation) or a consumer,
+/// with the reason; a contact the CRM no longer has is judged as a consumer, the stricter
+/// case.
+pub fn audience_of(record: Option<&Record>) -> (Audience, String) {
+    match record.and_then(|r| r.get(Field::OrganisationId)) {
+        Some(org) => (
+            Audience::Business,
+            format!("linked to organisation {org} in the CRM"),
+        ),
+        None if record.is_some() => (
+            Audience::Consumer,
+            "not linked to an organisation in the CRM".to_string(),
+        ),
+        None => (
+            Audience::Consumer,
+            "not in the CRM; judged as a consumer, the stricter rules".to_string(),
         ),
     }
 }
@@ -281,6 +361,43 @@ mod tests {
             );
             assert!(!v.reason.is_empty());
         }
+    }
+
+    #[test]
+    fn every_verdict_names_its_ground() {
+        use Ground as G;
+        // (channel, audience, history, ground)
+        let cases: &[(Channel, Audience, History, Ground)] = &[
+            (Letter, Consumer, NOTHING, G::NoConsentNeeded),
+            (Letter, Business, OPT_OUT, G::Revoked),
+            (Phone, Business, PRESUMED, G::Presumed),
+            (Phone, Business, NOTHING, G::NoConsent),
+            (Phone, Consumer, NOTHING, G::ConsumerWithoutOptIn),
+            (Email, Business, NOTHING, G::NoConsent),
+            (Email, Consumer, NOTHING, G::ConsumerWithoutOptIn),
+            (Sms, Consumer, OPT_IN, G::OptIn),
+            (Fax, Business, REVOKED_AFTER_OPT_IN, G::Revoked),
+        ];
+        for (channel, audience, history, ground) in cases {
+            let records: Vec<Consent> = history
+                .iter()
+                .map(|(status, day)| record(*channel, *status, *day))
+                .collect();
+            let v = verdict(*channel, *audience, &records, at(20));
+            assert_eq!(
+                v.ground, *ground,
+                "{channel} to a {audience} with {history:?}"
+            );
+        }
+        let mut bare = record(Email, OptIn, 1);
+        bare.evidence = None;
+        assert_eq!(
+            verdict(Email, Consumer, &[bare], at(20)).ground,
+            G::OptInWithoutProof
+        );
+        let gone = erased(at(3).date());
+        assert!(gone.iter().all(|v| !v.allowed && v.ground == G::Erased));
+        assert_eq!(gone.len(), Channel::ALL.len());
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub mod normalise;
 pub mod packed;
 pub mod picklist;
 pub mod policy;
+pub mod postcode;
+pub mod report;
 pub mod score;
 pub mod tune;
 pub mod validate;

@@ -188,7 +188,7 @@ pub enum ChangeStatus {
 }
 
 /// What refsync may do with a field that differs from the register.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Policy {
     /// Never touch the field.

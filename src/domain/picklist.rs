@@ -160,23 +160,33 @@ struct WzClass {
     tokens: Vec<String>,
 }
 
+struct Wz {
+    classes: Vec<WzClass>,
+    /// Code of every level → title.
+    titles: HashMap<&'static str, &'static str>,
+    /// Code → the code one level up (a section has none).
+    parents: HashMap<&'static str, &'static str>,
+}
+
 /// WZ classes (level 4) with their title tokens; codes of every level for validation.
-fn wz() -> &'static (Vec<WzClass>, HashMap<&'static str, &'static str>) {
-    static TABLE: OnceLock<(Vec<WzClass>, HashMap<&'static str, &'static str>)> = OnceLock::new();
+fn wz() -> &'static Wz {
+    static TABLE: OnceLock<Wz> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut classes = Vec::new();
         let mut codes = HashMap::new();
+        let mut parents = HashMap::new();
         for line in WZ2008.lines().skip(1) {
             let mut parts = line.splitn(3, ',');
             let (Some(code), Some(level), Some(rest)) = (parts.next(), parts.next(), parts.next())
             else {
                 continue;
             };
-            let title = rest
-                .rsplit_once(',')
-                .map_or(rest, |(t, _)| t)
-                .trim_matches('"');
+            let (title, parent) = rest.rsplit_once(',').unwrap_or((rest, ""));
+            let title = title.trim_matches('"');
             codes.insert(code, title);
+            if !parent.is_empty() {
+                parents.insert(code, parent);
+            }
             if level == "4" {
                 let tokens = fold_text(title)
                     .split(' ')
@@ -189,13 +199,48 @@ fn wz() -> &'static (Vec<WzClass>, HashMap<&'static str, &'static str>) {
                 classes.push(WzClass { code, tokens });
             }
         }
-        (classes, codes)
+        Wz {
+            classes,
+            titles: codes,
+            parents,
+        }
     })
 }
 
 /// The WZ 2008 title of a code, if it is one.
 pub fn wz_title(code: &str) -> Option<&'static str> {
-    wz().1.get(code.trim()).copied()
+    wz().titles.get(code.trim()).copied()
+}
+
+/// The WZ 2008 section (`A`–`U`) a code of any level belongs to, if it is one.
+pub fn wz_section(code: &str) -> Option<&'static str> {
+    let table = wz();
+    let mut at = *table.titles.get_key_value(code.trim())?.0;
+    while let Some(parent) = table.parents.get(at) {
+        at = parent;
+    }
+    Some(at)
+}
+
+/// The fields of `kind` that belong to a controlled list.
+pub fn fields(kind: EntityKind) -> &'static [Field] {
+    match kind {
+        EntityKind::Organisation => &[Field::IndustryCode, Field::LegalForm, Field::Country],
+        EntityKind::Contact => &[Field::Salutation],
+    }
+}
+
+/// Whether `value` is already in the controlled list of `field` (one of [`fields`]): a
+/// WZ 2008 code, a canonical legal form, an ISO 3166-1 alpha-2 code, `Herr` or `Frau`.
+pub fn in_list(field: Field, value: &str) -> bool {
+    let v = value.trim();
+    match field {
+        Field::IndustryCode => wz_title(v).is_some(),
+        Field::LegalForm => canonical_legal_form(v) == Some(v),
+        Field::Country => COUNTRIES.iter().any(|(_, code)| *code == v),
+        Field::Salutation => SALUTATIONS.iter().any(|(_, s)| *s == v),
+        _ => false,
+    }
 }
 
 /// Free industry text to a WZ 2008 class: a synonym first, else the class whose title
@@ -209,7 +254,7 @@ pub fn industry(text: &str) -> Option<(String, f64, String)> {
     if words.is_empty() {
         return None;
     }
-    let (classes, _) = wz();
+    let classes = &wz().classes;
     let mut best: Option<(&WzClass, f64)> = None;
     for class in classes {
         if class.tokens.is_empty() {
@@ -348,6 +393,42 @@ impl Mapping {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_in_their_list_are_told_from_free_text() {
+        // (field, value, in the list)
+        let cases = [
+            (Field::IndustryCode, "62.01", true),
+            (Field::IndustryCode, "J", true),
+            (Field::IndustryCode, "Software", false),
+            (Field::LegalForm, "GmbH", true),
+            (Field::LegalForm, "gmbh", false),
+            (Field::LegalForm, "Aktiengesellschaft", false),
+            (Field::Country, "DE", true),
+            (Field::Country, "Deutschland", false),
+            (Field::Salutation, "Frau", true),
+            (Field::Salutation, "Fr.", false),
+            (Field::City, "Köln", false),
+        ];
+        for (field, value, want) in cases {
+            assert_eq!(in_list(field, value), want, "{field} {value}");
+        }
+    }
+
+    #[test]
+    fn every_wz_code_leads_up_to_its_section() {
+        let cases = [
+            ("62.01.9", Some("J")),
+            ("62.01", Some("J")),
+            ("62", Some("J")),
+            ("J", Some("J")),
+            ("10.71", Some("C")),
+            ("99.99", None),
+        ];
+        for (code, section) in cases {
+            assert_eq!(wz_section(code), section, "{code}");
+        }
+    }
 
     #[test]
     fn industry_text_table() {

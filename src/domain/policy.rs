@@ -127,14 +127,71 @@ pub fn action(
 }
 
 fn is_placeholder(value: &str, placeholders: &[String]) -> bool {
-    let folded = fold_text(value);
-    // "-" and "?" fold to nothing: a value of only punctuation is a placeholder too.
-    folded.is_empty() || placeholders.iter().any(|p| fold_text(p) == folded)
+    Placeholders::new(placeholders).matches(value)
+}
+
+/// Values that mean "nobody knows", folded once for checking many values.
+pub struct Placeholders {
+    folded: Vec<String>,
+    /// Characters of the longest folded placeholder: folding keeps every letter and digit,
+    /// so a value with more of them is none, and most values skip the folding.
+    longest: usize,
+}
+
+impl Placeholders {
+    pub fn new(placeholders: &[String]) -> Placeholders {
+        let folded: Vec<String> = placeholders.iter().map(|p| fold_text(p)).collect();
+        Placeholders {
+            longest: folded.iter().map(|p| p.chars().count()).max().unwrap_or(0),
+            folded,
+        }
+    }
+
+    /// Whether `value` is one of the placeholders, or only punctuation.
+    pub fn matches(&self, value: &str) -> bool {
+        let letters = value.chars().filter(|c| c.is_alphanumeric());
+        if letters.take(self.longest + 1).count() > self.longest {
+            return false;
+        }
+        let folded = fold_text(value);
+        // "-" and "?" fold to nothing: a value of only punctuation is a placeholder too.
+        folded.is_empty() || self.folded.contains(&folded)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_recognised_however_they_are_spaced_or_cased() {
+        let only_ka = vec!["k.A.".to_string()];
+        let defaults: Vec<String> = DEFAULT_PLACEHOLDERS.iter().map(|s| s.to_string()).collect();
+        // (placeholders, value, is one)
+        let cases: &[(&[String], &str, bool)] = &[
+            (&only_ka, "k.A.", true),
+            (&only_ka, "K. A.", true),
+            (&only_ka, " k . a . ", true),
+            (&only_ka, "-", true),
+            (&only_ka, "—", true),
+            (&only_ka, "unbekannt", false),
+            (&only_ka, "ka", false),
+            (&only_ka, "kaa", false),
+            (&defaults, "Unbekannt", true),
+            (&defaults, "N/A", true),
+            (&defaults, "Hamburg", false),
+            (&defaults, "unbekannter Ort", false),
+            (&[], "?", true),
+            (&[], "x", false),
+        ];
+        for (placeholders, value, want) in cases {
+            assert_eq!(
+                Placeholders::new(placeholders).matches(value),
+                *want,
+                "{value:?} among {placeholders:?}"
+            );
+        }
+    }
 
     #[test]
     fn policy_table() {

@@ -654,6 +654,28 @@ pub fn unredacted_for_record(
     Ok((rows.into_iter().map(|(id, _)| id).collect(), legacy))
 }
 
+/// Actions that are a person's decision in review.
+pub const DECISIONS: &[AuditAction] = &[
+    AuditAction::Approved,
+    AuditAction::Rejected,
+    AuditAction::EditedAndApproved,
+    AuditAction::FlaggedWrong,
+    AuditAction::MatchConfirmed,
+    AuditAction::MatchRejected,
+];
+
+/// When people decided in review for `job`, oldest first: the steward's pace.
+pub fn decision_times(conn: &mut AnyConnection, job: &str) -> QueryResult<Vec<NaiveDateTime>> {
+    let actions: Vec<&str> = DECISIONS.iter().map(|a| a.as_str()).collect();
+    audit_log::table
+        .filter(audit_log::job.eq(job))
+        .filter(audit_log::action.eq_any(actions))
+        .filter(audit_log::actor.ne(SYSTEM))
+        .order(audit_log::at)
+        .select(audit_log::at)
+        .load(conn)
+}
+
 /// Ids of the entries about the changes with `change_ids`.
 pub fn for_changes(conn: &mut AnyConnection, change_ids: &[i64]) -> QueryResult<Vec<i64>> {
     let mut out = Vec::new();

@@ -48,6 +48,14 @@ pub fn get(conn: &mut AnyConnection, crm: &str, record_id: &str) -> QueryResult<
         .optional()
 }
 
+/// Ids of the records of `crm` that were erased.
+pub fn erased_ids(conn: &mut AnyConnection, crm: &str) -> QueryResult<Vec<String>> {
+    erasures::table
+        .filter(erasures::crm.eq(crm))
+        .select(erasures::record_id)
+        .load(conn)
+}
+
 /// Adds keyed hashes to the suppression list (known ones are kept as they are).
 pub fn suppress(conn: &mut AnyConnection, hashes: &[String], at: NaiveDateTime) -> QueryResult<()> {
     let known = suppressed(conn, hashes)?;

@@ -162,6 +162,14 @@ pub fn count_by_status(
     q.load(conn)
 }
 
+/// Every record's status in `job`.
+pub fn for_job(conn: &mut AnyConnection, job: &str) -> QueryResult<Vec<StatusRow>> {
+    record_status::table
+        .filter(record_status::job.eq(job))
+        .select(StatusRow::as_select())
+        .load(conn)
+}
+
 /// Register records matched by two or more CRM records of a job, with those record ids.
 pub fn shared_matches(
     conn: &mut AnyConnection,

@@ -15,7 +15,7 @@ use crate::crm::csv::{CsvOptions, CsvRows, RowError};
 use crate::domain::consent::{
     self, Audience, Channel, Consent, ConsentStatus, DoubleOptIn, Verdict,
 };
-use crate::domain::model::{EntityKind, Field, Record};
+use crate::domain::model::{EntityKind, Record};
 use crate::domain::normalise::fold_text;
 use crate::store::audit::{self, AuditAction, NewAudit};
 use crate::store::consents::{self, ConsentRow, NewConsentRow};
@@ -75,7 +75,7 @@ pub fn resolve_job(config: &Config, job: Option<&str>) -> Result<String, SyncErr
     }
 }
 
-fn to_domain(row: &ConsentRow) -> Option<Consent> {
+pub(crate) fn to_domain(row: &ConsentRow) -> Option<Consent> {
     Some(Consent {
         channel: row.channel.parse().ok()?,
         status: row.status.parse().ok()?,
@@ -113,20 +113,7 @@ pub async fn verdicts_of(
     contact_id: &str,
     record: Option<&Record>,
 ) -> Result<ContactConsent, SyncError> {
-    let (audience, audience_reason) = match record.and_then(|r| r.get(Field::OrganisationId)) {
-        Some(org) => (
-            Audience::Business,
-            format!("linked to organisation {org} in the CRM"),
-        ),
-        None if record.is_some() => (
-            Audience::Consumer,
-            "not linked to an organisation in the CRM".to_string(),
-        ),
-        None => (
-            Audience::Consumer,
-            "not in the CRM; judged as a consumer, the stricter rules".to_string(),
-        ),
-    };
+    let (audience, audience_reason) = consent::audience_of(record);
     let (crm, id) = (crm_name.to_string(), contact_id.to_string());
     let (records, erased) = store
         .db
@@ -139,18 +126,7 @@ pub async fn verdicts_of(
         .await?;
     let domain: Vec<Consent> = records.iter().filter_map(to_domain).collect();
     let verdicts = match erased {
-        // Kept telephone proofs document the past; they allow nothing any more.
-        Some(e) => Channel::ALL
-            .iter()
-            .map(|channel| Verdict {
-                channel: *channel,
-                allowed: false,
-                reason: format!(
-                    "the contact was erased on {} (Art. 17 GDPR)",
-                    e.erased_at.format("%Y-%m-%d")
-                ),
-            })
-            .collect(),
+        Some(e) => consent::erased(e.erased_at.date()),
         None => consent::verdicts(audience, &domain, crate::store::now()),
     };
     Ok(ContactConsent {
@@ -327,12 +303,15 @@ pub struct ConsentImport {
     pub errors: Vec<RowError>,
 }
 
-/// A time as lists write it: RFC 3339, `YYYY-MM-DD HH:MM[:SS]` (UTC) or a date (midnight).
+/// A time as lists and databases write it: RFC 3339, `YYYY-MM-DD HH:MM[:SS[.ffffff]]`
+/// (UTC), PostgreSQL's `YYYY-MM-DD HH:MM:SS[.ffffff]+HH` (a `timestamptz` as text), or a
+/// date (midnight).
 pub fn parse_time(raw: &str) -> Result<NaiveDateTime, String> {
     let v = raw.trim();
     chrono::DateTime::parse_from_rfc3339(v)
+        .or_else(|_| chrono::DateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S%.f%#z"))
         .map(|d| d.naive_utc())
-        .or_else(|_| NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S"))
+        .or_else(|_| NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S%.f"))
         .or_else(|_| NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M"))
         .or_else(|_| NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
         .or_else(|_| {
@@ -598,4 +577,31 @@ pub async fn export_csv(
         .flush()
         .map_err(|e| SyncError::Refused(format!("cannot write the export: {e}")))?;
     Ok(rows.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    #[test]
+    fn times_are_read_as_lists_and_databases_write_them() {
+        // (text, UTC)
+        let cases = [
+            ("2026-01-31", Some("2026-01-31 00:00:00")),
+            ("2026-01-31 14:05", Some("2026-01-31 14:05:00")),
+            ("2026-01-31 14:05:09", Some("2026-01-31 14:05:09")),
+            ("2026-01-31T14:05:09", Some("2026-01-31 14:05:09")),
+            ("2026-01-31T14:05:09+01:00", Some("2026-01-31 13:05:09")),
+            ("2026-01-31 14:05:09.123456", Some("2026-01-31 14:05:09")),
+            ("2026-01-31 14:05:09.5+02", Some("2026-01-31 12:05:09")),
+            ("31.01.2026", None),
+            ("k.A.", None),
+        ];
+        for (text, want) in cases {
+            let got = parse_time(text)
+                .ok()
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+            assert_eq!(got.as_deref(), want, "{text}");
+        }
+    }
 }

@@ -12,6 +12,7 @@ pub mod import;
 pub mod pass;
 pub(crate) use pass::persist;
 pub use pass::{run_pass, PassReport, StageTimes};
+pub mod report;
 pub mod retention;
 pub mod revert;
 pub mod review;

@@ -49,12 +49,14 @@ progress{width:20em}";
 pub fn page(lang: Lang, title: &str, actor: Option<&Actor>, body: &str) -> String {
     let nav = match actor {
         Some(a) => format!(
-            "<nav><a href=\"/queue\">{}</a><a href=\"/passes\">{}</a><a href=\"/audit\">{}</a>{}\
+            "<nav><a href=\"/queue\">{}</a><a href=\"/passes\">{}</a><a href=\"/audit\">{}</a>\
+             <a href=\"/report\" id=\"nav-report\">{}</a>{}\
              <span>{} ({})</span><form method=\"post\" action=\"/logout\">{}<button>{}</button></form>\
              <a href=\"?lang={}\">{}</a></nav>",
             lang.t("queue"),
             lang.t("passes"),
             lang.t("audit"),
+            lang.t("report"),
             if a.role >= Role::Admin {
                 format!("<a href=\"/admin/tune\" id=\"nav-tune\">{}</a>", lang.t("tuning"))
             } else {

@@ -8,28 +8,9 @@ use super::auth::cookie;
 
 pub const LANG_COOKIE: &str = "refsync_lang";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    De,
-    En,
-}
+pub use crate::i18n::Lang;
 
 impl Lang {
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::De => "de",
-            Lang::En => "en",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Lang> {
-        match s.get(..2)?.to_ascii_lowercase().as_str() {
-            "de" => Some(Lang::De),
-            "en" => Some(Lang::En),
-            _ => None,
-        }
-    }
-
     /// The language a request asks for, and whether `?lang=` chose it (then the cookie is
     /// set so the choice sticks).
     pub fn of(parts: &Parts) -> (Lang, bool) {
@@ -59,10 +40,7 @@ impl Lang {
         LABELS
             .iter()
             .find(|(k, _, _)| *k == key)
-            .map_or(key, |(_, de, en)| match self {
-                Lang::De => de,
-                Lang::En => en,
-            })
+            .map_or(key, |(_, de, en)| self.pick(de, en))
     }
 }
 
@@ -85,6 +63,7 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("revoke", "Widerruf erfassen", "Record revocation"),
     ("letter", "Brief", "Letter"),
     ("tuning", "Schwellen abstimmen", "Tune thresholds"),
+    ("report", "Datenaudit", "Data audit"),
     ("target_precision", "Ziel-Präzision", "Target precision"),
     ("target_recall", "Ziel-Trefferquote", "Target recall"),
     ("threshold", "Schwelle", "Threshold"),

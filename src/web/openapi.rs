@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use super::api::{DEFAULT_AUDIT_LIMIT, DEFAULT_LIMIT, MAX_LIMIT};
 use super::auth::MIN_PASSWORD_CHARS;
-use crate::domain::consent::{Audience, Channel};
+use crate::domain::consent::{Audience, Channel, Ground};
 use crate::store::users::Role;
 
 /// The names of every value of a `snake_names!` type, as a JSON schema enum.
@@ -200,7 +200,8 @@ pub fn document() -> Value {
                     "audience": names(Audience::ALL, Audience::as_str), "audience_reason": { "type": "string" },
                     "verdicts": { "type": "array", "items": { "type": "object", "properties": {
                         "channel": names(Channel::ALL, Channel::as_str),
-                        "allowed": { "type": "boolean" }, "reason": { "type": "string" } } } },
+                        "allowed": { "type": "boolean" }, "reason": { "type": "string" },
+                        "ground": names(Ground::ALL, Ground::as_str) } } },
                     "records": { "type": "array", "items": { "type": "object" } } } },
                 "Me": { "type": "object", "properties": { "name": { "type": "string" },
                     "role": names(Role::ALL, Role::as_str), "csrf": { "type": "string" } } },

@@ -104,6 +104,29 @@ impl Sandbox {
         seal_in(&self.path("var"))
     }
 
+    /// Records an e-mail opt-in of `contact` with its double opt-in proof, in January 2026.
+    pub fn email_opt_in(&self, contact: &str) {
+        self.ok(&[
+            "consent",
+            "record",
+            contact,
+            "--channel",
+            "email",
+            "--status",
+            "opt_in",
+            "--source",
+            "form",
+            "--at",
+            "2026-01-03 10:05",
+            "--requested-at",
+            "2026-01-03 10:00",
+            "--confirmed-at",
+            "2026-01-03 10:05",
+            "--confirmed-text",
+            "Ja",
+        ]);
+    }
+
     pub fn crm(&self) -> SqliteConnection {
         SqliteConnection::establish(&self.path("var/demo-crm.db").to_string_lossy())
             .expect("demo CRM")

@@ -23,6 +23,7 @@ mod privacy;
 mod reconcile_server;
 mod reconciliation;
 mod register_config;
+mod report;
 mod service;
 #[cfg(feature = "mysql")]
 mod suitecrm;

@@ -261,25 +261,7 @@ fn an_erased_contact_stays_erased_and_the_audit_chain_verifies() {
             "--at",
             "2026-01-02",
         ]);
-        sb.ok(&[
-            "consent",
-            "record",
-            "1",
-            "--channel",
-            "email",
-            "--status",
-            "opt_in",
-            "--source",
-            "form",
-            "--at",
-            "2026-01-03 10:05",
-            "--requested-at",
-            "2026-01-03 10:00",
-            "--confirmed-at",
-            "2026-01-03 10:05",
-            "--confirmed-text",
-            "Ja",
-        ]);
+        sb.email_opt_in("1");
         sb.ok(&["run", "--once", "--job", "contacts"]);
         assert!(
             changes_of(&sb, "contacts")

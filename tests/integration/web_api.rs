@@ -761,3 +761,41 @@ async fn the_tune_page_shows_admins_the_curve_and_the_suggestion_from_decisions(
         get_page(&server, &admin, "/admin/tune?job=organisations&precision=2").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
 }
+
+#[tokio::test]
+async fn viewers_read_the_data_audit_of_a_job_in_their_language() {
+    let server = Server::start(&StoreKind::Sqlite);
+    let viewer = server.token("vera");
+    let (status, html) = get_page(&server, &viewer, "/queue").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("id=\"nav-report\""), "no way to the report");
+
+    let (status, html) = get_page(&server, &viewer, "/report?job=organisations").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    for part in [
+        "<h1>Datenaudit – organisations</h1>",
+        "Vollständigkeit",
+        "<svg",
+    ] {
+        assert!(html.contains(part), "no `{part}`");
+    }
+    let (status, html) = get_page(&server, &viewer, "/report?job=contacts&lang=en").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    for part in ["<h1>Data audit – contacts</h1>", "Reachability (UWG §7)"] {
+        assert!(html.contains(part), "no `{part}`");
+    }
+
+    let (status, _) = get_page(&server, &viewer, "/report?job=nonesuch").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let anonymous = client()
+        .get(server.url("/report?job=organisations"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        anonymous.status(),
+        StatusCode::OK,
+        "the logged-out get no report"
+    );
+    assert!(!anonymous.text().await.unwrap().contains("Datenaudit"));
+}

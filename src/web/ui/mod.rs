@@ -8,6 +8,7 @@ mod login;
 mod passes;
 mod queue;
 mod record;
+mod report;
 mod tune;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub fn routes() -> Router<Arc<WebState>> {
         .route("/passes/{id}/undo", post(passes::undo))
         .route("/audit", get(audit::show))
         .route("/admin/tune", get(tune::show))
+        .route("/report", get(report::show))
 }
 
 /// The page language, and whether to remember it in a cookie.
