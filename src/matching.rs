@@ -1,15 +1,19 @@
 //! Linking two CSV files with the matching engine: for `refsync match` (admins tuning
 //! thresholds on samples) and for the benchmark. Reads and prepares records on all cores,
-//! fits m/u by EM on a sample of candidate pairs, then decides every CRM record.
+//! fits m/u by EM on a sample of candidate pairs, then decides every CRM record. The same
+//! for one file's duplicates (`refsync dedupe`): its records linked with each other, then
+//! clustered.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::blocking::BlockingSettings;
+use crate::domain::cluster::{weight_of_probability, Cluster};
 use crate::domain::decide::{Decision, Thresholds};
+use crate::domain::dedupe::{self, Pair, Scope};
 use crate::domain::em::EmReport;
 use crate::domain::link::{Linked, Linker, MatchSettings};
 use crate::domain::model::{EntityKind, Field};
@@ -84,8 +88,21 @@ impl MatchConfig {
             .map_err(|e| bad(format!("key `{}`: {}", e.path(), e.inner())))
     }
 
-    /// Checks thresholds, blocking and pins; the error names the key.
+    /// Checks thresholds, blocking, pins and both files' mappings; the error names the key.
     pub fn validate(&self, kind: EntityKind) -> Result<(), MatchError> {
+        self.validate_sides(kind, &[("crm", &self.crm), ("register", &self.register)])
+    }
+
+    /// As [`MatchConfig::validate`] for a run on the CRM file alone (`refsync dedupe`).
+    pub fn validate_crm(&self, kind: EntityKind) -> Result<(), MatchError> {
+        self.validate_sides(kind, &[("crm", &self.crm)])
+    }
+
+    fn validate_sides(
+        &self,
+        kind: EntityKind,
+        sides: &[(&str, &CsvMapping)],
+    ) -> Result<(), MatchError> {
         let err = |section: &str, (key, problem): (String, String)| {
             MatchError::Settings(format!("[{section}] {key}: {problem}"))
         };
@@ -96,7 +113,7 @@ impl MatchConfig {
         self.matching
             .validate(kind)
             .map_err(|e| err("matching", e))?;
-        for (side, mapping) in [("crm", &self.crm), ("register", &self.register)] {
+        for (side, mapping) in sides {
             if mapping.columns.is_empty() {
                 return Err(MatchError::Settings(format!(
                     "no columns mapped for the {side} file; give --map FIELD=COLUMN or [{side}.columns] in --mapping"
@@ -272,6 +289,146 @@ pub fn link_all(
     Ok((linker, linked))
 }
 
+/// What a dedupe run did, with timings.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DedupeReport {
+    pub records: usize,
+    /// Pairs that share a block, each once.
+    pub candidate_pairs: usize,
+    /// Pairs at or above the threshold.
+    pub links: usize,
+    pub em: Option<EmReport>,
+    pub load_seconds: f64,
+    pub index_seconds: f64,
+    pub em_seconds: f64,
+    pub score_seconds: f64,
+    pub cluster_seconds: f64,
+}
+
+/// Finds the duplicates among `records` (one file): indexes them, fits m/u by EM on their
+/// pairs with each other (if the settings say so; u from random pairs of the same file),
+/// scores every pair that shares a block once and clusters the pairs at or above
+/// `threshold`, keeping the ids of `previous` (record id → cluster id).
+pub fn dedupe_all(
+    kind: EntityKind,
+    config: &MatchConfig,
+    records: Vec<Prepared>,
+    threshold: f64,
+    previous: &HashMap<String, String>,
+    report: &mut DedupeReport,
+) -> Result<(Linker, Vec<Cluster>), MatchError> {
+    let started = Instant::now();
+    let mut linker = Linker::new(kind, &config.blocking, &config.matching, records)
+        .map_err(MatchError::Settings)?;
+    report.records = linker.records.len();
+    report.index_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let numbers: Vec<u32> = (0..u32::try_from(linker.records.len()).unwrap_or(u32::MAX)).collect();
+    // As in `link_all`: where EM compared every record, scoring reuses its vectors.
+    let mut compared = None;
+    if config.matching.estimate {
+        let (gammas, ends) =
+            linker.candidate_gammas(&numbers, config.matching.em_sample_pairs, |chunk| {
+                parallel_map(chunk, |&&i| dedupe::record_gammas(&linker, i))
+            });
+        let pairs = dedupe::random_record_pairs(linker.records.len(), gammas.len());
+        let random = parallel_map(&pairs, |&(a, b)| {
+            let at = |i: u32| &linker.records[i as usize];
+            gamma(&linker.scorer.model, at(a), at(b))
+        });
+        report.em =
+            Some(linker.estimate(&random, &gammas, &ends, config.matching.em_max_iterations));
+        if ends.len() == numbers.len() {
+            compared = Some((gammas, ends));
+        }
+    }
+    report.em_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let min_weight = weight_of_probability(threshold);
+    let scored = parallel_map(&numbers, |&i| {
+        let levels = compared.as_ref().map(|(gammas, ends)| {
+            let from = (i as usize).checked_sub(1).map_or(0, |p| ends[p]);
+            &gammas[from..ends[i as usize]]
+        });
+        dedupe::score_record(&linker, i, Scope::All, levels, min_weight)
+    });
+    report.candidate_pairs = scored.iter().map(|(_, owned)| owned).sum();
+    let pairs: Vec<Pair> = scored.into_iter().flat_map(|(p, _)| p).collect();
+    report.links = pairs.len();
+    report.score_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let clusters = crate::domain::cluster::cluster(
+        linker.records.len(),
+        &pairs,
+        threshold,
+        |a, b| dedupe::evidence(&linker, a, b),
+        |i| &linker.records[i as usize].id,
+        previous,
+    );
+    report.cluster_seconds = started.elapsed().as_secs_f64();
+    Ok((linker, clusters))
+}
+
+/// One line of the clusters file: a record in a cluster of two or more.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterRow<'a> {
+    pub cluster_id: &'a str,
+    pub record_id: &'a str,
+    pub size: usize,
+    /// The probability of the weakest link that holds the cluster together.
+    pub weakest_link: f64,
+    /// A link to another record was refused by the chaining guard: a person should look.
+    pub review: bool,
+}
+
+/// The clusters file's rows, cluster by cluster.
+pub fn cluster_rows<'a>(linker: &'a Linker, clusters: &'a [Cluster]) -> Vec<ClusterRow<'a>> {
+    clusters
+        .iter()
+        .flat_map(|c| {
+            c.members.iter().map(move |&m| ClusterRow {
+                cluster_id: &c.id,
+                record_id: &linker.records[m as usize].id,
+                size: c.members.len(),
+                weakest_link: c.weakest_probability(),
+                review: c.review,
+            })
+        })
+        .collect()
+}
+
+/// A clusters file written before (`cluster_id` and `record_id` columns; others are
+/// ignored): record id → cluster id, for ids that stay from run to run.
+pub fn read_clusters(path: &Path) -> Result<HashMap<String, String>, MatchError> {
+    let bad = |problem: String| MatchError::File {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let mut reader =
+        csv::Reader::from_path(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| bad(format!("cannot read its header: {e}")))?
+        .clone();
+    let column = |name: &str| {
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            bad(format!(
+                "no column `{name}`; a clusters file written by `refsync dedupe` has cluster_id and record_id"
+            ))
+        })
+    };
+    let (cluster_at, record_at) = (column("cluster_id")?, column("record_id")?);
+    let mut out = HashMap::new();
+    for row in reader.records() {
+        let row = row.map_err(|e| bad(format!("{e}; fix or remove that row")))?;
+        let (Some(cluster), Some(record)) = (row.get(cluster_at), row.get(record_at)) else {
+            continue;
+        };
+        out.insert(record.to_string(), cluster.to_string());
+    }
+    Ok(out)
+}
+
 /// One line of the links file.
 #[derive(Debug, Clone, Serialize)]
 pub struct LinkRow<'a> {
@@ -306,13 +463,40 @@ pub fn link_rows<'a>(crm: &'a [Prepared], linked: &'a [Linked]) -> Vec<LinkRow<'
         .collect()
 }
 
-/// Writes the rows as CSV with a header.
-pub fn write_links(path: &Path, rows: &[LinkRow<'_>]) -> Result<(), MatchError> {
+/// A row type of an output file, and its header.
+pub trait Columns: Serialize {
+    /// The names of the fields in order, as serde writes them.
+    const COLUMNS: &'static [&'static str];
+}
+
+impl Columns for LinkRow<'_> {
+    const COLUMNS: &'static [&'static str] = &[
+        "crm_id",
+        "register_id",
+        "probability",
+        "weight",
+        "band",
+        "grade",
+    ];
+}
+
+impl Columns for ClusterRow<'_> {
+    const COLUMNS: &'static [&'static str] =
+        &["cluster_id", "record_id", "size", "weakest_link", "review"];
+}
+
+/// Writes the rows as CSV with a header, which is there without rows too (a script reading
+/// the file finds its columns).
+pub fn write_rows<T: Columns>(path: &Path, rows: &[T]) -> Result<(), MatchError> {
     let bad = |e: csv::Error| MatchError::File {
         path: path.to_path_buf(),
         problem: format!("cannot write it: {e}"),
     };
-    let mut writer = csv::Writer::from_path(path).map_err(bad)?;
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_path(path)
+        .map_err(bad)?;
+    writer.write_record(T::COLUMNS).map_err(bad)?;
     for row in rows {
         writer.serialize(row).map_err(bad)?;
     }
@@ -360,29 +544,107 @@ pub fn evaluate(
             .is_some_and(|p| linker.candidates(p).any(|cand| &*cand.id == r.as_str()))
     });
     let found = blocked.into_iter().filter(|b| *b).count();
-    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-    let precision = ratio(tp, tp + fp);
-    let recall = ratio(tp, tp + fn_);
-    let f1 = if precision + recall == 0.0 {
+    let all_pairs = crm.len() as f64 * linker.records.len() as f64;
+    Quality::new(
+        tp,
+        fp,
+        fn_,
+        ratio(found, truth.len()),
+        candidate_pairs,
+        all_pairs,
+    )
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 {
         0.0
     } else {
-        2.0 * precision * recall / (precision + recall)
-    };
-    let all_pairs = crm.len() as f64 * linker.records.len() as f64;
-    Quality {
-        true_positives: tp,
-        false_positives: fp,
-        false_negatives: fn_,
-        precision,
-        recall,
-        f1,
-        pair_completeness: ratio(found, truth.len()),
-        reduction_ratio: if all_pairs > 0.0 {
-            1.0 - candidate_pairs as f64 / all_pairs
-        } else {
-            0.0
-        },
+        a as f64 / b as f64
     }
+}
+
+impl Quality {
+    /// From the counts of true and false positives and false negatives, the share of true
+    /// pairs blocking let through, and the candidate pairs out of all possible ones.
+    fn new(
+        tp: usize,
+        fp: usize,
+        fn_: usize,
+        pair_completeness: f64,
+        candidate_pairs: usize,
+        all_pairs: f64,
+    ) -> Quality {
+        let precision = ratio(tp, tp + fp);
+        let recall = ratio(tp, tp + fn_);
+        let f1 = if precision + recall == 0.0 {
+            0.0
+        } else {
+            2.0 * precision * recall / (precision + recall)
+        };
+        Quality {
+            true_positives: tp,
+            false_positives: fp,
+            false_negatives: fn_,
+            precision,
+            recall,
+            f1,
+            pair_completeness,
+            reduction_ratio: if all_pairs > 0.0 {
+                1.0 - candidate_pairs as f64 / all_pairs
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+/// Pairwise precision, recall and F1 of `clusters` (every two records in one cluster are a
+/// predicted pair) against `truth` (the true duplicate pairs, each once), and how many of
+/// the true pairs share a block.
+pub fn evaluate_clusters(
+    linker: &Linker,
+    clusters: &[Cluster],
+    truth: &[(String, String)],
+    candidate_pairs: usize,
+) -> Quality {
+    let position: HashMap<&str, u32> = linker
+        .records
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| Some((&*r.id, u32::try_from(i).ok()?)))
+        .collect();
+    let mut cluster_of: HashMap<u32, usize> = HashMap::new();
+    for (at, c) in clusters.iter().enumerate() {
+        cluster_of.extend(c.members.iter().map(|&m| (m, at)));
+    }
+    let (mut tp, mut blocked) = (0, 0);
+    for (a, b) in truth {
+        let (Some(&a), Some(&b)) = (position.get(a.as_str()), position.get(b.as_str())) else {
+            continue;
+        };
+        if cluster_of
+            .get(&a)
+            .is_some_and(|c| cluster_of.get(&b) == Some(c))
+        {
+            tp += 1;
+        }
+        if dedupe::others(linker, a).contains(&b) {
+            blocked += 1;
+        }
+    }
+    let predicted: usize = clusters
+        .iter()
+        .map(|c| c.members.len() * (c.members.len() - 1) / 2)
+        .sum();
+    let n = linker.records.len() as f64;
+    Quality::new(
+        tp,
+        predicted - tp,
+        truth.len() - tp,
+        ratio(blocked, truth.len()),
+        candidate_pairs,
+        n * (n - 1.0) / 2.0,
+    )
 }
 
 /// What one blocking rule contributes: the candidate pairs it makes and how many of the
