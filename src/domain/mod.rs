@@ -21,5 +21,6 @@ pub mod packed;
 pub mod picklist;
 pub mod policy;
 pub mod score;
+pub mod survivorship;
 pub mod tune;
 pub mod validate;
