@@ -209,13 +209,13 @@ fn main() {
         "link_s",
         "peak_MiB"
     );
+    let synthetic = if args.public_only {
+        &[][..]
+    } else {
+        &args.kinds[..]
+    };
     if args.dedupe {
         let threshold = args.threshold.to_string();
-        let synthetic = if args.public_only {
-            &[][..]
-        } else {
-            &args.kinds[..]
-        };
         for kind in synthetic {
             for profile in &args.profiles {
                 let records = write_dedupe_data(dir.path(), *kind, *profile, &args);
@@ -240,11 +240,6 @@ fn main() {
         }
         return;
     }
-    let synthetic = if args.public_only {
-        &[][..]
-    } else {
-        &args.kinds[..]
-    };
     for kind in synthetic {
         for profile in &args.profiles {
             let data = synth::generate(*kind, *profile, args.seed, args.register, args.crm);

@@ -17,7 +17,7 @@ use crate::domain::dedupe::{self, Pair, Scope};
 use crate::domain::em::EmReport;
 use crate::domain::link::{Linked, Linker, MatchSettings};
 use crate::domain::model::{EntityKind, Field};
-use crate::domain::score::{gamma, Prepared};
+use crate::domain::score::{gamma, Gamma, Prepared};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MatchError {
@@ -254,39 +254,63 @@ pub fn link_all(
     report.crm_records = crm.len();
     report.index_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    // Where EM's sample holds every record's candidate pairs, linking ranks them by those
-    // comparison vectors instead of comparing every pair once more.
-    let mut compared = None;
-    if config.matching.estimate {
-        let (gammas, ends) =
-            linker.candidate_gammas(crm, config.matching.em_sample_pairs, |chunk| {
-                parallel_map(chunk, |c| linker.record_gammas(c))
-            });
-        // Random pairs for u, compared on every core.
-        let pairs =
-            crate::domain::link::random_pairs(crm.len(), linker.records.len(), gammas.len());
-        let random = parallel_map(&pairs, |&(c, r)| {
-            gamma(&linker.scorer.model, &crm[c], &linker.records[r])
-        });
-        report.em =
-            Some(linker.estimate(&random, &gammas, &ends, config.matching.em_max_iterations));
-        if ends.len() == crm.len() {
-            compared = Some((gammas, ends));
-        }
-    }
+    let compared = fit(
+        &mut linker,
+        &config.matching,
+        crm,
+        |linker, c| linker.record_gammas(c),
+        |linker, n| {
+            let pairs = crate::domain::link::random_pairs(crm.len(), linker.records.len(), n);
+            parallel_map(&pairs, |&(c, r)| {
+                gamma(&linker.scorer.model, &crm[c], &linker.records[r])
+            })
+        },
+        &mut report.em,
+    );
     report.em_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let numbered: Vec<(usize, &Prepared)> = crm.iter().enumerate().collect();
     let linked = parallel_map(&numbered, |&(i, c)| {
-        let levels = compared.as_ref().map(|(gammas, ends)| {
-            let from = i.checked_sub(1).map_or(0, |p| ends[p]);
-            &gammas[from..ends[i]]
-        });
-        linker.link(c, levels, &config.thresholds)
+        linker.link(c, levels(compared.as_ref(), i), &config.thresholds)
     });
     report.candidate_pairs = linked.iter().map(|l| l.candidates).sum();
     report.link_seconds = started.elapsed().as_secs_f64();
     Ok((linker, linked))
+}
+
+/// Comparison vectors of candidate pairs, and where each record's pairs end.
+type Compared = (Vec<Gamma>, Vec<usize>);
+
+/// Fits the linker's model by EM if `settings` say so (its report into `em`): m and the
+/// prior on the candidate pairs of `items`, each compared by `candidate_gammas` on every
+/// core, u on `random_gammas(linker, n)` (n pairs of records drawn at random). Where EM's
+/// sample holds every item's candidate pairs, returns them: scoring then weighs those
+/// comparison vectors instead of comparing every pair once more.
+fn fit<T: Sync>(
+    linker: &mut Linker,
+    settings: &MatchSettings,
+    items: &[T],
+    candidate_gammas: impl Fn(&Linker, &T) -> Vec<Gamma> + Sync,
+    random_gammas: impl Fn(&Linker, usize) -> Vec<Gamma>,
+    em: &mut Option<EmReport>,
+) -> Option<Compared> {
+    if !settings.estimate {
+        return None;
+    }
+    let (gammas, ends) = linker.candidate_gammas(items, settings.em_sample_pairs, |chunk| {
+        parallel_map(chunk, |item| candidate_gammas(linker, item))
+    });
+    let random = random_gammas(linker, gammas.len());
+    *em = Some(linker.estimate(&random, &gammas, &ends, settings.em_max_iterations));
+    (ends.len() == items.len()).then_some((gammas, ends))
+}
+
+/// The comparison vectors of item `i`'s candidates, where EM compared them all.
+fn levels(compared: Option<&Compared>, i: usize) -> Option<&[Gamma]> {
+    compared.map(|(gammas, ends)| {
+        let from = i.checked_sub(1).map_or(0, |p| ends[p]);
+        &gammas[from..ends[i]]
+    })
 }
 
 /// What a dedupe run did, with timings.
@@ -324,32 +348,25 @@ pub fn dedupe_all(
     report.index_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let numbers: Vec<u32> = (0..u32::try_from(linker.records.len()).unwrap_or(u32::MAX)).collect();
-    // As in `link_all`: where EM compared every record, scoring reuses its vectors.
-    let mut compared = None;
-    if config.matching.estimate {
-        let (gammas, ends) =
-            linker.candidate_gammas(&numbers, config.matching.em_sample_pairs, |chunk| {
-                parallel_map(chunk, |&&i| dedupe::record_gammas(&linker, i))
-            });
-        let pairs = dedupe::random_record_pairs(linker.records.len(), gammas.len());
-        let random = parallel_map(&pairs, |&(a, b)| {
-            let at = |i: u32| &linker.records[i as usize];
-            gamma(&linker.scorer.model, at(a), at(b))
-        });
-        report.em =
-            Some(linker.estimate(&random, &gammas, &ends, config.matching.em_max_iterations));
-        if ends.len() == numbers.len() {
-            compared = Some((gammas, ends));
-        }
-    }
+    let compared = fit(
+        &mut linker,
+        &config.matching,
+        &numbers,
+        |linker, &i| dedupe::record_gammas(linker, i),
+        |linker, n| {
+            let pairs = dedupe::random_record_pairs(linker.records.len(), n);
+            parallel_map(&pairs, |&(a, b)| {
+                let at = |i: u32| &linker.records[i as usize];
+                gamma(&linker.scorer.model, at(a), at(b))
+            })
+        },
+        &mut report.em,
+    );
     report.em_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let min_weight = weight_of_probability(threshold);
     let scored = parallel_map(&numbers, |&i| {
-        let levels = compared.as_ref().map(|(gammas, ends)| {
-            let from = (i as usize).checked_sub(1).map_or(0, |p| ends[p]);
-            &gammas[from..ends[i as usize]]
-        });
+        let levels = levels(compared.as_ref(), i as usize);
         dedupe::score_record(&linker, i, Scope::All, levels, min_weight)
     });
     report.candidate_pairs = scored.iter().map(|(_, owned)| owned).sum();
@@ -694,6 +711,77 @@ mod tests {
     use super::*;
     use crate::domain::model::Field;
     use crate::synth::{self, Profile};
+
+    /// A generated register and its CRM copies in one file: the copies are found as
+    /// duplicates of their register records, and a second run with the first run's
+    /// clusters as the previous ones gives the same clusters with the same ids.
+    #[test]
+    fn dedupe_on_generated_organisations_finds_the_planted_duplicates() {
+        let kind = EntityKind::Organisation;
+        let data = synth::generate(kind, Profile::Medium, 7, 3000, 600);
+        let records: Vec<Prepared> = data
+            .register
+            .iter()
+            .chain(&data.crm)
+            .map(|r| Prepared::new(kind, r))
+            .collect();
+        let mut copies: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (crm, register) in &data.truth {
+            copies.entry(register).or_default().push(crm);
+        }
+        let mut truth = Vec::new();
+        for (register, crm) in &copies {
+            let ids: Vec<&str> = std::iter::once(*register)
+                .chain(crm.iter().copied())
+                .collect();
+            for (i, a) in ids.iter().enumerate() {
+                truth.extend(ids[i + 1..].iter().map(|b| (a.to_string(), b.to_string())));
+            }
+        }
+        let config = MatchConfig::default();
+        let threshold = config.thresholds.review_min;
+        let mut report = DedupeReport::default();
+        let (linker, clusters) = dedupe_all(
+            kind,
+            &config,
+            records.clone(),
+            threshold,
+            &HashMap::new(),
+            &mut report,
+        )
+        .unwrap();
+        assert!(
+            report.em.as_ref().is_some_and(|em| em.converged),
+            "{report:?}"
+        );
+        let q = evaluate_clusters(&linker, &clusters, &truth, report.candidate_pairs);
+        assert!(q.precision > 0.97 && q.recall > 0.9, "{q:?}");
+        assert!(
+            q.pair_completeness >= q.recall && q.reduction_ratio > 0.99,
+            "{q:?}"
+        );
+        let previous: HashMap<String, String> = cluster_rows(&linker, &clusters)
+            .into_iter()
+            .map(|r| (r.record_id.to_string(), r.cluster_id.to_string()))
+            .collect();
+        let mut again = DedupeReport::default();
+        let (_, second) =
+            dedupe_all(kind, &config, records, threshold, &previous, &mut again).unwrap();
+        // Term frequencies are summed in a hash map's order: weights may differ in the
+        // last bits from run to run.
+        let shape = |c: &[Cluster]| {
+            c.iter()
+                .map(|c| (c.id.clone(), c.members.clone(), c.review))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(shape(&second), shape(&clusters));
+        for (a, b) in second.iter().zip(&clusters) {
+            assert!(
+                (a.weakest_link - b.weakest_link).abs() < 1e-9,
+                "{a:?} {b:?}"
+            );
+        }
+    }
 
     /// EM on generated data (no labels) converges to a model that separates matches from
     /// non-matches: an exact name (organisations) or e-mail (contacts, whose candidates
