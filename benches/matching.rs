@@ -398,16 +398,7 @@ fn measure(
         matching::link_all(kind, &config, &crm, register, &mut report).expect("link");
     let wall = started.elapsed().as_secs_f64();
     let peak = refsync::metrics::peak_memory_mib().map_or(f64::NAN, |m| m as f64);
-    let truth: HashMap<String, String> = csv::ReaderBuilder::new()
-        .has_headers(truth_header)
-        .from_path(dir.join("truth.csv"))
-        .expect("truth")
-        .records()
-        .map(|r| {
-            let r = r.expect("truth row");
-            (r[0].to_string(), r[1].to_string())
-        })
-        .collect();
+    let truth: HashMap<String, String> = read_truth(dir, truth_header).into_iter().collect();
     if let Some(em) = &report.em {
         eprintln!(
             "  {kind}: EM {} pairs, {} iterations, converged {}, lambda {:.3e}, matched share {:?}",
@@ -492,14 +483,7 @@ fn measure_dedupe(kind: EntityKind, dir: &Path, mapping: &CsvMapping, args: &Arg
     .expect("dedupe");
     let wall = started.elapsed().as_secs_f64();
     let peak = refsync::metrics::peak_memory_mib().map_or(f64::NAN, |m| m as f64);
-    let truth: Vec<(String, String)> = csv::Reader::from_path(dir.join("truth.csv"))
-        .expect("truth")
-        .records()
-        .map(|r| {
-            let r = r.expect("truth row");
-            (r[0].to_string(), r[1].to_string())
-        })
-        .collect();
+    let truth = read_truth(dir, true);
     let q = matching::evaluate_clusters(&linker, &clusters, &truth, report.candidate_pairs);
     // The true entities: the true pairs' components, found by clustering them unguarded.
     let position: HashMap<&str, u32> = (0u32..)
@@ -629,6 +613,20 @@ fn print_dedupe_misses(
     for (a, b) in joined.filter(|p| !true_pairs.contains(p)).take(limit) {
         eprintln!("FALSE {}", show(a, b));
     }
+}
+
+/// The pairs of `dir`'s truth.csv, its first two columns.
+fn read_truth(dir: &Path, header: bool) -> Vec<(String, String)> {
+    csv::ReaderBuilder::new()
+        .has_headers(header)
+        .from_path(dir.join("truth.csv"))
+        .expect("truth")
+        .records()
+        .map(|r| {
+            let r = r.expect("truth row");
+            (r[0].to_string(), r[1].to_string())
+        })
+        .collect()
 }
 
 /// The first `limit` true pairs that were not linked, with the reason.

@@ -656,7 +656,7 @@ pub fn evaluate_clusters(
     let n = linker.records.len() as f64;
     Quality::new(
         tp,
-        predicted - tp,
+        predicted.saturating_sub(tp),
         truth.len() - tp,
         ratio(blocked, truth.len()),
         candidate_pairs,
