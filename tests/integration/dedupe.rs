@@ -133,6 +133,36 @@ fn dedupe_clusters_a_files_duplicates_and_their_ids_stay_from_run_to_run() {
 }
 
 #[test]
+fn dedupe_reads_the_mapping_file_match_reads() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path("crm.csv"), CRM.replace("id,", "Kundennummer,")).unwrap();
+    std::fs::write(
+        sb.path("mapping.toml"),
+        "[crm]\nid_column = \"Kundennummer\"\n[crm.columns]\nlegal_name = \"Firma\"\n\
+         street = \"Strasse\"\npostcode = \"PLZ\"\ncity = \"Ort\"\n\
+         [thresholds]\nauto_apply_min = 0.99\nreview_min = 0.9\nambiguity_margin = 0.03\n",
+    )
+    .unwrap();
+    let out = sb.ok(&[
+        "dedupe",
+        "--kind",
+        "organisation",
+        "--crm",
+        "crm.csv",
+        "--out",
+        "clusters.csv",
+        "--mapping",
+        "mapping.toml",
+    ]);
+    // The mapping file's review_min is the default threshold.
+    assert!(out.contains("at or above 0.9"), "{out}");
+    assert_eq!(
+        members(&clusters(&sb, "clusters.csv")),
+        BTreeSet::from([vec!["1", "2", "7"], vec!["3", "4"]])
+    );
+}
+
+#[test]
 fn dedupe_refuses_bad_input_with_exit_code_2_and_says_what_is_wrong() {
     let sb = Sandbox::new();
     std::fs::write(sb.path("crm.csv"), CRM).unwrap();
