@@ -476,8 +476,9 @@ fn measure_dedupe(kind: EntityKind, dir: &Path, mapping: &CsvMapping, args: &Arg
         kind,
         &config,
         records,
+        0,
         args.threshold,
-        &HashMap::new(),
+        &Default::default(),
         &mut report,
     )
     .expect("dedupe");

@@ -11,7 +11,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::blocking::BlockingSettings;
-use crate::domain::cluster::{weight_of_probability, Cluster};
+use crate::domain::cluster::{earlier_links, weight_of_probability, Cluster, Earlier};
 use crate::domain::decide::{Decision, Thresholds};
 use crate::domain::dedupe::{self, Pair, Scope};
 use crate::domain::em::EmReport;
@@ -332,13 +332,16 @@ pub struct DedupeReport {
 /// Finds the duplicates among `records` (one file): indexes them, fits m/u by EM on their
 /// pairs with each other (if the settings say so; u from random pairs of the same file),
 /// scores every pair that shares a block once and clusters the pairs at or above
-/// `threshold`, keeping the ids of `previous` (record id → cluster id).
+/// `threshold`, keeping the ids of `earlier`. When the last `new` records are new (a list
+/// against the CRM, records added since `earlier`), only pairs with one of them are scored,
+/// and the earlier clusters hold the rest together.
 pub fn dedupe_all(
     kind: EntityKind,
     config: &MatchConfig,
     records: Vec<Prepared>,
+    new: usize,
     threshold: f64,
-    previous: &HashMap<String, String>,
+    earlier: &Earlier,
     report: &mut DedupeReport,
 ) -> Result<(Linker, Vec<Cluster>), MatchError> {
     let started = Instant::now();
@@ -365,13 +368,27 @@ pub fn dedupe_all(
     report.em_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let min_weight = weight_of_probability(threshold);
+    let old = linker.records.len().saturating_sub(new);
+    let marked: Vec<bool> = (0..linker.records.len()).map(|i| i >= old).collect();
+    let scope = if new == 0 {
+        Scope::All
+    } else {
+        Scope::Changed(&marked)
+    };
     let scored = parallel_map(&numbers, |&i| {
         let levels = levels(compared.as_ref(), i as usize);
-        dedupe::score_record(&linker, i, Scope::All, levels, min_weight)
+        dedupe::score_record(&linker, i, scope, levels, min_weight)
     });
     report.candidate_pairs = scored.iter().map(|(_, owned)| owned).sum();
-    let pairs: Vec<Pair> = scored.into_iter().flat_map(|(p, _)| p).collect();
+    let mut pairs: Vec<Pair> = scored.into_iter().flat_map(|(p, _)| p).collect();
     report.links = pairs.len();
+    if new > 0 {
+        let position: HashMap<&str, u32> = (0u32..)
+            .zip(&linker.records[..old])
+            .map(|(i, r)| (&*r.id, i))
+            .collect();
+        pairs.extend(earlier_links(earlier, |id| position.get(id).copied()));
+    }
     report.score_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let clusters = crate::domain::cluster::cluster(
@@ -380,7 +397,7 @@ pub fn dedupe_all(
         threshold,
         |a, b| dedupe::evidence(&linker, a, b),
         |i| &linker.records[i as usize].id,
-        previous,
+        &earlier.cluster_of,
     );
     report.cluster_seconds = started.elapsed().as_secs_f64();
     Ok((linker, clusters))
@@ -414,9 +431,10 @@ pub fn cluster_rows<'a>(linker: &'a Linker, clusters: &'a [Cluster]) -> Vec<Clus
         .collect()
 }
 
-/// A clusters file written before (`cluster_id` and `record_id` columns; others are
-/// ignored): record id → cluster id, for ids that stay from run to run.
-pub fn read_clusters(path: &Path) -> Result<HashMap<String, String>, MatchError> {
+/// A clusters file written before (`cluster_id` and `record_id` columns, `weakest_link`
+/// where it has one; others are ignored): for ids that stay from run to run, and for the
+/// earlier clusters a run that scores only new records builds on.
+pub fn read_clusters(path: &Path) -> Result<Earlier, MatchError> {
     let bad = |problem: String| MatchError::File {
         path: path.to_path_buf(),
         problem,
@@ -435,13 +453,19 @@ pub fn read_clusters(path: &Path) -> Result<HashMap<String, String>, MatchError>
         })
     };
     let (cluster_at, record_at) = (column("cluster_id")?, column("record_id")?);
-    let mut out = HashMap::new();
+    let weakest_at = column("weakest_link").ok();
+    let mut out = Earlier::default();
     for row in reader.records() {
         let row = row.map_err(|e| bad(format!("{e}; fix or remove that row")))?;
         let (Some(cluster), Some(record)) = (row.get(cluster_at), row.get(record_at)) else {
             continue;
         };
-        out.insert(record.to_string(), cluster.to_string());
+        let weakest = weakest_at.and_then(|at| row.get(at)?.parse::<f64>().ok());
+        if let Some(p) = weakest.filter(|p| (0.0..=1.0).contains(p)) {
+            out.weakest.insert(cluster.to_string(), p);
+        }
+        out.cluster_of
+            .insert(record.to_string(), cluster.to_string());
     }
     Ok(out)
 }
@@ -745,8 +769,9 @@ mod tests {
             kind,
             &config,
             records.clone(),
+            0,
             threshold,
-            &HashMap::new(),
+            &Earlier::default(),
             &mut report,
         )
         .unwrap();
@@ -760,13 +785,16 @@ mod tests {
             q.pair_completeness >= q.recall && q.reduction_ratio > 0.99,
             "{q:?}"
         );
-        let previous: HashMap<String, String> = cluster_rows(&linker, &clusters)
-            .into_iter()
-            .map(|r| (r.record_id.to_string(), r.cluster_id.to_string()))
-            .collect();
+        let previous = Earlier {
+            cluster_of: cluster_rows(&linker, &clusters)
+                .into_iter()
+                .map(|r| (r.record_id.to_string(), r.cluster_id.to_string()))
+                .collect(),
+            weakest: HashMap::new(),
+        };
         let mut again = DedupeReport::default();
         let (_, second) =
-            dedupe_all(kind, &config, records, threshold, &previous, &mut again).unwrap();
+            dedupe_all(kind, &config, records, 0, threshold, &previous, &mut again).unwrap();
         // Term frequencies are summed in a hash map's order: weights may differ in the
         // last bits from run to run.
         let shape = |c: &[Cluster]| {

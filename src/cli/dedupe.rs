@@ -20,6 +20,11 @@ pub struct DedupeArgs {
     /// stay.
     #[arg(long)]
     pub previous: Option<PathBuf>,
+    /// Records new to the --crm file (a list to import, records added since --previous),
+    /// with the same columns: only pairs with one of them are scored, against the --crm
+    /// file's records and each other; the --previous clusters hold the rest together.
+    #[arg(long)]
+    pub new: Option<PathBuf>,
 }
 
 /// Finds the duplicates in one CSV file without a store or a CRM: a cluster per entity
@@ -43,7 +48,13 @@ pub fn run(args: DedupeArgs) -> anyhow::Result<ExitCode> {
     };
 
     let started = Instant::now();
-    let records = matching::load(files.kind, &files.crm, &config.crm).map_err(usage)?;
+    let mut records = matching::load(files.kind, &files.crm, &config.crm).map_err(usage)?;
+    let new = match &args.new {
+        Some(path) => matching::load(files.kind, path, &config.crm).map_err(usage)?,
+        None => Vec::new(),
+    };
+    let new_records = new.len();
+    records.extend(new);
     let mut report = DedupeReport {
         load_seconds: started.elapsed().as_secs_f64(),
         ..DedupeReport::default()
@@ -52,6 +63,7 @@ pub fn run(args: DedupeArgs) -> anyhow::Result<ExitCode> {
         files.kind,
         &config,
         records,
+        new_records,
         threshold,
         &previous,
         &mut report,

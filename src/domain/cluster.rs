@@ -20,6 +20,44 @@ use super::score::{hash64, Scorer};
 /// grows with the square of a cluster's size.
 pub const MAX_CLUSTER_SIZE: usize = 1000;
 
+/// The most bits a link of an earlier run counts for (see [`earlier_links`]): a weakest
+/// link written as probability 1 would otherwise be infinite and outweigh any evidence.
+const MAX_EARLIER_WEIGHT: f64 = 64.0;
+
+/// Clusters of an earlier run, as its clusters file gives them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Earlier {
+    /// Record id → cluster id.
+    pub cluster_of: HashMap<String, String>,
+    /// Cluster id → the probability of its weakest link.
+    pub weakest: HashMap<String, f64>,
+}
+
+/// Links that hold the earlier clusters together in a run that scores only new records (the
+/// pairs of two earlier records are not scored again): each earlier cluster's records that
+/// `position` still finds, chained in the order of their positions at the cluster's weakest
+/// link. New records then join or split them under the same guard as any link.
+pub fn earlier_links(earlier: &Earlier, position: impl Fn(&str) -> Option<u32>) -> Vec<Pair> {
+    let mut members: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    for (record, cluster) in &earlier.cluster_of {
+        if let Some(at) = position(record) {
+            members.entry(cluster).or_default().push(at);
+        }
+    }
+    let mut links = Vec::new();
+    for (cluster, mut at) in members {
+        at.sort_unstable();
+        let p = earlier.weakest.get(cluster).copied().unwrap_or(0.5);
+        let weight = weight_of_probability(p).min(MAX_EARLIER_WEIGHT);
+        links.extend(at.windows(2).map(|w| Pair {
+            a: w[0],
+            b: w[1],
+            weight,
+        }));
+    }
+    links
+}
+
 /// Records that are one entity, by position, with a stable id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cluster {
@@ -314,6 +352,42 @@ mod tests {
         rows.iter()
             .map(|(r, c)| (r.to_string(), c.clone()))
             .collect()
+    }
+
+    #[test]
+    fn earlier_clusters_are_chained_at_their_weakest_link() {
+        let earlier = Earlier {
+            cluster_of: previous(&[
+                ("r1", "X".into()),
+                ("r4", "X".into()),
+                ("r2", "X".into()),
+                ("r5", "Y".into()),
+                ("r6", "Y".into()),
+                ("gone", "Y".into()),
+            ]),
+            weakest: HashMap::from([("X".into(), 0.9), ("Y".into(), 1.0)]),
+        };
+        let position = |id: &str| IDS.iter().position(|i| *i == id).map(|p| p as u32);
+        let links = earlier_links(&earlier, position);
+        let x = weight_of_probability(0.9);
+        assert_eq!(
+            links,
+            [pair(1, 2, x), pair(2, 4, x), pair(5, 6, MAX_EARLIER_WEIGHT)]
+        );
+        // Clustered again with nothing new, they are the earlier clusters with their ids.
+        let again = cluster(
+            8,
+            &links,
+            0.9,
+            |_, _| 0.0,
+            |i| IDS[i as usize],
+            &earlier.cluster_of,
+        );
+        let ids: Vec<(&str, Vec<u32>)> = again
+            .iter()
+            .map(|c| (c.id.as_str(), c.members.clone()))
+            .collect();
+        assert_eq!(ids, [("X", vec![1, 2, 4]), ("Y", vec![5, 6])]);
     }
 
     #[test]

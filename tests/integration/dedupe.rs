@@ -115,6 +115,29 @@ fn dedupe_clusters_a_files_duplicates_and_their_ids_stay_from_run_to_run() {
         assert!(now.is_superset(old), "{id}: {old:?} -> {now:?}");
     }
 
+    // The same two records given as new to the first file: only their pairs are scored,
+    // and the clusters are those of the whole file.
+    std::fs::write(sb.path("first.csv"), CRM).unwrap();
+    std::fs::write(
+        sb.path("new.csv"),
+        "id,Firma,Strasse,PLZ,Ort\n\
+         13,Baeckerei Krause e.K.,Kantstrasse 5a,10623,Berlin\n\
+         14,Nordlicht Software UG (haftungsbeschraenkt),Am Markt 1,24103,Kiel\n",
+    )
+    .unwrap();
+    let mut incremental = dedupe_args("incremental.csv", &["--new", "new.csv"]);
+    incremental[4] = "first.csv";
+    incremental.extend(["--previous", "clusters.csv"]);
+    let out = sb.ok(&incremental);
+    assert!(out.contains("14 records: 3 clusters"), "{out}");
+    assert_eq!(clusters(&sb, "incremental.csv"), again);
+    let scored = |out: &str| -> usize {
+        let (before, _) = out.split_once(" candidate pairs").expect("candidate pairs");
+        before.rsplit(' ').next().unwrap().parse().expect("a count")
+    };
+    let full = sb.ok(&dedupe_args("full.csv", &[]));
+    assert!(scored(&out) < scored(&full), "{out}\n{full}");
+
     // Without the previous file the same records get the same ids all the same: new ids
     // come from the records, not from the order of the run.
     sb.ok(&dedupe_args("fresh.csv", &[]));
@@ -203,6 +226,11 @@ fn dedupe_refuses_bad_input_with_exit_code_2_and_says_what_is_wrong() {
             "a threshold that is no probability",
             dedupe_args("x.csv", &["--threshold", "1.5"]),
             &["--threshold 1.5", "between 0 and 1"],
+        ),
+        (
+            "a missing file of new records",
+            dedupe_args("x.csv", &["--new", "later.csv"]),
+            &["later.csv", "cannot read it"],
         ),
         (
             "a previous file that is no clusters file",
