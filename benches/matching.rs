@@ -418,15 +418,17 @@ fn measure(
         print_misses(&linker, &crm, &linked, &truth, misses);
     }
     let q = matching::evaluate(&linker, &crm, &linked, &truth, report.candidate_pairs);
+    let work = report.index_seconds + report.em_seconds + report.link_seconds;
+    print_result([wall, load, work, peak], &q, report.candidate_pairs);
+}
+
+/// The `RESULT` line the parent reads: wall, load and work seconds and peak MiB, then the
+/// figures.
+fn print_result(times: [f64; 4], q: &matching::Quality, candidate_pairs: usize) {
+    let [wall, load, work, peak] = times;
     println!(
-        "RESULT {wall} {load} {} {peak} {} {} {} {} {} {}",
-        report.index_seconds + report.em_seconds + report.link_seconds,
-        q.precision,
-        q.recall,
-        q.f1,
-        q.pair_completeness,
-        q.reduction_ratio,
-        report.candidate_pairs
+        "RESULT {wall} {load} {work} {peak} {} {} {} {} {} {candidate_pairs}",
+        q.precision, q.recall, q.f1, q.pair_completeness, q.reduction_ratio,
     );
 }
 
@@ -540,16 +542,12 @@ fn measure_dedupe(kind: EntityKind, dir: &Path, mapping: &CsvMapping, args: &Arg
     if args.misses > 0 {
         print_dedupe_misses(&linker, &clusters, &truth, args.misses);
     }
-    println!(
-        "RESULT {wall} {} {} {peak} {} {} {} {} {} {}",
-        report.load_seconds,
-        report.index_seconds + report.em_seconds + report.score_seconds + report.cluster_seconds,
-        q.precision,
-        q.recall,
-        q.f1,
-        q.pair_completeness,
-        q.reduction_ratio,
-        report.candidate_pairs
+    let work =
+        report.index_seconds + report.em_seconds + report.score_seconds + report.cluster_seconds;
+    print_result(
+        [wall, report.load_seconds, work, peak],
+        &q,
+        report.candidate_pairs,
     );
 }
 
