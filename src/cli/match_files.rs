@@ -1,4 +1,3 @@
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -6,33 +5,66 @@ use std::time::Instant;
 use clap::Args;
 
 use super::UsageError;
+use crate::domain::em::EmReport;
 use crate::domain::model::{EntityKind, Field};
 use crate::matching::{self, LinkReport, MatchConfig};
 
+/// What `match` and `dedupe` share: the kind, the CRM file, its mapping and the output.
 #[derive(Debug, Args)]
-pub struct MatchArgs {
+pub struct FileArgs {
     /// `organisation` or `contact`.
     #[arg(long, value_parser = parse_kind)]
     pub kind: EntityKind,
-    /// The CSV file whose records are looked up (one output row per record at most).
+    /// The CRM's records (CSV).
     #[arg(long)]
     pub crm: PathBuf,
-    /// The CSV file to look them up in.
-    #[arg(long)]
-    pub register: PathBuf,
-    /// Where to write the links (CSV).
+    /// Where to write the result (CSV).
     #[arg(long)]
     pub out: PathBuf,
-    /// A TOML file with [crm] and [register] (id_column, delimiter, [.columns]) and optional
-    /// [blocking], [matching] and [thresholds] sections.
+    /// A TOML file with [crm] (and for `match` [register]): id_column, delimiter,
+    /// [.columns]; and optional [blocking], [matching] and [thresholds] sections.
     #[arg(long)]
     pub mapping: Option<PathBuf>,
-    /// FIELD=COLUMN for both files (when they share column names); repeatable.
+    /// FIELD=COLUMN (for both files in `match`, when they share column names); repeatable.
     #[arg(long = "map", value_parser = parse_map)]
     pub map: Vec<(Field, String)>,
     /// The CRM file's id column (default `id`, or the mapping file's).
     #[arg(long)]
     pub crm_id: Option<String>,
+}
+
+impl FileArgs {
+    /// The mapping file (or the defaults) with `--map` and `--crm-id` applied to the CRM
+    /// side.
+    pub fn config(&self) -> Result<MatchConfig, UsageError> {
+        let mut config = match &self.mapping {
+            Some(path) => MatchConfig::load(path).map_err(|e| UsageError(e.to_string()))?,
+            None => MatchConfig::default(),
+        };
+        config.crm.columns.extend(self.map.iter().cloned());
+        if let Some(id) = &self.crm_id {
+            config.crm.id_column = id.clone();
+        }
+        Ok(config)
+    }
+
+    /// Warns of mapped CRM fields that nothing uses.
+    pub fn warn_unused(&self, config: &MatchConfig) {
+        for field in config.unused_fields(self.kind) {
+            eprintln!(
+                "refsync: warning: `{field}` is mapped but no comparison and no blocking rule uses it; add it to [matching] comparisons or [blocking] rules (e.g. {{ on = [\"{field}\"] }}), or leave it unmapped"
+            );
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct MatchArgs {
+    #[command(flatten)]
+    pub files: FileArgs,
+    /// The CSV file to look the CRM's records up in.
+    #[arg(long)]
+    pub register: PathBuf,
     /// The register file's id column (default `id`, or the mapping file's).
     #[arg(long)]
     pub register_id: Option<String>,
@@ -61,32 +93,20 @@ fn parse_map(s: &str) -> Result<(Field, String), String> {
 
 /// Links two CSV files without a store or a CRM: for tuning thresholds on samples.
 pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
-    let mut config = match &args.mapping {
-        Some(path) => MatchConfig::load(path).map_err(|e| UsageError(e.to_string()))?,
-        None => MatchConfig::default(),
-    };
-    let extra: BTreeMap<Field, String> = args.map.iter().cloned().collect();
-    for side in [&mut config.crm, &mut config.register] {
-        side.columns.extend(extra.clone());
-    }
-    if let Some(id) = &args.crm_id {
-        config.crm.id_column = id.clone();
-    }
+    let files = &args.files;
+    let mut config = files.config()?;
+    config.register.columns.extend(files.map.iter().cloned());
     if let Some(id) = &args.register_id {
         config.register.id_column = id.clone();
     }
     config
-        .validate(args.kind)
+        .validate(files.kind)
         .map_err(|e| UsageError(e.to_string()))?;
-    for field in config.unused_fields(args.kind) {
-        eprintln!(
-            "refsync: warning: `{field}` is mapped but no comparison and no blocking rule uses it; add it to [matching] comparisons or [blocking] rules (e.g. {{ on = [\"{field}\"] }}), or leave it unmapped"
-        );
-    }
+    files.warn_unused(&config);
 
     let started = Instant::now();
-    let crm = matching::load(args.kind, &args.crm, &config.crm)?;
-    let register = matching::load(args.kind, &args.register, &config.register)?;
+    let crm = matching::load(files.kind, &files.crm, &config.crm)?;
+    let register = matching::load(files.kind, &args.register, &config.register)?;
     let mut report = LinkReport {
         crm_records: 0,
         register_records: 0,
@@ -97,9 +117,9 @@ pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
         em_seconds: 0.0,
         link_seconds: 0.0,
     };
-    let (_, linked) = matching::link_all(args.kind, &config, &crm, register, &mut report)?;
+    let (_, linked) = matching::link_all(files.kind, &config, &crm, register, &mut report)?;
     let rows = matching::link_rows(&crm, &linked);
-    matching::write_links(&args.out, &rows)?;
+    matching::write_rows(&files.out, &rows)?;
     let count = |band: &str| rows.iter().filter(|r| r.band == band).count();
     println!(
         "{} CRM records against {} register records: {} auto, {} review, {} ambiguous, {} not found",
@@ -113,24 +133,32 @@ pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
     println!(
         "{} candidate pairs; EM {}; {:.2} s (load {:.2}, index {:.2}, EM {:.2}, link {:.2}); links in {}",
         report.candidate_pairs,
-        report.em.as_ref().map_or("off".to_string(), |e| match e.iterations {
-            0 => format!("skipped ({} pairs are too few; built-in m/u)", e.pairs),
-            n => format!(
-                "{} pairs, {n} iterations{}{}",
-                e.pairs,
-                if e.converged { "" } else { ", not converged" },
-                e.matched_share.map_or(String::new(), |s| format!(
-                    ", {:.0} % of CRM records estimated to have a match",
-                    s * 100.0
-                ))
-            ),
-        }),
+        describe_em(
+            report.em.as_ref(),
+            "CRM records estimated to have a match"
+        ),
         started.elapsed().as_secs_f64(),
         report.load_seconds,
         report.index_seconds,
         report.em_seconds,
         report.link_seconds,
-        args.out.display()
+        files.out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// How EM went, for the summary line; `share_of` says whose share EM fitted.
+pub fn describe_em(em: Option<&EmReport>, share_of: &str) -> String {
+    em.map_or("off".to_string(), |e| match e.iterations {
+        0 => format!("skipped ({} pairs are too few; built-in m/u)", e.pairs),
+        n => format!(
+            "{} pairs, {n} iterations{}{}",
+            e.pairs,
+            if e.converged { "" } else { ", not converged" },
+            e.matched_share.map_or(String::new(), |s| format!(
+                ", {:.0} % of {share_of}",
+                s * 100.0
+            ))
+        ),
+    })
 }

@@ -6,6 +6,7 @@ mod cache;
 mod check_config;
 mod consent;
 mod daemon;
+mod dedupe;
 mod erase;
 mod explain;
 mod import;
@@ -98,6 +99,9 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Link two CSV files with the matching engine (no store, no CRM; --config is not read).
     Match(match_files::MatchArgs),
+    /// Find the duplicates in one CSV file and write their clusters (no store, no CRM;
+    /// --config is not read).
+    Dedupe(dedupe::DedupeArgs),
     /// Serve the review UI and JSON API (default 127.0.0.1:8080; TLS from a reverse proxy).
     Serve(serve::ServeArgs),
     /// Users of the review UI and API: add, list, disable, API tokens.
@@ -141,15 +145,10 @@ fn job<'a>(config: &'a Config, name: &str) -> Result<&'a crate::config::JobConfi
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // `match` works on two files alone: it needs neither the config nor a store.
+    // `match` and `dedupe` work on files alone: they need neither the config nor a store.
     let cli = match cli.command {
-        Command::Match(args) => {
-            if let Err(e) = crate::telemetry::init(&crate::config::LoggingConfig::default()) {
-                eprintln!("refsync: {e}");
-                return ExitCode::from(2);
-            }
-            return finish(match_files::run(args));
-        }
+        Command::Match(args) => return on_files(|| match_files::run(args)),
+        Command::Dedupe(args) => return on_files(|| dedupe::run(args)),
         _ => cli,
     };
     let config = match Config::load(&cli.config, crate::config::environment()) {
@@ -174,6 +173,15 @@ pub fn main() -> ExitCode {
         }
     };
     finish(runtime.block_on(dispatch(cli.command, &cli.config, config)))
+}
+
+/// Runs a command that reads and writes files only, with the default logging.
+fn on_files(run: impl FnOnce() -> anyhow::Result<ExitCode>) -> ExitCode {
+    if let Err(e) = crate::telemetry::init(&crate::config::LoggingConfig::default()) {
+        eprintln!("refsync: {e}");
+        return ExitCode::from(2);
+    }
+    finish(run())
 }
 
 /// Exit code and message for a command's result.
@@ -239,7 +247,7 @@ async fn dispatch(
         Command::Retention(cmd) => retention::run(&config, &store, cmd).await,
         Command::Tune(args) => tune::run(&config, &store, args).await,
         Command::Report(args) => report::run(&config, &store, args).await,
-        Command::CheckConfig(_) | Command::Explain(_) | Command::Match(_) => {
+        Command::CheckConfig(_) | Command::Explain(_) | Command::Match(_) | Command::Dedupe(_) => {
             unreachable!("handled before the store is opened")
         }
     }

@@ -162,17 +162,18 @@ impl Linker {
     /// The comparison vectors of the candidate pairs of `crm_records`, at most `limit`
     /// (taken evenly across the records so a sample represents the whole file), and where
     /// each record's pairs end. `map` runs [`Linker::record_gammas`] over a chunk of
-    /// records (the caller may spread it over threads).
-    pub fn candidate_gammas(
+    /// records (the caller may spread it over threads); a self-linkage passes record
+    /// numbers instead, whose candidates leave the record itself out.
+    pub fn candidate_gammas<T>(
         &self,
-        crm_records: &[Prepared],
+        crm_records: &[T],
         limit: usize,
-        map: impl Fn(&[&Prepared]) -> Vec<Vec<Gamma>>,
+        map: impl Fn(&[&T]) -> Vec<Vec<Gamma>>,
     ) -> (Vec<Gamma>, Vec<usize>) {
         let mut out = Vec::new();
         let mut ends = Vec::new();
         let step = (crm_records.len() / limit.max(1)).max(1);
-        let chosen: Vec<&Prepared> = crm_records.iter().step_by(step).collect();
+        let chosen: Vec<&T> = crm_records.iter().step_by(step).collect();
         for chunk in chosen.chunks(GAMMA_CHUNK) {
             for gammas in map(chunk) {
                 out.extend(gammas);

@@ -2,10 +2,12 @@
 //! its arguments, so it is tested with tables and property tests.
 
 pub mod blocking;
+pub mod cluster;
 pub mod comparison;
 pub mod consent;
 pub mod contact;
 pub mod decide;
+pub mod dedupe;
 pub mod diff;
 pub mod em;
 pub mod erasure;
@@ -21,5 +23,6 @@ pub mod policy;
 pub mod postcode;
 pub mod report;
 pub mod score;
+pub mod survivorship;
 pub mod tune;
 pub mod validate;

@@ -12,6 +12,7 @@ mod crash_campaign;
 mod crm_profiles;
 mod daemon;
 mod data_islands;
+mod dedupe;
 mod fuzz_answers;
 mod gleif;
 mod http_double;
