@@ -54,6 +54,27 @@ pub async fn check(config: &Config) -> Vec<Finding> {
             Err(e) => finding(subject, Severity::Error, e),
         });
     }
+    for (name, job) in &config.job {
+        let (Some(crm), Some(mapping)) = (
+            config.crm.get(&job.crm),
+            config.crm.get(&job.crm).and_then(|c| c.mapping(job.entity)),
+        ) else {
+            continue;
+        };
+        let columns = job.duplicates.columns(mapping);
+        if columns.is_empty() {
+            continue;
+        }
+        let subject = format!("job {name}");
+        let section = format!("[job.{name}.duplicates]");
+        found.push(
+            match crate::crm::check_columns(&job.crm, crm, &columns, &section).await {
+                Ok(message) => finding(subject, Severity::Ok, message),
+                Err(e) if crate::crm::unreachable(&e) => finding(subject, Severity::Warning, e),
+                Err(e) => finding(subject, Severity::Error, e),
+            },
+        );
+    }
     for (name, register) in &config.register {
         let subject = format!("register {name}");
         match crate::register::check(name, register).await {
