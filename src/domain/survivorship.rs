@@ -123,7 +123,7 @@ pub struct Candidate<'a> {
 }
 
 /// A value of the golden record and where it came from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Kept {
     pub value: String,
     /// The id of the record the value was taken from.
@@ -134,7 +134,7 @@ pub struct Kept {
 }
 
 /// The merged record of a cluster.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Golden {
     /// The id of the surviving record.
     pub survivor: String,

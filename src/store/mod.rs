@@ -40,6 +40,7 @@ pub(crate) const UPSERT_ROWS: usize = 1_000;
 pub mod audit;
 pub mod cache;
 pub mod changes;
+pub mod clusters;
 pub mod consents;
 pub mod cursors;
 pub mod erasure;
