@@ -381,6 +381,18 @@ pub enum RegisterConfig {
     Vies(ViesConfig),
 }
 
+impl RegisterConfig {
+    /// The blocking rules of a register refsync indexes itself; for a remote one, which
+    /// blocks on its own side, the defaults of the entity kind.
+    pub fn blocking(&self) -> BlockingSettings {
+        match self {
+            RegisterConfig::File(f) => f.blocking.clone(),
+            RegisterConfig::GleifGoldenCopy(g) => g.blocking.clone(),
+            _ => BlockingSettings::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GleifConfig {

@@ -66,6 +66,10 @@ pub enum AuditAction {
     Erased,
     /// A retention run's own entry.
     Retention,
+    /// A steward approved merging a cluster of duplicates.
+    MergeApproved,
+    /// A steward rejected merging a cluster of duplicates.
+    MergeRejected,
 }
 
 snake_names!(AuditAction {
@@ -82,6 +86,8 @@ snake_names!(AuditAction {
     ConsentRecorded => "consent_recorded",
     Erased => "erased",
     Retention => "retention",
+    MergeApproved => "merge_approved",
+    MergeRejected => "merge_rejected",
 });
 
 #[derive(Debug, Clone, Serialize, Queryable, Selectable)]

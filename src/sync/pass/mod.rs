@@ -4,6 +4,7 @@
 
 mod apply;
 mod context;
+mod dedupe;
 mod lookup;
 pub(crate) mod persist;
 mod read;
@@ -348,6 +349,9 @@ async fn run_stages(
     let proposed = persist::merge(store, &ctx).await?;
     tally.counts.changes_proposed += proposed.changes_proposed;
     tally.counts.pending_review += proposed.pending_review;
+    if job.duplicates.enabled {
+        dedupe::run(&pass, config, store, pass_id).await?;
+    }
     // Only a pass that read everything it meant to moves the cursor.
     reader.finish(store, job_name).await?;
     tally.stages.persist += at.elapsed();
