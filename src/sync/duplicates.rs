@@ -26,7 +26,8 @@ impl MergeVerdict {
     }
 }
 
-/// Decides merge `id`, which must wait for a decision; returns it as decided.
+/// Decides merge `id`, which must wait for a decision (or have been decided the same way);
+/// returns it as decided.
 pub async fn decide(
     store: &Store,
     id: i64,
@@ -46,6 +47,10 @@ pub async fn decide(
                 };
                 let at = now();
                 let target = verdict.target();
+                // Said twice (a retry, two stewards agreeing): it stands, audited once.
+                if merge.status == target {
+                    return Ok(Ok(merge));
+                }
                 if !clusters::decide(conn, id, &[MergeStatus::Proposed], target, &actor, at)? {
                     return Ok(Err(format!(
                         "merge {id} is {}, not proposed; only a proposed merge is approved or rejected",
