@@ -29,7 +29,7 @@ pub enum DuplicatesCommand {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// Approve a proposed merge.
+    /// Approve a proposed merge (its write-back to the CRM is not built yet).
     Approve {
         id: i64,
         /// Who decides, for the audit log.
@@ -39,6 +39,18 @@ pub enum DuplicatesCommand {
     /// Reject a proposed merge; not proposed again while its records stay as they are.
     Reject {
         id: i64,
+        /// Who decides, for the audit log.
+        #[arg(long, env = "USER", default_value = "cli")]
+        by: String,
+    },
+    /// Split records out of a proposed merge's cluster: they are not the others' entity.
+    /// The merge is rejected; no pass joins them with the others again, and the records
+    /// that stay together are proposed afresh.
+    Split {
+        id: i64,
+        /// A record to split out (repeatable).
+        #[arg(long = "record", required = true)]
+        records: Vec<String>,
         /// Who decides, for the audit log.
         #[arg(long, env = "USER", default_value = "cli")]
         by: String,
@@ -84,6 +96,9 @@ pub async fn run(store: &Store, command: DuplicatesCommand) -> anyhow::Result<Ex
         }
         DuplicatesCommand::Reject { id, by } => {
             decide(store, id, MergeVerdict::Reject, &by).await?;
+        }
+        DuplicatesCommand::Split { id, records, by } => {
+            decide(store, id, MergeVerdict::Split(records), &by).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -65,7 +65,7 @@ pub enum Command {
     /// Review proposed changes: list, show, approve, reject, apply.
     #[command(subcommand)]
     Review(review::ReviewCommand),
-    /// Merges of duplicates inside the CRM: list, show, approve, reject.
+    /// Merges of duplicates inside the CRM: list, show, approve, reject, split.
     #[command(subcommand)]
     Duplicates(duplicates::DuplicatesCommand),
     /// Read, export and verify the audit log.

@@ -70,6 +70,8 @@ pub enum AuditAction {
     MergeApproved,
     /// A steward rejected merging a cluster of duplicates.
     MergeRejected,
+    /// A steward split records out of a cluster of duplicates.
+    MergeSplit,
 }
 
 snake_names!(AuditAction {
@@ -88,6 +90,7 @@ snake_names!(AuditAction {
     Retention => "retention",
     MergeApproved => "merge_approved",
     MergeRejected => "merge_rejected",
+    MergeSplit => "merge_split",
 });
 
 #[derive(Debug, Clone, Serialize, Queryable, Selectable)]

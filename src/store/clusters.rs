@@ -1,13 +1,13 @@
 //! Duplicates inside a job's CRM records: the clusters the last pass found, and the merges
 //! proposed for them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::schema::{duplicate_clusters, merges};
+use super::schema::{duplicate_clusters, duplicate_splits, merges};
 use crate::db::AnyConnection;
 use crate::domain::model::{EntityKind, MergeStatus};
 use crate::on_store_backend;
@@ -71,6 +71,46 @@ pub fn replace(
             .execute(c))?;
     }
     Ok(())
+}
+
+/// A pair of records a steward split apart, the smaller id first.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = duplicate_splits)]
+pub struct Split {
+    pub job: String,
+    pub record_a: String,
+    pub record_b: String,
+    /// The merge whose cluster was split.
+    pub merge_id: i64,
+    pub decided_by: String,
+    pub decided_at: NaiveDateTime,
+}
+
+/// Stores splits; a pair split before stays as it was.
+pub fn add_splits(conn: &mut AnyConnection, splits: &[Split]) -> QueryResult<()> {
+    for split in splits {
+        let key = (&split.job, &split.record_a, &split.record_b);
+        if duplicate_splits::table
+            .find(key)
+            .count()
+            .get_result::<i64>(conn)?
+            == 0
+        {
+            on_store_backend!(conn, c => diesel::insert_into(duplicate_splits::table)
+                .values(split.clone())
+                .execute(c))?;
+        }
+    }
+    Ok(())
+}
+
+/// The pairs of the job's records a steward split apart, the smaller id first.
+pub fn splits(conn: &mut AnyConnection, job: &str) -> QueryResult<HashSet<(String, String)>> {
+    let pairs: Vec<(String, String)> = duplicate_splits::table
+        .filter(duplicate_splits::job.eq(job))
+        .select((duplicate_splits::record_a, duplicate_splits::record_b))
+        .load(conn)?;
+    Ok(pairs.into_iter().collect())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]

@@ -211,6 +211,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    duplicate_splits (job, record_a, record_b) {
+        job -> Text,
+        record_a -> Text,
+        record_b -> Text,
+        merge_id -> BigInt,
+        decided_by -> Text,
+        decided_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     merges (id) {
         id -> BigInt,
         job -> Text,
@@ -234,6 +245,7 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(
     passes,
     duplicate_clusters,
+    duplicate_splits,
     merges,
     pass_models,
     changes,

@@ -5,25 +5,63 @@ use diesel::Connection;
 
 use crate::domain::model::MergeStatus;
 use crate::store::audit::{self, AuditAction, NewAudit};
-use crate::store::clusters::{self, MergeRow};
+use crate::store::clusters::{self, MergeRow, Split};
 use crate::store::{now, Store};
 
 use super::SyncError;
 
 /// What a steward says of a proposed merge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MergeVerdict {
     Approve,
     Reject,
+    /// These records are not the others' entity: the merge is rejected and no pass puts
+    /// any of them in one cluster with any of the others again.
+    Split(Vec<String>),
 }
 
 impl MergeVerdict {
-    fn target(self) -> MergeStatus {
+    fn target(&self) -> MergeStatus {
         match self {
             MergeVerdict::Approve => MergeStatus::Approved,
-            MergeVerdict::Reject => MergeStatus::Rejected,
+            MergeVerdict::Reject | MergeVerdict::Split(_) => MergeStatus::Rejected,
         }
     }
+
+    fn action(&self) -> AuditAction {
+        match self {
+            MergeVerdict::Approve => AuditAction::MergeApproved,
+            MergeVerdict::Reject => AuditAction::MergeRejected,
+            MergeVerdict::Split(_) => AuditAction::MergeSplit,
+        }
+    }
+}
+
+/// The pairs a split keeps apart: each record split out with each record that stays.
+fn split_pairs(members: &[String], out: &[String]) -> Result<Vec<(String, String)>, String> {
+    if let Some(stranger) = out.iter().find(|r| !members.contains(r)) {
+        return Err(format!(
+            "record {stranger} is not in this cluster; it holds {}",
+            members.join(", ")
+        ));
+    }
+    let stay: Vec<&String> = members.iter().filter(|m| !out.contains(m)).collect();
+    if stay.is_empty() || out.is_empty() {
+        return Err("name the records to split out (--record), not all of them".into());
+    }
+    Ok(out
+        .iter()
+        .flat_map(|o| {
+            stay.iter().map(move |s| {
+                let (a, b) = if o.as_str() <= s.as_str() {
+                    (o, *s)
+                } else {
+                    (*s, o)
+                };
+                (a.clone(), b.clone())
+            })
+        })
+        .collect())
 }
 
 /// Decides merge `id`, which must wait for a decision (or have been decided the same way);
@@ -48,25 +86,46 @@ pub async fn decide(
                 let at = now();
                 let target = verdict.target();
                 // Said twice (a retry, two stewards agreeing): it stands, audited once.
-                if merge.status == target {
+                if merge.status == target && !matches!(verdict, MergeVerdict::Split(_)) {
                     return Ok(Ok(merge));
                 }
+                let members: Vec<String> = serde_json::from_str(&merge.members).unwrap_or_default();
+                let pairs = match &verdict {
+                    MergeVerdict::Split(out) => match split_pairs(&members, out) {
+                        Ok(pairs) => pairs,
+                        Err(why) => return Ok(Err(format!("merge {id}: {why}"))),
+                    },
+                    _ => Vec::new(),
+                };
                 if !clusters::decide(conn, id, &[MergeStatus::Proposed], target, &actor, at)? {
                     return Ok(Err(format!(
                         "merge {id} is {}, not proposed; only a proposed merge is approved or rejected",
                         merge.status
                     )));
                 }
+                let splits: Vec<Split> = pairs
+                    .into_iter()
+                    .map(|(record_a, record_b)| Split {
+                        job: merge.job.clone(),
+                        record_a,
+                        record_b,
+                        merge_id: id,
+                        decided_by: actor.clone(),
+                        decided_at: at,
+                    })
+                    .collect();
+                clusters::add_splits(conn, &splits)?;
+                let split_out = match &verdict {
+                    MergeVerdict::Split(out) => format!("; split out {}", out.join(", ")),
+                    _ => String::new(),
+                };
                 audit::append(
                     conn,
                     &key,
                     &NewAudit {
                         at,
                         actor: actor.clone(),
-                        action: match verdict {
-                            MergeVerdict::Approve => AuditAction::MergeApproved,
-                            MergeVerdict::Reject => AuditAction::MergeRejected,
-                        },
+                        action: verdict.action(),
                         job: merge.job.clone(),
                         pass_id: Some(merge.pass_id),
                         change_id: None,
@@ -79,7 +138,7 @@ pub async fn decide(
                         score: Some(merge.weakest_link),
                         // Ids only: the members' values stay in the CRM and the store.
                         detail: Some(format!(
-                            "merge {id} of cluster {}: records {}",
+                            "merge {id} of cluster {}: records {}{split_out}",
                             merge.cluster_id, merge.members
                         )),
                     },
@@ -162,4 +221,35 @@ pub async fn list(
 pub async fn show(store: &Store, id: i64) -> Result<Option<MergeView>, SyncError> {
     let row = store.db.run(move |conn| clusters::get(conn, id)).await?;
     row.map(MergeView::try_from).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_split_keeps_each_record_split_out_apart_from_each_that_stays() {
+        let members = ids(&["1", "2", "3", "4"]);
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            split_pairs(&members, &ids(&["3"])),
+            Ok(vec![pair("1", "3"), pair("2", "3"), pair("3", "4")])
+        );
+        assert_eq!(
+            split_pairs(&members, &ids(&["1", "4"])),
+            Ok(vec![
+                pair("1", "2"),
+                pair("1", "3"),
+                pair("2", "4"),
+                pair("3", "4")
+            ])
+        );
+        for bad in [&["9"][..], &["1", "2", "3", "4"], &[]] {
+            assert!(split_pairs(&members, &ids(bad)).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -177,6 +177,84 @@ fn a_pass_clusters_the_crms_duplicates_keeps_their_ids_and_proposes_each_merge_o
 }
 
 #[test]
+fn a_record_split_out_of_a_cluster_is_never_joined_with_the_others_again() {
+    for kind in StoreKind::both() {
+        let name = kind.name();
+        let sb = kind.sandbox(enabled);
+        pass(&sb);
+        let before = merges(&sb);
+        let clustered: BTreeSet<String> = before.iter().flat_map(members).collect();
+        let original = sb
+            .crm_ids()
+            .into_iter()
+            .map(|id| id.to_string())
+            .find(|id| !clustered.contains(id))
+            .unwrap();
+        let (first, second) = (plant_copy(&sb, &original), plant_copy(&sb, &original));
+        pass(&sb);
+        let three = merges(&sb)[0].clone();
+        assert_eq!(
+            members(&three),
+            BTreeSet::from([original.clone(), first.clone(), second.clone()]),
+            "{name}: {three}"
+        );
+        let id = three["id"].as_i64().unwrap().to_string();
+
+        let out = sb.run(&["duplicates", "split", &id, "--record", "999999"]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert!(
+            stderr(&out).contains("not in this cluster"),
+            "{}",
+            stderr(&out)
+        );
+        let out = sb.run(&["duplicates", "split", &id]);
+        assert_eq!(out.status.code(), Some(2), "{name}: --record is required");
+
+        sb.ok(&[
+            "duplicates",
+            "split",
+            &id,
+            "--record",
+            &second,
+            "--by",
+            "anna",
+        ]);
+        assert_eq!(
+            sb.json(&["duplicates", "show", &id])["status"],
+            "rejected",
+            "{name}"
+        );
+        pass(&sb);
+        let after = merges(&sb);
+        assert_eq!(
+            members(&after[0]),
+            BTreeSet::from([original.clone(), first.clone()]),
+            "{name}: the two that stay are proposed afresh"
+        );
+        assert!(
+            after
+                .iter()
+                .filter(|m| m["status"] == "proposed")
+                .all(|m| !members(m).contains(&second)),
+            "{name}: the record split out was joined again: {after:?}"
+        );
+        let audit = sb.json(&["audit", "export"]);
+        assert!(
+            audit
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == "merge_split"
+                    && e["detail"]
+                        .as_str()
+                        .unwrap()
+                        .contains(&format!("split out {second}"))),
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn a_job_without_duplicates_enabled_finds_none() {
     let sb = Sandbox::with_config(|c| c);
     pass(&sb);

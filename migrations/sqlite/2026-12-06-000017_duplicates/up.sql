@@ -34,3 +34,15 @@ CREATE TABLE merges (
 );
 CREATE INDEX merges_cluster ON merges (job, cluster_id);
 CREATE INDEX merges_status ON merges (status, job);
+
+-- Records a steward split out of a cluster: each such pair is never joined in one cluster
+-- again, whatever links them.
+CREATE TABLE duplicate_splits (
+    job TEXT NOT NULL,
+    record_a TEXT NOT NULL,
+    record_b TEXT NOT NULL,
+    merge_id BIGINT NOT NULL,
+    decided_by TEXT NOT NULL,
+    decided_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (job, record_a, record_b)
+);

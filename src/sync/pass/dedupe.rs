@@ -37,16 +37,17 @@ pub(crate) async fn run(
     let records = read_all(pass).await?;
     let job_name = pass.job_name.to_string();
     let (name, earlier_of) = (job_name.clone(), job_name.clone());
-    let (before, verified) = store
+    let (before, verified, apart) = store
         .db
         .run(move |conn| {
             let before = clusters::members(conn, &earlier_of)?;
+            let apart = clusters::splits(conn, &earlier_of)?;
             let verified: HashSet<String> = status::for_job(conn, &earlier_of)?
                 .into_iter()
                 .filter(|s| s.verified_at.is_some())
                 .map(|s| s.record_id)
                 .collect();
-            Ok::<_, diesel::result::Error>((before, verified))
+            Ok::<_, diesel::result::Error>((before, verified, apart))
         })
         .await?;
     let earlier = Earlier {
@@ -55,6 +56,7 @@ pub(crate) async fn run(
             .map(|(record, (cluster, _))| (record, cluster))
             .collect(),
         weakest: HashMap::new(),
+        apart,
     };
     let settings = MatchConfig {
         blocking: config
