@@ -178,3 +178,14 @@ pub fn now() -> chrono::NaiveDateTime {
     t.with_nanosecond(t.nanosecond() / 1_000 * 1_000)
         .unwrap_or(t)
 }
+
+/// A fresh SQLite store with every migration, for unit tests; the directory lives as long
+/// as the guard.
+#[cfg(test)]
+pub(crate) fn test_store() -> (tempfile::TempDir, AnyConnection) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DbUrl::new(&format!("sqlite://{}/s.db", dir.path().display()));
+    let (mut conn, _) = crate::db::connect(&url, Missing::Create).unwrap();
+    run_migrations(&mut conn).unwrap();
+    (dir, conn)
+}

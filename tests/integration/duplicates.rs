@@ -45,6 +45,16 @@ fn plant_copy(sb: &Sandbox, id: &str) -> String {
     all.last().unwrap().to_string()
 }
 
+/// A CRM organisation in none of `merges`' clusters.
+fn unclustered(sb: &Sandbox, merges: &[Value]) -> String {
+    let clustered: BTreeSet<String> = merges.iter().flat_map(members).collect();
+    sb.crm_ids()
+        .into_iter()
+        .map(|id| id.to_string())
+        .find(|id| !clustered.contains(id))
+        .unwrap()
+}
+
 impl Sandbox {
     fn crm_ids(&self) -> Vec<i64> {
         use diesel::prelude::*;
@@ -89,13 +99,7 @@ fn a_pass_clusters_the_crms_duplicates_keeps_their_ids_and_proposes_each_merge_o
         );
 
         // A record entered twice joins no one else: its cluster is the two of them.
-        let clustered: BTreeSet<String> = first.iter().flat_map(members).collect();
-        let original = sb
-            .crm_ids()
-            .into_iter()
-            .map(|id| id.to_string())
-            .find(|id| !clustered.contains(id))
-            .unwrap();
+        let original = unclustered(&sb, &first);
         let copy = plant_copy(&sb, &original);
         pass(&sb);
         let now = merges(&sb);
@@ -182,14 +186,7 @@ fn a_record_split_out_of_a_cluster_is_never_joined_with_the_others_again() {
         let name = kind.name();
         let sb = kind.sandbox(enabled);
         pass(&sb);
-        let before = merges(&sb);
-        let clustered: BTreeSet<String> = before.iter().flat_map(members).collect();
-        let original = sb
-            .crm_ids()
-            .into_iter()
-            .map(|id| id.to_string())
-            .find(|id| !clustered.contains(id))
-            .unwrap();
+        let original = unclustered(&sb, &merges(&sb));
         let (first, second) = (plant_copy(&sb, &original), plant_copy(&sb, &original));
         pass(&sb);
         let three = merges(&sb)[0].clone();

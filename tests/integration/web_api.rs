@@ -281,27 +281,31 @@ async fn authorization_matrix(kind: &StoreKind) {
         );
         assert!(merge["golden"]["survivor"].is_string(), "{merge}");
     }
-    let refused = client()
-        .post(server.url(&format!("/api/v1/duplicates/{rejected}/approve")))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), StatusCode::CONFLICT, "{}", kind.name());
-    let unknown = client()
-        .post(server.url("/api/v1/duplicates/999999/approve"))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unknown.status(), StatusCode::NOT_FOUND, "{}", kind.name());
-    let bad = client()
-        .get(server.url("/api/v1/duplicates?status=merged"))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "{}", kind.name());
+    for (method, path, want) in [
+        (
+            Method::POST,
+            format!("/api/v1/duplicates/{rejected}/approve"),
+            StatusCode::CONFLICT,
+        ),
+        (
+            Method::POST,
+            "/api/v1/duplicates/999999/approve".into(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::GET,
+            "/api/v1/duplicates?status=merged".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let answer = client()
+            .request(method.clone(), server.url(&path))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), want, "{} {method} {path}", kind.name());
+    }
 
     // The steward's decision names the steward in the audit log.
     let history = get_json(&server, admin, &format!("/api/v1/audit?change={proposed}")).await;
