@@ -12,8 +12,11 @@ fn enabled(config: String) -> String {
     config.replace("enabled = false\nthreshold", "enabled = true\nthreshold")
 }
 
-fn pass(sb: &Sandbox) {
-    sb.ok(&["run", "--once", "--job", "organisations"]);
+/// One pass of the organisations job; what its duplicates stage found.
+fn pass(sb: &Sandbox) -> Value {
+    let (out, report) = sb.pass_report("organisations");
+    assert!(out.status.success(), "{}", stderr(&out));
+    report["duplicates"].clone()
 }
 
 fn merges(sb: &Sandbox) -> Vec<Value> {
@@ -77,11 +80,16 @@ fn a_pass_clusters_the_crms_duplicates_keeps_their_ids_and_proposes_each_merge_o
     for kind in StoreKind::both() {
         let name = kind.name();
         let sb = kind.sandbox(enabled);
-        pass(&sb);
+        let found = pass(&sb);
         let first = merges(&sb);
         assert!(
             !first.is_empty(),
             "{name}: the demo CRM's planted duplicates were not found"
+        );
+        assert_eq!(
+            (&found["clusters"], &found["proposed"]),
+            (&Value::from(first.len()), &Value::from(first.len())),
+            "{name}: {found}"
         );
         for m in &first {
             assert_eq!(m["status"], "proposed", "{name}: {m}");
@@ -91,7 +99,12 @@ fn a_pass_clusters_the_crms_duplicates_keeps_their_ids_and_proposes_each_merge_o
         }
 
         // Nothing changed: the same clusters under the same ids, nothing proposed again.
-        pass(&sb);
+        let again = pass(&sb);
+        assert_eq!(
+            (&again["clusters"], &again["proposed"]),
+            (&Value::from(first.len()), &Value::from(0)),
+            "{name}: {again}"
+        );
         assert_eq!(
             merges(&sb),
             first,
@@ -254,7 +267,7 @@ fn a_record_split_out_of_a_cluster_is_never_joined_with_the_others_again() {
 #[test]
 fn a_job_without_duplicates_enabled_finds_none() {
     let sb = Sandbox::with_config(|c| c);
-    pass(&sb);
+    assert_eq!(pass(&sb), Value::Null, "no duplicates stage ran");
     assert!(merges(&sb).is_empty());
     let table = sb.ok(&["duplicates", "list"]);
     assert!(table.starts_with("id"), "{table}");

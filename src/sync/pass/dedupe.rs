@@ -20,11 +20,15 @@ use crate::store::clusters::{self, NewMerge};
 use crate::store::{now, status, Store};
 use crate::sync::SyncError;
 
-/// What the stage found, for the pass's log.
-#[derive(Debug, Default, PartialEq)]
-pub(crate) struct Found {
+/// What the duplicates stage found, for the pass's report.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Found {
+    /// Clusters of two or more records.
     pub clusters: usize,
+    /// Merges proposed by this pass (new or changed clusters).
     pub proposed: usize,
+    #[serde(serialize_with = "super::as_millis")]
+    pub time: std::time::Duration,
 }
 
 pub(crate) async fn run(
@@ -33,6 +37,7 @@ pub(crate) async fn run(
     store: &Store,
     pass_id: i64,
 ) -> Result<Found, SyncError> {
+    let started = std::time::Instant::now();
     let job = pass.job;
     let records = read_all(pass).await?;
     let job_name = pass.job_name.to_string();
@@ -166,6 +171,7 @@ pub(crate) async fn run(
     Ok(Found {
         clusters: clusters_found,
         proposed,
+        time: started.elapsed(),
     })
 }
 
