@@ -46,9 +46,16 @@ impl fmt::Display for Finding {
 /// Every CRM and register the config names, checked one after the other.
 pub async fn check(config: &Config) -> Vec<Finding> {
     let mut found = Vec::new();
+    // A CRM found wanting is said once: its jobs' extra columns are checked only in a CRM
+    // that passed.
+    let mut fit = std::collections::BTreeSet::new();
     for (name, crm) in &config.crm {
         let subject = format!("crm {name}");
-        found.push(match crate::crm::check(name, crm).await {
+        let result = crate::crm::check(name, crm).await;
+        if result.is_ok() {
+            fit.insert(name.as_str());
+        }
+        found.push(match result {
             Ok(message) => finding(subject, Severity::Ok, message),
             Err(e) if crate::crm::unreachable(&e) => finding(subject, Severity::Warning, e),
             Err(e) => finding(subject, Severity::Error, e),
@@ -61,6 +68,9 @@ pub async fn check(config: &Config) -> Vec<Finding> {
         ) else {
             continue;
         };
+        if !fit.contains(job.crm.as_str()) {
+            continue;
+        }
         let columns = job.duplicates.columns(mapping);
         if columns.is_empty() {
             continue;
