@@ -15,6 +15,7 @@ use crate::domain::evaluate::Plan;
 use crate::domain::link::MatchSettings;
 use crate::domain::model::{EntityKind, Field};
 use crate::domain::policy::{default_rules, FieldRule, DEFAULT_PLACEHOLDERS};
+use crate::domain::survivorship::Survivorship;
 
 pub const DEFAULT_CONFIG_PATH: &str = "config/refsync.toml";
 const ENV_PREFIX: &str = "REFSYNC__";
@@ -380,6 +381,18 @@ pub enum RegisterConfig {
     Vies(ViesConfig),
 }
 
+impl RegisterConfig {
+    /// The blocking rules of a register refsync indexes itself; for a remote one, which
+    /// blocks on its own side, the defaults of the entity kind.
+    pub fn blocking(&self) -> BlockingSettings {
+        match self {
+            RegisterConfig::File(f) => f.blocking.clone(),
+            RegisterConfig::GleifGoldenCopy(g) => g.blocking.clone(),
+            _ => BlockingSettings::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GleifConfig {
@@ -717,6 +730,113 @@ pub struct JobConfig {
     /// opt-out, `presumed` presumed consent; empty cells are skipped.
     #[serde(default)]
     pub consent_columns: BTreeMap<crate::domain::consent::Channel, String>,
+    /// Duplicates inside the CRM: clusters and merge proposals.
+    #[serde(default)]
+    pub duplicates: DuplicatesConfig,
+}
+
+/// Duplicates inside the CRM (`[job.NAME.duplicates]`): the pass clusters the job's records
+/// and proposes a merge per cluster, which a steward approves; nothing merges on its own.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DuplicatesConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Pairs at least this likely one entity are linked into clusters; default: the job's
+    /// `thresholds.review_min`, as `refsync dedupe` takes it from a mapping file.
+    pub threshold: Option<f64>,
+    /// Which record survives and which value each field keeps.
+    #[serde(default)]
+    pub survivorship: Survivorship,
+    /// How the CRM marks a merged-away record inactive; refsync never deletes one.
+    pub deactivate: Option<Deactivation>,
+    /// Columns in other tables that hold a merged-away record's id and are set to the
+    /// survivor's, e.g. contacts' `organisation_id`, Odoo's `res_partner.parent_id`.
+    #[serde(default)]
+    pub repoint: Vec<ForeignKey>,
+}
+
+/// A column of the job's own table and the value that marks a record inactive:
+/// `{ column = "active", value = "false" }` (Odoo), `{ column = "deleted", value = "1" }`
+/// (SuiteCRM).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deactivation {
+    pub column: String,
+    pub value: String,
+}
+
+/// A column holding the id of one of the job's records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForeignKey {
+    pub table: String,
+    pub column: String,
+}
+
+impl DuplicatesConfig {
+    /// The pair probability clusters are linked at, for a job with `thresholds`.
+    pub fn threshold(&self, thresholds: &Thresholds) -> f64 {
+        self.threshold.unwrap_or(thresholds.review_min)
+    }
+
+    /// Checks what serde cannot, for a job whose records live in `mapping`; keys are
+    /// relative to `duplicates`.
+    fn validate(
+        &self,
+        thresholds: &Thresholds,
+        mapping: &TableMapping,
+    ) -> Result<(), (String, String)> {
+        let threshold = self.threshold(thresholds);
+        if !(threshold > 0.0 && threshold < 1.0) {
+            return Err((
+                "threshold".into(),
+                format!("{threshold} is not a probability between 0 and 1 (exclusive); e.g. 0.9"),
+            ));
+        }
+        self.survivorship
+            .validate()
+            .map_err(|(k, p)| (format!("survivorship.{k}"), p))?;
+        if let Some(field) = self
+            .survivorship
+            .fields
+            .keys()
+            .find(|f| !mapping.columns.contains_key(f))
+        {
+            return Err((
+                format!("survivorship.fields.{field}"),
+                format!("the CRM table `{}` has no column mapped for `{field}`; map it or remove the rule", mapping.table),
+            ));
+        }
+        match &self.deactivate {
+            Some(d) => check_identifier("deactivate.column", &d.column)?,
+            None if self.enabled => {
+                return Err((
+                    "deactivate".into(),
+                    "says how the CRM marks a merged-away record inactive, e.g. { column = \"active\", value = \"false\" }; add it or set enabled = false".into(),
+                ))
+            }
+            None => {}
+        }
+        for (i, fk) in self.repoint.iter().enumerate() {
+            check_identifier(&format!("repoint.{i}.table"), &fk.table)?;
+            check_identifier(&format!("repoint.{i}.column"), &fk.column)?;
+        }
+        Ok(())
+    }
+
+    /// The (table, column) pairs the deep check must find in the CRM.
+    pub fn columns<'a>(&'a self, mapping: &'a TableMapping) -> Vec<(&'a str, &'a str)> {
+        self.deactivate
+            .iter()
+            .map(|d| (mapping.table.as_str(), d.column.as_str()))
+            .chain(
+                self.repoint
+                    .iter()
+                    .map(|fk| (fk.table.as_str(), fk.column.as_str())),
+            )
+            .collect()
+    }
 }
 
 /// What the CRM does with an erased person's record.
@@ -1142,6 +1262,9 @@ impl Config {
             job.matching
                 .validate(job.entity)
                 .map_err(|(k, p)| (key(&format!("matching.{k}")), p))?;
+            job.duplicates
+                .validate(&job.thresholds, mapping)
+                .map_err(|(k, p)| (key(&format!("duplicates.{k}")), p))?;
             if job.batch_size == 0 {
                 return Err((key("batch_size"), "must be at least 1".into()));
             }

@@ -395,7 +395,15 @@ pub fn dedupe_all(
         linker.records.len(),
         &pairs,
         threshold,
-        |a, b| dedupe::evidence(&linker, a, b),
+        |a, b| {
+            // A pair split apart by a steward is evidence no link outweighs (the guard).
+            let id = |i: u32| &*linker.records[i as usize].id;
+            if earlier.kept_apart(id(a), id(b)) {
+                f64::NEG_INFINITY
+            } else {
+                dedupe::evidence(&linker, a, b)
+            }
+        },
         |i| &linker.records[i as usize].id,
         &earlier.cluster_of,
     );
@@ -790,7 +798,7 @@ mod tests {
                 .into_iter()
                 .map(|r| (r.record_id.to_string(), r.cluster_id.to_string()))
                 .collect(),
-            weakest: HashMap::new(),
+            ..Earlier::default()
         };
         let mut again = DedupeReport::default();
         let (_, second) =

@@ -46,13 +46,44 @@ impl fmt::Display for Finding {
 /// Every CRM and register the config names, checked one after the other.
 pub async fn check(config: &Config) -> Vec<Finding> {
     let mut found = Vec::new();
+    // A CRM found wanting is said once: its jobs' extra columns are checked only in a CRM
+    // that passed.
+    let mut fit = std::collections::BTreeSet::new();
     for (name, crm) in &config.crm {
         let subject = format!("crm {name}");
-        found.push(match crate::crm::check(name, crm).await {
+        let result = crate::crm::check(name, crm).await;
+        if result.is_ok() {
+            fit.insert(name.as_str());
+        }
+        found.push(match result {
             Ok(message) => finding(subject, Severity::Ok, message),
             Err(e) if crate::crm::unreachable(&e) => finding(subject, Severity::Warning, e),
             Err(e) => finding(subject, Severity::Error, e),
         });
+    }
+    for (name, job) in &config.job {
+        let (Some(crm), Some(mapping)) = (
+            config.crm.get(&job.crm),
+            config.crm.get(&job.crm).and_then(|c| c.mapping(job.entity)),
+        ) else {
+            continue;
+        };
+        if !fit.contains(job.crm.as_str()) {
+            continue;
+        }
+        let columns = job.duplicates.columns(mapping);
+        if columns.is_empty() {
+            continue;
+        }
+        let subject = format!("job {name}");
+        let section = format!("[job.{name}.duplicates]");
+        found.push(
+            match crate::crm::check_columns(&job.crm, crm, &columns, &section).await {
+                Ok(message) => finding(subject, Severity::Ok, message),
+                Err(e) if crate::crm::unreachable(&e) => finding(subject, Severity::Warning, e),
+                Err(e) => finding(subject, Severity::Error, e),
+            },
+        );
     }
     for (name, register) in &config.register {
         let subject = format!("register {name}");

@@ -7,6 +7,7 @@ mod check_config;
 mod consent;
 mod daemon;
 mod dedupe;
+mod duplicates;
 mod erase;
 mod explain;
 mod import;
@@ -64,6 +65,9 @@ pub enum Command {
     /// Review proposed changes: list, show, approve, reject, apply.
     #[command(subcommand)]
     Review(review::ReviewCommand),
+    /// Merges of duplicates inside the CRM: list, show, approve, reject, split.
+    #[command(subcommand)]
+    Duplicates(duplicates::DuplicatesCommand),
     /// Read, export and verify the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -235,6 +239,7 @@ async fn dispatch(
         Command::Migrate => migrate::run(&store).await,
         Command::Review(cmd) => review::run(&config, &store, cmd).await,
         Command::Audit(cmd) => audit::run(&store, cmd).await,
+        Command::Duplicates(cmd) => duplicates::run(&store, cmd).await,
         Command::Revert(args) => revert::run(&config, &store, args).await,
         Command::Import(args) => import::import(&config, &store, args).await,
         Command::Export { list, out } => import::export(&config, &store, list, out).await,

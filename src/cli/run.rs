@@ -166,6 +166,14 @@ fn print_summary(r: &PassReport) {
             t.queries as f64 / t.queried_records as f64
         );
     }
+    if let Some(d) = &r.duplicates {
+        println!(
+            "  duplicates       {} clusters, {} merges proposed ({:.2} s); `refsync duplicates list`",
+            d.clusters,
+            d.proposed,
+            d.time.as_secs_f64()
+        );
+    }
     let s = &r.stages;
     println!(
         "  time             read {:.2} s, lookup {:.2} s, score {:.2} s, store {:.2} s, apply {:.2} s{}",

@@ -140,6 +140,24 @@ pub async fn check(name: &str, config: &CrmConfig) -> Result<String, CrmError> {
     Ok("reached; every mapped table and column exists".into())
 }
 
+/// A deep check of columns a job names outside the CRM's mapping (`section`, e.g.
+/// `[job.NAME.duplicates]`): each (table, column) must exist. A demo CRM not created yet is
+/// created with its schema on the first run, so there is nothing to check.
+pub async fn check_columns(
+    name: &str,
+    config: &CrmConfig,
+    columns: &[(&str, &str)],
+    section: &str,
+) -> Result<String, CrmError> {
+    let CrmConfig::Sql(sql_config) = config;
+    if demo_to_create(sql_config).is_some() {
+        return Ok("the demo CRM is created with its data on the first run".into());
+    }
+    let crm = sql::SqlCrm::open(name, sql_config).await?;
+    crm.check_columns(columns, section).await?;
+    Ok(format!("every column {section} names exists"))
+}
+
 /// The SQLite file of a demo CRM (`demo_data = true`) that does not exist yet.
 fn demo_to_create(config: &crate::config::SqlCrmConfig) -> Option<&std::path::Path> {
     crate::db::sqlite_path(&config.url).filter(|p| config.demo_data && !p.exists())

@@ -250,21 +250,40 @@ impl SqlCrm {
             ));
         }
         for (table, columns) in probes {
-            let sql = self.dialect(format!(
-                "SELECT {columns} FROM {} WHERE 1 = 0",
-                quote(&table)
-            ));
-            let result = self
-                .db
-                .run(move |conn| diesel::sql_query(sql).execute(conn))
-                .await;
-            result.map_err(|e| {
-                self.unusable(format!(
-                    "table `{table}` or one of its mapped columns ({columns}) is missing: {e}; \
-                     fix the mapping in [crm.{}] or the CRM schema",
-                    self.name
-                ))
-            })?;
+            self.probe(&table, &columns, &format!("[crm.{}]", self.name))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Fails unless `table` has every one of `columns` (qualified, comma-separated);
+    /// `section` names where the config says them.
+    async fn probe(&self, table: &str, columns: &str, section: &str) -> Result<(), CrmError> {
+        let sql = self.dialect(format!(
+            "SELECT {columns} FROM {} WHERE 1 = 0",
+            quote(table)
+        ));
+        let result = self
+            .db
+            .run(move |conn| diesel::sql_query(sql).execute(conn))
+            .await;
+        result.map_err(|e| {
+            self.unusable(format!(
+                "table `{table}` or one of its mapped columns ({columns}) is missing: {e}; \
+                 fix the mapping in {section} or the CRM schema"
+            ))
+        })?;
+        Ok(())
+    }
+
+    /// Fails unless every (table, column) exists; `section` names where the config says them.
+    pub async fn check_columns(
+        &self,
+        columns: &[(&str, &str)],
+        section: &str,
+    ) -> Result<(), CrmError> {
+        for (table, column) in columns {
+            self.probe(table, &self.col(table, column), section).await?;
         }
         Ok(())
     }

@@ -279,16 +279,7 @@ pub fn get(conn: &mut AnyConnection, job: &str) -> QueryResult<Option<LeaseRow>>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DbUrl;
-    use crate::db::{connect, Missing};
-
-    fn store() -> (tempfile::TempDir, AnyConnection) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = DbUrl::new(&format!("sqlite://{}/s.db", dir.path().display()));
-        let (mut conn, _) = connect(&url, Missing::Create).unwrap();
-        crate::store::run_migrations(&mut conn).unwrap();
-        (dir, conn)
-    }
+    use crate::store::test_store as store;
 
     fn slot(s: &str) -> Option<NaiveDateTime> {
         Some(s.parse().unwrap())

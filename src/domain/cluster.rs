@@ -31,6 +31,18 @@ pub struct Earlier {
     pub cluster_of: HashMap<String, String>,
     /// Cluster id → the probability of its weakest link.
     pub weakest: HashMap<String, f64>,
+    /// Pairs of records (smaller id first) a steward split apart: never in one cluster.
+    pub apart: HashSet<(String, String)>,
+}
+
+impl Earlier {
+    /// Whether a steward split records `a` and `b` apart.
+    pub fn kept_apart(&self, a: &str, b: &str) -> bool {
+        !self.apart.is_empty() && {
+            let (low, high) = if a <= b { (a, b) } else { (b, a) };
+            self.apart.contains(&(low.to_string(), high.to_string()))
+        }
+    }
 }
 
 /// Links that hold the earlier clusters together in a run that scores only new records (the
@@ -366,6 +378,7 @@ mod tests {
                 ("gone", "Y".into()),
             ]),
             weakest: HashMap::from([("X".into(), 0.9), ("Y".into(), 1.0)]),
+            ..Earlier::default()
         };
         let position = |id: &str| IDS.iter().position(|i| *i == id).map(|p| p as u32);
         let links = earlier_links(&earlier, position);

@@ -335,6 +335,36 @@ snake_names!(ChangeStatus {
     Reverted => "reverted",
 });
 
+/// Where a proposed merge of duplicates stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeStatus {
+    /// Waits for a steward.
+    Proposed,
+    /// A steward approved it; its write-back has not run yet.
+    Approved,
+    /// Written to the CRM.
+    Applied,
+    /// A steward said the records are not one entity, or not to be merged like this.
+    Rejected,
+    /// Its write-back failed; every record is as it was.
+    Failed,
+    /// Undone after it was applied.
+    Reverted,
+    /// The cluster changed before a decision: a newer proposal replaces it.
+    Superseded,
+}
+
+snake_names!(MergeStatus {
+    Proposed => "proposed",
+    Approved => "approved",
+    Applied => "applied",
+    Rejected => "rejected",
+    Failed => "failed",
+    Reverted => "reverted",
+    Superseded => "superseded",
+});
+
 snake_names!(Policy {
     Ignore => "ignore",
     FillEmpty => "fill_empty",

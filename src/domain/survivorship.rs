@@ -6,6 +6,8 @@
 //! value, then to the smallest record id, so the same cluster always gives the same result.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +44,14 @@ pub enum ValueRule {
     /// Any value that is not a placeholder such as "unbekannt" or "-".
     NonPlaceholder,
 }
+
+super::model::snake_names!(ValueRule {
+    Survivor => "survivor",
+    MostRecent => "most_recent",
+    RegisterVerified => "register_verified",
+    Longest => "longest",
+    NonPlaceholder => "non_placeholder",
+});
 
 /// A job's survivorship rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,7 +133,7 @@ pub struct Candidate<'a> {
 }
 
 /// A value of the golden record and where it came from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Kept {
     pub value: String,
     /// The id of the record the value was taken from.
@@ -134,7 +144,7 @@ pub struct Kept {
 }
 
 /// The merged record of a cluster.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Golden {
     /// The id of the surviving record.
     pub survivor: String,

@@ -66,6 +66,12 @@ pub enum AuditAction {
     Erased,
     /// A retention run's own entry.
     Retention,
+    /// A steward approved merging a cluster of duplicates.
+    MergeApproved,
+    /// A steward rejected merging a cluster of duplicates.
+    MergeRejected,
+    /// A steward split records out of a cluster of duplicates.
+    MergeSplit,
 }
 
 snake_names!(AuditAction {
@@ -82,6 +88,9 @@ snake_names!(AuditAction {
     ConsentRecorded => "consent_recorded",
     Erased => "erased",
     Retention => "retention",
+    MergeApproved => "merge_approved",
+    MergeRejected => "merge_rejected",
+    MergeSplit => "merge_split",
 });
 
 #[derive(Debug, Clone, Serialize, Queryable, Selectable)]

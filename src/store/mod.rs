@@ -40,6 +40,7 @@ pub(crate) const UPSERT_ROWS: usize = 1_000;
 pub mod audit;
 pub mod cache;
 pub mod changes;
+pub mod clusters;
 pub mod consents;
 pub mod cursors;
 pub mod erasure;
@@ -176,4 +177,15 @@ pub fn now() -> chrono::NaiveDateTime {
     let t = chrono::Utc::now().naive_utc();
     t.with_nanosecond(t.nanosecond() / 1_000 * 1_000)
         .unwrap_or(t)
+}
+
+/// A fresh SQLite store with every migration, for unit tests; the directory lives as long
+/// as the guard.
+#[cfg(test)]
+pub(crate) fn test_store() -> (tempfile::TempDir, AnyConnection) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DbUrl::new(&format!("sqlite://{}/s.db", dir.path().display()));
+    let (mut conn, _) = crate::db::connect(&url, Missing::Create).unwrap();
+    run_migrations(&mut conn).unwrap();
+    (dir, conn)
 }

@@ -201,8 +201,52 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    duplicate_clusters (job, record_id) {
+        job -> Text,
+        record_id -> Text,
+        cluster_id -> Text,
+        since_pass -> BigInt,
+    }
+}
+
+diesel::table! {
+    duplicate_splits (job, record_a, record_b) {
+        job -> Text,
+        record_a -> Text,
+        record_b -> Text,
+        merge_id -> BigInt,
+        decided_by -> Text,
+        decided_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    merges (id) {
+        id -> BigInt,
+        job -> Text,
+        entity -> Text,
+        cluster_id -> Text,
+        pass_id -> BigInt,
+        survivor -> Text,
+        members -> Text,
+        golden -> Text,
+        fingerprint -> Text,
+        weakest_link -> Double,
+        review -> Bool,
+        status -> Text,
+        created_at -> Timestamp,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        error -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     passes,
+    duplicate_clusters,
+    duplicate_splits,
+    merges,
     pass_models,
     changes,
     audit_log,

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod consent;
+pub mod duplicates;
 pub mod erase;
 mod model;
 pub(crate) use model::{fit, save_model, scorer_for, stored_model, REMOTE_EM_RECORDS};

@@ -23,7 +23,7 @@ use super::auth::{self, Actor};
 use super::{WebError, WebState};
 use crate::domain::consent::{Channel, ConsentStatus};
 use crate::domain::lifecycle::Verdict;
-use crate::domain::model::{ChangeKind, ChangeStatus, EntityKind, Policy};
+use crate::domain::model::{ChangeKind, ChangeStatus, EntityKind, MergeStatus, Policy};
 use crate::store::audit::{self, AuditFilter, AuditRow};
 use crate::store::changes::{self, ChangeFilter, ChangeRow, ChangeSort};
 use crate::store::passes::{self, PassRow};
@@ -31,6 +31,7 @@ use crate::store::status::{self as record_status, MatchRow};
 use crate::store::users::{self, Role, UserSummary};
 use crate::sync::apply::apply_approved;
 use crate::sync::consent::{self, ContactConsent, NewConsent};
+use crate::sync::duplicates::{self, MergeVerdict, MergeView};
 use crate::sync::revert::{revert, RevertReport, Target};
 use crate::sync::review::{decide, Decided};
 
@@ -55,6 +56,10 @@ pub fn routes() -> Router<Arc<WebState>> {
         .route("/api/v1/records/{job}/{record_id}", get(record_view))
         .route("/api/v1/consent/{job}/{id}", get(consents).post(revoke))
         .route("/api/v1/status", get(status_counts))
+        .route("/api/v1/duplicates", get(list_merges))
+        .route("/api/v1/duplicates/{id}", get(merge_detail))
+        .route("/api/v1/duplicates/{id}/approve", post(approve_merge))
+        .route("/api/v1/duplicates/{id}/reject", post(reject_merge))
         .route("/api/v1/decisions", post(decisions))
         .route("/api/v1/apply", post(apply))
         .route("/api/v1/revert", post(revert_target))
@@ -670,6 +675,77 @@ async fn decisions(
     Body(request): Body<DecisionRequest>,
 ) -> ApiResult<DecisionResult> {
     Ok(Json(run_decision(&state, &actor, request).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct MergeQuery {
+    #[serde(default)]
+    job: Option<String>,
+    /// A merge status, or `all`; default `proposed`.
+    #[serde(default)]
+    status: Option<String>,
+}
+
+async fn list_merges(
+    actor: Actor,
+    State(state): Shared,
+    Params(q): Params<MergeQuery>,
+) -> ApiResult<Vec<MergeView>> {
+    actor.require(Role::Viewer)?;
+    let status = match non_empty(&q.status).as_deref() {
+        None => Some(MergeStatus::Proposed),
+        Some("all") => None,
+        Some(s) => Some(
+            s.parse()
+                .map_err(|e: String| WebError::BadRequest(format!("status: {e}, or all")))?,
+        ),
+    };
+    Ok(Json(
+        duplicates::list(&state.store, non_empty(&q.job), status).await?,
+    ))
+}
+
+async fn merge_detail(
+    actor: Actor,
+    State(state): Shared,
+    Path(id): Path<i64>,
+) -> ApiResult<MergeView> {
+    actor.require(Role::Viewer)?;
+    let merge = duplicates::show(&state.store, id)
+        .await?
+        .ok_or_else(|| WebError::NotFound(format!("no merge {id}")))?;
+    Ok(Json(merge))
+}
+
+/// Decides as `actor` through `sync::duplicates::decide`, the CLI's path.
+async fn decide_merge(
+    state: &WebState,
+    actor: &Actor,
+    id: i64,
+    verdict: MergeVerdict,
+) -> ApiResult<MergeView> {
+    actor.require(Role::Steward)?;
+    if duplicates::show(&state.store, id).await?.is_none() {
+        return Err(WebError::NotFound(format!("no merge {id}")));
+    }
+    let row = duplicates::decide(&state.store, id, verdict, &actor.name).await?;
+    Ok(Json(MergeView::try_from(row)?))
+}
+
+async fn approve_merge(
+    actor: Actor,
+    State(state): Shared,
+    Path(id): Path<i64>,
+) -> ApiResult<MergeView> {
+    decide_merge(&state, &actor, id, MergeVerdict::Approve).await
+}
+
+async fn reject_merge(
+    actor: Actor,
+    State(state): Shared,
+    Path(id): Path<i64>,
+) -> ApiResult<MergeView> {
+    decide_merge(&state, &actor, id, MergeVerdict::Reject).await
 }
 
 #[derive(Debug, Default, Deserialize)]

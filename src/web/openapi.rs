@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 use super::api::{DEFAULT_AUDIT_LIMIT, DEFAULT_LIMIT, MAX_LIMIT};
 use super::auth::MIN_PASSWORD_CHARS;
 use crate::domain::consent::{Audience, Channel, Ground};
+use crate::domain::model::MergeStatus;
 use crate::store::users::Role;
 
 /// The names of every value of a `snake_names!` type, as a JSON schema enum.
@@ -116,6 +117,22 @@ fn change_filters() -> Vec<Value> {
     ]
 }
 
+/// A merge of duplicates as the API shows it (`sync::duplicates::MergeView`).
+fn merge_schema() -> Value {
+    let kept = json!({ "type": "object", "properties": {
+        "value": { "type": "string" }, "from": { "type": "string" },
+        "rule": { "type": ["string", "null"] } } });
+    json!({ "type": "object", "properties": {
+        "id": { "type": "integer" }, "job": { "type": "string" }, "entity": { "type": "string" },
+        "cluster_id": { "type": "string" }, "pass_id": { "type": "integer" },
+        "status": names(MergeStatus::ALL, MergeStatus::as_str),
+        "members": array_of(json!({ "type": "string" })),
+        "golden": { "type": "object", "properties": { "survivor": { "type": "string" },
+            "values": { "type": "object", "additionalProperties": kept } } },
+        "weakest_link": { "type": "number" }, "review": { "type": "boolean" },
+        "decided_by": { "type": ["string", "null"] }, "error": { "type": ["string", "null"] } } })
+}
+
 /// The whole document.
 pub fn document() -> Value {
     let viewer = Some(Role::Viewer.as_str());
@@ -157,6 +174,16 @@ pub fn document() -> Value {
                     reference("ContactConsent"))
             },
             "/api/v1/status": { "get": operation("Records and changes counted per status, per job", viewer, vec![], None, object()) },
+            "/api/v1/duplicates": { "get": operation("Proposed merges of duplicates inside the CRM, newest first", viewer,
+                vec![query("job", "string", "job name"),
+                     query("status", "string", "a merge status or `all`; default proposed")],
+                None, array_of(reference("Merge"))) },
+            "/api/v1/duplicates/{id}": { "get": operation("One merge: its records and the merged record, each value with the record it came from", viewer,
+                vec![path_param("id", "integer")], None, reference("Merge")) },
+            "/api/v1/duplicates/{id}/approve": { "post": operation("Approve a proposed merge (again: no change)", steward,
+                vec![path_param("id", "integer")], None, reference("Merge")) },
+            "/api/v1/duplicates/{id}/reject": { "post": operation("Reject a proposed merge; not proposed again while its records stay as they are", steward,
+                vec![path_param("id", "integer")], None, reference("Merge")) },
             "/api/v1/decisions": { "post": operation("Approve, reject, edit-and-approve or mark wrong: changes by id, or every proposed change of a filter", steward,
                 vec![], Some(reference("DecisionRequest")), reference("DecisionResult")) },
             "/api/v1/apply": { "post": operation("Write approved changes to the CRM", admin,
@@ -237,6 +264,7 @@ pub fn document() -> Value {
                         "id": { "type": "integer" }, "status": { "type": "string" },
                         "refused": { "type": ["string", "null"] } } })),
                     "unknown_ids": array_of(json!({ "type": "integer" })) } },
+                "Merge": merge_schema(),
                 "AuditEntry": { "type": "object", "properties": {
                     "id": { "type": "integer" }, "at": { "type": "string" }, "actor": { "type": "string" },
                     "action": { "type": "string" }, "change_id": { "type": ["integer", "null"] },

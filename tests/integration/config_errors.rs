@@ -120,6 +120,71 @@ fn config_errors_name_the_file_the_key_and_the_problem() {
             vec!["register.demo_organisations", "soundex", "phonetic"],
         ),
         (
+            "unknown survivor strategy",
+            |c| {
+                c.replace(
+                    "survivor = [\"register_verified\",",
+                    "survivor = [\"newest\",",
+                )
+            },
+            vec![],
+            vec![
+                "job.organisations.duplicates.survivorship.survivor",
+                "newest",
+                "most_complete",
+            ],
+        ),
+        (
+            "survivorship rule for an unknown field",
+            |c| c.replace("fields = { legal_name = [", "fields = { legal_nam = ["),
+            vec![],
+            vec![
+                "job.organisations.duplicates.survivorship.fields",
+                "legal_nam",
+            ],
+        ),
+        (
+            "survivorship rule for a field the CRM does not map",
+            |c| c.replace("fields = { legal_name = [", "fields = { birth_date = ["),
+            vec![],
+            vec![
+                "job.organisations.duplicates.survivorship.fields.birth_date",
+                "organisations",
+            ],
+        ),
+        (
+            "duplicates enabled without saying how a record is deactivated",
+            |c| {
+                c.replace("enabled = false\nthreshold", "enabled = true\nthreshold")
+                    .replace(
+                        "deactivate = { column = \"status\", value = \"merged\" }\n",
+                        "",
+                    )
+            },
+            vec![],
+            vec!["job.organisations.duplicates.deactivate", "inactive"],
+        ),
+        (
+            "duplicates threshold that is no probability",
+            |c| c.replace("threshold = 0.9 ", "threshold = 1.5 "),
+            vec![],
+            vec!["job.organisations.duplicates.threshold", "1.5"],
+        ),
+        (
+            "SQL in a column to repoint",
+            |c| {
+                c.replace(
+                    "column = \"organisation_id\" }]",
+                    "column = \"organisation_id; --\" }]",
+                )
+            },
+            vec![],
+            vec![
+                "job.organisations.duplicates.repoint.0.column",
+                "identifier",
+            ],
+        ),
+        (
             "unknown key by environment",
             |c| c,
             vec![("REFSYNC__STORE__PASSWORD", "x")],

@@ -13,6 +13,7 @@ mod crm_profiles;
 mod daemon;
 mod data_islands;
 mod dedupe;
+mod duplicates;
 mod fuzz_answers;
 mod gleif;
 mod http_double;

@@ -91,6 +91,43 @@ fn a_missing_register_file_is_an_error_of_the_deep_check() {
     );
 }
 
+#[test]
+fn a_deactivation_column_or_foreign_key_the_crm_lacks_is_an_error_of_the_deep_check() {
+    let sb = Sandbox::with_config(|c| c);
+    sb.ok(&["run", "--once", "--job", "organisations"]);
+    let config = std::fs::read_to_string(sb.path("refsync.toml")).unwrap();
+    let out = deep(&sb);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(
+            "job organisations: every column [job.organisations.duplicates] names exists"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    for (from, to) in [
+        ("column = \"status\", value", "column = \"active\", value"),
+        ("table = \"contacts\", column", "table = \"people\", column"),
+        (
+            "column = \"organisation_id\" }]",
+            "column = \"parent_id\" }]",
+        ),
+    ] {
+        std::fs::write(sb.path("refsync.toml"), config.replace(from, to)).unwrap();
+        assert!(sb.run(&["check-config"]).status.success(), "{to}");
+        let out = deep(&sb);
+        assert_eq!(out.status.code(), Some(2), "{to}: {}", stderr(&out));
+        let text = stdout(&out);
+        let missing = to.split('"').nth(1).unwrap();
+        assert!(
+            text.contains("ERROR")
+                && text.contains(missing)
+                && text.contains("[job.organisations.duplicates]"),
+            "{to}: {text}"
+        );
+    }
+}
+
 /// A 0.2 service whose manifest points at its own property proposals, listing `listed`.
 fn service(listed: &'static [&'static str]) -> Double {
     Double::start(move |req: &Seen, _| {

@@ -38,7 +38,9 @@ async fn every_endpoint_allows_exactly_the_roles_it_should_on_both_stores() {
 }
 
 async fn authorization_matrix(kind: &StoreKind) {
-    let server = Server::start(kind);
+    let server = Server::start_with(kind, |c| {
+        c.replace("enabled = false\nthreshold", "enabled = true\nthreshold")
+    });
     let tokens: Vec<(String, String)> = USERS
         .iter()
         .map(|(name, role)| (role.to_string(), server.token(name)))
@@ -46,6 +48,13 @@ async fn authorization_matrix(kind: &StoreKind) {
     let admin = &tokens[2].1;
     let proposed = first_change(&server, admin, "proposed").await;
     let applied = first_change(&server, admin, "applied").await;
+    let merges = get_json(&server, admin, "/api/v1/duplicates").await;
+    let merge = |i: usize| {
+        merges[i]["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no merge {i}: {merges}"))
+    };
+    let (approved, rejected) = (merge(0), merge(1));
 
     // (method, path, body, least role; None = public). Admin-only writes succeed once,
     // for the admin, who comes last.
@@ -120,6 +129,30 @@ async fn authorization_matrix(kind: &StoreKind) {
             Method::POST,
             "/api/v1/decisions".into(),
             json!({ "verdict": "approve", "ids": [proposed] }),
+            Some("steward"),
+        ),
+        (
+            Method::GET,
+            "/api/v1/duplicates".into(),
+            Value::Null,
+            Some("viewer"),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/duplicates/{approved}"),
+            Value::Null,
+            Some("viewer"),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/duplicates/{approved}/approve"),
+            json!({}),
+            Some("steward"),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/duplicates/{rejected}/reject"),
+            json!({}),
             Some("steward"),
         ),
         (
@@ -235,6 +268,44 @@ async fn authorization_matrix(kind: &StoreKind) {
         .unwrap();
     assert_eq!(phone["allowed"], json!(false), "{consent}");
     assert!(revoked_by(&consent, "phone", "stefan"), "{consent}");
+
+    // The steward decided each merge; the admin's second approval changed nothing, and a
+    // decided merge is not decided the other way.
+    for (id, status) in [(approved, "approved"), (rejected, "rejected")] {
+        let merge = get_json(&server, admin, &format!("/api/v1/duplicates/{id}")).await;
+        assert_eq!(
+            (&merge["status"], &merge["decided_by"]),
+            (&json!(status), &json!("stefan")),
+            "{}: {merge}",
+            kind.name()
+        );
+        assert!(merge["golden"]["survivor"].is_string(), "{merge}");
+    }
+    for (method, path, want) in [
+        (
+            Method::POST,
+            format!("/api/v1/duplicates/{rejected}/approve"),
+            StatusCode::CONFLICT,
+        ),
+        (
+            Method::POST,
+            "/api/v1/duplicates/999999/approve".into(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::GET,
+            "/api/v1/duplicates?status=merged".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let answer = client()
+            .request(method.clone(), server.url(&path))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), want, "{} {method} {path}", kind.name());
+    }
 
     // The steward's decision names the steward in the audit log.
     let history = get_json(&server, admin, &format!("/api/v1/audit?change={proposed}")).await;

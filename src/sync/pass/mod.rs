@@ -4,6 +4,7 @@
 
 mod apply;
 mod context;
+pub mod dedupe;
 mod lookup;
 pub(crate) mod persist;
 mod read;
@@ -40,6 +41,8 @@ pub struct PassReport {
     pub register: RegisterStats,
     /// Where the time went, per stage.
     pub stages: StageTimes,
+    /// What the duplicates stage found, when the job has it enabled.
+    pub duplicates: Option<dedupe::Found>,
     /// The process's peak resident memory so far (Linux), in MiB.
     pub peak_memory_mib: Option<u64>,
     pub duration_ms: u128,
@@ -118,6 +121,7 @@ pub async fn run_pass(
         counts,
         register,
         stages,
+        duplicates,
         ..
     } = tally;
     let (finish_counts, finish_error) = (counts.clone(), error.clone());
@@ -144,6 +148,7 @@ pub async fn run_pass(
         counts,
         register,
         stages,
+        duplicates,
         peak_memory_mib: crate::metrics::peak_memory_mib(),
         duration_ms: started.elapsed().as_millis(),
         error,
@@ -183,6 +188,7 @@ struct Tally {
     stages: StageTimes,
     /// Why lookups failed, with how many records each.
     failures: BTreeMap<String, i64>,
+    duplicates: Option<dedupe::Found>,
 }
 
 impl Tally {
@@ -348,6 +354,9 @@ async fn run_stages(
     let proposed = persist::merge(store, &ctx).await?;
     tally.counts.changes_proposed += proposed.changes_proposed;
     tally.counts.pending_review += proposed.pending_review;
+    if job.duplicates.enabled {
+        tally.duplicates = Some(dedupe::run(&pass, config, store, pass_id).await?);
+    }
     // Only a pass that read everything it meant to moves the cursor.
     reader.finish(store, job_name).await?;
     tally.stages.persist += at.elapsed();

@@ -1,0 +1,3 @@
+DROP TABLE duplicate_splits;
+DROP TABLE merges;
+DROP TABLE duplicate_clusters;

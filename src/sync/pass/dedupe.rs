@@ -1,0 +1,218 @@
+//! The duplicates stage (`[job.NAME.duplicates] enabled`): after the sweep, the job's CRM
+//! records are linked with each other by the job's own comparison model and blocking,
+//! clustered with the ids the last pass gave, and each new or changed cluster gets a merge
+//! proposal with its golden record. Nothing is merged here: a steward decides.
+
+use std::collections::{HashMap, HashSet};
+
+use diesel::Connection;
+use sha2::{Digest, Sha256};
+use tracing::info;
+
+use super::PassContext;
+use crate::config::Config;
+use crate::domain::cluster::Earlier;
+use crate::domain::model::{MergeStatus, Record};
+use crate::domain::score::Prepared;
+use crate::domain::survivorship::{self, Candidate};
+use crate::matching::{self, DedupeReport, MatchConfig};
+use crate::store::clusters::{self, NewMerge};
+use crate::store::{now, status, Store};
+use crate::sync::SyncError;
+
+/// What the duplicates stage found, for the pass's report.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Found {
+    /// Clusters of two or more records.
+    pub clusters: usize,
+    /// Merges proposed by this pass (new or changed clusters).
+    pub proposed: usize,
+    #[serde(serialize_with = "super::as_millis")]
+    pub time: std::time::Duration,
+}
+
+pub(crate) async fn run(
+    pass: &PassContext<'_>,
+    config: &Config,
+    store: &Store,
+    pass_id: i64,
+) -> Result<Found, SyncError> {
+    let started = std::time::Instant::now();
+    let job = pass.job;
+    let records = read_all(pass).await?;
+    let job_name = pass.job_name.to_string();
+    let (name, earlier_of) = (job_name.clone(), job_name.clone());
+    let (before, verified, apart) = store
+        .db
+        .run(move |conn| {
+            let before = clusters::members(conn, &earlier_of)?;
+            let apart = clusters::splits(conn, &earlier_of)?;
+            let verified: HashSet<String> = status::for_job(conn, &earlier_of)?
+                .into_iter()
+                .filter(|s| s.verified_at.is_some())
+                .map(|s| s.record_id)
+                .collect();
+            Ok::<_, diesel::result::Error>((before, verified, apart))
+        })
+        .await?;
+    let earlier = Earlier {
+        cluster_of: before
+            .into_iter()
+            .map(|(record, (cluster, _))| (record, cluster))
+            .collect(),
+        weakest: HashMap::new(),
+        apart,
+    };
+    let settings = MatchConfig {
+        blocking: config
+            .register
+            .get(&job.register)
+            .map(|r| r.blocking())
+            .unwrap_or_default(),
+        matching: job.matching.clone(),
+        ..MatchConfig::default()
+    };
+    let threshold = job.duplicates.threshold(&job.thresholds);
+    let kind = job.entity;
+    let prepared: Vec<Prepared> = records.iter().map(|r| Prepared::new(kind, r)).collect();
+    // Linking a whole CRM is CPU work: off the async threads.
+    let (linker, found) = tokio::task::spawn_blocking(move || {
+        let mut report = DedupeReport::default();
+        matching::dedupe_all(
+            kind,
+            &settings,
+            prepared,
+            0,
+            threshold,
+            &earlier,
+            &mut report,
+        )
+    })
+    .await
+    .map_err(|e| SyncError::Refused(format!("the duplicates stage stopped: {e}")))?
+    .map_err(|e| SyncError::Matching {
+        job: job_name.clone(),
+        problem: e.to_string(),
+    })?;
+    let by_id: HashMap<&str, &Record> = records.iter().map(|r| (r.id.as_str(), r)).collect();
+    let record_of = |m: u32| by_id[&*linker.records[m as usize].id];
+    let mut proposals = Vec::new();
+    let mut assignment = Vec::new();
+    for cluster in &found {
+        let members: Vec<&Record> = cluster.members.iter().map(|&m| record_of(m)).collect();
+        let ids: Vec<String> = members.iter().map(|r| r.id.clone()).collect();
+        assignment.push((cluster.id.clone(), ids.clone()));
+        let candidates: Vec<Candidate<'_>> = members
+            .iter()
+            .map(|r| Candidate {
+                record: r,
+                created: None,
+                modified: r.modified.as_ref().and_then(|m| m.at.as_deref()),
+                verified: verified.contains(&r.id),
+                source: None,
+            })
+            .collect();
+        let Some(golden) = survivorship::merge(&job.duplicates.survivorship, &candidates) else {
+            continue;
+        };
+        proposals.push(NewMerge {
+            job: name.clone(),
+            entity: kind,
+            cluster_id: cluster.id.clone(),
+            pass_id,
+            survivor: golden.survivor.clone(),
+            members: serde_json::to_string(&ids).unwrap_or_default(),
+            golden: serde_json::to_string(&golden).unwrap_or_default(),
+            fingerprint: fingerprint(&members),
+            weakest_link: cluster.weakest_probability(),
+            review: cluster.review,
+            status: MergeStatus::Proposed,
+            created_at: now(),
+        });
+    }
+    let clusters_found = assignment.len();
+    let proposed = store
+        .db
+        .run(move |conn| {
+            conn.transaction(|conn| {
+                clusters::replace(conn, &name, pass_id, &assignment)?;
+                let mut proposed = 0;
+                for merge in proposals {
+                    let latest = clusters::of_cluster(conn, &name, &merge.cluster_id)?;
+                    match latest.first() {
+                        // Decided or waiting as it is: a rejection stands while the
+                        // members and their values stay as they were.
+                        Some(last) if last.fingerprint == merge.fingerprint => continue,
+                        Some(last) if last.status == MergeStatus::Proposed => {
+                            clusters::decide(
+                                conn,
+                                last.id,
+                                &[MergeStatus::Proposed],
+                                MergeStatus::Superseded,
+                                "refsync",
+                                merge.created_at,
+                            )?;
+                        }
+                        _ => {}
+                    }
+                    clusters::insert(conn, &merge)?;
+                    proposed += 1;
+                }
+                Ok::<_, diesel::result::Error>(proposed)
+            })
+        })
+        .await?;
+    info!(
+        pass = pass_id,
+        clusters = clusters_found,
+        merges_proposed = proposed,
+        "duplicates found"
+    );
+    Ok(Found {
+        clusters: clusters_found,
+        proposed,
+        time: started.elapsed(),
+    })
+}
+
+/// Every record of the job's kind, batch by batch.
+async fn read_all(pass: &PassContext<'_>) -> Result<Vec<Record>, SyncError> {
+    let mut records = Vec::new();
+    loop {
+        let batch = pass
+            .crm
+            .read_batch(pass.job.entity, None, records.len(), pass.job.batch_size)
+            .await?;
+        if batch.is_empty() {
+            return Ok(records);
+        }
+        records.extend(batch);
+    }
+}
+
+/// A digest of a cluster's members and their values: equal while nothing in it changed.
+fn fingerprint(members: &[&Record]) -> String {
+    let mut sorted: Vec<(&str, &std::collections::BTreeMap<_, String>)> =
+        members.iter().map(|r| (r.id.as_str(), &r.values)).collect();
+    sorted.sort_by_key(|(id, _)| *id);
+    let text = serde_json::to_string(&sorted).unwrap_or_default();
+    format!("{:x}", Sha256::digest(text.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::Field;
+
+    #[test]
+    fn a_clusters_fingerprint_changes_with_a_member_or_a_value_never_with_their_order() {
+        let a = Record::new("1").with(Field::LegalName, "Muster GmbH");
+        let b = Record::new("2").with(Field::LegalName, "Muster G.m.b.H.");
+        let b_edited = Record::new("2").with(Field::LegalName, "Muster AG");
+        let c = Record::new("3").with(Field::LegalName, "Muster GmbH");
+        let base = fingerprint(&[&a, &b]);
+        assert_eq!(base, fingerprint(&[&b, &a]));
+        assert_ne!(base, fingerprint(&[&a, &b_edited]));
+        assert_ne!(base, fingerprint(&[&a, &b, &c]));
+    }
+}

@@ -1,0 +1,274 @@
+//! Duplicates inside the CRM through a job's pass: clusters with ids that stay, one merge
+//! proposal per new or changed cluster, and stewards' decisions, on both stores.
+
+use std::collections::BTreeSet;
+
+use diesel::connection::SimpleConnection;
+use serde_json::Value;
+
+use crate::common::{stderr, Sandbox, StoreKind};
+
+fn enabled(config: String) -> String {
+    config.replace("enabled = false\nthreshold", "enabled = true\nthreshold")
+}
+
+/// One pass of the organisations job; what its duplicates stage found.
+fn pass(sb: &Sandbox) -> Value {
+    let (out, report) = sb.pass_report("organisations");
+    assert!(out.status.success(), "{}", stderr(&out));
+    report["duplicates"].clone()
+}
+
+fn merges(sb: &Sandbox) -> Vec<Value> {
+    sb.json(&["duplicates", "list", "--all"])
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn members(merge: &Value) -> BTreeSet<String> {
+    merge["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Copies organisation `id` of the demo CRM as a new record; returns the new id.
+fn plant_copy(sb: &Sandbox, id: &str) -> String {
+    let columns = "name, legal_form, street, house_no, zip, city, country, vat_id, lei, \
+                   register_court, register_no, website, phone, email, industry, status";
+    sb.crm()
+        .batch_execute(&format!(
+            "INSERT INTO organisations ({columns}) SELECT {columns} FROM organisations WHERE id = {id}"
+        ))
+        .unwrap();
+    let all = sb.crm_ids();
+    all.last().unwrap().to_string()
+}
+
+/// A CRM organisation in none of `merges`' clusters.
+fn unclustered(sb: &Sandbox, merges: &[Value]) -> String {
+    let clustered: BTreeSet<String> = merges.iter().flat_map(members).collect();
+    sb.crm_ids()
+        .into_iter()
+        .map(|id| id.to_string())
+        .find(|id| !clustered.contains(id))
+        .unwrap()
+}
+
+impl Sandbox {
+    fn crm_ids(&self) -> Vec<i64> {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            id: i64,
+        }
+        diesel::sql_query("SELECT id FROM organisations ORDER BY id")
+            .load::<Id>(&mut self.crm())
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
+    }
+}
+
+#[test]
+fn a_pass_clusters_the_crms_duplicates_keeps_their_ids_and_proposes_each_merge_once() {
+    for kind in StoreKind::both() {
+        let name = kind.name();
+        let sb = kind.sandbox(enabled);
+        let found = pass(&sb);
+        let first = merges(&sb);
+        assert!(
+            !first.is_empty(),
+            "{name}: the demo CRM's planted duplicates were not found"
+        );
+        assert_eq!(
+            (&found["clusters"], &found["proposed"]),
+            (&Value::from(first.len()), &Value::from(first.len())),
+            "{name}: {found}"
+        );
+        for m in &first {
+            assert_eq!(m["status"], "proposed", "{name}: {m}");
+            let survivor = m["golden"]["survivor"].as_str().unwrap();
+            assert!(members(m).contains(survivor), "{name}: {m}");
+            assert!(members(m).len() >= 2, "{name}: {m}");
+        }
+
+        // Nothing changed: the same clusters under the same ids, nothing proposed again.
+        let again = pass(&sb);
+        assert_eq!(
+            (&again["clusters"], &again["proposed"]),
+            (&Value::from(first.len()), &Value::from(0)),
+            "{name}: {again}"
+        );
+        assert_eq!(
+            merges(&sb),
+            first,
+            "{name}: a second pass changed the proposals"
+        );
+
+        // A record entered twice joins no one else: its cluster is the two of them.
+        let original = unclustered(&sb, &first);
+        let copy = plant_copy(&sb, &original);
+        pass(&sb);
+        let now = merges(&sb);
+        assert_eq!(now.len(), first.len() + 1, "{name}: {now:?}");
+        let planted = &now[0];
+        assert_eq!(
+            members(planted),
+            BTreeSet::from([original.clone(), copy.clone()]),
+            "{name}: {planted}"
+        );
+        let id = planted["id"].as_i64().unwrap().to_string();
+
+        // Rejected: not proposed again while the records stay as they are …
+        sb.ok(&["duplicates", "reject", &id, "--by", "anna"]);
+        let shown = sb.json(&["duplicates", "show", &id]);
+        assert_eq!(
+            (&shown["status"], &shown["decided_by"]),
+            (&Value::from("rejected"), &Value::from("anna")),
+            "{name}"
+        );
+        pass(&sb);
+        assert_eq!(merges(&sb).len(), now.len(), "{name}: proposed again");
+        // … and once a value in the cluster changes it is a new question.
+        sb.crm()
+            .batch_execute(&format!(
+                "UPDATE organisations SET phone = '+49 30 1234567' WHERE id = {copy}"
+            ))
+            .unwrap();
+        pass(&sb);
+        let after = merges(&sb);
+        assert_eq!(after.len(), now.len() + 1, "{name}");
+        assert_eq!(
+            after[0]["cluster_id"], planted["cluster_id"],
+            "{name}: id kept"
+        );
+        assert_eq!(after[0]["status"], "proposed", "{name}");
+
+        // Approved, audited; a decided merge is not decided again.
+        let approve = after[0]["id"].as_i64().unwrap().to_string();
+        sb.ok(&["duplicates", "approve", &approve, "--by", "ben"]);
+        let waiting = sb.json(&["duplicates", "list"]);
+        assert!(
+            waiting
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| m["id"] != after[0]["id"]),
+            "{name}: the approved merge still waits"
+        );
+        let audit = sb.json(&["audit", "export"]);
+        let actions: Vec<(&str, &str)> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["action"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("merge_"))
+            })
+            .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            actions,
+            vec![("merge_rejected", "anna"), ("merge_approved", "ben")],
+            "{name}"
+        );
+        let out = sb.run(&["duplicates", "approve", &id]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert!(
+            stderr(&out).contains("rejected, not proposed"),
+            "{}",
+            stderr(&out)
+        );
+        let out = sb.run(&["duplicates", "show", "999999"]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert!(stderr(&out).contains("no merge 999999"), "{}", stderr(&out));
+        sb.ok(&["audit", "verify"]);
+    }
+}
+
+#[test]
+fn a_record_split_out_of_a_cluster_is_never_joined_with_the_others_again() {
+    for kind in StoreKind::both() {
+        let name = kind.name();
+        let sb = kind.sandbox(enabled);
+        pass(&sb);
+        let original = unclustered(&sb, &merges(&sb));
+        let (first, second) = (plant_copy(&sb, &original), plant_copy(&sb, &original));
+        pass(&sb);
+        let three = merges(&sb)[0].clone();
+        assert_eq!(
+            members(&three),
+            BTreeSet::from([original.clone(), first.clone(), second.clone()]),
+            "{name}: {three}"
+        );
+        let id = three["id"].as_i64().unwrap().to_string();
+
+        let out = sb.run(&["duplicates", "split", &id, "--record", "999999"]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert!(
+            stderr(&out).contains("not in this cluster"),
+            "{}",
+            stderr(&out)
+        );
+        let out = sb.run(&["duplicates", "split", &id]);
+        assert_eq!(out.status.code(), Some(2), "{name}: --record is required");
+
+        sb.ok(&[
+            "duplicates",
+            "split",
+            &id,
+            "--record",
+            &second,
+            "--by",
+            "anna",
+        ]);
+        assert_eq!(
+            sb.json(&["duplicates", "show", &id])["status"],
+            "rejected",
+            "{name}"
+        );
+        pass(&sb);
+        let after = merges(&sb);
+        assert_eq!(
+            members(&after[0]),
+            BTreeSet::from([original.clone(), first.clone()]),
+            "{name}: the two that stay are proposed afresh"
+        );
+        assert!(
+            after
+                .iter()
+                .filter(|m| m["status"] == "proposed")
+                .all(|m| !members(m).contains(&second)),
+            "{name}: the record split out was joined again: {after:?}"
+        );
+        let audit = sb.json(&["audit", "export"]);
+        assert!(
+            audit
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == "merge_split"
+                    && e["detail"]
+                        .as_str()
+                        .unwrap()
+                        .contains(&format!("split out {second}"))),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_job_without_duplicates_enabled_finds_none() {
+    let sb = Sandbox::with_config(|c| c);
+    assert_eq!(pass(&sb), Value::Null, "no duplicates stage ran");
+    assert!(merges(&sb).is_empty());
+    let table = sb.ok(&["duplicates", "list"]);
+    assert!(table.starts_with("id"), "{table}");
+}
