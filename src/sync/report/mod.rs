@@ -5,6 +5,7 @@
 pub mod html;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::domain::consent::Consent;
@@ -138,6 +139,60 @@ pub async fn build(config: &Config, store: &Store, job_name: &str) -> Result<Rep
         decisions: &decisions,
         modified_at: &modified_at,
     }))
+}
+
+/// The report as JSON, as `refsync report --format json` prints it.
+pub fn json(report: &Report) -> String {
+    serde_json::to_string_pretty(report).expect("a report serialises") + "\n"
+}
+
+/// Why a scheduled report was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Build(#[from] SyncError),
+    #[error("cannot write {path}: {source}; check the folder in report_dir")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// What [`write_files`] wrote.
+#[derive(Debug)]
+pub struct Written {
+    pub records: u64,
+    pub files: Vec<PathBuf>,
+}
+
+/// Writes the report of `job_name` into `dir` as `<job>-<YYYY-MM-DD>.html` (German labels)
+/// and `.json`, dated by the day it was made (UTC); each file replaced whole.
+pub async fn write_files(
+    config: &Config,
+    store: &Store,
+    job_name: &str,
+    dir: &Path,
+) -> Result<Written, WriteError> {
+    let report = build(config, store, job_name).await?;
+    let stem = format!("{job_name}-{}", report.generated_at.format("%Y-%m-%d"));
+    let mut files = Vec::new();
+    for (extension, text) in [
+        ("html", html::page(&report, job_name, html::Lang::De)),
+        ("json", json(&report)),
+    ] {
+        let path = dir.join(format!("{stem}.{extension}"));
+        crate::files::write_atomically(&path, text.as_bytes()).map_err(|source| {
+            WriteError::Write {
+                path: path.display().to_string(),
+                source,
+            }
+        })?;
+        files.push(path);
+    }
+    Ok(Written {
+        records: report.records,
+        files,
+    })
 }
 
 fn pass_figures(p: &PassRow) -> PassFigures {
