@@ -29,6 +29,9 @@ use refsync::register::Register;
 use refsync::synth::{self, Profile};
 use serde_json::Value;
 
+mod common;
+use common::{median, write_config};
+
 struct Args {
     crm: usize,
     register: usize,
@@ -363,26 +366,6 @@ fn ms(v: &Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
 
-/// The shipped default config with its paths pointed at the bench's CRM, register and
-/// store: the organisations job exactly as a new user gets it.
-fn write_config(work: &Path, register: &Path, store_url: &str) {
-    let shipped =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/refsync.toml"))
-            .expect("shipped config");
-    let text = shipped
-        .replace("sqlite://var/refsync.db", store_url)
-        .replace(
-            "sqlite://var/demo-crm.db",
-            &format!("sqlite://{}", work.join("crm.db").display()),
-        )
-        .replace("demo_data = true", "demo_data = false")
-        .replace(
-            "config/demo/reference-organisations.csv",
-            &register.display().to_string(),
-        );
-    std::fs::write(work.join("refsync.toml"), text).expect("write config");
-}
-
 /// One `run --once` of the organisations job: its JSON report with the wall time added.
 fn pass(work: &Path) -> Value {
     let started = Instant::now();
@@ -509,9 +492,4 @@ impl Drop for PgStore {
             let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {}", self.name));
         }
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::config::Config;
 use crate::domain::consent::Consent;
 use crate::domain::model::{ChangeStatus, Field, MatchStatus, PassOutcome, Record};
-use crate::domain::report::{self, ChangeFact, Inputs, PassFigures, Report, StatusFact};
+use crate::domain::report::{Audit, ChangeFact, Inputs, PassFigures, Report, StatusFact};
 use crate::store::changes::{self, ChangeFilter};
 use crate::store::passes::{self, PassRow};
 use crate::store::{audit, consents, erasure, status, Store};
@@ -34,17 +34,6 @@ pub async fn build(config: &Config, store: &Store, job_name: &str) -> Result<Rep
         .mapping(job.entity)
         .map(|m| m.columns.keys().copied().collect())
         .unwrap_or_default();
-    let mut records: Vec<Record> = Vec::new();
-    loop {
-        let batch = crm
-            .read_batch(job.entity, None, records.len(), READ_BATCH)
-            .await?;
-        if batch.is_empty() {
-            break;
-        }
-        records.extend(batch);
-    }
-
     let (job_key, crm_key) = (job_name.to_string(), job.crm.clone());
     let (status_rows, pass_rows, change_rows, consent_rows, erased, decisions) = store
         .db
@@ -125,10 +114,9 @@ pub async fn build(config: &Config, store: &Store, job_name: &str) -> Result<Rep
         let at = r.modified.as_ref()?.at.as_deref()?;
         parse_time(at).ok()
     };
-    Ok(report::report(&Inputs {
+    let inputs = Inputs {
         kind: job.entity,
         now: crate::store::now(),
-        records: &records,
         fields: &fields,
         placeholders: &job.placeholders,
         statuses: &statuses,
@@ -138,7 +126,19 @@ pub async fn build(config: &Config, store: &Store, job_name: &str) -> Result<Rep
         erased: &erased,
         decisions: &decisions,
         modified_at: &modified_at,
-    }))
+    };
+    // Batch by batch: only what each record contributes is kept, not the record.
+    let mut audit = Audit::new(&inputs);
+    let mut read = 0;
+    loop {
+        let batch = crm.read_batch(job.entity, None, read, READ_BATCH).await?;
+        if batch.is_empty() {
+            break;
+        }
+        read += batch.len();
+        audit.add(&batch);
+    }
+    Ok(audit.finish())
 }
 
 /// The report as JSON, as `refsync report --format json` prints it.
