@@ -43,7 +43,7 @@ pub async fn build(config: &Config, store: &Store, job_name: &str) -> Result<Rep
                 .filter(|p| p.status != PassOutcome::Running)
                 .collect();
             // The last pass's changes (automatic ones among them) and every waiting one.
-            let mut change_rows = changes::list(
+            let mut change_rows = changes::briefs(
                 conn,
                 &ChangeFilter {
                     job: Some(job_key.clone()),
@@ -52,7 +52,7 @@ pub async fn build(config: &Config, store: &Store, job_name: &str) -> Result<Rep
                 },
             )?;
             if let Some(last) = pass_rows.first() {
-                let of_last = changes::list(
+                let of_last = changes::briefs(
                     conn,
                     &ChangeFilter {
                         job: Some(job_key.clone()),
