@@ -365,6 +365,21 @@ async fn sleep_until(
     }
 }
 
+/// Waits for `at`; without a slot, for a reload or the shutdown.
+async fn wait_for_slot(
+    at: Option<DateTime<Utc>>,
+    config_rx: &mut watch::Receiver<Arc<Config>>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Wake {
+    match at {
+        Some(at) => sleep_until(at, config_rx, shutdown).await,
+        None => tokio::select! {
+            changed = config_rx.changed() => if changed.is_err() { Wake::Stop } else { Wake::Reloaded },
+            _ = shutdown.changed() => Wake::Stop,
+        },
+    }
+}
+
 /// Runs the retention job on `[privacy] retention_schedule` (UTC). Every instance on a
 /// store may run it: it is idempotent.
 async fn retention_loop(ctx: Arc<Ctx>) {
@@ -375,14 +390,10 @@ async fn retention_loop(ctx: Arc<Ctx>) {
         let next = crate::config::parse_cron(&config.privacy.retention_schedule)
             .ok()
             .and_then(|s| s.upcoming(Utc).next());
-        let Some(at) = next else {
+        if next.is_none() {
             warn!("the retention schedule has no future run; it waits for a config reload");
-            tokio::select! {
-                changed = config_rx.changed() => if changed.is_err() { return } else { continue },
-                _ = shutdown.changed() => return,
-            }
-        };
-        match sleep_until(at, &mut config_rx, &mut shutdown).await {
+        }
+        match wait_for_slot(next, &mut config_rx, &mut shutdown).await {
             Wake::Stop => return,
             Wake::Reloaded => continue,
             Wake::Due => {}
@@ -416,17 +427,20 @@ async fn report_loop(ctx: Arc<Ctx>) {
                 _ => next = Some((at, vec![name.clone()])),
             }
         }
-        let Some((at, due)) = next else {
-            tokio::select! {
-                changed = config_rx.changed() => if changed.is_err() { return } else { continue },
-                _ = shutdown.changed() => return,
-            }
-        };
-        match sleep_until(at, &mut config_rx, &mut shutdown).await {
+        match wait_for_slot(
+            next.as_ref().map(|(at, _)| *at),
+            &mut config_rx,
+            &mut shutdown,
+        )
+        .await
+        {
             Wake::Stop => return,
             Wake::Reloaded => continue,
             Wake::Due => {}
         }
+        let Some((at, due)) = next else {
+            continue;
+        };
         for job in &due {
             write_report(&config, &ctx.store, job).await;
         }
