@@ -22,15 +22,15 @@ use std::time::Instant;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use refsync::config::{Config, RegisterConfig};
-use refsync::demo::{self, DemoData, ORGANISATION_COLUMNS};
+use refsync::demo::{self, ORGANISATION_COLUMNS};
 use refsync::domain::model::EntityKind;
 use refsync::register::file::FileRegister;
 use refsync::register::Register;
-use refsync::synth::{self, Profile};
+use refsync::synth::Profile;
 use serde_json::Value;
 
 mod common;
-use common::{median, write_config};
+use common::{create_crm, median, organisations, write_config};
 
 struct Args {
     crm: usize,
@@ -90,29 +90,14 @@ fn main() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let data = synth::generate(
-        EntityKind::Organisation,
+    let register_csv = dir.path().join("register.csv");
+    let crm = organisations(
         args.profile,
         args.seed,
         args.register,
         args.crm,
-    );
-    // The CRM's ids are integers, as a CRM keeps them.
-    let crm: Vec<_> = data
-        .crm
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut r)| {
-            r.id = (i + 1).to_string();
-            r
-        })
-        .collect();
-    let register_csv = dir.path().join("register.csv");
-    std::fs::write(
         &register_csv,
-        demo::reference_csv(&data.register, ORGANISATION_COLUMNS).expect("register csv"),
-    )
-    .expect("write register");
+    );
     let crm_csv = dir.path().join("crm.csv");
     std::fs::write(
         &crm_csv,
@@ -120,16 +105,7 @@ fn main() {
     )
     .expect("write crm csv");
     let crm_db = dir.path().join("crm-template.db");
-    demo::create_crm(
-        &crm_db,
-        &DemoData {
-            register_organisations: Vec::new(),
-            register_contacts: Vec::new(),
-            crm_organisations: crm,
-            crm_contacts: Vec::new(),
-        },
-    )
-    .expect("create the CRM");
+    create_crm(&crm_db, crm);
     println!(
         "crm={} register={} profile={} runs={} threads={}",
         args.crm,

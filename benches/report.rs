@@ -13,12 +13,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use refsync::demo::{self, DemoData, ORGANISATION_COLUMNS};
-use refsync::domain::model::EntityKind;
-use refsync::synth::{self, Profile};
+use refsync::synth::Profile;
 
 mod common;
-use common::{median, write_config};
+use common::{create_crm, median, organisations, write_config};
 
 const TIME: &str = "/usr/bin/time";
 
@@ -62,40 +60,9 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let work = dir.path();
     let started = Instant::now();
-    let data = synth::generate(
-        EntityKind::Organisation,
-        Profile::Medium,
-        args.seed,
-        args.crm,
-        args.crm,
-    );
-    // The CRM's ids are integers, as a CRM keeps them.
-    let crm = data
-        .crm
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut r)| {
-            r.id = (i + 1).to_string();
-            r
-        })
-        .collect();
     let register = work.join("register.csv");
-    std::fs::write(
-        &register,
-        demo::reference_csv(&data.register, ORGANISATION_COLUMNS).expect("register csv"),
-    )
-    .expect("write register");
-    drop(data.register);
-    demo::create_crm(
-        &work.join("crm.db"),
-        &DemoData {
-            register_organisations: Vec::new(),
-            register_contacts: Vec::new(),
-            crm_organisations: crm,
-            crm_contacts: Vec::new(),
-        },
-    )
-    .expect("create the CRM");
+    let crm = organisations(Profile::Medium, args.seed, args.crm, args.crm, &register);
+    create_crm(&work.join("crm.db"), crm);
     write_config(
         work,
         &register,
