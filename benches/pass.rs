@@ -22,12 +22,15 @@ use std::time::Instant;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use refsync::config::{Config, RegisterConfig};
-use refsync::demo::{self, DemoData, ORGANISATION_COLUMNS};
+use refsync::demo::{self, ORGANISATION_COLUMNS};
 use refsync::domain::model::EntityKind;
 use refsync::register::file::FileRegister;
 use refsync::register::Register;
-use refsync::synth::{self, Profile};
+use refsync::synth::Profile;
 use serde_json::Value;
+
+mod common;
+use common::{create_crm, median, organisations, write_config};
 
 struct Args {
     crm: usize,
@@ -87,29 +90,14 @@ fn main() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let data = synth::generate(
-        EntityKind::Organisation,
+    let register_csv = dir.path().join("register.csv");
+    let crm = organisations(
         args.profile,
         args.seed,
         args.register,
         args.crm,
-    );
-    // The CRM's ids are integers, as a CRM keeps them.
-    let crm: Vec<_> = data
-        .crm
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut r)| {
-            r.id = (i + 1).to_string();
-            r
-        })
-        .collect();
-    let register_csv = dir.path().join("register.csv");
-    std::fs::write(
         &register_csv,
-        demo::reference_csv(&data.register, ORGANISATION_COLUMNS).expect("register csv"),
-    )
-    .expect("write register");
+    );
     let crm_csv = dir.path().join("crm.csv");
     std::fs::write(
         &crm_csv,
@@ -117,16 +105,7 @@ fn main() {
     )
     .expect("write crm csv");
     let crm_db = dir.path().join("crm-template.db");
-    demo::create_crm(
-        &crm_db,
-        &DemoData {
-            register_organisations: Vec::new(),
-            register_contacts: Vec::new(),
-            crm_organisations: crm,
-            crm_contacts: Vec::new(),
-        },
-    )
-    .expect("create the CRM");
+    create_crm(&crm_db, crm);
     println!(
         "crm={} register={} profile={} runs={} threads={}",
         args.crm,
@@ -363,26 +342,6 @@ fn ms(v: &Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
 
-/// The shipped default config with its paths pointed at the bench's CRM, register and
-/// store: the organisations job exactly as a new user gets it.
-fn write_config(work: &Path, register: &Path, store_url: &str) {
-    let shipped =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/refsync.toml"))
-            .expect("shipped config");
-    let text = shipped
-        .replace("sqlite://var/refsync.db", store_url)
-        .replace(
-            "sqlite://var/demo-crm.db",
-            &format!("sqlite://{}", work.join("crm.db").display()),
-        )
-        .replace("demo_data = true", "demo_data = false")
-        .replace(
-            "config/demo/reference-organisations.csv",
-            &register.display().to_string(),
-        );
-    std::fs::write(work.join("refsync.toml"), text).expect("write config");
-}
-
 /// One `run --once` of the organisations job: its JSON report with the wall time added.
 fn pass(work: &Path) -> Value {
     let started = Instant::now();
@@ -509,9 +468,4 @@ impl Drop for PgStore {
             let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {}", self.name));
         }
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }

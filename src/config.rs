@@ -670,6 +670,12 @@ pub struct JobConfig {
     pub schedule: String,
     /// IANA time zone the schedule is read in, e.g. `Europe/Berlin`; default: the system's.
     pub timezone: Option<String>,
+    /// Cron expression on which the daemon writes the job's data-quality report into
+    /// `report_dir` (read in `timezone`, like `schedule`).
+    pub report_schedule: Option<String>,
+    /// Folder for the scheduled reports, `<job>-<YYYY-MM-DD>.html` and `.json`; it must
+    /// exist and take files.
+    pub report_dir: Option<PathBuf>,
     /// Up to this many seconds of random delay after each slot, to spread load.
     #[serde(default)]
     pub jitter_secs: u64,
@@ -966,6 +972,26 @@ impl JobConfig {
     }
 }
 
+/// Checks that `dir` is a folder refsync can write files into, by writing one: found at
+/// load, a wrong folder is a config error rather than a report lost every night.
+fn check_writable_folder(dir: &Path) -> Result<(), String> {
+    let shown = dir.display();
+    let meta = std::fs::metadata(dir).map_err(|e| {
+        format!("folder `{shown}` cannot be opened ({e}); create it or name another")
+    })?;
+    if !meta.is_dir() {
+        return Err(format!(
+            "`{shown}` is not a folder; name the folder the reports go to"
+        ));
+    }
+    let probe = dir.join(format!(".refsync-probe.{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            format!("refsync cannot write into `{shown}` ({e}); give the user it runs as write access or name another folder")
+        })
+}
+
 /// Accepts 5-field cron (minute first) by adding a seconds field of 0.
 pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
     let fields = expr.split_whitespace().count();
@@ -1192,6 +1218,26 @@ impl Config {
             let key = |k: &str| format!("job.{name}.{k}");
             job.cron().map_err(|p| (key("schedule"), p))?;
             job.time_zone().map_err(|p| (key("timezone"), p))?;
+            match (&job.report_schedule, &job.report_dir) {
+                (Some(cron), Some(dir)) => {
+                    parse_cron(cron).map_err(|p| (key("report_schedule"), p))?;
+                    check_writable_folder(dir).map_err(|p| (key("report_dir"), p))?;
+                }
+                (Some(_), None) => {
+                    return Err((
+                        key("report_dir"),
+                        "report_schedule needs a folder to write the reports to; set report_dir"
+                            .into(),
+                    ))
+                }
+                (None, Some(_)) => {
+                    return Err((
+                        key("report_schedule"),
+                        "report_dir is set but nothing writes there; set report_schedule (cron) or remove report_dir".into(),
+                    ))
+                }
+                (None, None) => {}
+            }
             let Some(crm) = self.crm.get(&job.crm) else {
                 return Err((
                     key("crm"),

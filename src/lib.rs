@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod files;
 pub mod html_escape;
 pub mod i18n;
 pub mod matching;

@@ -92,7 +92,13 @@ pub const CONFIG_RELOADS: Family = family(
 );
 
 /// Every family, in the order `/metrics` prints them.
-const FAMILIES: [&Family; 13] = [
+pub const REPORTS: Family = family(
+    "refsync_reports_total",
+    Kind::Counter,
+    "Scheduled data-quality reports, by job and result (written, failed).",
+);
+
+const FAMILIES: [&Family; 14] = [
     &BUILD_INFO,
     &PASSES,
     &PASS_DURATION,
@@ -106,6 +112,7 @@ const FAMILIES: [&Family; 13] = [
     &REGISTER_RATE_LIMITED,
     &REGISTER_CACHE_HITS,
     &CONFIG_RELOADS,
+    &REPORTS,
 ];
 
 /// Upper bounds of the pass duration buckets, in seconds: a demo pass to a night-long sweep.

@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use crate::config::Config;
 use crate::domain::report::Report;
 use crate::store::Store;
-use crate::sync::report::{build, html};
+use crate::sync::report::{build, html, json};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -54,7 +54,7 @@ pub async fn run(config: &Config, store: &Store, args: ReportArgs) -> anyhow::Re
     };
     let text = match args.format {
         ReportFormat::Html => html::page(&report, &args.job, lang),
-        ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+        ReportFormat::Json => json(&report),
         ReportFormat::Csv => csv(&report)?,
     };
     match &args.out {

@@ -134,6 +134,7 @@ pub async fn run(config_path: &Path, config: Config, store: Store) -> anyhow::Re
     let mut tasks: BTreeMap<String, JoinHandle<()>> = BTreeMap::new();
     spawn_jobs(&ctx, &config, &mut tasks);
     let retention = tokio::spawn(retention_loop(Arc::clone(&ctx)));
+    let reports = tokio::spawn(report_loop(Arc::clone(&ctx)));
     info!(
         jobs = tasks.len(),
         instance = %ctx.instance,
@@ -218,6 +219,7 @@ pub async fn run(config_path: &Path, config: Config, store: Store) -> anyhow::Re
         );
     }
     retention.abort();
+    reports.abort();
     // The listener stopped accepting at shutdown; an idle keep-alive connection (a
     // Prometheus scraper) must not hold up the exit.
     if let Some(listener) = listener {
@@ -363,6 +365,21 @@ async fn sleep_until(
     }
 }
 
+/// Waits for `at`; without a slot, for a reload or the shutdown.
+async fn wait_for_slot(
+    at: Option<DateTime<Utc>>,
+    config_rx: &mut watch::Receiver<Arc<Config>>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Wake {
+    match at {
+        Some(at) => sleep_until(at, config_rx, shutdown).await,
+        None => tokio::select! {
+            changed = config_rx.changed() => if changed.is_err() { Wake::Stop } else { Wake::Reloaded },
+            _ = shutdown.changed() => Wake::Stop,
+        },
+    }
+}
+
 /// Runs the retention job on `[privacy] retention_schedule` (UTC). Every instance on a
 /// store may run it: it is idempotent.
 async fn retention_loop(ctx: Arc<Ctx>) {
@@ -373,20 +390,78 @@ async fn retention_loop(ctx: Arc<Ctx>) {
         let next = crate::config::parse_cron(&config.privacy.retention_schedule)
             .ok()
             .and_then(|s| s.upcoming(Utc).next());
-        let Some(at) = next else {
+        if next.is_none() {
             warn!("the retention schedule has no future run; it waits for a config reload");
-            tokio::select! {
-                changed = config_rx.changed() => if changed.is_err() { return } else { continue },
-                _ = shutdown.changed() => return,
-            }
-        };
-        match sleep_until(at, &mut config_rx, &mut shutdown).await {
+        }
+        match wait_for_slot(next, &mut config_rx, &mut shutdown).await {
             Wake::Stop => return,
             Wake::Reloaded => continue,
             Wake::Due => {}
         }
         if let Err(e) = crate::sync::retention::run(&config, &ctx.store).await {
             error!(error = %e, "retention failed; it runs again at the next slot");
+        }
+    }
+}
+
+/// Writes each job's report on its `report_schedule`. Every instance on a store may: the
+/// files of a day are replaced whole.
+async fn report_loop(ctx: Arc<Ctx>) {
+    let mut config_rx = ctx.config.clone();
+    let mut shutdown = ctx.shutdown.clone();
+    let mut after = Utc::now();
+    loop {
+        let config = config_rx.borrow_and_update().clone();
+        // The earliest next slot of all jobs, and the jobs due at it.
+        let mut next: Option<(DateTime<Utc>, Vec<String>)> = None;
+        for (name, job) in &config.job {
+            let Ok(Some(schedule)) = JobSchedule::of_reports(job) else {
+                continue;
+            };
+            let Some(at) = schedule.next_after(after) else {
+                continue;
+            };
+            match &mut next {
+                Some((first, _)) if at > *first => {}
+                Some((first, due)) if at == *first => due.push(name.clone()),
+                _ => next = Some((at, vec![name.clone()])),
+            }
+        }
+        match wait_for_slot(
+            next.as_ref().map(|(at, _)| *at),
+            &mut config_rx,
+            &mut shutdown,
+        )
+        .await
+        {
+            Wake::Stop => return,
+            Wake::Reloaded => continue,
+            Wake::Due => {}
+        }
+        let Some((at, due)) = next else {
+            continue;
+        };
+        for job in &due {
+            write_report(&config, &ctx.store, job).await;
+        }
+        // Slots that passed while writing are skipped, not written late one after another.
+        after = at.max(Utc::now());
+    }
+}
+
+/// One scheduled report; a failure is logged and counted, and the next slot tries again.
+async fn write_report(config: &Config, store: &Store, job: &str) {
+    let Some(dir) = config.job.get(job).and_then(|j| j.report_dir.as_deref()) else {
+        return;
+    };
+    match crate::sync::report::write_files(config, store, job, dir).await {
+        Ok(written) => {
+            info!(job, records = written.records, files = ?written.files, "report written");
+            metrics::global().inc(&metrics::REPORTS, &[("job", job), ("result", "written")], 1);
+        }
+        Err(e) => {
+            error!(job, error = %e, "report not written; the next slot tries again");
+            metrics::global().inc(&metrics::REPORTS, &[("job", job), ("result", "failed")], 1);
         }
     }
 }

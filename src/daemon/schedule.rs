@@ -15,6 +15,15 @@ pub enum Zone {
     Named(chrono_tz::Tz),
 }
 
+impl Zone {
+    fn of(job: &JobConfig) -> Result<Zone, String> {
+        Ok(match job.time_zone()? {
+            Some(tz) => Zone::Named(tz),
+            None => Zone::System,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct JobSchedule {
     cron: cron::Schedule,
@@ -30,11 +39,21 @@ impl JobSchedule {
     }
 
     pub fn from_job(job: &JobConfig) -> Result<JobSchedule, String> {
-        let zone = match job.time_zone()? {
-            Some(tz) => Zone::Named(tz),
-            None => Zone::System,
-        };
-        Ok(JobSchedule::new(job.cron()?, zone))
+        Ok(JobSchedule::new(job.cron()?, Zone::of(job)?))
+    }
+
+    /// When the job's report is written: `report_schedule` in the job's time zone; `None`
+    /// for a job without one.
+    pub fn of_reports(job: &JobConfig) -> Result<Option<JobSchedule>, String> {
+        job.report_schedule
+            .as_deref()
+            .map(|expr| {
+                Ok(JobSchedule::new(
+                    crate::config::parse_cron(expr)?,
+                    Zone::of(job)?,
+                ))
+            })
+            .transpose()
     }
 
     pub fn zone_name(&self) -> String {

@@ -265,7 +265,6 @@ pub struct Report {
 pub struct Inputs<'a> {
     pub kind: EntityKind,
     pub now: NaiveDateTime,
-    pub records: &'a [Record],
     /// The fields the CRM maps for this kind: completeness is measured on these.
     pub fields: &'a [Field],
     pub placeholders: &'a [String],
@@ -281,44 +280,63 @@ pub struct Inputs<'a> {
     /// When people decided (approved, rejected, confirmed a match, …), any order.
     pub decisions: &'a [NaiveDateTime],
     /// The modification time of a record, as the CRM writes it, read.
-    pub modified_at: &'a dyn Fn(&Record) -> Option<NaiveDateTime>,
+    pub modified_at: &'a (dyn Fn(&Record) -> Option<NaiveDateTime> + Sync),
 }
 
-/// The report of `inputs`.
-pub fn report(inputs: &Inputs) -> Report {
-    let crm_only = inputs.passes.is_empty();
-    let ctx = Context::new(inputs);
-    // Each record is judged once; the whole and every segment count the same facts.
-    let facts: Vec<Facts> = inputs.records.iter().map(|r| ctx.facts(r)).collect();
-    let all: Vec<&Facts> = facts.iter().collect();
-    let figures = ctx.figures(&all, crm_only);
-    let mut segments = Vec::new();
-    for (d, dimension) in DIMENSIONS.iter().enumerate() {
-        if !inputs.fields.contains(&dimension_field(*dimension)) {
-            continue;
-        }
-        let mut groups: BTreeMap<Option<String>, Vec<&Facts>> = BTreeMap::new();
-        for f in &all {
-            groups.entry(f.keys[d].clone()).or_default().push(f);
-        }
-        for (key, members) in groups {
-            segments.push(Segment {
-                dimension: *dimension,
-                key,
-                records: members.len() as u64,
-                figures: ctx.figures(&members, crm_only),
-            });
+/// The report of `inputs` over records given batch by batch: a record is judged as it
+/// comes and only its small [`Facts`] are kept, so a CRM of millions is never held whole.
+pub struct Audit<'i, 'a> {
+    ctx: Context<'i, 'a>,
+    facts: Vec<Facts>,
+}
+
+impl<'i, 'a> Audit<'i, 'a> {
+    pub fn new(inputs: &'i Inputs<'a>) -> Self {
+        Audit {
+            ctx: Context::new(inputs),
+            facts: Vec::new(),
         }
     }
-    Report {
-        kind: inputs.kind,
-        generated_at: inputs.now,
-        records: inputs.records.len() as u64,
-        crm_only,
-        figures,
-        segments,
-        passes: inputs.passes.to_vec(),
-        cost: (!crm_only).then(|| cost(inputs)),
+
+    pub fn add(&mut self, records: &[Record]) {
+        self.facts.extend(records.iter().map(|r| self.ctx.facts(r)));
+    }
+
+    pub fn finish(self) -> Report {
+        let Audit { ctx, facts } = self;
+        let inputs = ctx.inputs;
+        let crm_only = inputs.passes.is_empty();
+        // Each record was judged once; the whole and every segment count the same facts.
+        let all: Vec<&Facts> = facts.iter().collect();
+        let figures = ctx.figures(&all, crm_only);
+        let mut segments = Vec::new();
+        for (d, dimension) in DIMENSIONS.iter().enumerate() {
+            if !inputs.fields.contains(&dimension_field(*dimension)) {
+                continue;
+            }
+            let mut groups: BTreeMap<Option<&str>, Vec<&Facts>> = BTreeMap::new();
+            for f in &all {
+                groups.entry(f.keys[d].as_deref()).or_default().push(f);
+            }
+            for (key, members) in groups {
+                segments.push(Segment {
+                    dimension: *dimension,
+                    key: key.map(str::to_string),
+                    records: members.len() as u64,
+                    figures: ctx.figures(&members, crm_only),
+                });
+            }
+        }
+        Report {
+            kind: inputs.kind,
+            generated_at: inputs.now,
+            records: facts.len() as u64,
+            crm_only,
+            figures,
+            segments,
+            passes: inputs.passes.to_vec(),
+            cost: (!crm_only).then(|| cost(inputs)),
+        }
     }
 }
 
@@ -856,10 +874,9 @@ mod tests {
                     .ok()?
                     .and_hms_opt(0, 0, 0)
             };
-            report(&Inputs {
+            let inputs = Inputs {
                 kind: self.kind,
                 now: now(),
-                records: &self.records,
                 fields: &self.fields,
                 placeholders: &placeholders,
                 statuses: &self.statuses,
@@ -869,7 +886,13 @@ mod tests {
                 erased: &self.erased,
                 decisions: &self.decisions,
                 modified_at: &modified_at,
-            })
+            };
+            // In batches of two, as a CRM is read: the figures may not depend on batches.
+            let mut audit = Audit::new(&inputs);
+            for batch in self.records.chunks(2) {
+                audit.add(batch);
+            }
+            audit.finish()
         }
     }
 

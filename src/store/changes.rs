@@ -372,6 +372,28 @@ fn narrowed<'a, ST: 'a, GB: 'a>(
     q
 }
 
+/// A change without its values, record or reason: what the report counts.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = changes)]
+pub struct ChangeBrief {
+    pub pass_id: i64,
+    pub field: String,
+    #[diesel(deserialize_as = String)]
+    pub policy: Policy,
+    #[diesel(deserialize_as = String)]
+    pub status: ChangeStatus,
+    pub decided_by: Option<String>,
+}
+
+/// The changes `filter` selects, as [`ChangeBrief`]s, in no particular order.
+pub fn briefs(conn: &mut AnyConnection, filter: &ChangeFilter) -> QueryResult<Vec<ChangeBrief>> {
+    narrowed(
+        changes::table.select(ChangeBrief::as_select()).into_boxed(),
+        filter,
+    )
+    .load(conn)
+}
+
 pub fn list(conn: &mut AnyConnection, filter: &ChangeFilter) -> QueryResult<Vec<ChangeRow>> {
     let mut q = narrowed(
         changes::table.select(ChangeRow::as_select()).into_boxed(),

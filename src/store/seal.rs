@@ -10,7 +10,6 @@
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::NaiveDateTime;
@@ -19,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::AuditConfig;
 use crate::domain::erasure::keyed_hash;
+use crate::files::{temp_beside, write_atomically};
 
 /// Shorter keys are refused: the chain must not be forgeable by guessing the key.
 const MIN_KEY_BYTES: usize = 16;
@@ -128,14 +128,9 @@ impl Seal {
         let folder = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(folder)
             .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
-        let temp = temp_beside(path);
         let text = serde_json::to_string(&checkpoint).expect("a checkpoint serialises");
-        std::fs::write(&temp, text + "\n")
-            .and_then(|()| std::fs::rename(&temp, path))
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&temp);
-                format!("cannot write {}: {e}", path.display())
-            })
+        write_atomically(path, (text + "\n").as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
     /// The checkpoint, `None` when there is none yet; an error when the file is not one
@@ -223,14 +218,6 @@ fn default_key(state_dir: &Path) -> Result<SecretString, String> {
             .map_err(cannot),
         Err(e) => Err(cannot(e)),
     }
-}
-
-/// A temporary name beside `path`, its own to this process and call: the daemon's jobs
-/// write checkpoints side by side.
-fn temp_beside(path: &Path) -> PathBuf {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    path.with_extension(format!("tmp.{}.{n}", std::process::id()))
 }
 
 fn open_private(path: &Path) -> std::io::Result<std::fs::File> {

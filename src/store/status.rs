@@ -163,10 +163,21 @@ pub fn count_by_status(
 }
 
 /// Every record's status in `job`.
-pub fn for_job(conn: &mut AnyConnection, job: &str) -> QueryResult<Vec<StatusRow>> {
+/// A record's status without the decision's detail, which takes kilobytes a record: what
+/// the report reads for every record of a job.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = record_status)]
+pub struct StatusBrief {
+    pub record_id: String,
+    #[diesel(deserialize_as = String)]
+    pub status: MatchStatus,
+    pub verified_at: Option<NaiveDateTime>,
+}
+
+pub fn for_job(conn: &mut AnyConnection, job: &str) -> QueryResult<Vec<StatusBrief>> {
     record_status::table
         .filter(record_status::job.eq(job))
-        .select(StatusRow::as_select())
+        .select(StatusBrief::as_select())
         .load(conn)
 }
 

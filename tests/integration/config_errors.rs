@@ -185,6 +185,66 @@ fn config_errors_name_the_file_the_key_and_the_problem() {
             ],
         ),
         (
+            "bad report schedule",
+            |c| {
+                c.replace(
+                    "[job.organisations]\n",
+                    "[job.organisations]\nreport_schedule = \"weekly\"\nreport_dir = \".\"\n",
+                )
+            },
+            vec![],
+            vec!["job.organisations.report_schedule", "weekly", "cron"],
+        ),
+        (
+            "report folder that does not exist",
+            |c| {
+                c.replace(
+                    "[job.organisations]\n",
+                    "[job.organisations]\nreport_schedule = \"0 0 6 * * *\"\nreport_dir = \"no-such-folder\"\n",
+                )
+            },
+            vec![],
+            vec![
+                "job.organisations.report_dir",
+                "no-such-folder",
+                "create it",
+            ],
+        ),
+        (
+            "report folder that is a file",
+            |c| {
+                c.replace(
+                    "[job.organisations]\n",
+                    "[job.organisations]\nreport_schedule = \"0 0 6 * * *\"\nreport_dir = \"refsync.toml\"\n",
+                )
+            },
+            vec![],
+            vec!["job.organisations.report_dir", "not a folder"],
+        ),
+        (
+            // sysfs takes no new files, not even from root (tests may run as root).
+            "report folder that takes no files",
+            |c| {
+                c.replace(
+                    "[job.organisations]\n",
+                    "[job.organisations]\nreport_schedule = \"0 0 6 * * *\"\nreport_dir = \"/sys\"\n",
+                )
+            },
+            vec![],
+            vec!["job.organisations.report_dir", "cannot write into `/sys`"],
+        ),
+        (
+            "report schedule without a folder",
+            |c| {
+                c.replace(
+                    "[job.organisations]\n",
+                    "[job.organisations]\nreport_schedule = \"0 0 6 * * *\"\n",
+                )
+            },
+            vec![],
+            vec!["job.organisations.report_dir", "report_schedule needs"],
+        ),
+        (
             "unknown key by environment",
             |c| c,
             vec![("REFSYNC__STORE__PASSWORD", "x")],

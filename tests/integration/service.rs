@@ -1014,3 +1014,92 @@ fn a_lease_held_on_another_host_still_refuses_a_manual_pass_until_it_expires() {
         "{err}"
     );
 }
+
+#[test]
+fn the_daemon_writes_the_report_on_its_schedule_and_survives_a_folder_gone_missing() {
+    let sb = Sandbox::with_config(|c| {
+        c.replace(
+            "[job.organisations]\n",
+            "[job.organisations]\nreport_schedule = \"* * * * * *\"\nreport_dir = \"reports\"\n",
+        )
+    });
+    let reports = sb.path("reports");
+    std::fs::create_dir(&reports).unwrap();
+    // Only the report runs every second; one pass beforehand gives it the register's side.
+    sb.ok(&["run", "--once", "--job", "organisations"]);
+    let mut daemon = Daemon::start_with(&sb, &[("REFSYNC__HTTP__LISTEN", "127.0.0.1:0")]);
+    let address = daemon.http_address();
+
+    let written = daemon.wait_for("report written", 1).remove(0);
+    assert_eq!(written["job"], "organisations");
+    let day = chrono::Utc::now().format("%Y-%m-%d");
+    let html = reports.join(format!("organisations-{day}.html"));
+    let json = reports.join(format!("organisations-{day}.json"));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("<h1>Datenaudit – organisations</h1>"),
+        "{page}"
+    );
+    // The daemon's figures are the CLI's.
+    let scheduled: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let by_hand = sb.json(&["report", "--job", "organisations"]);
+    assert_eq!(scheduled["crm_only"], false);
+    assert_eq!(scheduled["records"], written["records"]);
+    assert_eq!(scheduled["figures"], by_hand["figures"]);
+    assert_eq!(scheduled["passes"], by_hand["passes"]);
+
+    // The folder goes missing: the write fails, is logged and counted, the daemon goes on.
+    let moved = sb.path("reports-moved");
+    std::fs::rename(&reports, &moved).unwrap();
+    let failed = daemon
+        .wait_for("report not written; the next slot tries again", 1)
+        .remove(0);
+    assert!(
+        failed["error"].as_str().unwrap().contains("report_dir"),
+        "{failed}"
+    );
+    let metrics = parse_prometheus(&get(&address, "/metrics").1);
+    let counted = |result: &str| {
+        metrics
+            .get(&format!(
+                "refsync_reports_total{{job=\"organisations\",result=\"{result}\"}}"
+            ))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    assert!(counted("failed") >= 1.0, "{metrics:?}");
+    assert!(counted("written") >= 1.0, "{metrics:?}");
+    // Back in place, the next slot writes again.
+    std::fs::rename(&moved, &reports).unwrap();
+    let before = daemon.messages("report written").len();
+    daemon.wait_for("report written", before + 1);
+    daemon.stop();
+
+    // Only the two files, no temporary ones; no CRM value in the log.
+    let mut names: Vec<String> = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            format!("organisations-{day}.html"),
+            format!("organisations-{day}.json")
+        ]
+    );
+    let log = daemon.dump();
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+    let crm_names = sql_query("SELECT name FROM organisations")
+        .load::<Name>(&mut sb.crm())
+        .unwrap();
+    assert!(!crm_names.is_empty());
+    for Name { name } in crm_names {
+        assert!(!log.contains(&name), "`{name}` in the daemon's log");
+    }
+}

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use diesel::connection::SimpleConnection;
 use serde_json::{json, Value};
 
 use crate::common::StoreKind;
@@ -69,6 +70,8 @@ impl Driver {
         ];
         let caps = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
+            // The page's console, read back by `console_errors`.
+            "goog:loggingPrefs": { "browser": "ALL" },
             "goog:chromeOptions": { "binary": CHROMIUM, "args": args,
                 "prefs": { "intl.accept_languages": "de-DE,de" } }
         } } });
@@ -196,6 +199,18 @@ impl Driver {
         let actions = json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": [
             { "type": "keyDown", "value": key }, { "type": "keyUp", "value": key } ] }] });
         self.post("/actions", actions).await;
+    }
+
+    /// The errors the browser's console received since the last call (chromedriver's
+    /// legacy log endpoint drains the log as it reads it).
+    async fn console_errors(&self) -> Vec<Value> {
+        let log = self.post("/se/log", json!({ "type": "browser" })).await;
+        log.as_array()
+            .expect("chromedriver's browser log")
+            .iter()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .cloned()
+            .collect()
     }
 
     async fn screenshot(&self, path: &Path) {
@@ -428,6 +443,151 @@ async fn stewards_review_in_the_browser_admins_undo_and_viewers_are_refused() {
         .contains("Ihre Rolle erlaubt das nicht"));
     let change = get_json(&server, &admin_token, &format!("/api/v1/changes/{target}")).await;
     assert_eq!(change["status"], "proposed");
+
+    browser.call(reqwest::Method::DELETE, "", None).await;
+}
+
+/// CRM values that would run if a page put them in as markup.
+const INJECTED: [(&str, &str); 2] = [
+    ("legal_form", "<script>window.__ran = 1</script>"),
+    ("industry", "<img src=x onerror=\"window.__ran = 1\">"),
+];
+
+/// (count, of) of every figure the report draws a bar for, sorted: all but the cost's,
+/// the complement `empty`, and placeholders and refusals that never occur.
+fn charted_figures(report: &Value) -> Vec<(u64, u64)> {
+    let mut figures: Vec<(u64, u64)> = report["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["section"] != "cost" && f["measure"] != "empty")
+        .filter(|f| {
+            !(["placeholder", "refused"].contains(&f["measure"].as_str().unwrap())
+                && f["count"] == 0)
+        })
+        .map(|f| (f["count"].as_u64().unwrap(), f["of"].as_u64().unwrap()))
+        .collect();
+    figures.sort();
+    figures
+}
+
+/// Checks the report page the browser shows: its title in `lang`'s words, one rendered
+/// bar per figure as long as the figure's share, no injected CRM value run or shown, and
+/// nothing in the console.
+async fn check_report_page(browser: &Driver, charted: &[(u64, u64)], title: &str, section: &str) {
+    let h1 = browser.text("h1").await;
+    assert!(h1.starts_with(title), "{h1}");
+    let h2 = browser
+        .script("return Array.from(document.querySelectorAll('h2')).map(function(h){return h.textContent;});")
+        .await;
+    assert!(
+        h2.as_array().unwrap().iter().any(|h| h == section),
+        "no section `{section}` in {h2}"
+    );
+
+    let bars = browser
+        .script(
+            "return Array.from(document.querySelectorAll('svg')).flatMap(function(svg){\
+             var t = svg.querySelectorAll('rect.track'), v = svg.querySelectorAll('text.value');\
+             return Array.from(svg.querySelectorAll('rect.bar')).map(function(b, i){\
+             return [b.getBoundingClientRect().width, t[i].getBoundingClientRect().width,\
+             v[i].textContent];});});",
+        )
+        .await;
+    let mut drawn: Vec<(u64, u64)> = Vec::new();
+    for bar in bars.as_array().unwrap() {
+        let (width, track) = (bar[0].as_f64().unwrap(), bar[1].as_f64().unwrap());
+        // "3 / 4 (75,0 %)"
+        let text = bar[2].as_str().unwrap();
+        let (count, rest) = text.split_once(" / ").expect(text);
+        let of = rest.split_whitespace().next().unwrap();
+        let (count, of): (u64, u64) = (count.parse().unwrap(), of.parse().unwrap());
+        assert!(
+            track > 100.0,
+            "the chart is drawn: track {track} px for {text}"
+        );
+        let share = if of == 0 {
+            0.0
+        } else {
+            count as f64 / of as f64
+        };
+        // Bars are whole pixels of a 220 px track, scaled to the page.
+        assert!(
+            (width / track - share).abs() <= 1.0 / 220.0 + 0.005,
+            "bar {width} of {track} px for {text}"
+        );
+        if share >= 0.01 {
+            assert!(width > 0.0, "bar of {text} has no width");
+        }
+        drawn.push((count, of));
+    }
+    drawn.sort();
+    assert_eq!(drawn, charted, "one bar per figure");
+
+    let state = browser
+        .script(
+            "return [window.__ran === undefined, document.scripts.length, \
+             document.images.length, document.documentElement.outerHTML.indexOf('__ran')];",
+        )
+        .await;
+    assert_eq!(
+        state,
+        json!([true, 0, 0, -1]),
+        "no CRM value runs or shows (the report shows counts only)"
+    );
+    let errors = browser.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
+#[tokio::test]
+async fn the_report_draws_its_charts_in_the_browser_and_never_runs_a_crm_value() {
+    if !browser_available() {
+        return;
+    }
+    let server = Server::start(&StoreKind::Sqlite);
+    for (column, value) in INJECTED {
+        server
+            .sb
+            .crm()
+            .batch_execute(&format!(
+                "UPDATE organisations SET {column} = '{value}' WHERE id <= 3"
+            ))
+            .unwrap();
+    }
+    let report: Value = server.sb.json(&["report", "--job", "organisations"]);
+    let charted = charted_figures(&report);
+    assert!(charted.len() > 20, "a report with figures: {report}");
+    let browser = Driver::start().await;
+    let shots = screenshot_dir();
+
+    // The standalone file, in German and in English.
+    for (lang, title, section) in [
+        ("de", "Datenaudit", "Vollständigkeit"),
+        ("en", "Data audit", "Completeness"),
+    ] {
+        let file = server.sb.path(&format!("report-{lang}.html"));
+        server.sb.ok(&[
+            "report",
+            "--job",
+            "organisations",
+            "--lang",
+            lang,
+            "--out",
+            file.to_str().unwrap(),
+        ]);
+        browser.open(&format!("file://{}", file.display())).await;
+        check_report_page(&browser, &charted, title, section).await;
+        browser
+            .screenshot(&shots.join(format!("report-{lang}.png")))
+            .await;
+    }
+
+    // The same page in the review UI, for a viewer.
+    browser.log_in(&server, "vera").await;
+    browser.console_errors().await;
+    browser.open(&server.url("/report?job=organisations")).await;
+    check_report_page(&browser, &charted, "Datenaudit", "Vollständigkeit").await;
+    browser.screenshot(&shots.join("report-ui.png")).await;
 
     browser.call(reqwest::Method::DELETE, "", None).await;
 }

@@ -315,9 +315,10 @@ fn chart(figures: &[&Figure], lang: Lang) -> Markup {
                 @let y = ROW_H * i as u32 + 2;
                 @let bar = (f.share() * BAR_W as f64).round() as u32;
                 text x=(LABEL_W - 6) y=(y + 12) font-size="10" text-anchor="end" { (figure_label(f, lang)) }
-                rect x=(LABEL_W) y=(y + 2) width=(BAR_W) height=(ROW_H - 5) fill="#eee" {}
-                rect x=(LABEL_W) y=(y + 2) width=(bar) height=(ROW_H - 5) fill=(colour(f.measure)) {}
-                text x=(LABEL_W + BAR_W + 6) y=(y + 12) font-size="10" {
+                // Classes name the parts for the browser test, which measures them.
+                rect.track x=(LABEL_W) y=(y + 2) width=(BAR_W) height=(ROW_H - 5) fill="#eee" {}
+                rect.bar x=(LABEL_W) y=(y + 2) width=(bar) height=(ROW_H - 5) fill=(colour(f.measure)) {}
+                text.value x=(LABEL_W + BAR_W + 6) y=(y + 12) font-size="10" {
                     (f.count) " / " (f.of) " (" (percent(f.share(), lang)) ")"
                 }
             }

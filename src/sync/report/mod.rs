@@ -5,11 +5,12 @@
 pub mod html;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::domain::consent::Consent;
 use crate::domain::model::{ChangeStatus, Field, MatchStatus, PassOutcome, Record};
-use crate::domain::report::{self, ChangeFact, Inputs, PassFigures, Report, StatusFact};
+use crate::domain::report::{Audit, ChangeFact, Inputs, PassFigures, Report, StatusFact};
 use crate::store::changes::{self, ChangeFilter};
 use crate::store::passes::{self, PassRow};
 use crate::store::{audit, consents, erasure, status, Store};
@@ -33,17 +34,6 @@ pub async fn build(config: &Config, store: &Store, job_name: &str) -> Result<Rep
         .mapping(job.entity)
         .map(|m| m.columns.keys().copied().collect())
         .unwrap_or_default();
-    let mut records: Vec<Record> = Vec::new();
-    loop {
-        let batch = crm
-            .read_batch(job.entity, None, records.len(), READ_BATCH)
-            .await?;
-        if batch.is_empty() {
-            break;
-        }
-        records.extend(batch);
-    }
-
     let (job_key, crm_key) = (job_name.to_string(), job.crm.clone());
     let (status_rows, pass_rows, change_rows, consent_rows, erased, decisions) = store
         .db
@@ -53,7 +43,7 @@ pub async fn build(config: &Config, store: &Store, job_name: &str) -> Result<Rep
                 .filter(|p| p.status != PassOutcome::Running)
                 .collect();
             // The last pass's changes (automatic ones among them) and every waiting one.
-            let mut change_rows = changes::list(
+            let mut change_rows = changes::briefs(
                 conn,
                 &ChangeFilter {
                     job: Some(job_key.clone()),
@@ -62,7 +52,7 @@ pub async fn build(config: &Config, store: &Store, job_name: &str) -> Result<Rep
                 },
             )?;
             if let Some(last) = pass_rows.first() {
-                let of_last = changes::list(
+                let of_last = changes::briefs(
                     conn,
                     &ChangeFilter {
                         job: Some(job_key.clone()),
@@ -124,10 +114,9 @@ pub async fn build(config: &Config, store: &Store, job_name: &str) -> Result<Rep
         let at = r.modified.as_ref()?.at.as_deref()?;
         parse_time(at).ok()
     };
-    Ok(report::report(&Inputs {
+    let inputs = Inputs {
         kind: job.entity,
         now: crate::store::now(),
-        records: &records,
         fields: &fields,
         placeholders: &job.placeholders,
         statuses: &statuses,
@@ -137,7 +126,73 @@ pub async fn build(config: &Config, store: &Store, job_name: &str) -> Result<Rep
         erased: &erased,
         decisions: &decisions,
         modified_at: &modified_at,
-    }))
+    };
+    // Batch by batch: only what each record contributes is kept, not the record.
+    let mut audit = Audit::new(&inputs);
+    let mut read = 0;
+    loop {
+        let batch = crm.read_batch(job.entity, None, read, READ_BATCH).await?;
+        if batch.is_empty() {
+            break;
+        }
+        read += batch.len();
+        audit.add(&batch);
+    }
+    Ok(audit.finish())
+}
+
+/// The report as JSON, as `refsync report --format json` prints it.
+pub fn json(report: &Report) -> String {
+    serde_json::to_string_pretty(report).expect("a report serialises") + "\n"
+}
+
+/// Why a scheduled report was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Build(#[from] SyncError),
+    #[error("cannot write {path}: {source}; check the folder in report_dir")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// What [`write_files`] wrote.
+#[derive(Debug)]
+pub struct Written {
+    pub records: u64,
+    pub files: Vec<PathBuf>,
+}
+
+/// Writes the report of `job_name` into `dir` as `<job>-<YYYY-MM-DD>.html` (German labels)
+/// and `.json`, dated by the day it was made (UTC); each file replaced whole.
+pub async fn write_files(
+    config: &Config,
+    store: &Store,
+    job_name: &str,
+    dir: &Path,
+) -> Result<Written, WriteError> {
+    let report = build(config, store, job_name).await?;
+    let stem = format!("{job_name}-{}", report.generated_at.format("%Y-%m-%d"));
+    let mut files = Vec::new();
+    for (extension, text) in [
+        ("html", html::page(&report, job_name, html::Lang::De)),
+        ("json", json(&report)),
+    ] {
+        let path = dir.join(format!("{stem}.{extension}"));
+        crate::files::write_atomically(&path, text.as_bytes()).map_err(|source| {
+            WriteError::Write {
+                path: path.display().to_string(),
+                source,
+            }
+        })?;
+        files.push(path);
+    }
+    Ok(Written {
+        records: report.records,
+        files,
+    })
 }
 
 fn pass_figures(p: &PassRow) -> PassFigures {

@@ -1,0 +1,73 @@
+//! What the benchmarks share: synthetic organisations in a SQLite CRM, the shipped config
+//! pointed at a bench's files, medians.
+
+use std::path::Path;
+
+use refsync::demo::{self, DemoData, ORGANISATION_COLUMNS};
+use refsync::domain::model::{EntityKind, Record};
+use refsync::synth::{self, Profile};
+
+/// The shipped default config with its paths pointed at the bench's CRM, register and
+/// store: the organisations job exactly as a new user gets it.
+pub fn write_config(work: &Path, register: &Path, store_url: &str) {
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/refsync.toml"))
+            .expect("shipped config");
+    let text = shipped
+        .replace("sqlite://var/refsync.db", store_url)
+        .replace(
+            "sqlite://var/demo-crm.db",
+            &format!("sqlite://{}", work.join("crm.db").display()),
+        )
+        .replace("demo_data = true", "demo_data = false")
+        .replace(
+            "config/demo/reference-organisations.csv",
+            &register.display().to_string(),
+        );
+    std::fs::write(work.join("refsync.toml"), text).expect("write config");
+}
+
+/// The median of `v` (the upper one of an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Synthetic organisations: the register is written to `register_csv` as a file register
+/// reads it; the CRM's copy is returned, its ids integers as a CRM keeps them.
+pub fn organisations(
+    profile: Profile,
+    seed: u64,
+    register: usize,
+    crm: usize,
+    register_csv: &Path,
+) -> Vec<Record> {
+    let data = synth::generate(EntityKind::Organisation, profile, seed, register, crm);
+    std::fs::write(
+        register_csv,
+        demo::reference_csv(&data.register, ORGANISATION_COLUMNS).expect("register csv"),
+    )
+    .expect("write register");
+    data.crm
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut r)| {
+            r.id = (i + 1).to_string();
+            r
+        })
+        .collect()
+}
+
+/// A SQLite CRM at `path` holding `organisations`.
+pub fn create_crm(path: &Path, organisations: Vec<Record>) {
+    demo::create_crm(
+        path,
+        &DemoData {
+            register_organisations: Vec::new(),
+            register_contacts: Vec::new(),
+            crm_organisations: organisations,
+            crm_contacts: Vec::new(),
+        },
+    )
+    .expect("create the CRM");
+}
