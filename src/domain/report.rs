@@ -17,7 +17,8 @@ use serde::Serialize;
 use super::consent::{self, Channel, Consent, Ground};
 use super::contact::is_valid_email;
 use super::model::{
-    snake_names, ChangeStatus, EntityKind, Field, MatchStatus, PassOutcome, Policy, Record,
+    snake_names, ChangeStatus, EntityKind, Field, MatchStatus, MergeStatus, PassOutcome, Policy,
+    Record,
 };
 use super::normalise::{canonical_legal_form, e164};
 use super::picklist;
@@ -35,6 +36,7 @@ pub enum Section {
     Currency,
     MatchStatus,
     Reachability,
+    Duplicates,
     Cost,
 }
 
@@ -79,6 +81,12 @@ pub enum Measure {
     Allowed,
     /// Contacts that may not (`detail`: why).
     Refused,
+    /// Records in a cluster of duplicates.
+    InCluster,
+    /// Clusters of duplicates (of: the records in them).
+    Clusters,
+    /// Merges proposed for clusters (`detail`: their status).
+    Merges,
 }
 
 snake_names!(Section {
@@ -88,6 +96,7 @@ snake_names!(Section {
     Currency => "currency",
     MatchStatus => "match_status",
     Reachability => "reachability",
+    Duplicates => "duplicates",
     Cost => "cost",
 });
 
@@ -115,6 +124,9 @@ snake_names!(Measure {
     Records => "records",
     Allowed => "allowed",
     Refused => "refused",
+    InCluster => "in_cluster",
+    Clusters => "cluster_count",
+    Merges => "merge_status",
 });
 
 /// One figure: `count` out of `of`.
@@ -281,6 +293,17 @@ pub struct Inputs<'a> {
     pub decisions: &'a [NaiveDateTime],
     /// The modification time of a record, as the CRM writes it, read.
     pub modified_at: &'a (dyn Fn(&Record) -> Option<NaiveDateTime> + Sync),
+    /// `None`: the job does not look for duplicates, so there is no such section (no
+    /// duplicates found and none looked for are not the same).
+    pub duplicates: Option<&'a Duplicates>,
+}
+
+/// What the store knows of a job's duplicates: the cluster of each record in one, and the
+/// status of every merge proposed.
+#[derive(Debug, Default)]
+pub struct Duplicates {
+    pub cluster_of: HashMap<String, String>,
+    pub merges: Vec<MergeStatus>,
 }
 
 /// The report of `inputs` over records given batch by batch: a record is judged as it
@@ -308,7 +331,10 @@ impl<'i, 'a> Audit<'i, 'a> {
         let crm_only = inputs.passes.is_empty();
         // Each record was judged once; the whole and every segment count the same facts.
         let all: Vec<&Facts> = facts.iter().collect();
-        let figures = ctx.figures(&all, crm_only);
+        let mut figures = ctx.figures(&all, crm_only);
+        if let Some(duplicates) = inputs.duplicates {
+            figures.extend(merge_figures(&duplicates.merges));
+        }
         let mut segments = Vec::new();
         for (d, dimension) in DIMENSIONS.iter().enumerate() {
             if !inputs.fields.contains(&dimension_field(*dimension)) {
@@ -338,6 +364,25 @@ impl<'i, 'a> Audit<'i, 'a> {
             cost: (!crm_only).then(|| cost(inputs)),
         }
     }
+}
+
+/// The merges of the job by status, of all merges proposed so far (whole job only: a merge
+/// spans records of several segments).
+fn merge_figures(merges: &[MergeStatus]) -> Vec<Figure> {
+    let mut out = Figures(Vec::new());
+    for status in MergeStatus::ALL {
+        let count = merges.iter().filter(|m| *m == status).count() as u64;
+        let detail = Some(status.as_str().to_string());
+        out.add_detailed(
+            Section::Duplicates,
+            "merges",
+            Measure::Merges,
+            detail,
+            count,
+            merges.len() as u64,
+        );
+    }
+    out.0
 }
 
 const DIMENSIONS: [Dimension; 3] = [Dimension::Industry, Dimension::Region, Dimension::LegalForm];
@@ -401,6 +446,8 @@ struct Facts {
     reach: Vec<(Channel, bool, Ground)>,
     /// Per dimension of [`DIMENSIONS`].
     keys: [Option<String>; 3],
+    /// The record's cluster of duplicates, if it is in one.
+    cluster: Option<String>,
 }
 
 /// What every record is judged against, prepared once.
@@ -523,6 +570,9 @@ impl<'i, 'a> Context<'i, 'a> {
                 .map(|v| (v.channel, v.allowed, v.ground))
                 .collect(),
             keys: [industry, region, legal_form].map(|k| k.map(str::to_string)),
+            cluster: inputs
+                .duplicates
+                .and_then(|d| d.cluster_of.get(&record.id).cloned()),
         }
     }
 
@@ -636,6 +686,24 @@ impl<'i, 'a> Context<'i, 'a> {
                     );
                 }
             }
+        }
+
+        // 5. Duplicates: records in clusters, and how many clusters they make.
+        if self.inputs.duplicates.is_some() {
+            let clusters: HashSet<&str> = records
+                .iter()
+                .filter_map(|f| f.cluster.as_deref())
+                .collect();
+            let in_cluster = records.iter().filter(|f| f.cluster.is_some()).count() as u64;
+            let section = Section::Duplicates;
+            out.add(section, "records", Measure::InCluster, in_cluster, n);
+            out.add(
+                section,
+                "clusters",
+                Measure::Clusters,
+                clusters.len() as u64,
+                in_cluster,
+            );
         }
         out.0
     }
@@ -835,6 +903,7 @@ mod tests {
         consents: HashMap<String, Vec<Consent>>,
         erased: HashSet<String>,
         decisions: Vec<NaiveDateTime>,
+        duplicates: Option<Duplicates>,
     }
 
     fn given(kind: EntityKind, fields: &[Field], records: Vec<Record>) -> Given {
@@ -848,6 +917,7 @@ mod tests {
             consents: HashMap::new(),
             erased: HashSet::new(),
             decisions: Vec::new(),
+            duplicates: None,
         }
     }
 
@@ -886,6 +956,7 @@ mod tests {
                 erased: &self.erased,
                 decisions: &self.decisions,
                 modified_at: &modified_at,
+                duplicates: self.duplicates.as_ref(),
             };
             // In batches of two, as a CRM is read: the figures may not depend on batches.
             let mut audit = Audit::new(&inputs);
@@ -910,6 +981,44 @@ mod tests {
         values
             .iter()
             .fold(Record::new(id), |r, (f, v)| r.with(*f, *v))
+    }
+
+    #[test]
+    fn duplicates_count_records_in_clusters_clusters_and_merges_by_status() {
+        let records: Vec<Record> = (1..=6).map(|i| org(&i.to_string(), &[])).collect();
+        let mut g = given(EntityKind::Organisation, &[Field::City], records);
+        g.duplicates = Some(Duplicates {
+            // Two clusters over five records; one clustered record is no longer in the CRM.
+            cluster_of: [("1", "a"), ("2", "a"), ("3", "b"), ("4", "b"), ("9", "b")]
+                .into_iter()
+                .map(|(r, c)| (r.to_string(), c.to_string()))
+                .collect(),
+            merges: vec![
+                MergeStatus::Proposed,
+                MergeStatus::Rejected,
+                MergeStatus::Proposed,
+            ],
+        });
+        let r = g.report();
+        assert_eq!(figure(&r, "records.in_cluster"), (4, 6));
+        assert_eq!(figure(&r, "clusters.cluster_count"), (2, 4));
+        assert_eq!(figure(&r, "merges.merge_status.proposed"), (2, 3));
+        assert_eq!(figure(&r, "merges.merge_status.rejected"), (1, 3));
+        assert_eq!(figure(&r, "merges.merge_status.applied"), (0, 3));
+    }
+
+    #[test]
+    fn a_job_that_does_not_look_for_duplicates_has_no_such_section_rather_than_zero() {
+        let records = vec![org("1", &[]), org("2", &[])];
+        let r = given(EntityKind::Organisation, &[Field::City], records).report();
+        assert!(r.figures.iter().all(|f| f.section != Section::Duplicates));
+        let mut g = given(
+            EntityKind::Organisation,
+            &[Field::City],
+            vec![org("1", &[])],
+        );
+        g.duplicates = Some(Duplicates::default());
+        assert_eq!(figure(&g.report(), "records.in_cluster"), (0, 1));
     }
 
     #[test]

@@ -38,6 +38,18 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("currency", "Aktualität", "Currency"),
     ("match_status", "Abgleichstatus", "Match status"),
     ("reachability", "Erreichbarkeit (UWG §7)", "Reachability (UWG §7)"),
+    ("duplicates", "Dubletten", "Duplicates"),
+    ("in_cluster", "in einem Dublettencluster", "in a cluster of duplicates"),
+    ("clusters", "Dublettencluster", "Clusters of duplicates"),
+    ("cluster_count", "Anzahl (von den Datensätzen darin)", "count (of the records in them)"),
+    ("merges", "Zusammenführungen", "Merges"),
+    ("merge_status", "Status", "status"),
+    ("proposed", "vorgeschlagen", "proposed"),
+    ("approved", "genehmigt", "approved"),
+    ("applied", "übernommen", "applied"),
+    ("rejected", "abgelehnt", "rejected"),
+    ("reverted", "rückgängig gemacht", "reverted"),
+    ("superseded", "ersetzt", "superseded"),
     ("cost", "Korrekturaufwand", "Correction cost"),
     ("segments", "Segmente", "Segments"),
     ("filled", "gefüllt", "filled"),
@@ -192,7 +204,7 @@ pub fn page(report: &Report, job: &str, lang: Lang) -> String {
                     p.note { (l("crm_only")) }
                 }
                 @for section in [Section::Completeness, Section::Validity, Section::Consistency,
-                                 Section::Currency, Section::MatchStatus, Section::Reachability] {
+                                 Section::Currency, Section::MatchStatus, Section::Reachability, Section::Duplicates] {
                     @let figures: Vec<&Figure> = report.figures.iter()
                         .filter(|f| f.section == section && shown(f)).collect();
                     @if !figures.is_empty() {
@@ -333,7 +345,7 @@ fn colour(measure: Measure) -> &'static str {
         Filled | InList | Allowed | VerifiedWithin30Days | VerifiedWithin90Days
         | ModifiedWithin30Days | ModifiedWithin90Days => "#2b6cb0",
         Placeholder | Invalid | UnknownPostcode | PostcodeOtherCity | FreeText | NeverVerified
-        | Inactive | Refused => "#c53030",
+        | Inactive | Refused | InCluster => "#c53030",
         _ => "#718096",
     }
 }
@@ -489,7 +501,7 @@ fn segment_table(segments: &[&Segment], dimension: Dimension, lang: Lang) -> Mar
 mod tests {
     use super::*;
     use crate::domain::consent::Channel;
-    use crate::domain::model::{EntityKind, Field, PassOutcome, Policy};
+    use crate::domain::model::{EntityKind, Field, MergeStatus, PassOutcome, Policy};
     use crate::domain::report::REFUSALS;
 
     fn report(figures: Vec<Figure>) -> Report {
@@ -518,6 +530,8 @@ mod tests {
         keys.extend(REFUSALS.iter().map(|g| g.to_string()));
         keys.extend(Field::ALL.iter().map(|f| field_key(f.as_str())));
         keys.extend(PassOutcome::ALL.iter().map(|o| o.to_string()));
+        keys.extend(MergeStatus::ALL.iter().map(|m| m.to_string()));
+        keys.extend(["clusters", "merges"].map(String::from));
         keys.extend(Policy::ALL.iter().map(|p| p.to_string()));
         for key in keys {
             assert!(

@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use crate::config::Config;
 use crate::domain::consent::Consent;
 use crate::domain::model::{ChangeStatus, Field, MatchStatus, PassOutcome, Record};
-use crate::domain::report::{Audit, ChangeFact, Inputs, PassFigures, Report, StatusFact};
+use crate::domain::report::{
+    Audit, ChangeFact, Duplicates, Inputs, PassFigures, Report, StatusFact,
+};
 use crate::store::changes::{self, ChangeFilter};
 use crate::store::passes::{self, PassRow};
-use crate::store::{audit, consents, erasure, status, Store};
+use crate::store::{audit, clusters, consents, erasure, status, Store};
 
 use super::consent::{parse_time, to_domain};
 use super::SyncError;
@@ -35,7 +37,8 @@ pub async fn build(config: &Config, store: &Store, job_name: &str) -> Result<Rep
         .map(|m| m.columns.keys().copied().collect())
         .unwrap_or_default();
     let (job_key, crm_key) = (job_name.to_string(), job.crm.clone());
-    let (status_rows, pass_rows, change_rows, consent_rows, erased, decisions) = store
+    let looks_for_duplicates = job.duplicates.enabled;
+    let (status_rows, pass_rows, change_rows, consent_rows, erased, decisions, duplicates) = store
         .db
         .run(move |conn| -> diesel::QueryResult<_> {
             let pass_rows: Vec<PassRow> = passes::list(conn, Some(&job_key), TREND_PASSES)?
@@ -73,6 +76,19 @@ pub async fn build(config: &Config, store: &Store, job_name: &str) -> Result<Rep
                 consents::all(conn, Some(&crm_key))?,
                 erasure::erased_ids(conn, &crm_key)?,
                 audit::decision_times(conn, &job_key)?,
+                match looks_for_duplicates {
+                    true => Some(Duplicates {
+                        cluster_of: clusters::members(conn, &job_key)?
+                            .into_iter()
+                            .map(|(record, (cluster, _))| (record, cluster))
+                            .collect(),
+                        merges: clusters::list(conn, Some(&job_key), None)?
+                            .into_iter()
+                            .map(|m| m.status)
+                            .collect(),
+                    }),
+                    false => None,
+                },
             ))
         })
         .await?;
@@ -126,6 +142,7 @@ pub async fn build(config: &Config, store: &Store, job_name: &str) -> Result<Rep
         erased: &erased,
         decisions: &decisions,
         modified_at: &modified_at,
+        duplicates: duplicates.as_ref(),
     };
     // Batch by batch: only what each record contributes is kept, not the record.
     let mut audit = Audit::new(&inputs);
