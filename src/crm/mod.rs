@@ -7,7 +7,7 @@ pub mod sql;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::config::{CrmConfig, EraseMode, TableMapping};
+use crate::config::{CrmConfig, Deactivation, EraseMode, ForeignKey, TableMapping};
 use crate::domain::model::{EntityKind, Field, Record};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -50,6 +50,19 @@ pub struct FieldWrite {
     pub new: Option<String>,
 }
 
+/// The writes of one approved merge, all in one CRM transaction: all of them happen or none.
+#[derive(Debug, Clone)]
+pub struct MergeWrite {
+    pub survivor: String,
+    /// The golden values onto the survivor, each behind its guard.
+    pub fields: Vec<FieldWrite>,
+    /// The records merged into the survivor: deactivated, never deleted.
+    pub merged: Vec<String>,
+    pub deactivate: Deactivation,
+    /// Columns in other tables whose ids of merged records become the survivor's.
+    pub repoint: Vec<ForeignKey>,
+}
+
 /// A record's id and raw column values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawRow {
@@ -89,6 +102,14 @@ pub trait CrmSource: Send + Sync {
         kind: EntityKind,
         writes: &'a [FieldWrite],
     ) -> BoxFuture<'a, Vec<Result<WriteOutcome, CrmError>>>;
+
+    /// Writes one merge in one transaction: `Written` when every write was; otherwise
+    /// nothing is written and `Refused` names the first field or record that stopped it.
+    fn write_merge<'a>(
+        &'a self,
+        kind: EntityKind,
+        merge: &'a MergeWrite,
+    ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>>;
 
     /// The named columns (not canonical fields, e.g. consent flags) of up to `limit`
     /// records after the first `offset`, in a stable order.

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 
-use super::{BoxFuture, CrmError, CrmSource, FieldWrite, RawRow, WriteOutcome};
+use super::{BoxFuture, CrmError, CrmSource, FieldWrite, MergeWrite, RawRow, WriteOutcome};
 use crate::config::{check_identifier, check_url, EraseMode, SqlCrmConfig, TableMapping, UrlUse};
 use crate::db::{AnyConnection, Backend, Db, DbError, Missing};
 use crate::domain::erasure::PERSONAL_FIELDS;
@@ -682,6 +682,164 @@ impl SqlCrm {
     }
 }
 
+/// Why a merge's transaction was rolled back.
+enum MergeAbort {
+    Db(DbError),
+    Refused(String),
+}
+
+impl From<diesel::result::Error> for MergeAbort {
+    fn from(e: diesel::result::Error) -> MergeAbort {
+        MergeAbort::Db(DbError::Query(e))
+    }
+}
+
+impl From<DbError> for MergeAbort {
+    fn from(e: DbError) -> MergeAbort {
+        MergeAbort::Db(e)
+    }
+}
+
+/// A statement with its bound values.
+type Statement = (String, Vec<Option<String>>);
+
+fn execute_statement(conn: &mut AnyConnection, (sql, values): &Statement) -> QueryResult<usize> {
+    on_backend!(conn, c => {
+        let mut q = diesel::sql_query(sql).into_boxed();
+        for v in values {
+            q = q.bind::<Nullable<Text>, _>(v.clone());
+        }
+        q.execute(c)
+    })
+}
+
+impl SqlCrm {
+    /// `UPDATE table SET column = value WHERE key = id` for an unmapped column; the
+    /// mapping's "modified" columns are set too when `table` is the mapped one.
+    fn set_column(
+        &self,
+        mapping: &TableMapping,
+        table: &str,
+        (column, value): (&str, &str),
+        (key, id): (&str, &str),
+    ) -> Statement {
+        let mut binds = Binds::new(self.db.backend);
+        let p = binds.push(Some(value.to_string()));
+        let mut set = vec![format!(
+            "{} = {}",
+            quote(column),
+            self.typed(table, column, p)
+        )];
+        if table == mapping.table {
+            if let Some(m) = &mapping.modified_column {
+                set.push(format!("{} = {}", quote(m), self.utc_now(table, m)));
+            }
+            if let Some(m) = &mapping.modified_by_column {
+                let p = binds.push(Some(self.config.writer_name.clone()));
+                set.push(format!("{} = {}", quote(m), self.typed(table, m, p)));
+            }
+        }
+        let id_p = binds.push(Some(id.to_string()));
+        let sql = self.dialect(format!(
+            "UPDATE {} SET {} WHERE {} = {}",
+            quote(table),
+            set.join(", "),
+            self.col(table, key),
+            self.typed(table, key, id_p)
+        ));
+        (sql, binds.values)
+    }
+
+    async fn write_merge_all(
+        &self,
+        kind: EntityKind,
+        merge: &MergeWrite,
+    ) -> Result<WriteOutcome, CrmError> {
+        let mapping = self.mapping(kind)?;
+        let fields = merge
+            .fields
+            .iter()
+            .map(|w| Ok((w.field, self.prepare_write(kind, w)?)))
+            .collect::<Result<Vec<_>, CrmError>>()?;
+        let id_column = mapping.id_column.as_str();
+        let deactivate: Vec<(String, Statement)> = merge
+            .merged
+            .iter()
+            .map(|id| {
+                let d = &merge.deactivate;
+                let s = self.set_column(
+                    mapping,
+                    &mapping.table,
+                    (&d.column, &d.value),
+                    (id_column, id),
+                );
+                (id.clone(), s)
+            })
+            .collect();
+        let repoint: Vec<Statement> = merge
+            .repoint
+            .iter()
+            .flat_map(|fk| {
+                merge.merged.iter().map(move |id| {
+                    self.set_column(
+                        mapping,
+                        &fk.table,
+                        (&fk.column, &merge.survivor),
+                        (&fk.column, id),
+                    )
+                })
+            })
+            .collect();
+        let survivor = merge.survivor.clone();
+        let executed = self
+            .db
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    for (field, write) in &fields {
+                        match write.execute(conn)? {
+                            WriteOutcome::Written => {}
+                            WriteOutcome::Missing => {
+                                return Err(MergeAbort::Refused(format!(
+                                    "survivor {survivor} is gone from the CRM"
+                                )))
+                            }
+                            WriteOutcome::Conflict { .. } => {
+                                return Err(MergeAbort::Refused(format!(
+                                    "`{field}` of survivor {survivor} was edited since the proposal"
+                                )))
+                            }
+                            WriteOutcome::Refused { reason } => {
+                                return Err(MergeAbort::Refused(format!(
+                                    "`{field}` of survivor {survivor}: {reason}"
+                                )))
+                            }
+                        }
+                    }
+                    for (id, statement) in &deactivate {
+                        if execute_statement(conn, statement)? == 0 {
+                            return Err(MergeAbort::Refused(format!(
+                                "record {id} is gone from the CRM"
+                            )));
+                        }
+                    }
+                    for statement in &repoint {
+                        execute_statement(conn, statement)?;
+                    }
+                    Ok(())
+                })
+            })
+            .await;
+        match executed {
+            Ok(()) => Ok(WriteOutcome::Written),
+            Err(MergeAbort::Refused(reason)) => Ok(WriteOutcome::Refused { reason }),
+            Err(MergeAbort::Db(source)) => Err(CrmError::Db {
+                crm: self.name.clone(),
+                source,
+            }),
+        }
+    }
+}
+
 /// One guarded write's statements: an optional lookup check, the compare-and-set update,
 /// and the read of the current value that tells a conflict from a missing record.
 struct PreparedWrite {
@@ -860,6 +1018,14 @@ impl CrmSource for SqlCrm {
         mode: EraseMode,
     ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>> {
         Box::pin(self.erase_row(kind, id, mode))
+    }
+
+    fn write_merge<'a>(
+        &'a self,
+        kind: EntityKind,
+        merge: &'a MergeWrite,
+    ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>> {
+        Box::pin(self.write_merge_all(kind, merge))
     }
 
     fn read_columns<'a>(

@@ -227,6 +227,24 @@ pub fn decide(
     Ok(n == 1)
 }
 
+/// Settles approved merge `id` as `to` (applied or failed, with `error`); false when it was
+/// not approved (applied meanwhile by another run).
+pub fn settle(
+    conn: &mut AnyConnection,
+    id: i64,
+    to: MergeStatus,
+    error: Option<&str>,
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        merges::table
+            .find(id)
+            .filter(merges::status.eq(MergeStatus::Approved.as_str())),
+    )
+    .set((merges::status.eq(to.as_str()), merges::error.eq(error)))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,11 +2,16 @@
 //! use, each decision in the same transaction as its audit entry.
 
 use diesel::Connection;
+use tracing::info;
 
-use crate::domain::model::MergeStatus;
+use crate::config::{Config, DuplicatesConfig};
+use crate::crm::{FieldWrite, MergeWrite, WriteOutcome};
+use crate::domain::model::{MergeStatus, Record};
+use crate::domain::survivorship::Golden;
 use crate::store::audit::{self, AuditAction, NewAudit};
 use crate::store::clusters::{self, MergeRow, Split};
 use crate::store::{now, Store};
+use crate::sync::pass::dedupe::fingerprint;
 
 use super::SyncError;
 
@@ -150,6 +155,229 @@ pub async fn decide(
         .await?;
     store.checkpoint().await?;
     decided.map_err(SyncError::Refused)
+}
+
+/// The writes of an approved merge, given its records as the CRM holds them now; or why
+/// it cannot be written (a record gone, a value edited since the proposal).
+fn plan(
+    merge: &MergeView,
+    fingerprint_then: &str,
+    current: &[Record],
+    duplicates: &DuplicatesConfig,
+) -> Result<MergeWrite, String> {
+    let record = |id: &str| current.iter().find(|r| r.id == id);
+    if let Some(gone) = merge.members.iter().find(|m| record(m).is_none()) {
+        return Err(format!("record {gone} is gone from the CRM"));
+    }
+    let Golden { survivor, values } = &merge.golden;
+    let Some(survivor_now) = record(survivor) else {
+        return Err(format!("survivor {survivor} is gone from the CRM"));
+    };
+    // Name the field when a value the golden record took was edited ...
+    for (field, kept) in values {
+        let now = record(&kept.from).and_then(|r| r.values.get(field));
+        if now != Some(&kept.value) {
+            return Err(format!(
+                "`{field}` of record {} was edited since the proposal",
+                kept.from
+            ));
+        }
+    }
+    // ... and refuse any other edit in the cluster too: the steward approved what they saw.
+    let members: Vec<&Record> = current.iter().collect();
+    if fingerprint(&members) != fingerprint_then {
+        return Err("a value of the cluster's records was edited since the proposal".into());
+    }
+    let Some(deactivate) = duplicates.deactivate.clone() else {
+        return Err(format!(
+            "job `{}` says no `deactivate` in [job.{}.duplicates]; add one to write merges",
+            merge.job, merge.job
+        ));
+    };
+    let fields = values
+        .iter()
+        .filter(|(field, kept)| survivor_now.values.get(field) != Some(&kept.value))
+        .map(|(field, kept)| FieldWrite {
+            id: survivor.clone(),
+            field: *field,
+            expected: survivor_now.values.get(field).cloned(),
+            new: Some(kept.value.clone()),
+        })
+        .collect();
+    Ok(MergeWrite {
+        survivor: survivor.clone(),
+        fields,
+        merged: merge
+            .members
+            .iter()
+            .filter(|m| *m != survivor)
+            .cloned()
+            .collect(),
+        deactivate,
+        repoint: duplicates.repoint.clone(),
+    })
+}
+
+/// What became of one approved merge.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MergeApplied {
+    pub id: i64,
+    pub job: String,
+    pub cluster_id: String,
+    /// `applied` or `failed`.
+    pub status: MergeStatus,
+    pub error: Option<String>,
+}
+
+/// Writes the approved merges (of job `only`, where given) to their CRMs, each in one CRM
+/// transaction of its own: a merge that cannot be written fails alone, and its records stay
+/// as they were.
+pub async fn apply_approved(
+    config: &Config,
+    store: &Store,
+    only: Option<&str>,
+    actor: &str,
+) -> Result<Vec<MergeApplied>, SyncError> {
+    if let Some(job) = only.filter(|j| !config.job.contains_key(*j)) {
+        return Err(SyncError::NoSuchJob(job.to_string()));
+    }
+    let mut out = Vec::new();
+    for (name, job) in config
+        .job
+        .iter()
+        .filter(|(name, _)| only.is_none_or(|o| o == name.as_str()))
+    {
+        let of = name.clone();
+        let approved = store
+            .db
+            .run(move |conn| clusters::list(conn, Some(&of), Some(MergeStatus::Approved)))
+            .await?;
+        if approved.is_empty() {
+            continue;
+        }
+        // Config validation guarantees the job's CRM exists.
+        let crm = crate::crm::open(&job.crm, &config.crm[&job.crm]).await?;
+        // Oldest first: merges are written in the order they were proposed.
+        for row in approved.into_iter().rev() {
+            let then = row.fingerprint.clone();
+            let merge = MergeView::try_from(row)?;
+            let current = crm.read_by_ids(job.entity, &merge.members).await?;
+            let outcome = match plan(&merge, &then, &current, &job.duplicates) {
+                Ok(write) => match crm.write_merge(job.entity, &write).await? {
+                    WriteOutcome::Written => Ok(write),
+                    WriteOutcome::Refused { reason } => Err(reason),
+                    other => Err(format!("the CRM did not take it: {other:?}")),
+                },
+                Err(why) => Err(why),
+            };
+            out.push(settle(store, &merge, outcome, actor).await?);
+        }
+    }
+    store.checkpoint().await?;
+    Ok(out)
+}
+
+/// Records what became of an approved merge, with its audit entries, in one transaction.
+async fn settle(
+    store: &Store,
+    merge: &MergeView,
+    outcome: Result<MergeWrite, String>,
+    actor: &str,
+) -> Result<MergeApplied, SyncError> {
+    let at = now();
+    let base = NewAudit {
+        at,
+        actor: actor.to_string(),
+        action: AuditAction::MergeApplied,
+        job: merge.job.clone(),
+        pass_id: Some(merge.pass_id),
+        change_id: None,
+        entity: merge.entity.as_str().to_string(),
+        record_id: merge.golden.survivor.clone(),
+        field: None,
+        old_value: None,
+        new_value: None,
+        source: None,
+        score: Some(merge.weakest_link),
+        detail: None,
+    };
+    let about = format!("merge {} of cluster {}", merge.id, merge.cluster_id);
+    let (status, error, entries) = match &outcome {
+        Ok(write) => {
+            let mut entries: Vec<NewAudit> = write
+                .fields
+                .iter()
+                .map(|w| NewAudit {
+                    field: Some(w.field.as_str().to_string()),
+                    old_value: w.expected.clone(),
+                    new_value: w.new.clone(),
+                    detail: Some(format!("{about}: the merged value onto the survivor")),
+                    ..base.clone()
+                })
+                .collect();
+            let repointed: Vec<String> = write
+                .repoint
+                .iter()
+                .map(|fk| format!("{}.{}", fk.table, fk.column))
+                .collect();
+            entries.extend(write.merged.iter().map(|id| NewAudit {
+                record_id: id.clone(),
+                detail: Some(format!(
+                    "{about}: merged into {}; {} set to `{}`; repointed: {}",
+                    write.survivor,
+                    write.deactivate.column,
+                    write.deactivate.value,
+                    if repointed.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        repointed.join(", ")
+                    }
+                )),
+                ..base.clone()
+            }));
+            (MergeStatus::Applied, None, entries)
+        }
+        Err(why) => (
+            MergeStatus::Failed,
+            Some(why.clone()),
+            vec![NewAudit {
+                action: AuditAction::MergeFailed,
+                detail: Some(format!(
+                    "{about}: not written, every record as it was: {why}"
+                )),
+                ..base.clone()
+            }],
+        ),
+    };
+    let key = store.seal.key.clone();
+    let (id, to, why) = (merge.id, status, error.clone());
+    let settled = store
+        .db
+        .run(move |conn| {
+            conn.transaction(|conn| {
+                let settled = clusters::settle(conn, id, to, why.as_deref())?;
+                if settled {
+                    for entry in &entries {
+                        audit::append(conn, &key, entry)?;
+                    }
+                }
+                diesel::QueryResult::Ok(settled)
+            })
+        })
+        .await?;
+    if !settled {
+        return Err(SyncError::Refused(format!(
+            "merge {id} was settled by another run meanwhile; `refsync duplicates show {id}`"
+        )));
+    }
+    info!(merge = id, status = %status, "merge settled");
+    Ok(MergeApplied {
+        id,
+        job: merge.job.clone(),
+        cluster_id: merge.cluster_id.clone(),
+        status,
+        error,
+    })
 }
 
 /// A merge as stewards see it (CLI, API): the store row with its JSON read.

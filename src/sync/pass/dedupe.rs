@@ -191,7 +191,7 @@ async fn read_all(pass: &PassContext<'_>) -> Result<Vec<Record>, SyncError> {
 }
 
 /// A digest of a cluster's members and their values: equal while nothing in it changed.
-fn fingerprint(members: &[&Record]) -> String {
+pub(crate) fn fingerprint(members: &[&Record]) -> String {
     let mut sorted: Vec<(&str, &std::collections::BTreeMap<_, String>)> =
         members.iter().map(|r| (r.id.as_str(), &r.values)).collect();
     sorted.sort_by_key(|(id, _)| *id);
