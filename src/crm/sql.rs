@@ -1167,4 +1167,110 @@ mod tests {
         assert_eq!(value("2", Field::LegalName).as_deref(), Some("Beta KG"));
         assert_eq!(value("3", Field::LegalName).as_deref(), Some("Gamma"));
     }
+
+    #[tokio::test]
+    async fn a_merge_whose_guard_trips_writes_nothing_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crm.db");
+        let sql = |q: &str| {
+            SqliteConnection::establish(&path.to_string_lossy())
+                .unwrap()
+                .batch_execute(q)
+                .unwrap()
+        };
+        sql(
+            "CREATE TABLE orgs (id INTEGER PRIMARY KEY, name TEXT, phone TEXT, status TEXT);
+             CREATE TABLE people (id INTEGER PRIMARY KEY, org INTEGER);
+             INSERT INTO orgs VALUES (1, 'Alpha', NULL, 'active'), (2, 'Alpha', '+49 1', 'active');
+             INSERT INTO people VALUES (10, 2), (11, 2), (12, 1);",
+        );
+        let config: CrmConfig = toml::from_str(&format!(
+            r#"kind = "sql"
+               url = "sqlite://{}"
+               [organisations]
+               table = "orgs"
+               id_column = "id"
+               columns = {{ legal_name = "name", phone = "phone" }}"#,
+            path.display()
+        ))
+        .unwrap();
+        let crm = crate::crm::open("test", &config).await.unwrap();
+        let merge = |expected: Option<&str>, merged: &[&str]| MergeWrite {
+            survivor: "1".into(),
+            fields: vec![FieldWrite {
+                id: "1".into(),
+                field: Field::Phone,
+                expected: expected.map(str::to_string),
+                new: Some("+49 1".into()),
+            }],
+            merged: merged.iter().map(|m| m.to_string()).collect(),
+            deactivate: crate::config::Deactivation {
+                column: "status".into(),
+                value: "merged".into(),
+            },
+            repoint: vec![crate::config::ForeignKey {
+                table: "people".into(),
+                column: "org".into(),
+            }],
+        };
+        let state = || {
+            let mut conn = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+            #[derive(QueryableByName, Debug, PartialEq)]
+            struct Row {
+                #[diesel(sql_type = Text)]
+                row: String,
+            }
+            diesel::sql_query(
+                "SELECT id || ':' || coalesce(phone, '-') || ':' || status AS row FROM orgs
+                 UNION ALL SELECT 'p' || id || ':' || org AS row FROM people ORDER BY row",
+            )
+            .load::<Row>(&mut conn)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.row)
+            .collect::<Vec<_>>()
+        };
+        let before = state();
+
+        // The survivor's phone is no longer what the merge expects.
+        let out = crm
+            .write_merge(EntityKind::Organisation, &merge(Some("+49 9"), &["2"]))
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            WriteOutcome::Refused {
+                reason: "`phone` of survivor 1 was edited since the proposal".into()
+            }
+        );
+        assert_eq!(state(), before);
+        // A merged record gone: the survivor's value written first is rolled back too.
+        let out = crm
+            .write_merge(EntityKind::Organisation, &merge(None, &["2", "3"]))
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            WriteOutcome::Refused {
+                reason: "record 3 is gone from the CRM".into()
+            }
+        );
+        assert_eq!(state(), before);
+
+        let out = crm
+            .write_merge(EntityKind::Organisation, &merge(None, &["2"]))
+            .await
+            .unwrap();
+        assert_eq!(out, WriteOutcome::Written);
+        assert_eq!(
+            state(),
+            [
+                "1:+49 1:active",
+                "2:+49 1:merged",
+                "p10:1",
+                "p11:1",
+                "p12:1"
+            ]
+        );
+    }
 }
