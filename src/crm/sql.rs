@@ -1082,6 +1082,21 @@ mod tests {
     use super::*;
     use crate::config::CrmConfig;
 
+    /// A SQLite CRM at `path` made by `schema`, its organisations in table `orgs` (id
+    /// column `id`) with the rest of the mapping in `mapping`.
+    async fn sqlite_crm(path: &std::path::Path, schema: &str, mapping: &str) -> Box<dyn CrmSource> {
+        SqliteConnection::establish(&path.to_string_lossy())
+            .unwrap()
+            .batch_execute(schema)
+            .unwrap();
+        let config: CrmConfig = toml::from_str(&format!(
+            "kind = \"sql\"\nurl = \"sqlite://{}\"\n[organisations]\ntable = \"orgs\"\nid_column = \"id\"\n{mapping}",
+            path.display()
+        ))
+        .unwrap();
+        crate::crm::open("test", &config).await.unwrap()
+    }
+
     fn write(id: &str, field: Field, expected: &str, new: &str) -> FieldWrite {
         FieldWrite {
             id: id.into(),
@@ -1094,28 +1109,16 @@ mod tests {
     #[tokio::test]
     async fn a_batch_of_writes_keeps_each_guard_and_a_refused_write_undoes_no_other() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("crm.db");
-        SqliteConnection::establish(&path.to_string_lossy())
-            .unwrap()
-            .batch_execute(
-                "CREATE TABLE orgs (id INTEGER PRIMARY KEY, name TEXT,
-                     city TEXT CHECK (city <> 'Nowhere'), updated_at TEXT);
-                 INSERT INTO orgs (id, name, city) VALUES
-                     (1, 'Alpha', 'Köln'), (2, 'Beta', 'Bonn'), (3, 'Gamma', 'Aachen');",
-            )
-            .unwrap();
-        let config: CrmConfig = toml::from_str(&format!(
-            r#"kind = "sql"
-               url = "sqlite://{}"
-               [organisations]
-               table = "orgs"
-               id_column = "id"
-               modified_column = "updated_at"
-               columns = {{ legal_name = "name", city = "city" }}"#,
-            path.display()
-        ))
-        .unwrap();
-        let crm = crate::crm::open("test", &config).await.unwrap();
+        let crm = sqlite_crm(
+            &dir.path().join("crm.db"),
+            "CREATE TABLE orgs (id INTEGER PRIMARY KEY, name TEXT,
+                 city TEXT CHECK (city <> 'Nowhere'), updated_at TEXT);
+             INSERT INTO orgs (id, name, city) VALUES
+                 (1, 'Alpha', 'Köln'), (2, 'Beta', 'Bonn'), (3, 'Gamma', 'Aachen');",
+            r#"modified_column = "updated_at"
+               columns = { legal_name = "name", city = "city" }"#,
+        )
+        .await;
         let outcomes = crm
             .write_fields(
                 EntityKind::Organisation,
@@ -1172,29 +1175,15 @@ mod tests {
     async fn a_merge_whose_guard_trips_writes_nothing_at_all() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("crm.db");
-        let sql = |q: &str| {
-            SqliteConnection::establish(&path.to_string_lossy())
-                .unwrap()
-                .batch_execute(q)
-                .unwrap()
-        };
-        sql(
+        let crm = sqlite_crm(
+            &path,
             "CREATE TABLE orgs (id INTEGER PRIMARY KEY, name TEXT, phone TEXT, status TEXT);
              CREATE TABLE people (id INTEGER PRIMARY KEY, org INTEGER);
              INSERT INTO orgs VALUES (1, 'Alpha', NULL, 'active'), (2, 'Alpha', '+49 1', 'active');
              INSERT INTO people VALUES (10, 2), (11, 2), (12, 1);",
-        );
-        let config: CrmConfig = toml::from_str(&format!(
-            r#"kind = "sql"
-               url = "sqlite://{}"
-               [organisations]
-               table = "orgs"
-               id_column = "id"
-               columns = {{ legal_name = "name", phone = "phone" }}"#,
-            path.display()
-        ))
-        .unwrap();
-        let crm = crate::crm::open("test", &config).await.unwrap();
+            r#"columns = { legal_name = "name", phone = "phone" }"#,
+        )
+        .await;
         let merge = |expected: Option<&str>, merged: &[&str]| MergeWrite {
             survivor: "1".into(),
             fields: vec![FieldWrite {
