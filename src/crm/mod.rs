@@ -42,7 +42,7 @@ pub enum WriteOutcome {
 
 /// One guarded write: `field` of record `id` becomes `new` (`None`: NULL) only if it still
 /// holds `expected`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FieldWrite {
     pub id: String,
     pub field: Field,
@@ -61,6 +61,34 @@ pub struct MergeWrite {
     pub deactivate: Deactivation,
     /// Columns in other tables whose ids of merged records become the survivor's.
     pub repoint: Vec<ForeignKey>,
+}
+
+/// What an applied merge changed in the CRM, so that a revert undoes exactly that.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MergeUndo {
+    pub survivor: String,
+    /// The survivor's fields: `expected` held before the merge, `new` written by it.
+    pub fields: Vec<FieldWrite>,
+    /// The merged records' deactivation column: (record id, its value before).
+    pub deactivated: Vec<(String, Option<String>)>,
+    pub deactivate: Deactivation,
+    pub repointed: Vec<Repointed>,
+}
+
+/// Rows of `fk.table` whose `fk.column` held merged record `from` and now holds the
+/// survivor's id, by their `fk.key`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Repointed {
+    pub fk: ForeignKey,
+    pub from: String,
+    pub rows: Vec<String>,
+}
+
+/// A merge written (with what it changed) or not written at all, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeOutcome {
+    Written(MergeUndo),
+    Refused(String),
 }
 
 /// A record's id and raw column values.
@@ -103,13 +131,23 @@ pub trait CrmSource: Send + Sync {
         writes: &'a [FieldWrite],
     ) -> BoxFuture<'a, Vec<Result<WriteOutcome, CrmError>>>;
 
-    /// Writes one merge in one transaction: `Written` when every write was; otherwise
-    /// nothing is written and `Refused` names the first field or record that stopped it.
+    /// Writes one merge in one transaction: `Written` with what it changed when every
+    /// write was; otherwise nothing is written and `Refused` names the first field or record
+    /// that stopped it.
     fn write_merge<'a>(
         &'a self,
         kind: EntityKind,
         merge: &'a MergeWrite,
-    ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>>;
+    ) -> BoxFuture<'a, Result<MergeOutcome, CrmError>>;
+
+    /// Undoes an applied merge in one transaction, each write guarded by what the merge
+    /// wrote: `Written` (with `undo` as it was) when all of it was undone; otherwise
+    /// nothing changes and `Refused` names what was edited since.
+    fn revert_merge<'a>(
+        &'a self,
+        kind: EntityKind,
+        undo: &'a MergeUndo,
+    ) -> BoxFuture<'a, Result<MergeOutcome, CrmError>>;
 
     /// The named columns (not canonical fields, e.g. consent flags) of up to `limit`
     /// records after the first `offset`, in a stable order.

@@ -8,7 +8,10 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 
-use super::{BoxFuture, CrmError, CrmSource, FieldWrite, MergeWrite, RawRow, WriteOutcome};
+use super::{
+    BoxFuture, CrmError, CrmSource, FieldWrite, MergeOutcome, MergeUndo, MergeWrite, RawRow,
+    Repointed, WriteOutcome,
+};
 use crate::config::{check_identifier, check_url, EraseMode, SqlCrmConfig, TableMapping, UrlUse};
 use crate::db::{AnyConnection, Backend, Db, DbError, Missing};
 use crate::domain::erasure::PERSONAL_FIELDS;
@@ -713,18 +716,55 @@ fn execute_statement(conn: &mut AnyConnection, (sql, values): &Statement) -> Que
     })
 }
 
+/// The `value` column of each row a statement returns.
+fn load_values(
+    conn: &mut AnyConnection,
+    (sql, values): &Statement,
+) -> QueryResult<Vec<Option<String>>> {
+    let rows: Vec<CurrentValue> = on_backend!(conn, c => {
+        let mut q = diesel::sql_query(sql).into_boxed();
+        for v in values {
+            q = q.bind::<Nullable<Text>, _>(v.clone());
+        }
+        q.load(c)
+    })?;
+    Ok(rows.into_iter().map(|r| r.value).collect())
+}
+
+/// Runs `field` writes: any outcome but `Written` stops the transaction with its reason.
+fn run_field_writes(
+    conn: &mut AnyConnection,
+    fields: &[(Field, PreparedWrite)],
+    (record, since): (&str, &str),
+) -> Result<(), MergeAbort> {
+    for (field, write) in fields {
+        let why = match write.execute(conn)? {
+            WriteOutcome::Written => continue,
+            WriteOutcome::Missing => format!("record {record} is gone from the CRM"),
+            WriteOutcome::Conflict { .. } => {
+                format!("`{field}` of record {record} was edited since {since}")
+            }
+            WriteOutcome::Refused { reason } => format!("`{field}` of record {record}: {reason}"),
+        };
+        return Err(MergeAbort::Refused(why));
+    }
+    Ok(())
+}
+
 impl SqlCrm {
-    /// `UPDATE table SET column = value WHERE key = id` for an unmapped column; the
-    /// mapping's "modified" columns are set too when `table` is the mapped one.
+    /// `UPDATE table SET column = value WHERE key = id [AND column IS expected]` for a
+    /// column outside the mapping; the mapping's "modified" columns are set too when
+    /// `table` is the mapped one.
     fn set_column(
         &self,
         mapping: &TableMapping,
         table: &str,
-        (column, value): (&str, &str),
+        (column, value): (&str, Option<&str>),
         (key, id): (&str, &str),
+        expected: Option<&str>,
     ) -> Statement {
         let mut binds = Binds::new(self.db.backend);
-        let p = binds.push(Some(value.to_string()));
+        let p = binds.push(value.map(str::to_string));
         let mut set = vec![format!(
             "{} = {}",
             quote(column),
@@ -740,98 +780,211 @@ impl SqlCrm {
             }
         }
         let id_p = binds.push(Some(id.to_string()));
-        let sql = self.dialect(format!(
-            "UPDATE {} SET {} WHERE {} = {}",
-            quote(table),
-            set.join(", "),
+        let mut conditions = vec![format!(
+            "{} = {}",
             self.col(table, key),
             self.typed(table, key, id_p)
+        )];
+        if let Some(expected) = expected {
+            let p = binds.push(Some(expected.to_string()));
+            conditions
+                .push(self.same_as(&format!("CAST({} AS TEXT)", self.col(table, column)), &p));
+        }
+        let sql = self.dialect(format!(
+            "UPDATE {} SET {} WHERE {}",
+            quote(table),
+            set.join(", "),
+            conditions.join(" AND ")
         ));
         (sql, binds.values)
+    }
+
+    /// `SELECT CAST(value AS TEXT) AS value FROM table WHERE key = id`.
+    fn select_column(&self, table: &str, value: &str, (key, id): (&str, &str)) -> Statement {
+        let mut binds = Binds::new(self.db.backend);
+        let p = binds.push(Some(id.to_string()));
+        let sql = self.dialect(format!(
+            "SELECT CAST({} AS TEXT) AS value FROM {} WHERE {} = {}",
+            self.col(table, value),
+            quote(table),
+            self.col(table, key),
+            self.typed(table, key, p)
+        ));
+        (sql, binds.values)
+    }
+
+    fn prepare_fields(
+        &self,
+        kind: EntityKind,
+        writes: &[FieldWrite],
+    ) -> Result<Vec<(Field, PreparedWrite)>, CrmError> {
+        writes
+            .iter()
+            .map(|w| Ok((w.field, self.prepare_write(kind, w)?)))
+            .collect()
     }
 
     async fn write_merge_all(
         &self,
         kind: EntityKind,
         merge: &MergeWrite,
-    ) -> Result<WriteOutcome, CrmError> {
+    ) -> Result<MergeOutcome, CrmError> {
         let mapping = self.mapping(kind)?;
-        let fields = merge
-            .fields
-            .iter()
-            .map(|w| Ok((w.field, self.prepare_write(kind, w)?)))
-            .collect::<Result<Vec<_>, CrmError>>()?;
-        let id_column = mapping.id_column.as_str();
-        let deactivate: Vec<(String, Statement)> = merge
+        let fields = self.prepare_fields(kind, &merge.fields)?;
+        let (table, id_column) = (mapping.table.as_str(), mapping.id_column.as_str());
+        let d = &merge.deactivate;
+        // Per merged record: read its deactivation column, then set it.
+        let deactivate: Vec<(String, Statement, Statement)> = merge
             .merged
             .iter()
             .map(|id| {
-                let d = &merge.deactivate;
-                let s = self.set_column(
+                let read = self.select_column(table, &d.column, (id_column, id));
+                let write = self.set_column(
                     mapping,
-                    &mapping.table,
-                    (&d.column, &d.value),
+                    table,
+                    (&d.column, Some(&d.value)),
                     (id_column, id),
+                    None,
                 );
-                (id.clone(), s)
+                (id.clone(), read, write)
             })
             .collect();
-        let repoint: Vec<Statement> = merge
+        // Per foreign key and merged record: note the rows' keys, then move them.
+        let repoint: Vec<(Repointed, Statement, Statement)> = merge
             .repoint
             .iter()
             .flat_map(|fk| {
                 merge.merged.iter().map(move |id| {
-                    self.set_column(
+                    let read = self.select_column(&fk.table, &fk.key, (&fk.column, id));
+                    let write = self.set_column(
                         mapping,
                         &fk.table,
-                        (&fk.column, &merge.survivor),
+                        (&fk.column, Some(&merge.survivor)),
                         (&fk.column, id),
-                    )
+                        None,
+                    );
+                    let moved = Repointed {
+                        fk: fk.clone(),
+                        from: id.clone(),
+                        rows: Vec::new(),
+                    };
+                    (moved, read, write)
                 })
             })
             .collect();
+        let mut undo = MergeUndo {
+            survivor: merge.survivor.clone(),
+            fields: merge.fields.clone(),
+            deactivated: Vec::new(),
+            deactivate: d.clone(),
+            repointed: Vec::new(),
+        };
         let survivor = merge.survivor.clone();
         let executed = self
             .db
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    for (field, write) in &fields {
-                        match write.execute(conn)? {
-                            WriteOutcome::Written => {}
-                            WriteOutcome::Missing => {
-                                return Err(MergeAbort::Refused(format!(
-                                    "survivor {survivor} is gone from the CRM"
-                                )))
-                            }
-                            WriteOutcome::Conflict { .. } => {
-                                return Err(MergeAbort::Refused(format!(
-                                    "`{field}` of survivor {survivor} was edited since the proposal"
-                                )))
-                            }
-                            WriteOutcome::Refused { reason } => {
-                                return Err(MergeAbort::Refused(format!(
-                                    "`{field}` of survivor {survivor}: {reason}"
-                                )))
-                            }
-                        }
-                    }
-                    for (id, statement) in &deactivate {
-                        if execute_statement(conn, statement)? == 0 {
+                    run_field_writes(conn, &fields, (&survivor, "the proposal"))?;
+                    for (id, read, write) in &deactivate {
+                        let before = load_values(conn, read)?;
+                        if before.is_empty() || execute_statement(conn, write)? == 0 {
                             return Err(MergeAbort::Refused(format!(
                                 "record {id} is gone from the CRM"
                             )));
                         }
+                        undo.deactivated
+                            .push((id.clone(), before.into_iter().next().flatten()));
                     }
-                    for statement in &repoint {
-                        execute_statement(conn, statement)?;
+                    for (moved, read, write) in repoint {
+                        let rows = load_values(conn, &read)?;
+                        execute_statement(conn, &write)?;
+                        undo.repointed.push(Repointed {
+                            rows: rows.into_iter().flatten().collect(),
+                            ..moved
+                        });
                     }
-                    Ok(())
+                    Ok(undo)
                 })
             })
             .await;
+        self.settle_merge(executed)
+    }
+
+    async fn revert_merge_all(
+        &self,
+        kind: EntityKind,
+        undo: &MergeUndo,
+    ) -> Result<MergeOutcome, CrmError> {
+        let mapping = self.mapping(kind)?;
+        let back: Vec<FieldWrite> = undo
+            .fields
+            .iter()
+            .map(|w| FieldWrite {
+                id: w.id.clone(),
+                field: w.field,
+                expected: w.new.clone(),
+                new: w.expected.clone(),
+            })
+            .collect();
+        let fields = self.prepare_fields(kind, &back)?;
+        let (table, id_column) = (mapping.table.as_str(), mapping.id_column.as_str());
+        let d = &undo.deactivate;
+        let guarded: Vec<(String, Statement)> = undo
+            .deactivated
+            .iter()
+            .map(|(id, before)| {
+                let write = self.set_column(
+                    mapping,
+                    table,
+                    (&d.column, before.as_deref()),
+                    (id_column, id),
+                    Some(&d.value),
+                );
+                (format!("record {id} is no longer deactivated"), write)
+            })
+            .chain(undo.repointed.iter().flat_map(|moved| {
+                let fk = &moved.fk;
+                moved.rows.iter().map(move |row| {
+                    let write = self.set_column(
+                        mapping,
+                        &fk.table,
+                        (&fk.column, Some(&moved.from)),
+                        (&fk.key, row),
+                        Some(&undo.survivor),
+                    );
+                    let why = format!(
+                        "{}.{} of row {row} no longer points at survivor {}",
+                        fk.table, fk.column, undo.survivor
+                    );
+                    (why, write)
+                })
+            }))
+            .collect();
+        let (survivor, reverted) = (undo.survivor.clone(), undo.clone());
+        let executed = self
+            .db
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    run_field_writes(conn, &fields, (&survivor, "the merge"))?;
+                    for (why, write) in &guarded {
+                        if execute_statement(conn, write)? == 0 {
+                            return Err(MergeAbort::Refused(why.clone()));
+                        }
+                    }
+                    Ok(reverted)
+                })
+            })
+            .await;
+        self.settle_merge(executed)
+    }
+
+    fn settle_merge(
+        &self,
+        executed: Result<MergeUndo, MergeAbort>,
+    ) -> Result<MergeOutcome, CrmError> {
         match executed {
-            Ok(()) => Ok(WriteOutcome::Written),
-            Err(MergeAbort::Refused(reason)) => Ok(WriteOutcome::Refused { reason }),
+            Ok(undo) => Ok(MergeOutcome::Written(undo)),
+            Err(MergeAbort::Refused(reason)) => Ok(MergeOutcome::Refused(reason)),
             Err(MergeAbort::Db(source)) => Err(CrmError::Db {
                 crm: self.name.clone(),
                 source,
@@ -1024,8 +1177,16 @@ impl CrmSource for SqlCrm {
         &'a self,
         kind: EntityKind,
         merge: &'a MergeWrite,
-    ) -> BoxFuture<'a, Result<WriteOutcome, CrmError>> {
+    ) -> BoxFuture<'a, Result<MergeOutcome, CrmError>> {
         Box::pin(self.write_merge_all(kind, merge))
+    }
+
+    fn revert_merge<'a>(
+        &'a self,
+        kind: EntityKind,
+        undo: &'a MergeUndo,
+    ) -> BoxFuture<'a, Result<MergeOutcome, CrmError>> {
+        Box::pin(self.revert_merge_all(kind, undo))
     }
 
     fn read_columns<'a>(
@@ -1172,7 +1333,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_merge_whose_guard_trips_writes_nothing_at_all() {
+    async fn a_merge_or_its_revert_whose_guard_trips_writes_nothing_at_all() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("crm.db");
         let crm = sqlite_crm(
@@ -1200,6 +1361,7 @@ mod tests {
             repoint: vec![crate::config::ForeignKey {
                 table: "people".into(),
                 column: "org".into(),
+                key: "id".into(),
             }],
         };
         let state = || {
@@ -1228,9 +1390,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             out,
-            WriteOutcome::Refused {
-                reason: "`phone` of survivor 1 was edited since the proposal".into()
-            }
+            MergeOutcome::Refused("`phone` of record 1 was edited since the proposal".into())
         );
         assert_eq!(state(), before);
         // A merged record gone: the survivor's value written first is rolled back too.
@@ -1240,26 +1400,55 @@ mod tests {
             .unwrap();
         assert_eq!(
             out,
-            WriteOutcome::Refused {
-                reason: "record 3 is gone from the CRM".into()
-            }
+            MergeOutcome::Refused("record 3 is gone from the CRM".into())
         );
         assert_eq!(state(), before);
 
-        let out = crm
+        let MergeOutcome::Written(undo) = crm
             .write_merge(EntityKind::Organisation, &merge(None, &["2"]))
             .await
-            .unwrap();
-        assert_eq!(out, WriteOutcome::Written);
+            .unwrap()
+        else {
+            panic!("not written")
+        };
+        let merged = [
+            "1:+49 1:active",
+            "2:+49 1:merged",
+            "p10:1",
+            "p11:1",
+            "p12:1",
+        ];
+        assert_eq!(state(), merged);
+        assert_eq!(undo.deactivated, [("2".to_string(), Some("active".into()))]);
         assert_eq!(
-            state(),
-            [
-                "1:+49 1:active",
-                "2:+49 1:merged",
-                "p10:1",
-                "p11:1",
-                "p12:1"
-            ]
+            undo.repointed[0].rows,
+            ["10", "11"],
+            "row 12 was the survivor's"
         );
+
+        // A row moved back by hand since: the revert changes nothing.
+        let sql = |q: &str| {
+            SqliteConnection::establish(&path.to_string_lossy())
+                .unwrap()
+                .batch_execute(q)
+                .unwrap()
+        };
+        sql("UPDATE people SET org = 2 WHERE id = 11");
+        let out = crm
+            .revert_merge(EntityKind::Organisation, &undo)
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            MergeOutcome::Refused("people.org of row 11 no longer points at survivor 1".into())
+        );
+        sql("UPDATE people SET org = 1 WHERE id = 11");
+        assert_eq!(state(), merged);
+        let out = crm
+            .revert_merge(EntityKind::Organisation, &undo)
+            .await
+            .unwrap();
+        assert!(matches!(out, MergeOutcome::Written(_)), "{out:?}");
+        assert_eq!(state(), before, "only the rows the merge moved move back");
     }
 }

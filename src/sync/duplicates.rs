@@ -5,7 +5,7 @@ use diesel::Connection;
 use tracing::info;
 
 use crate::config::{Config, DuplicatesConfig};
-use crate::crm::{FieldWrite, MergeWrite, WriteOutcome};
+use crate::crm::{FieldWrite, MergeOutcome, MergeUndo, MergeWrite};
 use crate::domain::model::{MergeStatus, Record};
 use crate::domain::survivorship::Golden;
 use crate::store::audit::{self, AuditAction, NewAudit};
@@ -257,98 +257,100 @@ pub async fn apply_approved(
             let current = crm.read_by_ids(job.entity, &merge.members).await?;
             let outcome = match plan(&merge, &then, &current, &job.duplicates) {
                 Ok(write) => match crm.write_merge(job.entity, &write).await? {
-                    WriteOutcome::Written => Ok(write),
-                    WriteOutcome::Refused { reason } => Err(reason),
-                    other => Err(format!("the CRM did not take it: {other:?}")),
+                    MergeOutcome::Written(undo) => Ok(undo),
+                    MergeOutcome::Refused(reason) => Err(reason),
                 },
                 Err(why) => Err(why),
             };
-            out.push(settle(store, &merge, outcome, actor).await?);
+            out.push(settle_applied(store, &merge, outcome, actor).await?);
         }
     }
     store.checkpoint().await?;
     Ok(out)
 }
 
-/// Records what became of an approved merge, with its audit entries, in one transaction.
+/// The audit entries of a merge written (`action` applied) or undone (reverted): one per
+/// survivor value, with the values, and one per merged record, with ids and columns only.
+fn written_entries(
+    base: &NewAudit,
+    about: &str,
+    undo: &MergeUndo,
+    reverted: bool,
+) -> Vec<NewAudit> {
+    let mut entries: Vec<NewAudit> = undo
+        .fields
+        .iter()
+        .map(|w| {
+            let (old, new) = if reverted {
+                (w.new.clone(), w.expected.clone())
+            } else {
+                (w.expected.clone(), w.new.clone())
+            };
+            NewAudit {
+                field: Some(w.field.as_str().to_string()),
+                old_value: old,
+                new_value: new,
+                detail: Some(format!("{about}: a value of the survivor")),
+                ..base.clone()
+            }
+        })
+        .collect();
+    entries.extend(undo.deactivated.iter().map(|(id, _)| {
+        let moved: Vec<String> = undo
+            .repointed
+            .iter()
+            .filter(|r| &r.from == id && !r.rows.is_empty())
+            .map(|r| format!("{} row(s) of {}.{}", r.rows.len(), r.fk.table, r.fk.column))
+            .collect();
+        let moved = if moved.is_empty() {
+            "none".to_string()
+        } else {
+            moved.join(", ")
+        };
+        let what = if reverted {
+            format!(
+                "reactivated ({}); moved back from {}: {moved}",
+                undo.deactivate.column, undo.survivor
+            )
+        } else {
+            format!(
+                "merged into {}; {} set to `{}`; repointed: {moved}",
+                undo.survivor, undo.deactivate.column, undo.deactivate.value
+            )
+        };
+        NewAudit {
+            record_id: id.clone(),
+            detail: Some(format!("{about}: {what}")),
+            ..base.clone()
+        }
+    }));
+    entries
+}
+
+/// Records what became of a merge (`from` → `to`), with its audit entries, in one store
+/// transaction.
 async fn settle(
     store: &Store,
     merge: &MergeView,
-    outcome: Result<MergeWrite, String>,
-    actor: &str,
+    (from, to): (MergeStatus, MergeStatus),
+    outcome: Result<Option<MergeUndo>, String>,
+    entries: Vec<NewAudit>,
 ) -> Result<MergeApplied, SyncError> {
-    let at = now();
-    let base = NewAudit {
-        at,
-        actor: actor.to_string(),
-        action: AuditAction::MergeApplied,
-        job: merge.job.clone(),
-        pass_id: Some(merge.pass_id),
-        change_id: None,
-        entity: merge.entity.as_str().to_string(),
-        record_id: merge.golden.survivor.clone(),
-        field: None,
-        old_value: None,
-        new_value: None,
-        source: None,
-        score: Some(merge.weakest_link),
-        detail: None,
-    };
-    let about = format!("merge {} of cluster {}", merge.id, merge.cluster_id);
-    let (status, error, entries) = match &outcome {
-        Ok(write) => {
-            let mut entries: Vec<NewAudit> = write
-                .fields
-                .iter()
-                .map(|w| NewAudit {
-                    field: Some(w.field.as_str().to_string()),
-                    old_value: w.expected.clone(),
-                    new_value: w.new.clone(),
-                    detail: Some(format!("{about}: the merged value onto the survivor")),
-                    ..base.clone()
-                })
-                .collect();
-            let repointed: Vec<String> = write
-                .repoint
-                .iter()
-                .map(|fk| format!("{}.{}", fk.table, fk.column))
-                .collect();
-            entries.extend(write.merged.iter().map(|id| NewAudit {
-                record_id: id.clone(),
-                detail: Some(format!(
-                    "{about}: merged into {}; {} set to `{}`; repointed: {}",
-                    write.survivor,
-                    write.deactivate.column,
-                    write.deactivate.value,
-                    if repointed.is_empty() {
-                        "nothing".to_string()
-                    } else {
-                        repointed.join(", ")
-                    }
-                )),
-                ..base.clone()
-            }));
-            (MergeStatus::Applied, None, entries)
-        }
-        Err(why) => (
-            MergeStatus::Failed,
-            Some(why.clone()),
-            vec![NewAudit {
-                action: AuditAction::MergeFailed,
-                detail: Some(format!(
-                    "{about}: not written, every record as it was: {why}"
-                )),
-                ..base.clone()
-            }],
-        ),
-    };
     let key = store.seal.key.clone();
-    let (id, to, why) = (merge.id, status, error.clone());
+    let error = outcome.as_ref().err().cloned();
+    let undo = match &outcome {
+        Ok(Some(undo)) => {
+            Some(serde_json::to_string(undo).map_err(|e| SyncError::Refused(e.to_string()))?)
+        }
+        _ => None,
+    };
+    let (id, why) = (merge.id, error.clone());
     let settled = store
         .db
         .run(move |conn| {
             conn.transaction(|conn| {
-                let settled = clusters::settle(conn, id, to, why.as_deref())?;
+                let settled =
+                    clusters::settle(conn, id, (from, to), why.as_deref(), undo.as_deref())?;
                 if settled {
                     for entry in &entries {
                         audit::append(conn, &key, entry)?;
@@ -363,14 +365,142 @@ async fn settle(
             "merge {id} was settled by another run meanwhile; `refsync duplicates show {id}`"
         )));
     }
-    info!(merge = id, status = %status, "merge settled");
+    info!(merge = id, status = %to, "merge settled");
     Ok(MergeApplied {
         id,
         job: merge.job.clone(),
         cluster_id: merge.cluster_id.clone(),
-        status,
+        status: to,
         error,
     })
+}
+
+fn audit_base(merge: &MergeView, actor: &str, action: AuditAction) -> (NewAudit, String) {
+    let base = NewAudit {
+        at: now(),
+        actor: actor.to_string(),
+        action,
+        job: merge.job.clone(),
+        pass_id: Some(merge.pass_id),
+        change_id: None,
+        entity: merge.entity.as_str().to_string(),
+        record_id: merge.golden.survivor.clone(),
+        field: None,
+        old_value: None,
+        new_value: None,
+        source: None,
+        score: Some(merge.weakest_link),
+        detail: None,
+    };
+    (
+        base,
+        format!("merge {} of cluster {}", merge.id, merge.cluster_id),
+    )
+}
+
+/// Settles an approved merge as applied (with what it wrote) or failed (with why).
+async fn settle_applied(
+    store: &Store,
+    merge: &MergeView,
+    outcome: Result<MergeUndo, String>,
+    actor: &str,
+) -> Result<MergeApplied, SyncError> {
+    let (base, about) = audit_base(merge, actor, AuditAction::MergeApplied);
+    let (to, entries) = match &outcome {
+        Ok(undo) => (
+            MergeStatus::Applied,
+            written_entries(&base, &about, undo, false),
+        ),
+        Err(why) => (
+            MergeStatus::Failed,
+            vec![NewAudit {
+                action: AuditAction::MergeFailed,
+                detail: Some(format!(
+                    "{about}: not written, every record as it was: {why}"
+                )),
+                ..base.clone()
+            }],
+        ),
+    };
+    settle(
+        store,
+        merge,
+        (MergeStatus::Approved, to),
+        outcome.map(Some),
+        entries,
+    )
+    .await
+}
+
+/// Undoes applied merge `id`: the survivor's values as they were, the merged records
+/// active again, the rows it repointed back; all of it or, when anything was edited since,
+/// none (the merge stays applied, `error` naming what).
+pub async fn revert(
+    config: &Config,
+    store: &Store,
+    id: i64,
+    actor: &str,
+) -> Result<MergeApplied, SyncError> {
+    let Some(merge) = show(store, id).await? else {
+        return Err(SyncError::Refused(format!(
+            "no merge {id}; `refsync duplicates list --all` shows the ids"
+        )));
+    };
+    let undo: Option<MergeUndo> = store
+        .db
+        .run(move |conn| clusters::get(conn, id))
+        .await?
+        .and_then(|row| row.undo)
+        .and_then(|u| serde_json::from_str(&u).ok());
+    let (MergeStatus::Applied, Some(undo)) = (merge.status, undo) else {
+        return Err(SyncError::Refused(format!(
+            "merge {id} is {}, not applied; only an applied merge is reverted",
+            merge.status
+        )));
+    };
+    let Some(job) = config.job.get(&merge.job) else {
+        return Err(SyncError::NoSuchJob(merge.job.clone()));
+    };
+    let crm = crate::crm::open(&job.crm, &config.crm[&job.crm]).await?;
+    let (base, about) = audit_base(&merge, actor, AuditAction::Reverted);
+    match crm.revert_merge(job.entity, &undo).await? {
+        MergeOutcome::Written(undo) => {
+            let entries = written_entries(&base, &about, &undo, true);
+            let done = settle(
+                store,
+                &merge,
+                (MergeStatus::Applied, MergeStatus::Reverted),
+                Ok(None),
+                entries,
+            )
+            .await?;
+            store.checkpoint().await?;
+            Ok(done)
+        }
+        MergeOutcome::Refused(why) => {
+            let entry = NewAudit {
+                action: AuditAction::Conflict,
+                detail: Some(format!(
+                    "{about}: not reverted, every record as it was: {why}"
+                )),
+                ..base
+            };
+            let key = store.seal.key.clone();
+            store
+                .db
+                .run(move |conn| audit::append(conn, &key, &entry))
+                .await?;
+            Ok(MergeApplied {
+                id,
+                job: merge.job.clone(),
+                cluster_id: merge.cluster_id.clone(),
+                status: merge.status,
+                error: Some(format!(
+                    "not reverted, nothing changed: {why}; undo that edit first or leave the merge"
+                )),
+            })
+        }
+    }
 }
 
 /// A merge as stewards see it (CLI, API): the store row with its JSON read.

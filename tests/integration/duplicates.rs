@@ -331,7 +331,8 @@ fn merge_of(sb: &Sandbox, records: &[&str]) -> Value {
 }
 
 #[test]
-fn an_applied_merge_writes_the_merged_record_deactivates_the_others_and_repoints_their_contacts() {
+fn an_applied_merge_writes_the_merged_record_deactivates_the_others_repoints_their_contacts_and_reverts_whole(
+) {
     for kind in StoreKind::both() {
         let name = kind.name();
         // The register fills no phone or website here: the records keep what the test gives.
@@ -367,6 +368,7 @@ fn an_applied_merge_writes_the_merged_record_deactivates_the_others_and_repoints
         let out = sb.ok(&["duplicates", "apply"]);
         assert!(out.contains("no approved merges"), "{name}: {out}");
         let copy_before = organisation(&sb, &copy);
+        let survivor_before = organisation(&sb, &original);
 
         sb.ok(&["duplicates", "approve", &id, "--by", "ben"]);
         let out = sb.ok(&["duplicates", "apply", "--by", "ben"]);
@@ -423,6 +425,84 @@ fn an_applied_merge_writes_the_merged_record_deactivates_the_others_and_repoints
         // Applied once: not applied again.
         let out = sb.ok(&["duplicates", "apply"]);
         assert!(out.contains("no approved merges"), "{name}: {out}");
+
+        // Undone: refused while a value it wrote was edited since, nothing half-undone …
+        let contact_org = |sb: &Sandbox| {
+            crm_value(
+                sb,
+                &format!(
+                    "SELECT CAST(organisation_id AS TEXT) AS v FROM contacts WHERE id = {contact}"
+                ),
+            )
+        };
+        sb.crm()
+            .batch_execute(&format!(
+                "UPDATE organisations SET email = 'neu@merge-probe.de' WHERE id = {original}"
+            ))
+            .unwrap();
+        let out = sb.run(&["revert", "--merge", &id]);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", stderr(&out));
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.contains("`email` of record") && said.contains("nothing changed"),
+            "{name}: {said}"
+        );
+        assert_eq!(
+            organisation(&sb, &copy)[4].as_deref(),
+            Some("merged"),
+            "{name}"
+        );
+        assert_eq!(contact_org(&sb), Some(original.clone()), "{name}");
+        assert_eq!(
+            sb.json(&["duplicates", "show", &id])["status"],
+            "applied",
+            "{name}"
+        );
+        // … and whole once the edit is gone.
+        sb.crm()
+            .batch_execute(&format!(
+                "UPDATE organisations SET email = 'info@merge-probe.de' WHERE id = {original}"
+            ))
+            .unwrap();
+        sb.ok(&["revert", "--merge", &id, "--by", "anna"]);
+        assert_eq!(organisation(&sb, &original), survivor_before, "{name}");
+        assert_eq!(organisation(&sb, &copy), copy_before, "{name}");
+        assert_eq!(contact_org(&sb), Some(copy.clone()), "{name}");
+        assert_eq!(
+            sb.json(&["duplicates", "show", &id])["status"],
+            "reverted",
+            "{name}"
+        );
+        let audit = sb.json(&["audit", "export"]);
+        let reverted: Vec<(&str, Option<&str>, &str)> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "reverted")
+            .map(|e| {
+                (
+                    e["record_id"].as_str().unwrap(),
+                    e["field"].as_str(),
+                    e["actor"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            reverted,
+            vec![
+                (original.as_str(), Some("email"), "anna"),
+                (copy.as_str(), None, "anna")
+            ],
+            "{name}"
+        );
+        sb.ok(&["audit", "verify"]);
+        let out = sb.run(&["revert", "--merge", &id]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert!(
+            stderr(&out).contains("reverted, not applied"),
+            "{}",
+            stderr(&out)
+        );
     }
 }
 
