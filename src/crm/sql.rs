@@ -305,6 +305,18 @@ impl SqlCrm {
         }
     }
 
+    /// Adds the mapping's "modified" columns (when and by whom) to an UPDATE's `set`.
+    fn stamp(&self, mapping: &TableMapping, binds: &mut Binds, set: &mut Vec<String>) {
+        let t = &mapping.table;
+        if let Some(m) = &mapping.modified_column {
+            set.push(format!("{} = {}", quote(m), self.utc_now(t, m)));
+        }
+        if let Some(m) = &mapping.modified_by_column {
+            let p = binds.push(Some(self.config.writer_name.clone()));
+            set.push(format!("{} = {}", quote(m), self.typed(t, m, p)));
+        }
+    }
+
     /// `table.column`, quoted.
     fn col(&self, table: &str, column: &str) -> String {
         format!("{}.{}", quote(table), quote(column))
@@ -566,8 +578,7 @@ impl SqlCrm {
                     b.push(Some(v.to_string()))
                 ));
                 Some((
-                    sql,
-                    b.values,
+                    (sql, b.values),
                     format!("`{v}` is not in {}.{}", l.table, l.value),
                 ))
             }
@@ -589,13 +600,7 @@ impl SqlCrm {
             }
         };
         let mut set = vec![format!("{} = {new_expr}", quote(column))];
-        if let Some(m) = &mapping.modified_column {
-            set.push(format!("{} = {}", quote(m), self.utc_now(t, m)));
-        }
-        if let Some(m) = &mapping.modified_by_column {
-            let p = binds.push(Some(self.config.writer_name.clone()));
-            set.push(format!("{} = {}", quote(m), self.typed(t, m, p)));
-        }
+        self.stamp(mapping, &mut binds, &mut set);
         let id_p = binds.push(Some(id.to_string()));
         let mut conditions = vec![format!(
             "{} = {}",
@@ -625,10 +630,8 @@ impl SqlCrm {
 
         Ok(PreparedWrite {
             key_check,
-            update,
-            update_binds,
-            current,
-            current_binds,
+            update: (update, update_binds),
+            current: (current, current_binds),
         })
     }
 
@@ -771,13 +774,7 @@ impl SqlCrm {
             self.typed(table, column, p)
         )];
         if table == mapping.table {
-            if let Some(m) = &mapping.modified_column {
-                set.push(format!("{} = {}", quote(m), self.utc_now(table, m)));
-            }
-            if let Some(m) = &mapping.modified_by_column {
-                let p = binds.push(Some(self.config.writer_name.clone()));
-                set.push(format!("{} = {}", quote(m), self.typed(table, m, p)));
-            }
+            self.stamp(mapping, &mut binds, &mut set);
         }
         let id_p = binds.push(Some(id.to_string()));
         let mut conditions = vec![format!(
@@ -996,49 +993,27 @@ impl SqlCrm {
 /// One guarded write's statements: an optional lookup check, the compare-and-set update,
 /// and the read of the current value that tells a conflict from a missing record.
 struct PreparedWrite {
-    key_check: Option<(String, Vec<Option<String>>, String)>,
-    update: String,
-    update_binds: Vec<Option<String>>,
-    current: String,
-    current_binds: Vec<Option<String>>,
+    /// The lookup row a new value needs, and the refusal when it is missing.
+    key_check: Option<(Statement, String)>,
+    update: Statement,
+    current: Statement,
 }
 
 impl PreparedWrite {
     fn execute(&self, conn: &mut AnyConnection) -> QueryResult<WriteOutcome> {
-        if let Some((sql, values, refusal)) = &self.key_check {
-            let found: Vec<CurrentValue> = on_backend!(conn, c => {
-                let mut q = diesel::sql_query(sql).into_boxed();
-                for v in values {
-                    q = q.bind::<Nullable<Text>, _>(v.clone());
-                }
-                q.load(c)
-            })?;
-            if found.is_empty() {
+        if let Some((check, refusal)) = &self.key_check {
+            if load_values(conn, check)?.is_empty() {
                 return Ok(WriteOutcome::Refused {
                     reason: refusal.clone(),
                 });
             }
         }
-        let written = on_backend!(conn, c => {
-            let mut q = diesel::sql_query(&self.update).into_boxed();
-            for v in &self.update_binds {
-                q = q.bind::<Nullable<Text>, _>(v.clone());
-            }
-            q.execute(c)
-        })?;
-        if written > 0 {
+        if execute_statement(conn, &self.update)? > 0 {
             return Ok(WriteOutcome::Written);
         }
-        let now: Option<CurrentValue> = on_backend!(conn, c => {
-            let mut q = diesel::sql_query(&self.current).into_boxed();
-            for v in &self.current_binds {
-                q = q.bind::<Nullable<Text>, _>(v.clone());
-            }
-            q.get_result(c).optional()
-        })?;
-        Ok(match now {
+        Ok(match load_values(conn, &self.current)?.into_iter().next() {
             None => WriteOutcome::Missing,
-            Some(v) => WriteOutcome::Conflict { current: v.value },
+            Some(value) => WriteOutcome::Conflict { current: value },
         })
     }
 }
@@ -1077,13 +1052,7 @@ impl SqlCrm {
                         reason: format!("table `{t}` maps no personal fields to empty"),
                     });
                 }
-                if let Some(m) = &mapping.modified_column {
-                    set.push(format!("{} = {}", quote(m), self.utc_now(t, m)));
-                }
-                if let Some(m) = &mapping.modified_by_column {
-                    let p = binds.push(Some(self.config.writer_name.clone()));
-                    set.push(format!("{} = {}", quote(m), self.typed(t, m, p)));
-                }
+                self.stamp(mapping, &mut binds, &mut set);
                 format!("UPDATE {} SET {}", quote(t), set.join(", "))
             }
         };
