@@ -425,6 +425,16 @@ fn an_applied_merge_writes_the_merged_record_deactivates_the_others_repoints_the
         // Applied once: not applied again.
         let out = sb.ok(&["duplicates", "apply"]);
         assert!(out.contains("no approved merges"), "{name}: {out}");
+        // A merged record is no one's duplicate any more: the next pass proposes nothing.
+        let found = pass(&sb);
+        assert_eq!(found["proposed"], 0, "{name}: {found}");
+        assert!(
+            merges(&sb)
+                .iter()
+                .filter(|m| m["status"] == "proposed")
+                .all(|m| !members(m).contains(&copy)),
+            "{name}: the merged record was proposed again"
+        );
 
         // Undone: refused while a value it wrote was edited since, nothing half-undone …
         let contact_org = |sb: &Sandbox| {
