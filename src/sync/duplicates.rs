@@ -224,7 +224,8 @@ pub struct MergeApplied {
     pub id: i64,
     pub job: String,
     pub cluster_id: String,
-    /// `applied` or `failed`.
+    /// `applied` or `failed` after an apply; `reverted`, or still `applied` with `error`
+    /// after a revert.
     pub status: MergeStatus,
     pub error: Option<String>,
 }
@@ -577,6 +578,108 @@ pub async fn show(store: &Store, id: i64) -> Result<Option<MergeView>, SyncError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::model::{EntityKind, Field};
+    use crate::domain::survivorship::Kept;
+
+    /// Records 1 (the survivor, without a phone) and 2 as proposed, and their merge, whose
+    /// golden record takes 1's name and 2's phone.
+    fn proposed() -> (Vec<Record>, MergeView, String) {
+        let records = vec![
+            Record::new("1").with(Field::LegalName, "Muster GmbH"),
+            Record::new("2")
+                .with(Field::LegalName, "Muster GmbH")
+                .with(Field::Phone, "+49 30 1"),
+        ];
+        let kept = |value: &str, from: &str| Kept {
+            value: value.into(),
+            from: from.into(),
+            rule: None,
+        };
+        let merge = MergeView {
+            id: 7,
+            job: "orgs".into(),
+            entity: EntityKind::Organisation,
+            cluster_id: "c1".into(),
+            pass_id: 1,
+            status: MergeStatus::Approved,
+            members: ids(&["1", "2"]),
+            golden: Golden {
+                survivor: "1".into(),
+                values: [
+                    (Field::LegalName, kept("Muster GmbH", "1")),
+                    (Field::Phone, kept("+49 30 1", "2")),
+                ]
+                .into(),
+            },
+            weakest_link: 0.99,
+            review: false,
+            created_at: now(),
+            decided_by: None,
+            decided_at: None,
+            error: None,
+        };
+        let then = fingerprint(&records.iter().collect::<Vec<_>>());
+        (records, merge, then)
+    }
+
+    #[test]
+    fn a_merge_is_written_only_onto_records_as_they_were_proposed() {
+        let config: DuplicatesConfig =
+            toml::from_str("deactivate = { column = \"status\", value = \"merged\" }").unwrap();
+        let (records, merge, then) = proposed();
+        let write = plan(&merge, &then, &records, &config).unwrap();
+        assert_eq!(
+            write.fields,
+            vec![FieldWrite {
+                id: "1".into(),
+                field: Field::Phone,
+                expected: None,
+                new: Some("+49 30 1".into()),
+            }],
+            "only the value the survivor lacks is written, guarded by what it holds"
+        );
+        assert_eq!(write.merged, ids(&["2"]));
+
+        let edit = |id: &str, field: Field, value: &str| {
+            let mut now = records.clone();
+            now.iter_mut()
+                .find(|r| r.id == id)
+                .unwrap()
+                .values
+                .insert(field, value.into());
+            now
+        };
+        let none = DuplicatesConfig::default();
+        let cases: Vec<(&str, Vec<Record>, &DuplicatesConfig, &str)> =
+            vec![
+            ("a record deleted", records[..1].to_vec(), &config, "record 2 is gone from the CRM"),
+            (
+                "a value the merge takes",
+                edit("2", Field::Phone, "+49 30 2"),
+                &config,
+                "`phone` of record 2 was edited since the proposal",
+            ),
+            (
+                "any other value",
+                edit("2", Field::City, "Berlin"),
+                &config,
+                "a value of the cluster's records was edited since the proposal",
+            ),
+            (
+                "no deactivation configured",
+                records.clone(),
+                &none,
+                "job `orgs` says no `deactivate` in [job.orgs.duplicates]; add one to write merges",
+            ),
+        ];
+        for (case, now, config, why) in cases {
+            assert_eq!(
+                plan(&merge, &then, &now, config).err().as_deref(),
+                Some(why),
+                "{case}"
+            );
+        }
+    }
 
     fn ids(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
