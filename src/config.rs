@@ -765,7 +765,7 @@ pub struct DuplicatesConfig {
 /// A column of the job's own table and the value that marks a record inactive:
 /// `{ column = "active", value = "false" }` (Odoo), `{ column = "deleted", value = "1" }`
 /// (SuiteCRM).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Deactivation {
     pub column: String,
@@ -773,11 +773,21 @@ pub struct Deactivation {
 }
 
 /// A column holding the id of one of the job's records.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForeignKey {
     pub table: String,
     pub column: String,
+    /// The table's own id column: a merge notes the rows it repointed by it, so that
+    /// `revert --merge` moves back exactly those. Default `id`.
+    #[serde(default = "ForeignKey::default_key")]
+    pub key: String,
+}
+
+impl ForeignKey {
+    fn default_key() -> String {
+        "id".into()
+    }
 }
 
 impl DuplicatesConfig {
@@ -827,6 +837,7 @@ impl DuplicatesConfig {
         for (i, fk) in self.repoint.iter().enumerate() {
             check_identifier(&format!("repoint.{i}.table"), &fk.table)?;
             check_identifier(&format!("repoint.{i}.column"), &fk.column)?;
+            check_identifier(&format!("repoint.{i}.key"), &fk.key)?;
         }
         Ok(())
     }
@@ -836,11 +847,12 @@ impl DuplicatesConfig {
         self.deactivate
             .iter()
             .map(|d| (mapping.table.as_str(), d.column.as_str()))
-            .chain(
-                self.repoint
-                    .iter()
-                    .map(|fk| (fk.table.as_str(), fk.column.as_str())),
-            )
+            .chain(self.repoint.iter().flat_map(|fk| {
+                [
+                    (fk.table.as_str(), fk.column.as_str()),
+                    (fk.table.as_str(), fk.key.as_str()),
+                ]
+            }))
             .collect()
     }
 }

@@ -4,6 +4,7 @@ use clap::Subcommand;
 
 use super::output::{clip, print_list};
 use super::{sync_error, Format, UsageError};
+use crate::config::Config;
 use crate::domain::model::MergeStatus;
 use crate::store::Store;
 use crate::sync::duplicates::{self, MergeVerdict, MergeView};
@@ -29,10 +30,21 @@ pub enum DuplicatesCommand {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// Approve a proposed merge (its write-back to the CRM is not built yet).
+    /// Approve a proposed merge; `refsync duplicates apply` writes it to the CRM.
     Approve {
         id: i64,
         /// Who decides, for the audit log.
+        #[arg(long, env = "USER", default_value = "cli")]
+        by: String,
+    },
+    /// Write the approved merges to the CRM, each in one transaction: the merged values
+    /// onto the survivor, foreign keys repointed to it, the other records deactivated.
+    /// A merge whose records were edited or deleted since the proposal fails alone.
+    Apply {
+        /// Only this job's merges.
+        #[arg(long)]
+        job: Option<String>,
+        /// Who applies, for the audit log.
         #[arg(long, env = "USER", default_value = "cli")]
         by: String,
     },
@@ -61,7 +73,11 @@ fn parse_status(s: &str) -> Result<MergeStatus, String> {
     s.parse()
 }
 
-pub async fn run(store: &Store, command: DuplicatesCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    config: &Config,
+    store: &Store,
+    command: DuplicatesCommand,
+) -> anyhow::Result<ExitCode> {
     match command {
         DuplicatesCommand::List {
             job,
@@ -94,6 +110,7 @@ pub async fn run(store: &Store, command: DuplicatesCommand) -> anyhow::Result<Ex
         DuplicatesCommand::Approve { id, by } => {
             decide(store, id, MergeVerdict::Approve, &by).await?;
         }
+        DuplicatesCommand::Apply { job, by } => return apply(config, store, job, &by).await,
         DuplicatesCommand::Reject { id, by } => {
             decide(store, id, MergeVerdict::Reject, &by).await?;
         }
@@ -116,6 +133,38 @@ async fn decide(store: &Store, id: i64, verdict: MergeVerdict, by: &str) -> anyh
         merge.status
     );
     Ok(())
+}
+
+async fn apply(
+    config: &Config,
+    store: &Store,
+    job: Option<String>,
+    by: &str,
+) -> anyhow::Result<ExitCode> {
+    let settled = duplicates::apply_approved(config, store, job.as_deref(), by)
+        .await
+        .map_err(sync_error)?;
+    if settled.is_empty() {
+        println!("no approved merges to apply");
+    }
+    for m in &settled {
+        match &m.error {
+            None => println!(
+                "merge {} of cluster {} (job `{}`): {}",
+                m.id, m.cluster_id, m.job, m.status
+            ),
+            Some(e) => println!(
+                "merge {} of cluster {} (job `{}`): {}: {e}",
+                m.id, m.cluster_id, m.job, m.status
+            ),
+        }
+    }
+    // A merge that failed is work not done: exit 1, like `review apply`.
+    Ok(if settled.iter().any(|m| m.error.is_some()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 const HEADERS: &[&str] = &[

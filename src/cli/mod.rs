@@ -239,7 +239,7 @@ async fn dispatch(
         Command::Migrate => migrate::run(&store).await,
         Command::Review(cmd) => review::run(&config, &store, cmd).await,
         Command::Audit(cmd) => audit::run(&store, cmd).await,
-        Command::Duplicates(cmd) => duplicates::run(&store, cmd).await,
+        Command::Duplicates(cmd) => duplicates::run(&config, &store, cmd).await,
         Command::Revert(args) => revert::run(&config, &store, args).await,
         Command::Import(args) => import::import(&config, &store, args).await,
         Command::Export { list, out } => import::export(&config, &store, list, out).await,

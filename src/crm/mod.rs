@@ -7,7 +7,7 @@ pub mod sql;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::config::{CrmConfig, EraseMode, TableMapping};
+use crate::config::{CrmConfig, Deactivation, EraseMode, ForeignKey, TableMapping};
 use crate::domain::model::{EntityKind, Field, Record};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -42,12 +42,53 @@ pub enum WriteOutcome {
 
 /// One guarded write: `field` of record `id` becomes `new` (`None`: NULL) only if it still
 /// holds `expected`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FieldWrite {
     pub id: String,
     pub field: Field,
     pub expected: Option<String>,
     pub new: Option<String>,
+}
+
+/// The writes of one approved merge, all in one CRM transaction: all of them happen or none.
+#[derive(Debug, Clone)]
+pub struct MergeWrite {
+    pub survivor: String,
+    /// The golden values onto the survivor, each behind its guard.
+    pub fields: Vec<FieldWrite>,
+    /// The records merged into the survivor: deactivated, never deleted.
+    pub merged: Vec<String>,
+    pub deactivate: Deactivation,
+    /// Columns in other tables whose ids of merged records become the survivor's.
+    pub repoint: Vec<ForeignKey>,
+}
+
+/// What an applied merge changed in the CRM, so that a revert undoes exactly that.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MergeUndo {
+    pub survivor: String,
+    /// The survivor's fields: `expected` held before the merge, `new` written by it.
+    pub fields: Vec<FieldWrite>,
+    /// The merged records' deactivation column: (record id, its value before).
+    pub deactivated: Vec<(String, Option<String>)>,
+    pub deactivate: Deactivation,
+    pub repointed: Vec<Repointed>,
+}
+
+/// Rows of `fk.table` whose `fk.column` held merged record `from` and now holds the
+/// survivor's id, by their `fk.key`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Repointed {
+    pub fk: ForeignKey,
+    pub from: String,
+    pub rows: Vec<String>,
+}
+
+/// A merge written (with what it changed) or not written at all, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeOutcome {
+    Written(MergeUndo),
+    Refused(String),
 }
 
 /// A record's id and raw column values.
@@ -89,6 +130,24 @@ pub trait CrmSource: Send + Sync {
         kind: EntityKind,
         writes: &'a [FieldWrite],
     ) -> BoxFuture<'a, Vec<Result<WriteOutcome, CrmError>>>;
+
+    /// Writes one merge in one transaction: `Written` with what it changed when every
+    /// write was; otherwise nothing is written and `Refused` names the first field or record
+    /// that stopped it.
+    fn write_merge<'a>(
+        &'a self,
+        kind: EntityKind,
+        merge: &'a MergeWrite,
+    ) -> BoxFuture<'a, Result<MergeOutcome, CrmError>>;
+
+    /// Undoes an applied merge in one transaction, each write guarded by what the merge
+    /// wrote: `Written` (with `undo` as it was) when all of it was undone; otherwise
+    /// nothing changes and `Refused` names what was edited since.
+    fn revert_merge<'a>(
+        &'a self,
+        kind: EntityKind,
+        undo: &'a MergeUndo,
+    ) -> BoxFuture<'a, Result<MergeOutcome, CrmError>>;
 
     /// The named columns (not canonical fields, e.g. consent flags) of up to `limit`
     /// records after the first `offset`, in a stable order.

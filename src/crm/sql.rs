@@ -8,7 +8,10 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 
-use super::{BoxFuture, CrmError, CrmSource, FieldWrite, RawRow, WriteOutcome};
+use super::{
+    BoxFuture, CrmError, CrmSource, FieldWrite, MergeOutcome, MergeUndo, MergeWrite, RawRow,
+    Repointed, WriteOutcome,
+};
 use crate::config::{check_identifier, check_url, EraseMode, SqlCrmConfig, TableMapping, UrlUse};
 use crate::db::{AnyConnection, Backend, Db, DbError, Missing};
 use crate::domain::erasure::PERSONAL_FIELDS;
@@ -302,6 +305,18 @@ impl SqlCrm {
         }
     }
 
+    /// Adds the mapping's "modified" columns (when and by whom) to an UPDATE's `set`.
+    fn stamp(&self, mapping: &TableMapping, binds: &mut Binds, set: &mut Vec<String>) {
+        let t = &mapping.table;
+        if let Some(m) = &mapping.modified_column {
+            set.push(format!("{} = {}", quote(m), self.utc_now(t, m)));
+        }
+        if let Some(m) = &mapping.modified_by_column {
+            let p = binds.push(Some(self.config.writer_name.clone()));
+            set.push(format!("{} = {}", quote(m), self.typed(t, m, p)));
+        }
+    }
+
     /// `table.column`, quoted.
     fn col(&self, table: &str, column: &str) -> String {
         format!("{}.{}", quote(table), quote(column))
@@ -563,8 +578,7 @@ impl SqlCrm {
                     b.push(Some(v.to_string()))
                 ));
                 Some((
-                    sql,
-                    b.values,
+                    (sql, b.values),
                     format!("`{v}` is not in {}.{}", l.table, l.value),
                 ))
             }
@@ -586,13 +600,7 @@ impl SqlCrm {
             }
         };
         let mut set = vec![format!("{} = {new_expr}", quote(column))];
-        if let Some(m) = &mapping.modified_column {
-            set.push(format!("{} = {}", quote(m), self.utc_now(t, m)));
-        }
-        if let Some(m) = &mapping.modified_by_column {
-            let p = binds.push(Some(self.config.writer_name.clone()));
-            set.push(format!("{} = {}", quote(m), self.typed(t, m, p)));
-        }
+        self.stamp(mapping, &mut binds, &mut set);
         let id_p = binds.push(Some(id.to_string()));
         let mut conditions = vec![format!(
             "{} = {}",
@@ -622,10 +630,8 @@ impl SqlCrm {
 
         Ok(PreparedWrite {
             key_check,
-            update,
-            update_binds,
-            current,
-            current_binds,
+            update: (update, update_binds),
+            current: (current, current_binds),
         })
     }
 
@@ -682,52 +688,332 @@ impl SqlCrm {
     }
 }
 
+/// Why a merge's transaction was rolled back.
+enum MergeAbort {
+    Db(DbError),
+    Refused(String),
+}
+
+impl From<diesel::result::Error> for MergeAbort {
+    fn from(e: diesel::result::Error) -> MergeAbort {
+        MergeAbort::Db(DbError::Query(e))
+    }
+}
+
+impl From<DbError> for MergeAbort {
+    fn from(e: DbError) -> MergeAbort {
+        MergeAbort::Db(e)
+    }
+}
+
+/// A statement with its bound values.
+type Statement = (String, Vec<Option<String>>);
+
+fn execute_statement(conn: &mut AnyConnection, (sql, values): &Statement) -> QueryResult<usize> {
+    on_backend!(conn, c => {
+        let mut q = diesel::sql_query(sql).into_boxed();
+        for v in values {
+            q = q.bind::<Nullable<Text>, _>(v.clone());
+        }
+        q.execute(c)
+    })
+}
+
+/// The `value` column of each row a statement returns.
+fn load_values(
+    conn: &mut AnyConnection,
+    (sql, values): &Statement,
+) -> QueryResult<Vec<Option<String>>> {
+    let rows: Vec<CurrentValue> = on_backend!(conn, c => {
+        let mut q = diesel::sql_query(sql).into_boxed();
+        for v in values {
+            q = q.bind::<Nullable<Text>, _>(v.clone());
+        }
+        q.load(c)
+    })?;
+    Ok(rows.into_iter().map(|r| r.value).collect())
+}
+
+/// Runs `field` writes: any outcome but `Written` stops the transaction with its reason.
+fn run_field_writes(
+    conn: &mut AnyConnection,
+    fields: &[(Field, PreparedWrite)],
+    (record, since): (&str, &str),
+) -> Result<(), MergeAbort> {
+    for (field, write) in fields {
+        let why = match write.execute(conn)? {
+            WriteOutcome::Written => continue,
+            WriteOutcome::Missing => format!("record {record} is gone from the CRM"),
+            WriteOutcome::Conflict { .. } => {
+                format!("`{field}` of record {record} was edited since {since}")
+            }
+            WriteOutcome::Refused { reason } => format!("`{field}` of record {record}: {reason}"),
+        };
+        return Err(MergeAbort::Refused(why));
+    }
+    Ok(())
+}
+
+impl SqlCrm {
+    /// `UPDATE table SET column = value WHERE key = id [AND column IS expected]` for a
+    /// column outside the mapping; the mapping's "modified" columns are set too when
+    /// `table` is the mapped one.
+    fn set_column(
+        &self,
+        mapping: &TableMapping,
+        table: &str,
+        (column, value): (&str, Option<&str>),
+        (key, id): (&str, &str),
+        expected: Option<&str>,
+    ) -> Statement {
+        let mut binds = Binds::new(self.db.backend);
+        let p = binds.push(value.map(str::to_string));
+        let mut set = vec![format!(
+            "{} = {}",
+            quote(column),
+            self.typed(table, column, p)
+        )];
+        if table == mapping.table {
+            self.stamp(mapping, &mut binds, &mut set);
+        }
+        let id_p = binds.push(Some(id.to_string()));
+        let mut conditions = vec![format!(
+            "{} = {}",
+            self.col(table, key),
+            self.typed(table, key, id_p)
+        )];
+        if let Some(expected) = expected {
+            let p = binds.push(Some(expected.to_string()));
+            conditions
+                .push(self.same_as(&format!("CAST({} AS TEXT)", self.col(table, column)), &p));
+        }
+        let sql = self.dialect(format!(
+            "UPDATE {} SET {} WHERE {}",
+            quote(table),
+            set.join(", "),
+            conditions.join(" AND ")
+        ));
+        (sql, binds.values)
+    }
+
+    /// `SELECT CAST(value AS TEXT) AS value FROM table WHERE key = id`.
+    fn select_column(&self, table: &str, value: &str, (key, id): (&str, &str)) -> Statement {
+        let mut binds = Binds::new(self.db.backend);
+        let p = binds.push(Some(id.to_string()));
+        let sql = self.dialect(format!(
+            "SELECT CAST({} AS TEXT) AS value FROM {} WHERE {} = {}",
+            self.col(table, value),
+            quote(table),
+            self.col(table, key),
+            self.typed(table, key, p)
+        ));
+        (sql, binds.values)
+    }
+
+    fn prepare_fields(
+        &self,
+        kind: EntityKind,
+        writes: &[FieldWrite],
+    ) -> Result<Vec<(Field, PreparedWrite)>, CrmError> {
+        writes
+            .iter()
+            .map(|w| Ok((w.field, self.prepare_write(kind, w)?)))
+            .collect()
+    }
+
+    async fn write_merge_all(
+        &self,
+        kind: EntityKind,
+        merge: &MergeWrite,
+    ) -> Result<MergeOutcome, CrmError> {
+        let mapping = self.mapping(kind)?;
+        let fields = self.prepare_fields(kind, &merge.fields)?;
+        let (table, id_column) = (mapping.table.as_str(), mapping.id_column.as_str());
+        let d = &merge.deactivate;
+        // Per merged record: read its deactivation column, then set it.
+        let deactivate: Vec<(String, Statement, Statement)> = merge
+            .merged
+            .iter()
+            .map(|id| {
+                let read = self.select_column(table, &d.column, (id_column, id));
+                let write = self.set_column(
+                    mapping,
+                    table,
+                    (&d.column, Some(&d.value)),
+                    (id_column, id),
+                    None,
+                );
+                (id.clone(), read, write)
+            })
+            .collect();
+        // Per foreign key and merged record: note the rows' keys, then move them.
+        let repoint: Vec<(Repointed, Statement, Statement)> = merge
+            .repoint
+            .iter()
+            .flat_map(|fk| {
+                merge.merged.iter().map(move |id| {
+                    let read = self.select_column(&fk.table, &fk.key, (&fk.column, id));
+                    let write = self.set_column(
+                        mapping,
+                        &fk.table,
+                        (&fk.column, Some(&merge.survivor)),
+                        (&fk.column, id),
+                        None,
+                    );
+                    let moved = Repointed {
+                        fk: fk.clone(),
+                        from: id.clone(),
+                        rows: Vec::new(),
+                    };
+                    (moved, read, write)
+                })
+            })
+            .collect();
+        let mut undo = MergeUndo {
+            survivor: merge.survivor.clone(),
+            fields: merge.fields.clone(),
+            deactivated: Vec::new(),
+            deactivate: d.clone(),
+            repointed: Vec::new(),
+        };
+        let survivor = merge.survivor.clone();
+        let executed = self
+            .db
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    run_field_writes(conn, &fields, (&survivor, "the proposal"))?;
+                    for (id, read, write) in &deactivate {
+                        let before = load_values(conn, read)?;
+                        if before.is_empty() || execute_statement(conn, write)? == 0 {
+                            return Err(MergeAbort::Refused(format!(
+                                "record {id} is gone from the CRM"
+                            )));
+                        }
+                        undo.deactivated
+                            .push((id.clone(), before.into_iter().next().flatten()));
+                    }
+                    for (moved, read, write) in repoint {
+                        let rows = load_values(conn, &read)?;
+                        execute_statement(conn, &write)?;
+                        undo.repointed.push(Repointed {
+                            rows: rows.into_iter().flatten().collect(),
+                            ..moved
+                        });
+                    }
+                    Ok(undo)
+                })
+            })
+            .await;
+        self.settle_merge(executed)
+    }
+
+    async fn revert_merge_all(
+        &self,
+        kind: EntityKind,
+        undo: &MergeUndo,
+    ) -> Result<MergeOutcome, CrmError> {
+        let mapping = self.mapping(kind)?;
+        let back: Vec<FieldWrite> = undo
+            .fields
+            .iter()
+            .map(|w| FieldWrite {
+                id: w.id.clone(),
+                field: w.field,
+                expected: w.new.clone(),
+                new: w.expected.clone(),
+            })
+            .collect();
+        let fields = self.prepare_fields(kind, &back)?;
+        let (table, id_column) = (mapping.table.as_str(), mapping.id_column.as_str());
+        let d = &undo.deactivate;
+        let guarded: Vec<(String, Statement)> = undo
+            .deactivated
+            .iter()
+            .map(|(id, before)| {
+                let write = self.set_column(
+                    mapping,
+                    table,
+                    (&d.column, before.as_deref()),
+                    (id_column, id),
+                    Some(&d.value),
+                );
+                (format!("record {id} is no longer deactivated"), write)
+            })
+            .chain(undo.repointed.iter().flat_map(|moved| {
+                let fk = &moved.fk;
+                moved.rows.iter().map(move |row| {
+                    let write = self.set_column(
+                        mapping,
+                        &fk.table,
+                        (&fk.column, Some(&moved.from)),
+                        (&fk.key, row),
+                        Some(&undo.survivor),
+                    );
+                    let why = format!(
+                        "{}.{} of row {row} no longer points at survivor {}",
+                        fk.table, fk.column, undo.survivor
+                    );
+                    (why, write)
+                })
+            }))
+            .collect();
+        let (survivor, reverted) = (undo.survivor.clone(), undo.clone());
+        let executed = self
+            .db
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    run_field_writes(conn, &fields, (&survivor, "the merge"))?;
+                    for (why, write) in &guarded {
+                        if execute_statement(conn, write)? == 0 {
+                            return Err(MergeAbort::Refused(why.clone()));
+                        }
+                    }
+                    Ok(reverted)
+                })
+            })
+            .await;
+        self.settle_merge(executed)
+    }
+
+    fn settle_merge(
+        &self,
+        executed: Result<MergeUndo, MergeAbort>,
+    ) -> Result<MergeOutcome, CrmError> {
+        match executed {
+            Ok(undo) => Ok(MergeOutcome::Written(undo)),
+            Err(MergeAbort::Refused(reason)) => Ok(MergeOutcome::Refused(reason)),
+            Err(MergeAbort::Db(source)) => Err(CrmError::Db {
+                crm: self.name.clone(),
+                source,
+            }),
+        }
+    }
+}
+
 /// One guarded write's statements: an optional lookup check, the compare-and-set update,
 /// and the read of the current value that tells a conflict from a missing record.
 struct PreparedWrite {
-    key_check: Option<(String, Vec<Option<String>>, String)>,
-    update: String,
-    update_binds: Vec<Option<String>>,
-    current: String,
-    current_binds: Vec<Option<String>>,
+    /// The lookup row a new value needs, and the refusal when it is missing.
+    key_check: Option<(Statement, String)>,
+    update: Statement,
+    current: Statement,
 }
 
 impl PreparedWrite {
     fn execute(&self, conn: &mut AnyConnection) -> QueryResult<WriteOutcome> {
-        if let Some((sql, values, refusal)) = &self.key_check {
-            let found: Vec<CurrentValue> = on_backend!(conn, c => {
-                let mut q = diesel::sql_query(sql).into_boxed();
-                for v in values {
-                    q = q.bind::<Nullable<Text>, _>(v.clone());
-                }
-                q.load(c)
-            })?;
-            if found.is_empty() {
+        if let Some((check, refusal)) = &self.key_check {
+            if load_values(conn, check)?.is_empty() {
                 return Ok(WriteOutcome::Refused {
                     reason: refusal.clone(),
                 });
             }
         }
-        let written = on_backend!(conn, c => {
-            let mut q = diesel::sql_query(&self.update).into_boxed();
-            for v in &self.update_binds {
-                q = q.bind::<Nullable<Text>, _>(v.clone());
-            }
-            q.execute(c)
-        })?;
-        if written > 0 {
+        if execute_statement(conn, &self.update)? > 0 {
             return Ok(WriteOutcome::Written);
         }
-        let now: Option<CurrentValue> = on_backend!(conn, c => {
-            let mut q = diesel::sql_query(&self.current).into_boxed();
-            for v in &self.current_binds {
-                q = q.bind::<Nullable<Text>, _>(v.clone());
-            }
-            q.get_result(c).optional()
-        })?;
-        Ok(match now {
+        Ok(match load_values(conn, &self.current)?.into_iter().next() {
             None => WriteOutcome::Missing,
-            Some(v) => WriteOutcome::Conflict { current: v.value },
+            Some(value) => WriteOutcome::Conflict { current: value },
         })
     }
 }
@@ -766,13 +1052,7 @@ impl SqlCrm {
                         reason: format!("table `{t}` maps no personal fields to empty"),
                     });
                 }
-                if let Some(m) = &mapping.modified_column {
-                    set.push(format!("{} = {}", quote(m), self.utc_now(t, m)));
-                }
-                if let Some(m) = &mapping.modified_by_column {
-                    let p = binds.push(Some(self.config.writer_name.clone()));
-                    set.push(format!("{} = {}", quote(m), self.typed(t, m, p)));
-                }
+                self.stamp(mapping, &mut binds, &mut set);
                 format!("UPDATE {} SET {}", quote(t), set.join(", "))
             }
         };
@@ -862,6 +1142,22 @@ impl CrmSource for SqlCrm {
         Box::pin(self.erase_row(kind, id, mode))
     }
 
+    fn write_merge<'a>(
+        &'a self,
+        kind: EntityKind,
+        merge: &'a MergeWrite,
+    ) -> BoxFuture<'a, Result<MergeOutcome, CrmError>> {
+        Box::pin(self.write_merge_all(kind, merge))
+    }
+
+    fn revert_merge<'a>(
+        &'a self,
+        kind: EntityKind,
+        undo: &'a MergeUndo,
+    ) -> BoxFuture<'a, Result<MergeOutcome, CrmError>> {
+        Box::pin(self.revert_merge_all(kind, undo))
+    }
+
     fn read_columns<'a>(
         &'a self,
         kind: EntityKind,
@@ -916,6 +1212,21 @@ mod tests {
     use super::*;
     use crate::config::CrmConfig;
 
+    /// A SQLite CRM at `path` made by `schema`, its organisations in table `orgs` (id
+    /// column `id`) with the rest of the mapping in `mapping`.
+    async fn sqlite_crm(path: &std::path::Path, schema: &str, mapping: &str) -> Box<dyn CrmSource> {
+        SqliteConnection::establish(&path.to_string_lossy())
+            .unwrap()
+            .batch_execute(schema)
+            .unwrap();
+        let config: CrmConfig = toml::from_str(&format!(
+            "kind = \"sql\"\nurl = \"sqlite://{}\"\n[organisations]\ntable = \"orgs\"\nid_column = \"id\"\n{mapping}",
+            path.display()
+        ))
+        .unwrap();
+        crate::crm::open("test", &config).await.unwrap()
+    }
+
     fn write(id: &str, field: Field, expected: &str, new: &str) -> FieldWrite {
         FieldWrite {
             id: id.into(),
@@ -928,28 +1239,16 @@ mod tests {
     #[tokio::test]
     async fn a_batch_of_writes_keeps_each_guard_and_a_refused_write_undoes_no_other() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("crm.db");
-        SqliteConnection::establish(&path.to_string_lossy())
-            .unwrap()
-            .batch_execute(
-                "CREATE TABLE orgs (id INTEGER PRIMARY KEY, name TEXT,
-                     city TEXT CHECK (city <> 'Nowhere'), updated_at TEXT);
-                 INSERT INTO orgs (id, name, city) VALUES
-                     (1, 'Alpha', 'Köln'), (2, 'Beta', 'Bonn'), (3, 'Gamma', 'Aachen');",
-            )
-            .unwrap();
-        let config: CrmConfig = toml::from_str(&format!(
-            r#"kind = "sql"
-               url = "sqlite://{}"
-               [organisations]
-               table = "orgs"
-               id_column = "id"
-               modified_column = "updated_at"
-               columns = {{ legal_name = "name", city = "city" }}"#,
-            path.display()
-        ))
-        .unwrap();
-        let crm = crate::crm::open("test", &config).await.unwrap();
+        let crm = sqlite_crm(
+            &dir.path().join("crm.db"),
+            "CREATE TABLE orgs (id INTEGER PRIMARY KEY, name TEXT,
+                 city TEXT CHECK (city <> 'Nowhere'), updated_at TEXT);
+             INSERT INTO orgs (id, name, city) VALUES
+                 (1, 'Alpha', 'Köln'), (2, 'Beta', 'Bonn'), (3, 'Gamma', 'Aachen');",
+            r#"modified_column = "updated_at"
+               columns = { legal_name = "name", city = "city" }"#,
+        )
+        .await;
         let outcomes = crm
             .write_fields(
                 EntityKind::Organisation,
@@ -1000,5 +1299,125 @@ mod tests {
         assert_eq!(value("2", Field::City).as_deref(), Some("Bonn"));
         assert_eq!(value("2", Field::LegalName).as_deref(), Some("Beta KG"));
         assert_eq!(value("3", Field::LegalName).as_deref(), Some("Gamma"));
+    }
+
+    #[tokio::test]
+    async fn a_merge_or_its_revert_whose_guard_trips_writes_nothing_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crm.db");
+        let crm = sqlite_crm(
+            &path,
+            "CREATE TABLE orgs (id INTEGER PRIMARY KEY, name TEXT, phone TEXT, status TEXT);
+             CREATE TABLE people (id INTEGER PRIMARY KEY, org INTEGER);
+             INSERT INTO orgs VALUES (1, 'Alpha', NULL, 'active'), (2, 'Alpha', '+49 1', 'active');
+             INSERT INTO people VALUES (10, 2), (11, 2), (12, 1);",
+            r#"columns = { legal_name = "name", phone = "phone" }"#,
+        )
+        .await;
+        let merge = |expected: Option<&str>, merged: &[&str]| MergeWrite {
+            survivor: "1".into(),
+            fields: vec![FieldWrite {
+                id: "1".into(),
+                field: Field::Phone,
+                expected: expected.map(str::to_string),
+                new: Some("+49 1".into()),
+            }],
+            merged: merged.iter().map(|m| m.to_string()).collect(),
+            deactivate: crate::config::Deactivation {
+                column: "status".into(),
+                value: "merged".into(),
+            },
+            repoint: vec![crate::config::ForeignKey {
+                table: "people".into(),
+                column: "org".into(),
+                key: "id".into(),
+            }],
+        };
+        let state = || {
+            let mut conn = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+            #[derive(QueryableByName, Debug, PartialEq)]
+            struct Row {
+                #[diesel(sql_type = Text)]
+                row: String,
+            }
+            diesel::sql_query(
+                "SELECT id || ':' || coalesce(phone, '-') || ':' || status AS row FROM orgs
+                 UNION ALL SELECT 'p' || id || ':' || org AS row FROM people ORDER BY row",
+            )
+            .load::<Row>(&mut conn)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.row)
+            .collect::<Vec<_>>()
+        };
+        let before = state();
+
+        // The survivor's phone is no longer what the merge expects.
+        let out = crm
+            .write_merge(EntityKind::Organisation, &merge(Some("+49 9"), &["2"]))
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            MergeOutcome::Refused("`phone` of record 1 was edited since the proposal".into())
+        );
+        assert_eq!(state(), before);
+        // A merged record gone: the survivor's value written first is rolled back too.
+        let out = crm
+            .write_merge(EntityKind::Organisation, &merge(None, &["2", "3"]))
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            MergeOutcome::Refused("record 3 is gone from the CRM".into())
+        );
+        assert_eq!(state(), before);
+
+        let MergeOutcome::Written(undo) = crm
+            .write_merge(EntityKind::Organisation, &merge(None, &["2"]))
+            .await
+            .unwrap()
+        else {
+            panic!("not written")
+        };
+        let merged = [
+            "1:+49 1:active",
+            "2:+49 1:merged",
+            "p10:1",
+            "p11:1",
+            "p12:1",
+        ];
+        assert_eq!(state(), merged);
+        assert_eq!(undo.deactivated, [("2".to_string(), Some("active".into()))]);
+        assert_eq!(
+            undo.repointed[0].rows,
+            ["10", "11"],
+            "row 12 was the survivor's"
+        );
+
+        // A row moved back by hand since: the revert changes nothing.
+        let sql = |q: &str| {
+            SqliteConnection::establish(&path.to_string_lossy())
+                .unwrap()
+                .batch_execute(q)
+                .unwrap()
+        };
+        sql("UPDATE people SET org = 2 WHERE id = 11");
+        let out = crm
+            .revert_merge(EntityKind::Organisation, &undo)
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            MergeOutcome::Refused("people.org of row 11 no longer points at survivor 1".into())
+        );
+        sql("UPDATE people SET org = 1 WHERE id = 11");
+        assert_eq!(state(), merged);
+        let out = crm
+            .revert_merge(EntityKind::Organisation, &undo)
+            .await
+            .unwrap();
+        assert!(matches!(out, MergeOutcome::Written(_)), "{out:?}");
+        assert_eq!(state(), before, "only the rows the merge moved move back");
     }
 }

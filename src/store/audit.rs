@@ -72,6 +72,10 @@ pub enum AuditAction {
     MergeRejected,
     /// A steward split records out of a cluster of duplicates.
     MergeSplit,
+    /// An approved merge written to the CRM: one entry per value and per merged record.
+    MergeApplied,
+    /// An approved merge not written; every record stays as it was.
+    MergeFailed,
 }
 
 snake_names!(AuditAction {
@@ -91,6 +95,8 @@ snake_names!(AuditAction {
     MergeApproved => "merge_approved",
     MergeRejected => "merge_rejected",
     MergeSplit => "merge_split",
+    MergeApplied => "merge_applied",
+    MergeFailed => "merge_failed",
 });
 
 #[derive(Debug, Clone, Serialize, Queryable, Selectable)]

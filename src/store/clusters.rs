@@ -140,6 +140,8 @@ pub struct MergeRow {
     pub decided_by: Option<String>,
     pub decided_at: Option<NaiveDateTime>,
     pub error: Option<String>,
+    /// What an applied merge wrote and what was there before, as JSON.
+    pub undo: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -224,6 +226,29 @@ pub fn decide(
             merges::decided_at.eq(at),
         ))
         .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Settles merge `id` from `from` to `to` (applied with its `undo`, failed with `error`,
+/// reverted); false when it was not in `from` (settled meanwhile by another run).
+pub fn settle(
+    conn: &mut AnyConnection,
+    id: i64,
+    (from, to): (MergeStatus, MergeStatus),
+    error: Option<&str>,
+    undo: Option<&str>,
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        merges::table
+            .find(id)
+            .filter(merges::status.eq(from.as_str())),
+    )
+    .set((
+        merges::status.eq(to.as_str()),
+        merges::error.eq(error),
+        merges::undo.eq(undo),
+    ))
+    .execute(conn)?;
     Ok(n == 1)
 }
 

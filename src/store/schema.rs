@@ -239,6 +239,7 @@ diesel::table! {
         decided_by -> Nullable<Text>,
         decided_at -> Nullable<Timestamp>,
         error -> Nullable<Text>,
+        undo -> Nullable<Text>,
     }
 }
 

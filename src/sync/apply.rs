@@ -327,15 +327,8 @@ pub async fn apply_approved(
     only: Option<&str>,
     actor: &str,
 ) -> Result<Vec<JobApplied>, SyncError> {
-    if let Some(job) = only.filter(|j| !config.job.contains_key(*j)) {
-        return Err(SyncError::NoSuchJob(job.to_string()));
-    }
     let mut out = Vec::new();
-    for (name, job) in config
-        .job
-        .iter()
-        .filter(|(name, _)| only.is_none_or(|o| o == name.as_str()))
-    {
+    for (name, job) in super::selected_jobs(config, only)? {
         let filter = ChangeFilter {
             job: Some(name.clone()),
             statuses: vec![ChangeStatus::Approved, ChangeStatus::Failed],

@@ -2,11 +2,16 @@
 //! use, each decision in the same transaction as its audit entry.
 
 use diesel::Connection;
+use tracing::info;
 
-use crate::domain::model::MergeStatus;
+use crate::config::{Config, DuplicatesConfig};
+use crate::crm::{FieldWrite, MergeOutcome, MergeUndo, MergeWrite};
+use crate::domain::model::{MergeStatus, Record};
+use crate::domain::survivorship::Golden;
 use crate::store::audit::{self, AuditAction, NewAudit};
 use crate::store::clusters::{self, MergeRow, Split};
 use crate::store::{now, Store};
+use crate::sync::pass::dedupe::fingerprint;
 
 use super::SyncError;
 
@@ -152,6 +157,353 @@ pub async fn decide(
     decided.map_err(SyncError::Refused)
 }
 
+/// The writes of an approved merge, given its records as the CRM holds them now; or why
+/// it cannot be written (a record gone, a value edited since the proposal).
+fn plan(
+    merge: &MergeView,
+    fingerprint_then: &str,
+    current: &[Record],
+    duplicates: &DuplicatesConfig,
+) -> Result<MergeWrite, String> {
+    let record = |id: &str| current.iter().find(|r| r.id == id);
+    if let Some(gone) = merge.members.iter().find(|m| record(m).is_none()) {
+        return Err(format!("record {gone} is gone from the CRM"));
+    }
+    let Golden { survivor, values } = &merge.golden;
+    let Some(survivor_now) = record(survivor) else {
+        return Err(format!("survivor {survivor} is gone from the CRM"));
+    };
+    // Name the field when a value the golden record took was edited ...
+    for (field, kept) in values {
+        let now = record(&kept.from).and_then(|r| r.values.get(field));
+        if now != Some(&kept.value) {
+            return Err(format!(
+                "`{field}` of record {} was edited since the proposal",
+                kept.from
+            ));
+        }
+    }
+    // ... and refuse any other edit in the cluster too: the steward approved what they saw.
+    let members: Vec<&Record> = current.iter().collect();
+    if fingerprint(&members) != fingerprint_then {
+        return Err("a value of the cluster's records was edited since the proposal".into());
+    }
+    let Some(deactivate) = duplicates.deactivate.clone() else {
+        return Err(format!(
+            "job `{}` says no `deactivate` in [job.{}.duplicates]; add one to write merges",
+            merge.job, merge.job
+        ));
+    };
+    let fields = values
+        .iter()
+        .filter(|(field, kept)| survivor_now.values.get(field) != Some(&kept.value))
+        .map(|(field, kept)| FieldWrite {
+            id: survivor.clone(),
+            field: *field,
+            expected: survivor_now.values.get(field).cloned(),
+            new: Some(kept.value.clone()),
+        })
+        .collect();
+    Ok(MergeWrite {
+        survivor: survivor.clone(),
+        fields,
+        merged: merge
+            .members
+            .iter()
+            .filter(|m| *m != survivor)
+            .cloned()
+            .collect(),
+        deactivate,
+        repoint: duplicates.repoint.clone(),
+    })
+}
+
+/// What became of one approved merge.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MergeApplied {
+    pub id: i64,
+    pub job: String,
+    pub cluster_id: String,
+    /// `applied` or `failed` after an apply; `reverted`, or still `applied` with `error`
+    /// after a revert.
+    pub status: MergeStatus,
+    pub error: Option<String>,
+}
+
+/// Writes the approved merges (of job `only`, where given) to their CRMs, each in one CRM
+/// transaction of its own: a merge that cannot be written fails alone, and its records stay
+/// as they were.
+pub async fn apply_approved(
+    config: &Config,
+    store: &Store,
+    only: Option<&str>,
+    actor: &str,
+) -> Result<Vec<MergeApplied>, SyncError> {
+    let mut out = Vec::new();
+    for (name, job) in super::selected_jobs(config, only)? {
+        let of = name.clone();
+        let approved = store
+            .db
+            .run(move |conn| clusters::list(conn, Some(&of), Some(MergeStatus::Approved)))
+            .await?;
+        if approved.is_empty() {
+            continue;
+        }
+        // Config validation guarantees the job's CRM exists.
+        let crm = crate::crm::open(&job.crm, &config.crm[&job.crm]).await?;
+        // Oldest first: merges are written in the order they were proposed.
+        for row in approved.into_iter().rev() {
+            let then = row.fingerprint.clone();
+            let merge = MergeView::try_from(row)?;
+            let current = crm.read_by_ids(job.entity, &merge.members).await?;
+            let outcome = match plan(&merge, &then, &current, &job.duplicates) {
+                Ok(write) => match crm.write_merge(job.entity, &write).await? {
+                    MergeOutcome::Written(undo) => Ok(undo),
+                    MergeOutcome::Refused(reason) => Err(reason),
+                },
+                Err(why) => Err(why),
+            };
+            out.push(settle_applied(store, &merge, outcome, actor).await?);
+        }
+    }
+    store.checkpoint().await?;
+    Ok(out)
+}
+
+/// The audit entries of a merge written (`action` applied) or undone (reverted): one per
+/// survivor value, with the values, and one per merged record, with ids and columns only.
+fn written_entries(
+    base: &NewAudit,
+    about: &str,
+    undo: &MergeUndo,
+    reverted: bool,
+) -> Vec<NewAudit> {
+    let mut entries: Vec<NewAudit> = undo
+        .fields
+        .iter()
+        .map(|w| {
+            let (old, new) = if reverted {
+                (w.new.clone(), w.expected.clone())
+            } else {
+                (w.expected.clone(), w.new.clone())
+            };
+            NewAudit {
+                field: Some(w.field.as_str().to_string()),
+                old_value: old,
+                new_value: new,
+                detail: Some(format!("{about}: a value of the survivor")),
+                ..base.clone()
+            }
+        })
+        .collect();
+    entries.extend(undo.deactivated.iter().map(|(id, _)| {
+        let moved: Vec<String> = undo
+            .repointed
+            .iter()
+            .filter(|r| &r.from == id && !r.rows.is_empty())
+            .map(|r| format!("{} row(s) of {}.{}", r.rows.len(), r.fk.table, r.fk.column))
+            .collect();
+        let moved = if moved.is_empty() {
+            "none".to_string()
+        } else {
+            moved.join(", ")
+        };
+        let what = if reverted {
+            format!(
+                "reactivated ({}); moved back from {}: {moved}",
+                undo.deactivate.column, undo.survivor
+            )
+        } else {
+            format!(
+                "merged into {}; {} set to `{}`; repointed: {moved}",
+                undo.survivor, undo.deactivate.column, undo.deactivate.value
+            )
+        };
+        NewAudit {
+            record_id: id.clone(),
+            detail: Some(format!("{about}: {what}")),
+            ..base.clone()
+        }
+    }));
+    entries
+}
+
+/// Records what became of a merge (`from` → `to`), with its audit entries, in one store
+/// transaction.
+async fn settle(
+    store: &Store,
+    merge: &MergeView,
+    (from, to): (MergeStatus, MergeStatus),
+    outcome: Result<Option<MergeUndo>, String>,
+    entries: Vec<NewAudit>,
+) -> Result<MergeApplied, SyncError> {
+    let key = store.seal.key.clone();
+    let error = outcome.as_ref().err().cloned();
+    let undo = match &outcome {
+        Ok(Some(undo)) => {
+            Some(serde_json::to_string(undo).map_err(|e| SyncError::Refused(e.to_string()))?)
+        }
+        _ => None,
+    };
+    let (id, why) = (merge.id, error.clone());
+    let settled = store
+        .db
+        .run(move |conn| {
+            conn.transaction(|conn| {
+                let settled =
+                    clusters::settle(conn, id, (from, to), why.as_deref(), undo.as_deref())?;
+                if settled {
+                    for entry in &entries {
+                        audit::append(conn, &key, entry)?;
+                    }
+                }
+                diesel::QueryResult::Ok(settled)
+            })
+        })
+        .await?;
+    if !settled {
+        return Err(SyncError::Refused(format!(
+            "merge {id} was settled by another run meanwhile; `refsync duplicates show {id}`"
+        )));
+    }
+    info!(merge = id, status = %to, "merge settled");
+    Ok(MergeApplied {
+        id,
+        job: merge.job.clone(),
+        cluster_id: merge.cluster_id.clone(),
+        status: to,
+        error,
+    })
+}
+
+fn audit_base(merge: &MergeView, actor: &str, action: AuditAction) -> (NewAudit, String) {
+    let base = NewAudit {
+        at: now(),
+        actor: actor.to_string(),
+        action,
+        job: merge.job.clone(),
+        pass_id: Some(merge.pass_id),
+        change_id: None,
+        entity: merge.entity.as_str().to_string(),
+        record_id: merge.golden.survivor.clone(),
+        field: None,
+        old_value: None,
+        new_value: None,
+        source: None,
+        score: Some(merge.weakest_link),
+        detail: None,
+    };
+    (
+        base,
+        format!("merge {} of cluster {}", merge.id, merge.cluster_id),
+    )
+}
+
+/// Settles an approved merge as applied (with what it wrote) or failed (with why).
+async fn settle_applied(
+    store: &Store,
+    merge: &MergeView,
+    outcome: Result<MergeUndo, String>,
+    actor: &str,
+) -> Result<MergeApplied, SyncError> {
+    let (base, about) = audit_base(merge, actor, AuditAction::MergeApplied);
+    let (to, entries) = match &outcome {
+        Ok(undo) => (
+            MergeStatus::Applied,
+            written_entries(&base, &about, undo, false),
+        ),
+        Err(why) => (
+            MergeStatus::Failed,
+            vec![NewAudit {
+                action: AuditAction::MergeFailed,
+                detail: Some(format!(
+                    "{about}: not written, every record as it was: {why}"
+                )),
+                ..base.clone()
+            }],
+        ),
+    };
+    settle(
+        store,
+        merge,
+        (MergeStatus::Approved, to),
+        outcome.map(Some),
+        entries,
+    )
+    .await
+}
+
+/// Undoes applied merge `id`: the survivor's values as they were, the merged records
+/// active again, the rows it repointed back; all of it or, when anything was edited since,
+/// none (the merge stays applied, `error` naming what).
+pub async fn revert(
+    config: &Config,
+    store: &Store,
+    id: i64,
+    actor: &str,
+) -> Result<MergeApplied, SyncError> {
+    let Some(merge) = show(store, id).await? else {
+        return Err(SyncError::Refused(format!(
+            "no merge {id}; `refsync duplicates list --all` shows the ids"
+        )));
+    };
+    let undo: Option<MergeUndo> = store
+        .db
+        .run(move |conn| clusters::get(conn, id))
+        .await?
+        .and_then(|row| row.undo)
+        .and_then(|u| serde_json::from_str(&u).ok());
+    let (MergeStatus::Applied, Some(undo)) = (merge.status, undo) else {
+        return Err(SyncError::Refused(format!(
+            "merge {id} is {}, not applied; only an applied merge is reverted",
+            merge.status
+        )));
+    };
+    let Some(job) = config.job.get(&merge.job) else {
+        return Err(SyncError::NoSuchJob(merge.job.clone()));
+    };
+    let crm = crate::crm::open(&job.crm, &config.crm[&job.crm]).await?;
+    let (base, about) = audit_base(&merge, actor, AuditAction::Reverted);
+    match crm.revert_merge(job.entity, &undo).await? {
+        MergeOutcome::Written(undo) => {
+            let entries = written_entries(&base, &about, &undo, true);
+            let done = settle(
+                store,
+                &merge,
+                (MergeStatus::Applied, MergeStatus::Reverted),
+                Ok(None),
+                entries,
+            )
+            .await?;
+            store.checkpoint().await?;
+            Ok(done)
+        }
+        MergeOutcome::Refused(why) => {
+            let entry = NewAudit {
+                action: AuditAction::Conflict,
+                detail: Some(format!(
+                    "{about}: not reverted, every record as it was: {why}"
+                )),
+                ..base
+            };
+            let key = store.seal.key.clone();
+            store
+                .db
+                .run(move |conn| audit::append(conn, &key, &entry))
+                .await?;
+            Ok(MergeApplied {
+                id,
+                job: merge.job.clone(),
+                cluster_id: merge.cluster_id.clone(),
+                status: merge.status,
+                error: Some(format!(
+                    "not reverted, nothing changed: {why}; undo that edit first or leave the merge"
+                )),
+            })
+        }
+    }
+}
+
 /// A merge as stewards see it (CLI, API): the store row with its JSON read.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MergeView {
@@ -226,6 +578,108 @@ pub async fn show(store: &Store, id: i64) -> Result<Option<MergeView>, SyncError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::model::{EntityKind, Field};
+    use crate::domain::survivorship::Kept;
+
+    /// Records 1 (the survivor, without a phone) and 2 as proposed, and their merge, whose
+    /// golden record takes 1's name and 2's phone.
+    fn proposed() -> (Vec<Record>, MergeView, String) {
+        let records = vec![
+            Record::new("1").with(Field::LegalName, "Muster GmbH"),
+            Record::new("2")
+                .with(Field::LegalName, "Muster GmbH")
+                .with(Field::Phone, "+49 30 1"),
+        ];
+        let kept = |value: &str, from: &str| Kept {
+            value: value.into(),
+            from: from.into(),
+            rule: None,
+        };
+        let merge = MergeView {
+            id: 7,
+            job: "orgs".into(),
+            entity: EntityKind::Organisation,
+            cluster_id: "c1".into(),
+            pass_id: 1,
+            status: MergeStatus::Approved,
+            members: ids(&["1", "2"]),
+            golden: Golden {
+                survivor: "1".into(),
+                values: [
+                    (Field::LegalName, kept("Muster GmbH", "1")),
+                    (Field::Phone, kept("+49 30 1", "2")),
+                ]
+                .into(),
+            },
+            weakest_link: 0.99,
+            review: false,
+            created_at: now(),
+            decided_by: None,
+            decided_at: None,
+            error: None,
+        };
+        let then = fingerprint(&records.iter().collect::<Vec<_>>());
+        (records, merge, then)
+    }
+
+    #[test]
+    fn a_merge_is_written_only_onto_records_as_they_were_proposed() {
+        let config: DuplicatesConfig =
+            toml::from_str("deactivate = { column = \"status\", value = \"merged\" }").unwrap();
+        let (records, merge, then) = proposed();
+        let write = plan(&merge, &then, &records, &config).unwrap();
+        assert_eq!(
+            write.fields,
+            vec![FieldWrite {
+                id: "1".into(),
+                field: Field::Phone,
+                expected: None,
+                new: Some("+49 30 1".into()),
+            }],
+            "only the value the survivor lacks is written, guarded by what it holds"
+        );
+        assert_eq!(write.merged, ids(&["2"]));
+
+        let edit = |id: &str, field: Field, value: &str| {
+            let mut now = records.clone();
+            now.iter_mut()
+                .find(|r| r.id == id)
+                .unwrap()
+                .values
+                .insert(field, value.into());
+            now
+        };
+        let none = DuplicatesConfig::default();
+        let cases: Vec<(&str, Vec<Record>, &DuplicatesConfig, &str)> =
+            vec![
+            ("a record deleted", records[..1].to_vec(), &config, "record 2 is gone from the CRM"),
+            (
+                "a value the merge takes",
+                edit("2", Field::Phone, "+49 30 2"),
+                &config,
+                "`phone` of record 2 was edited since the proposal",
+            ),
+            (
+                "any other value",
+                edit("2", Field::City, "Berlin"),
+                &config,
+                "a value of the cluster's records was edited since the proposal",
+            ),
+            (
+                "no deactivation configured",
+                records.clone(),
+                &none,
+                "job `orgs` says no `deactivate` in [job.orgs.duplicates]; add one to write merges",
+            ),
+        ];
+        for (case, now, config, why) in cases {
+            assert_eq!(
+                plan(&merge, &then, &now, config).err().as_deref(),
+                Some(why),
+                "{case}"
+            );
+        }
+    }
 
     fn ids(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()

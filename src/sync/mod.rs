@@ -60,6 +60,20 @@ impl From<crate::db::DbError> for SyncError {
 #[derive(Debug, Clone, Default)]
 pub struct Stop(Arc<AtomicBool>);
 
+/// The jobs a command works on: all, or the one named (which must exist).
+pub(crate) fn selected_jobs<'a>(
+    config: &'a crate::config::Config,
+    only: Option<&'a str>,
+) -> Result<impl Iterator<Item = (&'a String, &'a crate::config::JobConfig)>, SyncError> {
+    if let Some(job) = only.filter(|j| !config.job.contains_key(*j)) {
+        return Err(SyncError::NoSuchJob(job.to_string()));
+    }
+    Ok(config
+        .job
+        .iter()
+        .filter(move |(name, _)| only.is_none_or(|o| o == name.as_str())))
+}
+
 impl Stop {
     pub fn request(&self) {
         self.0.store(true, Ordering::SeqCst);

@@ -272,3 +272,324 @@ fn a_job_without_duplicates_enabled_finds_none() {
     let table = sb.ok(&["duplicates", "list"]);
     assert!(table.starts_with("id"), "{table}");
 }
+
+/// The CRM's answer to `sql`, one text value (or NULL) in a column `v`.
+fn crm_value(sb: &Sandbox, sql: &str) -> Option<String> {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct V {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        v: Option<String>,
+    }
+    diesel::sql_query(sql)
+        .get_result::<V>(&mut sb.crm())
+        .optional()
+        .unwrap()
+        .and_then(|r| r.v)
+}
+
+/// Organisation `id`'s columns that a merge may write, as text.
+fn organisation(sb: &Sandbox, id: &str) -> Vec<Option<String>> {
+    ["name", "phone", "website", "email", "status"]
+        .iter()
+        .map(|c| {
+            crm_value(
+                sb,
+                &format!("SELECT CAST({c} AS TEXT) AS v FROM organisations WHERE id = {id}"),
+            )
+        })
+        .collect()
+}
+
+/// `n` CRM organisations in none of `merges`' clusters, each copied as a new record:
+/// (original, copy) pairs.
+fn plant_pairs(sb: &Sandbox, n: usize) -> Vec<(String, String)> {
+    let clustered: BTreeSet<String> = merges(sb).iter().flat_map(members).collect();
+    let originals: Vec<String> = sb
+        .crm_ids()
+        .into_iter()
+        .map(|id| id.to_string())
+        .filter(|id| !clustered.contains(id))
+        .take(n)
+        .collect();
+    originals
+        .into_iter()
+        .map(|o| {
+            let copy = plant_copy(sb, &o);
+            (o, copy)
+        })
+        .collect()
+}
+
+/// The merge proposed for exactly these records.
+fn merge_of(sb: &Sandbox, records: &[&str]) -> Value {
+    let want: BTreeSet<String> = records.iter().map(|r| r.to_string()).collect();
+    merges(sb)
+        .into_iter()
+        .find(|m| m["status"] == "proposed" && members(m) == want)
+        .unwrap_or_else(|| panic!("no merge proposed for {want:?}"))
+}
+
+#[test]
+fn an_applied_merge_writes_the_merged_record_deactivates_the_others_repoints_their_contacts_and_reverts_whole(
+) {
+    for kind in StoreKind::both() {
+        let name = kind.name();
+        // The register fills no phone or website here: the records keep what the test gives.
+        let sb = kind.sandbox(|c| {
+            enabled(c)
+                .replacen("website = \"fill_empty\"", "website = \"ignore\"", 1)
+                .replacen("phone = \"overwrite_placeholder\"", "phone = \"ignore\"", 1)
+        });
+        pass(&sb);
+        let (original, copy) = plant_pairs(&sb, 1).remove(0);
+        // The original is the more complete record and survives; its e-mail is empty, so
+        // the merged record takes the copy's.
+        sb.crm()
+            .batch_execute(&format!(
+                "UPDATE organisations SET phone = '+49 30 5550100', website = 'https://merge-probe.de', \
+                 email = 'info@merge-probe.de' WHERE id IN ({original}, {copy});
+                 UPDATE organisations SET email = NULL WHERE id = {original};
+                 UPDATE organisations SET phone = NULL, website = NULL WHERE id = {copy};
+                 UPDATE contacts SET organisation_id = {copy} WHERE id = (SELECT min(id) FROM contacts);"
+            ))
+            .unwrap();
+        let contact = crm_value(&sb, "SELECT CAST(min(id) AS TEXT) AS v FROM contacts").unwrap();
+        pass(&sb);
+        let merge = merge_of(&sb, &[&original, &copy]);
+        assert_eq!(
+            merge["golden"]["survivor"],
+            original.as_str(),
+            "{name}: {merge}"
+        );
+        let id = merge["id"].as_i64().unwrap().to_string();
+
+        // Nothing is written before a steward approves.
+        let out = sb.ok(&["duplicates", "apply"]);
+        assert!(out.contains("no approved merges"), "{name}: {out}");
+        let copy_before = organisation(&sb, &copy);
+        let survivor_before = organisation(&sb, &original);
+
+        sb.ok(&["duplicates", "approve", &id, "--by", "ben"]);
+        let out = sb.ok(&["duplicates", "apply", "--by", "ben"]);
+        assert!(
+            out.contains(&format!("merge {id} ")) && out.contains("applied"),
+            "{name}: {out}"
+        );
+
+        let survivor = organisation(&sb, &original);
+        assert_eq!(
+            survivor[3].as_deref(),
+            Some("info@merge-probe.de"),
+            "{name}: {survivor:?}"
+        );
+        assert_eq!(survivor[1].as_deref(), Some("+49 30 5550100"), "{name}");
+        let merged = organisation(&sb, &copy);
+        assert_eq!(merged[4].as_deref(), Some("merged"), "{name}: deactivated");
+        assert_eq!(
+            merged[..4],
+            copy_before[..4],
+            "{name}: the merged record's values stay"
+        );
+        assert_eq!(
+            crm_value(
+                &sb,
+                &format!(
+                    "SELECT CAST(organisation_id AS TEXT) AS v FROM contacts WHERE id = {contact}"
+                )
+            ),
+            Some(original.clone()),
+            "{name}: the contact points at the survivor"
+        );
+        let shown = sb.json(&["duplicates", "show", &id]);
+        assert_eq!(
+            (&shown["status"], &shown["error"]),
+            (&Value::from("applied"), &Value::Null),
+            "{name}"
+        );
+
+        let audit = sb.json(&["audit", "export"]);
+        let applied: Vec<(&str, Option<&str>)> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "merge_applied")
+            .map(|e| (e["record_id"].as_str().unwrap(), e["field"].as_str()))
+            .collect();
+        assert_eq!(
+            applied,
+            vec![(original.as_str(), Some("email")), (copy.as_str(), None)],
+            "{name}"
+        );
+        sb.ok(&["audit", "verify"]);
+        // Applied once: not applied again.
+        let out = sb.ok(&["duplicates", "apply"]);
+        assert!(out.contains("no approved merges"), "{name}: {out}");
+        // A merged record is no one's duplicate any more: the next pass proposes nothing.
+        let found = pass(&sb);
+        assert_eq!(found["proposed"], 0, "{name}: {found}");
+        assert!(
+            merges(&sb)
+                .iter()
+                .filter(|m| m["status"] == "proposed")
+                .all(|m| !members(m).contains(&copy)),
+            "{name}: the merged record was proposed again"
+        );
+
+        // Undone: refused while a value it wrote was edited since, nothing half-undone …
+        let contact_org = |sb: &Sandbox| {
+            crm_value(
+                sb,
+                &format!(
+                    "SELECT CAST(organisation_id AS TEXT) AS v FROM contacts WHERE id = {contact}"
+                ),
+            )
+        };
+        sb.crm()
+            .batch_execute(&format!(
+                "UPDATE organisations SET email = 'neu@merge-probe.de' WHERE id = {original}"
+            ))
+            .unwrap();
+        let out = sb.run(&["revert", "--merge", &id]);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", stderr(&out));
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.contains("`email` of record") && said.contains("nothing changed"),
+            "{name}: {said}"
+        );
+        assert_eq!(
+            organisation(&sb, &copy)[4].as_deref(),
+            Some("merged"),
+            "{name}"
+        );
+        assert_eq!(contact_org(&sb), Some(original.clone()), "{name}");
+        assert_eq!(
+            sb.json(&["duplicates", "show", &id])["status"],
+            "applied",
+            "{name}"
+        );
+        // … and whole once the edit is gone.
+        sb.crm()
+            .batch_execute(&format!(
+                "UPDATE organisations SET email = 'info@merge-probe.de' WHERE id = {original}"
+            ))
+            .unwrap();
+        sb.ok(&["revert", "--merge", &id, "--by", "anna"]);
+        assert_eq!(organisation(&sb, &original), survivor_before, "{name}");
+        assert_eq!(organisation(&sb, &copy), copy_before, "{name}");
+        assert_eq!(contact_org(&sb), Some(copy.clone()), "{name}");
+        assert_eq!(
+            sb.json(&["duplicates", "show", &id])["status"],
+            "reverted",
+            "{name}"
+        );
+        let audit = sb.json(&["audit", "export"]);
+        let reverted: Vec<(&str, Option<&str>, &str)> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "reverted")
+            .map(|e| {
+                (
+                    e["record_id"].as_str().unwrap(),
+                    e["field"].as_str(),
+                    e["actor"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            reverted,
+            vec![
+                (original.as_str(), Some("email"), "anna"),
+                (copy.as_str(), None, "anna")
+            ],
+            "{name}"
+        );
+        sb.ok(&["audit", "verify"]);
+        let out = sb.run(&["revert", "--merge", &id]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert!(
+            stderr(&out).contains("reverted, not applied"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn a_merge_edited_or_deleted_since_the_proposal_fails_alone_and_writes_nothing() {
+    for kind in StoreKind::both() {
+        let name = kind.name();
+        let sb = kind.sandbox(enabled);
+        pass(&sb);
+        let pairs = plant_pairs(&sb, 3);
+        pass(&sb);
+        let ids: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(o, c)| {
+                let m = merge_of(&sb, &[o, c]);
+                let survivor = m["golden"]["survivor"].as_str().unwrap().to_string();
+                (m["id"].as_i64().unwrap().to_string(), survivor)
+            })
+            .collect();
+        for (id, _) in &ids {
+            sb.ok(&["duplicates", "approve", id]);
+        }
+        let (edited, deleted, whole) = (&ids[0], &ids[1], &ids[2]);
+        sb.crm()
+            .batch_execute(&format!(
+                "UPDATE organisations SET name = name || ' (Zweigstelle)' WHERE id = {};
+                 DELETE FROM contacts WHERE organisation_id = {1};
+                 DELETE FROM organisations WHERE id = {1};",
+                edited.1, deleted.1
+            ))
+            .unwrap();
+        let before: Vec<Vec<Option<String>>> = pairs[..2]
+            .iter()
+            .flat_map(|(o, c)| [organisation(&sb, o), organisation(&sb, c)])
+            .collect();
+
+        let out = sb.run(&["duplicates", "apply"]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{name}: a failed merge is work not done"
+        );
+        let status = |id: &str| sb.json(&["duplicates", "show", id]);
+        let e = status(&edited.0);
+        assert_eq!(e["status"], "failed", "{name}: {e}");
+        assert!(
+            e["error"]
+                .as_str()
+                .unwrap()
+                .contains("edited since the proposal"),
+            "{name}: {e}"
+        );
+        let d = status(&deleted.0);
+        assert_eq!(d["status"], "failed", "{name}: {d}");
+        assert_eq!(
+            d["error"].as_str().unwrap(),
+            format!("record {} is gone from the CRM", deleted.1),
+            "{name}"
+        );
+        assert_eq!(
+            status(&whole.0)["status"],
+            "applied",
+            "{name}: the others still apply"
+        );
+        let after: Vec<Vec<Option<String>>> = pairs[..2]
+            .iter()
+            .flat_map(|(o, c)| [organisation(&sb, o), organisation(&sb, c)])
+            .collect();
+        assert_eq!(after, before, "{name}: a failed merge wrote something");
+        let audit = sb.json(&["audit", "export"]);
+        let failed = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "merge_failed")
+            .count();
+        assert_eq!(failed, 2, "{name}");
+        sb.ok(&["audit", "verify"]);
+    }
+}

@@ -175,23 +175,49 @@ pub(crate) async fn run(
     })
 }
 
-/// Every record of the job's kind, batch by batch.
+/// Every record of the job's kind that no merge deactivated, batch by batch.
 async fn read_all(pass: &PassContext<'_>) -> Result<Vec<Record>, SyncError> {
+    let (kind, batch_size) = (pass.job.entity, pass.job.batch_size);
     let mut records = Vec::new();
     loop {
         let batch = pass
             .crm
-            .read_batch(pass.job.entity, None, records.len(), pass.job.batch_size)
+            .read_batch(kind, None, records.len(), batch_size)
             .await?;
         if batch.is_empty() {
-            return Ok(records);
+            break;
         }
         records.extend(batch);
     }
+    // A record merged into another is no one's duplicate any more: proposing it again would
+    // undo the steward's merge.
+    let Some(deactivate) = &pass.job.duplicates.deactivate else {
+        return Ok(records);
+    };
+    let columns = [deactivate.column.clone()];
+    let mut merged = HashSet::new();
+    let mut offset = 0;
+    loop {
+        let rows = pass
+            .crm
+            .read_columns(kind, &columns, offset, batch_size)
+            .await?;
+        if rows.is_empty() {
+            break;
+        }
+        offset += rows.len();
+        merged.extend(
+            rows.into_iter()
+                .filter(|r| r.values.first().and_then(|v| v.as_deref()) == Some(&deactivate.value))
+                .map(|r| r.id),
+        );
+    }
+    records.retain(|r| !merged.contains(&r.id));
+    Ok(records)
 }
 
 /// A digest of a cluster's members and their values: equal while nothing in it changed.
-fn fingerprint(members: &[&Record]) -> String {
+pub(crate) fn fingerprint(members: &[&Record]) -> String {
     let mut sorted: Vec<(&str, &std::collections::BTreeMap<_, String>)> =
         members.iter().map(|r| (r.id.as_str(), &r.values)).collect();
     sorted.sort_by_key(|(id, _)| *id);

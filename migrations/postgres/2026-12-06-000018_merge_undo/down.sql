@@ -1,0 +1,1 @@
+ALTER TABLE merges DROP COLUMN undo;
