@@ -178,6 +178,23 @@ pub fn get(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<MergeRow>> {
         .optional()
 }
 
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = merges)]
+struct StatusOnly {
+    #[diesel(deserialize_as = String)]
+    status: MergeStatus,
+}
+
+/// The status of every merge of the job, without the golden records and undo data that a
+/// count has no use for (the data-quality report).
+pub fn statuses(conn: &mut AnyConnection, job: &str) -> QueryResult<Vec<MergeStatus>> {
+    let rows: Vec<StatusOnly> = merges::table
+        .filter(merges::job.eq(job))
+        .select(StatusOnly::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().map(|r| r.status).collect())
+}
+
 /// Merges, newest first: of one job and in one status where given.
 pub fn list(
     conn: &mut AnyConnection,

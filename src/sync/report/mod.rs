@@ -82,10 +82,7 @@ pub async fn build(config: &Config, store: &Store, job_name: &str) -> Result<Rep
                             .into_iter()
                             .map(|(record, (cluster, _))| (record, cluster))
                             .collect(),
-                        merges: clusters::list(conn, Some(&job_key), None)?
-                            .into_iter()
-                            .map(|m| m.status)
-                            .collect(),
+                        merges: clusters::statuses(conn, &job_key)?,
                     }),
                     false => None,
                 },
