@@ -264,6 +264,54 @@ fn a_record_split_out_of_a_cluster_is_never_joined_with_the_others_again() {
     }
 }
 
+/// (count, of) of the report figure named `name` over all records.
+fn report_figure(sb: &Sandbox, name: &str) -> Option<(u64, u64)> {
+    let report = sb.json(&["report", "--job", "organisations"]);
+    report["figures"].as_array().unwrap().iter().find_map(|f| {
+        let mut full = format!("{}.{}", f["subject"].as_str()?, f["measure"].as_str()?);
+        if let Some(detail) = f["detail"].as_str() {
+            full = format!("{full}.{detail}");
+        }
+        (full == name).then(|| (f["count"].as_u64().unwrap(), f["of"].as_u64().unwrap()))
+    })
+}
+
+#[test]
+fn the_report_counts_the_clusters_and_merges_the_pass_stored() {
+    for kind in StoreKind::both() {
+        let name = kind.name();
+        let sb = kind.sandbox(enabled);
+        pass(&sb);
+        let proposed = merges(&sb);
+        assert!(!proposed.is_empty(), "{name}: the demo CRM has duplicates");
+        let clustered: usize = proposed.iter().map(|m| members(m).len()).sum();
+        let records = sb.crm_ids().len() as u64;
+        assert_eq!(
+            report_figure(&sb, "records.in_cluster"),
+            Some((clustered as u64, records)),
+            "{name}"
+        );
+        assert_eq!(
+            report_figure(&sb, "clusters.cluster_count"),
+            Some((proposed.len() as u64, clustered as u64)),
+            "{name}"
+        );
+        let id = proposed[0]["id"].as_i64().unwrap().to_string();
+        sb.ok(&["duplicates", "reject", &id, "--by", "anna"]);
+        let all = proposed.len() as u64;
+        assert_eq!(
+            report_figure(&sb, "merges.merge_status.rejected"),
+            Some((1, all)),
+            "{name}"
+        );
+        assert_eq!(
+            report_figure(&sb, "merges.merge_status.proposed"),
+            Some((all - 1, all)),
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn a_job_without_duplicates_enabled_finds_none() {
     let sb = Sandbox::with_config(|c| c);
@@ -271,6 +319,11 @@ fn a_job_without_duplicates_enabled_finds_none() {
     assert!(merges(&sb).is_empty());
     let table = sb.ok(&["duplicates", "list"]);
     assert!(table.starts_with("id"), "{table}");
+    assert_eq!(
+        report_figure(&sb, "records.in_cluster"),
+        None,
+        "not looked for is no figure, not zero"
+    );
 }
 
 /// The CRM's answer to `sql`, one text value (or NULL) in a column `v`.
