@@ -66,6 +66,7 @@ const CRM_ORGANISATION_COLUMNS: &[(Field, &str)] = &[
     (Field::Phone, "phone"),
     (Field::Email, "email"),
     (Field::IndustryCode, "industry"),
+    (Field::Employees, "employees"),
     (Field::Status, "status"),
 ];
 
@@ -318,7 +319,7 @@ fn fill(conn: &mut SqliteConnection, data: &DemoData) -> QueryResult<()> {
             name TEXT NOT NULL,
             legal_form TEXT, street TEXT, house_no TEXT, zip TEXT, city TEXT, country TEXT,
             vat_id TEXT, lei TEXT, register_court TEXT, register_no TEXT,
-            website TEXT, phone TEXT, email TEXT, industry TEXT, status TEXT,
+            website TEXT, phone TEXT, email TEXT, industry TEXT, employees TEXT, status TEXT,
             updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
             updated_by TEXT NOT NULL DEFAULT 'crm-import'
         );

@@ -422,7 +422,41 @@ pub(crate) fn crm_organisation(rng: &mut Rng, reg: &Record, id: usize, rates: &R
     if rng.chance(rates.missing / 4) {
         v.insert(Field::City, "k.A.".into());
     }
+    if let Some(headcount) = headcount_as_typed(&reg.id) {
+        v.insert(Field::Employees, headcount);
+    }
     r
+}
+
+/// The headcount a CRM user typed for the firm behind register record `id`, in the forms
+/// people use (a count, `ca. 40`, a band, `1.250`, `k.A.`), or none. Chosen by a hash of
+/// the id, not by the random stream, so every other value stays as the seed made it; a
+/// firm's duplicates carry the same figure. Most firms are small, as in the German register.
+fn headcount_as_typed(id: &str) -> Option<String> {
+    // A stream of its own, seeded by the id (FNV-1a), mixed by the generator's splitmix.
+    let mut rng = Rng(id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    }));
+    let count = match rng.below(100) {
+        0..=59 => 1 + rng.below(9),
+        60..=84 => 10 + rng.below(40),
+        85..=95 => 50 + rng.below(200),
+        _ => 250 + rng.below(5000),
+    };
+    let band = match count {
+        0..=9 => "1-9",
+        10..=49 => "10-49",
+        50..=249 => "50-249",
+        _ => "250+",
+    };
+    Some(match rng.below(10) {
+        0 | 1 => return None,
+        2 => "k.A.".to_string(),
+        3 => format!("ca. {}", count.div_ceil(10) * 10),
+        4 => band.to_string(),
+        _ if count >= 1000 => format!("{}.{:03}", count / 1000, count % 1000),
+        _ => count.to_string(),
+    })
 }
 
 fn contact(rng: &mut Rng, n: usize) -> Record {

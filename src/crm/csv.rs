@@ -145,6 +145,17 @@ const HEADER_NAMES: &[(Field, &[&str])] = &[
         &["branche", "industry", "wz", "wz code"],
     ),
     (
+        Field::Employees,
+        &[
+            "mitarbeiter",
+            "anzahl mitarbeiter",
+            "beschaeftigte",
+            "employees",
+            "number of employees",
+            "numberofemployees",
+        ],
+    ),
+    (
         Field::FirstName,
         &["vorname", "first name", "firstname", "given name"],
     ),

@@ -23,6 +23,7 @@ pub mod policy;
 pub mod postcode;
 pub mod report;
 pub mod score;
+pub mod size;
 pub mod survivorship;
 pub mod tune;
 pub mod validate;

@@ -55,6 +55,9 @@ canonical_fields! {
     Phone => "phone",
     Email => "email",
     IndustryCode => "industry_code",
+    // Persons employed, as the CRM keeps it: a count or a band (`50-249`); the report's size
+    // segments read it.
+    Employees => "employees",
     Status => "status",
     FirstName => "first_name",
     LastName => "last_name",

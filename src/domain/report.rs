@@ -24,6 +24,7 @@ use super::normalise::{canonical_legal_form, e164};
 use super::picklist;
 use super::policy::Placeholders;
 use super::postcode::{self, PostcodeCheck};
+use super::size::{size_class, SizeClass};
 use super::validate::{self, VatCheck};
 
 /// The report's sections, in the order of the issue that asked for them.
@@ -176,12 +177,15 @@ pub enum Dimension {
     Region,
     /// The canonical legal form.
     LegalForm,
+    /// The EU size class of the headcount (`<10`, `10-49`, `50-249`, `250+`).
+    Size,
 }
 
 snake_names!(Dimension {
     Industry => "industry",
     Region => "region",
     LegalForm => "legal_form",
+    Size => "size",
 });
 
 /// The per-record figures of one segment.
@@ -385,7 +389,12 @@ fn merge_figures(merges: &[MergeStatus]) -> Vec<Figure> {
     out.0
 }
 
-const DIMENSIONS: [Dimension; 3] = [Dimension::Industry, Dimension::Region, Dimension::LegalForm];
+pub const DIMENSIONS: [Dimension; 4] = [
+    Dimension::Industry,
+    Dimension::Region,
+    Dimension::LegalForm,
+    Dimension::Size,
+];
 
 /// The field a dimension's key comes from; without it mapped there are no such segments.
 fn dimension_field(dimension: Dimension) -> Field {
@@ -393,6 +402,7 @@ fn dimension_field(dimension: Dimension) -> Field {
         Dimension::Industry => Field::IndustryCode,
         Dimension::Region => Field::Postcode,
         Dimension::LegalForm => Field::LegalForm,
+        Dimension::Size => Field::Employees,
     }
 }
 
@@ -445,7 +455,7 @@ struct Facts {
     /// Per channel (contacts): allowed, and on what ground.
     reach: Vec<(Channel, bool, Ground)>,
     /// Per dimension of [`DIMENSIONS`].
-    keys: [Option<String>; 3],
+    keys: [Option<String>; DIMENSIONS.len()],
     /// The record's cluster of duplicates, if it is in one.
     cluster: Option<String>,
 }
@@ -557,6 +567,9 @@ impl<'i, 'a> Context<'i, 'a> {
         let region =
             known(Field::Postcode).and_then(|v| postcode::bundesland(v, known(Field::Country)));
         let legal_form = known(Field::LegalForm).and_then(canonical_legal_form);
+        let size = known(Field::Employees)
+            .and_then(size_class)
+            .map(SizeClass::key);
         Facts {
             fill,
             invalid,
@@ -569,7 +582,7 @@ impl<'i, 'a> Context<'i, 'a> {
                 .into_iter()
                 .map(|v| (v.channel, v.allowed, v.ground))
                 .collect(),
-            keys: [industry, region, legal_form].map(|k| k.map(str::to_string)),
+            keys: [industry, region, legal_form, size].map(|k| k.map(str::to_string)),
             cluster: inputs
                 .duplicates
                 .and_then(|d| d.cluster_of.get(&record.id).cloned()),
@@ -1251,7 +1264,7 @@ mod tests {
     }
 
     #[test]
-    fn segments_break_the_figures_down_by_industry_region_and_legal_form() {
+    fn segments_break_the_figures_down_by_industry_region_legal_form_and_size() {
         let records = vec![
             org(
                 "1",
@@ -1260,6 +1273,7 @@ mod tests {
                     (Field::Postcode, "80331"),
                     (Field::LegalForm, "GmbH"),
                     (Field::City, "München"),
+                    (Field::Employees, "ca. 40"),
                 ],
             ),
             org(
@@ -1268,6 +1282,7 @@ mod tests {
                     (Field::IndustryCode, "Softwareentwicklung"),
                     (Field::Postcode, "20095"),
                     (Field::LegalForm, "gmbh"),
+                    (Field::Employees, "10-49"),
                 ],
             ),
             org(
@@ -1276,15 +1291,17 @@ mod tests {
                     (Field::IndustryCode, "10.71"),
                     (Field::Postcode, "80331"),
                     (Field::LegalForm, "AG"),
+                    (Field::Employees, "1.250"),
                 ],
             ),
-            org("4", &[]),
+            org("4", &[(Field::Employees, "k.A.")]),
         ];
         let fields = [
             Field::IndustryCode,
             Field::Postcode,
             Field::LegalForm,
             Field::City,
+            Field::Employees,
         ];
         let r = given(EntityKind::Organisation, &fields, records).report();
         let segment = |dimension, key: Option<&str>| {
@@ -1303,6 +1320,10 @@ mod tests {
             (Dimension::Region, None, 1),
             (Dimension::LegalForm, Some("GmbH"), 2),
             (Dimension::LegalForm, Some("AG"), 1),
+            // A placeholder is no headcount.
+            (Dimension::Size, Some("10-49"), 2),
+            (Dimension::Size, Some("250+"), 1),
+            (Dimension::Size, None, 1),
         ] {
             assert_eq!(
                 segment(dimension, key).records,

@@ -14,16 +14,16 @@ const CRM: &str = "
 DELETE FROM contacts;
 DELETE FROM organisations;
 INSERT INTO organisations (id, name, legal_form, street, house_no, zip, city, country, vat_id,
-    lei, register_court, register_no, website, phone, email, industry) VALUES
+    lei, register_court, register_no, website, phone, email, industry, employees) VALUES
  (1, 'Zebrafant Werkzeug GmbH', 'GmbH', 'Quellengasse', '7', '80331', 'München', 'DE',
   'DE136695976', '529900T8BM49AURSDO55', 'München', 'HRB 7042', 'zebrafant.example',
-  '089 123456', 'kontakt@zebrafant.example', '62.01'),
+  '089 123456', 'kontakt@zebrafant.example', '62.01', 'ca. 40'),
  (2, 'Okapiwerk Bäckerei', 'gmbh', 'Lindwurmgasse', '3', '80331', 'Hamburg', 'Deutschland',
-  'DE136695978', NULL, NULL, '7042', NULL, '123', 'info@okapiwerk', 'Bäckerei'),
+  'DE136695978', NULL, NULL, '7042', NULL, '123', 'info@okapiwerk', 'Bäckerei', '10-49'),
  (3, 'Quokkabau AG', 'AG', 'k.A.', NULL, '00000', 'Berlin', 'DE', NULL, NULL, NULL, 'HRB 99',
-  NULL, '-', NULL, '41.20'),
+  NULL, '-', NULL, '41.20', '1.250'),
  (4, 'Tapirhandel KG', 'KG', NULL, NULL, '20095', 'Hamburg', 'DE', NULL,
-  '529900T8BM49AURSDO56', NULL, NULL, NULL, NULL, 'tapir@handel.example', 'k.A.');
+  '529900T8BM49AURSDO56', NULL, NULL, NULL, NULL, 'tapir@handel.example', 'k.A.', 'k.A.');
 INSERT INTO contacts (id, organisation_id, salutation, title, first_name, last_name, role,
     email, phone) VALUES
  (1, 1, 'Herr', NULL, 'Xaver', 'Quirinus', 'Einkauf', 'xaver.quirinus@zebrafant.example',
@@ -151,6 +151,8 @@ fn the_report_counts_a_crm_built_with_known_figures_before_and_after_a_pass() {
                 ("country.mapped_to.DE", (1, 4)),
                 ("industry_code.in_list", (2, 3)),
                 ("industry_code.mapped_to.10.71", (1, 3)),
+                ("employees.filled", (3, 4)),
+                ("employees.placeholder", (1, 4)),
                 // Rows written just now by the test.
                 ("records.modified_within_30_days", (4, 4)),
             ],
@@ -164,6 +166,9 @@ fn the_report_counts_a_crm_built_with_known_figures_before_and_after_a_pass() {
             (("industry", "C"), 1),
             (("industry", "F"), 1),
             (("legal_form", "GmbH"), 2),
+            // Size classes from the headcount as typed: `ca. 40`, `10-49`, `1.250`.
+            (("size", "10-49"), 2),
+            (("size", "250+"), 1),
         ] {
             assert_eq!(
                 figure_in(&before, Some(segment), "legal_name.filled"),

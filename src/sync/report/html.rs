@@ -7,7 +7,7 @@ pub use crate::i18n::Lang;
 
 use crate::domain::model::MatchStatus;
 use crate::domain::picklist;
-use crate::domain::report::{Dimension, Figure, Measure, Report, Section, Segment};
+use crate::domain::report::{Dimension, Figure, Measure, Report, Section, Segment, DIMENSIONS};
 
 /// The label of `key` (a section, measure, field, status, channel, ground or page word);
 /// a key without one shows itself.
@@ -104,6 +104,7 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("register_number", "Registernummer", "Register number"),
     ("website", "Website", "Website"),
     ("industry_code", "Branche", "Industry"),
+    ("employees", "Beschäftigte", "Employees"),
     ("status", "Status", "Status"),
     ("first_name", "Vorname", "First name"),
     ("last_name", "Nachname", "Last name"),
@@ -138,6 +139,7 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("industry", "Branche (WZ-Abschnitt)", "Industry (WZ section)"),
     ("region", "Bundesland (aus der PLZ)", "Bundesland (from the postcode)"),
     ("legal_form_dimension", "Rechtsform", "Legal form"),
+    ("size", "Größe (Beschäftigte, EU-KMU-Klassen)", "Size (persons employed, EU SME classes)"),
     ("no_key", "ohne Angabe", "not given"),
     ("pass", "Lauf", "Pass"),
     ("started", "Beginn", "Started"),
@@ -245,7 +247,7 @@ pub fn page(report: &Report, job: &str, lang: Lang) -> String {
                 }
                 @if !report.segments.is_empty() {
                     h2 { (l("segments")) }
-                    @for dimension in [Dimension::Industry, Dimension::Region, Dimension::LegalForm] {
+                    @for dimension in DIMENSIONS {
                         @let segments: Vec<&Segment> = report.segments.iter()
                             .filter(|s| s.dimension == dimension).collect();
                         @if !segments.is_empty() {
