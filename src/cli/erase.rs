@@ -36,8 +36,8 @@ pub async fn run(config: &Config, store: &Store, args: EraseArgs) -> anyhow::Res
                 r.record_id, r.job
             );
             println!(
-                "  removed: {} changes, {} statuses, {} matches, {} provenance, {} value suppressions, {} cached register answers",
-                p.changes, p.record_status, p.matches, p.provenance, p.value_suppressions, p.register_cache
+                "  removed: {} changes, {} statuses, {} matches, {} provenance, {} value suppressions, {} cached register answers, {} merges, {} cluster places and splits",
+                p.changes, p.record_status, p.matches, p.provenance, p.value_suppressions, p.register_cache, p.merges, p.duplicates
             );
             println!("  audit entries tombstoned: {}", r.audit_entries_tombstoned);
             if r.audit_entries_kept > 0 {

@@ -8,8 +8,8 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::{
-    changes, erased_subjects, erasures, matches, provenance, record_status, register_cache,
-    suppressions,
+    changes, duplicate_clusters, duplicate_splits, erased_subjects, erasures, matches, merges,
+    provenance, record_status, register_cache, suppressions,
 };
 use crate::db::AnyConnection;
 
@@ -98,10 +98,15 @@ pub struct Purged {
     pub provenance: usize,
     pub value_suppressions: usize,
     pub register_cache: usize,
+    /// Merges of a cluster the record was in: their golden values and undo data hold its
+    /// values.
+    pub merges: usize,
+    /// Its place in a cluster of duplicates and the pairs a steward split it from.
+    pub duplicates: usize,
 }
 
-/// Removes the record's changes, status, match, provenance and value suppressions in
-/// `jobs`, and the changes of those jobs (imports included) whose values contain one of
+/// Removes the record's changes, status, match, provenance, value suppressions, cluster
+/// places, splits and the merges of its clusters in `jobs`, and the changes of those jobs (imports included) whose values contain one of
 /// `needles`; returns the counts and the ids of the removed changes (their audit entries
 /// are redacted by the caller).
 pub fn purge_record(
@@ -170,5 +175,47 @@ pub fn purge_record(
             .filter(suppressions::record_id.eq(record_id)),
     )
     .execute(conn)?;
+    purged.merges += purge_merges(conn, jobs, record_id)?;
+    purged.duplicates += diesel::delete(
+        duplicate_clusters::table
+            .filter(duplicate_clusters::job.eq_any(jobs))
+            .filter(duplicate_clusters::record_id.eq(record_id)),
+    )
+    .execute(conn)?;
+    purged.duplicates += diesel::delete(
+        duplicate_splits::table
+            .filter(duplicate_splits::job.eq_any(jobs))
+            .filter(
+                duplicate_splits::record_a
+                    .eq(record_id)
+                    .or(duplicate_splits::record_b.eq(record_id)),
+            ),
+    )
+    .execute(conn)?;
     Ok((purged, change_ids))
+}
+
+/// Deletes the merges in `jobs` whose members include `record_id`, whatever their status:
+/// an applied one cannot be undone for an erased person anyway.
+fn purge_merges(conn: &mut AnyConnection, jobs: &[String], record_id: &str) -> QueryResult<usize> {
+    // LIKE narrows the rows (its wildcards may match more); the members list decides.
+    let quoted = serde_json::to_string(record_id).unwrap_or_default();
+    let rows: Vec<(i64, String)> = merges::table
+        .filter(merges::job.eq_any(jobs))
+        .filter(merges::members.like(format!("%{quoted}%")))
+        .select((merges::id, merges::members))
+        .load(conn)?;
+    let ids: Vec<i64> = rows
+        .into_iter()
+        .filter(|(_, members)| {
+            serde_json::from_str::<Vec<String>>(members)
+                .map_or(true, |m| m.iter().any(|id| id == record_id))
+        })
+        .map(|(id, _)| id)
+        .collect();
+    let mut purged = 0;
+    for chunk in ids.chunks(500) {
+        purged += diesel::delete(merges::table.filter(merges::id.eq_any(chunk))).execute(conn)?;
+    }
+    Ok(purged)
 }

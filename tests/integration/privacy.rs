@@ -394,6 +394,64 @@ fn an_erased_contact_stays_erased_and_the_audit_chain_verifies() {
 }
 
 #[test]
+fn erasing_a_contact_removes_the_merges_and_clusters_that_hold_his_values() {
+    for kind in StoreKind::both() {
+        let name = kind.name();
+        let sb = kind
+            .sandbox(|c| {
+                c + "\n[job.contacts.duplicates]\nenabled = true\nthreshold = 0.8\n\
+                         deactivate = { column = \"active\", value = \"0\" }\n"
+            })
+            .env("REFSYNC_PRIVACY_KEY", KEY);
+        // The first command creates the demo CRM; its contacts get a column to deactivate.
+        sb.ok(&["report", "--job", "contacts", "--format", "json"]);
+        sb.crm()
+            .batch_execute("ALTER TABLE contacts ADD COLUMN active TEXT NOT NULL DEFAULT '1'")
+            .unwrap();
+        sb.ok(&["run", "--once", "--job", "contacts"]);
+        // Contact 1 entered a second time: a cluster of two, a merge with his values.
+        sb.crm()
+            .batch_execute(
+                "INSERT INTO contacts (organisation_id, salutation, title, first_name, last_name, role, email, phone) \
+                 SELECT organisation_id, salutation, title, first_name, last_name, role, email, phone \
+                 FROM contacts WHERE id = 1",
+            )
+            .unwrap();
+        sb.ok(&["run", "--once", "--job", "contacts"]);
+        let holds_him = |merge: &Value| merge["members"].as_array().unwrap().contains(&"1".into());
+        let before = sb.json(&["duplicates", "list", "--all"]);
+        let before = before.as_array().unwrap();
+        let his = before.iter().filter(|m| holds_him(m)).count();
+        assert!(
+            his >= 1,
+            "{name}: a merge of contact 1 and his copy: {before:?}"
+        );
+        assert!(
+            before
+                .iter()
+                .any(|m| holds_him(m) && m.to_string().contains(EMAIL)),
+            "{name}: the golden record carries his e-mail"
+        );
+
+        let report = sb.json(&["erase", "1", "--job", "contacts"]);
+        assert_eq!(report["purged"]["merges"], his, "{name}: {report}");
+        assert!(
+            report["purged"]["duplicates"].as_u64().unwrap() >= 1,
+            "{name}: his place in the cluster: {report}"
+        );
+        let after = sb.json(&["duplicates", "list", "--all"]);
+        let after = after.as_array().unwrap();
+        assert_eq!(after.len(), before.len() - his, "{name}: other merges stay");
+        assert!(!after.iter().any(holds_him), "{name}");
+        assert!(
+            !after.iter().any(|m| m.to_string().contains(EMAIL)),
+            "{name}"
+        );
+        sb.ok(&["audit", "verify"]);
+    }
+}
+
+#[test]
 fn audit_verify_finds_values_swapped_under_a_redaction_mark() {
     let kind = StoreKind::Sqlite;
     let sb = sandbox(&kind);
