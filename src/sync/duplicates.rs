@@ -90,11 +90,22 @@ pub async fn decide(
                 };
                 let at = now();
                 let target = verdict.target();
-                // Said twice (a retry, two stewards agreeing): it stands, audited once.
-                if merge.status == target && !matches!(verdict, MergeVerdict::Split(_)) {
-                    return Ok(Ok(merge));
-                }
                 let members: Vec<String> = serde_json::from_str(&merge.members).unwrap_or_default();
+                // Said twice (a retry, two stewards agreeing): it stands, audited once. A
+                // split stands when each of its pairs is split already.
+                if merge.status == target {
+                    let said = match &verdict {
+                        MergeVerdict::Split(out) => {
+                            let known = clusters::splits(conn, &merge.job)?;
+                            split_pairs(&members, out)
+                                .is_ok_and(|pairs| pairs.iter().all(|p| known.contains(p)))
+                        }
+                        _ => true,
+                    };
+                    if said {
+                        return Ok(Ok(merge));
+                    }
+                }
                 let pairs = match &verdict {
                     MergeVerdict::Split(out) => match split_pairs(&members, out) {
                         Ok(pairs) => pairs,

@@ -31,7 +31,7 @@ use crate::store::status::{self as record_status, MatchRow};
 use crate::store::users::{self, Role, UserSummary};
 use crate::sync::apply::apply_approved;
 use crate::sync::consent::{self, ContactConsent, NewConsent};
-use crate::sync::duplicates::{self, MergeVerdict, MergeView};
+use crate::sync::duplicates::{self, MergeApplied, MergeVerdict, MergeView};
 use crate::sync::revert::{revert, RevertReport, Target};
 use crate::sync::review::{decide, Decided};
 
@@ -60,6 +60,9 @@ pub fn routes() -> Router<Arc<WebState>> {
         .route("/api/v1/duplicates/{id}", get(merge_detail))
         .route("/api/v1/duplicates/{id}/approve", post(approve_merge))
         .route("/api/v1/duplicates/{id}/reject", post(reject_merge))
+        .route("/api/v1/duplicates/{id}/split", post(split_merge))
+        .route("/api/v1/duplicates/{id}/revert", post(revert_merge))
+        .route("/api/v1/duplicates/apply", post(apply_merges))
         .route("/api/v1/decisions", post(decisions))
         .route("/api/v1/apply", post(apply))
         .route("/api/v1/revert", post(revert_target))
@@ -746,6 +749,59 @@ async fn reject_merge(
     Path(id): Path<i64>,
 ) -> ApiResult<MergeView> {
     decide_merge(&state, &actor, id, MergeVerdict::Reject).await
+}
+
+/// The records a steward takes out of a proposed merge's cluster.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SplitRequest {
+    records: Vec<String>,
+}
+
+async fn split_merge(
+    actor: Actor,
+    State(state): Shared,
+    Path(id): Path<i64>,
+    Body(request): Body<SplitRequest>,
+) -> ApiResult<MergeView> {
+    if request.records.is_empty() {
+        return Err(WebError::BadRequest(
+            "`records` names no record; list the ids to split out of the cluster".into(),
+        ));
+    }
+    decide_merge(&state, &actor, id, MergeVerdict::Split(request.records)).await
+}
+
+/// Writes the approved merges to the CRM (of `job`, where given), as `refsync duplicates
+/// apply` does.
+async fn apply_merges(
+    actor: Actor,
+    State(state): Shared,
+    Body(request): Body<ApplyRequest>,
+) -> ApiResult<Vec<MergeApplied>> {
+    actor.require(Role::Admin)?;
+    let config = state.config();
+    let applied =
+        duplicates::apply_approved(&config, &state.store, request.job.as_deref(), &actor.name)
+            .await?;
+    Ok(Json(applied))
+}
+
+/// Undoes an applied merge, as `refsync revert --merge` does; a record edited since is a
+/// conflict and the merge stays applied with the reason.
+async fn revert_merge(
+    actor: Actor,
+    State(state): Shared,
+    Path(id): Path<i64>,
+) -> ApiResult<MergeApplied> {
+    actor.require(Role::Admin)?;
+    if duplicates::show(&state.store, id).await?.is_none() {
+        return Err(WebError::NotFound(format!("no merge {id}")));
+    }
+    let config = state.config();
+    Ok(Json(
+        duplicates::revert(&config, &state.store, id, &actor.name).await?,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
