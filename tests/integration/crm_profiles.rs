@@ -234,3 +234,134 @@ fn odoo_contacts_whose_address_differs_from_their_companys_are_flagged() {
         .unwrap()
         .contains("organisation's address"));
 }
+
+#[derive(QueryableByName)]
+struct Partner {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    active: bool,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    parent_id: Option<i64>,
+}
+
+fn partner(pg: &mut PgConnection, id: i64) -> Partner {
+    sql_query("SELECT CAST(id AS BIGINT) AS id, active, CAST(parent_id AS BIGINT) AS parent_id FROM res_partner WHERE id = $1")
+        .bind::<BigInt, _>(id)
+        .get_result(pg)
+        .unwrap()
+}
+
+#[test]
+fn a_merge_of_odoo_companies_archives_the_copy_repoints_its_people_and_reverts_whole() {
+    let crm = odoo_database();
+    let mut pg = crm.connect();
+    // An active company with contact persons, entered a second time; one person was filed
+    // under the copy.
+    let original = count(
+        &mut pg,
+        "SELECT CAST(p.parent_id AS BIGINT) AS n FROM res_partner p JOIN res_partner c ON c.id = p.parent_id \
+         WHERE c.active GROUP BY p.parent_id ORDER BY count(*) DESC, p.parent_id LIMIT 1",
+    );
+    pg.batch_execute(&format!(
+        "INSERT INTO res_partner (name, is_company, street, zip, city, country_id, vat, company_registry, email, phone, website) \
+         SELECT name, is_company, street, zip, city, country_id, vat, company_registry, email, phone, website \
+         FROM res_partner WHERE id = {original};
+         UPDATE res_partner SET parent_id = (SELECT max(id) FROM res_partner) \
+         WHERE id = (SELECT min(id) FROM res_partner WHERE parent_id = {original});"
+    ))
+    .unwrap();
+    let copy = count(
+        &mut pg,
+        "SELECT CAST(max(id) AS BIGINT) AS n FROM res_partner WHERE is_company",
+    );
+    let person = count(
+        &mut pg,
+        &format!("SELECT CAST(id AS BIGINT) AS n FROM res_partner WHERE parent_id = {copy}"),
+    );
+    let sb = Sandbox::example("odoo", |c| {
+        c.replace(
+            "[job.odoo_companies.duplicates]\nenabled = false",
+            "[job.odoo_companies.duplicates]\nenabled = true",
+        )
+    })
+    .env("REFSYNC__CRM__ODOO__URL", &crm.url);
+    sb.ok(&["run", "--once", "--job", "odoo_companies"]);
+
+    let merges = sb.json(&["duplicates", "list", "--job", "odoo_companies"]);
+    let merge = merges
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| {
+            m["members"]
+                .as_array()
+                .unwrap()
+                .contains(&copy.to_string().into())
+        })
+        .unwrap_or_else(|| panic!("no merge holds the copy {copy}: {merges}"))
+        .clone();
+    let survivor: i64 = merge["golden"]["survivor"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let merged: Vec<i64> = merge["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().parse().unwrap())
+        .filter(|id| *id != survivor)
+        .collect();
+    assert!(merged.contains(&copy) || survivor == copy, "{merge}");
+    let people_before: Vec<(i64, Option<i64>)> = merged
+        .iter()
+        .chain([&survivor])
+        .flat_map(|company| {
+            sql_query("SELECT CAST(id AS BIGINT) AS id, active, CAST(parent_id AS BIGINT) AS parent_id FROM res_partner WHERE parent_id = $1")
+                .bind::<BigInt, _>(*company)
+                .load::<Partner>(&mut pg)
+                .unwrap()
+        })
+        .map(|p| (p.id, p.parent_id))
+        .collect();
+    assert!(people_before.iter().any(|(id, _)| *id == person));
+
+    let id = merge["id"].to_string();
+    sb.ok(&["duplicates", "approve", &id, "--by", "ben"]);
+    let out = sb.ok(&["duplicates", "apply", "--by", "ben"]);
+    assert!(out.contains("applied"), "{out}");
+    // Archived as Odoo's own merge wizard does, never deleted; every person of a merged
+    // company now belongs to the survivor.
+    for id in &merged {
+        assert!(!partner(&mut pg, *id).active, "company {id} archived");
+        assert_eq!(
+            count(
+                &mut pg,
+                &format!("SELECT count(*) AS n FROM res_partner WHERE parent_id = {id}")
+            ),
+            0
+        );
+    }
+    assert!(partner(&mut pg, survivor).active);
+    for (person, _) in &people_before {
+        assert_eq!(partner(&mut pg, *person).parent_id, Some(survivor));
+    }
+
+    sb.ok(&["revert", "--merge", &id, "--by", "ben"]);
+    for id in &merged {
+        assert!(partner(&mut pg, *id).active, "company {id} active again");
+    }
+    for (person, parent) in &people_before {
+        assert_eq!(
+            partner(&mut pg, *person).parent_id,
+            *parent,
+            "person {person} back with their company"
+        );
+    }
+    assert_eq!(
+        sb.json(&["duplicates", "show", &id])["status"],
+        "reverted",
+        "the merge is marked reverted"
+    );
+}
