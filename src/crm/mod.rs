@@ -105,13 +105,16 @@ pub trait CrmSource: Send + Sync {
     /// CRM keeps no such records.
     fn mapping(&self, kind: EntityKind) -> Option<&TableMapping>;
 
-    /// Up to `limit` records of `kind` after the first `offset`, in a stable order; with
-    /// `since`, only those modified at or after it (in the CRM's own time format).
+    /// Up to `limit` records of `kind` in the CRM's id order, after record `after` (from
+    /// the first without it); with `since`, only those modified at or after it (in the
+    /// CRM's own time format). Paged by key, not by offset: a page costs the same however
+    /// far a sweep has got, and a record added or removed meanwhile moves no other record
+    /// into or out of a page.
     fn read_batch<'a>(
         &'a self,
         kind: EntityKind,
         since: Option<&'a str>,
-        offset: usize,
+        after: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<Record>, CrmError>>;
 
@@ -150,12 +153,12 @@ pub trait CrmSource: Send + Sync {
     ) -> BoxFuture<'a, Result<MergeOutcome, CrmError>>;
 
     /// The named columns (not canonical fields, e.g. consent flags) of up to `limit`
-    /// records after the first `offset`, in a stable order.
+    /// records after record `after`, in id order as [`CrmSource::read_batch`] pages.
     fn read_columns<'a>(
         &'a self,
         kind: EntityKind,
         columns: &'a [String],
-        offset: usize,
+        after: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<RawRow>, CrmError>>;
 
@@ -236,6 +239,45 @@ pub fn unreachable(error: &CrmError) -> bool {
 
 /// Opens the CRM a job names. A demo CRM (`demo_data = true`) whose SQLite file does not
 /// exist yet is created and filled first.
+/// Every record of `kind`, page by page in id order: `each` gets each page.
+pub async fn for_each_page(
+    crm: &dyn CrmSource,
+    kind: EntityKind,
+    limit: usize,
+    mut each: impl FnMut(Vec<Record>),
+) -> Result<(), CrmError> {
+    let mut after: Option<String> = None;
+    loop {
+        let page = crm.read_batch(kind, None, after.as_deref(), limit).await?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        after = Some(last.id.clone());
+        each(page);
+    }
+}
+
+/// The named columns of every record of `kind`, page by page in id order.
+pub async fn for_each_column_page(
+    crm: &dyn CrmSource,
+    kind: EntityKind,
+    columns: &[String],
+    limit: usize,
+    mut each: impl FnMut(Vec<RawRow>),
+) -> Result<(), CrmError> {
+    let mut after: Option<String> = None;
+    loop {
+        let page = crm
+            .read_columns(kind, columns, after.as_deref(), limit)
+            .await?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        after = Some(last.id.clone());
+        each(page);
+    }
+}
+
 pub async fn open(name: &str, config: &CrmConfig) -> Result<Box<dyn CrmSource>, CrmError> {
     let CrmConfig::Sql(sql_config) = config;
     if sql_config.demo_data {

@@ -25,8 +25,9 @@ pub struct SqlCrm {
     name: String,
     config: SqlCrmConfig,
     db: Db,
-    /// PostgreSQL column types by (table, column): values are bound as text and cast to
+    /// Column types by (table, column). PostgreSQL's: values are bound as text and cast to
     /// them, so integer ids, booleans and timestamps compare natively (and use indexes).
+    /// SQLite's declared ones: only whether a column has none matters (see `id_bound`).
     types: HashMap<(String, String), String>,
 }
 
@@ -135,7 +136,8 @@ enum Selection<'a> {
     /// A page in id order, optionally only rows modified since a CRM time.
     Page {
         since: Option<&'a str>,
-        offset: usize,
+        /// The last id of the page before.
+        after: Option<&'a str>,
         limit: usize,
     },
     /// The rows with these ids.
@@ -188,17 +190,25 @@ impl SqlCrm {
             db,
             types: HashMap::new(),
         };
-        if crm.db.backend == Backend::Postgres {
+        // Column types: PostgreSQL's for casting bound text, SQLite's declared ones for the
+        // columns declared without any (see `id_bound`).
+        let types_sql = match crm.db.backend {
+            Backend::Postgres => Some(
+                "SELECT CAST(table_name AS TEXT) AS table_name, CAST(column_name AS TEXT) AS column_name, \
+                 CAST(data_type AS TEXT) AS data_type FROM information_schema.columns \
+                 WHERE table_schema = current_schema()",
+            ),
+            Backend::Sqlite => Some(
+                "SELECT m.name AS table_name, p.name AS column_name, p.type AS data_type \
+                 FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type IN ('table', 'view')",
+            ),
+            #[cfg(feature = "mysql")]
+            Backend::Mysql => None,
+        };
+        if let Some(sql) = types_sql {
             let rows: Vec<ColumnType> = crm
                 .db
-                .run(|conn| {
-                    diesel::sql_query(
-                        "SELECT CAST(table_name AS TEXT) AS table_name, CAST(column_name AS TEXT) AS column_name, \
-                         CAST(data_type AS TEXT) AS data_type FROM information_schema.columns \
-                         WHERE table_schema = current_schema()",
-                    )
-                    .load(conn)
-                })
+                .run(move |conn| diesel::sql_query(sql).load(conn))
                 .await
                 .map_err(|e| crm.db_error(e))?;
             crm.types = rows
@@ -325,6 +335,9 @@ impl SqlCrm {
     /// A bound value as the column's own type (PostgreSQL needs the cast; SQLite applies
     /// column affinity itself).
     fn typed(&self, table: &str, column: &str, placeholder: String) -> String {
+        if self.db.backend != Backend::Postgres {
+            return placeholder;
+        }
         match self.types.get(&(table.to_string(), column.to_string())) {
             Some(t)
                 if !matches!(
@@ -335,6 +348,24 @@ impl SqlCrm {
                 format!("CAST({placeholder} AS {t})")
             }
             _ => placeholder,
+        }
+    }
+
+    /// The bound id a page starts after, compared in the id column's own order. PostgreSQL
+    /// casts the text to the column's type, SQLite converts it by the column's affinity and
+    /// MySQL compares a number column as numbers — except a SQLite column declared without
+    /// a type: it keeps integers as integers and orders each before any text, so an
+    /// integer id is bound as one there.
+    fn id_bound(&self, table: &str, column: &str, after: &str, placeholder: String) -> String {
+        let untyped = self.db.backend == Backend::Sqlite
+            && self
+                .types
+                .get(&(table.to_string(), column.to_string()))
+                .is_some_and(String::is_empty);
+        if untyped && after.parse::<i64>().is_ok() {
+            format!("CAST({placeholder} AS INTEGER)")
+        } else {
+            self.typed(table, column, placeholder)
         }
     }
 
@@ -466,14 +497,23 @@ impl SqlCrm {
         let page = match selection {
             Selection::Page {
                 since,
-                offset,
+                after,
                 limit,
             } => {
                 if let (Some(since), Some(m)) = (since, &mapping.modified_column) {
                     let p = binds.push(Some(since.to_string()));
                     conditions.push(format!("{} >= {}", self.col(t, m), self.typed(t, m, p)));
                 }
-                format!(" LIMIT {limit} OFFSET {offset}")
+                if let Some(after) = after {
+                    let id = &mapping.id_column;
+                    let p = binds.push(Some(after.to_string()));
+                    conditions.push(format!(
+                        "{} > {}",
+                        self.col(t, id),
+                        self.id_bound(t, id, after, p)
+                    ));
+                }
+                format!(" LIMIT {limit}")
             }
             Selection::Ids(ids) => {
                 let marks: Vec<String> =
@@ -517,7 +557,7 @@ impl SqlCrm {
         &self,
         kind: EntityKind,
         columns: &[String],
-        offset: usize,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<RawRow>, CrmError> {
         let mapping = self.mapping(kind)?;
@@ -530,7 +570,7 @@ impl SqlCrm {
             .collect();
         let selection = Selection::Page {
             since: None,
-            offset,
+            after,
             limit,
         };
         let rows = self.read_slots(mapping, selection, &exprs).await?;
@@ -1097,14 +1137,14 @@ impl CrmSource for SqlCrm {
         &'a self,
         kind: EntityKind,
         since: Option<&'a str>,
-        offset: usize,
+        after: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<Record>, CrmError>> {
         Box::pin(self.read(
             kind,
             Selection::Page {
                 since,
-                offset,
+                after,
                 limit,
             },
         ))
@@ -1162,10 +1202,10 @@ impl CrmSource for SqlCrm {
         &'a self,
         kind: EntityKind,
         columns: &'a [String],
-        offset: usize,
+        after: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<RawRow>, CrmError>> {
-        Box::pin(self.read_raw(kind, columns, offset, limit))
+        Box::pin(self.read_raw(kind, columns, after, limit))
     }
 }
 
@@ -1233,6 +1273,47 @@ mod tests {
             field,
             expected: Some(expected.into()),
             new: Some(new.into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn pages_follow_the_id_columns_own_order_whatever_its_declared_type() {
+        // (declared type of the id, ids as inserted, the order a sweep must read them in)
+        let cases: &[(&str, &str, &[&str])] = &[
+            (
+                "INTEGER PRIMARY KEY",
+                "2, 10, 9, 1, 100",
+                &["1", "2", "9", "10", "100"],
+            ),
+            // Declared without a type: integers stay integers, and every one sorts before
+            // any text, so the id a page starts after must be bound as a number.
+            ("", "2, 10, 9, 1, 100", &["1", "2", "9", "10", "100"]),
+            (
+                "TEXT PRIMARY KEY",
+                "'b7', 'a1', 'c3', '10', '9'",
+                &["10", "9", "a1", "b7", "c3"],
+            ),
+        ];
+        for (declared, ids, order) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let values: Vec<String> = ids.split(", ").map(|id| format!("({id}, 'x')")).collect();
+            let crm = sqlite_crm(
+                &dir.path().join("crm.db"),
+                &format!(
+                    "CREATE TABLE orgs (id {declared}, name TEXT);
+                     INSERT INTO orgs (id, name) VALUES {};",
+                    values.join(", ")
+                ),
+                r#"columns = { legal_name = "name" }"#,
+            )
+            .await;
+            let mut read = Vec::new();
+            crate::crm::for_each_page(crm.as_ref(), EntityKind::Organisation, 2, |page| {
+                read.extend(page.into_iter().map(|r| r.id))
+            })
+            .await
+            .unwrap();
+            assert_eq!(read, *order, "id {declared:?}");
         }
     }
 

@@ -13,37 +13,42 @@ diesel::table! {
         next_offset -> BigInt,
         pass_id -> BigInt,
         updated_at -> Timestamp,
+        after_id -> Nullable<Text>,
     }
 }
 
-/// The record offset the next pass of `job` starts at; 0 for a fresh sweep.
-pub fn get(conn: &mut AnyConnection, job: &str) -> QueryResult<i64> {
-    Ok(job_resume::table
+/// Where an unfinished sweep of `job` stood: the records it had gone through and the id
+/// of the last one; `None` for a fresh sweep (or a row of an older version, which kept
+/// only a count: that sweep starts over).
+pub fn get(conn: &mut AnyConnection, job: &str) -> QueryResult<Option<(i64, String)>> {
+    let row: Option<(i64, Option<String>)> = job_resume::table
         .find(job)
-        .select(job_resume::next_offset)
+        .select((job_resume::next_offset, job_resume::after_id))
         .first(conn)
-        .optional()?
-        .unwrap_or(0))
+        .optional()?;
+    Ok(row.and_then(|(done, after)| Some((done, after?))))
 }
 
 pub fn save(
     conn: &mut AnyConnection,
     job: &str,
-    next_offset: i64,
+    (done, after): (i64, &str),
     pass_id: i64,
 ) -> QueryResult<()> {
     let at = now();
     crate::on_store_backend!(conn, c => diesel::insert_into(job_resume::table)
         .values((
             job_resume::job.eq(job),
-            job_resume::next_offset.eq(next_offset),
+            job_resume::next_offset.eq(done),
+            job_resume::after_id.eq(after),
             job_resume::pass_id.eq(pass_id),
             job_resume::updated_at.eq(at),
         ))
         .on_conflict(job_resume::job)
         .do_update()
         .set((
-            job_resume::next_offset.eq(next_offset),
+            job_resume::next_offset.eq(done),
+            job_resume::after_id.eq(after),
             job_resume::pass_id.eq(pass_id),
             job_resume::updated_at.eq(at),
         ))

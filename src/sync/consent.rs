@@ -474,15 +474,15 @@ pub async fn import_from_crm(
         ..Default::default()
     };
     let mut valid = Vec::new();
-    let mut offset = 0;
+    let mut after: Option<String> = None;
     loop {
         let rows = crm
-            .read_columns(EntityKind::Contact, &columns, offset, 1_000)
+            .read_columns(EntityKind::Contact, &columns, after.as_deref(), 1_000)
             .await?;
-        if rows.is_empty() {
+        let Some(last) = rows.last() else {
             break;
-        }
-        offset += rows.len();
+        };
+        after = Some(last.id.clone());
         for row in rows {
             for ((channel, column), value) in channels.iter().zip(&columns).zip(&row.values) {
                 let Some(value) = value.as_deref().filter(|v| !v.trim().is_empty()) else {

@@ -61,16 +61,18 @@ pub async fn explain(
 
     // The CRM is read in the pass's batches; without a stored model the first one fits
     // the model, as in a pass.
-    let mut offset = 0;
+    let mut after: Option<String> = None;
     let mut found = None;
     loop {
         let batch = crm
-            .read_batch(job.entity, None, offset, job.batch_size)
+            .read_batch(job.entity, None, after.as_deref(), job.batch_size)
             .await?;
-        if batch.is_empty() {
+        let Some(last) = batch.last() else {
             break;
-        }
-        if offset == 0 && job.matching.estimate && model_pass.is_none() {
+        };
+        let first = after.is_none();
+        after = Some(last.id.clone());
+        if first && job.matching.estimate && model_pass.is_none() {
             let mut lookups = register.candidates(job.entity, &batch).await;
             for candidates in lookups.iter_mut().flatten() {
                 plan.minimise(candidates);
@@ -78,7 +80,6 @@ pub async fn explain(
             let model = (&plan, &job.matching);
             fit(&mut scorer, model, &batch, &lookups, register.as_ref(), 0);
         }
-        offset += batch.len();
         if let Some(record) = batch.into_iter().find(|r| r.id == record_id) {
             found = Some(record);
             break;

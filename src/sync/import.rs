@@ -90,17 +90,12 @@ pub async fn run(
 
     // The CRM side is indexed once; the file is streamed past it.
     let mut records_all = Packer::default();
-    let mut offset = 0;
-    loop {
-        let batch = crm.read_batch(job.entity, None, offset, 5_000).await?;
-        if batch.is_empty() {
-            break;
-        }
-        offset += batch.len();
+    crate::crm::for_each_page(crm.as_ref(), job.entity, 5_000, |batch| {
         for r in &batch {
             records_all.push(r);
         }
-    }
+    })
+    .await?;
     let index = RecordIndex::new(records_all.finish(), Default::default());
     info!(crm_records = index.len(), file = %path.display(), "matching a list against the CRM and the register");
 

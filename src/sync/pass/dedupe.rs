@@ -11,6 +11,7 @@ use tracing::info;
 
 use super::PassContext;
 use crate::config::Config;
+use crate::crm;
 use crate::domain::cluster::Earlier;
 use crate::domain::model::{MergeStatus, Record};
 use crate::domain::score::Prepared;
@@ -179,16 +180,10 @@ pub(crate) async fn run(
 async fn read_all(pass: &PassContext<'_>) -> Result<Vec<Record>, SyncError> {
     let (kind, batch_size) = (pass.job.entity, pass.job.batch_size);
     let mut records = Vec::new();
-    loop {
-        let batch = pass
-            .crm
-            .read_batch(kind, None, records.len(), batch_size)
-            .await?;
-        if batch.is_empty() {
-            break;
-        }
-        records.extend(batch);
-    }
+    crm::for_each_page(pass.crm.as_ref(), kind, batch_size, |batch| {
+        records.extend(batch)
+    })
+    .await?;
     // A record merged into another is no one's duplicate any more: proposing it again would
     // undo the steward's merge.
     let Some(deactivate) = &pass.job.duplicates.deactivate else {
@@ -196,22 +191,14 @@ async fn read_all(pass: &PassContext<'_>) -> Result<Vec<Record>, SyncError> {
     };
     let columns = [deactivate.column.clone()];
     let mut merged = HashSet::new();
-    let mut offset = 0;
-    loop {
-        let rows = pass
-            .crm
-            .read_columns(kind, &columns, offset, batch_size)
-            .await?;
-        if rows.is_empty() {
-            break;
-        }
-        offset += rows.len();
+    crm::for_each_column_page(pass.crm.as_ref(), kind, &columns, batch_size, |rows| {
         merged.extend(
             rows.into_iter()
                 .filter(|r| r.values.first().and_then(|v| v.as_deref()) == Some(&deactivate.value))
                 .map(|r| r.id),
-        );
-    }
+        )
+    })
+    .await?;
     records.retain(|r| !merged.contains(&r.id));
     Ok(records)
 }

@@ -335,8 +335,8 @@ async fn run_stages(
         tally.add(in_flight.finish().await?);
         match front? {
             Some((outcomes, end)) => {
+                committed = end.done;
                 in_flight.start(&writer, outcomes, end);
-                committed = end;
             }
             None if stopping => {
                 warn!(
@@ -371,7 +371,7 @@ async fn next_outcomes(
     ctx: &persist::Context,
     (reader, vies, check_addresses): (&mut read::Reader, Option<&Vies>, bool),
     tally: &mut Tally,
-) -> Result<Option<(Vec<(Record, Outcome)>, usize)>, SyncError> {
+) -> Result<Option<(Vec<(Record, Outcome)>, read::Position)>, SyncError> {
     let at = Instant::now();
     let Some(batch) = reader.next(pass).await? else {
         return Ok(None);

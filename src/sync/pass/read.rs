@@ -19,9 +19,27 @@ pub(super) struct Reader {
     since: Option<String>,
     /// Whether this is a full pass: only a full pass that ends moves the full-pass time.
     full: bool,
-    offset: usize,
+    at: Position,
     newest_seen: Option<String>,
     ahead: VecDeque<(Vec<Record>, Triaged)>,
+}
+
+/// Where a sweep stands: how many records it has gone through, and the id of the last one
+/// (the CRM is paged by id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Position {
+    pub done: usize,
+    pub after: Option<String>,
+}
+
+impl Position {
+    /// The position after `records`, read from here.
+    fn past(&self, records: &[Record]) -> Position {
+        Position {
+            done: self.done + records.len(),
+            after: records.last().map(|r| r.id.clone()).or(self.after.clone()),
+        }
+    }
 }
 
 /// One batch as read: its records, the lookup stage's result where it was read ahead, and
@@ -29,7 +47,7 @@ pub(super) struct Reader {
 pub(super) struct Batch {
     pub records: Vec<Record>,
     pub looked_up: Option<Triaged>,
-    pub end: usize,
+    pub end: Position,
 }
 
 impl Reader {
@@ -49,18 +67,24 @@ impl Reader {
         }
         // A sweep an earlier pass left unfinished goes on after its last committed batch.
         let job = pass.job_name.to_string();
-        let offset = store.db.run(move |conn| resume::get(conn, &job)).await? as usize;
-        if offset > 0 {
-            info!(
-                pass = pass_id,
-                from_record = offset,
-                "resuming the sweep an earlier pass left unfinished"
-            );
-        }
+        let at = match store.db.run(move |conn| resume::get(conn, &job)).await? {
+            Some((done, after)) => {
+                info!(
+                    pass = pass_id,
+                    from_record = done,
+                    "resuming the sweep an earlier pass left unfinished"
+                );
+                Position {
+                    done: usize::try_from(done).unwrap_or(0),
+                    after: Some(after),
+                }
+            }
+            None => Position::default(),
+        };
         Ok(Reader {
             since,
             full,
-            offset,
+            at,
             newest_seen: None,
             ahead: VecDeque::new(),
         })
@@ -68,7 +92,7 @@ impl Reader {
 
     /// How many records the pass has gone through, counted from the start of the sweep.
     pub fn done(&self) -> usize {
-        self.offset
+        self.at.done
     }
 
     /// Reads batches ahead until `records` have been looked up (or the CRM has no more),
@@ -79,13 +103,13 @@ impl Reader {
         store: &Store,
         records: usize,
     ) -> Result<(Vec<Record>, Vec<crate::register::Lookup>), SyncError> {
-        let (mut at, mut sampled) = (self.offset, 0);
+        let (mut at, mut sampled) = (self.at.clone(), 0);
         while sampled < records {
-            let read = self.read_crm(pass, at).await?;
+            let read = self.read_crm(pass, &at).await?;
             if read.is_empty() {
                 break;
             }
-            at += read.len();
+            at = at.past(&read);
             let triaged = super::lookup::triage(pass, store, read.clone()).await?;
             sampled += triaged.to_look_up.len();
             self.ahead.push_back((read, triaged));
@@ -107,12 +131,12 @@ impl Reader {
     pub async fn next(&mut self, pass: &PassContext<'_>) -> Result<Option<Batch>, SyncError> {
         let (records, looked_up) = match self.ahead.pop_front() {
             Some((records, triaged)) => (records, Some(triaged)),
-            None => (self.read_crm(pass, self.offset).await?, None),
+            None => (self.read_crm(pass, &self.at).await?, None),
         };
         if records.is_empty() {
             return Ok(None);
         }
-        self.offset += records.len();
+        self.at = self.at.past(&records);
         let newest = records
             .iter()
             .filter_map(|r| r.modified.as_ref()?.at.clone())
@@ -121,15 +145,20 @@ impl Reader {
         Ok(Some(Batch {
             records,
             looked_up,
-            end: self.offset,
+            end: self.at.clone(),
         }))
     }
 
-    async fn read_crm(&self, pass: &PassContext<'_>, at: usize) -> Result<Vec<Record>, SyncError> {
+    async fn read_crm(
+        &self,
+        pass: &PassContext<'_>,
+        at: &Position,
+    ) -> Result<Vec<Record>, SyncError> {
         let job = pass.job;
+        let (since, after) = (self.since.as_deref(), at.after.as_deref());
         Ok(pass
             .crm
-            .read_batch(job.entity, self.since.as_deref(), at, job.batch_size)
+            .read_batch(job.entity, since, after, job.batch_size)
             .await?)
     }
 
@@ -156,13 +185,19 @@ impl Reader {
 pub(super) async fn committed(
     store: &Store,
     job: &str,
-    next: usize,
+    next: &Position,
     pass_id: i64,
 ) -> Result<(), SyncError> {
-    let (job, next) = (job.to_string(), next as i64);
+    let Some(after) = next.after.clone() else {
+        return Ok(());
+    };
+    let (job, done) = (
+        job.to_string(),
+        i64::try_from(next.done).unwrap_or(i64::MAX),
+    );
     store
         .db
-        .run(move |conn| resume::save(conn, &job, next, pass_id))
+        .run(move |conn| resume::save(conn, &job, (done, &after), pass_id))
         .await?;
     Ok(())
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use tokio_util::task::AbortOnDropHandle;
 
-use super::{apply, persist, read};
+use super::read::{self, Position};
+use super::{apply, persist};
 use crate::crm::CrmSource;
 use crate::domain::evaluate::Outcome;
 use crate::domain::model::{Field, Record};
@@ -43,7 +44,7 @@ impl Writer {
     async fn write(
         self,
         outcomes: Vec<(Record, Outcome)>,
-        end: usize,
+        end: Position,
     ) -> Result<Written, SyncError> {
         let mut written = Written::default();
         let at = Instant::now();
@@ -64,7 +65,7 @@ impl Writer {
         written.apply += at.elapsed();
 
         let at = Instant::now();
-        read::committed(&self.store, &self.ctx.job, end, self.ctx.pass_id).await?;
+        read::committed(&self.store, &self.ctx.job, &end, self.ctx.pass_id).await?;
         written.persist += at.elapsed();
         Ok(written)
     }
@@ -93,7 +94,7 @@ impl InFlight {
     }
 
     /// Starts writing a batch; the one before must be finished.
-    pub fn start(&mut self, writer: &Writer, outcomes: Vec<(Record, Outcome)>, end: usize) {
+    pub fn start(&mut self, writer: &Writer, outcomes: Vec<(Record, Outcome)>, end: Position) {
         debug_assert!(self.0.is_none(), "one batch in flight at most");
         let task = tokio::spawn(writer.clone().write(outcomes, end));
         self.0 = Some(AbortOnDropHandle::new(task));

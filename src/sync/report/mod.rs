@@ -143,15 +143,10 @@ pub async fn build(config: &Config, store: &Store, job_name: &str) -> Result<Rep
     };
     // Batch by batch: only what each record contributes is kept, not the record.
     let mut audit = Audit::new(&inputs);
-    let mut read = 0;
-    loop {
-        let batch = crm.read_batch(job.entity, None, read, READ_BATCH).await?;
-        if batch.is_empty() {
-            break;
-        }
-        read += batch.len();
-        audit.add(&batch);
-    }
+    crate::crm::for_each_page(crm.as_ref(), job.entity, READ_BATCH, |batch| {
+        audit.add(&batch)
+    })
+    .await?;
     Ok(audit.finish())
 }
 

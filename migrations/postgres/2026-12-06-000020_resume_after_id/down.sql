@@ -1,0 +1,1 @@
+ALTER TABLE job_resume DROP COLUMN after_id;
