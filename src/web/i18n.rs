@@ -8,7 +8,9 @@ use super::auth::cookie;
 
 pub const LANG_COOKIE: &str = "refsync_lang";
 
+use crate::i18n::Label;
 pub use crate::i18n::Lang;
+use crate::store::audit::AuditAction;
 
 impl Lang {
     /// The language a request asks for, and whether `?lang=` chose it (then the cookie is
@@ -41,6 +43,31 @@ impl Lang {
             .iter()
             .find(|(k, _, _)| *k == key)
             .map_or(key, |(_, de, en)| self.pick(de, en))
+    }
+}
+
+impl Label for AuditAction {
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            AuditAction::Applied => ("übernommen", "applied"),
+            AuditAction::Conflict => ("Konflikt", "conflict"),
+            AuditAction::ApplyFailed => ("Schreiben fehlgeschlagen", "write failed"),
+            AuditAction::Reverted => ("rückgängig gemacht", "reverted"),
+            AuditAction::Approved => ("genehmigt", "approved"),
+            AuditAction::Rejected => ("abgelehnt", "rejected"),
+            AuditAction::EditedAndApproved => ("geändert und genehmigt", "edited and approved"),
+            AuditAction::FlaggedWrong => ("Registerwert falsch", "register value wrong"),
+            AuditAction::MatchConfirmed => ("Zuordnung bestätigt", "match confirmed"),
+            AuditAction::MatchRejected => ("Zuordnung verworfen", "match rejected"),
+            AuditAction::ConsentRecorded => ("Einwilligung erfasst", "consent recorded"),
+            AuditAction::Erased => ("gelöscht", "erased"),
+            AuditAction::Retention => ("pseudonymisiert (Frist)", "pseudonymised (retention)"),
+            AuditAction::MergeApproved => ("Zusammenführung genehmigt", "merge approved"),
+            AuditAction::MergeRejected => ("Zusammenführung abgelehnt", "merge rejected"),
+            AuditAction::MergeSplit => ("Cluster geteilt", "cluster split"),
+            AuditAction::MergeApplied => ("zusammengeführt", "merged"),
+            AuditAction::MergeFailed => ("Zusammenführung fehlgeschlagen", "merge failed"),
+        }
     }
 }
 
@@ -185,9 +212,18 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("prev", "Zurück", "Previous"),
     (
         "shortcuts",
-        "Tasten: a = übernehmen, r = ablehnen, j/n = nächste, k = vorige",
-        "Keys: a = approve, r = reject, j/n = next, k = previous",
+        "Tasten: a = ganzen Datensatz übernehmen, r = ablehnen, j/n = nächster, k = voriger, o/Enter = öffnen",
+        "Keys: a = approve the whole record, r = reject it, j/n = next, k = previous, o/Enter = open",
     ),
+    ("approve_card", "Alles übernehmen", "Approve all"),
+    ("reject_card", "Alles ablehnen", "Reject all"),
+    ("order_most", "meiste Änderungen", "most changes"),
+    ("order_doubt", "unsicherste zuerst", "lowest confidence first"),
+    ("order_oldest", "älteste zuerst", "oldest first"),
+    ("state_flagged_wrong", "Registerwert als falsch markiert", "register value flagged wrong"),
+    ("state_reviewed", "schon abgelehnt", "rejected before"),
+    ("state_left_alone", "bleibt (Regel)", "left alone (policy)"),
+    ("records_shown", "Datensätze angezeigt", "records shown"),
     ("crm", "CRM", "CRM"),
     ("register", "Register", "Register"),
     (
@@ -238,6 +274,10 @@ const LABELS: &[(&str, &str, &str)] = &[
     ),
     ("values", "Werte im Vergleich", "Values side by side"),
     ("change", "Änderung", "Change"),
+    ("viewer", "Lesen", "viewer"),
+    ("steward", "Prüfen", "steward"),
+    ("admin", "Verwaltung", "admin"),
+    ("duplicates", "Dubletten", "Duplicates"),
 ];
 
 #[cfg(test)]
@@ -291,6 +331,18 @@ mod tests {
                 (*lang, *chosen),
                 "{uri} {headers:?}"
             );
+        }
+    }
+
+    #[test]
+    fn every_audit_action_reads_as_words_in_both_languages() {
+        for lang in [Lang::De, Lang::En] {
+            let mut seen = std::collections::BTreeSet::new();
+            for a in AuditAction::ALL {
+                let name = a.label(lang);
+                assert!(!name.is_empty() && !name.contains('_'), "{a:?}: {name}");
+                assert!(seen.insert(name), "`{name}` twice");
+            }
         }
     }
 

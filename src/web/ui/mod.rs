@@ -20,7 +20,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use super::html::{esc, page};
+use maud::html;
+
+use super::html::page;
 use super::i18n::{Lang, LANG_COOKIE};
 use super::{WebError, WebState};
 
@@ -95,14 +97,13 @@ impl Ui {
             WebError::Forbidden(_) => format!("{} ({error})", self.lang.t("forbidden")),
             other => other.to_string(),
         };
-        let body = format!(
-            "<p class=\"err\">{}</p><p><a href=\"/queue\">{}</a></p>",
-            esc(&text),
-            self.lang.t("queue")
-        );
+        let body = html! {
+            p.err { (text) }
+            p { a href="/queue" { (self.lang.t("queue")) } }
+        };
         self.html(
             error.status(),
-            page(self.lang, self.lang.t("error"), None, &body),
+            page(self.lang, self.lang.t("error"), None, body),
         )
     }
 
