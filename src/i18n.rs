@@ -234,18 +234,21 @@ pub fn grade_words(lang: Lang, grade: &str) -> String {
 
 /// A probability with at least two significant digits of its distance from certainty,
 /// so 0.9996 and 0.99999 do not both read `1.00`: 0.87 → `0.87`, 0.9996 → `0.99960`.
+/// Doubt below a millionth reads `> 0.999999`: more digits tell a steward nothing.
 pub fn probability(p: f64) -> String {
     if !p.is_finite() {
         return "–".to_string();
     }
     let p = p.clamp(0.0, 1.0);
     let rest = 1.0 - p;
-    let decimals = if rest <= 0.0 {
-        2
-    } else {
-        // The first significant digit of 1 - p sits at decimal -floor(log10(rest)).
-        ((-rest.log10()).floor() as usize + 2).clamp(2, 9)
-    };
+    if rest == 0.0 {
+        return "1.00".to_string();
+    }
+    if rest < 5e-7 {
+        return "> 0.999999".to_string();
+    }
+    // The first significant digit of 1 - p sits at decimal -floor(log10(rest)).
+    let decimals = ((-rest.log10()).floor() as usize + 2).clamp(2, 6);
     format!("{p:.decimals$}")
 }
 
@@ -331,6 +334,7 @@ mod tests {
             (0.95, "0.950"),
             (0.9996, "0.99960"),
             (0.999_987, "0.999987"),
+            (0.999_999_99, "> 0.999999"),
             (1.0, "1.00"),
             (f64::NAN, "–"),
         ] {

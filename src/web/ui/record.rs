@@ -150,8 +150,7 @@ fn render(
             p {
                 (lang.t("score")) " " b id="probability" title=(m.score) { (probability(m.score)) }
                 @if let Some(b) = band { " · " (labelled(lang, b)) }
-                " · " (lang.t("grade")) " " span id="grade-words" { (grade_words(lang, &m.grade)) }
-                " " code id="grade" { (m.grade) }
+                " · " (lang.t("grade")) " " span id="grade" title=(m.grade) { (grade_words(lang, &m.grade)) }
                 " · " (lang.t("register")) " " (m.register_id)
             }
         }
