@@ -278,6 +278,28 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("steward", "Prüfen", "steward"),
     ("admin", "Verwaltung", "admin"),
     ("duplicates", "Dubletten", "Duplicates"),
+    (
+        "no_merges",
+        "Keine Zusammenführungen für diesen Filter.",
+        "No merges for this filter.",
+    ),
+    ("survivor", "bleibt", "survivor"),
+    ("records", "Datensätze", "Records"),
+    ("weakest_link", "schwächste Verbindung", "weakest link"),
+    ("look_closer", "genauer prüfen", "look closer"),
+    ("merge_title", "Dubletten: {name}", "Duplicates: {name}"),
+    ("golden", "Ergebnis", "Golden record"),
+    ("kept_from", "aus {record}", "from {record}"),
+    ("rule_survivor", "vom bleibenden Datensatz", "from the survivor"),
+    ("rule_most_recent", "zuletzt geändert", "most recent"),
+    ("rule_register_verified", "im Register bestätigt", "verified in the register"),
+    ("rule_longest", "am ausführlichsten", "longest"),
+    ("rule_non_placeholder", "kein Platzhalter", "not a placeholder"),
+    ("approve_merge", "Zusammenführen", "Merge"),
+    ("split_out", "Nicht dieselbe Firma/Person", "Not the same entity"),
+    ("split", "Abtrennen", "Split out"),
+    ("revert_merge", "Zusammenführung rückgängig machen", "Revert the merge"),
+    ("merge_reverted", "Zusammenführung rückgängig gemacht.", "Merge reverted."),
 ];
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! pass and CRM record ids.
 
 mod audit;
+mod duplicates;
 mod login;
 mod passes;
 mod queue;
@@ -41,6 +42,10 @@ pub fn routes() -> Router<Arc<WebState>> {
         .route("/audit", get(audit::show))
         .route("/admin/tune", get(tune::show))
         .route("/report", get(report::show))
+        .route("/duplicates", get(duplicates::list))
+        .route("/duplicates/{id}", get(duplicates::show))
+        .route("/duplicates/{id}/decide", post(duplicates::decide))
+        .route("/duplicates/{id}/revert", post(duplicates::revert))
 }
 
 /// The page language, and whether to remember it in a cookie.
