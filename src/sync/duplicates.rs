@@ -600,7 +600,7 @@ pub async fn members(config: &Config, merge: &MergeView) -> Result<Vec<Record>, 
             merge.members.iter().position(|m| m == id),
         )
     };
-    records.sort_by(|a, b| position(&a.id).cmp(&position(&b.id)));
+    records.sort_by_key(|r| position(&r.id));
     Ok(records)
 }
 
