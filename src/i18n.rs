@@ -70,6 +70,7 @@ impl Label for Field {
             Field::Phone => ("Telefon", "Phone"),
             Field::Email => ("E-Mail", "E-mail"),
             Field::IndustryCode => ("Branche", "Industry"),
+            Field::Employees => ("Beschäftigte", "Employees"),
             Field::Status => ("Status", "Status"),
             Field::FirstName => ("Vorname", "First name"),
             Field::LastName => ("Nachname", "Last name"),

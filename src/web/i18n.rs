@@ -278,6 +278,23 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("steward", "Prüfen", "steward"),
     ("admin", "Verwaltung", "admin"),
     ("duplicates", "Dubletten", "Duplicates"),
+    ("match_verdict", "Ist das dieselbe Firma/Person?", "Is this the same entity?"),
+    (
+        "no_verdict",
+        "Noch kein Urteil zu dieser Zuordnung.",
+        "No verdict on this match yet.",
+    ),
+    ("verdict_confirmed", "bestätigt", "confirmed"),
+    ("verdict_rejected", "verworfen", "rejected"),
+    ("confirm_match", "Ja, richtig zugeordnet", "Yes, the right match"),
+    ("reject_match", "Nein, falsch zugeordnet", "No, the wrong match"),
+    ("this_one", "Dieser ist es", "This is the one"),
+    (
+        "need_verdict",
+        "Zuordnungen ohne Urteil, die unsichersten zuerst",
+        "Matches without a verdict, least certain first",
+    ),
+    ("none_waiting", "Keine.", "None."),
     (
         "no_merges",
         "Keine Zusammenführungen für diesen Filter.",

@@ -246,7 +246,9 @@ async fn stewards_decide_merges_of_duplicates_side_by_side_and_admins_revert_the
 
         // Written to the CRM (`refsync duplicates apply`), then reverted by an admin from
         // the page.
-        server.sb.ok(&["duplicates", "apply", "--job", "organisations"]);
+        server
+            .sb
+            .ok(&["duplicates", "apply", "--job", "organisations"]);
         assert_eq!(status_of(id(0)).await, "applied", "{name}");
         let (status, _) = post_form(
             &server,
@@ -274,5 +276,98 @@ async fn stewards_decide_merges_of_duplicates_side_by_side_and_admins_revert_the
         );
         assert_eq!(status_of(id(0)).await, "reverted", "{name}");
         let _: Value = get_json(&server, &admin, "/api/v1/duplicates?status=all").await;
+    }
+}
+
+#[tokio::test]
+async fn stewards_judge_matches_on_the_record_page_and_the_tune_page_sends_them_there() {
+    for kind in StoreKind::both() {
+        let name = kind.name();
+        let server = Server::start(&kind);
+        let (viewer, steward, admin) = (
+            server.token("vera"),
+            server.token("stefan"),
+            server.token("anke"),
+        );
+        // The tune page lists the matches in the review band no one has judged.
+        let (status, html) = get_page(&server, &admin, "/admin/tune?job=organisations").await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        let waiting: Vec<String> = html
+            .split("id=\"unjudged\"")
+            .nth(1)
+            .unwrap_or("")
+            .split("href=\"/records/organisations/")
+            .skip(1)
+            .map(|t| t.split('#').next().unwrap().to_string())
+            .collect();
+        assert!(
+            !waiting.is_empty(),
+            "{name}: the demo has matches to judge: {html}"
+        );
+        let record = &waiting[0];
+        let page = format!("/records/organisations/{record}");
+        let (_, html) = get_page(&server, &steward, &page).await;
+        assert!(html.contains("Noch kein Urteil"), "{name}");
+        assert!(html.contains("id=\"confirmed-match\""), "{name}");
+
+        // Viewers and forged session forms are refused; nothing is stored.
+        let path = format!("{page}/verdict");
+        let (status, _) = post_form(
+            &server,
+            &Auth::Token(&viewer),
+            &path,
+            &[("verdict", "confirmed")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+        let cookie = session_cookie(&login(&server, "stefan", PASSWORD).await);
+        let (status, _) = post_form(
+            &server,
+            &Auth::Session(&cookie),
+            &path,
+            &[("verdict", "confirmed")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+        let (_, html) = get_page(&server, &steward, &page).await;
+        assert!(html.contains("Noch kein Urteil"), "{name}");
+
+        // A register record that is neither the match nor a candidate is refused by name.
+        let (status, html) = post_form(
+            &server,
+            &Auth::Token(&steward),
+            &path,
+            &[("verdict", "confirmed"), ("register", "NOT-A-CANDIDATE")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{name}");
+        assert!(html.contains("NOT-A-CANDIDATE"), "{name}: {html}");
+
+        // The steward confirms the match: the page says so, the tune page stops listing it
+        // and the audit log has it.
+        let (status, _) = post_form(
+            &server,
+            &Auth::Token(&steward),
+            &path,
+            &[("verdict", "confirmed")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{name}");
+        let (_, html) = get_page(&server, &steward, &page).await;
+        let verdicts = html.split("id=\"verdicts\"").nth(1).unwrap_or("");
+        assert!(
+            verdicts.contains("bestätigt") && verdicts.contains("stefan"),
+            "{name}: {html}"
+        );
+        let (_, html) = get_page(&server, &admin, "/admin/tune?job=organisations").await;
+        assert!(
+            !html.contains(&format!("href=\"{page}#match\"")),
+            "{name}: judged, yet still listed"
+        );
+        let audit = get_json(&server, &admin, "/api/v1/audit?actor=stefan").await;
+        assert!(
+            audit.to_string().contains("match_confirmed"),
+            "{name}: {audit}"
+        );
     }
 }

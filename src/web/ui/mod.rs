@@ -37,6 +37,7 @@ pub fn routes() -> Router<Arc<WebState>> {
         .route("/bulk", post(queue::bulk))
         .route("/records/{job}/{record_id}", get(record::show))
         .route("/records/{job}/{record_id}/consent", post(record::revoke))
+        .route("/records/{job}/{record_id}/verdict", post(record::judge))
         .route("/passes", get(passes::show))
         .route("/passes/{id}/undo", post(passes::undo))
         .route("/audit", get(audit::show))

@@ -14,10 +14,13 @@ use super::Ui;
 use crate::domain::consent::Channel;
 use crate::domain::model::{Band, ChangeStatus, EntityKind, MatchStatus};
 use crate::domain::score::Level;
+use crate::domain::tune::MatchVerdict;
 use crate::i18n::probability;
 use crate::i18n::{grade_words, Label};
 use crate::store::users::Role;
+use crate::store::verdicts::{self as stored_verdicts, VerdictRow};
 use crate::sync::consent::{self, ContactConsent};
+use crate::sync::verdicts::{self, Pair};
 use crate::web::api::{load_record, run_revocation, RecordView, RevocationRequest};
 use crate::web::auth::Actor;
 use crate::web::html::{field, hidden, labelled, opt, page, record_url};
@@ -47,6 +50,12 @@ pub async fn show(
             .get(&job)
             .is_some_and(|j| j.entity == EntityKind::Contact);
         let view = load_record(&state, job.clone(), record_id.clone(), live).await?;
+        let (j, r) = (job.clone(), record_id.clone());
+        let judged = state
+            .store
+            .db
+            .run(move |conn| stored_verdicts::of_record(conn, &j, &r))
+            .await?;
         // A contact's channels are shown even when the CRM cannot be read for them: the
         // reason then says so instead of the page failing.
         let consent = if is_contact {
@@ -58,7 +67,7 @@ pub async fn show(
         } else {
             None
         };
-        Ok::<_, WebError>(render(ui.lang, &actor, &view, consent.as_ref()))
+        Ok::<_, WebError>(render(ui.lang, &actor, &view, &judged, consent.as_ref()))
     }
     .await;
     ui.page(result)
@@ -126,6 +135,7 @@ fn render(
     lang: Lang,
     actor: &Actor,
     view: &RecordView,
+    judged: &[VerdictRow],
     consent: Option<&Result<ContactConsent, String>>,
 ) -> String {
     let e = &view.explanation;
@@ -154,9 +164,10 @@ fn render(
                 " · " (lang.t("register")) " " (m.register_id)
             }
         }
+        (match_verdict(lang, actor, view, judged))
         (side_by_side(lang, e))
         (comparisons(lang, e))
-        (candidates(lang, view))
+        (candidates(lang, actor, view))
         @if let Some(consent) = consent { (consent_section(lang, actor, view, consent)) }
         (changes(lang, actor, view))
         (history(lang, view))
@@ -164,6 +175,97 @@ fn render(
     let title =
         entity_name(e).unwrap_or_else(|| format!("{} {}", lang.t("record"), view.record_id));
     page(lang, &title, Some(actor), body)
+}
+
+/// The stewards' verdicts on this record's match, and for stewards the buttons to give
+/// one: they are the evidence `refsync tune` and the tune page weigh thresholds with.
+fn match_verdict(lang: Lang, actor: &Actor, view: &RecordView, judged: &[VerdictRow]) -> Markup {
+    let steward = actor.role >= Role::Steward;
+    html! {
+        @if view.matched.is_some() || !judged.is_empty() || steward {
+            h2 id="match" { (lang.t("match_verdict")) }
+            @if judged.is_empty() {
+                p id="verdicts" { (lang.t("no_verdict")) }
+            } @else {
+                ul id="verdicts" {
+                    @for v in judged {
+                        li {
+                            (v.register_id) ": "
+                            b title=(v.verdict) {
+                                @match v.verdict.parse::<MatchVerdict>() {
+                                    Ok(MatchVerdict::Confirmed) => (lang.t("verdict_confirmed")),
+                                    Ok(MatchVerdict::Rejected) => (lang.t("verdict_rejected")),
+                                    Err(_) => (v.verdict),
+                                }
+                            }
+                            " · " (v.decided_by) " · " (v.decided_at.format("%Y-%m-%d %H:%M"))
+                        }
+                    }
+                }
+            }
+            @if steward && view.matched.is_some() {
+                p {
+                    (verdict_form(lang, actor, view, MatchVerdict::Confirmed, None, "confirm_match"))
+                    " "
+                    (verdict_form(lang, actor, view, MatchVerdict::Rejected, None, "reject_match"))
+                }
+            }
+        }
+    }
+}
+
+/// A form giving `verdict` on the record's match, or on candidate `register_id`.
+fn verdict_form(
+    lang: Lang,
+    actor: &Actor,
+    view: &RecordView,
+    verdict: MatchVerdict,
+    register_id: Option<&str>,
+    label: &'static str,
+) -> Markup {
+    html! {
+        form method="post" action={ (record_url(&view.job, &view.record_id)) "/verdict" } class="inline" {
+            (hidden("csrf", actor.csrf()))
+            (hidden("verdict", verdict.as_str()))
+            @if let Some(id) = register_id { (hidden("register", id)) }
+            button id={ (verdict.as_str()) "-" (register_id.unwrap_or("match")) } { (lang.t(label)) }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VerdictForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    verdict: MatchVerdict,
+    #[serde(default)]
+    register: Option<String>,
+}
+
+/// A steward confirms or rejects the match (or names another candidate as the right one),
+/// then sees the record again.
+pub async fn judge(
+    ui: Ui,
+    actor: Actor,
+    State(state): State<Arc<WebState>>,
+    Path((job, record_id)): Path<(String, String)>,
+    Form(form): Form<VerdictForm>,
+) -> Response {
+    let outcome = async {
+        actor.require(Role::Steward)?;
+        actor.check_csrf(form.csrf.as_deref().unwrap_or(""))?;
+        let pair = Pair {
+            job: job.clone(),
+            record_id: record_id.clone(),
+            register_id: form.register.filter(|r| !r.trim().is_empty()),
+        };
+        Ok::<_, WebError>(verdicts::judge(&state.store, pair, form.verdict, &actor.name).await?)
+    }
+    .await;
+    match outcome {
+        Ok(_) => Redirect::to(&format!("{}#match", record_url(&job, &record_id))).into_response(),
+        Err(e) => ui.error(e),
+    }
 }
 
 fn side_by_side(lang: Lang, e: &Value) -> Markup {
@@ -270,7 +372,7 @@ fn comparisons(lang: Lang, e: &Value) -> Markup {
     }
 }
 
-fn candidates(lang: Lang, view: &RecordView) -> Markup {
+fn candidates(lang: Lang, actor: &Actor, view: &RecordView) -> Markup {
     let stored = view
         .explanation
         .get("candidates")
@@ -292,10 +394,16 @@ fn candidates(lang: Lang, view: &RecordView) -> Markup {
                 @for c in rows {
                     @let grade = c.get("grade").and_then(text).unwrap_or("");
                     @let score = c.get("score").and_then(Value::as_f64).unwrap_or(0.0);
+                    @let register_id = c.get("register_id").and_then(text).unwrap_or("");
                     tr {
-                        td { (c.get("register_id").and_then(text).unwrap_or("")) }
+                        td { (register_id) }
                         td title=(score) { (probability(score)) }
                         td title=(grade) { (grade_words(lang, grade)) }
+                        td {
+                            @if actor.role >= Role::Steward && view.candidates.is_none() {
+                                (verdict_form(lang, actor, view, MatchVerdict::Confirmed, Some(register_id), "this_one"))
+                            }
+                        }
                     }
                 }
             }

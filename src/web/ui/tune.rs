@@ -11,13 +11,18 @@ use serde::Deserialize;
 use super::{fill, Ui};
 use crate::domain::tune::chart::svg;
 use crate::domain::tune::{PairCounts, Point, Targets, Weights};
+use crate::i18n::probability;
 use crate::store::users::Role;
+use crate::store::verdicts;
 use crate::sync::tune::{report, TuneError, TuneReport};
 use crate::web::auth::Actor;
-use crate::web::html::page;
+use crate::web::html::{page, record_url};
 use crate::web::i18n::Lang;
 use crate::web::{WebError, WebState};
 use maud::{html, Markup, PreEscaped};
+
+/// How many matches waiting for a verdict the page links to.
+const UNJUDGED: i64 = 20;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct TuneQuery {
@@ -72,7 +77,29 @@ async fn render(
         Err(e @ TuneError::TooFewDecisions { .. }) => html! { p.err id="too-few" { (e) } },
         Err(TuneError::Store(e)) => return Err(WebError::internal(e)),
     };
-    let body = html! { (form(lang, &jobs, &job, &targets)) (outcome) };
+    let name = job.clone();
+    let waiting = state
+        .store
+        .db
+        .run(move |conn| verdicts::unjudged(conn, &name, UNJUDGED))
+        .await?;
+    let body = html! {
+        (form(lang, &jobs, &job, &targets))
+        (outcome)
+        h2 { (lang.t("need_verdict")) }
+        @if waiting.is_empty() {
+            p id="unjudged" { (lang.t("none_waiting")) }
+        } @else {
+            ul id="unjudged" {
+                @for m in &waiting {
+                    li {
+                        a href={ (record_url(&job, &m.record_id)) "#match" } { (m.record_id) }
+                        " · " span title=(m.score) { (probability(m.score)) }
+                    }
+                }
+            }
+        }
+    };
     Ok(page(lang, lang.t("tuning"), Some(actor), body))
 }
 
