@@ -488,10 +488,15 @@ pub fn of_groups(
     groups: &[RecordGroup],
 ) -> QueryResult<std::collections::HashMap<(String, String), Vec<ChangeRow>>> {
     let ids: Vec<&str> = groups.iter().map(|g| g.record_id.as_str()).collect();
+    let mut jobs: Vec<&str> = groups.iter().map(|g| g.job.as_str()).collect();
+    jobs.sort_unstable();
+    jobs.dedup();
+    // The jobs too, so the index on (job, record_id) finds the rows without a scan.
     let rows: Vec<ChangeRow> = narrowed(
         changes::table.select(ChangeRow::as_select()).into_boxed(),
         filter,
     )
+    .filter(changes::job.eq_any(jobs))
     .filter(changes::record_id.eq_any(ids))
     .order(changes::id)
     .load(conn)?;

@@ -75,7 +75,7 @@ const STYLE: &str = "
 body{font-family:system-ui,sans-serif;margin:0;color:#222}
 nav{background:#243b53;padding:.5em 1em}nav a,nav span{color:#fff;margin-right:1.2em;text-decoration:none}
 nav form{display:inline}nav button{background:none;border:1px solid #fff;color:#fff;cursor:pointer}
-main{padding:1em}table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
+main{padding:1em}table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 tr.sel{background:#fff3c4}.diff{background:#ffe0e0}.same{color:#666}.none{color:#999}
 .msg{background:#e3f9e5;padding:.5em;margin-bottom:1em}.err{background:#ffe0e0;padding:.5em}
 form.inline{display:inline}.filters label{margin-right:.8em}.counts span{margin-right:1em}
@@ -98,6 +98,8 @@ pub fn page(lang: Lang, title: &str, actor: Option<&Actor>, body: Markup) -> Str
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width";
+                // No icon: the browser would otherwise ask for /favicon.ico on every visit.
+                link rel="icon" href="data:,";
                 title { (title) " – refsync" }
                 style { (maud::PreEscaped(STYLE)) }
             }

@@ -588,6 +588,57 @@ async fn a_steward_clears_fifty_records_with_one_key_press_and_one_request_each(
     browser.close().await;
 }
 
+#[tokio::test]
+async fn a_steward_approves_a_merge_of_duplicates_and_an_admin_reverts_it() {
+    if !browser_available() {
+        return;
+    }
+    let server = Server::start_with(&StoreKind::Sqlite, crate::duplicates::enabled);
+    let admin_token = server.token("anke");
+    let merges = get_json(&server, &admin_token, "/api/v1/duplicates").await;
+    let id = merges[0]["id"].as_i64().expect("the demo has duplicates");
+    let status = |expected: &'static str| {
+        let (server, token) = (&server, &admin_token);
+        async move {
+            let merge = get_json(server, token, &format!("/api/v1/duplicates/{id}")).await;
+            assert_eq!(merge["status"], expected, "{merge}");
+        }
+    };
+    let browser = Driver::start().await;
+    let shots = screenshot_dir();
+
+    // From the navigation to the cluster, side by side; the steward merges.
+    browser.log_in(&server, "stefan").await;
+    browser.click("#nav-duplicates").await;
+    browser.click(&format!("#merge-{id} a")).await;
+    browser.find("#cluster").await;
+    browser.screenshot(&shots.join("duplicates.png")).await;
+    browser.click("#merge-approve").await;
+    browser
+        .wait_until("var s = document.querySelector('#merge-status'); return !!s && s.textContent === 'genehmigt';")
+        .await;
+    status("approved").await;
+
+    // Written to the CRM, the admin undoes it from the same page.
+    server
+        .sb
+        .ok(&["duplicates", "apply", "--job", "organisations"]);
+    status("applied").await;
+    browser.log_in(&server, "anke").await;
+    browser
+        .open(&server.url(&format!("/duplicates/{id}")))
+        .await;
+    assert_eq!(browser.text("#merge-status").await, "zusammengeführt");
+    browser.click("#merge-revert").await;
+    let message = browser.text("#message").await;
+    assert!(message.contains("rückgängig gemacht"), "{message}");
+    assert_eq!(browser.text("#merge-status").await, "rückgängig gemacht");
+    status("reverted").await;
+    let errors = browser.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    browser.close().await;
+}
+
 /// Values that would run if a page put them in as markup, in fields the demo proposes.
 const MARKUP: [(&str, &str); 2] = [
     ("street", "<script>window.__ran = 1</script>"),
