@@ -689,3 +689,52 @@ pub async fn bulk(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(ids: Option<&str>, id: Option<&str>, order: Option<&str>) -> QueueForm {
+        QueueForm {
+            ids: ids.map(str::to_string),
+            id: id.map(str::to_string),
+            order: order.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_card_decision_names_its_changes_and_a_field_decision_one() {
+        for (ids, id, want) in [
+            (Some("3,5, 8"), None, Ok(vec![3, 5, 8])),
+            (None, Some("7"), Ok(vec![7])),
+            (Some("3"), Some("4"), Ok(vec![3, 4])),
+            (Some("3,x"), None, Err("ids: `x` is not a change id")),
+            (Some(" "), None, Err("no change id: send `id` or `ids`")),
+            (None, None, Err("no change id: send `id` or `ids`")),
+        ] {
+            let got = form(ids, id, None).decided_ids().map_err(|e| e.to_string());
+            match want {
+                Ok(v) => assert_eq!(got, Ok(v), "{ids:?} {id:?}"),
+                Err(text) => assert!(
+                    got.as_ref().is_err_and(|e| e.contains(text)),
+                    "{ids:?} {id:?}: {got:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn the_order_is_most_changes_unless_the_steward_picks_another() {
+        for (asked, want) in [
+            (None, Some(RecordOrder::MostChanges)),
+            (Some(""), Some(RecordOrder::MostChanges)),
+            (Some("most"), Some(RecordOrder::MostChanges)),
+            (Some("doubt"), Some(RecordOrder::LowestConfidence)),
+            (Some("oldest"), Some(RecordOrder::Oldest)),
+            (Some("score"), None),
+        ] {
+            assert_eq!(form(None, None, asked).order().ok(), want, "{asked:?}");
+        }
+    }
+}
