@@ -30,6 +30,9 @@ use super::{WebError, WebState};
 pub fn routes() -> Router<Arc<WebState>> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/queue") }))
+        // No icon; an empty answer rather than a 404 in the console of pages that cannot
+        // say so themselves (the self-contained report).
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/queue", get(queue::show).post(queue::show))
