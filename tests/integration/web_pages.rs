@@ -371,3 +371,56 @@ async fn stewards_judge_matches_on_the_record_page_and_the_tune_page_sends_them_
         );
     }
 }
+
+#[tokio::test]
+async fn a_steward_names_another_candidate_as_the_right_one() {
+    for kind in StoreKind::both() {
+        let name = kind.name();
+        let server = Server::start(&kind);
+        let (steward, admin) = (server.token("stefan"), server.token("anke"));
+        // A record whose last pass kept candidates: an ambiguous one, or one not found with
+        // its best candidate.
+        let mut found = None;
+        for id in 1..=400 {
+            let (status, text) = get_page(
+                &server,
+                &admin,
+                &format!("/api/v1/records/organisations/{id}"),
+            )
+            .await;
+            if status != StatusCode::OK {
+                continue;
+            }
+            let view: Value = serde_json::from_str(&text).unwrap();
+            let kept = view["explanation"]["candidates"]
+                .as_array()
+                .and_then(|c| c.last())
+                .or(view["explanation"]["best"].get("candidate"));
+            if let Some(candidate) = kept {
+                found = Some((id, candidate["register_id"].as_str().unwrap().to_string()));
+                break;
+            }
+        }
+        let (id, register) = found.expect("the demo has a record with candidates kept");
+        let page = format!("/records/organisations/{id}");
+        let (_, html) = get_page(&server, &steward, &page).await;
+        assert!(
+            html.contains(&format!("id=\"confirmed-{register}\"")),
+            "{name}: a button naming the candidate: {html}"
+        );
+        let (status, body) = post_form(
+            &server,
+            &Auth::Token(&steward),
+            &format!("{page}/verdict"),
+            &[("verdict", "confirmed"), ("register", &register)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{name}: {body}");
+        let (_, html) = get_page(&server, &steward, &page).await;
+        let verdicts = html.split("id=\"verdicts\"").nth(1).unwrap_or("");
+        assert!(
+            verdicts.contains(&register) && verdicts.contains("bestätigt"),
+            "{name}: {html}"
+        );
+    }
+}

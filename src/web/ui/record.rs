@@ -373,12 +373,15 @@ fn comparisons(lang: Lang, e: &Value) -> Markup {
 }
 
 fn candidates(lang: Lang, actor: &Actor, view: &RecordView) -> Markup {
-    let stored = view
+    // An ambiguous record's candidates, or the best one of a record not found: either may
+    // be the right one after all, which a steward's verdict says.
+    let mut stored = view
         .explanation
         .get("candidates")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    stored.extend(view.explanation["best"].get("candidate").cloned());
     let live = view
         .candidates
         .as_ref()
