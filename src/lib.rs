@@ -10,7 +10,6 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod files;
-pub mod html_escape;
 pub mod i18n;
 pub mod matching;
 pub mod metrics;

@@ -104,7 +104,7 @@ impl Scored {
     }
 }
 
-fn short_name(field: Field) -> &'static str {
+pub fn short_name(field: Field) -> &'static str {
     match field {
         Field::LegalName => "name",
         Field::LegalForm => "form",

@@ -414,6 +414,108 @@ pub fn list(conn: &mut AnyConnection, filter: &ChangeFilter) -> QueryResult<Vec<
     q.load(conn)
 }
 
+/// A record with changes `filter` selects: how many, the lowest match probability among
+/// them, and its oldest one. The review queue shows one card per record.
+#[derive(Debug, Clone, PartialEq, Queryable)]
+pub struct RecordGroup {
+    pub job: String,
+    pub record_id: String,
+    pub changes: i64,
+    pub min_score: Option<f64>,
+    pub first_id: Option<i64>,
+}
+
+/// The order records are reviewed in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RecordOrder {
+    /// The records with the most changes first: one decision settles the most.
+    #[default]
+    MostChanges,
+    /// The least certain matches first: where a wrong match does the most harm.
+    LowestConfidence,
+    /// In the order they were proposed.
+    Oldest,
+}
+
+/// One page of the records with changes `filter` selects (its own offset and limit and
+/// sort are ignored), in `order`.
+pub fn record_groups(
+    conn: &mut AnyConnection,
+    filter: &ChangeFilter,
+    order: RecordOrder,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<RecordGroup>> {
+    use diesel::dsl::{count_star, min};
+    let grouped = changes::table
+        .group_by((changes::job, changes::record_id))
+        .select((
+            changes::job,
+            changes::record_id,
+            count_star(),
+            min(changes::score),
+            min(changes::id),
+        ))
+        .into_boxed();
+    let q = narrowed(grouped, filter);
+    let q = match order {
+        RecordOrder::MostChanges => q.order((count_star().desc(), min(changes::id))),
+        RecordOrder::LowestConfidence => q.order((min(changes::score), min(changes::id))),
+        RecordOrder::Oldest => q.order(min(changes::id)),
+    };
+    q.offset(offset).limit(limit).load(conn)
+}
+
+/// How many records have changes `filter` selects.
+pub fn count_records(conn: &mut AnyConnection, filter: &ChangeFilter) -> QueryResult<i64> {
+    // COUNT(DISTINCT job, record_id) is not portable; the pair joined by a tab (which no
+    // job name holds) counts the same in one scan.
+    let pair = changes::job.concat("\t").concat(changes::record_id);
+    narrowed(
+        changes::table
+            .select(diesel::dsl::count(pair).aggregate_distinct())
+            .into_boxed(),
+        filter,
+    )
+    .get_result(conn)
+}
+
+/// The changes `filter` selects of the records `groups` names, by (job, record id), each
+/// record's in id order.
+pub fn of_groups(
+    conn: &mut AnyConnection,
+    filter: &ChangeFilter,
+    groups: &[RecordGroup],
+) -> QueryResult<std::collections::HashMap<(String, String), Vec<ChangeRow>>> {
+    let ids: Vec<&str> = groups.iter().map(|g| g.record_id.as_str()).collect();
+    let mut jobs: Vec<&str> = groups.iter().map(|g| g.job.as_str()).collect();
+    jobs.sort_unstable();
+    jobs.dedup();
+    // The jobs too, so the index on (job, record_id) finds the rows without a scan.
+    let rows: Vec<ChangeRow> = narrowed(
+        changes::table.select(ChangeRow::as_select()).into_boxed(),
+        filter,
+    )
+    .filter(changes::job.eq_any(jobs))
+    .filter(changes::record_id.eq_any(ids))
+    .order(changes::id)
+    .load(conn)?;
+    let mut out: std::collections::HashMap<(String, String), Vec<ChangeRow>> =
+        std::collections::HashMap::new();
+    for row in rows {
+        // Another job may hold a record of the same id: keep only the groups asked for.
+        if groups
+            .iter()
+            .any(|g| g.job == row.job && g.record_id == row.record_id)
+        {
+            out.entry((row.job.clone(), row.record_id.clone()))
+                .or_default()
+                .push(row);
+        }
+    }
+    Ok(out)
+}
+
 /// How many changes `filter` selects, ignoring its offset and limit.
 pub fn count(conn: &mut AnyConnection, filter: &ChangeFilter) -> QueryResult<i64> {
     narrowed(

@@ -146,6 +146,25 @@ pub fn get_match(
         .optional()
 }
 
+/// The statuses and matches of some records of a job (the review queue's page of cards).
+pub fn of_records(
+    conn: &mut AnyConnection,
+    job: &str,
+    record_ids: &[&str],
+) -> QueryResult<(Vec<StatusRow>, Vec<MatchRow>)> {
+    let statuses = record_status::table
+        .filter(record_status::job.eq(job))
+        .filter(record_status::record_id.eq_any(record_ids))
+        .select(StatusRow::as_select())
+        .load(conn)?;
+    let found = matches::table
+        .filter(matches::job.eq(job))
+        .filter(matches::record_id.eq_any(record_ids))
+        .select(MatchRow::as_select())
+        .load(conn)?;
+    Ok((statuses, found))
+}
+
 /// Records per status, for summaries.
 pub fn count_by_status(
     conn: &mut AnyConnection,

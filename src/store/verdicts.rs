@@ -43,3 +43,39 @@ pub fn for_job(conn: &mut AnyConnection, job: &str) -> QueryResult<Vec<VerdictRo
         .select(VerdictRow::as_select())
         .load(conn)
 }
+
+/// The verdicts on one record's pairs, newest first.
+pub fn of_record(
+    conn: &mut AnyConnection,
+    job: &str,
+    record_id: &str,
+) -> QueryResult<Vec<VerdictRow>> {
+    match_verdicts::table
+        .filter(match_verdicts::job.eq(job))
+        .filter(match_verdicts::record_id.eq(record_id))
+        .order(match_verdicts::decided_at.desc())
+        .select(VerdictRow::as_select())
+        .load(conn)
+}
+
+/// Matches of a job that no steward has judged yet, the least certain first (where a
+/// verdict tells `tune` the most): the tune page sends stewards to them.
+pub fn unjudged(
+    conn: &mut AnyConnection,
+    job: &str,
+    limit: i64,
+) -> QueryResult<Vec<super::status::MatchRow>> {
+    use super::schema::matches;
+    use diesel::dsl::{exists, not};
+    matches::table
+        .filter(matches::job.eq(job))
+        .filter(not(exists(
+            match_verdicts::table
+                .filter(match_verdicts::job.eq(matches::job))
+                .filter(match_verdicts::record_id.eq(matches::record_id)),
+        )))
+        .order((matches::score, matches::record_id))
+        .limit(limit)
+        .select(super::status::MatchRow::as_select())
+        .load(conn)
+}

@@ -586,6 +586,24 @@ pub async fn show(store: &Store, id: i64) -> Result<Option<MergeView>, SyncError
     row.map(MergeView::try_from).transpose()
 }
 
+/// The records of a merge as the CRM holds them now, survivor first, then in the order the
+/// merge names them; a record the CRM no longer has is left out.
+pub async fn members(config: &Config, merge: &MergeView) -> Result<Vec<Record>, SyncError> {
+    let Some(job) = config.job.get(&merge.job) else {
+        return Err(SyncError::NoSuchJob(merge.job.clone()));
+    };
+    let crm = crate::crm::open(&job.crm, &config.crm[&job.crm]).await?;
+    let mut records = crm.read_by_ids(job.entity, &merge.members).await?;
+    let position = |id: &str| {
+        (
+            id != merge.golden.survivor,
+            merge.members.iter().position(|m| m == id),
+        )
+    };
+    records.sort_by_key(|r| position(&r.id));
+    Ok(records)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

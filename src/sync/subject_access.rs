@@ -3,15 +3,14 @@
 //! one document in JSON or HTML.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
+use maud::{html, Markup, DOCTYPE};
 use serde::Serialize;
 
 use super::consent::{self, ContactConsent};
 use super::SyncError;
 use crate::config::Config;
 use crate::domain::model::EntityKind;
-use crate::html_escape::escape;
 use crate::store::audit::{self, AuditFilter, AuditRow};
 use crate::store::changes::{self, ChangeFilter, ChangeRow};
 use crate::store::provenance::{self, ProvenanceRow};
@@ -123,154 +122,146 @@ pub async fn collect(
     })
 }
 
-fn table(html: &mut String, title: &str, headers: &[&str], rows: Vec<Vec<String>>) {
-    let _ = writeln!(html, "<h2>{}</h2>", escape(title));
-    if rows.is_empty() {
-        html.push_str("<p>None.</p>\n");
-        return;
-    }
-    html.push_str("<table>\n<tr>");
-    for h in headers {
-        let _ = write!(html, "<th>{}</th>", escape(h));
-    }
-    html.push_str("</tr>\n");
-    for row in rows {
-        html.push_str("<tr>");
-        for cell in row {
-            let _ = write!(html, "<td>{}</td>", escape(&cell));
+fn table(title: &str, headers: &[&str], rows: Vec<Vec<String>>) -> Markup {
+    html! {
+        h2 { (title) }
+        @if rows.is_empty() {
+            p { "None." }
+        } @else {
+            table {
+                tr { @for h in headers { th { (h) } } }
+                @for row in rows {
+                    tr { @for cell in row { td { (cell) } } }
+                }
+            }
         }
-        html.push_str("</tr>\n");
     }
-    html.push_str("</table>\n");
 }
 
 fn or_empty(v: &Option<String>) -> String {
     v.clone().unwrap_or_default()
 }
 
-/// The document as a self-contained HTML page; every value is escaped.
+/// The document as a self-contained HTML page; maud escapes every value.
 pub fn html(doc: &SubjectAccess) -> String {
-    let mut html = String::new();
     let title = format!("Data held about contact {} ({})", doc.contact_id, doc.crm);
-    let _ = write!(
-        html,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>{t}</title>\n\
-         <style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:2px 6px;text-align:left}}</style></head>\n\
-         <body>\n<h1>{t}</h1>\n<p>Access request (Art. 15 GDPR), generated {at} UTC by refsync, job {job}.</p>\n",
-        t = escape(&title),
-        at = escape(&doc.generated_at.format("%Y-%m-%d %H:%M:%S").to_string()),
-        job = escape(&doc.job),
-    );
-    table(
-        &mut html,
-        "Values in the CRM",
-        &["field", "value"],
-        doc.crm_values
-            .iter()
-            .flatten()
-            .map(|(f, v)| vec![f.clone(), v.clone()])
-            .collect(),
-    );
     let c = &doc.consent;
-    let _ = write!(
-        html,
-        "<h2>Advertising consent</h2>\n<p>Judged as a {} contact: {}.</p>\n",
-        escape(c.audience.as_str()),
-        escape(&c.audience_reason)
-    );
-    table(
-        &mut html,
-        "Verdict per channel",
-        &["channel", "allowed", "reason"],
-        c.verdicts
-            .iter()
-            .map(|v| {
-                vec![
-                    v.channel.to_string(),
-                    if v.allowed { "yes" } else { "no" }.into(),
-                    v.reason.clone(),
-                ]
-            })
-            .collect(),
-    );
-    table(
-        &mut html,
-        "Consent records",
-        &["channel", "status", "given at", "source", "recorded by"],
-        c.records
-            .iter()
-            .map(|r| {
-                vec![
-                    r.channel.clone(),
-                    r.status.clone(),
-                    r.given_at.to_string(),
-                    r.source.clone(),
-                    r.recorded_by.clone(),
-                ]
-            })
-            .collect(),
-    );
-    table(
-        &mut html,
-        "Changes refsync proposed or made",
-        &["id", "field", "old", "new", "status", "source", "reason"],
-        doc.changes
-            .iter()
-            .map(|ch| {
-                vec![
-                    ch.id.to_string(),
-                    ch.field.clone(),
-                    or_empty(&ch.old_value),
-                    or_empty(&ch.new_value),
-                    ch.status.to_string(),
-                    ch.source.clone(),
-                    ch.reason.clone(),
-                ]
-            })
-            .collect(),
-    );
-    table(
-        &mut html,
-        "Audit log",
-        &["at", "who", "action", "field", "old", "new", "source"],
-        doc.audit
-            .iter()
-            .map(|a| {
-                vec![
-                    a.at.to_string(),
-                    a.actor.clone(),
-                    a.action.to_string(),
-                    or_empty(&a.field),
-                    or_empty(&a.old_value),
-                    or_empty(&a.new_value),
-                    or_empty(&a.source),
-                ]
-            })
-            .collect(),
-    );
-    table(
-        &mut html,
-        "Values refsync wrote into the CRM",
-        &["field", "value", "source", "register record", "written at"],
-        doc.provenance
-            .iter()
-            .map(|p| {
-                vec![
-                    p.field.clone(),
-                    or_empty(&p.value),
-                    p.source.clone(),
-                    p.register_id.clone(),
-                    p.written_at.to_string(),
-                ]
-            })
-            .collect(),
-    );
-    table(
-        &mut html,
-        "Sources",
-        &["source"],
-        doc.sources.iter().map(|s| vec![s.clone()]).collect(),
-    );
-    html.push_str("</body>\n</html>\n");
-    html
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) }
+                style { "body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 6px;text-align:left}" }
+            }
+            body {
+                h1 { (title) }
+                p {
+                    "Access request (Art. 15 GDPR), generated "
+                    (doc.generated_at.format("%Y-%m-%d %H:%M:%S")) " UTC by refsync, job " (doc.job) "."
+                }
+                (table(
+                    "Values in the CRM",
+                    &["field", "value"],
+                    doc.crm_values
+                        .iter()
+                        .flatten()
+                        .map(|(f, v)| vec![f.clone(), v.clone()])
+                        .collect(),
+                ))
+                h2 { "Advertising consent" }
+                p { "Judged as a " (c.audience.as_str()) " contact: " (c.audience_reason) "." }
+                (table(
+                    "Verdict per channel",
+                    &["channel", "allowed", "reason"],
+                    c.verdicts
+                        .iter()
+                        .map(|v| {
+                            vec![
+                                v.channel.to_string(),
+                                if v.allowed { "yes" } else { "no" }.into(),
+                                v.reason.clone(),
+                            ]
+                        })
+                        .collect(),
+                ))
+                (table(
+                    "Consent records",
+                    &["channel", "status", "given at", "source", "recorded by"],
+                    c.records
+                        .iter()
+                        .map(|r| {
+                            vec![
+                                r.channel.clone(),
+                                r.status.clone(),
+                                r.given_at.to_string(),
+                                r.source.clone(),
+                                r.recorded_by.clone(),
+                            ]
+                        })
+                        .collect(),
+                ))
+                (table(
+                    "Changes refsync proposed or made",
+                    &["id", "field", "old", "new", "status", "source", "reason"],
+                    doc.changes
+                        .iter()
+                        .map(|ch| {
+                            vec![
+                                ch.id.to_string(),
+                                ch.field.clone(),
+                                or_empty(&ch.old_value),
+                                or_empty(&ch.new_value),
+                                ch.status.to_string(),
+                                ch.source.clone(),
+                                ch.reason.clone(),
+                            ]
+                        })
+                        .collect(),
+                ))
+                (table(
+                    "Audit log",
+                    &["at", "who", "action", "field", "old", "new", "source"],
+                    doc.audit
+                        .iter()
+                        .map(|a| {
+                            vec![
+                                a.at.to_string(),
+                                a.actor.clone(),
+                                a.action.to_string(),
+                                or_empty(&a.field),
+                                or_empty(&a.old_value),
+                                or_empty(&a.new_value),
+                                or_empty(&a.source),
+                            ]
+                        })
+                        .collect(),
+                ))
+                (table(
+                    "Values refsync wrote into the CRM",
+                    &["field", "value", "source", "register record", "written at"],
+                    doc.provenance
+                        .iter()
+                        .map(|p| {
+                            vec![
+                                p.field.clone(),
+                                or_empty(&p.value),
+                                p.source.clone(),
+                                p.register_id.clone(),
+                                p.written_at.to_string(),
+                            ]
+                        })
+                        .collect(),
+                ))
+                (table(
+                    "Sources",
+                    &["source"],
+                    doc.sources.iter().map(|s| vec![s.clone()]).collect(),
+                ))
+            }
+        }
+    };
+    let mut out = page.into_string();
+    out.push('\n');
+    out
 }

@@ -8,7 +8,9 @@ use super::auth::cookie;
 
 pub const LANG_COOKIE: &str = "refsync_lang";
 
+use crate::i18n::Label;
 pub use crate::i18n::Lang;
+use crate::store::audit::AuditAction;
 
 impl Lang {
     /// The language a request asks for, and whether `?lang=` chose it (then the cookie is
@@ -41,6 +43,31 @@ impl Lang {
             .iter()
             .find(|(k, _, _)| *k == key)
             .map_or(key, |(_, de, en)| self.pick(de, en))
+    }
+}
+
+impl Label for AuditAction {
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            AuditAction::Applied => ("übernommen", "applied"),
+            AuditAction::Conflict => ("Konflikt", "conflict"),
+            AuditAction::ApplyFailed => ("Schreiben fehlgeschlagen", "write failed"),
+            AuditAction::Reverted => ("rückgängig gemacht", "reverted"),
+            AuditAction::Approved => ("genehmigt", "approved"),
+            AuditAction::Rejected => ("abgelehnt", "rejected"),
+            AuditAction::EditedAndApproved => ("geändert und genehmigt", "edited and approved"),
+            AuditAction::FlaggedWrong => ("Registerwert falsch", "register value wrong"),
+            AuditAction::MatchConfirmed => ("Zuordnung bestätigt", "match confirmed"),
+            AuditAction::MatchRejected => ("Zuordnung verworfen", "match rejected"),
+            AuditAction::ConsentRecorded => ("Einwilligung erfasst", "consent recorded"),
+            AuditAction::Erased => ("gelöscht", "erased"),
+            AuditAction::Retention => ("pseudonymisiert (Frist)", "pseudonymised (retention)"),
+            AuditAction::MergeApproved => ("Zusammenführung genehmigt", "merge approved"),
+            AuditAction::MergeRejected => ("Zusammenführung abgelehnt", "merge rejected"),
+            AuditAction::MergeSplit => ("Cluster geteilt", "cluster split"),
+            AuditAction::MergeApplied => ("zusammengeführt", "merged"),
+            AuditAction::MergeFailed => ("Zusammenführung fehlgeschlagen", "merge failed"),
+        }
     }
 }
 
@@ -185,9 +212,18 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("prev", "Zurück", "Previous"),
     (
         "shortcuts",
-        "Tasten: a = übernehmen, r = ablehnen, j/n = nächste, k = vorige",
-        "Keys: a = approve, r = reject, j/n = next, k = previous",
+        "Tasten: a = ganzen Datensatz übernehmen, r = ablehnen, j/n = nächster, k = voriger, o/Enter = öffnen",
+        "Keys: a = approve the whole record, r = reject it, j/n = next, k = previous, o/Enter = open",
     ),
+    ("approve_card", "Alles übernehmen", "Approve all"),
+    ("reject_card", "Alles ablehnen", "Reject all"),
+    ("order_most", "meiste Änderungen", "most changes"),
+    ("order_doubt", "unsicherste zuerst", "lowest confidence first"),
+    ("order_oldest", "älteste zuerst", "oldest first"),
+    ("state_flagged_wrong", "Registerwert als falsch markiert", "register value flagged wrong"),
+    ("state_reviewed", "schon abgelehnt", "rejected before"),
+    ("state_left_alone", "bleibt (Regel)", "left alone (policy)"),
+    ("records_shown", "Datensätze angezeigt", "records shown"),
     ("crm", "CRM", "CRM"),
     ("register", "Register", "Register"),
     (
@@ -238,6 +274,49 @@ const LABELS: &[(&str, &str, &str)] = &[
     ),
     ("values", "Werte im Vergleich", "Values side by side"),
     ("change", "Änderung", "Change"),
+    ("viewer", "Lesen", "viewer"),
+    ("steward", "Prüfen", "steward"),
+    ("admin", "Verwaltung", "admin"),
+    ("duplicates", "Dubletten", "Duplicates"),
+    ("match_verdict", "Ist das dieselbe Firma/Person?", "Is this the same entity?"),
+    (
+        "no_verdict",
+        "Noch kein Urteil zu dieser Zuordnung.",
+        "No verdict on this match yet.",
+    ),
+    ("verdict_confirmed", "bestätigt", "confirmed"),
+    ("verdict_rejected", "verworfen", "rejected"),
+    ("confirm_match", "Ja, richtig zugeordnet", "Yes, the right match"),
+    ("reject_match", "Nein, falsch zugeordnet", "No, the wrong match"),
+    ("this_one", "Dieser ist es", "This is the one"),
+    (
+        "need_verdict",
+        "Zuordnungen ohne Urteil, die unsichersten zuerst",
+        "Matches without a verdict, least certain first",
+    ),
+    ("none_waiting", "Keine.", "None."),
+    (
+        "no_merges",
+        "Keine Zusammenführungen für diesen Filter.",
+        "No merges for this filter.",
+    ),
+    ("survivor", "bleibt", "survivor"),
+    ("records", "Datensätze", "Records"),
+    ("weakest_link", "schwächste Verbindung", "weakest link"),
+    ("look_closer", "genauer prüfen", "look closer"),
+    ("merge_title", "Dubletten: {name}", "Duplicates: {name}"),
+    ("golden", "Ergebnis", "Golden record"),
+    ("kept_from", "aus {record}", "from {record}"),
+    ("rule_survivor", "vom bleibenden Datensatz", "from the survivor"),
+    ("rule_most_recent", "zuletzt geändert", "most recent"),
+    ("rule_register_verified", "im Register bestätigt", "verified in the register"),
+    ("rule_longest", "am ausführlichsten", "longest"),
+    ("rule_non_placeholder", "kein Platzhalter", "not a placeholder"),
+    ("approve_merge", "Zusammenführen", "Merge"),
+    ("split_out", "Nicht dieselbe Firma/Person", "Not the same entity"),
+    ("split", "Abtrennen", "Split out"),
+    ("revert_merge", "Zusammenführung rückgängig machen", "Revert the merge"),
+    ("merge_reverted", "Zusammenführung rückgängig gemacht.", "Merge reverted."),
 ];
 
 #[cfg(test)]
@@ -291,6 +370,18 @@ mod tests {
                 (*lang, *chosen),
                 "{uri} {headers:?}"
             );
+        }
+    }
+
+    #[test]
+    fn every_audit_action_reads_as_words_in_both_languages() {
+        for lang in [Lang::De, Lang::En] {
+            let mut seen = std::collections::BTreeSet::new();
+            for a in AuditAction::ALL {
+                let name = a.label(lang);
+                assert!(!name.is_empty() && !name.contains('_'), "{a:?}: {name}");
+                assert!(seen.insert(name), "`{name}` twice");
+            }
         }
     }
 

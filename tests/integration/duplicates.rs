@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::common::{stderr, Sandbox, StoreKind};
 
-fn enabled(config: String) -> String {
+pub(crate) fn enabled(config: String) -> String {
     config.replace("enabled = false\nthreshold", "enabled = true\nthreshold")
 }
 

@@ -34,4 +34,5 @@ mod vies;
 mod web_api;
 mod web_browser;
 mod web_limits;
+mod web_pages;
 mod web_server;

@@ -5,6 +5,9 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 pub use crate::i18n::Lang;
 
+use crate::domain::model::Field;
+use crate::i18n::Label;
+
 use crate::domain::model::MatchStatus;
 use crate::domain::picklist;
 use crate::domain::report::{Dimension, Figure, Measure, Report, Section, Segment, DIMENSIONS};
@@ -91,51 +94,12 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("opt_in_without_proof", "Opt-in ohne Double-Opt-in-Nachweis", "opt-in without double opt-in proof"),
     ("revoked", "widerrufen", "revoked"),
     ("erased", "gelöscht (Art. 17)", "erased (Art. 17)"),
-    ("legal_name", "Firmenname", "Legal name"),
-    ("legal_form", "Rechtsform", "Legal form"),
-    ("street", "Straße", "Street"),
-    ("house_number", "Hausnummer", "House number"),
-    ("postcode", "PLZ", "Postcode"),
-    ("city", "Ort", "City"),
-    ("country", "Land", "Country"),
-    ("vat_id", "USt-IdNr.", "VAT id"),
-    ("lei", "LEI", "LEI"),
-    ("register_court", "Registergericht", "Register court"),
-    ("register_number", "Registernummer", "Register number"),
-    ("website", "Website", "Website"),
-    ("industry_code", "Branche", "Industry"),
-    ("employees", "Beschäftigte", "Employees"),
-    ("status", "Status", "Status"),
-    ("first_name", "Vorname", "First name"),
-    ("last_name", "Nachname", "Last name"),
-    ("salutation", "Anrede", "Salutation"),
-    ("title_field", "Titel", "Title"),
-    ("role", "Funktion", "Role"),
-    ("organisation_id", "Organisation", "Organisation"),
-    ("organisation_name", "Organisationsname", "Organisation name"),
-    ("birth_date", "Geburtsdatum", "Birth date"),
-    ("other_names", "weitere Namen", "Other names"),
-    ("previous_names", "frühere Namen", "Previous names"),
-    ("legal_form_code", "Rechtsform-Code (ELF)", "Legal form code (ELF)"),
-    ("hq_street", "Sitz: Straße", "Head office: street"),
-    ("hq_postcode", "Sitz: PLZ", "Head office: postcode"),
-    ("hq_city", "Sitz: Ort", "Head office: city"),
-    ("hq_country", "Sitz: Land", "Head office: country"),
-    ("successor_lei", "LEI des Nachfolgers", "Successor LEI"),
-    ("successor_name", "Name des Nachfolgers", "Successor name"),
-    ("register_updated", "Registerstand", "Register updated"),
-    ("register_score", "Trefferwert des Registers", "Register's score"),
     ("records_subject", "Datensätze", "Records"),
     ("running", "läuft", "running"),
     ("succeeded", "erfolgreich", "succeeded"),
     ("degraded", "beeinträchtigt", "degraded"),
     ("failed", "fehlgeschlagen", "failed"),
     ("interrupted", "unterbrochen", "interrupted"),
-    ("ignore", "ignorieren", "ignore"),
-    ("fill_empty", "nur leere füllen", "fill empty"),
-    ("propose", "vorschlagen", "propose"),
-    ("overwrite", "überschreiben", "overwrite"),
-    ("overwrite_placeholder", "Platzhalter überschreiben", "overwrite placeholders"),
     ("industry", "Branche (WZ-Abschnitt)", "Industry (WZ section)"),
     ("region", "Bundesland (aus der PLZ)", "Bundesland (from the postcode)"),
     ("legal_form_dimension", "Rechtsform", "Legal form"),
@@ -235,8 +199,8 @@ pub fn page(report: &Report, job: &str, lang: Lang) -> String {
                                 tr { th { (l("field")) } th { (l("policy")) } th { (l("proposals")) } th { (l("hours")) } }
                                 @for load in &cost.by_field {
                                     tr {
-                                        td { (l(&field_key(&load.field))) }
-                                        td { (l(load.policy.as_str())) }
+                                        td { (subject_label(lang, &load.field)) }
+                                        td { (load.policy.label(lang)) }
                                         td { (load.proposals) }
                                         td { (decimal(load.hours, lang)) }
                                     }
@@ -271,19 +235,19 @@ fn shown(f: &Figure) -> bool {
     }
 }
 
-fn field_key(field: &str) -> String {
-    // `title` is the page's title; the field has its own key.
-    if field == "title" {
-        "title_field".into()
-    } else {
-        field.to_string()
+/// A subject or a field: canonical fields by the labels the review UI shares, anything
+/// else (a status, a channel) by this page's.
+fn subject_label(lang: Lang, subject: &str) -> String {
+    match subject.parse::<Field>() {
+        Ok(field) => field.label(lang).to_string(),
+        Err(_) => label(lang, subject),
     }
 }
 
 fn figure_label(f: &Figure, lang: Lang) -> String {
     let subject = match f.subject.as_str() {
         "records" => label(lang, "records_subject"),
-        s => label(lang, &field_key(s)),
+        s => subject_label(lang, s),
     };
     let measure = match f.measure {
         // The status itself is the label.
@@ -503,7 +467,7 @@ fn segment_table(segments: &[&Segment], dimension: Dimension, lang: Lang) -> Mar
 mod tests {
     use super::*;
     use crate::domain::consent::Channel;
-    use crate::domain::model::{EntityKind, Field, MergeStatus, PassOutcome, Policy};
+    use crate::domain::model::{EntityKind, MergeStatus, PassOutcome};
     use crate::domain::report::REFUSALS;
 
     fn report(figures: Vec<Figure>) -> Report {
@@ -530,11 +494,10 @@ mod tests {
         keys.extend(MatchStatus::ALL.iter().map(|s| s.to_string()));
         keys.extend(Channel::ALL.iter().map(|c| c.to_string()));
         keys.extend(REFUSALS.iter().map(|g| g.to_string()));
-        keys.extend(Field::ALL.iter().map(|f| field_key(f.as_str())));
         keys.extend(PassOutcome::ALL.iter().map(|o| o.to_string()));
         keys.extend(MergeStatus::ALL.iter().map(|m| m.to_string()));
         keys.extend(["clusters", "merges"].map(String::from));
-        keys.extend(Policy::ALL.iter().map(|p| p.to_string()));
+        // Fields and policies: crate::i18n's labels, tested there.
         for key in keys {
             assert!(
                 LABELS.iter().any(|(k, _, _)| *k == key),

@@ -11,8 +11,9 @@ use super::Ui;
 use crate::store::users::Role;
 use crate::web::api::{load_audit, AuditQuery};
 use crate::web::auth::Actor;
-use crate::web::html::{esc, page};
+use crate::web::html::page;
 use crate::web::WebState;
+use maud::html;
 
 /// The page's filters; numbers as text so an empty input means "any".
 #[derive(Debug, Default, Deserialize)]
@@ -45,33 +46,30 @@ pub async fn show(
             ..Default::default()
         };
         let rows = load_audit(&state, query.filter(Some(200))).await?;
-        let input = |name: &'static str, value: &Option<String>| {
-            format!(
-                "<label>{} <input name=\"{name}\" size=\"10\" value=\"{}\"></label>",
-                lang.t(name),
-                esc(value.as_deref().unwrap_or(""))
-            )
-        };
         let filters = export_query(&query);
-        let body = format!(
-            "<form method=\"get\" action=\"/audit\" class=\"filters\">{}{}{}{}<button>{}</button></form>\
-             <p>{}: <a id=\"export-csv\" href=\"/api/v1/audit?format=csv{filters}\">CSV</a> · \
-             <a href=\"/api/v1/audit?format=json{filters}\">JSON</a></p>{}",
-            input("job", &form.job),
-            input("pass", &form.pass),
-            input("change", &form.change),
-            input("actor", &form.actor),
-            lang.t("filter"),
-            lang.t("export"),
-            audit_table(lang, "audit", &rows),
-        );
-        Ok(page(lang, lang.t("audit"), Some(&actor), &body))
+        let body = html! {
+            form method="get" action="/audit" class="filters" {
+                @for (name, value) in [("job", &form.job), ("pass", &form.pass), ("change", &form.change), ("actor", &form.actor)] {
+                    label { (lang.t(name)) " " input name=(name) size="10" value=(value.as_deref().unwrap_or("")); }
+                }
+                button { (lang.t("filter")) }
+            }
+            p {
+                (lang.t("export")) ": "
+                a id="export-csv" href={ "/api/v1/audit?format=csv" (filters) } { "CSV" }
+                " · "
+                a href={ "/api/v1/audit?format=json" (filters) } { "JSON" }
+            }
+            (audit_table(lang, "audit", &rows))
+        };
+        Ok(page(lang, lang.t("audit"), Some(&actor), body))
     }
     .await;
     ui.page(result)
 }
 
-/// `&key=value` pairs of the filters set, for the export links (ids and names only).
+/// `&key=value` pairs of the filters set, for the export links (ids and names only;
+/// maud escapes the `&` in the attribute).
 fn export_query(query: &AuditQuery) -> String {
     use crate::web::html::path_segment;
     let mut out = String::new();
@@ -83,7 +81,7 @@ fn export_query(query: &AuditQuery) -> String {
     ];
     for (key, value) in pairs {
         if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
-            out.push_str(&format!("&amp;{key}={}", path_segment(v.trim())));
+            out.push_str(&format!("&{key}={}", path_segment(v.trim())));
         }
     }
     out

@@ -15,24 +15,21 @@ use tracing::info;
 use super::Ui;
 use crate::store::users;
 use crate::web::auth::{self, Actor, Via, COOKIE, SESSION_HOURS};
-use crate::web::html::{esc, page};
+use crate::web::html::page;
 use crate::web::{WebError, WebState};
+use maud::html;
 
 fn login_page(ui: Ui, status: StatusCode, message: Option<&str>) -> Response {
     let lang = ui.lang;
-    let note = message.map_or(String::new(), |m| {
-        format!("<p class=\"err\">{}</p>", esc(m))
-    });
-    let body = format!(
-        "{note}<form method=\"post\" action=\"/login\">\
-         <p><label>{} <input name=\"name\" id=\"name\" autocomplete=\"username\" required autofocus></label></p>\
-         <p><label>{} <input name=\"password\" id=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\
-         <p><button id=\"login\">{}</button></p></form>",
-        lang.t("user"),
-        lang.t("password"),
-        lang.t("login"),
-    );
-    ui.html(status, page(lang, lang.t("login"), None, &body))
+    let body = html! {
+        @if let Some(m) = message { p.err { (m) } }
+        form method="post" action="/login" {
+            p { label { (lang.t("user")) " " input name="name" id="name" autocomplete="username" required autofocus; } }
+            p { label { (lang.t("password")) " " input name="password" id="password" type="password" autocomplete="current-password" required; } }
+            p { button id="login" { (lang.t("login")) } }
+        }
+    };
+    ui.html(status, page(lang, lang.t("login"), None, body))
 }
 
 pub async fn form(ui: Ui) -> Response {

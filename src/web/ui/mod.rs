@@ -4,6 +4,7 @@
 //! pass and CRM record ids.
 
 mod audit;
+mod duplicates;
 mod login;
 mod passes;
 mod queue;
@@ -20,13 +21,18 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use super::html::{esc, page};
+use maud::html;
+
+use super::html::page;
 use super::i18n::{Lang, LANG_COOKIE};
 use super::{WebError, WebState};
 
 pub fn routes() -> Router<Arc<WebState>> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/queue") }))
+        // No icon; an empty answer rather than a 404 in the console of pages that cannot
+        // say so themselves (the self-contained report).
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/queue", get(queue::show).post(queue::show))
@@ -34,11 +40,16 @@ pub fn routes() -> Router<Arc<WebState>> {
         .route("/bulk", post(queue::bulk))
         .route("/records/{job}/{record_id}", get(record::show))
         .route("/records/{job}/{record_id}/consent", post(record::revoke))
+        .route("/records/{job}/{record_id}/verdict", post(record::judge))
         .route("/passes", get(passes::show))
         .route("/passes/{id}/undo", post(passes::undo))
         .route("/audit", get(audit::show))
         .route("/admin/tune", get(tune::show))
         .route("/report", get(report::show))
+        .route("/duplicates", get(duplicates::list))
+        .route("/duplicates/{id}", get(duplicates::show))
+        .route("/duplicates/{id}/decide", post(duplicates::decide))
+        .route("/duplicates/{id}/revert", post(duplicates::revert))
 }
 
 /// The page language, and whether to remember it in a cookie.
@@ -95,14 +106,13 @@ impl Ui {
             WebError::Forbidden(_) => format!("{} ({error})", self.lang.t("forbidden")),
             other => other.to_string(),
         };
-        let body = format!(
-            "<p class=\"err\">{}</p><p><a href=\"/queue\">{}</a></p>",
-            esc(&text),
-            self.lang.t("queue")
-        );
+        let body = html! {
+            p.err { (text) }
+            p { a href="/queue" { (self.lang.t("queue")) } }
+        };
         self.html(
             error.status(),
-            page(self.lang, self.lang.t("error"), None, &body),
+            page(self.lang, self.lang.t("error"), None, body),
         )
     }
 

@@ -1,6 +1,5 @@
 //! Passes: what each did, and for admins a form to undo one (after a confirmation).
 
-use std::fmt::Write;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -14,9 +13,10 @@ use crate::store::users::Role;
 use crate::sync::revert;
 use crate::web::api::{run_revert, RevertRequest};
 use crate::web::auth::Actor;
-use crate::web::html::{esc, hidden, page};
+use crate::web::html::{hidden, labelled, page};
 use crate::web::i18n::Lang;
 use crate::web::{WebError, WebState};
+use maud::html;
 
 pub async fn show(ui: Ui, actor: Actor, State(state): State<Arc<WebState>>) -> Response {
     ui.page(render(ui.lang, &actor, &state, None).await)
@@ -34,45 +34,35 @@ async fn render(
         .db
         .run(|conn| passes::list(conn, None, 100))
         .await?;
-    let mut body = message.map_or(String::new(), |m| {
-        format!("<p class=\"msg\" id=\"message\">{}</p>", esc(&m))
-    });
-    let _ = write!(
-        body,
-        "<table id=\"passes\"><tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr>",
-        lang.t("job"),
-        lang.t("started"),
-        lang.t("status"),
-        lang.t("read"),
-        lang.t("proposed"),
-        lang.t("applied"),
-    );
-    for p in &rows {
-        let undo = if actor.role >= Role::Admin && p.changes_applied > 0 {
-            format!(
-                "<form method=\"post\" action=\"/passes/{}/undo\" class=\"inline\">{}<button id=\"undo-{}\">{}</button></form>",
-                p.id,
-                hidden("csrf", actor.csrf()),
-                p.id,
-                lang.t("undo_pass"),
-            )
-        } else {
-            String::new()
-        };
-        let _ = write!(
-            body,
-            "<tr id=\"pass-{id}\"><td>{id}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{undo}</td></tr>",
-            esc(&p.job),
-            p.started_at.format("%Y-%m-%d %H:%M"),
-            esc(p.status.as_str()),
-            p.records_read,
-            p.changes_proposed,
-            p.changes_applied,
-            id = p.id,
-        );
-    }
-    body.push_str("</table>");
-    Ok(page(lang, lang.t("passes"), Some(actor), &body))
+    let body = html! {
+        @if let Some(m) = message { p.msg id="message" { (m) } }
+        table id="passes" {
+            tr {
+                th { "#" } th { (lang.t("job")) } th { (lang.t("started")) } th { (lang.t("status")) }
+                th { (lang.t("read")) } th { (lang.t("proposed")) } th { (lang.t("applied")) } th {}
+            }
+            @for p in &rows {
+                tr id={ "pass-" (p.id) } {
+                    td { (p.id) }
+                    td { (p.job) }
+                    td { (p.started_at.format("%Y-%m-%d %H:%M")) }
+                    td { (labelled(lang, p.status)) }
+                    td { (p.records_read) }
+                    td { (p.changes_proposed) }
+                    td { (p.changes_applied) }
+                    td {
+                        @if actor.role >= Role::Admin && p.changes_applied > 0 {
+                            form method="post" action={ "/passes/" (p.id) "/undo" } class="inline" {
+                                (hidden("csrf", actor.csrf()))
+                                button id={ "undo-" (p.id) } { (lang.t("undo_pass")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(lang, lang.t("passes"), Some(actor), body))
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,19 +86,36 @@ pub async fn undo(
         actor.require(Role::Admin)?;
         actor.check_csrf(&form.csrf)?;
         if form.confirm.is_none() {
-            let n = state.store.db.run(move |conn| revert::undoable(conn, id)).await?.len();
-            let text = fill(lang.t("confirm_undo"), &[("pass", id.to_string()), ("n", n.to_string())]);
-            let body = format!(
-                "<p id=\"confirm-text\">{}</p><form method=\"post\" action=\"/passes/{id}/undo\">{}{}<button id=\"confirm\">{}</button></form><p><a href=\"/passes\">{}</a></p>",
-                esc(&text),
-                hidden("csrf", actor.csrf()),
-                hidden("confirm", "1"),
-                lang.t("confirm"),
-                lang.t("cancel"),
+            let n = state
+                .store
+                .db
+                .run(move |conn| revert::undoable(conn, id))
+                .await?
+                .len();
+            let text = fill(
+                lang.t("confirm_undo"),
+                &[("pass", id.to_string()), ("n", n.to_string())],
             );
-            return Ok(page(lang, lang.t("undo_pass"), Some(&actor), &body));
+            let body = html! {
+                p id="confirm-text" { (text) }
+                form method="post" action={ "/passes/" (id) "/undo" } {
+                    (hidden("csrf", actor.csrf()))
+                    (hidden("confirm", "1"))
+                    button id="confirm" { (lang.t("confirm")) }
+                }
+                p { a href="/passes" { (lang.t("cancel")) } }
+            };
+            return Ok(page(lang, lang.t("undo_pass"), Some(&actor), body));
         }
-        let report = run_revert(&state, &actor, RevertRequest { change: None, pass: Some(id) }).await?;
+        let report = run_revert(
+            &state,
+            &actor,
+            RevertRequest {
+                change: None,
+                pass: Some(id),
+            },
+        )
+        .await?;
         let message = fill(
             lang.t("undone"),
             &[
