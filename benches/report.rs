@@ -5,7 +5,10 @@
 //! binary: wall time, records/s and peak memory (the process's high-water mark, VmHWM, as
 //! GNU time's `%M` reads it); medians over the runs.
 //!
-//!   cargo bench --bench report -- [--crm 100000] [--runs 3] [--seed 42]
+//!   cargo bench --bench report -- [--crm 100000] [--runs 3] [--seed 42] [--dir DIR]
+//!
+//! With `--dir` the CRM, register and store are made in DIR and kept; a later run with the
+//! same DIR times the reports again without generating the data or running the pass.
 //!
 //! The target: 1,000,000 records (`--crm 1000000`) in under 30 s.
 
@@ -24,6 +27,7 @@ struct Args {
     crm: usize,
     runs: usize,
     seed: u64,
+    dir: Option<std::path::PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -31,6 +35,7 @@ fn parse_args() -> Result<Args, String> {
         crm: 100_000,
         runs: 3,
         seed: 42,
+        dir: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -40,6 +45,7 @@ fn parse_args() -> Result<Args, String> {
             "--crm" => args.crm = number(value()?)?.max(1),
             "--runs" => args.runs = number(value()?)?.max(1),
             "--seed" => args.seed = number(value()?)? as u64,
+            "--dir" => args.dir = Some(value()?.into()),
             // cargo bench passes --bench to every bench target.
             "--bench" => {}
             other => return Err(format!("unknown argument {other}")),
@@ -57,26 +63,14 @@ fn main() {
         eprintln!("{TIME} is missing; install GNU time (Debian: time) to measure peak memory");
         std::process::exit(2);
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let work = dir.path();
-    let started = Instant::now();
-    let register = work.join("register.csv");
-    let crm = organisations(Profile::Medium, args.seed, args.crm, args.crm, &register);
-    create_crm(&work.join("crm.db"), crm);
-    write_config(
-        work,
-        &register,
-        &format!("sqlite://{}", work.join("store.db").display()),
-    );
-    println!(
-        "crm={} runs={} (data generated in {:.1} s)",
-        args.crm,
-        args.runs,
-        started.elapsed().as_secs_f64()
-    );
-
-    let (pass_s, pass_mib) = timed(work, &["run", "--once", "--job", "organisations"]);
-    println!("one pass first: {pass_s:.1} s, peak {pass_mib:.0} MiB");
+    let temp = tempfile::tempdir().expect("temp dir");
+    let work = args.dir.as_deref().unwrap_or(temp.path());
+    std::fs::create_dir_all(work).expect("the bench's folder");
+    if work.join("store.db").exists() {
+        println!("crm and store kept in {} from an earlier run", work.display());
+    } else {
+        prepare(work, &args);
+    }
 
     println!(
         "{:<6} {:>8} {:>10} {:>9} {:>10}",
@@ -108,6 +102,27 @@ fn main() {
             args.crm as f64 / wall
         );
     }
+}
+
+/// Generates the CRM and register into `work` and runs one pass over them.
+fn prepare(work: &Path, args: &Args) {
+    let started = Instant::now();
+    let register = work.join("register.csv");
+    let crm = organisations(Profile::Medium, args.seed, args.crm, args.crm, &register);
+    create_crm(&work.join("crm.db"), crm);
+    write_config(
+        work,
+        &register,
+        &format!("sqlite://{}", work.join("store.db").display()),
+    );
+    println!(
+        "crm={} runs={} (data generated in {:.1} s)",
+        args.crm,
+        args.runs,
+        started.elapsed().as_secs_f64()
+    );
+    let (pass_s, pass_mib) = timed(work, &["run", "--once", "--job", "organisations"]);
+    println!("one pass first: {pass_s:.1} s, peak {pass_mib:.0} MiB");
 }
 
 /// Runs refsync with `args` in `work` under GNU time: wall seconds and peak MiB.
