@@ -2,6 +2,7 @@
 //! its arguments, so it is tested with tables and property tests.
 
 pub mod blocking;
+pub mod check;
 pub mod cluster;
 pub mod comparison;
 pub mod consent;

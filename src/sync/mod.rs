@@ -3,6 +3,7 @@
 //! retention, consent.
 
 pub mod apply;
+pub mod check;
 pub mod consent;
 pub mod duplicates;
 pub mod erase;
