@@ -4,6 +4,8 @@
 //! scorer over candidates the caller found in its index. Nothing here reads or writes.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
@@ -13,7 +15,7 @@ use super::contact::{is_valid_email, standard_form};
 use super::decide::{decide, Decision, Thresholds};
 use super::diff::PlannedChange;
 use super::evaluate::{evaluate, History, Outcome, Plan};
-use super::model::{Band, ChangeKind, EntityKind, Field, MatchStatus, Policy, Record};
+use super::model::{snake_names, Band, ChangeKind, EntityKind, Field, MatchStatus, Policy, Record};
 use super::normalise::{canonical_legal_form, comparable, country_code, e164};
 use super::picklist;
 use super::policy::{Action, FieldRule};
@@ -41,6 +43,15 @@ pub enum ProblemKind {
     /// Free text where the CRM keeps a controlled list.
     NotInList,
 }
+
+snake_names!(ProblemKind {
+    InvalidIdentifier => "invalid_identifier",
+    ImpossibleEmail => "impossible_email",
+    InvalidPhone => "invalid_phone",
+    UnknownPostcode => "unknown_postcode",
+    PostcodeNotOfCity => "postcode_not_of_city",
+    NotInList => "not_in_list",
+});
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {

@@ -5,6 +5,7 @@ mod common;
 
 mod audit;
 mod bad_inputs;
+mod check;
 mod config_errors;
 mod conflict_guard;
 mod corrections;
