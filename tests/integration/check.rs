@@ -530,3 +530,102 @@ fn refsync_check_exits_2_on_bad_input_and_says_what_is_wrong() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no job `nope`"), "{}", stderr(&out));
 }
+
+/// The daemon's log lines, as they come.
+struct DaemonLog {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl DaemonLog {
+    fn start(sb: &Sandbox) -> DaemonLog {
+        use std::io::{BufRead, BufReader};
+        let mut child = sb
+            .command(&["daemon"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        DaemonLog { child, lines }
+    }
+
+    /// The next line logging `message` for which `also` holds, as JSON.
+    fn wait_for(&self, message: &str, also: impl Fn(&Value) -> bool) -> Value {
+        let mut seen = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_secs(60)) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if v["message"] == message && also(&v) {
+                    return v;
+                }
+            }
+            seen.push(line);
+        }
+        panic!("the daemon never logged {message:?}:\n{}", seen.join("\n"));
+    }
+}
+
+impl Drop for DaemonLog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_daemon_answers_from_indexes_it_rebuilds_after_each_pass_of_the_job() {
+    use diesel::connection::SimpleConnection;
+    // Organisations every two seconds; contacts not today.
+    let sb = Sandbox::with_config(|c| {
+        c.replace(
+            "schedule = \"0 30 2 * * *\"",
+            "schedule = \"*/2 * * * * *\"",
+        )
+        .replace("# listen = \"127.0.0.1:9187\"", "listen = \"127.0.0.1:0\"")
+    })
+    .env("REFSYNC__LOGGING__FORMAT", "json");
+    sb.ok(&["run", "--once"]);
+    add_user(&sb, "stefan", "steward");
+    let token = sb
+        .ok(&["user", "token", "create", "stefan", "--label", "test"])
+        .trim()
+        .to_string();
+    let daemon = DaemonLog::start(&sb);
+    let listening = daemon.wait_for("http listener started", |_| true);
+    let base = format!("http://{}", listening["address"].as_str().unwrap());
+    daemon.wait_for("check index built", |v| v["job"] == "organisations");
+
+    let lead = json!({ "job": "organisations", "record": {
+        "legal_name": "Quarzwerk Zyxwvut GmbH", "postcode": "80331", "city": "München" } });
+    let check = || async {
+        let response = client()
+            .post(format!("{base}/api/v1/check"))
+            .bearer_auth(&token)
+            .json(&lead)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json::<Value>().await.unwrap()
+    };
+    assert!(check().await["duplicates"].as_array().unwrap().is_empty());
+
+    // Someone enters it in the CRM; the next pass of the job rebuilds the index.
+    let entered = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    sb.crm()
+        .batch_execute(
+            "INSERT INTO organisations (id, name, zip, city, country, status) \
+             VALUES (9001, 'Quarzwerk Zyxwvut GmbH', '80331', 'München', 'DE', 'active')",
+        )
+        .unwrap();
+    daemon.wait_for("pass finished", |v| v.to_string().contains("organisations"));
+    daemon.wait_for("check index built", |v| v["job"] == "organisations");
+    let answer = check().await;
+    assert_eq!(answer["duplicates"][0]["id"], "9001", "{answer:#}");
+}
