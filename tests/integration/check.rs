@@ -633,3 +633,47 @@ async fn the_daemon_answers_from_indexes_it_rebuilds_after_each_pass_of_the_job(
     let answer = check().await;
     assert_eq!(answer["duplicates"][0]["id"], "9001", "{answer:#}");
 }
+
+#[test]
+fn an_erased_person_is_neither_checked_nor_stored() {
+    let sb = Sandbox::new().env("REFSYNC_PRIVACY_KEY", "a-privacy-key-for-the-tests");
+    sb.ok(&["run", "--once"]);
+    let crm = crm_values(&sb, "contacts", "1");
+    let email = crm["email"].as_str().unwrap().to_string();
+    sb.json(&["erase", "1", "--job", "contacts"]);
+    let proposed = |sb: &Sandbox| {
+        sb.json(&[
+            "review", "list", "--status", "proposed", "--limit", "100000",
+        ])
+        .as_array()
+        .unwrap()
+        .len()
+    };
+    let before = proposed(&sb);
+    let out = sb.ok(&[
+        "check",
+        "--job",
+        "contacts",
+        "--field",
+        &format!("email={email}"),
+        "--field",
+        "last_name=Unbekannt",
+        "--store",
+    ]);
+    let answer: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["erased"], true, "{answer:#}");
+    assert!(
+        answer["normalised"].as_object().unwrap().is_empty(),
+        "{answer:#}"
+    );
+    assert!(answer["duplicates"].as_array().unwrap().is_empty());
+    assert!(
+        answer["register"].is_null() && answer["stored"].is_null(),
+        "{answer:#}"
+    );
+    assert!(
+        !out.contains(&email),
+        "the answer repeats the erased address"
+    );
+    assert_eq!(proposed(&sb), before);
+}
