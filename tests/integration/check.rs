@@ -359,10 +359,7 @@ async fn a_contact_is_answered_with_a_verdict_per_channel() {
 #[tokio::test]
 async fn checks_beyond_a_tokens_rate_answer_429_with_retry_after_and_other_tokens_go_on() {
     let server = Server::start_with(&StoreKind::Sqlite, |c| {
-        c.replace(
-            "max_connections_per_address = 64",
-            "max_connections_per_address = 64\ncheck_per_second = 1",
-        )
+        c.replace("check_per_second = 50", "check_per_second = 1")
     });
     let (first, second) = (server.token("stefan"), server.token("anke"));
     let body = json!({ "job": "organisations", "record": { "legal_name": "Alpha GmbH" } })
