@@ -235,6 +235,10 @@ pub struct ListenerConfig {
     /// bursts of as many; more answer 429.
     #[serde(default = "default_check_per_second")]
     pub check_per_second: u32,
+    /// `/reconcile/{job}/register` without a token (the register's data only; the CRM
+    /// side always needs one).
+    #[serde(default)]
+    pub reconcile_public: bool,
 }
 
 fn default_check_per_second() -> u32 {
@@ -267,6 +271,7 @@ impl Default for ListenerConfig {
             body_timeout_secs: default_body_timeout_secs(),
             max_connections_per_address: default_max_connections_per_address(),
             check_per_second: default_check_per_second(),
+            reconcile_public: false,
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod packed;
 pub mod picklist;
 pub mod policy;
 pub mod postcode;
+pub mod reconcile;
 pub mod report;
 pub mod score;
 pub mod survivorship;

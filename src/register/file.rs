@@ -344,6 +344,10 @@ impl Register for FileRegister {
     fn term_frequencies(&self, kind: EntityKind) -> Option<Arc<TermFrequencies>> {
         Some(self.index.term_frequencies(kind))
     }
+
+    fn record(&self, id: &str) -> Option<Record> {
+        self.index.record(id)
+    }
 }
 
 #[cfg(test)]

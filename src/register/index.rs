@@ -4,6 +4,7 @@
 //! serves only from the job that asks. The records are held packed ([`PackedRecords`]) and
 //! made whole only when asked for.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use crate::domain::blocking::{BlockIndex, BlockingSettings, Rule};
@@ -23,6 +24,8 @@ pub struct RecordIndex {
     blocking: BlockingSettings,
     organisations: OnceLock<KindIndex>,
     contacts: OnceLock<KindIndex>,
+    /// Position of each record by id, built on the first lookup by id.
+    by_id: OnceLock<HashMap<Box<str>, u32>>,
 }
 
 impl RecordIndex {
@@ -32,6 +35,7 @@ impl RecordIndex {
             blocking,
             organisations: OnceLock::new(),
             contacts: OnceLock::new(),
+            by_id: OnceLock::new(),
         }
     }
 
@@ -91,6 +95,18 @@ impl RecordIndex {
             .into_iter()
             .filter_map(|i| self.records.get(i as usize))
             .collect()
+    }
+
+    /// The record with `id`, if there is one.
+    pub fn record(&self, id: &str) -> Option<Record> {
+        let ids = self.by_id.get_or_init(|| {
+            self.records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (Box::from(r.id), i as u32))
+                .collect()
+        });
+        self.records.get(*ids.get(id)? as usize)
     }
 
     /// How often each name, city and last name occurs among the records.

@@ -61,10 +61,10 @@ pub(crate) async fn index_crm(
 pub struct WarmJob {
     pub job_name: String,
     pub job: JobConfig,
-    plan: Plan,
-    crm_index: RecordIndex,
-    register: Box<dyn Register>,
-    scorer: Scorer,
+    pub(crate) plan: Plan,
+    pub(crate) crm_index: RecordIndex,
+    pub(crate) register: Box<dyn Register>,
+    pub(crate) scorer: Scorer,
     pub built_at: NaiveDateTime,
 }
 

@@ -221,7 +221,10 @@ impl FromRequestParts<Arc<WebState>> for Actor {
         parts: &mut Parts,
         state: &Arc<WebState>,
     ) -> Result<Actor, WebError> {
-        let api = parts.uri.path().starts_with("/api/");
+        // Machine clients (the API, reconciliation services) get JSON, not the login page.
+        let api = ["/api/", "/reconcile/"]
+            .iter()
+            .any(|p| parts.uri.path().starts_with(p));
         let unauthenticated = WebError::Unauthenticated { page: !api };
         let bearer = parts
             .headers

@@ -8,6 +8,7 @@ pub mod check;
 pub mod html;
 pub mod i18n;
 pub mod openapi;
+pub mod reconcile;
 pub mod ui;
 
 use std::collections::HashMap;
@@ -65,6 +66,7 @@ impl WebState {
 pub fn router(state: Arc<WebState>) -> Router {
     api::routes()
         .merge(check::routes())
+        .merge(reconcile::routes())
         .merge(ui::routes())
         .with_state(state)
 }

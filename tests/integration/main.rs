@@ -24,6 +24,7 @@ mod passes;
 mod preflight;
 mod privacy;
 mod reconcile_server;
+mod reconcile_service;
 mod reconciliation;
 mod register_config;
 mod report;

@@ -1,0 +1,295 @@
+//! A W3C Reconciliation API 0.2 service per job and side: `/reconcile/{job}/crm` answers
+//! with the CRM's records (a steward reconciles a trade-fair list in OpenRefine against the
+//! CRM), `/reconcile/{job}/register` with the register's. Read-only; a viewer's token is
+//! needed unless `[http] reconcile_public = true`, which opens the register side only.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Form, Path, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::Actor;
+use super::{WebError, WebState};
+use crate::domain::model::Field;
+use crate::domain::reconcile::{self as pure, Query, DEFAULT_LIMIT, MAX_BATCH, MAX_LIMIT};
+use crate::html_escape::escape;
+use crate::store::users::Role;
+use crate::sync::check::WarmJob;
+use crate::sync::reconcile::Side;
+
+pub fn routes() -> Router<Arc<WebState>> {
+    Router::new()
+        .route("/reconcile/{job}/{side}", get(service).post(service))
+        .route("/reconcile/{job}/{side}/preview", get(preview))
+        .route("/reconcile/{job}/{side}/suggest/entity", get(suggest))
+        .route("/reconcile/{job}/{side}/propose_properties", get(propose))
+}
+
+type Params = Form<BTreeMap<String, String>>;
+
+/// The warm job behind a service, once the caller may use it.
+fn open(
+    state: &WebState,
+    actor: Result<Actor, WebError>,
+    job: &str,
+    side: &str,
+) -> Result<(Arc<WarmJob>, Side), WebError> {
+    let side: Side = serde_json::from_value(json!(side)).map_err(|_| {
+        WebError::NotFound(format!(
+            "no reconciliation service `{side}`; use /reconcile/{job}/crm or /reconcile/{job}/register"
+        ))
+    })?;
+    if !(side == Side::Register && state.config().http.reconcile_public) {
+        actor?.require(Role::Viewer)?;
+    }
+    if !state.config().job.contains_key(job) {
+        return Err(WebError::NotFound(format!("no job `{job}`")));
+    }
+    let warm = state.checks.get(job).ok_or_else(|| {
+        WebError::Unavailable(format!(
+            "the index of job `{job}` is not built yet; try again shortly"
+        ))
+    })?;
+    Ok((warm, side))
+}
+
+fn param<'a>(
+    params: &'a Result<Params, axum::extract::rejection::FormRejection>,
+    key: &str,
+) -> Result<Option<&'a str>, WebError> {
+    match params {
+        Ok(Form(p)) => Ok(p.get(key).map(String::as_str)),
+        Err(e) => Err(WebError::BadRequest(format!(
+            "the parameters are not a form ({e}); send queries=… or extend=…"
+        ))),
+    }
+}
+
+/// The service's own URL, as the client reached it.
+fn base(headers: &HeaderMap, job: &str, side: &str) -> String {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let scheme = value("x-forwarded-proto").unwrap_or("http");
+    let host = value(header::HOST.as_str()).unwrap_or("127.0.0.1");
+    format!("{scheme}://{host}/reconcile/{job}/{side}")
+}
+
+async fn service(
+    actor: Result<Actor, WebError>,
+    State(state): State<Arc<WebState>>,
+    Path((job, side_name)): Path<(String, String)>,
+    headers: HeaderMap,
+    params: Result<Params, axum::extract::rejection::FormRejection>,
+) -> Result<Json<Value>, WebError> {
+    let (warm, side) = open(&state, actor, &job, &side_name)?;
+    let config = state.config();
+    if let Some(text) = param(&params, "queries")? {
+        let batch: BTreeMap<String, Query> = serde_json::from_str(text)
+            .map_err(|e| WebError::BadRequest(format!("`queries` is not a query batch: {e}")))?;
+        if batch.len() > MAX_BATCH {
+            return Err(WebError::BadRequest(format!(
+                "{} queries in one batch; send at most {MAX_BATCH}",
+                batch.len()
+            )));
+        }
+        let mut queries = Vec::with_capacity(batch.len());
+        for (key, query) in &batch {
+            let record = pure::record_of(warm.job.entity, query)
+                .map_err(|e| WebError::BadRequest(format!("query `{key}`: {e}")))?;
+            let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+            queries.push((key.clone(), record, limit));
+        }
+        let answers = warm.reconcile(&config, &state.store, side, queries).await?;
+        let out: serde_json::Map<String, Value> = answers
+            .into_iter()
+            .map(|(key, result)| (key, json!({ "result": result })))
+            .collect();
+        return Ok(Json(Value::Object(out)));
+    }
+    if let Some(text) = param(&params, "extend")? {
+        return extend(&state, &warm, side, text).await.map(Json);
+    }
+    Ok(Json(manifest(
+        &warm,
+        &base(&headers, &job, &side_name),
+        side,
+    )))
+}
+
+fn manifest(warm: &WarmJob, base: &str, side: Side) -> Value {
+    let kind = warm.job.entity;
+    let side_name = match side {
+        Side::Crm => format!("CRM `{}`", warm.job.crm),
+        Side::Register => format!("register `{}`", warm.job.register),
+    };
+    json!({
+        "versions": ["0.2"],
+        "name": format!("refsync {} ({side_name})", warm.job_name),
+        "identifierSpace": format!("{base}/"),
+        "schemaSpace": "https://refsync.invalid/canonical-fields/",
+        "serviceVersion": env!("CARGO_PKG_VERSION"),
+        "defaultTypes": [pure::type_ref(kind)],
+        "view": { "url": format!("{base}/preview?id={{{{id}}}}") },
+        "preview": { "url": format!("{base}/preview?id={{{{id}}}}"), "width": 420, "height": 140 },
+        "suggest": { "entity": { "service_url": base, "service_path": "/suggest/entity" } },
+        "extend": {
+            "propose_properties": { "service_url": base, "service_path": "/propose_properties" },
+            "property_settings": []
+        }
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExtendQuery {
+    ids: Vec<String>,
+    properties: Vec<ExtendProperty>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ExtendProperty {
+    id: String,
+}
+
+/// `extend`: the canonical fields asked for, of each record.
+async fn extend(
+    state: &WebState,
+    warm: &WarmJob,
+    side: Side,
+    text: &str,
+) -> Result<Value, WebError> {
+    let query: ExtendQuery = serde_json::from_str(text).map_err(|e| {
+        WebError::BadRequest(format!("`extend` is not a data extension query: {e}"))
+    })?;
+    if query.ids.len() > MAX_BATCH {
+        return Err(WebError::BadRequest(format!(
+            "{} ids in one extension; send at most {MAX_BATCH}",
+            query.ids.len()
+        )));
+    }
+    let fields = query
+        .properties
+        .iter()
+        .map(|p| {
+            p.id.parse::<Field>()
+                .map_err(|e| WebError::BadRequest(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let records = warm
+        .records(&state.config(), &state.store, side, &query.ids)
+        .await?;
+    let rows: serde_json::Map<String, Value> = query
+        .ids
+        .iter()
+        .map(|id| {
+            let row: serde_json::Map<String, Value> = fields
+                .iter()
+                .map(|f| {
+                    let value = records.get(id).and_then(|r| r.get(*f));
+                    let cells = value.map_or(json!([]), |v| json!([{ "str": v }]));
+                    (f.as_str().to_string(), cells)
+                })
+                .collect();
+            (id.clone(), Value::Object(row))
+        })
+        .collect();
+    let meta: Vec<Value> = fields
+        .iter()
+        .map(|f| json!({ "id": f.as_str(), "name": f.as_str() }))
+        .collect();
+    Ok(json!({ "meta": meta, "rows": rows }))
+}
+
+async fn preview(
+    actor: Result<Actor, WebError>,
+    State(state): State<Arc<WebState>>,
+    Path((job, side_name)): Path<(String, String)>,
+    params: Result<Params, axum::extract::rejection::FormRejection>,
+) -> Result<Response, WebError> {
+    let (warm, side) = open(&state, actor, &job, &side_name)?;
+    let id = param(&params, "id")?
+        .ok_or_else(|| WebError::BadRequest("preview needs `id`".into()))?
+        .to_string();
+    let records = warm
+        .records(
+            &state.config(),
+            &state.store,
+            side,
+            std::slice::from_ref(&id),
+        )
+        .await?;
+    let record = records
+        .get(&id)
+        .ok_or_else(|| WebError::NotFound(format!("no record `{id}` here")))?;
+    let kind = warm.job.entity;
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif;margin:8px\"><strong>{}</strong><br>{}<br><small>{}</small></body></html>",
+        escape(&pure::name_of(kind, record)),
+        escape(&pure::description_of(record)),
+        escape(&id)
+    );
+    Ok(Html(html).into_response())
+}
+
+async fn suggest(
+    actor: Result<Actor, WebError>,
+    State(state): State<Arc<WebState>>,
+    Path((job, side_name)): Path<(String, String)>,
+    params: Result<Params, axum::extract::rejection::FormRejection>,
+) -> Result<Json<Value>, WebError> {
+    let (warm, side) = open(&state, actor, &job, &side_name)?;
+    let prefix = param(&params, "prefix")?
+        .ok_or_else(|| WebError::BadRequest("suggest needs `prefix`".into()))?;
+    let query: Query = serde_json::from_value(json!({ "query": prefix }))
+        .map_err(|e| WebError::BadRequest(e.to_string()))?;
+    let record = pure::record_of(warm.job.entity, &query).map_err(WebError::BadRequest)?;
+    let mut answers = warm
+        .reconcile(
+            &state.config(),
+            &state.store,
+            side,
+            vec![("q".into(), record, 10)],
+        )
+        .await?;
+    let result: Vec<Value> = answers
+        .remove("q")
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| json!({ "id": c.id, "name": c.name, "description": c.description }))
+        .collect();
+    Ok(Json(json!({ "result": result })))
+}
+
+async fn propose(
+    actor: Result<Actor, WebError>,
+    State(state): State<Arc<WebState>>,
+    Path((job, side_name)): Path<(String, String)>,
+    params: Result<Params, axum::extract::rejection::FormRejection>,
+) -> Result<Json<Value>, WebError> {
+    let (warm, side) = open(&state, actor, &job, &side_name)?;
+    let kind = warm.job.entity;
+    let fields: Vec<&Field> = match side {
+        Side::Crm => warm.plan.mapped.iter().collect(),
+        // Contacts: only what data minimisation lets refsync take from the register.
+        Side::Register if kind == crate::domain::model::EntityKind::Contact => {
+            warm.plan.enrichable.iter().collect()
+        }
+        Side::Register => warm.plan.rules.keys().collect(),
+    };
+    let limit = param(&params, "limit")?
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(fields.len());
+    let properties: Vec<Value> = fields
+        .into_iter()
+        .take(limit)
+        .map(|f| json!({ "id": f.as_str(), "name": f.as_str() }))
+        .collect();
+    Ok(Json(
+        json!({ "type": pure::type_id(kind), "properties": properties, "limit": limit }),
+    ))
+}
