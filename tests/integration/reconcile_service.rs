@@ -237,17 +237,33 @@ async fn a_token_is_needed_unless_the_register_side_is_made_public() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{side}: {text}");
         assert!(text.contains("Bearer"), "{text}");
     }
+    let (status, _) = get(&closed, Some("not-a-token"), "/reconcile/organisations/crm").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Check on entry's role reads nothing, here neither.
     let intake = {
-        let (status, _) = get(&closed, Some("not-a-token"), "/reconcile/organisations/crm").await;
-        status
+        let mut child = closed
+            .sb
+            .command(&["user", "add", "formular", "--role", "intake"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(
+            child.stdin.take().unwrap(),
+            "{}",
+            crate::web_server::PASSWORD
+        )
+        .unwrap();
+        assert!(child.wait().unwrap().success());
+        closed.token("formular")
     };
-    assert_eq!(intake, StatusCode::UNAUTHORIZED);
+    let (status, _) = get(&closed, Some(&intake), "/reconcile/organisations/register").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 
     let open = Server::start_with(&StoreKind::Sqlite, |c| {
-        c.replace(
-            "check_per_second = 50",
-            "check_per_second = 50\nreconcile_public = true",
-        )
+        c.replace("reconcile_public = false", "reconcile_public = true")
     });
     let (status, text) = get(&open, None, "/reconcile/organisations/register").await;
     assert_eq!(status, StatusCode::OK, "{text}");
