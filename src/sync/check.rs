@@ -218,6 +218,17 @@ pub struct CheckAnswer {
     pub index_built_at: NaiveDateTime,
 }
 
+impl CheckAnswer {
+    /// The answer for a caller who may not read the CRM (`intake`): each duplicate keeps its
+    /// id, probability and per-field levels, not the CRM record's values.
+    pub fn without_crm_values(mut self) -> CheckAnswer {
+        for comparison in self.duplicates.iter_mut().flat_map(|d| &mut d.explanation) {
+            comparison.register = None;
+        }
+        self
+    }
+}
+
 /// Checks `record` against the warm job; with `store_as` (who asks) also stores what it
 /// means for the CRM as proposals.
 pub async fn check(

@@ -122,5 +122,10 @@ async fn check_record(
     })?;
     let store_as = request.store.then_some(actor.name.as_str());
     let answer = check(&warm, &config, &state.store, record, store_as).await?;
-    Ok(Json(answer))
+    // A form's backend learns which CRM record a lead is, not what the CRM holds about it.
+    Ok(Json(if actor.role == Role::Intake {
+        answer.without_crm_values()
+    } else {
+        answer
+    }))
 }

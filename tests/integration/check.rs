@@ -220,6 +220,23 @@ async fn the_intake_role_may_check_and_do_nothing_else_and_a_viewer_may_not_chec
     let (status, text) = get_page(&server, &intake, "/queue").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "the review UI: {text}");
 
+    // It learns which CRM record a lead duplicates, not what the CRM holds about it.
+    let known = json!({ "job": "organisations", "record": organisation_two(&server.sb) });
+    let (_, for_intake) = post_check(&server, &intake, &known).await;
+    let (_, for_steward) = post_check(&server, &server.token("stefan"), &known).await;
+    let values = |answer: &Value| -> Vec<Value> {
+        answer["duplicates"][0]["explanation"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no duplicate: {answer:#}"))
+            .iter()
+            .map(|c| c["register"].clone())
+            .filter(|v| !v.is_null())
+            .collect()
+    };
+    assert_eq!(for_intake["duplicates"][0]["id"], "2", "{for_intake:#}");
+    assert!(values(&for_intake).is_empty(), "{for_intake:#}");
+    assert!(!values(&for_steward).is_empty(), "{for_steward:#}");
+
     let viewer = server.token("vera");
     let (status, answer) = post_check(&server, &viewer, &body).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
