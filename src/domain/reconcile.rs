@@ -106,6 +106,14 @@ pub fn record_of(kind: EntityKind, query: &Query) -> Result<Record, String> {
     Ok(record)
 }
 
+/// The field a bare name is searched in.
+pub fn name_field(kind: EntityKind) -> Field {
+    match kind {
+        EntityKind::Organisation => Field::LegalName,
+        EntityKind::Contact => Field::LastName,
+    }
+}
+
 /// What a record is called in results and suggestions.
 pub fn name_of(kind: EntityKind, record: &Record) -> String {
     match kind {

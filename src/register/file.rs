@@ -348,6 +348,10 @@ impl Register for FileRegister {
     fn record(&self, id: &str) -> Option<Record> {
         self.index.record(id)
     }
+
+    fn named_like(&self, kind: EntityKind, prefix: &str, limit: usize) -> Option<Vec<Record>> {
+        Some(self.index.named_like(kind, prefix, limit))
+    }
 }
 
 #[cfg(test)]

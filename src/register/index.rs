@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use crate::domain::blocking::{BlockIndex, BlockingSettings, Rule};
-use crate::domain::model::{EntityKind, Record};
+use crate::domain::model::{EntityKind, Field, Record};
+use crate::domain::normalise::fold_text;
 use crate::domain::packed::PackedRecords;
 use crate::domain::score::{Prepared, TermCounter, TermFrequencies};
 
@@ -94,6 +95,43 @@ impl RecordIndex {
             .candidates(&index.rules, &prepared, self.blocking.max_block_size)
             .into_iter()
             .filter_map(|i| self.records.get(i as usize))
+            .collect()
+    }
+
+    /// Ids of the records whose name has a word beginning with each word of `prefix`
+    /// (compared folded), shortest names first, at most `limit`: a scan, for suggestions.
+    pub fn named_like(&self, kind: EntityKind, prefix: &str, limit: usize) -> Vec<Record> {
+        let wanted: Vec<String> = fold_text(prefix)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        if wanted.is_empty() {
+            return Vec::new();
+        }
+        let mut found: Vec<(usize, &str)> = self
+            .records
+            .iter()
+            .filter_map(|r| {
+                let name = match kind {
+                    EntityKind::Organisation => fold_text(r.get(Field::LegalName)?),
+                    EntityKind::Contact => fold_text(&format!(
+                        "{} {}",
+                        r.get(Field::FirstName).unwrap_or_default(),
+                        r.get(Field::LastName)?
+                    )),
+                };
+                let words: Vec<&str> = name.split_whitespace().collect();
+                wanted
+                    .iter()
+                    .all(|w| words.iter().any(|n| n.starts_with(w.as_str())))
+                    .then_some((name.len(), r.id))
+            })
+            .collect();
+        found.sort_unstable();
+        found
+            .into_iter()
+            .take(limit)
+            .filter_map(|(_, id)| self.record(id))
             .collect()
     }
 

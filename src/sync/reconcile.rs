@@ -88,6 +88,42 @@ impl WarmJob {
         Ok(out)
     }
 
+    /// Records whose name begins like `prefix` (word by word), for suggestions; a remote
+    /// register is asked with `prefix` as a query instead.
+    pub async fn suggest(
+        &self,
+        config: &Config,
+        store: &Store,
+        side: Side,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<Record>, SyncError> {
+        let kind = self.job.entity;
+        // Room for erased people left out.
+        let found = match side {
+            Side::Crm => Some(self.crm_index.named_like(kind, prefix, limit * 2)),
+            Side::Register => self.register.named_like(kind, prefix, limit * 2),
+        };
+        let found = match found {
+            Some(mut records) => {
+                if side == Side::Register {
+                    self.plan.minimise(&mut records);
+                }
+                records
+            }
+            None => {
+                let query = Record::new("suggest").with(pure::name_field(kind), prefix);
+                let mut lookups = self.register.candidates(kind, &[query]).await;
+                let mut records = lookups.pop().and_then(Result::ok).unwrap_or_default();
+                self.plan.minimise(&mut records);
+                records
+            }
+        };
+        let mut kept = self.without_erased(config, store, side, found).await?;
+        kept.truncate(limit);
+        Ok(kept)
+    }
+
     /// The records with `ids` that the side holds (a remote register holds none).
     pub async fn records(
         &self,

@@ -245,22 +245,16 @@ async fn suggest(
     let (warm, side) = open(&state, actor, &job, &side_name)?;
     let prefix = param(&params, "prefix")?
         .ok_or_else(|| WebError::BadRequest("suggest needs `prefix`".into()))?;
-    let query: Query = serde_json::from_value(json!({ "query": prefix }))
-        .map_err(|e| WebError::BadRequest(e.to_string()))?;
-    let record = pure::record_of(warm.job.entity, &query).map_err(WebError::BadRequest)?;
-    let mut answers = warm
-        .reconcile(
-            &state.config(),
-            &state.store,
-            side,
-            vec![("q".into(), record, 10)],
-        )
+    let found = warm
+        .suggest(&state.config(), &state.store, side, prefix, 10)
         .await?;
-    let result: Vec<Value> = answers
-        .remove("q")
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| json!({ "id": c.id, "name": c.name, "description": c.description }))
+    let kind = warm.job.entity;
+    let result: Vec<Value> = found
+        .iter()
+        .map(|r| {
+            json!({ "id": r.id, "name": pure::name_of(kind, r),
+                    "description": pure::description_of(r), "notable": [pure::type_ref(kind)] })
+        })
         .collect();
     Ok(Json(json!({ "result": result })))
 }
