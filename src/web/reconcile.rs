@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::extract::{Form, Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -29,6 +29,22 @@ pub fn routes() -> Router<Arc<WebState>> {
         .route("/reconcile/{job}/{side}/preview", get(preview))
         .route("/reconcile/{job}/{side}/suggest/entity", get(suggest))
         .route("/reconcile/{job}/{side}/propose_properties", get(propose))
+        // The 1.0 draft: a manifest of its own shape, JSON bodies, its own endpoint names.
+        .route("/reconcile/{job}/{side}/1.0-draft", get(manifest_draft))
+        .route("/reconcile/{job}/{side}/1.0-draft/match", post(match_draft))
+        .route(
+            "/reconcile/{job}/{side}/1.0-draft/extend",
+            post(extend_draft),
+        )
+        .route(
+            "/reconcile/{job}/{side}/1.0-draft/extend/propose",
+            get(propose),
+        )
+        .route(
+            "/reconcile/{job}/{side}/1.0-draft/suggest/entity",
+            get(suggest),
+        )
+        .route("/reconcile/{job}/{side}/1.0-draft/preview", get(preview))
 }
 
 type Params = Form<BTreeMap<String, String>>;
@@ -286,4 +302,151 @@ async fn propose(
     Ok(Json(
         json!({ "type": pure::type_id(kind), "properties": properties, "limit": limit }),
     ))
+}
+
+/// The 1.0-draft manifest: the same service, described in that version's shape.
+async fn manifest_draft(
+    actor: Result<Actor, WebError>,
+    State(state): State<Arc<WebState>>,
+    Path((job, side_name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, WebError> {
+    let (warm, side) = open(&state, actor, &job, &side_name)?;
+    let base = format!("{}/1.0-draft", base(&headers, &job, &side_name));
+    let mut manifest = manifest(&warm, &base, side);
+    let kind = warm.job.entity;
+    manifest = json!({
+        "versions": ["1.0-draft"],
+        "name": manifest["name"],
+        "serviceVersion": manifest["serviceVersion"],
+        "view": { "url": format!("{base}/preview?id={{id}}") },
+        "defaultTypes": [pure::type_ref(kind)],
+        "preview": { "width": 420, "height": 140 },
+        "suggest": { "entity": true, "property": false, "type": false },
+        "extend": { "proposeProperties": true, "propertySettings": [] }
+    });
+    Ok(Json(manifest))
+}
+
+/// A 1.0-draft query: conditions instead of a text and properties.
+#[derive(Debug, Deserialize)]
+struct DraftQuery {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    limit: Option<usize>,
+    conditions: Vec<DraftCondition>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DraftCondition {
+    match_type: String,
+    property_id: Option<String>,
+    property_value: Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DraftBatch {
+    queries: Vec<DraftQuery>,
+}
+
+/// The 0.2 form of a 1.0-draft query: `name` conditions make the text, `property` ones the
+/// properties. Every condition is scored, none filters (`required` is not honoured).
+fn as_query(q: &DraftQuery) -> Result<Query, String> {
+    let mut text = Vec::new();
+    let mut properties = Vec::new();
+    for c in &q.conditions {
+        match (c.match_type.as_str(), &c.property_id) {
+            ("name", _) => text.push(c.property_value.as_str().unwrap_or_default().to_string()),
+            ("property", Some(pid)) => {
+                properties.push(json!({ "pid": pid, "v": c.property_value }))
+            }
+            ("property", None) => return Err("a `property` condition needs `propertyId`".into()),
+            (other, _) => {
+                return Err(format!(
+                    "conditions of matchType `{other}` are not offered; use `name` or `property`"
+                ))
+            }
+        }
+    }
+    serde_json::from_value(
+        json!({ "query": text.join(" "), "type": q.kind, "limit": q.limit,
+                                   "properties": properties }),
+    )
+    .map_err(|e| e.to_string())
+}
+
+async fn match_draft(
+    actor: Result<Actor, WebError>,
+    State(state): State<Arc<WebState>>,
+    Path((job, side_name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, WebError> {
+    let (warm, side) = open(&state, actor, &job, &side_name)?;
+    let batch: DraftBatch = serde_json::from_slice(&body)
+        .map_err(|e| WebError::BadRequest(format!("the body is not a query batch: {e}")))?;
+    if batch.queries.len() > MAX_BATCH {
+        return Err(WebError::BadRequest(format!(
+            "{} queries in one batch; send at most {MAX_BATCH}",
+            batch.queries.len()
+        )));
+    }
+    let mut queries = Vec::with_capacity(batch.queries.len());
+    for (i, q) in batch.queries.iter().enumerate() {
+        let record = as_query(q)
+            .and_then(|q| pure::record_of(warm.job.entity, &q))
+            .map_err(|e| WebError::BadRequest(format!("query {i}: {e}")))?;
+        let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+        queries.push((format!("{i:03}"), record, limit));
+    }
+    let answers = warm
+        .reconcile(&state.config(), &state.store, side, queries)
+        .await?;
+    // Keys sort in query order; features carry a name in this version.
+    let results: Vec<Value> = answers
+        .into_values()
+        .map(|candidates| {
+            let mut candidates = serde_json::to_value(candidates).unwrap_or_default();
+            for feature in candidates
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["features"].as_array_mut())
+                .flatten()
+            {
+                feature["name"] = feature["id"].clone();
+            }
+            json!({ "candidates": candidates })
+        })
+        .collect();
+    Ok(Json(json!({ "results": results })))
+}
+
+async fn extend_draft(
+    actor: Result<Actor, WebError>,
+    State(state): State<Arc<WebState>>,
+    Path((job, side_name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, WebError> {
+    let (warm, side) = open(&state, actor, &job, &side_name)?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| WebError::BadRequest("the body is not UTF-8 JSON".into()))?;
+    let answer = extend(&state, &warm, side, text).await?;
+    // 0.2 keys rows by id; the draft lists them, each property with its values.
+    let rows: Vec<Value> = answer["rows"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(id, row)| {
+            let properties: Vec<Value> = row
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(pid, values)| json!({ "id": pid, "values": values }))
+                .collect();
+            json!({ "id": id, "properties": properties })
+        })
+        .collect();
+    Ok(Json(json!({ "meta": answer["meta"], "rows": rows })))
 }

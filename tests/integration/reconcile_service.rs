@@ -372,3 +372,111 @@ async fn an_erased_person_is_never_answered() {
         "{suggested:#}"
     );
 }
+
+/// Fails with every violation when `value` does not fit the 1.0-draft schema `name`.
+fn conforms_draft(name: &str, value: &Value) {
+    let schema = validator(Dialect::V1Draft, name).unwrap();
+    let problems: Vec<String> = schema.iter_errors(value).map(|e| e.to_string()).collect();
+    assert!(
+        problems.is_empty(),
+        "1.0-draft {name}: {problems:#?}\n{value:#}"
+    );
+}
+
+async fn post_json(server: &Server, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+    let response = client()
+        .post(server.url(path))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")),
+    )
+}
+
+#[tokio::test]
+async fn the_1_0_draft_is_served_beside_with_its_own_shapes() {
+    let server = Server::start(&StoreKind::Sqlite);
+    let token = server.token("vera");
+    let base = "/reconcile/organisations/crm/1.0-draft";
+
+    let (status, text) = get(&server, Some(&token), base).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    conforms_draft("manifest", &serde_json::from_str(&text).unwrap());
+
+    let rows = organisations(&server, 3);
+    let queries: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut conditions =
+                vec![json!({ "matchType": "name", "propertyValue": r["legal_name"] })];
+            if r["city"].is_string() {
+                conditions.push(json!({ "matchType": "property", "propertyId": "city",
+                                        "propertyValue": r["city"], "required": false }));
+            }
+            json!({ "type": "organisation", "limit": 2, "conditions": conditions })
+        })
+        .collect();
+    let batch = json!({ "queries": queries });
+    conforms_draft("reconciliation-query-batch", &batch);
+    let (status, answer) = post_json(&server, &token, &format!("{base}/match"), &batch).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    conforms_draft("reconciliation-result-batch", &answer);
+    for (i, result) in answer["results"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(
+            result["candidates"][0]["id"],
+            (i + 1).to_string(),
+            "{answer:#}"
+        );
+    }
+
+    let extend = json!({ "ids": ["1", "2"], "properties": [{ "id": "city" }] });
+    conforms_draft("data-extension-query", &extend);
+    let (status, extended) = post_json(&server, &token, &format!("{base}/extend"), &extend).await;
+    assert_eq!(status, StatusCode::OK, "{extended}");
+    conforms_draft("data-extension-response", &extended);
+    let row = extended["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "1")
+        .unwrap();
+    assert_eq!(row["properties"][0]["values"][0]["str"], rows[0]["city"]);
+
+    let (status, text) = get(
+        &server,
+        Some(&token),
+        &format!("{base}/extend/propose?type=organisation"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    conforms_draft(
+        "data-extension-property-proposal",
+        &serde_json::from_str(&text).unwrap(),
+    );
+    let (status, text) = get(
+        &server,
+        Some(&token),
+        &format!("{base}/suggest/entity?prefix=GmbH"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    conforms_draft(
+        "suggest-entities-response",
+        &serde_json::from_str(&text).unwrap(),
+    );
+
+    let by_id =
+        json!({ "queries": [{ "conditions": [{ "matchType": "id", "propertyValue": "1" }] }] });
+    let (status, answer) = post_json(&server, &token, &format!("{base}/match"), &by_id).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer["error"].as_str().unwrap().contains("matchType `id`"),
+        "{answer}"
+    );
+}
