@@ -67,7 +67,10 @@ fn main() {
     let work = args.dir.as_deref().unwrap_or(temp.path());
     std::fs::create_dir_all(work).expect("the bench's folder");
     if work.join("store.db").exists() {
-        println!("crm and store kept in {} from an earlier run", work.display());
+        println!(
+            "crm and store kept in {} from an earlier run",
+            work.display()
+        );
     } else {
         prepare(work, &args);
     }

@@ -231,6 +231,18 @@ pub struct ListenerConfig {
     /// client cannot take every socket.
     #[serde(default = "default_max_connections_per_address")]
     pub max_connections_per_address: usize,
+    /// `POST /api/v1/check`: requests per second one API token (or session) may make, in
+    /// bursts of as many; more answer 429.
+    #[serde(default = "default_check_per_second")]
+    pub check_per_second: u32,
+    /// `/reconcile/{job}/register` without a token (the register's data only; the CRM
+    /// side always needs one).
+    #[serde(default)]
+    pub reconcile_public: bool,
+}
+
+fn default_check_per_second() -> u32 {
+    50
 }
 
 fn default_secure_cookie() -> bool {
@@ -258,6 +270,8 @@ impl Default for ListenerConfig {
             header_timeout_secs: default_header_timeout_secs(),
             body_timeout_secs: default_body_timeout_secs(),
             max_connections_per_address: default_max_connections_per_address(),
+            check_per_second: default_check_per_second(),
+            reconcile_public: false,
         }
     }
 }
@@ -739,6 +753,19 @@ pub struct JobConfig {
     /// Duplicates inside the CRM: clusters and merge proposals.
     #[serde(default)]
     pub duplicates: DuplicatesConfig,
+    /// Check on entry (`POST /api/v1/check`, `refsync check`): the named form mappings.
+    #[serde(default)]
+    pub check: CheckConfig,
+}
+
+/// `[job.NAME.check]`: how the fields of a web form (or another sender) are named.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckConfig {
+    /// `[job.NAME.check.mappings.FORM] form_field = "canonical_field"`: a request naming
+    /// `"mapping": "FORM"` sends the form's own field names.
+    #[serde(default)]
+    pub mappings: BTreeMap<String, BTreeMap<String, Field>>,
 }
 
 /// Duplicates inside the CRM (`[job.NAME.duplicates]`): the pass clusters the job's records
@@ -1180,6 +1207,7 @@ impl Config {
                 "max_connections_per_address",
                 self.http.max_connections_per_address as u64,
             ),
+            ("check_per_second", u64::from(self.http.check_per_second)),
         ];
         if let Some((key, _)) = at_least_one.iter().find(|(_, v)| *v == 0) {
             return Err((format!("http.{key}"), "must be at least 1".into()));
@@ -1323,6 +1351,15 @@ impl Config {
             job.duplicates
                 .validate(&job.thresholds, mapping)
                 .map_err(|(k, p)| (key(&format!("duplicates.{k}")), p))?;
+            for (form, fields) in &job.check.mappings {
+                if fields.is_empty() {
+                    return Err((
+                        key(&format!("check.mappings.{form}")),
+                        "maps no field; add `form_field = \"canonical_field\"` lines or remove it"
+                            .into(),
+                    ));
+                }
+            }
             if job.batch_size == 0 {
                 return Err((key("batch_size"), "must be at least 1".into()));
             }

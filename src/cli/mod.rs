@@ -3,6 +3,7 @@
 
 mod audit;
 mod cache;
+mod check;
 mod check_config;
 mod consent;
 mod daemon;
@@ -83,6 +84,8 @@ pub enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Check one record on entry: problems, CRM duplicates, register match, channels (JSON).
+    Check(check::CheckArgs),
     /// Show how one CRM record is matched: every candidate with its per-field breakdown.
     Explain(explain::ExplainArgs),
     /// Advertising consent per contact and channel (UWG §7): show, record, import, export.
@@ -242,6 +245,7 @@ async fn dispatch(
         Command::Duplicates(cmd) => duplicates::run(&config, &store, cmd).await,
         Command::Revert(args) => revert::run(&config, &store, args).await,
         Command::Import(args) => import::import(&config, &store, args).await,
+        Command::Check(args) => check::run(&config, &store, args).await,
         Command::Export { list, out } => import::export(&config, &store, list, out).await,
         Command::Serve(args) => serve::run(config, store, args).await,
         Command::User(cmd) => user::run(&store, cmd).await,

@@ -37,9 +37,12 @@ pub async fn run(config: Config, store: Store, args: ServeArgs) -> anyhow::Resul
         .into());
     }
     let limits = web::Limits::of(&config.http);
+    // No passes run here: the check indexes are built once, before the first request.
+    let checks = Arc::new(crate::sync::check::Warm::default());
+    checks.build_all(&config, &store).await;
     let (_config_tx, config_rx) = watch::channel(Arc::new(config));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let app = web::router(WebState::new(store, config_rx));
+    let app = web::router(WebState::new(store, config_rx, checks));
     let (local, task) = web::serve(addr, app, limits, stop_rx).await?;
     info!(address = %local, "review UI and API listening");
     // Tests and people read the address here (port 0 picks a free one).

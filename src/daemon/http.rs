@@ -37,13 +37,14 @@ pub async fn serve(
     config: watch::Receiver<Arc<Config>>,
     shutdown: watch::Receiver<bool>,
     seal: Seal,
+    checks: Arc<crate::sync::check::Warm>,
 ) -> anyhow::Result<JoinHandle<()>> {
     let store_url = config.borrow().store.url.clone();
     let limits = crate::web::Limits::of(&config.borrow().http);
     // Its own connection: the UI stays responsive while a pass holds the daemon's.
     let url = store_url.clone();
     let db = tokio::task::spawn_blocking(move || Db::connect(&url, Missing::Refuse)).await??;
-    let web = crate::web::router(WebState::new(Store { db, seal }, config.clone()));
+    let web = crate::web::router(WebState::new(Store { db, seal }, config.clone(), checks));
     let shared = Arc::new(Shared { store_url, config });
     let app = Router::new()
         .route("/healthz", get(healthz))

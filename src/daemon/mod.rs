@@ -61,6 +61,8 @@ struct Ctx {
     instance: String,
     /// For `systemctl status`: the last pass in one line.
     notifier: Arc<Notifier>,
+    /// With a listener: the jobs' check indexes, rebuilt after each pass of their job.
+    checks: Option<Arc<crate::sync::check::Warm>>,
 }
 
 /// The longest single sleep: waking now and then keeps schedules right after the wall
@@ -108,6 +110,10 @@ pub async fn run(config_path: &Path, config: Config, store: Store) -> anyhow::Re
     let drain = Duration::from_secs(config.daemon.drain_secs);
     let (config_tx, config_rx) = watch::channel(Arc::new(config.clone()));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let checks = config
+        .http
+        .listen
+        .map(|_| Arc::new(crate::sync::check::Warm::default()));
     let ctx = Arc::new(Ctx {
         store: store.clone(),
         config: config_rx.clone(),
@@ -115,20 +121,27 @@ pub async fn run(config_path: &Path, config: Config, store: Store) -> anyhow::Re
         stop: Stop::default(),
         instance: lease::instance_name(),
         notifier: Arc::clone(&notifier),
+        checks: checks.clone(),
     });
     refresh_store_gauges(&ctx.store, &config).await;
 
-    let listener = match config.http.listen {
-        Some(addr) => Some(
-            http::serve(
-                addr,
-                config_rx.clone(),
-                shutdown_rx.clone(),
-                store.seal.clone(),
+    let listener = match (config.http.listen, &checks) {
+        (Some(addr), Some(checks)) => {
+            // Built beside the scheduler: checks answer 503 until their job's index is ready.
+            let (warm, first, db) = (Arc::clone(checks), config.clone(), store.clone());
+            tokio::spawn(async move { warm.build_all(&first, &db).await });
+            Some(
+                http::serve(
+                    addr,
+                    config_rx.clone(),
+                    shutdown_rx.clone(),
+                    store.seal.clone(),
+                    Arc::clone(checks),
+                )
+                .await?,
             )
-            .await?,
-        ),
-        None => None,
+        }
+        _ => None,
     };
 
     let mut tasks: BTreeMap<String, JoinHandle<()>> = BTreeMap::new();
@@ -600,6 +613,11 @@ async fn run_slot(job: &str, config: &Config, slot: DateTime<Utc>, ctx: &Ctx) {
         Err(_) => format!("last pass: job {job} failed (see the log)"),
     });
     refresh_store_gauges(&ctx.store, config).await;
+    if let (Some(checks), Ok(_)) = (&ctx.checks, &result) {
+        if let Err(e) = checks.build(config, &ctx.store, job).await {
+            warn!(job, error = %e, "cannot rebuild the check index; checks use the one before");
+        }
+    }
 }
 
 /// While a pass runs: renews its lease, and stops the pass after its batch on SIGTERM or

@@ -2,6 +2,7 @@
 //! its arguments, so it is tested with tables and property tests.
 
 pub mod blocking;
+pub mod check;
 pub mod cluster;
 pub mod comparison;
 pub mod consent;
@@ -21,6 +22,7 @@ pub mod packed;
 pub mod picklist;
 pub mod policy;
 pub mod postcode;
+pub mod reconcile;
 pub mod report;
 pub mod score;
 pub mod size;

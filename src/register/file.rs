@@ -344,6 +344,14 @@ impl Register for FileRegister {
     fn term_frequencies(&self, kind: EntityKind) -> Option<Arc<TermFrequencies>> {
         Some(self.index.term_frequencies(kind))
     }
+
+    fn record(&self, id: &str) -> Option<Record> {
+        self.index.record(id)
+    }
+
+    fn named_like(&self, kind: EntityKind, prefix: &str, limit: usize) -> Option<Vec<Record>> {
+        Some(self.index.named_like(kind, prefix, limit))
+    }
 }
 
 #[cfg(test)]

@@ -4,10 +4,12 @@
 //! serves only from the job that asks. The records are held packed ([`PackedRecords`]) and
 //! made whole only when asked for.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use crate::domain::blocking::{BlockIndex, BlockingSettings, Rule};
-use crate::domain::model::{EntityKind, Record};
+use crate::domain::model::{EntityKind, Field, Record};
+use crate::domain::normalise::fold_text;
 use crate::domain::packed::PackedRecords;
 use crate::domain::score::{Prepared, TermCounter, TermFrequencies};
 
@@ -23,6 +25,8 @@ pub struct RecordIndex {
     blocking: BlockingSettings,
     organisations: OnceLock<KindIndex>,
     contacts: OnceLock<KindIndex>,
+    /// Position of each record by id, built on the first lookup by id.
+    by_id: OnceLock<HashMap<Box<str>, u32>>,
 }
 
 impl RecordIndex {
@@ -32,6 +36,7 @@ impl RecordIndex {
             blocking,
             organisations: OnceLock::new(),
             contacts: OnceLock::new(),
+            by_id: OnceLock::new(),
         }
     }
 
@@ -91,6 +96,55 @@ impl RecordIndex {
             .into_iter()
             .filter_map(|i| self.records.get(i as usize))
             .collect()
+    }
+
+    /// Ids of the records whose name has a word beginning with each word of `prefix`
+    /// (compared folded), shortest names first, at most `limit`: a scan, for suggestions.
+    pub fn named_like(&self, kind: EntityKind, prefix: &str, limit: usize) -> Vec<Record> {
+        let wanted: Vec<String> = fold_text(prefix)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        if wanted.is_empty() {
+            return Vec::new();
+        }
+        let mut found: Vec<(usize, &str)> = self
+            .records
+            .iter()
+            .filter_map(|r| {
+                let name = match kind {
+                    EntityKind::Organisation => fold_text(r.get(Field::LegalName)?),
+                    EntityKind::Contact => fold_text(&format!(
+                        "{} {}",
+                        r.get(Field::FirstName).unwrap_or_default(),
+                        r.get(Field::LastName)?
+                    )),
+                };
+                let words: Vec<&str> = name.split_whitespace().collect();
+                wanted
+                    .iter()
+                    .all(|w| words.iter().any(|n| n.starts_with(w.as_str())))
+                    .then_some((name.len(), r.id))
+            })
+            .collect();
+        found.sort_unstable();
+        found
+            .into_iter()
+            .take(limit)
+            .filter_map(|(_, id)| self.record(id))
+            .collect()
+    }
+
+    /// The record with `id`, if there is one.
+    pub fn record(&self, id: &str) -> Option<Record> {
+        let ids = self.by_id.get_or_init(|| {
+            self.records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (Box::from(r.id), i as u32))
+                .collect()
+        });
+        self.records.get(*ids.get(id)? as usize)
     }
 
     /// How often each name, city and last name occurs among the records.

@@ -60,6 +60,18 @@ pub trait Register: Send + Sync {
         None
     }
 
+    /// The record with `id`, where the register holds its records (a file); a remote
+    /// register answers `None`.
+    fn record(&self, _id: &str) -> Option<Record> {
+        None
+    }
+
+    /// Records named like `prefix` (see `RecordIndex::named_like`), where the register holds
+    /// its records; `None` from a remote register, which is asked by name instead.
+    fn named_like(&self, _kind: EntityKind, _prefix: &str, _limit: usize) -> Option<Vec<Record>> {
+        None
+    }
+
     /// Whether the register holds all its records, as a file does (it can give samples).
     fn holds_records(&self) -> bool {
         self.sample(0).is_some()

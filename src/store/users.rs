@@ -14,10 +14,14 @@ use crate::db::AnyConnection;
 use crate::domain::model::snake_names;
 use crate::on_store_backend;
 
-/// What a user may do; each role may do everything the roles before it may.
+/// What a user may do; from `viewer` on each role may do everything the roles before it
+/// may. `intake` stands apart, below them all: it may only check records on entry (a web
+/// form's backend), which stewards and admins may too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Checks records on entry (`POST /api/v1/check`); reads nothing else.
+    Intake,
     /// Reads the queue, records, passes and the audit log.
     Viewer,
     /// Also approves, rejects, edits and flags changes.
@@ -26,7 +30,14 @@ pub enum Role {
     Admin,
 }
 
-snake_names!(Role { Viewer => "viewer", Steward => "steward", Admin => "admin" });
+impl Role {
+    /// Whether the role may check records on entry: intake, steward and admin.
+    pub fn may_check(self) -> bool {
+        self == Role::Intake || self >= Role::Steward
+    }
+}
+
+snake_names!(Role { Intake => "intake", Viewer => "viewer", Steward => "steward", Admin => "admin" });
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]

@@ -15,13 +15,11 @@ use super::persist::{self, Proposal, Stored};
 use super::SyncError;
 use crate::config::Config;
 use crate::crm::csv::{CsvOptions, CsvRows, Layout, MixedEncodings, Row, RowError};
+use crate::domain::check;
 use crate::domain::decide::{decide, Decision};
 use crate::domain::model::{Band, ChangeKind, Field, Policy, Record};
-use crate::domain::normalise::comparable;
-use crate::domain::packed::Packer;
 use crate::domain::policy::Action;
 use crate::domain::score::Prepared;
-use crate::register::index::RecordIndex;
 use crate::store::passes::{self, PassCounts, PassOutcome};
 use crate::store::Store;
 
@@ -89,14 +87,7 @@ pub async fn run(
     let rules = plan.rules.clone();
 
     // The CRM side is indexed once; the file is streamed past it.
-    let mut records_all = Packer::default();
-    crate::crm::for_each_page(crm.as_ref(), job.entity, 5_000, |batch| {
-        for r in &batch {
-            records_all.push(r);
-        }
-    })
-    .await?;
-    let index = RecordIndex::new(records_all.finish(), Default::default());
+    let index = super::check::index_crm(crm.as_ref(), job.entity).await?;
     info!(crm_records = index.len(), file = %path.display(), "matching a list against the CRM and the register");
 
     let mut report = ImportReport {
@@ -174,39 +165,11 @@ pub async fn run(
                 }
             });
             // The row as the register corrects it: what a clean lead would look like.
-            let mut corrected = row.record.clone();
-            if let Some((r, _)) = &reg {
-                for field in rules.keys() {
-                    if let Some(v) = r.get(*field) {
-                        corrected.values.insert(*field, v.to_string());
-                    }
-                }
-            }
+            let corrected = check::corrected(&row.record, &rules, reg.as_ref().map(|(r, _)| r));
             let candidates = index.candidates(job.entity, &corrected);
-            let corrected_prepared = Prepared::new(job.entity, &corrected);
-            let scored = candidates
-                .iter()
-                .map(|c| scorer.score(&corrected_prepared, &Prepared::new(job.entity, c)))
-                .collect();
-            let crm_match = match decide(scored, &job.thresholds) {
-                Decision::Matched { best, band } => candidates
-                    .into_iter()
-                    .find(|c| c.id == best.register_id)
-                    .map(|c| (c, band, best.score)),
-                _ => None,
-            };
+            let crm_match = check::crm_match(&scorer, &job.thresholds, &corrected, candidates);
             let updates = match &crm_match {
-                Some((existing, _, _)) => rules
-                    .iter()
-                    .filter(|(_, rule)| rule.policy() != Policy::Ignore)
-                    .filter_map(|(field, _)| {
-                        let new = corrected.get(*field)?;
-                        let old = existing.raw(*field);
-                        let same =
-                            old.is_some_and(|o| comparable(*field, o) == comparable(*field, new));
-                        (!same).then(|| (*field, old.map(str::to_string), new.to_string()))
-                    })
-                    .collect(),
+                Some((existing, _, _)) => check::updates(&rules, &corrected, existing),
                 None => Vec::new(),
             };
             report.rows += 1;
@@ -281,78 +244,109 @@ fn store_findings(
 ) -> diesel::QueryResult<i64> {
     let mut stored = Stored::default();
     for f in findings {
-        let line = f.row.line;
-        let from = format!("{} line {line}", ctx.register);
-        let register_id = f
-            .register
-            .as_ref()
-            .map_or(from.clone(), |(r, _)| r.id.clone());
-        let (record_id, kinds) = match &f.crm {
-            Some((existing, _, _)) => (
-                existing.id.clone(),
-                vec![ChangeKind::Field, ChangeKind::Duplicate],
-            ),
-            None => (f.row.record.id.clone(), vec![ChangeKind::NewRecord]),
+        let lead = Lead {
+            from: format!("{} line {}", ctx.register, f.row.line),
+            record: &f.row.record,
+            crm: f.crm.as_ref(),
+            register: f.register.as_ref(),
+            updates: &f.updates,
         };
-        let existing = persist::remembered(conn, &ctx.job, &record_id, &kinds)?;
-        match &f.crm {
-            None => {
-                let values: BTreeMap<&str, &str> = f
-                    .row
-                    .record
-                    .values
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                let new = serde_json::to_string(&values).unwrap_or_default();
-                let reason = match &f.register {
-                    Some((r, s)) => format!("{from} is not in the CRM; the register knows it as {} ({s:.2}): create it", r.id),
-                    None => format!("{from} is not in the CRM and not in the register: check it, then create it"),
-                };
+        propose_lead(conn, ctx, &lead, &mut stored)?;
+    }
+    Ok(stored.counts.changes_proposed)
+}
+
+/// A record from outside the CRM (a list row, a checked form) with what matching found.
+pub(crate) struct Lead<'a> {
+    /// Where it comes from, for the reasons: `leads.csv line 7`, `check by anna`.
+    pub from: String,
+    pub record: &'a Record,
+    /// The CRM record it matches, with the band and probability.
+    pub crm: Option<&'a (Record, Band, f64)>,
+    /// The register record it matches in the auto band, with its probability.
+    pub register: Option<&'a (Record, f64)>,
+    /// Fields where it differs from the CRM record: (field, old, new).
+    pub updates: &'a [(Field, Option<String>, String)],
+}
+
+/// Proposes what `lead` means for the CRM: a new record, updates of the record it matches,
+/// or a duplicate of it. Only proposals: a steward decides.
+pub(crate) fn propose_lead(
+    conn: &mut crate::db::AnyConnection,
+    ctx: &persist::Context,
+    lead: &Lead,
+    stored: &mut Stored,
+) -> diesel::QueryResult<()> {
+    let from = &lead.from;
+    let register_id = lead.register.map_or(from.clone(), |(r, _)| r.id.clone());
+    let (record_id, kinds) = match lead.crm {
+        Some((existing, _, _)) => (
+            existing.id.clone(),
+            vec![ChangeKind::Field, ChangeKind::Duplicate],
+        ),
+        None => (lead.record.id.clone(), vec![ChangeKind::NewRecord]),
+    };
+    let existing = persist::remembered(conn, &ctx.job, &record_id, &kinds)?;
+    match lead.crm {
+        None => {
+            let values: BTreeMap<&str, &str> = lead
+                .record
+                .values
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let new = serde_json::to_string(&values).unwrap_or_default();
+            let reason = match lead.register {
+                Some((r, s)) => format!(
+                    "{from} is not in the CRM; the register knows it as {} ({s:.2}): create it",
+                    r.id
+                ),
+                None => format!(
+                    "{from} is not in the CRM and not in the register: check it, then create it"
+                ),
+            };
+            let p = Proposal {
+                kind: ChangeKind::NewRecord,
+                field: "record",
+                old: None,
+                new: &new,
+                policy: Policy::Propose,
+                action: Action::Propose,
+                register_id: &register_id,
+                score: lead.register.map_or(0.0, |(_, s)| *s),
+                reason,
+            };
+            persist::propose(conn, ctx, &record_id, &existing, &p, stored)?;
+        }
+        Some((existing_record, band, probability)) if lead.updates.is_empty() => {
+            let new = format!("{from} duplicates CRM record {}", existing_record.id);
+            let p = Proposal { kind: ChangeKind::Duplicate, field: "record", old: None, new: &new, policy: Policy::Propose, action: Action::Propose, register_id: &register_id, score: *probability, reason: format!("the CRM already holds this record (match {band}, {probability:.2}); nothing to add") };
+            persist::propose(conn, ctx, &record_id, &existing, &p, stored)?;
+        }
+        Some((_, _, probability)) => {
+            for (field, old, new) in lead.updates {
+                let reason = format!(
+                    "{field} from {from}: {} in CRM, {new:?} given; needs review",
+                    old.as_deref()
+                        .map_or("empty".to_string(), |o| format!("{o:?}"))
+                );
                 let p = Proposal {
-                    kind: ChangeKind::NewRecord,
-                    field: "record",
-                    old: None,
-                    new: &new,
+                    kind: ChangeKind::Field,
+                    field: field.as_str(),
+                    old: old.as_deref(),
+                    new,
                     policy: Policy::Propose,
                     action: Action::Propose,
                     register_id: &register_id,
-                    score: f.register.as_ref().map_or(0.0, |(_, s)| *s),
+                    score: *probability,
                     reason,
                 };
-                persist::propose(conn, ctx, &record_id, &existing, &p, &mut stored)?;
-            }
-            Some((existing_record, band, probability)) if f.updates.is_empty() => {
-                let new = format!("{from} duplicates CRM record {}", existing_record.id);
-                let p = Proposal { kind: ChangeKind::Duplicate, field: "record", old: None, new: &new, policy: Policy::Propose, action: Action::Propose, register_id: &register_id, score: *probability, reason: format!("the CRM already holds this row (match {band}, {probability:.2}); nothing to add") };
-                persist::propose(conn, ctx, &record_id, &existing, &p, &mut stored)?;
-            }
-            Some((_, _, probability)) => {
-                for (field, old, new) in &f.updates {
-                    let reason = format!(
-                        "{field} from {from}: {} in CRM, {new:?} in the list; needs review",
-                        old.as_deref()
-                            .map_or("empty".to_string(), |o| format!("{o:?}"))
-                    );
-                    let p = Proposal {
-                        kind: ChangeKind::Field,
-                        field: field.as_str(),
-                        old: old.as_deref(),
-                        new,
-                        policy: Policy::Propose,
-                        action: Action::Propose,
-                        register_id: &register_id,
-                        score: *probability,
-                        reason,
-                    };
-                    persist::propose(conn, ctx, &record_id, &existing, &p, &mut stored)?;
-                }
+                persist::propose(conn, ctx, &record_id, &existing, &p, stored)?;
             }
         }
-        // Two rows of a list may be one CRM record: the next row sees this one's changes.
-        persist::insert_proposed(conn, &mut stored)?;
     }
-    Ok(stored.counts.changes_proposed)
+    // Two rows of a list may be one CRM record: the next row sees this one's changes.
+    persist::insert_proposed(conn, stored)
 }
 
 /// Writes the corrected file: the original columns (mapped ones corrected by the register

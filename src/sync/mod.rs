@@ -3,6 +3,7 @@
 //! retention, consent.
 
 pub mod apply;
+pub mod check;
 pub mod consent;
 pub mod duplicates;
 pub mod erase;
@@ -11,6 +12,7 @@ pub(crate) use model::{fit, save_model, scorer_for, stored_model, REMOTE_EM_RECO
 pub mod explain;
 pub mod import;
 pub mod pass;
+pub mod reconcile;
 pub(crate) use pass::persist;
 pub use pass::{run_pass, PassReport, StageTimes};
 pub mod report;

@@ -154,7 +154,7 @@ pub enum Via {
     /// A browser session, with its CSRF token.
     Session { token_hash: String, csrf: String },
     /// An API token (`Authorization: Bearer …`): no cookie, so no CSRF to guard against.
-    Token,
+    Token { token_hash: String },
 }
 
 /// The user behind a request.
@@ -178,9 +178,17 @@ impl Actor {
     /// Checks a form's CSRF token; API tokens need none.
     pub fn check_csrf(&self, provided: &str) -> Result<(), WebError> {
         match &self.via {
-            Via::Token => Ok(()),
+            Via::Token { .. } => Ok(()),
             Via::Session { csrf, .. } if same_secret(csrf, provided) => Ok(()),
             Via::Session { .. } => Err(WebError::Csrf),
+        }
+    }
+
+    /// The hash of the token (API token or session) the request came with: what per-token
+    /// rate limits count by.
+    pub fn token_hash(&self) -> &str {
+        match &self.via {
+            Via::Session { token_hash, .. } | Via::Token { token_hash } => token_hash,
         }
     }
 
@@ -188,7 +196,7 @@ impl Actor {
     pub fn csrf(&self) -> &str {
         match &self.via {
             Via::Session { csrf, .. } => csrf,
-            Via::Token => "",
+            Via::Token { .. } => "",
         }
     }
 }
@@ -213,7 +221,10 @@ impl FromRequestParts<Arc<WebState>> for Actor {
         parts: &mut Parts,
         state: &Arc<WebState>,
     ) -> Result<Actor, WebError> {
-        let api = parts.uri.path().starts_with("/api/");
+        // Machine clients (the API, reconciliation services) get JSON, not the login page.
+        let api = ["/api/", "/reconcile/"]
+            .iter()
+            .any(|p| parts.uri.path().starts_with(p));
         let unauthenticated = WebError::Unauthenticated { page: !api };
         let bearer = parts
             .headers
@@ -222,6 +233,7 @@ impl FromRequestParts<Arc<WebState>> for Actor {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(|t| token_hash(t.trim()));
         if let Some(hash) = bearer {
+            let token_hash = hash.clone();
             let user = state
                 .store
                 .db
@@ -231,7 +243,7 @@ impl FromRequestParts<Arc<WebState>> for Actor {
             return Ok(Actor {
                 name: user.name.clone(),
                 role: user.role(),
-                via: Via::Token,
+                via: Via::Token { token_hash },
             });
         }
         let hash = cookie(parts, COOKIE)

@@ -4,9 +4,11 @@
 
 pub mod api;
 pub mod auth;
+pub mod check;
 pub mod html;
 pub mod i18n;
 pub mod openapi;
+pub mod reconcile;
 pub mod ui;
 
 use std::collections::HashMap;
@@ -32,14 +34,26 @@ pub struct WebState {
     /// The daemon publishes reloaded configs here; `serve` keeps the one it started with.
     pub config: watch::Receiver<Arc<Config>>,
     pub limiter: auth::LoginLimiter,
+    /// The jobs' check indexes, kept warm by whoever runs the passes.
+    pub checks: Arc<crate::sync::check::Warm>,
+    /// Checks per token.
+    pub check_limiter: check::CheckLimiter,
 }
 
 impl WebState {
-    pub fn new(store: Store, config: watch::Receiver<Arc<Config>>) -> Arc<WebState> {
+    /// The state of a server whose check indexes `checks` are built (and rebuilt) elsewhere.
+    pub fn new(
+        store: Store,
+        config: watch::Receiver<Arc<Config>>,
+        checks: Arc<crate::sync::check::Warm>,
+    ) -> Arc<WebState> {
+        let check_limiter = check::CheckLimiter::new(config.borrow().http.check_per_second);
         Arc::new(WebState {
             store,
             config,
             limiter: auth::LoginLimiter::new(),
+            checks,
+            check_limiter,
         })
     }
 
@@ -50,7 +64,11 @@ impl WebState {
 
 /// The API and the UI, ready to merge into a listener's router.
 pub fn router(state: Arc<WebState>) -> Router {
-    api::routes().merge(ui::routes()).with_state(state)
+    api::routes()
+        .merge(check::routes())
+        .merge(reconcile::routes())
+        .merge(ui::routes())
+        .with_state(state)
 }
 
 /// The largest request body read (axum's default for its extractors, kept for all).
@@ -236,6 +254,12 @@ pub enum WebError {
     Conflict(String),
     #[error("too many failed logins; try again in {0} s")]
     TooManyAttempts(u64),
+    /// More requests than the token's rate allows: try again after the seconds given.
+    #[error("{0}")]
+    RateLimited(String, u64),
+    /// What the request needs is not ready yet (an index being built).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error; the server log has the details")]
     Internal,
 }
@@ -249,7 +273,10 @@ impl WebError {
             WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::Conflict(_) => StatusCode::CONFLICT,
-            WebError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            WebError::TooManyAttempts(_) | WebError::RateLimited(..) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -298,7 +325,7 @@ impl IntoResponse for WebError {
             axum::Json(serde_json::json!({ "error": self.to_string() })),
         )
             .into_response();
-        if let WebError::TooManyAttempts(secs) = self {
+        if let WebError::TooManyAttempts(secs) | WebError::RateLimited(_, secs) = self {
             if let Ok(v) = secs.to_string().parse() {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }

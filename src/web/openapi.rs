@@ -5,8 +5,9 @@ use serde_json::{json, Map, Value};
 
 use super::api::{DEFAULT_AUDIT_LIMIT, DEFAULT_LIMIT, MAX_LIMIT};
 use super::auth::MIN_PASSWORD_CHARS;
+use crate::domain::check::ProblemKind;
 use crate::domain::consent::{Audience, Channel, Ground};
-use crate::domain::model::MergeStatus;
+use crate::domain::model::{Band, MatchStatus, MergeStatus};
 use crate::store::users::Role;
 
 /// The names of every value of a `snake_names!` type, as a JSON schema enum.
@@ -133,12 +134,89 @@ fn merge_schema() -> Value {
         "decided_by": { "type": ["string", "null"] }, "error": { "type": ["string", "null"] } } })
 }
 
+/// `POST /api/v1/check`: who may call it and what it refuses beyond the usual.
+fn check_operation() -> Value {
+    let mut op = operation(
+        "Check one record on entry: standard forms, problems, probable CRM duplicates, the register match with its enrichment, and for a contact the verdict per channel (UWG §7). Nothing is stored unless `store` is true; then proposals for review, never a CRM write",
+        Some(Role::Steward.as_str()),
+        vec![],
+        Some(reference("CheckRequest")),
+        reference("CheckAnswer"),
+    );
+    op["description"] = json!(format!(
+        "Needs the `steward` role (or a higher one), or `intake`, which may do nothing else. Bodies over {} KiB answer 413; more than `http.check_per_second` checks per second with one token 429; a job whose index is still being built 503.",
+        super::check::MAX_CHECK_BYTES / 1024
+    ));
+    for code in ["404", "413", "429", "503"] {
+        op["responses"][code] = json!({ "$ref": "#/components/responses/Error" });
+    }
+    op
+}
+
+/// A matched candidate as a check shows it (`domain::check::Candidate`).
+fn candidate_schema() -> Value {
+    json!({ "type": "object", "properties": {
+        "id": { "type": "string" }, "probability": { "type": "number" },
+        "band": names(Band::ALL, Band::as_str), "grade": { "type": "string" },
+        "explanation": array_of(json!({ "type": "object", "properties": {
+            "field": { "type": "string" },
+            "crm": { "type": ["string", "null"], "description": "the checked record's value as compared" },
+            "register": { "type": ["string", "null"], "description": "the candidate's value as compared" },
+            "level": { "enum": ["exact", "close", "far", "missing"] },
+            "contribution": { "type": "number" } } })) } })
+}
+
+fn check_schemas() -> Value {
+    let proposal = json!({ "type": "object", "properties": {
+        "kind": { "type": "string" }, "field": { "type": "string" },
+        "old": { "type": ["string", "null"] }, "new": { "type": "string" },
+        "policy": { "type": "string" }, "automatic": { "type": "boolean" },
+        "note": { "type": "string" } } });
+    json!({
+        "CheckRequest": { "type": "object", "required": ["job", "record"], "additionalProperties": false,
+            "properties": {
+                "job": { "type": "string" },
+                "mapping": { "type": "string", "description": "a form mapping of [job.NAME.check.mappings]; without it `record` has canonical field names" },
+                "record": { "type": "object", "additionalProperties": { "type": "string" } },
+                "store": { "type": "boolean", "default": false, "description": "store proposals for review (a new record, or updates of the duplicate)" } } },
+        "CheckAnswer": { "type": "object",
+            "required": ["job", "entity", "erased", "normalised", "problems", "duplicates", "suggestions"],
+            "properties": {
+                "job": { "type": "string" }, "entity": { "enum": ["organisation", "contact"] },
+                "erased": { "type": "boolean", "description": "an erased person: nothing else is answered or stored" },
+                "normalised": { "type": "object", "additionalProperties": { "type": "string" } },
+                "problems": array_of(json!({ "type": "object", "properties": {
+                    "field": { "type": "string" },
+                    "kind": names(ProblemKind::ALL, ProblemKind::as_str),
+                    "message": { "type": "string" } } })),
+                "duplicates": array_of(candidate_schema()),
+                "register": { "type": ["object", "null"], "properties": {
+                    "status": names(MatchStatus::ALL, MatchStatus::as_str),
+                    "best": { "oneOf": [candidate_schema(), { "type": "null" }] },
+                    "ambiguous": array_of(candidate_schema()),
+                    "error": { "type": "string" },
+                    "values": { "type": ["object", "null"], "additionalProperties": { "type": "string" } },
+                    "proposals": array_of(proposal.clone()) } },
+                "suggestions": array_of(proposal),
+                "channels": { "type": ["object", "null"], "properties": {
+                    "audience": names(Audience::ALL, Audience::as_str), "audience_reason": { "type": "string" },
+                    "verdicts": { "type": "array", "items": { "type": "object", "properties": {
+                        "channel": names(Channel::ALL, Channel::as_str),
+                        "allowed": { "type": "boolean" }, "reason": { "type": "string" },
+                        "ground": names(Ground::ALL, Ground::as_str) } } } } },
+                "stored": { "type": ["object", "null"], "properties": {
+                    "pass_id": { "type": "integer" }, "record_id": { "type": "string" },
+                    "changes_proposed": { "type": "integer" } } },
+                "index_built_at": { "type": "string" } } }
+    })
+}
+
 /// The whole document.
 pub fn document() -> Value {
     let viewer = Some(Role::Viewer.as_str());
     let steward = Some(Role::Steward.as_str());
     let admin = Some(Role::Admin.as_str());
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "refsync review API",
@@ -173,6 +251,7 @@ pub fn document() -> Value {
                         "source": { "type": "string" } } })),
                     reference("ContactConsent"))
             },
+            "/api/v1/check": { "post": check_operation() },
             "/api/v1/status": { "get": operation("Records and changes counted per status, per job", viewer, vec![], None, object()) },
             "/api/v1/duplicates": { "get": operation("Proposed merges of duplicates inside the CRM, newest first", viewer,
                 vec![query("job", "string", "job name"),
@@ -286,5 +365,13 @@ pub fn document() -> Value {
                     "record_id": { "type": "string" }, "hash": { "type": "string" } } }
             }
         }
-    })
+    });
+    if let (Some(schemas), Value::Object(check)) = (
+        doc.pointer_mut("/components/schemas")
+            .and_then(Value::as_object_mut),
+        check_schemas(),
+    ) {
+        schemas.extend(check);
+    }
+    doc
 }

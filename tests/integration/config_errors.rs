@@ -24,6 +24,27 @@ fn config_errors_name_the_file_the_key_and_the_problem() {
             vec!["http.secure_cookie", "loopback"],
         ),
         (
+            "a check mapping onto no canonical field",
+            |c| c + "\n[job.organisations.check.mappings.messe]\nfirma = \"company\"\n",
+            vec![],
+            vec![
+                "job.organisations.check.mappings.messe.firma",
+                "unknown canonical field `company`",
+            ],
+        ),
+        (
+            "a check mapping of nothing",
+            |c| c + "\n[job.organisations.check.mappings.messe]\n",
+            vec![],
+            vec!["job.organisations.check.mappings.messe", "maps no field"],
+        ),
+        (
+            "no checks at all",
+            |c| c.replace("check_per_second = 50", "check_per_second = 0"),
+            vec![],
+            vec!["http.check_per_second", "at least 1"],
+        ),
+        (
             "bad cron expression",
             |c| c.replace("schedule = \"0 30 2 * * *\"", "schedule = \"every night\""),
             vec![],

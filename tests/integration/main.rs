@@ -5,6 +5,7 @@ mod common;
 
 mod audit;
 mod bad_inputs;
+mod check;
 mod config_errors;
 mod conflict_guard;
 mod corrections;
@@ -23,6 +24,7 @@ mod passes;
 mod preflight;
 mod privacy;
 mod reconcile_server;
+mod reconcile_service;
 mod reconciliation;
 mod register_config;
 mod report;

@@ -128,6 +128,12 @@ async fn authorization_matrix(kind: &StoreKind) {
         ),
         (
             Method::POST,
+            "/api/v1/check".into(),
+            json!({ "job": "organisations", "record": { "legal_name": "Alpha GmbH" } }),
+            Some("steward"),
+        ),
+        (
+            Method::POST,
             "/api/v1/decisions".into(),
             json!({ "verdict": "approve", "ids": [proposed] }),
             Some("steward"),
@@ -406,16 +412,16 @@ fn template_of(path: &str, documented: &BTreeSet<(String, String)>) -> String {
 
 /// (METHOD, path) of every `.route(...)` in the API's source: what the router serves.
 fn routed_operations() -> BTreeSet<(String, String)> {
-    let source = std::fs::read_to_string(
-        std::path::Path::new(crate::common::MANIFEST).join("src/web/api.rs"),
-    )
-    .unwrap();
+    let source = ["src/web/api.rs", "src/web/check.rs"]
+        .map(|file| {
+            std::fs::read_to_string(std::path::Path::new(crate::common::MANIFEST).join(file))
+                .unwrap()
+        })
+        .join("\n");
     let mut out = BTreeSet::new();
-    for line in source
-        .lines()
-        .filter(|l| l.trim_start().starts_with(".route(\""))
-    {
-        let path = line.split('"').nth(1).unwrap().to_string();
+    for line in source.lines().filter_map(|l| l.split_once(".route(\"")) {
+        let (_, line) = line;
+        let path = line.split('"').next().unwrap().to_string();
         for method in ["get", "post", "put", "patch", "delete"] {
             if line.contains(&format!("{method}(")) {
                 out.insert((method.to_uppercase(), path.clone()));
@@ -770,7 +776,7 @@ fn user_commands_refuse_bad_input_with_usage_errors() {
         (
             &["user", "add", "anna", "--role", "boss"],
             "correct-horse-battery\n",
-            "`boss` is not one of: viewer, steward, admin",
+            "`boss` is not one of: intake, viewer, steward, admin",
         ),
         (
             &["user", "add", "anna", "--role", "admin"],
