@@ -22,7 +22,7 @@ use refsync::synth::Profile;
 use serde_json::{json, Value};
 
 mod common;
-use common::{create_crm, median, organisations, write_config};
+use common::{create_crm, median, organisations, serve, write_config};
 
 struct Args {
     crm: usize,
@@ -164,24 +164,7 @@ fn main() {
     );
 
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_refsync"))
-        .current_dir(work)
-        .args([
-            "--config",
-            "refsync.toml",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("refsync serve");
-    let stdout = child.stdout.take().expect("serve's output");
-    let url = std::io::BufRead::lines(std::io::BufReader::new(stdout))
-        .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix("listening on ").map(str::to_string))
-        .expect("serve says where it listens");
+    let (mut child, url) = serve(work);
     let warm_secs = started.elapsed().as_secs_f64();
     println!(
         "crm={} register={} requests per rate={} threads={}",

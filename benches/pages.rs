@@ -8,7 +8,7 @@
 //!
 //! The target: every page under 200 ms with 100,000 proposed changes in the store.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -16,7 +16,7 @@ use std::time::Instant;
 use refsync::synth::Profile;
 
 mod common;
-use common::{create_crm, median, organisations, write_config};
+use common::{create_crm, median, organisations, serve, write_config};
 
 struct Args {
     crm: usize,
@@ -108,21 +108,8 @@ fn main() {
     .trim()
     .to_string();
 
-    let mut server = refsync(work, &["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("serve's address");
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("serve printed {line:?}"))
-        .trim_end_matches('/')
-        .to_string();
+    let (mut server, base) = serve(work);
+    let base = base.trim_end_matches('/').to_string();
 
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
     let client = reqwest::Client::new();

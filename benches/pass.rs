@@ -30,7 +30,7 @@ use refsync::synth::Profile;
 use serde_json::Value;
 
 mod common;
-use common::{create_crm, median, organisations, write_config};
+use common::{create_crm, median, organisations, serve, write_config};
 
 struct Args {
     crm: usize,
@@ -276,24 +276,7 @@ impl Server {
             "password",
         ]);
         let token = refsync(&["user", "token", "create", "bench", "--label", "bench"]);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_refsync"))
-            .current_dir(work)
-            .args([
-                "--config",
-                "refsync.toml",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("refsync serve");
-        let stdout = child.stdout.take().expect("serve's output");
-        let url = std::io::BufRead::lines(std::io::BufReader::new(stdout))
-            .map_while(Result::ok)
-            .find_map(|l| l.strip_prefix("listening on ").map(str::to_string))
-            .expect("serve says where it listens");
+        let (child, url) = serve(work);
         Server { child, url, token }
     }
 

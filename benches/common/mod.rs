@@ -71,3 +71,29 @@ pub fn create_crm(path: &Path, organisations: Vec<Record>) {
     )
     .expect("create the CRM");
 }
+
+/// `refsync serve` on a free port of 127.0.0.1 with the config in `work`: the process and
+/// the base URL it says it listens on.
+#[allow(dead_code)] // not every bench serves
+pub fn serve(work: &Path) -> (std::process::Child, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_refsync"))
+        .current_dir(work)
+        .args([
+            "--config",
+            "refsync.toml",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("refsync serve");
+    let stdout = child.stdout.take().expect("serve's output");
+    let url = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("listening on ").map(str::to_string))
+        .expect("serve says where it listens");
+    (child, url)
+}
