@@ -8,7 +8,7 @@ pub use crate::i18n::Lang;
 use crate::domain::model::Field;
 use crate::i18n::Label;
 
-use crate::domain::model::MatchStatus;
+use crate::domain::model::{MatchStatus, MergeStatus};
 use crate::domain::picklist;
 use crate::domain::report::{Dimension, Figure, Measure, Report, Section, Segment, DIMENSIONS};
 
@@ -47,12 +47,6 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("cluster_count", "Anzahl (von den Datensätzen darin)", "count (of the records in them)"),
     ("merges", "Zusammenführungen", "Merges"),
     ("merge_status", "Status", "status"),
-    ("proposed", "vorgeschlagen", "proposed"),
-    ("approved", "genehmigt", "approved"),
-    ("applied", "übernommen", "applied"),
-    ("rejected", "abgelehnt", "rejected"),
-    ("reverted", "rückgängig gemacht", "reverted"),
-    ("superseded", "ersetzt", "superseded"),
     ("cost", "Korrekturaufwand", "Correction cost"),
     ("segments", "Segmente", "Segments"),
     ("filled", "gefüllt", "filled"),
@@ -77,12 +71,6 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("modified_unknown", "Änderungsdatum unbekannt", "modification date unknown"),
     ("allowed", "erlaubt", "allowed"),
     ("refused", "nicht erlaubt", "not allowed"),
-    ("in_sync", "stimmt überein", "in sync"),
-    ("different", "abweichend", "different"),
-    ("not_found", "nicht gefunden", "not found"),
-    ("ambiguous", "mehrdeutig", "ambiguous"),
-    ("lookup_failed", "Abfrage fehlgeschlagen", "lookup failed"),
-    ("skipped", "übersprungen", "skipped"),
     ("not_checked", "noch nicht geprüft", "not checked yet"),
     ("letter", "Brief", "Letter"),
     ("phone", "Telefon", "Phone"),
@@ -95,11 +83,6 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("revoked", "widerrufen", "revoked"),
     ("erased", "gelöscht (Art. 17)", "erased (Art. 17)"),
     ("records_subject", "Datensätze", "Records"),
-    ("running", "läuft", "running"),
-    ("succeeded", "erfolgreich", "succeeded"),
-    ("degraded", "beeinträchtigt", "degraded"),
-    ("failed", "fehlgeschlagen", "failed"),
-    ("interrupted", "unterbrochen", "interrupted"),
     ("industry", "Branche (WZ-Abschnitt)", "Industry (WZ section)"),
     ("region", "Bundesland (aus der PLZ)", "Bundesland (from the postcode)"),
     ("legal_form_dimension", "Rechtsform", "Legal form"),
@@ -235,11 +218,14 @@ fn shown(f: &Figure) -> bool {
     }
 }
 
-/// A subject or a field: canonical fields by the labels the review UI shares, anything
-/// else (a status, a channel) by this page's.
+/// A subject: canonical fields and match statuses by the labels the review UI shares,
+/// anything else (a channel, `not_checked`) by this page's.
 fn subject_label(lang: Lang, subject: &str) -> String {
-    match subject.parse::<Field>() {
-        Ok(field) => field.label(lang).to_string(),
+    if let Ok(field) = subject.parse::<Field>() {
+        return field.label(lang).to_string();
+    }
+    match subject.parse::<MatchStatus>() {
+        Ok(status) => status.label(lang).to_string(),
         Err(_) => label(lang, subject),
     }
 }
@@ -254,9 +240,14 @@ fn figure_label(f: &Figure, lang: Lang) -> String {
         Measure::Records => return subject,
         m => label(lang, m.as_str()),
     };
+    // A merge's status by the labels the review UI shares; a refusal's ground by this page's.
+    let detail_label = |detail: &str| match detail.parse::<MergeStatus>() {
+        Ok(status) if f.section == Section::Duplicates => status.label(lang).to_string(),
+        _ => label(lang, detail),
+    };
     match &f.detail {
         Some(detail) if f.measure == Measure::MappedTo => format!("{subject}: {measure} {detail}"),
-        Some(detail) => format!("{subject}: {measure} – {}", label(lang, detail)),
+        Some(detail) => format!("{subject}: {measure} – {}", detail_label(detail)),
         None => format!("{subject}: {measure}"),
     }
 }
@@ -324,13 +315,13 @@ fn trend(report: &Report, lang: Lang) -> Markup {
             table {
                 tr {
                     th { (l("pass")) } th { (l("started")) } th { (l("outcome")) } th { (l("read")) }
-                    @for status in MatchStatus::ALL { th { (l(status.as_str())) } }
+                    @for status in MatchStatus::ALL { th { (status.label(lang)) } }
                 }
                 @for pass in &report.passes {
                     tr {
                         td { (pass.id) }
                         td { (pass.started_at.format("%Y-%m-%d %H:%M")) }
-                        td { (l(pass.outcome.as_str())) }
+                        td { (pass.outcome.label(lang)) }
                         td { (pass.records_read) }
                         @for status in MatchStatus::ALL {
                             td { (pass.counts.get(status).copied().unwrap_or(0)) }
@@ -467,7 +458,7 @@ fn segment_table(segments: &[&Segment], dimension: Dimension, lang: Lang) -> Mar
 mod tests {
     use super::*;
     use crate::domain::consent::Channel;
-    use crate::domain::model::{EntityKind, MergeStatus, PassOutcome};
+    use crate::domain::model::EntityKind;
     use crate::domain::report::REFUSALS;
 
     fn report(figures: Vec<Figure>) -> Report {
@@ -491,13 +482,11 @@ mod tests {
         let mut keys: Vec<String> = Vec::new();
         keys.extend(Section::ALL.iter().map(|s| s.to_string()));
         keys.extend(Measure::ALL.iter().map(|m| m.to_string()));
-        keys.extend(MatchStatus::ALL.iter().map(|s| s.to_string()));
         keys.extend(Channel::ALL.iter().map(|c| c.to_string()));
         keys.extend(REFUSALS.iter().map(|g| g.to_string()));
-        keys.extend(PassOutcome::ALL.iter().map(|o| o.to_string()));
-        keys.extend(MergeStatus::ALL.iter().map(|m| m.to_string()));
-        keys.extend(["clusters", "merges"].map(String::from));
-        // Fields and policies: crate::i18n's labels, tested there.
+        keys.extend(["clusters", "merges", "not_checked"].map(String::from));
+        // Fields, policies and match, merge and pass statuses: crate::i18n's labels, tested
+        // there.
         for key in keys {
             assert!(
                 LABELS.iter().any(|(k, _, _)| *k == key),
