@@ -12,8 +12,6 @@
 //! The records checked are the CRM's own (so each finds its duplicate and its register
 //! match), every third with its name cut short and its city dropped.
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,7 +20,7 @@ use refsync::synth::Profile;
 use serde_json::{json, Value};
 
 mod common;
-use common::{create_crm, median, organisations, serve, write_config};
+use common::{create_crm, median, organisations, run_ok, serve, write_config};
 
 struct Args {
     crm: usize,
@@ -95,22 +93,6 @@ fn rss_mib(pid: u32) -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
-fn refsync(work: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_refsync"))
-        .current_dir(work)
-        .args(["--config", "refsync.toml"])
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run refsync");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 fn main() {
     let args = parse_args().unwrap_or_else(|e| {
         eprintln!("{e}");
@@ -144,24 +126,19 @@ fn main() {
         config.replace("check_per_second = 50", "check_per_second = 100000"),
     )
     .expect("config");
-    refsync(work, &["migrate"]);
-    std::fs::write(work.join("password"), "a bench password, long enough\n").expect("password");
-    refsync(
+    run_ok(work, &["migrate"], None);
+    run_ok(
         work,
-        &[
-            "user",
-            "add",
-            "bench",
-            "--role",
-            "intake",
-            "--password-file",
-            "password",
-        ],
+        &["user", "add", "bench", "--role", "intake"],
+        Some("a bench password, long enough"),
     );
-    let token = refsync(
+    let token = run_ok(
         work,
         &["user", "token", "create", "bench", "--label", "bench"],
-    );
+        None,
+    )
+    .trim()
+    .to_string();
 
     let started = Instant::now();
     let (mut child, url) = serve(work);

@@ -8,15 +8,12 @@
 //!
 //! The target: every page under 200 ms with 100,000 proposed changes in the store.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use refsync::synth::Profile;
 
 mod common;
-use common::{create_crm, median, organisations, serve, write_config};
+use common::{create_crm, median, organisations, run_ok, serve, write_config};
 
 struct Args {
     crm: usize,
@@ -46,36 +43,6 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-fn refsync(work: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_refsync"));
-    command
-        .current_dir(work)
-        .args(["--config", "refsync.toml"])
-        .args(args)
-        .env("RUST_LOG", "warn");
-    command
-}
-
-/// Runs refsync to the end; its stdout.
-fn ok(work: &Path, args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = refsync(work, args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run refsync");
-    if let Some(text) = stdin {
-        writeln!(child.stdin.take().expect("stdin"), "{text}").expect("write stdin");
-    }
-    let out = child.wait_with_output().expect("refsync ends");
-    assert!(
-        out.status.success(),
-        "refsync {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn main() {
     let args = parse_args().unwrap_or_else(|e| {
         eprintln!("{e}");
@@ -93,14 +60,14 @@ fn main() {
         &format!("sqlite://{}", work.join("store.db").display()),
     );
     let pass_started = Instant::now();
-    ok(work, &["run", "--once", "--job", "organisations"], None);
+    run_ok(work, &["run", "--once", "--job", "organisations"], None);
     let pass_s = pass_started.elapsed().as_secs_f64();
-    ok(
+    run_ok(
         work,
         &["user", "add", "stefan", "--role", "steward"],
         Some("bench-password-1"),
     );
-    let token = ok(
+    let token = run_ok(
         work,
         &["user", "token", "create", "stefan", "--label", "bench"],
         None,

@@ -30,7 +30,7 @@ use refsync::synth::Profile;
 use serde_json::Value;
 
 mod common;
-use common::{create_crm, median, organisations, serve, write_config};
+use common::{create_crm, median, organisations, run_ok, serve, write_config};
 
 struct Args {
     crm: usize,
@@ -250,32 +250,18 @@ struct Server {
 
 impl Server {
     fn start(work: &Path) -> Server {
-        let refsync = |args: &[&str]| {
-            let out = Command::new(env!("CARGO_BIN_EXE_refsync"))
-                .current_dir(work)
-                .args(["--config", "refsync.toml"])
-                .args(args)
-                .env("RUST_LOG", "warn")
-                .output()
-                .expect("run refsync");
-            assert!(
-                out.status.success(),
-                "{args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout).trim().to_string()
-        };
-        std::fs::write(work.join("password"), "a bench password, long enough\n").expect("password");
-        refsync(&[
-            "user",
-            "add",
-            "bench",
-            "--role",
-            "viewer",
-            "--password-file",
-            "password",
-        ]);
-        let token = refsync(&["user", "token", "create", "bench", "--label", "bench"]);
+        run_ok(
+            work,
+            &["user", "add", "bench", "--role", "viewer"],
+            Some("a bench password, long enough"),
+        );
+        let token = run_ok(
+            work,
+            &["user", "token", "create", "bench", "--label", "bench"],
+            None,
+        )
+        .trim()
+        .to_string();
         let (child, url) = serve(work);
         Server { child, url, token }
     }

@@ -97,3 +97,31 @@ pub fn serve(work: &Path) -> (std::process::Child, String) {
         .expect("serve says where it listens");
     (child, url)
 }
+
+/// Runs refsync with the config in `work` to the end, `stdin` written to it; panics unless it
+/// succeeds; its stdout.
+#[allow(dead_code)] // not every bench runs commands besides the one it times
+pub fn run_ok(work: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_refsync"))
+        .current_dir(work)
+        .args(["--config", "refsync.toml"])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run refsync");
+    if let Some(text) = stdin {
+        writeln!(child.stdin.take().expect("stdin"), "{text}").expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("refsync ends");
+    assert!(
+        out.status.success(),
+        "refsync {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
