@@ -466,6 +466,120 @@ pub fn record_groups(
     q.offset(offset).limit(limit).load(conn)
 }
 
+/// A change's keys without its values: what a search groups and counts in memory.
+#[derive(Debug, Clone, Queryable)]
+pub struct Hit {
+    pub id: i64,
+    pub job: String,
+    pub record_id: String,
+    pub status: String,
+    pub field: String,
+    pub score: f64,
+}
+
+/// The review queue's page, record count and counts per (status, field) for a filter that
+/// no index answers (free text): one scan for the [`Hit`]s of every status, grouped here,
+/// instead of a scan each for the page, the count and the counts.
+pub struct Searched {
+    pub groups: Vec<RecordGroup>,
+    pub records: i64,
+    pub facets: Vec<(String, String, i64)>,
+}
+
+/// What [`record_groups`], [`count_records`] and [`count_by_status_and_field`] (the last
+/// over every status) answer for `filter`, from one scan.
+pub fn search(
+    conn: &mut AnyConnection,
+    filter: &ChangeFilter,
+    order: RecordOrder,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Searched> {
+    let every_status = ChangeFilter {
+        statuses: vec![],
+        ..filter.clone()
+    };
+    let hits: Vec<Hit> = narrowed(
+        changes::table
+            .select((
+                changes::id,
+                changes::job,
+                changes::record_id,
+                changes::status,
+                changes::field,
+                changes::score,
+            ))
+            .into_boxed(),
+        &every_status,
+    )
+    .load(conn)?;
+    Ok(group_hits(
+        &hits,
+        &names(&filter.statuses),
+        order,
+        offset,
+        limit,
+    ))
+}
+
+/// [`search`]'s grouping: `hits` of `statuses` (all when empty) by record in `order`, as
+/// [`record_groups`] orders them in SQL, and the counts per (status, field) of all `hits`.
+fn group_hits(
+    hits: &[Hit],
+    statuses: &[&str],
+    order: RecordOrder,
+    offset: i64,
+    limit: i64,
+) -> Searched {
+    use std::collections::{BTreeMap, HashMap};
+    let mut facets: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    let mut groups: HashMap<(&str, &str), RecordGroup> = HashMap::new();
+    for hit in hits {
+        *facets.entry((&hit.status, &hit.field)).or_default() += 1;
+        if !statuses.is_empty() && !statuses.contains(&hit.status.as_str()) {
+            continue;
+        }
+        let group = groups
+            .entry((&hit.job, &hit.record_id))
+            .or_insert_with(|| RecordGroup {
+                job: hit.job.clone(),
+                record_id: hit.record_id.clone(),
+                changes: 0,
+                min_score: Some(hit.score),
+                first_id: Some(hit.id),
+            });
+        group.changes += 1;
+        group.min_score = group.min_score.map(|s| s.min(hit.score));
+        group.first_id = group.first_id.map(|id| id.min(hit.id));
+    }
+    let records = groups.len() as i64;
+    let mut groups: Vec<RecordGroup> = groups.into_values().collect();
+    let first = |g: &RecordGroup| g.first_id.unwrap_or(i64::MAX);
+    let score = |g: &RecordGroup| g.min_score.unwrap_or(f64::INFINITY);
+    match order {
+        RecordOrder::MostChanges => {
+            groups.sort_by(|a, b| b.changes.cmp(&a.changes).then(first(a).cmp(&first(b))))
+        }
+        RecordOrder::LowestConfidence => {
+            groups.sort_by(|a, b| score(a).total_cmp(&score(b)).then(first(a).cmp(&first(b))))
+        }
+        RecordOrder::Oldest => groups.sort_by_key(first),
+    }
+    let page = groups
+        .into_iter()
+        .skip(usize::try_from(offset).unwrap_or(0))
+        .take(usize::try_from(limit).unwrap_or(0))
+        .collect();
+    Searched {
+        groups: page,
+        records,
+        facets: facets
+            .into_iter()
+            .map(|((status, field), n)| (status.to_string(), field.to_string(), n))
+            .collect(),
+    }
+}
+
 /// How many records have changes `filter` selects.
 pub fn count_records(conn: &mut AnyConnection, filter: &ChangeFilter) -> QueryResult<i64> {
     // COUNT(DISTINCT job, record_id) is not portable; the pair joined by a tab (which no
@@ -571,4 +685,67 @@ pub fn decided_by_people(
         .order((changes::decided_at, changes::id))
         .select(ChangeRow::as_select())
         .load(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(id: i64, record: &str, status: &str, field: &str, score: f64) -> Hit {
+        Hit {
+            id,
+            job: "organisations".into(),
+            record_id: record.into(),
+            status: status.into(),
+            field: field.into(),
+            score,
+        }
+    }
+
+    #[test]
+    fn a_search_groups_its_hits_by_record_in_the_order_asked_and_counts_every_status() {
+        let hits = [
+            hit(1, "a", "proposed", "city", 0.95),
+            hit(2, "b", "proposed", "city", 0.80),
+            hit(3, "b", "proposed", "street", 0.80),
+            hit(4, "c", "applied", "city", 0.99),
+            hit(5, "c", "proposed", "website", 0.99),
+            hit(6, "d", "proposed", "city", 0.70),
+        ];
+        let ids = |s: &Searched| -> Vec<String> {
+            s.groups.iter().map(|g| g.record_id.clone()).collect()
+        };
+        let cases = [
+            (RecordOrder::MostChanges, vec!["b", "a", "c", "d"]),
+            (RecordOrder::LowestConfidence, vec!["d", "b", "a", "c"]),
+            (RecordOrder::Oldest, vec!["a", "b", "c", "d"]),
+        ];
+        for (order, want) in cases {
+            let found = group_hits(&hits, &["proposed"], order, 0, 10);
+            assert_eq!(ids(&found), want, "{order:?}");
+            assert_eq!(found.records, 4);
+        }
+        let b = &group_hits(&hits, &["proposed"], RecordOrder::MostChanges, 0, 1).groups[0];
+        assert_eq!(
+            (b.changes, b.min_score, b.first_id),
+            (2, Some(0.80), Some(2))
+        );
+        // A page is a slice of the order; the count is of every record.
+        let page = group_hits(&hits, &["proposed"], RecordOrder::Oldest, 2, 1);
+        assert_eq!((ids(&page), page.records), (vec!["c".to_string()], 4));
+        // An applied change is not in its record's card, yet it is counted.
+        let c = group_hits(&hits, &["proposed"], RecordOrder::Oldest, 0, 10);
+        assert_eq!(c.groups[2].changes, 1);
+        assert!(c
+            .facets
+            .contains(&("applied".to_string(), "city".to_string(), 1)));
+        assert!(c
+            .facets
+            .contains(&("proposed".to_string(), "city".to_string(), 3)));
+        // No status asked: every hit is in a card.
+        assert_eq!(
+            group_hits(&hits, &[], RecordOrder::Oldest, 0, 10).groups[2].changes,
+            2
+        );
+    }
 }

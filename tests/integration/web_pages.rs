@@ -75,6 +75,56 @@ async fn the_queue_lists_records_in_the_order_asked_and_a_card_is_decided_at_onc
         assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
         assert!(html.contains("order `sideways` is not one of"), "{name}");
 
+        // A search shows the records whose proposed changes hold the text, every such
+        // change in its card, the records counted as the API finds their changes; in the
+        // order asked. Every other page of the queue is answered by the indexes, a search by
+        // one scan: both must agree.
+        let found = get_json(
+            &server,
+            &admin,
+            "/api/v1/changes?status=proposed&text=GmbH&limit=500",
+        )
+        .await;
+        let items = found["items"].as_array().unwrap();
+        assert!(!items.is_empty(), "{name}: the demo has GmbH values");
+        assert_eq!(found["total"].as_u64(), Some(items.len() as u64), "{name}");
+        let want: std::collections::BTreeSet<i64> =
+            items.iter().map(|c| c["id"].as_i64().unwrap()).collect();
+        let records: std::collections::BTreeSet<(&str, &str)> = items
+            .iter()
+            .map(|c| (c["job"].as_str().unwrap(), c["record_id"].as_str().unwrap()))
+            .collect();
+        for order in ["most", "doubt", "oldest"] {
+            let (status, html) = get_page(
+                &server,
+                &steward,
+                &format!("/queue?text=gmbh&order={order}"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{name} {order}");
+            let shown = cards(&html);
+            assert!(
+                html.contains(&format!(" von {} Datensätze angezeigt", records.len())),
+                "{name} {order}: {} records",
+                records.len()
+            );
+            let got: std::collections::BTreeSet<i64> =
+                shown.iter().flat_map(|(_, ids)| ids.clone()).collect();
+            assert!(got.is_subset(&want), "{name} {order}");
+            if records.len() <= shown.len() {
+                assert_eq!(got, want, "{name} {order}");
+            }
+            let sizes: Vec<usize> = shown.iter().map(|(_, ids)| ids.len()).collect();
+            let doubt: Vec<f64> = shown.iter().map(|(p, _)| *p).collect();
+            let firsts: Vec<i64> = shown.iter().map(|(_, ids)| ids[0]).collect();
+            let sorted = match order {
+                "most" => sizes.windows(2).all(|w| w[0] >= w[1]),
+                "doubt" => doubt.windows(2).all(|w| w[0] <= w[1]),
+                _ => firsts.windows(2).all(|w| w[0] < w[1]),
+            };
+            assert!(sorted, "{name} {order}: {sizes:?} {doubt:?} {firsts:?}");
+        }
+
         // One request rejects every change of a card, and only those.
         let (_, ids) = &most[0];
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
