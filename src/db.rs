@@ -18,6 +18,18 @@ pub enum AnyConnection {
     Mysql(diesel::MysqlConnection),
 }
 
+impl AnyConnection {
+    /// The database this connection talks to.
+    pub fn backend(&self) -> Backend {
+        match self {
+            AnyConnection::Sqlite(_) => Backend::Sqlite,
+            AnyConnection::Postgresql(_) => Backend::Postgres,
+            #[cfg(feature = "mysql")]
+            AnyConnection::Mysql(_) => Backend::Mysql,
+        }
+    }
+}
+
 /// Runs `$body` with `$c` bound to the concrete connection, for raw SQL with placeholders
 /// that the multi-backend cannot express.
 #[macro_export]

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::now;
 use super::schema::changes;
-use crate::db::AnyConnection;
+use crate::db::{AnyConnection, Backend};
 use crate::domain::model::{ChangeKind, ChangeStatus, EntityKind, Policy};
 use crate::on_store_backend;
 
@@ -328,6 +328,7 @@ type Boxed<'a, ST, GB> = diesel::internal::table_macro::BoxedSelectStatement<
 fn narrowed<'a, ST: 'a, GB: 'a>(
     mut q: Boxed<'a, ST, GB>,
     filter: &ChangeFilter,
+    backend: Backend,
 ) -> Boxed<'a, ST, GB> {
     if let Some(job) = &filter.job {
         q = q.filter(changes::job.eq(job.clone()));
@@ -361,13 +362,25 @@ fn narrowed<'a, ST: 'a, GB: 'a>(
             .replace('%', "\\%")
             .replace('_', "\\_");
         let pattern = format!("%{escaped}%");
-        q = q.filter(
-            lower(changes::record_id.nullable())
-                .like(pattern.clone())
-                .escape('\\')
-                .or(lower(changes::old_value).like(pattern.clone()).escape('\\'))
-                .or(lower(changes::new_value).like(pattern).escape('\\')),
-        );
+        q = match backend {
+            // SQLite's LIKE ignores the case of ASCII letters, exactly the letters its
+            // lower() folds: lower() would only cost a free-text search half its time.
+            Backend::Sqlite => q.filter(
+                changes::record_id
+                    .nullable()
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(changes::old_value.like(pattern.clone()).escape('\\'))
+                    .or(changes::new_value.like(pattern).escape('\\')),
+            ),
+            _ => q.filter(
+                lower(changes::record_id.nullable())
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(lower(changes::old_value).like(pattern.clone()).escape('\\'))
+                    .or(lower(changes::new_value).like(pattern).escape('\\')),
+            ),
+        };
     }
     q
 }
@@ -390,6 +403,7 @@ pub fn briefs(conn: &mut AnyConnection, filter: &ChangeFilter) -> QueryResult<Ve
     narrowed(
         changes::table.select(ChangeBrief::as_select()).into_boxed(),
         filter,
+        conn.backend(),
     )
     .load(conn)
 }
@@ -398,6 +412,7 @@ pub fn list(conn: &mut AnyConnection, filter: &ChangeFilter) -> QueryResult<Vec<
     let mut q = narrowed(
         changes::table.select(ChangeRow::as_select()).into_boxed(),
         filter,
+        conn.backend(),
     );
     q = match filter.sort {
         ChangeSort::Id => q.order(changes::id),
@@ -457,7 +472,7 @@ pub fn record_groups(
             min(changes::id),
         ))
         .into_boxed();
-    let q = narrowed(grouped, filter);
+    let q = narrowed(grouped, filter, conn.backend());
     let q = match order {
         RecordOrder::MostChanges => q.order((count_star().desc(), min(changes::id))),
         RecordOrder::LowestConfidence => q.order((min(changes::score), min(changes::id))),
@@ -511,6 +526,7 @@ pub fn search(
             ))
             .into_boxed(),
         &every_status,
+        conn.backend(),
     )
     .load(conn)?;
     Ok(group_hits(
@@ -590,6 +606,7 @@ pub fn count_records(conn: &mut AnyConnection, filter: &ChangeFilter) -> QueryRe
             .select(diesel::dsl::count(pair).aggregate_distinct())
             .into_boxed(),
         filter,
+        conn.backend(),
     )
     .get_result(conn)
 }
@@ -609,6 +626,7 @@ pub fn of_groups(
     let rows: Vec<ChangeRow> = narrowed(
         changes::table.select(ChangeRow::as_select()).into_boxed(),
         filter,
+        conn.backend(),
     )
     .filter(changes::job.eq_any(jobs))
     .filter(changes::record_id.eq_any(ids))
@@ -637,6 +655,7 @@ pub fn count(conn: &mut AnyConnection, filter: &ChangeFilter) -> QueryResult<i64
             .select(diesel::dsl::count_star())
             .into_boxed(),
         filter,
+        conn.backend(),
     )
     .get_result(conn)
 }
@@ -651,7 +670,8 @@ pub fn count_by_status_and_field(
         .group_by((changes::status, changes::field))
         .select((changes::status, changes::field, diesel::dsl::count_star()))
         .into_boxed();
-    narrowed(grouped, filter).load(conn)
+    let backend = conn.backend();
+    narrowed(grouped, filter, backend).load(conn)
 }
 
 /// Count of changes per status, for summaries.
