@@ -96,11 +96,42 @@ pub fn evaluate<E: std::fmt::Display>(
     history: &History,
     vies_invalid: Option<&validate::Invalid>,
 ) -> Outcome {
+    let prepared: Vec<Prepared> = match lookup {
+        Ok(candidates) => candidates
+            .iter()
+            .map(|c| Prepared::new(plan.entity, c))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    evaluate_prepared(
+        plan,
+        scorer,
+        record,
+        lookup,
+        &prepared,
+        history,
+        vies_invalid,
+    )
+}
+
+/// [`evaluate`] with the candidates already prepared for comparison, one per candidate in
+/// the same order: a pass prepares a register record once for all the CRM records it is a
+/// candidate of, where preparing was most of the time spent scoring.
+pub fn evaluate_prepared<E: std::fmt::Display, P: std::borrow::Borrow<Prepared>>(
+    plan: &Plan,
+    scorer: &Scorer,
+    record: &Record,
+    lookup: &Result<Vec<Record>, E>,
+    prepared: &[P],
+    history: &History,
+    vies_invalid: Option<&validate::Invalid>,
+) -> Outcome {
     let kind = plan.entity;
     let candidates = match lookup {
         Ok(candidates) => candidates,
         Err(e) => return Outcome::Failed(e.to_string()),
     };
+    debug_assert_eq!(candidates.len(), prepared.len());
     // Invalid identifiers never take part in matching; each becomes a change of its own.
     let (mut usable, mut invalid) = validate::screen(record);
     if let Some(v) = vies_invalid {
@@ -108,8 +139,7 @@ pub fn evaluate<E: std::fmt::Display>(
         invalid.push(v.clone());
     }
     let usable = Prepared::new(kind, &usable);
-    let prepared: Vec<Prepared> = candidates.iter().map(|c| Prepared::new(kind, c)).collect();
-    let (scored, _) = scorer.rank(&usable, prepared.iter(), None);
+    let (scored, _) = scorer.rank(&usable, prepared.iter().map(|p| p.borrow()), None);
     let decision = decide(scored, &plan.thresholds);
     let mapped = |f: Field| plan.mapped.contains(&f);
     let mut picklists: Vec<PlannedChange> = picklist::mappings(kind, record)

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::score::PreparedCache;
 use crate::config::{Config, JobConfig};
 use crate::crm::CrmSource;
 use crate::domain::evaluate::Plan;
@@ -23,6 +24,8 @@ pub(crate) struct PassContext<'a> {
     pub scorer: Scorer,
     /// An erased person never comes back: their records are skipped before any lookup.
     pub suppression: SuppressionCheck,
+    /// Register records prepared for scoring, kept for the pass.
+    pub prepared: PreparedCache,
 }
 
 impl<'a> PassContext<'a> {
@@ -47,6 +50,7 @@ impl<'a> PassContext<'a> {
         let crm = Arc::from(crate::crm::open(&job.crm, crm_config).await?);
         let scorer = scorer_for(job_name, job, register.as_ref())?;
         let suppression = SuppressionCheck::open(config, store, job.entity).await?;
+        let prepared = PreparedCache::new(register.holds_records());
         Ok(PassContext {
             job_name,
             job,
@@ -55,6 +59,7 @@ impl<'a> PassContext<'a> {
             register,
             scorer,
             suppression,
+            prepared,
         })
     }
 }

@@ -1,12 +1,14 @@
 //! The score stage of a pass: the model fitted once, then each batch's records scored,
 //! decided and diffed (pure, in `domain::evaluate`), spread over the cores.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use super::context::PassContext;
 use super::lookup::Triaged;
-use crate::domain::evaluate::{evaluate, History, Outcome};
-use crate::domain::model::{Field, Record};
+use crate::domain::evaluate::{evaluate_prepared, History, Outcome};
+use crate::domain::model::{EntityKind, Field, Record};
+use crate::domain::score::Prepared;
 use crate::domain::validate;
 use crate::register::{Lookup, RegisterError};
 use crate::store::Store;
@@ -82,16 +84,90 @@ pub(super) fn score_batch(
             (record, lookup, history, vies_invalid)
         })
         .collect();
+    let kind = pass.plan.entity;
     let decided = crate::matching::parallel_map(&work, |(record, lookup, history, vies)| {
-        evaluate(
+        let prepared: Vec<Arc<Prepared>> = match lookup {
+            Ok(candidates) => candidates
+                .iter()
+                .map(|c| pass.prepared.get(kind, c))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        evaluate_prepared(
             &pass.plan,
             &pass.scorer,
             record,
             lookup,
+            &prepared,
             history,
             vies.as_ref(),
         )
     });
     outcomes.extend(work.into_iter().map(|(record, ..)| record).zip(decided));
     outcomes
+}
+
+/// Register records prepared for comparison, by id, for a whole pass. A register record is
+/// a candidate of every CRM record it shares a block with, and preparing it (normalising
+/// its name, street, phone …) took more of the score stage than comparing it. Kept only
+/// where the register holds its records (a file, the Golden Copy), which do not change
+/// during a pass; bounded by emptying it when full.
+pub(crate) struct PreparedCache {
+    enabled: bool,
+    map: Mutex<HashMap<Box<str>, Arc<Prepared>>>,
+}
+
+/// At about 250 bytes a prepared record, at most some 50 MB.
+const PREPARED_CAPACITY: usize = 200_000;
+
+impl PreparedCache {
+    pub fn new(enabled: bool) -> PreparedCache {
+        PreparedCache {
+            enabled,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `record` prepared, from the cache where it was prepared before.
+    pub fn get(&self, kind: EntityKind, record: &Record) -> Arc<Prepared> {
+        if !self.enabled {
+            return Arc::new(Prepared::new(kind, record));
+        }
+        // A thread that panicked while holding the lock left the map whole: use it.
+        let lock = || self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = lock().get(record.id.as_str()) {
+            return Arc::clone(found);
+        }
+        let prepared = Arc::new(Prepared::new(kind, record));
+        let mut map = lock();
+        if map.len() >= PREPARED_CAPACITY {
+            map.clear();
+        }
+        map.insert(record.id.as_str().into(), Arc::clone(&prepared));
+        prepared
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_preparation_equals_a_fresh_one_and_is_shared() {
+        let record = Record::new("LEI1").with(Field::LegalName, "Fraport AG");
+        let cache = PreparedCache::new(true);
+        let first = cache.get(EntityKind::Organisation, &record);
+        let again = cache.get(EntityKind::Organisation, &record);
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(*first, Prepared::new(EntityKind::Organisation, &record));
+        let off = PreparedCache::new(false);
+        let (a, b) = (
+            off.get(EntityKind::Organisation, &record),
+            off.get(EntityKind::Organisation, &record),
+        );
+        assert!(
+            !Arc::ptr_eq(&a, &b),
+            "a register that may change is prepared anew"
+        );
+    }
 }
