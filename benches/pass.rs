@@ -10,7 +10,10 @@
 //! page of changes every 20 ms: its latencies are printed.
 //!
 //!   cargo bench --bench pass -- [--crm 5000] [--register 52500] [--runs 3] [--seed 42]
-//!       [--profile medium] [--no-api]
+//!       [--profile medium] [--no-api] [--duplicates]
+//!
+//! `--duplicates` enables the job's duplicates stage (`[job.organisations.duplicates]`):
+//! its time and how many records it compared are the last two columns.
 //!
 //! With `REFSYNC_TEST_POSTGRES_URL` set the same passes also run with a PostgreSQL store
 //! (a fresh database per run, dropped afterwards).
@@ -42,6 +45,8 @@ struct Args {
     child_index: Option<PathBuf>,
     /// Whether to run the untimed pass that the API is asked during.
     api: bool,
+    /// Whether the job looks for duplicates inside the CRM after each pass.
+    duplicates: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -53,6 +58,7 @@ fn parse_args() -> Result<Args, String> {
         profile: Profile::Medium,
         child_index: None,
         api: true,
+        duplicates: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -64,6 +70,7 @@ fn parse_args() -> Result<Args, String> {
             "--runs" => args.runs = number(value()?)?.max(1),
             "--seed" => args.seed = number(value()?)? as u64,
             "--no-api" => args.api = false,
+            "--duplicates" => args.duplicates = true,
             "--profile" => {
                 let v = value()?;
                 args.profile = *Profile::ALL
@@ -141,7 +148,7 @@ fn main() {
         stores.push(("postgres", Some(url)));
     }
     println!(
-        "{:<9} {:<7} {:>8} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>9} {:>8}",
+        "{:<9} {:<7} {:>8} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>9} {:>8} {:>7} {:>8}",
         "store",
         "pass",
         "wall_s",
@@ -154,7 +161,9 @@ fn main() {
         "applied",
         "proposed",
         "peak_MiB",
-        "x_match"
+        "x_match",
+        "dupes_s",
+        "compared"
     );
     let mut api = Vec::new();
     for (name, admin) in stores {
@@ -169,6 +178,16 @@ fn main() {
                     |p| p.url.clone(),
                 );
                 write_config(&work, &register_csv, &store_url);
+                if args.duplicates {
+                    let path = work.join("refsync.toml");
+                    let config = std::fs::read_to_string(&path).expect("config");
+                    let enabled = config.replace(
+                        "[job.organisations.duplicates]\nenabled = false",
+                        "[job.organisations.duplicates]\nenabled = true",
+                    );
+                    assert_ne!(config, enabled, "the shipped config names duplicates");
+                    std::fs::write(&path, enabled).expect("write config");
+                }
                 [pass(&work), pass(&work)]
             })
             .collect();
@@ -177,7 +196,7 @@ fn main() {
             let wall = col(&|r| r["wall_s"].as_f64().unwrap_or(f64::NAN));
             let stage = |s: &'static str| col(&move |r| ms(&r["stages"][s]) / 1000.0);
             println!(
-                "{:<9} {:<7} {:>8.2} {:>9.0} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>8.0} {:>8.0} {:>9.0} {:>8.1}",
+                "{:<9} {:<7} {:>8.2} {:>9.0} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>8.0} {:>8.0} {:>9.0} {:>8.1} {:>7.2} {:>8.0}",
                 name,
                 label,
                 wall,
@@ -190,7 +209,9 @@ fn main() {
                 col(&|r| ms(&r["counts"]["changes_applied"])),
                 col(&|r| ms(&r["counts"]["changes_proposed"])),
                 col(&|r| ms(&r["peak_memory_mib"])),
-                wall / match_s
+                wall / match_s,
+                col(&|r| ms(&r["duplicates"]["time"]) / 1000.0),
+                col(&|r| ms(&r["duplicates"]["compared"]))
             );
         }
         if args.api {

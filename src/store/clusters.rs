@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::schema::{duplicate_clusters, duplicate_splits, merges};
+use super::schema::{duplicate_clusters, duplicate_seen, duplicate_splits, merges};
 use crate::db::AnyConnection;
 use crate::domain::model::{EntityKind, MergeStatus};
 use crate::on_store_backend;
@@ -71,6 +71,62 @@ pub fn replace(
             .execute(c))?;
     }
     Ok(())
+}
+
+/// What the duplicates stage last compared of the job's records: record id → digest.
+pub fn seen(conn: &mut AnyConnection, job: &str) -> QueryResult<HashMap<String, String>> {
+    let rows: Vec<(String, String)> = duplicate_seen::table
+        .filter(duplicate_seen::job.eq(job))
+        .select((duplicate_seen::record_id, duplicate_seen::digest))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Remembers the digests of the records compared anew (`compared`: record id, digest) and
+/// forgets `forget` (records that are gone, or to compare anew).
+pub fn remember_seen(
+    conn: &mut AnyConnection,
+    job: &str,
+    compared: &[(String, String)],
+    forget: &[String],
+) -> QueryResult<()> {
+    let ids: Vec<&String> = compared.iter().map(|(id, _)| id).chain(forget).collect();
+    for chunk in ids.chunks(1_000) {
+        diesel::delete(
+            duplicate_seen::table
+                .filter(duplicate_seen::job.eq(job))
+                .filter(duplicate_seen::record_id.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    let rows: Vec<_> = compared
+        .iter()
+        .map(|(id, digest)| {
+            (
+                duplicate_seen::job.eq(job),
+                duplicate_seen::record_id.eq(id),
+                duplicate_seen::digest.eq(digest),
+            )
+        })
+        .collect();
+    // 3 values a row: far below every backend's limit of bound parameters.
+    for chunk in rows.chunks(1_000) {
+        on_store_backend!(conn, c => diesel::insert_into(duplicate_seen::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// The probability of each cluster's weakest link, as its latest merge proposal gives it.
+pub fn weakest_links(conn: &mut AnyConnection, job: &str) -> QueryResult<HashMap<String, f64>> {
+    let rows: Vec<(String, f64)> = merges::table
+        .filter(merges::job.eq(job))
+        .order(merges::id)
+        .select((merges::cluster_id, merges::weakest_link))
+        .load(conn)?;
+    // In id order: a later proposal for the same cluster overwrites an earlier one.
+    Ok(rows.into_iter().collect())
 }
 
 /// A pair of records a steward split apart, the smaller id first.

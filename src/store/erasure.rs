@@ -8,8 +8,8 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::{
-    changes, duplicate_clusters, duplicate_splits, erased_subjects, erasures, matches, merges,
-    provenance, record_status, register_cache, suppressions,
+    changes, duplicate_clusters, duplicate_seen, duplicate_splits, erased_subjects, erasures,
+    matches, merges, provenance, record_status, register_cache, suppressions,
 };
 use crate::db::AnyConnection;
 
@@ -180,6 +180,13 @@ pub fn purge_record(
         duplicate_clusters::table
             .filter(duplicate_clusters::job.eq_any(jobs))
             .filter(duplicate_clusters::record_id.eq(record_id)),
+    )
+    .execute(conn)?;
+    // The digest of its values the duplicates stage kept: not a value, yet derived from them.
+    diesel::delete(
+        duplicate_seen::table
+            .filter(duplicate_seen::job.eq_any(jobs))
+            .filter(duplicate_seen::record_id.eq(record_id)),
     )
     .execute(conn)?;
     purged.duplicates += diesel::delete(

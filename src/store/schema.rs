@@ -211,6 +211,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    duplicate_seen (job, record_id) {
+        job -> Text,
+        record_id -> Text,
+        digest -> Text,
+    }
+}
+
+diesel::table! {
     duplicate_splits (job, record_a, record_b) {
         job -> Text,
         record_a -> Text,
@@ -246,6 +254,7 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(
     passes,
     duplicate_clusters,
+    duplicate_seen,
     duplicate_splits,
     merges,
     pass_models,

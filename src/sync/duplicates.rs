@@ -131,6 +131,10 @@ pub async fn decide(
                     })
                     .collect();
                 clusters::add_splits(conn, &splits)?;
+                if !splits.is_empty() {
+                    // Compared anew by the next pass, which then keeps the pairs apart.
+                    clusters::remember_seen(conn, &merge.job, &[], &members)?;
+                }
                 let split_out = match &verdict {
                     MergeVerdict::Split(out) => format!("; split out {}", out.join(", ")),
                     _ => String::new(),

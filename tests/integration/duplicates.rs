@@ -91,6 +91,11 @@ fn a_pass_clusters_the_crms_duplicates_keeps_their_ids_and_proposes_each_merge_o
             (&Value::from(first.len()), &Value::from(first.len())),
             "{name}: {found}"
         );
+        let records = sb.crm_ids().len();
+        assert_eq!(
+            found["compared"], records,
+            "{name}: the first pass compares all"
+        );
         for m in &first {
             assert_eq!(m["status"], "proposed", "{name}: {m}");
             let survivor = m["golden"]["survivor"].as_str().unwrap();
@@ -98,11 +103,12 @@ fn a_pass_clusters_the_crms_duplicates_keeps_their_ids_and_proposes_each_merge_o
             assert!(members(m).len() >= 2, "{name}: {m}");
         }
 
-        // Nothing changed: the same clusters under the same ids, nothing proposed again.
+        // Nothing changed: the same clusters under the same ids, nothing proposed again,
+        // nothing compared again.
         let again = pass(&sb);
         assert_eq!(
-            (&again["clusters"], &again["proposed"]),
-            (&Value::from(first.len()), &Value::from(0)),
+            (&again["clusters"], &again["proposed"], &again["compared"]),
+            (&Value::from(first.len()), &Value::from(0), &Value::from(0)),
             "{name}: {again}"
         );
         assert_eq!(
@@ -114,7 +120,11 @@ fn a_pass_clusters_the_crms_duplicates_keeps_their_ids_and_proposes_each_merge_o
         // A record entered twice joins no one else: its cluster is the two of them.
         let original = unclustered(&sb, &first);
         let copy = plant_copy(&sb, &original);
-        pass(&sb);
+        let joined = pass(&sb);
+        assert_eq!(
+            joined["compared"], 1,
+            "{name}: only the new record: {joined}"
+        );
         let now = merges(&sb);
         assert_eq!(now.len(), first.len() + 1, "{name}: {now:?}");
         let planted = &now[0];
@@ -141,7 +151,11 @@ fn a_pass_clusters_the_crms_duplicates_keeps_their_ids_and_proposes_each_merge_o
                 "UPDATE organisations SET phone = '+49 30 1234567' WHERE id = {copy}"
             ))
             .unwrap();
-        pass(&sb);
+        let edited = pass(&sb);
+        assert_eq!(
+            edited["compared"], 1,
+            "{name}: only the edited record: {edited}"
+        );
         let after = merges(&sb);
         assert_eq!(after.len(), now.len() + 1, "{name}");
         assert_eq!(
