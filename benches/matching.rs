@@ -478,7 +478,7 @@ fn measure_dedupe(kind: EntityKind, dir: &Path, mapping: &CsvMapping, args: &Arg
         kind,
         &config,
         records,
-        0,
+        None,
         args.threshold,
         &Default::default(),
         &mut report,

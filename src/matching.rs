@@ -332,14 +332,15 @@ pub struct DedupeReport {
 /// Finds the duplicates among `records` (one file): indexes them, fits m/u by EM on their
 /// pairs with each other (if the settings say so; u from random pairs of the same file),
 /// scores every pair that shares a block once and clusters the pairs at or above
-/// `threshold`, keeping the ids of `earlier`. When the last `new` records are new (a list
-/// against the CRM, records added since `earlier`), only pairs with one of them are scored,
-/// and the earlier clusters hold the rest together.
+/// `threshold`, keeping the ids of `earlier`. With `new` = `Some(n)` only the last `n`
+/// records are new (a list against the CRM, records added or changed since `earlier`; none
+/// where records only went away): only pairs with one of them are scored, and the earlier
+/// clusters hold the rest together. `None` scores every pair.
 pub fn dedupe_all(
     kind: EntityKind,
     config: &MatchConfig,
     records: Vec<Prepared>,
-    new: usize,
+    new: Option<usize>,
     threshold: f64,
     earlier: &Earlier,
     report: &mut DedupeReport,
@@ -368,12 +369,11 @@ pub fn dedupe_all(
     report.em_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let min_weight = weight_of_probability(threshold);
-    let old = linker.records.len().saturating_sub(new);
+    let old = linker.records.len().saturating_sub(new.unwrap_or(0));
     let marked: Vec<bool> = (0..linker.records.len()).map(|i| i >= old).collect();
-    let scope = if new == 0 {
-        Scope::All
-    } else {
-        Scope::Changed(&marked)
+    let scope = match new {
+        None => Scope::All,
+        Some(_) => Scope::Changed(&marked),
     };
     let scored = parallel_map(&numbers, |&i| {
         let levels = levels(compared.as_ref(), i as usize);
@@ -382,7 +382,7 @@ pub fn dedupe_all(
     report.candidate_pairs = scored.iter().map(|(_, owned)| owned).sum();
     let mut pairs: Vec<Pair> = scored.into_iter().flat_map(|(p, _)| p).collect();
     report.links = pairs.len();
-    if new > 0 {
+    if new.is_some() {
         let position: HashMap<&str, u32> = (0u32..)
             .zip(&linker.records[..old])
             .map(|(i, r)| (&*r.id, i))
@@ -777,7 +777,7 @@ mod tests {
             kind,
             &config,
             records.clone(),
-            0,
+            None,
             threshold,
             &Earlier::default(),
             &mut report,
@@ -801,8 +801,10 @@ mod tests {
             ..Earlier::default()
         };
         let mut again = DedupeReport::default();
-        let (_, second) =
-            dedupe_all(kind, &config, records, 0, threshold, &previous, &mut again).unwrap();
+        let (_, second) = dedupe_all(
+            kind, &config, records, None, threshold, &previous, &mut again,
+        )
+        .unwrap();
         // Term frequencies are summed in a hash map's order: weights may differ in the
         // last bits from run to run.
         let shape = |c: &[Cluster]| {

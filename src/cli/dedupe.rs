@@ -53,7 +53,8 @@ pub fn run(args: DedupeArgs) -> anyhow::Result<ExitCode> {
         Some(path) => matching::load(files.kind, path, &config.crm).map_err(usage)?,
         None => Vec::new(),
     };
-    let new_records = new.len();
+    // Without `--new` every pair is scored (a `--previous` file then only keeps ids).
+    let new_records = args.new.is_some().then_some(new.len());
     records.extend(new);
     let mut report = DedupeReport {
         load_seconds: started.elapsed().as_secs_f64(),

@@ -203,6 +203,17 @@ fn a_pass_clusters_the_crms_duplicates_keeps_their_ids_and_proposes_each_merge_o
         let out = sb.run(&["duplicates", "show", "999999"]);
         assert_eq!(out.status.code(), Some(2), "{name}");
         assert!(stderr(&out).contains("no merge 999999"), "{}", stderr(&out));
+
+        // A record deleted in the CRM leaves its cluster, and nothing is compared again.
+        sb.crm()
+            .batch_execute(&format!("DELETE FROM organisations WHERE id = {copy}"))
+            .unwrap();
+        let gone = pass(&sb);
+        assert_eq!(
+            (&gone["clusters"], &gone["compared"]),
+            (&Value::from(first.len()), &Value::from(0)),
+            "{name}: {gone}"
+        );
         sb.ok(&["audit", "verify"]);
     }
 }

@@ -112,10 +112,11 @@ pub(crate) async fn run(
             time: started.elapsed(),
         });
     }
-    // Records gone without any other change still reshape their clusters: compared whole.
-    let incremental = !seen.is_empty() && !changed.is_empty();
-    let new = if incremental { changed.len() } else { 0 };
-    let compared_count = if incremental { new } else { records.len() };
+    // Where no pass compared the records before, all are compared; after that the new and
+    // changed ones (none where records only went away: their clusters are formed anew from
+    // the stored links without them).
+    let new = (!seen.is_empty()).then_some(changed.len());
+    let compared_count = new.unwrap_or(records.len());
     let earlier = Earlier {
         cluster_of: before
             .into_iter()
