@@ -454,7 +454,7 @@ pub enum RecordOrder {
 
 /// One page of the records with changes `filter` selects (its own offset and limit and
 /// sort are ignored), in `order`.
-pub fn record_groups(
+fn record_groups(
     conn: &mut AnyConnection,
     filter: &ChangeFilter,
     order: RecordOrder,
@@ -492,28 +492,48 @@ pub struct Hit {
     pub score: f64,
 }
 
-/// The review queue's page, record count and counts per (status, field) for a filter that
-/// no index answers (free text): one scan for the [`Hit`]s of every status, grouped here,
-/// instead of a scan each for the page, the count and the counts.
-pub struct Searched {
+/// A page of the review queue: its records, how many records `filter` selects, and the
+/// counts of changes per (status, field) over every status, so the counts show what is
+/// elsewhere.
+pub struct QueuePage {
     pub groups: Vec<RecordGroup>,
     pub records: i64,
     pub facets: Vec<(String, String, i64)>,
 }
 
-/// What [`record_groups`], [`count_records`] and [`count_by_status_and_field`] (the last
-/// over every status) answer for `filter`, from one scan.
-pub fn search(
+/// The queue's page for `filter` in `order`. The indexes answer every filter but free
+/// text, which is a scan whatever the indexes: that is one scan, grouped in memory, instead
+/// of a scan each for the page, the count and the counts.
+pub fn queue(
     conn: &mut AnyConnection,
     filter: &ChangeFilter,
     order: RecordOrder,
     offset: i64,
     limit: i64,
-) -> QueryResult<Searched> {
+) -> QueryResult<QueuePage> {
     let every_status = ChangeFilter {
         statuses: vec![],
         ..filter.clone()
     };
+    if filter.text.is_some() {
+        return search(conn, filter, &every_status, order, offset, limit);
+    }
+    Ok(QueuePage {
+        groups: record_groups(conn, filter, order, offset, limit)?,
+        records: count_records(conn, filter)?,
+        facets: count_by_status_and_field(conn, &every_status)?,
+    })
+}
+
+/// [`queue`] from one scan for the [`Hit`]s of every status.
+fn search(
+    conn: &mut AnyConnection,
+    filter: &ChangeFilter,
+    every_status: &ChangeFilter,
+    order: RecordOrder,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<QueuePage> {
     let hits: Vec<Hit> = narrowed(
         changes::table
             .select((
@@ -525,7 +545,7 @@ pub fn search(
                 changes::score,
             ))
             .into_boxed(),
-        &every_status,
+        every_status,
         conn.backend(),
     )
     .load(conn)?;
@@ -546,7 +566,7 @@ fn group_hits(
     order: RecordOrder,
     offset: i64,
     limit: i64,
-) -> Searched {
+) -> QueuePage {
     use std::collections::{BTreeMap, HashMap};
     let mut facets: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     let mut groups: HashMap<(&str, &str), RecordGroup> = HashMap::new();
@@ -586,7 +606,7 @@ fn group_hits(
         .skip(usize::try_from(offset).unwrap_or(0))
         .take(usize::try_from(limit).unwrap_or(0))
         .collect();
-    Searched {
+    QueuePage {
         groups: page,
         records,
         facets: facets
@@ -597,7 +617,7 @@ fn group_hits(
 }
 
 /// How many records have changes `filter` selects.
-pub fn count_records(conn: &mut AnyConnection, filter: &ChangeFilter) -> QueryResult<i64> {
+fn count_records(conn: &mut AnyConnection, filter: &ChangeFilter) -> QueryResult<i64> {
     // COUNT(DISTINCT job, record_id) is not portable; the pair joined by a tab (which no
     // job name holds) counts the same in one scan.
     let pair = changes::job.concat("\t").concat(changes::record_id);
@@ -732,7 +752,7 @@ mod tests {
             hit(5, "c", "proposed", "website", 0.99),
             hit(6, "d", "proposed", "city", 0.70),
         ];
-        let ids = |s: &Searched| -> Vec<String> {
+        let ids = |s: &QueuePage| -> Vec<String> {
             s.groups.iter().map(|g| g.record_id.clone()).collect()
         };
         let cases = [

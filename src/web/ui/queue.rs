@@ -218,25 +218,11 @@ pub async fn load_cards(
         .store
         .db
         .run(move |conn| -> diesel::QueryResult<_> {
-            // Free text is a scan whatever the indexes: one scan, grouped in memory. The
-            // other filters are answered from the indexes, the counts over every status.
-            let (groups, records, facets) = match filter.text {
-                Some(_) => {
-                    let found = changes::search(conn, &filter, order, offset, PAGE)?;
-                    (found.groups, found.records, found.facets)
-                }
-                None => {
-                    let every_status = changes::ChangeFilter {
-                        statuses: vec![],
-                        ..filter.clone()
-                    };
-                    (
-                        changes::record_groups(conn, &filter, order, offset, PAGE)?,
-                        changes::count_records(conn, &filter)?,
-                        changes::count_by_status_and_field(conn, &every_status)?,
-                    )
-                }
-            };
+            let changes::QueuePage {
+                groups,
+                records,
+                facets,
+            } = changes::queue(conn, &filter, order, offset, PAGE)?;
             let by_record = changes::of_groups(conn, &filter, &groups)?;
             let mut jobs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
             for g in &groups {
