@@ -46,19 +46,12 @@ pub(crate) async fn run(
     let records = read_all(pass).await?;
     let job_name = pass.job_name.to_string();
     let (name, earlier_of) = (job_name.clone(), job_name.clone());
-    let (before, verified, apart, seen, weakest) = store
+    let (before, seen) = store
         .db
         .run(move |conn| {
             let before = clusters::members(conn, &earlier_of)?;
-            let apart = clusters::splits(conn, &earlier_of)?;
-            let verified: HashSet<String> = status::for_job(conn, &earlier_of)?
-                .into_iter()
-                .filter(|s| s.verified_at.is_some())
-                .map(|s| s.record_id)
-                .collect();
             let seen = clusters::seen(conn, &earlier_of)?;
-            let weakest = clusters::weakest_links(conn, &earlier_of)?;
-            Ok::<_, diesel::result::Error>((before, verified, apart, seen, weakest))
+            Ok::<_, diesel::result::Error>((before, seen))
         })
         .await?;
     let settings = MatchConfig {
@@ -117,6 +110,21 @@ pub(crate) async fn run(
     // the stored links without them).
     let new = (!seen.is_empty()).then_some(changed.len());
     let compared_count = new.unwrap_or(records.len());
+    // What linking and survivorship need, read only when there is something to compare.
+    let earlier_of = job_name.clone();
+    let (verified, apart, weakest) = store
+        .db
+        .run(move |conn| {
+            let verified: HashSet<String> = status::for_job(conn, &earlier_of)?
+                .into_iter()
+                .filter(|s| s.verified_at.is_some())
+                .map(|s| s.record_id)
+                .collect();
+            let apart = clusters::splits(conn, &earlier_of)?;
+            let weakest = clusters::weakest_links(conn, &earlier_of)?;
+            Ok::<_, diesel::result::Error>((verified, apart, weakest))
+        })
+        .await?;
     let earlier = Earlier {
         cluster_of: before
             .into_iter()
