@@ -20,7 +20,7 @@ use refsync::synth::Profile;
 use serde_json::{json, Value};
 
 mod common;
-use common::{create_crm, median, organisations, run_ok, serve, write_config};
+use common::{create_crm, median, organisations, run_ok, serve, user_token, write_config};
 
 struct Args {
     crm: usize,
@@ -127,18 +127,7 @@ fn main() {
     )
     .expect("config");
     run_ok(work, &["migrate"], None);
-    run_ok(
-        work,
-        &["user", "add", "bench", "--role", "intake"],
-        Some("a bench password, long enough"),
-    );
-    let token = run_ok(
-        work,
-        &["user", "token", "create", "bench", "--label", "bench"],
-        None,
-    )
-    .trim()
-    .to_string();
+    let token = user_token(work, "bench", "intake");
 
     let started = Instant::now();
     let (mut child, url) = serve(work);

@@ -13,7 +13,7 @@ use std::time::Instant;
 use refsync::synth::Profile;
 
 mod common;
-use common::{create_crm, median, organisations, run_ok, serve, write_config};
+use common::{create_crm, median, organisations, run_ok, serve, user_token, write_config};
 
 struct Args {
     crm: usize,
@@ -62,18 +62,7 @@ fn main() {
     let pass_started = Instant::now();
     run_ok(work, &["run", "--once", "--job", "organisations"], None);
     let pass_s = pass_started.elapsed().as_secs_f64();
-    run_ok(
-        work,
-        &["user", "add", "stefan", "--role", "steward"],
-        Some("bench-password-1"),
-    );
-    let token = run_ok(
-        work,
-        &["user", "token", "create", "stefan", "--label", "bench"],
-        None,
-    )
-    .trim()
-    .to_string();
+    let token = user_token(work, "stefan", "steward");
 
     let (mut server, base) = serve(work);
     let base = base.trim_end_matches('/').to_string();

@@ -33,7 +33,7 @@ use refsync::synth::Profile;
 use serde_json::Value;
 
 mod common;
-use common::{create_crm, median, organisations, run_ok, serve, write_config};
+use common::{create_crm, median, organisations, serve, user_token, write_config};
 
 struct Args {
     crm: usize,
@@ -271,18 +271,7 @@ struct Server {
 
 impl Server {
     fn start(work: &Path) -> Server {
-        run_ok(
-            work,
-            &["user", "add", "bench", "--role", "viewer"],
-            Some("a bench password, long enough"),
-        );
-        let token = run_ok(
-            work,
-            &["user", "token", "create", "bench", "--label", "bench"],
-            None,
-        )
-        .trim()
-        .to_string();
+        let token = user_token(work, "bench", "viewer");
         let (child, url) = serve(work);
         Server { child, url, token }
     }

@@ -125,3 +125,20 @@ pub fn run_ok(work: &Path, args: &[&str], stdin: Option<&str>) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Adds `user` with `role` (a password on stdin) and returns a new API token of theirs.
+#[allow(dead_code)] // not every bench asks the API
+pub fn user_token(work: &Path, user: &str, role: &str) -> String {
+    run_ok(
+        work,
+        &["user", "add", user, "--role", role],
+        Some("a bench password, long enough"),
+    );
+    run_ok(
+        work,
+        &["user", "token", "create", user, "--label", "bench"],
+        None,
+    )
+    .trim()
+    .to_string()
+}
