@@ -487,7 +487,8 @@ pub struct Hit {
     pub id: i64,
     pub job: String,
     pub record_id: String,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: ChangeStatus,
     pub field: String,
     pub score: f64,
 }
@@ -549,20 +550,14 @@ fn search(
         conn.backend(),
     )
     .load(conn)?;
-    Ok(group_hits(
-        &hits,
-        &names(&filter.statuses),
-        order,
-        offset,
-        limit,
-    ))
+    Ok(group_hits(&hits, &filter.statuses, order, offset, limit))
 }
 
 /// [`search`]'s grouping: `hits` of `statuses` (all when empty) by record in `order`, as
 /// [`record_groups`] orders them in SQL, and the counts per (status, field) of all `hits`.
 fn group_hits(
     hits: &[Hit],
-    statuses: &[&str],
+    statuses: &[ChangeStatus],
     order: RecordOrder,
     offset: i64,
     limit: i64,
@@ -571,8 +566,8 @@ fn group_hits(
     let mut facets: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     let mut groups: HashMap<(&str, &str), RecordGroup> = HashMap::new();
     for hit in hits {
-        *facets.entry((&hit.status, &hit.field)).or_default() += 1;
-        if !statuses.is_empty() && !statuses.contains(&hit.status.as_str()) {
+        *facets.entry((hit.status.as_str(), &hit.field)).or_default() += 1;
+        if !statuses.is_empty() && !statuses.contains(&hit.status) {
             continue;
         }
         let group = groups
@@ -736,7 +731,7 @@ mod tests {
             id,
             job: "organisations".into(),
             record_id: record.into(),
-            status: status.into(),
+            status: status.parse().unwrap(),
             field: field.into(),
             score,
         }
@@ -761,20 +756,27 @@ mod tests {
             (RecordOrder::Oldest, vec!["a", "b", "c", "d"]),
         ];
         for (order, want) in cases {
-            let found = group_hits(&hits, &["proposed"], order, 0, 10);
+            let found = group_hits(&hits, &[ChangeStatus::Proposed], order, 0, 10);
             assert_eq!(ids(&found), want, "{order:?}");
             assert_eq!(found.records, 4);
         }
-        let b = &group_hits(&hits, &["proposed"], RecordOrder::MostChanges, 0, 1).groups[0];
+        let b = &group_hits(
+            &hits,
+            &[ChangeStatus::Proposed],
+            RecordOrder::MostChanges,
+            0,
+            1,
+        )
+        .groups[0];
         assert_eq!(
             (b.changes, b.min_score, b.first_id),
             (2, Some(0.80), Some(2))
         );
         // A page is a slice of the order; the count is of every record.
-        let page = group_hits(&hits, &["proposed"], RecordOrder::Oldest, 2, 1);
+        let page = group_hits(&hits, &[ChangeStatus::Proposed], RecordOrder::Oldest, 2, 1);
         assert_eq!((ids(&page), page.records), (vec!["c".to_string()], 4));
         // An applied change is not in its record's card, yet it is counted.
-        let c = group_hits(&hits, &["proposed"], RecordOrder::Oldest, 0, 10);
+        let c = group_hits(&hits, &[ChangeStatus::Proposed], RecordOrder::Oldest, 0, 10);
         assert_eq!(c.groups[2].changes, 1);
         assert!(c
             .facets
