@@ -511,6 +511,13 @@ fn measure_dedupe(kind: EntityKind, dir: &Path, mapping: &CsvMapping, args: &Arg
         |i| &linker.records[i as usize].id,
         &HashMap::new(),
     );
+    if let Some(h) = &report.households {
+        eprintln!(
+            "  {}: households {h:?}, family name counted with the address: {}",
+            dir.display(),
+            h.present()
+        );
+    }
     if let Some(em) = &report.em {
         eprintln!(
             "  {}: EM {} pairs, {} iterations, converged {}, lambda {:.3e}, matched share {:?}",

@@ -69,6 +69,13 @@ pub fn run(args: DedupeArgs) -> anyhow::Result<ExitCode> {
         &previous,
         &mut report,
     )?;
+    if let Some(h) = report.households.filter(|h| h.present()) {
+        // Said because it changes what a shared address and family name weigh.
+        println!(
+            "households: {} of {} pairs at one address under one family name differ in the first name; the family name counts with the address",
+            h.other_first_name, h.shared
+        );
+    }
     let rows = matching::cluster_rows(&linker, &clusters);
     matching::write_rows(&files.out, &rows)?;
     println!(

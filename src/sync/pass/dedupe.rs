@@ -138,9 +138,9 @@ pub(crate) async fn run(
     order.sort_by_key(|r| changed.contains(r.id.as_str()));
     let prepared: Vec<Prepared> = order.iter().map(|r| Prepared::new(kind, r)).collect();
     // Linking a whole CRM is CPU work: off the async threads.
-    let (linker, found) = tokio::task::spawn_blocking(move || {
+    let (linker, found, households) = tokio::task::spawn_blocking(move || {
         let mut report = DedupeReport::default();
-        matching::dedupe_all(
+        let (linker, found) = matching::dedupe_all(
             kind,
             &settings,
             prepared,
@@ -148,7 +148,8 @@ pub(crate) async fn run(
             threshold,
             &earlier,
             &mut report,
-        )
+        )?;
+        Ok::<_, matching::MatchError>((linker, found, report.households))
     })
     .await
     .map_err(|e| SyncError::Refused(format!("the duplicates stage stopped: {e}")))?
@@ -229,6 +230,7 @@ pub(crate) async fn run(
         pass = pass_id,
         clusters = clusters_found,
         merges_proposed = proposed,
+        households = households.is_some_and(|h| h.present()),
         "duplicates found"
     );
     Ok(Found {
