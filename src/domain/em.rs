@@ -123,16 +123,9 @@ pub fn estimate(
         // posterior is its odds over one plus the odds of all of them.
         let mut m_sum = vec![[0.0f64; 3]; n_fields];
         let mut u_sum = vec![[0.0f64; 3]; n_fields];
-        let prior = model.prior_weight();
         let mut g: Vec<f64> = pairs
             .iter()
-            .map(|gamma| {
-                let mut w = prior;
-                for (i, (_, p)) in model.fields.iter().enumerate() {
-                    w += p.weight(gamma[i]);
-                }
-                w.exp2()
-            })
+            .map(|gamma| model.weight_of_levels(gamma).exp2())
             .collect();
         let mut from = 0;
         let mut records = 0usize;

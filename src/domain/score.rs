@@ -598,6 +598,56 @@ impl Model {
             .map(|(_, p)| p)
     }
 
+    /// The weight of a pair from its comparison vector alone, as EM weighs it: each
+    /// comparison's m and u, a group of dependent comparisons counted once, as the scorer
+    /// counts it (without that, a shared address and family name add up to more than
+    /// singles out a record, and EM takes what shares them for the matches).
+    pub fn weight_of_levels(&self, levels: &Gamma) -> f64 {
+        let mut bits = [0.0; MAX_COMPARISONS];
+        for (bits, ((_, params), level)) in bits.iter_mut().zip(self.fields.iter().zip(levels)) {
+            *bits = params.weight(*level);
+        }
+        for group in Group::ALL {
+            self.count_once(*group, &mut bits);
+        }
+        self.prior_weight() + bits.iter().sum::<f64>()
+    }
+
+    /// Counts the comparisons of `group` as one piece of evidence: their agreements add at
+    /// most [`Model::group_cap`] together (each scaled down alike), and of their
+    /// disagreements only the strongest counts (a move changes street, postcode and city
+    /// at once).
+    fn count_once(&self, group: Group, bits: &mut [f64]) {
+        let members = || {
+            (0..self.comparisons.len()).filter(move |&i| self.comparisons[i].group == Some(group))
+        };
+        let agreeing: f64 = members().map(|i| bits[i].max(0.0)).sum();
+        let strongest_against = members()
+            .filter(|&i| bits[i] < 0.0)
+            .min_by(|&a, &b| bits[a].total_cmp(&bits[b]));
+        let scale = if agreeing > self.group_cap() {
+            self.group_cap() / agreeing
+        } else {
+            1.0
+        };
+        for i in members() {
+            if bits[i] > 0.0 {
+                bits[i] *= scale;
+            } else if Some(i) != strongest_against {
+                bits[i] = 0.0;
+            }
+        }
+    }
+
+    /// The most bits a group of dependent comparisons adds: what singles out one record
+    /// of the register (log2 of its size, else the prior's bits).
+    fn group_cap(&self) -> f64 {
+        match self.register_size {
+            Some(n) => (n.max(1) as f64).log2(),
+            None => (-self.prior_weight()).max(0.0),
+        }
+    }
+
     /// Prior log-odds in bits.
     pub fn prior_weight(&self) -> f64 {
         let l = self
@@ -772,7 +822,7 @@ impl Scorer {
             bits[i] = self.contribution(spec, params, levels[i], crm);
         }
         for group in Group::ALL {
-            self.count_once(*group, &mut bits);
+            self.model.count_once(*group, &mut bits);
         }
         if identifiers_agree(specs, levels) {
             for (bits, spec) in bits.iter_mut().zip(specs) {
@@ -808,42 +858,6 @@ impl Scorer {
             .map(|(_, c)| self.score(crm, c))
             .collect();
         (scored, count)
-    }
-
-    /// Counts the comparisons of `group` as one piece of evidence: their agreements add at
-    /// most [`Scorer::group_cap`] together (each scaled down alike), and of their
-    /// disagreements only the strongest counts (a move changes street, postcode and city
-    /// at once).
-    fn count_once(&self, group: Group, bits: &mut [f64]) {
-        let members = || {
-            (0..self.model.comparisons.len())
-                .filter(move |&i| self.model.comparisons[i].group == Some(group))
-        };
-        let agreeing: f64 = members().map(|i| bits[i].max(0.0)).sum();
-        let strongest_against = members()
-            .filter(|&i| bits[i] < 0.0)
-            .min_by(|&a, &b| bits[a].total_cmp(&bits[b]));
-        let scale = if agreeing > self.group_cap() {
-            self.group_cap() / agreeing
-        } else {
-            1.0
-        };
-        for i in members() {
-            if bits[i] > 0.0 {
-                bits[i] *= scale;
-            } else if Some(i) != strongest_against {
-                bits[i] = 0.0;
-            }
-        }
-    }
-
-    /// The most bits a group of dependent comparisons adds: what singles out one record
-    /// of the register (log2 of its size, else the prior's bits).
-    fn group_cap(&self) -> f64 {
-        match self.model.register_size {
-            Some(n) => (n.max(1) as f64).log2(),
-            None => (-self.model.prior_weight()).max(0.0),
-        }
     }
 
     fn contribution(
