@@ -33,7 +33,8 @@ pub(crate) fn scorer_for(
     Ok(scorer)
 }
 
-/// Fits the scorer by EM to the candidate pairs of one batch, if there are enough.
+/// Fits the scorer by EM to the candidate pairs of one batch, if there are enough;
+/// returns whether it did.
 pub(crate) fn fit(
     scorer: &mut Scorer,
     (plan, settings): (&Plan, &MatchSettings),
@@ -41,7 +42,7 @@ pub(crate) fn fit(
     lookups: &[Lookup],
     register: &dyn crate::register::Register,
     pass_id: i64,
-) {
+) -> bool {
     let prepare = |r: &Record| Prepared::new(plan.entity, r);
     let crm: Vec<Prepared> = records.iter().map(prepare).collect();
     let (pairs, record_ends) =
@@ -52,7 +53,7 @@ pub(crate) fn fit(
             pairs = pairs.len(),
             "too few candidate pairs for EM; built-in m/u used"
         );
-        return;
+        return false;
     }
     // A register that holds its records gives random ones: u and the prior then describe
     // any two records, not the ones blocking brought together.
@@ -87,6 +88,7 @@ pub(crate) fn fit(
         "match parameters estimated (EM)"
     );
     scorer.model = model;
+    true
 }
 
 /// The model the newest pass of `job_name` stored, if it has the shape of `current` (the

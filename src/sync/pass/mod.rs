@@ -43,10 +43,26 @@ pub struct PassReport {
     pub stages: StageTimes,
     /// What the duplicates stage found, when the job has it enabled.
     pub duplicates: Option<dedupe::Found>,
+    /// Where the match parameters the pass scored with came from.
+    pub model: ModelSource,
     /// The process's peak resident memory so far (Linux), in MiB.
     pub peak_memory_mib: Option<u64>,
     pub duration_ms: u128,
     pub error: Option<String>,
+}
+
+/// Where a pass's match parameters came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelSource {
+    /// The built-in m and u with the configured pins (EM off, too few pairs, or the pass
+    /// stopped before fitting).
+    #[default]
+    BuiltIn,
+    /// Fitted by EM in this pass.
+    Fitted,
+    /// The last pass's fit, kept: the register holds as many records as then.
+    Reused,
 }
 
 impl PassReport {
@@ -122,6 +138,7 @@ pub async fn run_pass(
         register,
         stages,
         duplicates,
+        model,
         ..
     } = tally;
     let (finish_counts, finish_error) = (counts.clone(), error.clone());
@@ -149,6 +166,7 @@ pub async fn run_pass(
         register,
         stages,
         duplicates,
+        model,
         peak_memory_mib: crate::metrics::peak_memory_mib(),
         duration_ms: started.elapsed().as_millis(),
         error,
@@ -189,6 +207,7 @@ struct Tally {
     /// Why lookups failed, with how many records each.
     failures: BTreeMap<String, i64>,
     duplicates: Option<dedupe::Found>,
+    model: ModelSource,
 }
 
 impl Tally {
@@ -293,8 +312,14 @@ async fn run_stages(
 
     let at = Instant::now();
     let mut reader = read::Reader::start(&pass, store, pass_id).await?;
-    score::start_from_last_fit(&mut pass, store).await?;
-    if job.matching.estimate {
+    let fitted_before = score::start_from_last_fit(&mut pass, store, pass_id).await?;
+    if fitted_before {
+        tally.model = ModelSource::Reused;
+        info!(
+            pass = pass_id,
+            "match parameters of the last pass reused: the register holds as many records as then"
+        );
+    } else if job.matching.estimate {
         // EM learns from the candidates of the first batch, or for a remote register of
         // the pass's first few thousand records (one batch's 638 pairs left it
         // unconverged); those batches are read ahead and looked up once.
@@ -306,7 +331,9 @@ async fn run_stages(
         let sample = reader.read_ahead(&pass, store, enough).await?;
         tally.stages.lookup += at.elapsed();
         let at = Instant::now();
-        score::fit_model(&mut pass, store, pass_id, (&sample.0, &sample.1)).await?;
+        if score::fit_model(&mut pass, store, pass_id, (&sample.0, &sample.1)).await? {
+            tally.model = ModelSource::Fitted;
+        }
         tally.stages.score += at.elapsed();
     }
 

@@ -17,15 +17,16 @@ use crate::sync::{fit, save_model, stored_model, SyncError};
 /// Makes the scorer the pass scores with and stores it with the pass, so `explain`
 /// repeats it. EM learns m and the prior from `sample`'s candidate pairs and, where the
 /// register holds its records, u from random pairs; every batch is then scored with the
-/// same model, so one pass is one consistent scale.
+/// same model, so one pass is one consistent scale. Returns whether EM fitted it (too few
+/// pairs leave the starting model).
 pub(super) async fn fit_model(
     pass: &mut PassContext<'_>,
     store: &Store,
     pass_id: i64,
     (records, lookups): (&[Record], &[Lookup]),
-) -> Result<(), SyncError> {
+) -> Result<bool, SyncError> {
     let model = (&pass.plan, &pass.job.matching);
-    fit(
+    let fitted = fit(
         &mut pass.scorer,
         model,
         records,
@@ -33,22 +34,35 @@ pub(super) async fn fit_model(
         pass.register.as_ref(),
         pass_id,
     );
-    save_model(store, pass.job_name, pass_id, &pass.scorer.model).await
+    save_model(store, pass.job_name, pass_id, &pass.scorer.model).await?;
+    Ok(fitted)
 }
 
-/// Where the register does not hold its records, EM starts from the last pass's fit: a
-/// remote register gives no random pairs, so what earlier passes learned is refined.
+/// What the last pass's fit gives this one. Where the register does not hold its
+/// records, EM starts from it: a remote register gives no random pairs, so what earlier
+/// passes learned is refined. Where it does and still holds as many records as when that
+/// model was fitted, the model stands and is stored with this pass (returns `true`: no
+/// EM): refitted on a CRM the last pass corrected, EM sees more agreement, and records near
+/// a threshold would cross it on a pass where nothing changed.
 pub(super) async fn start_from_last_fit(
     pass: &mut PassContext<'_>,
     store: &Store,
-) -> Result<(), SyncError> {
-    if pass.register.holds_records() {
-        return Ok(());
-    }
-    if let Some((_, previous)) = stored_model(store, pass.job_name, &pass.scorer.model).await? {
+    pass_id: i64,
+) -> Result<bool, SyncError> {
+    let Some((_, previous)) = stored_model(store, pass.job_name, &pass.scorer.model).await? else {
+        return Ok(false);
+    };
+    let population = pass.register.sample(0).map(|(_, n)| n as u64);
+    if population.is_none() {
         pass.scorer.model = previous;
+        return Ok(false);
     }
-    Ok(())
+    if !pass.job.matching.estimate || previous.register_size != population {
+        return Ok(false);
+    }
+    pass.scorer.model = previous;
+    save_model(store, pass.job_name, pass_id, &pass.scorer.model).await?;
+    Ok(true)
 }
 
 /// Decides every looked-up record of a batch; the skipped ones come first, as decided.
