@@ -756,9 +756,16 @@ mod tests {
     use crate::domain::model::Field;
     use crate::synth::{self, Profile};
 
-    /// Every two records of a generated register record and its CRM copies: the
-    /// duplicates planted in the file of both.
-    fn planted_pairs(data: &synth::Synthetic) -> Vec<(String, String)> {
+    /// A generated register and its CRM copies as one file of `kind`, and every two records
+    /// of a register record and its copies: the duplicates planted in it.
+    fn planted_file(kind: EntityKind) -> (Vec<Prepared>, Vec<(String, String)>) {
+        let data = synth::generate(kind, Profile::Medium, 7, 3000, 600);
+        let records: Vec<Prepared> = data
+            .register
+            .iter()
+            .chain(&data.crm)
+            .map(|r| Prepared::new(kind, r))
+            .collect();
         let mut copies: HashMap<&str, Vec<&str>> = HashMap::new();
         for (crm, register) in &data.truth {
             copies.entry(register).or_default().push(crm);
@@ -772,7 +779,7 @@ mod tests {
                 truth.extend(ids[i + 1..].iter().map(|b| (a.to_string(), b.to_string())));
             }
         }
-        truth
+        (records, truth)
     }
 
     /// A generated register and its CRM copies in one file: the copies are found as
@@ -781,14 +788,7 @@ mod tests {
     #[test]
     fn dedupe_on_generated_organisations_finds_the_planted_duplicates() {
         let kind = EntityKind::Organisation;
-        let data = synth::generate(kind, Profile::Medium, 7, 3000, 600);
-        let records: Vec<Prepared> = data
-            .register
-            .iter()
-            .chain(&data.crm)
-            .map(|r| Prepared::new(kind, r))
-            .collect();
-        let truth = planted_pairs(&data);
+        let (records, truth) = planted_file(kind);
         let config = MatchConfig::default();
         let threshold = config.thresholds.review_min;
         let mut report = DedupeReport::default();
@@ -846,14 +846,7 @@ mod tests {
     #[test]
     fn family_members_at_one_address_are_not_taken_for_duplicates() {
         let kind = EntityKind::Contact;
-        let data = synth::generate(kind, Profile::Medium, 7, 3000, 600);
-        let records: Vec<Prepared> = data
-            .register
-            .iter()
-            .chain(&data.crm)
-            .map(|r| Prepared::new(kind, r))
-            .collect();
-        let truth = planted_pairs(&data);
+        let (records, truth) = planted_file(kind);
         let config = MatchConfig::default();
         let mut report = DedupeReport::default();
         let (linker, clusters) = dedupe_all(
