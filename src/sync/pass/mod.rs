@@ -55,8 +55,9 @@ pub struct PassReport {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelSource {
-    /// The built-in m and u with the configured pins (EM off, too few pairs, or the pass
-    /// stopped before fitting).
+    /// The starting model, unfitted by this pass (EM off, too few pairs, or the pass
+    /// stopped before fitting): the built-in m and u with the configured pins, or for a
+    /// remote register the last pass's fit.
     #[default]
     BuiltIn,
     /// Fitted by EM in this pass.
