@@ -151,6 +151,7 @@ fn print_summary(r: &PassReport) {
         "  pending review   {} (proposed in earlier passes)",
         c.pending_review
     );
+    println!("  match model      {}", r.model.describe());
     let t = &r.register;
     if t.requests + t.cache_hits > 0 {
         println!(

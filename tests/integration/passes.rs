@@ -26,6 +26,7 @@ fn fresh_run_prints_a_summary_and_leaves_reviewable_changes() {
         "proposed",
         "applied",
         "conflicts",
+        "match model      fitted by EM in this pass",
     ] {
         assert!(
             summary.contains(expected),

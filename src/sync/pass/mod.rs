@@ -66,6 +66,17 @@ pub enum ModelSource {
     Reused,
 }
 
+impl ModelSource {
+    /// For the pass summary.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ModelSource::BuiltIn => "not fitted by this pass (EM off or too few pairs)",
+            ModelSource::Fitted => "fitted by EM in this pass",
+            ModelSource::Reused => "the last pass's fit (the register holds as many records)",
+        }
+    }
+}
+
 impl PassReport {
     /// Whether the pass ran to its end and checked what it read (interrupted counts: the
     /// next pass goes on where it stopped).
