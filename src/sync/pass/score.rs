@@ -49,20 +49,25 @@ pub(super) async fn start_from_last_fit(
     store: &Store,
     pass_id: i64,
 ) -> Result<bool, SyncError> {
+    let population = pass.register.sample(0).map(|(_, n)| n as u64);
+    if population.is_some() && !pass.job.matching.estimate {
+        return Ok(false);
+    }
     let Some((_, previous)) = stored_model(store, pass.job_name, &pass.scorer.model).await? else {
         return Ok(false);
     };
-    let population = pass.register.sample(0).map(|(_, n)| n as u64);
-    if population.is_none() {
-        pass.scorer.model = previous;
-        return Ok(false);
+    match population {
+        None => {
+            pass.scorer.model = previous;
+            Ok(false)
+        }
+        Some(_) if previous.register_size != population => Ok(false),
+        Some(_) => {
+            pass.scorer.model = previous;
+            save_model(store, pass.job_name, pass_id, &pass.scorer.model).await?;
+            Ok(true)
+        }
     }
-    if !pass.job.matching.estimate || previous.register_size != population {
-        return Ok(false);
-    }
-    pass.scorer.model = previous;
-    save_model(store, pass.job_name, pass_id, &pass.scorer.model).await?;
-    Ok(true)
 }
 
 /// Decides every looked-up record of a batch; the skipped ones come first, as decided.
