@@ -401,8 +401,8 @@ fn measure(
     let truth: HashMap<String, String> = read_truth(dir, truth_header).into_iter().collect();
     if let Some(em) = &report.em {
         eprintln!(
-            "  {kind}: EM {} pairs, {} iterations, converged {}, lambda {:.3e}, matched share {:?}",
-            em.pairs, em.iterations, em.converged, linker.scorer.model.lambda, em.matched_share
+            "  {kind}: EM {} pairs, {} rule sessions, {} iterations, converged {}, lambda {:.3e}, matched share {:?}",
+            em.pairs, em.sessions, em.iterations, em.converged, linker.scorer.model.lambda, em.matched_share
         );
     }
     for r in matching::rule_coverage(&linker, &crm, &truth) {
@@ -520,9 +520,10 @@ fn measure_dedupe(kind: EntityKind, dir: &Path, mapping: &CsvMapping, args: &Arg
     }
     if let Some(em) = &report.em {
         eprintln!(
-            "  {}: EM {} pairs, {} iterations, converged {}, lambda {:.3e}, matched share {:?}",
+            "  {}: EM {} pairs, {} rule sessions, {} iterations, converged {}, lambda {:.3e}, matched share {:?}",
             dir.display(),
             em.pairs,
+            em.sessions,
             em.iterations,
             em.converged,
             linker.scorer.model.lambda,

@@ -15,7 +15,7 @@ use crate::domain::cluster::{earlier_links, weight_of_probability, Cluster, Earl
 use crate::domain::decide::{Decision, Thresholds};
 use crate::domain::dedupe::{self, Households, Pair, Scope};
 use crate::domain::em::EmReport;
-use crate::domain::link::{Linked, Linker, MatchSettings};
+use crate::domain::link::{Linked, Linker, MatchSettings, Sample};
 use crate::domain::model::{EntityKind, Field};
 use crate::domain::score::{gamma, Gamma, Model, Prepared};
 
@@ -272,15 +272,13 @@ pub fn link_all(
     let started = Instant::now();
     let numbered: Vec<(usize, &Prepared)> = crm.iter().enumerate().collect();
     let linked = parallel_map(&numbered, |&(i, c)| {
-        linker.link(c, levels(compared.as_ref(), i), &config.thresholds)
+        let levels = compared.as_ref().map(|s| s.levels(i));
+        linker.link(c, levels, &config.thresholds)
     });
     report.candidate_pairs = linked.iter().map(|l| l.candidates).sum();
     report.link_seconds = started.elapsed().as_secs_f64();
     Ok((linker, linked))
 }
-
-/// Comparison vectors of candidate pairs, and where each record's pairs end.
-type Compared = (Vec<Gamma>, Vec<usize>);
 
 /// Fits the linker's model by EM if `settings` say so (its report into `em`): m and the
 /// prior on the candidate pairs of `items`, each compared by `candidate_gammas` on every
@@ -291,29 +289,21 @@ fn fit<T: Sync>(
     linker: &mut Linker,
     settings: &MatchSettings,
     items: &[T],
-    candidate_gammas: impl Fn(&Linker, &T) -> Vec<Gamma> + Sync,
+    candidate_gammas: impl Fn(&Linker, &T) -> Vec<(Gamma, u64)> + Sync,
     random_gammas: impl Fn(&Linker, usize) -> Vec<Gamma>,
     adapt: impl FnOnce(&mut Model, &[Gamma]),
     em: &mut Option<EmReport>,
-) -> Option<Compared> {
+) -> Option<Sample> {
     if !settings.estimate {
         return None;
     }
-    let (gammas, ends) = linker.candidate_gammas(items, settings.em_sample_pairs, |chunk| {
+    let sample = linker.candidate_gammas(items, settings.em_sample_pairs, |chunk| {
         parallel_map(chunk, |item| candidate_gammas(linker, item))
     });
-    adapt(&mut linker.scorer.model, &gammas);
-    let random = random_gammas(linker, gammas.len());
-    *em = Some(linker.estimate(&random, &gammas, &ends, settings.em_max_iterations));
-    (ends.len() == items.len()).then_some((gammas, ends))
-}
-
-/// The comparison vectors of item `i`'s candidates, where EM compared them all.
-fn levels(compared: Option<&Compared>, i: usize) -> Option<&[Gamma]> {
-    compared.map(|(gammas, ends)| {
-        let from = i.checked_sub(1).map_or(0, |p| ends[p]);
-        &gammas[from..ends[i]]
-    })
+    adapt(&mut linker.scorer.model, &sample.gammas);
+    let random = random_gammas(linker, sample.gammas.len());
+    *em = Some(linker.estimate(&random, &sample, settings.em_max_iterations));
+    (sample.ends.len() == items.len()).then_some(sample)
 }
 
 /// What a dedupe run did, with timings.
@@ -388,7 +378,7 @@ pub fn dedupe_all(
         Some(_) => Scope::Changed(&marked),
     };
     let scored = parallel_map(&numbers, |&i| {
-        let levels = levels(compared.as_ref(), i as usize);
+        let levels = compared.as_ref().map(|s| s.levels(i as usize));
         dedupe::score_record(&linker, i, scope, levels, min_weight)
     });
     report.candidate_pairs = scored.iter().map(|(_, owned)| owned).sum();

@@ -152,8 +152,12 @@ pub fn describe_em(em: Option<&EmReport>, share_of: &str) -> String {
     em.map_or("off".to_string(), |e| match e.iterations {
         0 => format!("skipped ({} pairs are too few; built-in m/u)", e.pairs),
         n => format!(
-            "{} pairs, {n} iterations{}{}",
+            "{} pairs{}, {n} iterations{}{}",
             e.pairs,
+            match e.sessions {
+                0 => String::new(),
+                s => format!(" (m learnt per blocking rule: {s} rules)"),
+            },
             if e.converged { "" } else { ", not converged" },
             e.matched_share.map_or(String::new(), |s| format!(
                 ", {:.0} % of {share_of}",

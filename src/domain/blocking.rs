@@ -368,6 +368,28 @@ pub fn applies_to(rule: &Rule, kind: EntityKind) -> bool {
     }
 }
 
+/// The keys of one record under each of `rules`, kept to find which rules it shares with
+/// its candidates (EM learns a comparison's m from pairs not blocked on it).
+#[derive(Debug, Clone)]
+pub struct RuleKeys(Vec<Option<u64>>);
+
+impl RuleKeys {
+    pub fn of(rules: &[Rule], record: &Prepared) -> RuleKeys {
+        RuleKeys(rules.iter().map(|rule| key(rule, record)).collect())
+    }
+
+    /// Bit `r` set where `other` has the same key under `rules[r]` (the first 64 rules).
+    pub fn shared(&self, rules: &[Rule], other: &Prepared) -> u64 {
+        rules
+            .iter()
+            .zip(&self.0)
+            .take(64)
+            .enumerate()
+            .filter(|(_, (rule, mine))| mine.is_some() && **mine == key(rule, other))
+            .fold(0, |mask, (r, _)| mask | 1 << r)
+    }
+}
+
 /// The blocking key of `record` under `rule`, if the record has what the rule needs.
 pub fn key(rule: &Rule, record: &Prepared) -> Option<u64> {
     let preset = match rule {

@@ -7,6 +7,7 @@
 
 use serde::Serialize;
 
+use super::blocking::RuleKeys;
 use super::comparison::Group;
 use super::link::{random_pairs, Linker};
 use super::model::Field;
@@ -67,12 +68,18 @@ pub fn others(linker: &Linker, i: u32) -> Vec<u32> {
 }
 
 /// The comparison vectors of record `i` against each of [`others`], for EM: every one of
-/// them competes for being the record's duplicate, as a register match's candidates do.
-pub fn record_gammas(linker: &Linker, i: u32) -> Vec<Gamma> {
+/// them competes for being the record's duplicate, as a register match's candidates do;
+/// with the blocking rules each pair shares.
+pub fn record_gammas(linker: &Linker, i: u32) -> Vec<(Gamma, u64)> {
     let me = &linker.records[i as usize];
+    let keys = RuleKeys::of(&linker.rules, me);
     others(linker, i)
         .into_iter()
-        .map(|j| gamma(&linker.scorer.model, me, &linker.records[j as usize]))
+        .map(|j| {
+            let other = &linker.records[j as usize];
+            let shared = keys.shared(&linker.rules, other);
+            (gamma(&linker.scorer.model, me, other), shared)
+        })
         .collect()
 }
 
@@ -293,7 +300,10 @@ mod tests {
     fn weights_from_em_levels_equal_weights_compared_anew_and_duplicates_score_high() {
         let linker = linker();
         for i in 0..5 {
-            let levels = record_gammas(&linker, i);
+            let levels: Vec<Gamma> = record_gammas(&linker, i)
+                .into_iter()
+                .map(|(g, _)| g)
+                .collect();
             assert_eq!(levels.len(), others(&linker, i).len());
             let anew = score_record(&linker, i, Scope::All, None, f64::NEG_INFINITY);
             let reused = score_record(&linker, i, Scope::All, Some(&levels), f64::NEG_INFINITY);

@@ -3,12 +3,15 @@
 
 use serde::Serialize;
 
-use super::score::{Gamma, Model, PROBABILITY_FLOOR};
+use super::model::Field;
+use super::score::{Gamma, Level, Model, PROBABILITY_FLOOR};
 
 /// How an estimation went, for logs and the benchmark.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EmReport {
     pub pairs: usize,
+    /// Blocking rules whose pairs EM learnt m from, one session each (see [`Sessions`]).
+    pub sessions: usize,
     pub iterations: usize,
     pub converged: bool,
     /// The largest parameter change in the last iteration.
@@ -49,16 +52,28 @@ fn count_u(model: &mut Model, random: &[Gamma]) {
     }
 }
 
-/// Runs EM from `start` over the comparison vectors `pairs`. Pinned fields keep their m
-/// and u; every other parameter is re-estimated. Stops when no parameter moves by more
-/// than `tolerance`, or after `max_iterations`.
-///
 /// CRM records paired with register records drawn at random, and how many records the
 /// register holds: what a register that holds its records (a file) can give EM.
 #[derive(Debug, Clone, Copy)]
 pub struct RandomPairs<'a> {
     pub gammas: &'a [Gamma],
     pub register_size: usize,
+}
+
+/// Which blocking rules brought each candidate pair together, and what each rule's keys
+/// are made of. Among the pairs that share a rule's key, the fields of that key agree
+/// whether or not the pair is a match: EM then learns nothing true of them there, and
+/// much that is false of the rest (at a million contacts, "same first name in the same
+/// postcode" looks like a match class of its own). As in Splink's training sessions, EM
+/// runs once per rule on the pairs that satisfy it with the rule's fields (and the groups
+/// they belong to) left out, and each comparison's m is pooled from the sessions that
+/// could see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Sessions<'a> {
+    /// Per candidate pair (as `pairs`), bit `r` set where the pair shares rule `r`'s key.
+    pub rules: &'a [u64],
+    /// Per rule, the fields its keys are made of.
+    pub fields: &'a [Vec<Field>],
 }
 
 /// Runs EM from `start` over the comparison vectors `pairs`. Pinned fields keep their m
@@ -78,11 +93,15 @@ pub struct RandomPairs<'a> {
 /// in a hundred thousand is then a likely match when most CRM records have one, and a
 /// doubtful one when few do. Without random pairs, u and the prior are fitted to the
 /// candidate pairs from `start`.
+///
+/// With `sessions` (and random pairs), m is learnt per blocking rule (see [`Sessions`])
+/// and the share of records with a match then fitted with m and u fixed.
 pub fn estimate(
     start: &Model,
     pairs: &[Gamma],
     record_ends: &[usize],
     random: Option<RandomPairs<'_>>,
+    sessions: Option<Sessions<'_>>,
     max_iterations: usize,
     tolerance: f64,
 ) -> (Model, EmReport) {
@@ -96,12 +115,9 @@ pub fn estimate(
         }
         _ => false,
     };
-    // Prior odds of a random pair when half the CRM records have a match; the fitted share
-    // scales them.
-    let pair_odds = model.lambda / (1.0 - model.lambda);
-    let mut share = 0.5;
     let mut report = EmReport {
         pairs: pairs.len(),
+        sessions: 0,
         iterations: 0,
         converged: false,
         last_change: 0.0,
@@ -110,14 +126,188 @@ pub fn estimate(
     if pairs.len() < MIN_PAIRS {
         return (model, report);
     }
-    let n_fields = model.fields.len();
+    let limits = (max_iterations, tolerance);
     let free: Vec<bool> = model
         .fields
         .iter()
         .map(|(f, _)| !model.pinned.contains(f))
         .collect();
+    if !u_counted {
+        let fit_u = Prior::PerPair { fit_u: true };
+        let run = iterate(&mut model, pairs, record_ends, &free, fit_u, limits);
+        run.into_report(&mut report);
+        return (model, report);
+    }
+    // Prior odds of a random pair when half the CRM records have a match; the fitted share
+    // scales them.
+    let per_record = Prior::PerRecord {
+        pair_odds: model.lambda / (1.0 - model.lambda),
+    };
+    let free = match sessions {
+        Some(sessions) => {
+            report.sessions =
+                learn_m_by_rule(&mut model, pairs, record_ends, sessions, &free, limits);
+            // m is the sessions'; what is left to fit on all pairs is the share.
+            vec![false; free.len()]
+        }
+        None => free,
+    };
+    iterate(&mut model, pairs, record_ends, &free, per_record, limits).into_report(&mut report);
+    (model, report)
+}
+
+/// How the prior of a pair is fitted.
+#[derive(Debug, Clone, Copy)]
+enum Prior {
+    /// The share of the pairs that are matches; u too where `fit_u` (no random pairs).
+    PerPair { fit_u: bool },
+    /// The share of the records that have a match, scaling `pair_odds` (a random pair's
+    /// odds when half of them do).
+    PerRecord { pair_odds: f64 },
+}
+
+/// What one run of EM did.
+struct Run {
+    iterations: usize,
+    converged: bool,
+    last_change: f64,
+    /// The fitted share of records with a match ([`Prior::PerRecord`]).
+    share: Option<f64>,
+    /// Per comparison, the expected number of matches it was present in (last E step).
+    matched: Vec<f64>,
+}
+
+impl Run {
+    fn into_report(self, report: &mut EmReport) {
+        report.iterations += self.iterations;
+        report.converged = self.converged;
+        report.last_change = self.last_change;
+        report.matched_share = self.share;
+    }
+}
+
+/// Runs EM on every rule's session (see [`Sessions`]) and sets m of each free comparison
+/// to the expected counts pooled over the sessions that saw it, each session's counts
+/// weighed by its share of matches: among the pairs of a loose rule (a house number in a
+/// city) matches are rare, and a small excess agreement among non-matches (a common first
+/// name) is taken for the match class there. A comparison no session saw keeps its m.
+/// Returns how many sessions ran.
+fn learn_m_by_rule(
+    model: &mut Model,
+    pairs: &[Gamma],
+    record_ends: &[usize],
+    sessions: Sessions<'_>,
+    free: &[bool],
+    limits: (usize, f64),
+) -> usize {
+    let n_fields = model.fields.len();
+    let mut counts = vec![[0.0f64; 3]; n_fields];
+    let mut ran = 0;
+    for (r, fields) in sessions.fields.iter().enumerate().take(64) {
+        let blocked = blocked_comparisons(model, fields);
+        let (gammas, ends) = session(pairs, record_ends, sessions.rules, r, &blocked);
+        if gammas.len() < MIN_PAIRS {
+            continue;
+        }
+        let mut fitted = model.clone();
+        // Start from the share of the session's pairs the starting model weighs as matches.
+        let positive = pairs
+            .iter()
+            .zip(sessions.rules)
+            .filter(|(g, rules)| *rules & (1 << r) != 0 && model.weight_of_levels(g) > 0.0)
+            .count();
+        fitted.lambda = (positive as f64 / gammas.len() as f64).clamp(0.01, 0.9);
+        let open: Vec<bool> = free.iter().zip(&blocked).map(|(f, b)| *f && !b).collect();
+        let prior = Prior::PerPair { fit_u: false };
+        let run = iterate(&mut fitted, &gammas, &ends, &open, prior, limits);
+        for i in (0..n_fields).filter(|&i| open[i]) {
+            for (count, m) in counts[i].iter_mut().zip(fitted.fields[i].1.m) {
+                *count += m * run.matched[i] * fitted.lambda;
+            }
+        }
+        ran += 1;
+    }
+    for (i, (_, params)) in model.fields.iter_mut().enumerate() {
+        let total: f64 = counts[i].iter().sum();
+        if free[i] && total > 0.0 {
+            params.m = counts[i].map(|c| c / total);
+        }
+    }
+    ran
+}
+
+/// The comparisons a rule's `fields` make agree among its pairs: those of the fields and
+/// every member of a group one of them belongs to (a shared postcode makes a shared city
+/// likely too).
+fn blocked_comparisons(model: &Model, fields: &[Field]) -> Vec<bool> {
+    let specs = &model.comparisons;
+    let groups: Vec<_> = specs
+        .iter()
+        .filter(|c| fields.contains(&c.field))
+        .filter_map(|c| c.group)
+        .collect();
+    specs
+        .iter()
+        .map(|c| fields.contains(&c.field) || c.group.is_some_and(|g| groups.contains(&g)))
+        .collect()
+}
+
+/// The pairs of rule `r`'s session with the `blocked` comparisons set missing, and where
+/// each record's pairs end among them.
+fn session(
+    pairs: &[Gamma],
+    record_ends: &[usize],
+    rules: &[u64],
+    r: usize,
+    blocked: &[bool],
+) -> (Vec<Gamma>, Vec<usize>) {
+    let mut gammas = Vec::new();
+    let mut ends = Vec::new();
+    let mut from = 0;
+    for &end in record_ends.iter().chain(std::iter::once(&pairs.len())) {
+        let end = end.min(pairs.len());
+        for (gamma, _) in pairs[from.min(end)..end]
+            .iter()
+            .zip(&rules[from.min(end)..end])
+            .filter(|(_, rules)| *rules & (1 << r) != 0)
+        {
+            let mut gamma = *gamma;
+            for (level, _) in gamma.iter_mut().zip(blocked).filter(|(_, b)| **b) {
+                *level = Level::Missing;
+            }
+            gammas.push(gamma);
+        }
+        if ends.last() != Some(&gammas.len()) {
+            ends.push(gammas.len());
+        }
+        from = end;
+    }
+    (gammas, ends)
+}
+
+/// EM iterations over `pairs` until no parameter moves by more than the tolerance: m of
+/// the `free` comparisons (u too where the prior says so), and the prior.
+fn iterate(
+    model: &mut Model,
+    pairs: &[Gamma],
+    record_ends: &[usize],
+    free: &[bool],
+    prior: Prior,
+    (max_iterations, tolerance): (usize, f64),
+) -> Run {
+    // u counted on random pairs stays; else it is fitted with m.
+    let u_counted = !matches!(prior, Prior::PerPair { fit_u: true });
+    let n_fields = model.fields.len();
+    let mut run = Run {
+        iterations: 0,
+        converged: false,
+        last_change: 0.0,
+        share: None,
+        matched: vec![0.0; n_fields],
+    };
+    let mut share = 0.5;
     for _ in 0..max_iterations {
-        report.iterations += 1;
+        run.iterations += 1;
         // E step: the posterior match probability of each pair under the current model. A
         // record's candidates compete with each other and with "no match": a candidate's
         // posterior is its odds over one plus the odds of all of them.
@@ -154,24 +344,25 @@ pub fn estimate(
         }
         // M step: new m, u and prior from the expected counts.
         let mut change: f64 = 0.0;
-        let lambda = if u_counted {
-            // Never certain that every record, or none, has a match.
-            let fitted = (g_total / records.max(1) as f64).clamp(0.01, MAX_MATCHED_SHARE);
-            change = change.max((fitted - share).abs());
-            share = fitted;
-            let odds = pair_odds * share / (1.0 - share);
-            (odds / (1.0 + odds)).clamp(PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
-        } else {
-            (g_total / pairs.len() as f64).clamp(PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
-        };
+        let lambda = match prior {
+            Prior::PerRecord { pair_odds } => {
+                // Never certain that every record, or none, has a match.
+                let fitted = (g_total / records.max(1) as f64).clamp(0.01, MAX_MATCHED_SHARE);
+                change = change.max((fitted - share).abs());
+                share = fitted;
+                run.share = Some(share);
+                let odds = pair_odds * share / (1.0 - share);
+                odds / (1.0 + odds)
+            }
+            Prior::PerPair { .. } => g_total / pairs.len() as f64,
+        }
+        .clamp(PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR);
         change = change.max((lambda - model.lambda).abs());
         model.lambda = lambda;
         for (i, (_, params)) in model.fields.iter_mut().enumerate() {
-            if !free[i] {
-                continue;
-            }
             let (mt, ut): (f64, f64) = (m_sum[i].iter().sum(), u_sum[i].iter().sum());
-            if mt <= 0.0 || ut <= 0.0 {
+            run.matched[i] = mt;
+            if !free[i] || mt <= 0.0 || ut <= 0.0 {
                 continue;
             }
             for l in 0..3 {
@@ -189,14 +380,13 @@ pub fn estimate(
                 params.u[l] = u;
             }
         }
-        report.last_change = change;
-        report.matched_share = u_counted.then_some(share);
+        run.last_change = change;
         if change < tolerance {
-            report.converged = true;
+            run.converged = true;
             break;
         }
     }
-    (model, report)
+    run
 }
 
 #[cfg(test)]
@@ -267,8 +457,8 @@ mod tests {
         // 100 records of 100 candidates each: one true match and twenty namesakes apiece.
         let records: Vec<usize> = (1..=100).map(|r| r * 100).collect();
         let start = Model::default_for(EntityKind::Contact);
-        let (unbounded, _) = estimate(&start, &pairs, &singles(&pairs), None, 100, 1e-6);
-        let (bounded, _) = estimate(&start, &pairs, &records, None, 100, 1e-6);
+        let (unbounded, _) = estimate(&start, &pairs, &singles(&pairs), None, None, 100, 1e-6);
+        let (bounded, _) = estimate(&start, &pairs, &records, None, None, 100, 1e-6);
         let weight = |model: &Model, g: &Gamma| {
             let fields = model.fields.iter().enumerate();
             model.prior_weight() + fields.map(|(i, (_, p))| p.weight(g[i])).sum::<f64>()
@@ -329,7 +519,7 @@ mod tests {
             gammas: &random,
             register_size: 1_000,
         };
-        let (fitted, report) = estimate(&start, &pairs, &records, Some(random), 100, 1e-6);
+        let (fitted, report) = estimate(&start, &pairs, &records, Some(random), None, 100, 1e-6);
         let share = report.matched_share.expect("fitted per record");
         assert!((share - 0.7).abs() < 0.02, "matched share {share}");
         // The prior odds of a random pair: one in a thousand (the register's size) at a
@@ -347,13 +537,96 @@ mod tests {
         assert!(first.m[0] > 0.9, "first m {:?}", first.m);
     }
 
+    /// Duplicates found by the family-name rule agree on the family name by construction;
+    /// those with a typo in it are found only where the birth date is there to block on.
+    /// Counted over every pair, m says the family name agrees more often than it does.
+    #[test]
+    fn a_blocking_rule_teaches_em_nothing_of_the_fields_it_blocks_on() {
+        use Level::{Close as B, Exact as A, Far as C, Missing as M};
+        let mut rng = fastrand::Rng::with_seed(16);
+        let pattern = |first, last, birth| {
+            let mut out = [M; MAX_COMPARISONS];
+            (out[0], out[1], out[2]) = (first, last, birth);
+            out
+        };
+        let (last_rule, birth_rule) = (1u64, 2u64);
+        let rules_of = |g: &Gamma| {
+            (if g[1] == A { last_rule } else { 0 }) | (if g[2] == A { birth_rule } else { 0 })
+        };
+        let (mut pairs, mut rules, mut ends) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..2_000 {
+            let mut record = vec![pattern(
+                if rng.f64() < 0.9 { A } else { B },
+                if rng.f64() < 0.8 { A } else { B },
+                if rng.f64() < 0.5 { A } else { M },
+            )];
+            for _ in 0..5 {
+                let birth = if rng.bool() { C } else { M };
+                record.push(pattern(if rng.f64() < 0.05 { A } else { C }, A, birth));
+            }
+            for _ in 0..2 {
+                record.push(pattern(if rng.f64() < 0.05 { A } else { C }, C, A));
+            }
+            // A duplicate that shares no rule's key is never a candidate.
+            record.retain(|g| rules_of(g) != 0);
+            for g in record {
+                rules.push(rules_of(&g));
+                pairs.push(g);
+            }
+            ends.push(pairs.len());
+        }
+        let random: Vec<Gamma> = (0..20_000)
+            .map(|_| {
+                let mut level = |p: f64| if rng.f64() < p { A } else { C };
+                pattern(level(0.05), level(0.01), level(0.001))
+            })
+            .collect();
+        let random = RandomPairs {
+            gammas: &random,
+            register_size: 2_000,
+        };
+        let fields = [vec![Field::LastName], vec![Field::BirthDate]];
+        let sessions = Sessions {
+            rules: &rules,
+            fields: &fields,
+        };
+        let start = Model::default_for(EntityKind::Contact);
+        let run = |sessions| estimate(&start, &pairs, &ends, Some(random), sessions, 100, 1e-6);
+        let (pooled, report) = run(None);
+        let (by_rule, by_rule_report) = run(Some(sessions));
+        let last_exact = |model: &Model| model.params(Field::LastName).unwrap().m[0];
+        assert!(last_exact(&pooled) > 0.86, "{}", last_exact(&pooled));
+        assert!(
+            (last_exact(&by_rule) - 0.8).abs() < 0.04,
+            "{}",
+            last_exact(&by_rule)
+        );
+        assert_eq!((report.sessions, by_rule_report.sessions), (0, 2));
+        let share = by_rule_report.matched_share.unwrap();
+        assert!((share - 0.9).abs() < 0.05, "matched share {share}");
+
+        // A field every session blocks on keeps the m it started with.
+        let only_last = [
+            vec![Field::LastName],
+            vec![Field::LastName, Field::BirthDate],
+        ];
+        let sessions = Sessions {
+            rules: &rules,
+            fields: &only_last,
+        };
+        let (kept, _) = run(Some(sessions));
+        let m = |model: &Model, field| model.params(field).map(|p| p.m);
+        assert_eq!(m(&kept, Field::LastName), m(&start, Field::LastName));
+        assert_ne!(m(&kept, Field::FirstName), m(&start, Field::FirstName));
+    }
+
     #[test]
     fn em_recovers_known_parameters() {
         let mut truth = Model::default_for(EntityKind::Organisation);
         truth.lambda = 0.2;
         let start = Model::default_for(EntityKind::Organisation);
         let pairs = sample(&truth, 40_000, 7);
-        let (fitted, report) = estimate(&start, &pairs, &singles(&pairs), None, 200, 1e-6);
+        let (fitted, report) = estimate(&start, &pairs, &singles(&pairs), None, None, 200, 1e-6);
         assert!(report.converged, "{report:?}");
         assert!(
             (fitted.lambda - 0.2).abs() < 0.02,
@@ -392,6 +665,7 @@ mod tests {
             &sample(&truth, 5_000, 3),
             &(1..=5_000).collect::<Vec<_>>(),
             None,
+            None,
             50,
             1e-6,
         );
@@ -400,6 +674,7 @@ mod tests {
             &start,
             &sample(&truth, 10, 3),
             &(1..=10).collect::<Vec<_>>(),
+            None,
             None,
             50,
             1e-6,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::blocking::{BlockIndex, BlockingSettings, Rule};
+use super::blocking::{BlockIndex, BlockingSettings, Rule, RuleKeys};
 use super::comparison::{self, default_comparisons, ComparisonSpec};
 use super::decide::{decide, Decision, Thresholds};
 use super::em::{self, EmReport};
@@ -152,60 +152,70 @@ impl Linker {
             .filter_map(|i| self.records.get(i as usize))
     }
 
-    /// The comparison vectors of `crm` against each of its candidates.
-    pub fn record_gammas(&self, crm: &Prepared) -> Vec<Gamma> {
+    /// The comparison vectors of `crm` against each of its candidates, with the rules it
+    /// shares with each (see [`Sample::rules`]).
+    pub fn record_gammas(&self, crm: &Prepared) -> Vec<(Gamma, u64)> {
+        let keys = RuleKeys::of(&self.rules, crm);
         self.candidates(crm)
-            .map(|c| gamma(&self.scorer.model, crm, c))
+            .map(|c| {
+                (
+                    gamma(&self.scorer.model, crm, c),
+                    keys.shared(&self.rules, c),
+                )
+            })
             .collect()
     }
 
-    /// The comparison vectors of the candidate pairs of `crm_records`, at most `limit`
-    /// (taken evenly across the records so a sample represents the whole file), and where
-    /// each record's pairs end. `map` runs [`Linker::record_gammas`] over a chunk of
-    /// records (the caller may spread it over threads); a self-linkage passes record
-    /// numbers instead, whose candidates leave the record itself out.
+    /// The candidate pairs of `crm_records` compared, at most `limit` (taken evenly across
+    /// the records so a sample represents the whole file). `map` runs
+    /// [`Linker::record_gammas`] over a chunk of records (the caller may spread it over
+    /// threads); a self-linkage passes record numbers instead, whose candidates leave the
+    /// record itself out.
     pub fn candidate_gammas<T>(
         &self,
         crm_records: &[T],
         limit: usize,
-        map: impl Fn(&[&T]) -> Vec<Vec<Gamma>>,
-    ) -> (Vec<Gamma>, Vec<usize>) {
-        let mut out = Vec::new();
-        let mut ends = Vec::new();
+        map: impl Fn(&[&T]) -> Vec<Vec<(Gamma, u64)>>,
+    ) -> Sample {
+        let mut out = Sample::default();
         let step = (crm_records.len() / limit.max(1)).max(1);
         let chosen: Vec<&T> = crm_records.iter().step_by(step).collect();
         for chunk in chosen.chunks(GAMMA_CHUNK) {
-            for gammas in map(chunk) {
-                out.extend(gammas);
-                ends.push(out.len());
-                if out.len() >= limit {
-                    return (out, ends);
+            for pairs in map(chunk) {
+                out.push(pairs);
+                if out.gammas.len() >= limit {
+                    return out;
                 }
             }
         }
-        (out, ends)
+        out
     }
 
     /// Fits the scorer's model (see [`em::estimate`]): u counted on `random` (comparison
     /// vectors of CRM records paired with register records at random, see
-    /// [`random_pairs`]), m and the share of records with a match by EM on the candidate
-    /// pairs grouped by CRM record (`record_ends`).
+    /// [`random_pairs`]), m per blocking rule and the share of records with a match by EM
+    /// on the candidate pairs of `sample`.
     pub fn estimate(
         &mut self,
         random: &[Gamma],
-        gammas: &[Gamma],
-        record_ends: &[usize],
+        sample: &Sample,
         max_iterations: usize,
     ) -> EmReport {
         let random = em::RandomPairs {
             gammas: random,
             register_size: self.records.len(),
         };
+        let fields: Vec<Vec<Field>> = self.rules.iter().map(Rule::fields).collect();
+        let sessions = em::Sessions {
+            rules: &sample.rules,
+            fields: &fields,
+        };
         let (model, report) = em::estimate(
             &self.scorer.model,
-            gammas,
-            record_ends,
+            &sample.gammas,
+            &sample.ends,
             Some(random),
+            Some(sessions),
             max_iterations,
             1e-4,
         );
@@ -227,6 +237,34 @@ impl Linker {
             decision: decide(scored, thresholds),
             candidates,
         }
+    }
+}
+
+/// Candidate pairs compared for EM, record by record.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    /// The pairs' comparison vectors.
+    pub gammas: Vec<Gamma>,
+    /// Per pair, bit `r` set where both records have the same key under blocking rule `r`.
+    pub rules: Vec<u64>,
+    /// Where each record's pairs end.
+    pub ends: Vec<usize>,
+}
+
+impl Sample {
+    /// Adds one record's pairs.
+    pub fn push(&mut self, pairs: Vec<(Gamma, u64)>) {
+        for (gamma, rules) in pairs {
+            self.gammas.push(gamma);
+            self.rules.push(rules);
+        }
+        self.ends.push(self.gammas.len());
+    }
+
+    /// The comparison vectors of record `i`'s pairs.
+    pub fn levels(&self, i: usize) -> &[Gamma] {
+        let from = i.checked_sub(1).map_or(0, |p| self.ends[p]);
+        &self.gammas[from..self.ends[i]]
     }
 }
 

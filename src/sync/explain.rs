@@ -77,7 +77,8 @@ pub async fn explain(
             for candidates in lookups.iter_mut().flatten() {
                 plan.minimise(candidates);
             }
-            let model = (&plan, &job.matching);
+            let rules = register_config.blocking().rules(job.entity);
+            let model = (&plan, &job.matching, &rules[..]);
             fit(&mut scorer, model, &batch, &lookups, register.as_ref(), 0);
         }
         if let Some(record) = batch.into_iter().find(|r| r.id == record_id) {

@@ -3,11 +3,12 @@
 
 use super::SyncError;
 use crate::config::JobConfig;
+use crate::domain::blocking::{Rule, RuleKeys};
 use crate::domain::em;
 use crate::domain::evaluate::Plan;
-use crate::domain::link::{random_gammas, MatchSettings};
-use crate::domain::model::Record;
-use crate::domain::score::{gamma, Gamma, Prepared, Scorer};
+use crate::domain::link::{random_gammas, MatchSettings, Sample};
+use crate::domain::model::{Field, Record};
+use crate::domain::score::{gamma, Prepared, Scorer};
 use crate::register::Lookup;
 use crate::store::Store;
 use tracing::info;
@@ -37,7 +38,7 @@ pub(crate) fn scorer_for(
 /// returns whether it did.
 pub(crate) fn fit(
     scorer: &mut Scorer,
-    (plan, settings): (&Plan, &MatchSettings),
+    (plan, settings, rules): (&Plan, &MatchSettings, &[Rule]),
     records: &[Record],
     lookups: &[Lookup],
     register: &dyn crate::register::Register,
@@ -45,12 +46,17 @@ pub(crate) fn fit(
 ) -> bool {
     let prepare = |r: &Record| Prepared::new(plan.entity, r);
     let crm: Vec<Prepared> = records.iter().map(prepare).collect();
-    let (pairs, record_ends) =
-        candidate_gammas(&scorer.model, &crm, lookups, settings.em_sample_pairs);
-    if pairs.len() < em::MIN_PAIRS {
+    let sample = candidate_gammas(
+        &scorer.model,
+        rules,
+        &crm,
+        lookups,
+        settings.em_sample_pairs,
+    );
+    if sample.gammas.len() < em::MIN_PAIRS {
         info!(
             pass = pass_id,
-            pairs = pairs.len(),
+            pairs = sample.gammas.len(),
             "too few candidate pairs for EM; built-in m/u used"
         );
         return false;
@@ -59,21 +65,26 @@ pub(crate) fn fit(
     // any two records, not the ones blocking brought together.
     let random = register
         .sample(RANDOM_SAMPLE)
-        .map(|(mut sample, population)| {
-            plan.minimise(&mut sample);
-            let register: Vec<Prepared> = sample.iter().map(prepare).collect();
+        .map(|(mut drawn, population)| {
+            plan.minimise(&mut drawn);
+            let register: Vec<Prepared> = drawn.iter().map(prepare).collect();
             (
-                random_gammas(&scorer.model, &crm, &register, pairs.len()),
+                random_gammas(&scorer.model, &crm, &register, sample.gammas.len()),
                 population,
             )
         });
+    let fields: Vec<Vec<Field>> = rules.iter().map(Rule::fields).collect();
     let (model, report) = em::estimate(
         &scorer.model,
-        &pairs,
-        &record_ends,
+        &sample.gammas,
+        &sample.ends,
         random.as_ref().map(|(gammas, population)| em::RandomPairs {
             gammas,
             register_size: *population,
+        }),
+        Some(em::Sessions {
+            rules: &sample.rules,
+            fields: &fields,
         }),
         settings.em_max_iterations,
         1e-4,
@@ -82,6 +93,7 @@ pub(crate) fn fit(
         pass = pass_id,
         pairs = report.pairs,
         iterations = report.iterations,
+        sessions = report.sessions,
         converged = report.converged,
         lambda = model.lambda,
         matched_share = report.matched_share,
@@ -133,29 +145,33 @@ pub(crate) const REMOTE_EM_RECORDS: usize = 5_000;
 /// Register records drawn at random for counting u: enough for every level to show.
 pub(super) const RANDOM_SAMPLE: usize = 5_000;
 
-/// The comparison vectors of a batch's (prepared) records against their candidates, at
-/// most `limit`, and where each record's pairs end.
+/// A batch's (prepared) records compared with their candidates, at most `limit` pairs, with
+/// the blocking `rules` each pair shares.
 pub(super) fn candidate_gammas(
     model: &crate::domain::score::Model,
+    rules: &[Rule],
     records: &[Prepared],
     lookups: &[Lookup],
     limit: usize,
-) -> (Vec<Gamma>, Vec<usize>) {
-    let mut out = Vec::new();
-    let mut ends = Vec::new();
+) -> Sample {
+    let mut out = Sample::default();
     for (crm, lookup) in records.iter().zip(lookups) {
         let Ok(candidates) = lookup else { continue };
-        out.extend(
+        let keys = RuleKeys::of(rules, crm);
+        let room = limit.saturating_sub(out.gammas.len());
+        out.push(
             candidates
                 .iter()
-                .map(|c| gamma(model, crm, &Prepared::new(model.kind, c))),
+                .take(room)
+                .map(|c| {
+                    let c = Prepared::new(model.kind, c);
+                    (gamma(model, crm, &c), keys.shared(rules, &c))
+                })
+                .collect(),
         );
-        if out.len() >= limit {
-            out.truncate(limit);
-            ends.push(limit);
+        if out.gammas.len() >= limit {
             break;
         }
-        ends.push(out.len());
     }
-    (out, ends)
+    out
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::score::PreparedCache;
 use crate::config::{Config, JobConfig};
 use crate::crm::CrmSource;
+use crate::domain::blocking::Rule;
 use crate::domain::evaluate::Plan;
 use crate::domain::score::Scorer;
 use crate::register::Register;
@@ -20,6 +21,8 @@ pub(crate) struct PassContext<'a> {
     /// Shared with the pass's writer, which applies one batch while the next is scored.
     pub crm: Arc<dyn CrmSource>,
     pub register: Box<dyn Register>,
+    /// The blocking rules that find the register's candidates (EM learns per rule).
+    pub rules: Vec<Rule>,
     /// The job's model as configured (pinned or built-in m/u); a pass may fit it by EM.
     pub scorer: Scorer,
     /// An erased person never comes back: their records are skipped before any lookup.
@@ -49,6 +52,7 @@ impl<'a> PassContext<'a> {
             crate::register::open(&job.register, register_config, Some(store.clone())).await?;
         let crm = Arc::from(crate::crm::open(&job.crm, crm_config).await?);
         let scorer = scorer_for(job_name, job, register.as_ref())?;
+        let rules = register_config.blocking().rules(job.entity);
         let suppression = SuppressionCheck::open(config, store, job.entity).await?;
         let prepared = PreparedCache::new(register.holds_records());
         Ok(PassContext {
@@ -57,6 +61,7 @@ impl<'a> PassContext<'a> {
             plan,
             crm,
             register,
+            rules,
             scorer,
             suppression,
             prepared,

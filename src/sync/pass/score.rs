@@ -25,7 +25,7 @@ pub(super) async fn fit_model(
     pass_id: i64,
     (records, lookups): (&[Record], &[Lookup]),
 ) -> Result<bool, SyncError> {
-    let model = (&pass.plan, &pass.job.matching);
+    let model = (&pass.plan, &pass.job.matching, &pass.rules[..]);
     let fitted = fit(
         &mut pass.scorer,
         model,
