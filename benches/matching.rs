@@ -389,6 +389,7 @@ fn measure(
         register_records: 0,
         candidate_pairs: 0,
         em: None,
+        addresses: None,
         load_seconds: load,
         index_seconds: 0.0,
         em_seconds: 0.0,
@@ -399,6 +400,9 @@ fn measure(
     let wall = started.elapsed().as_secs_f64();
     let peak = refsync::metrics::peak_memory_mib().map_or(f64::NAN, |m| m as f64);
     let truth: HashMap<String, String> = read_truth(dir, truth_header).into_iter().collect();
+    if let Some(a) = &report.addresses {
+        eprintln!("  {kind}: addresses {a:?}, each part counted: {}", a.own());
+    }
     if let Some(em) = &report.em {
         eprintln!(
             "  {kind}: EM {} pairs, {} rule sessions, {} iterations, converged {}, lambda {:.3e}, matched share {:?}",
@@ -511,6 +515,13 @@ fn measure_dedupe(kind: EntityKind, dir: &Path, mapping: &CsvMapping, args: &Arg
         |i| &linker.records[i as usize].id,
         &HashMap::new(),
     );
+    if let Some(a) = &report.addresses {
+        eprintln!(
+            "  {}: addresses {a:?}, each part counted: {}",
+            dir.display(),
+            a.own()
+        );
+    }
     if let Some(h) = &report.households {
         eprintln!(
             "  {}: households {h:?}, family name counted with the address: {}",

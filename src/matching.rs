@@ -13,11 +13,12 @@ use serde::{Deserialize, Serialize};
 use crate::domain::blocking::BlockingSettings;
 use crate::domain::cluster::{earlier_links, weight_of_probability, Cluster, Earlier};
 use crate::domain::decide::{Decision, Thresholds};
-use crate::domain::dedupe::{self, Households, Pair, Scope};
+use crate::domain::dedupe::{self, Pair, Scope};
 use crate::domain::em::EmReport;
 use crate::domain::link::{Linked, Linker, MatchSettings, Sample};
 use crate::domain::model::{EntityKind, Field};
 use crate::domain::score::{gamma, Gamma, Model, Prepared};
+use crate::domain::sharing::{Households, SharedAddresses};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MatchError {
@@ -232,6 +233,9 @@ pub struct LinkReport {
     pub register_records: usize,
     pub candidate_pairs: usize,
     pub em: Option<EmReport>,
+    /// Pairs at one address in EM's sample: where most are one person or firm held twice,
+    /// each comparison of the address counted.
+    pub addresses: Option<SharedAddresses>,
     pub load_seconds: f64,
     pub index_seconds: f64,
     pub em_seconds: f64,
@@ -265,7 +269,7 @@ pub fn link_all(
                 gamma(&linker.scorer.model, &crm[c], &linker.records[r])
             })
         },
-        |_, _| {},
+        |model, pairs| report.addresses = SharedAddresses::weigh(model, pairs),
         &mut report.em,
     );
     report.em_seconds = started.elapsed().as_secs_f64();
@@ -315,6 +319,9 @@ pub struct DedupeReport {
     /// Pairs at or above the threshold.
     pub links: usize,
     pub em: Option<EmReport>,
+    /// Pairs at one address in EM's sample: where most are one person held twice, each
+    /// comparison of the address counted.
+    pub addresses: Option<SharedAddresses>,
     /// Pairs at one address under one family name, counted in EM's sample: where most of
     /// them are two people, the family name counted with the address.
     pub households: Option<Households>,
@@ -361,6 +368,7 @@ pub fn dedupe_all(
             })
         },
         |model, pairs| {
+            report.addresses = SharedAddresses::weigh(model, pairs);
             report.households = Households::count(model, pairs);
             if let Some(households) = &report.households {
                 households.apply(model);
@@ -886,6 +894,7 @@ mod tests {
                 register_records: 0,
                 candidate_pairs: 0,
                 em: None,
+                addresses: None,
                 load_seconds: 0.0,
                 index_seconds: 0.0,
                 em_seconds: 0.0,

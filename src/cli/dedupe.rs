@@ -69,6 +69,10 @@ pub fn run(args: DedupeArgs) -> anyhow::Result<ExitCode> {
         &previous,
         &mut report,
     )?;
+    // Said because it changes what an agreeing address weighs.
+    if let Some(line) = report.addresses.and_then(|a| a.describe()) {
+        println!("{line}");
+    }
     if let Some(h) = report.households.filter(|h| h.present()) {
         // Said because it changes what a shared address and family name weigh.
         println!(

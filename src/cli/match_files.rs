@@ -112,12 +112,17 @@ pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
         register_records: 0,
         candidate_pairs: 0,
         em: None,
+        addresses: None,
         load_seconds: started.elapsed().as_secs_f64(),
         index_seconds: 0.0,
         em_seconds: 0.0,
         link_seconds: 0.0,
     };
     let (_, linked) = matching::link_all(files.kind, &config, &crm, register, &mut report)?;
+    // Said because it changes what an agreeing address weighs.
+    if let Some(line) = report.addresses.and_then(|a| a.describe()) {
+        println!("{line}");
+    }
     let rows = matching::link_rows(&crm, &linked);
     matching::write_rows(&files.out, &rows)?;
     let count = |band: &str| rows.iter().filter(|r| r.band == band).count();

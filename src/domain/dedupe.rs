@@ -5,13 +5,9 @@
 //! (and against each other): records joining an indexed CRM, or a list against the CRM.
 //! Pure: the caller spreads the per-record work over threads.
 
-use serde::Serialize;
-
 use super::blocking::RuleKeys;
-use super::comparison::Group;
 use super::link::{random_pairs, Linker};
-use super::model::Field;
-use super::score::{gamma, Gamma, Level, Model, Scorer};
+use super::score::{gamma, Gamma, Scorer};
 
 /// Two of the linker's records, by position, and the match weight of their pair (bits:
 /// the prior log-odds plus every field's contribution). `a` is the record that owns the
@@ -138,75 +134,6 @@ pub fn evidence(linker: &Linker, a: u32, b: u32) -> f64 {
         - scorer.model.prior_weight()
 }
 
-/// Pairs of a file's records at one address under one family name, and how many of them
-/// differ entirely in the first name: whether a shared address and family name single out a
-/// person in this file or, as among private customers who live with their families, mostly
-/// two people of one household.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct Households {
-    /// Compared pairs agreeing exactly on the family name, the street and every other
-    /// address comparison both records have, with a first name on both.
-    pub shared: usize,
-    /// Of those, the pairs whose first names differ entirely.
-    pub other_first_name: usize,
-}
-
-/// Fewer shared pairs than this say nothing either way.
-const MIN_SHARED_PAIRS: usize = 20;
-
-impl Households {
-    /// Counts among `pairs` (comparison vectors under `model`); `None` where the model does
-    /// not compare first name, family name and street.
-    pub fn count(model: &Model, pairs: &[Gamma]) -> Option<Households> {
-        let at = |field: Field| model.comparisons.iter().position(|c| c.field == field);
-        let (first, last, street) = (
-            at(Field::FirstName)?,
-            at(Field::LastName)?,
-            at(Field::Street)?,
-        );
-        let address: Vec<usize> = (0..model.comparisons.len())
-            .filter(|&i| model.comparisons[i].group == Some(Group::Address))
-            .collect();
-        let mut out = Households::default();
-        for g in pairs {
-            let at_one_address = g[street] == Level::Exact
-                && address
-                    .iter()
-                    .all(|&i| matches!(g[i], Level::Exact | Level::Missing));
-            if g[last] != Level::Exact || !at_one_address || g[first] == Level::Missing {
-                continue;
-            }
-            out.shared += 1;
-            out.other_first_name += usize::from(g[first] == Level::Far);
-        }
-        Some(out)
-    }
-
-    /// Most pairs sharing an address and a family name are two people: the two are then
-    /// one piece of evidence, not two.
-    pub fn present(&self) -> bool {
-        self.shared >= MIN_SHARED_PAIRS && 2 * self.other_first_name > self.shared
-    }
-
-    /// Where [`Households::present`], counts the family name as part of the address group
-    /// of `model` (the scorer then adds it at most once with the address); the first name
-    /// and birth date then tell the people of one household apart. Returns whether it did.
-    pub fn apply(&self, model: &mut Model) -> bool {
-        let Some(last) = model
-            .comparisons
-            .iter_mut()
-            .find(|c| c.field == Field::LastName && c.group.is_none())
-        else {
-            return false;
-        };
-        if !self.present() {
-            return false;
-        }
-        last.group = Some(Group::Address);
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,93 +258,5 @@ mod tests {
         assert!(pairs.len() > 500 && pairs.iter().all(|(a, b)| a != b && *a < 3 && *b < 3));
         assert!(random_record_pairs(1, 10).is_empty());
         assert!(random_record_pairs(0, 10).is_empty());
-    }
-
-    /// Comparison vectors under the default contact model: family name, street and the
-    /// other address comparisons exact, and the first name at `first`.
-    fn at_one_address(model: &Model, first: Level) -> Gamma {
-        let mut g = [Level::Missing; crate::domain::comparison::MAX_COMPARISONS];
-        for (i, c) in model.comparisons.iter().enumerate() {
-            g[i] = match c.field {
-                Field::FirstName => first,
-                Field::LastName => Level::Exact,
-                _ if c.group == Some(Group::Address) => Level::Exact,
-                _ => Level::Missing,
-            };
-        }
-        g
-    }
-
-    #[test]
-    fn a_family_name_counts_with_the_address_only_where_most_who_share_both_are_two_people() {
-        let start = Model::default_for(EntityKind::Contact);
-        let (same, typo, other) = (
-            at_one_address(&start, Level::Exact),
-            at_one_address(&start, Level::Close),
-            at_one_address(&start, Level::Far),
-        );
-        let mut moved = other;
-        let street = start
-            .comparisons
-            .iter()
-            .position(|c| c.field == Field::Street);
-        moved[street.unwrap()] = Level::Far;
-        // (case, pairs, shared, other first name, grouped)
-        let cases: [(&str, Vec<Gamma>, usize, usize, bool); 5] = [
-            (
-                "households",
-                [vec![other; 30], vec![same; 10]].concat(),
-                40,
-                30,
-                true,
-            ),
-            (
-                "duplicates, a few with a new first name",
-                [vec![same; 30], vec![typo; 5], vec![other; 5]].concat(),
-                40,
-                5,
-                false,
-            ),
-            (
-                "half and half is not most",
-                [vec![same; 20], vec![other; 20]].concat(),
-                40,
-                20,
-                false,
-            ),
-            ("too few pairs to tell", vec![other; 19], 19, 19, false),
-            (
-                "another street is no shared address",
-                vec![moved; 40],
-                0,
-                0,
-                false,
-            ),
-        ];
-        for (case, pairs, shared, other_first_name, grouped) in cases {
-            let counted = Households::count(&start, &pairs).unwrap();
-            assert_eq!(
-                counted,
-                Households {
-                    shared,
-                    other_first_name
-                },
-                "{case}"
-            );
-            let mut model = start.clone();
-            assert_eq!(counted.apply(&mut model), grouped, "{case}");
-            let last = model
-                .comparisons
-                .iter()
-                .find(|c| c.field == Field::LastName);
-            assert_eq!(
-                last.unwrap().group,
-                grouped.then_some(Group::Address),
-                "{case}"
-            );
-        }
-        // Organisations have no family name.
-        let firms = Model::default_for(EntityKind::Organisation);
-        assert_eq!(Households::count(&firms, &[]), None);
     }
 }

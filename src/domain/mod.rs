@@ -25,6 +25,7 @@ pub mod postcode;
 pub mod reconcile;
 pub mod report;
 pub mod score;
+pub mod sharing;
 pub mod size;
 pub mod survivorship;
 pub mod tune;

@@ -530,6 +530,13 @@ pub struct Model {
     /// comparisons adds at most the bits that single out one of them.
     #[serde(default)]
     pub register_size: Option<u64>,
+    /// Whether an address is its holder's own in the data EM learnt from (see
+    /// [`super::sharing::SharedAddresses`]): each of its comparisons then counts. Where
+    /// records at one address are often different people (families, colleagues, firms in
+    /// one building) or nobody counted, the address adds at most what singles out one
+    /// record ([`Model::group_cap`]).
+    #[serde(default)]
+    pub addresses_are_own: bool,
     /// What is compared, and how; `fields` holds the parameters in the same order.
     pub comparisons: Vec<ComparisonSpec>,
     /// Per compared field, in the order of `comparisons`.
@@ -559,6 +566,7 @@ impl Model {
             kind,
             lambda: 0.05,
             register_size: None,
+            addresses_are_own: false,
             comparisons,
             fields,
             pinned: Vec::new(),
@@ -614,9 +622,9 @@ impl Model {
     }
 
     /// Counts the comparisons of `group` as one piece of evidence: their agreements add at
-    /// most [`Model::group_cap`] together (each scaled down alike), and of their
-    /// disagreements only the strongest counts (a move changes street, postcode and city
-    /// at once).
+    /// most [`Model::group_cap`] together (each scaled down alike; in full where
+    /// [`Model::addresses_are_own`]), and of their disagreements only the strongest counts
+    /// (a move changes street, postcode and city at once).
     fn count_once(&self, group: Group, bits: &mut [f64]) {
         let members = || {
             (0..self.comparisons.len()).filter(move |&i| self.comparisons[i].group == Some(group))
@@ -625,11 +633,11 @@ impl Model {
         let strongest_against = members()
             .filter(|&i| bits[i] < 0.0)
             .min_by(|&a, &b| bits[a].total_cmp(&bits[b]));
-        let scale = if agreeing > self.group_cap() {
-            self.group_cap() / agreeing
-        } else {
-            1.0
+        let cap = match group {
+            Group::Address if self.addresses_are_own => f64::INFINITY,
+            Group::Address => self.group_cap(),
         };
+        let scale = if agreeing > cap { cap / agreeing } else { 1.0 };
         for i in members() {
             if bits[i] > 0.0 {
                 bits[i] *= scale;

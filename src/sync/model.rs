@@ -9,6 +9,7 @@ use crate::domain::evaluate::Plan;
 use crate::domain::link::{random_gammas, MatchSettings, Sample};
 use crate::domain::model::{Field, Record};
 use crate::domain::score::{gamma, Prepared, Scorer};
+use crate::domain::sharing::SharedAddresses;
 use crate::register::Lookup;
 use crate::store::Store;
 use tracing::info;
@@ -61,6 +62,7 @@ pub(crate) fn fit(
         );
         return false;
     }
+    let addresses = SharedAddresses::weigh(&mut scorer.model, &sample.gammas);
     // A register that holds its records gives random ones: u and the prior then describe
     // any two records, not the ones blocking brought together.
     let random = register
@@ -94,6 +96,7 @@ pub(crate) fn fit(
         pairs = report.pairs,
         iterations = report.iterations,
         sessions = report.sessions,
+        addresses_own = addresses.is_some_and(|a| a.own()),
         converged = report.converged,
         lambda = model.lambda,
         matched_share = report.matched_share,

@@ -157,6 +157,7 @@ pub(crate) async fn run(
         job: job_name.clone(),
         problem: e.to_string(),
     })?;
+    let own_addresses = linker.scorer.model.addresses_are_own;
     let by_id: HashMap<&str, &Record> = records.iter().map(|r| (r.id.as_str(), r)).collect();
     let record_of = |m: u32| by_id[&*linker.records[m as usize].id];
     let mut proposals = Vec::new();
@@ -231,6 +232,7 @@ pub(crate) async fn run(
         clusters = clusters_found,
         merges_proposed = proposed,
         households = households.is_some_and(|h| h.present()),
+        addresses_own = own_addresses,
         "duplicates found"
     );
     Ok(Found {
