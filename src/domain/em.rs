@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::blocking::Rule;
 use super::model::Field;
 use super::score::{Gamma, Level, Model, PROBABILITY_FLOOR};
 
@@ -70,10 +71,10 @@ pub struct RandomPairs<'a> {
 /// could see it.
 #[derive(Debug, Clone, Copy)]
 pub struct Sessions<'a> {
-    /// Per candidate pair (as `pairs`), bit `r` set where the pair shares rule `r`'s key.
-    pub rules: &'a [u64],
-    /// Per rule, the fields its keys are made of.
-    pub fields: &'a [Vec<Field>],
+    /// Per candidate pair (as `pairs`), bit `r` set where the pair shares `rules[r]`'s key.
+    pub shared: &'a [u64],
+    /// The blocking rules, in the order of the bits.
+    pub rules: &'a [Rule],
 }
 
 /// Runs EM from `start` over the comparison vectors `pairs`. Pinned fields keep their m
@@ -203,19 +204,15 @@ fn learn_m_by_rule(
     let n_fields = model.fields.len();
     let mut counts = vec![[0.0f64; 3]; n_fields];
     let mut ran = 0;
-    for (r, fields) in sessions.fields.iter().enumerate().take(64) {
-        let blocked = blocked_comparisons(model, fields);
-        let (gammas, ends) = session(pairs, record_ends, sessions.rules, r, &blocked);
+    for (r, rule) in sessions.rules.iter().enumerate().take(64) {
+        let blocked = blocked_comparisons(model, &rule.fields());
+        let (gammas, ends, positive) =
+            session(model, (pairs, record_ends), sessions.shared, r, &blocked);
         if gammas.len() < MIN_PAIRS {
             continue;
         }
         let mut fitted = model.clone();
         // Start from the share of the session's pairs the starting model weighs as matches.
-        let positive = pairs
-            .iter()
-            .zip(sessions.rules)
-            .filter(|(g, rules)| *rules & (1 << r) != 0 && model.weight_of_levels(g) > 0.0)
-            .count();
         fitted.lambda = (positive as f64 / gammas.len() as f64).clamp(0.01, 0.9);
         let open: Vec<bool> = free.iter().zip(&blocked).map(|(f, b)| *f && !b).collect();
         let prior = Prior::PerPair { fit_u: false };
@@ -252,25 +249,28 @@ fn blocked_comparisons(model: &Model, fields: &[Field]) -> Vec<bool> {
         .collect()
 }
 
-/// The pairs of rule `r`'s session with the `blocked` comparisons set missing, and where
-/// each record's pairs end among them.
+/// The pairs of rule `r`'s session with the `blocked` comparisons set missing, where each
+/// record's pairs end among them, and how many of them `model` weighs as matches with
+/// every comparison counted.
 fn session(
-    pairs: &[Gamma],
-    record_ends: &[usize],
-    rules: &[u64],
+    model: &Model,
+    (pairs, record_ends): (&[Gamma], &[usize]),
+    shared: &[u64],
     r: usize,
     blocked: &[bool],
-) -> (Vec<Gamma>, Vec<usize>) {
+) -> (Vec<Gamma>, Vec<usize>, usize) {
     let mut gammas = Vec::new();
     let mut ends = Vec::new();
+    let mut positive = 0;
     let mut from = 0;
     for &end in record_ends.iter().chain(std::iter::once(&pairs.len())) {
         let end = end.min(pairs.len());
         for (gamma, _) in pairs[from.min(end)..end]
             .iter()
-            .zip(&rules[from.min(end)..end])
-            .filter(|(_, rules)| *rules & (1 << r) != 0)
+            .zip(&shared[from.min(end)..end])
+            .filter(|(_, shared)| *shared & (1 << r) != 0)
         {
+            positive += usize::from(model.weight_of_levels(gamma) > 0.0);
             let mut gamma = *gamma;
             for (level, _) in gamma.iter_mut().zip(blocked).filter(|(_, b)| **b) {
                 *level = Level::Missing;
@@ -282,7 +282,7 @@ fn session(
         }
         from = end;
     }
-    (gammas, ends)
+    (gammas, ends, positive)
 }
 
 /// EM iterations over `pairs` until no parameter moves by more than the tolerance: m of
@@ -392,6 +392,7 @@ fn iterate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::blocking::{KeyPart, Transform};
     use crate::domain::comparison::MAX_COMPARISONS;
     use crate::domain::model::{EntityKind, Field};
     use crate::domain::score::FieldParams;
@@ -553,7 +554,7 @@ mod tests {
         let rules_of = |g: &Gamma| {
             (if g[1] == A { last_rule } else { 0 }) | (if g[2] == A { birth_rule } else { 0 })
         };
-        let (mut pairs, mut rules, mut ends) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut pairs, mut shared, mut ends) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..2_000 {
             let mut record = vec![pattern(
                 if rng.f64() < 0.9 { A } else { B },
@@ -570,7 +571,7 @@ mod tests {
             // A duplicate that shares no rule's key is never a candidate.
             record.retain(|g| rules_of(g) != 0);
             for g in record {
-                rules.push(rules_of(&g));
+                shared.push(rules_of(&g));
                 pairs.push(g);
             }
             ends.push(pairs.len());
@@ -585,10 +586,17 @@ mod tests {
             gammas: &random,
             register_size: 2_000,
         };
-        let fields = [vec![Field::LastName], vec![Field::BirthDate]];
+        let on = |fields: &[Field]| {
+            let part = |&field| KeyPart {
+                field,
+                transform: Transform::Exact,
+            };
+            Rule::On(fields.iter().map(part).collect())
+        };
+        let by_name_and_birth = [on(&[Field::LastName]), on(&[Field::BirthDate])];
         let sessions = Sessions {
-            rules: &rules,
-            fields: &fields,
+            shared: &shared,
+            rules: &by_name_and_birth,
         };
         let start = Model::default_for(EntityKind::Contact);
         let run = |sessions| estimate(&start, &pairs, &ends, Some(random), sessions, 100, 1e-6);
@@ -607,12 +615,12 @@ mod tests {
 
         // A field every session blocks on keeps the m it started with.
         let only_last = [
-            vec![Field::LastName],
-            vec![Field::LastName, Field::BirthDate],
+            on(&[Field::LastName]),
+            on(&[Field::LastName, Field::BirthDate]),
         ];
         let sessions = Sessions {
-            rules: &rules,
-            fields: &only_last,
+            shared: &shared,
+            rules: &only_last,
         };
         let (kept, _) = run(Some(sessions));
         let m = |model: &Model, field| model.params(field).map(|p| p.m);

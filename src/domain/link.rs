@@ -153,7 +153,7 @@ impl Linker {
     }
 
     /// The comparison vectors of `crm` against each of its candidates, with the rules it
-    /// shares with each (see [`Sample::rules`]).
+    /// shares with each (see [`Sample::shared`]).
     pub fn record_gammas(&self, crm: &Prepared) -> Vec<(Gamma, u64)> {
         let keys = RuleKeys::of(&self.rules, crm);
         self.candidates(crm)
@@ -205,10 +205,9 @@ impl Linker {
             gammas: random,
             register_size: self.records.len(),
         };
-        let fields: Vec<Vec<Field>> = self.rules.iter().map(Rule::fields).collect();
         let sessions = em::Sessions {
-            rules: &sample.rules,
-            fields: &fields,
+            shared: &sample.shared,
+            rules: &self.rules,
         };
         let (model, report) = em::estimate(
             &self.scorer.model,
@@ -246,7 +245,7 @@ pub struct Sample {
     /// The pairs' comparison vectors.
     pub gammas: Vec<Gamma>,
     /// Per pair, bit `r` set where both records have the same key under blocking rule `r`.
-    pub rules: Vec<u64>,
+    pub shared: Vec<u64>,
     /// Where each record's pairs end.
     pub ends: Vec<usize>,
 }
@@ -254,9 +253,9 @@ pub struct Sample {
 impl Sample {
     /// Adds one record's pairs.
     pub fn push(&mut self, pairs: Vec<(Gamma, u64)>) {
-        for (gamma, rules) in pairs {
+        for (gamma, shared) in pairs {
             self.gammas.push(gamma);
-            self.rules.push(rules);
+            self.shared.push(shared);
         }
         self.ends.push(self.gammas.len());
     }

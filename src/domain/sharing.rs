@@ -202,11 +202,7 @@ mod tests {
             at_one_address(&start, Level::Far),
         );
         let mut moved = other;
-        let street = start
-            .comparisons
-            .iter()
-            .position(|c| c.field == Field::Street);
-        moved[street.unwrap()] = Level::Far;
+        moved[at(&start, Field::Street).unwrap()] = Level::Far;
         // (case, pairs, shared, other first name, grouped)
         let cases: [(&str, Vec<Gamma>, usize, usize, bool); 5] = [
             (

@@ -7,7 +7,7 @@ use crate::domain::blocking::{Rule, RuleKeys};
 use crate::domain::em;
 use crate::domain::evaluate::Plan;
 use crate::domain::link::{random_gammas, MatchSettings, Sample};
-use crate::domain::model::{Field, Record};
+use crate::domain::model::Record;
 use crate::domain::score::{gamma, Prepared, Scorer};
 use crate::domain::sharing::SharedAddresses;
 use crate::register::Lookup;
@@ -47,6 +47,9 @@ pub(crate) fn fit(
 ) -> bool {
     let prepare = |r: &Record| Prepared::new(plan.entity, r);
     let crm: Vec<Prepared> = records.iter().map(prepare).collect();
+    // EM learns per rule only with random pairs (a register that holds its records); a
+    // remote register's candidates need not be keyed.
+    let rules = if register.holds_records() { rules } else { &[] };
     let sample = candidate_gammas(
         &scorer.model,
         rules,
@@ -75,7 +78,6 @@ pub(crate) fn fit(
                 population,
             )
         });
-    let fields: Vec<Vec<Field>> = rules.iter().map(Rule::fields).collect();
     let (model, report) = em::estimate(
         &scorer.model,
         &sample.gammas,
@@ -85,8 +87,8 @@ pub(crate) fn fit(
             register_size: *population,
         }),
         Some(em::Sessions {
-            rules: &sample.rules,
-            fields: &fields,
+            shared: &sample.shared,
+            rules,
         }),
         settings.em_max_iterations,
         1e-4,
