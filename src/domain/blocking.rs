@@ -61,6 +61,7 @@ presets! {
     FirstInitialLastName => "first_initial_last_name": "the first name's initial and the last name",
     OrganisationLastPrefix => "organisation_last_prefix": "the first token of the contact's organisation and the last name's first three letters (typos further on)",
     OrganisationFirstInitial => "organisation_first_initial": "the contact's whole organisation name and the first name's initial (a new last name, a typo early in it)",
+    InitialsCity => "initials_city": "the city and the initials of first and last name in either order (a typo in the postcode, the names swapped)",
 }
 
 /// How a field's comparable value becomes part of a blocking key.
@@ -246,6 +247,7 @@ impl Rule {
                 Preset::OrganisationFirstInitial => {
                     vec![Field::OrganisationName, Field::FirstName]
                 }
+                Preset::InitialsCity => vec![Field::FirstName, Field::LastName, Field::City],
             },
         }
     }
@@ -350,6 +352,7 @@ pub fn default_rules(kind: EntityKind) -> Vec<Rule> {
             Rule::on(&[(Field::HouseNumber, Exact), (Field::City, Exact)]),
             Rule::on(&[(Field::LastName, Phonetic), (Field::City, Exact)]),
             Rule::on(&[(Field::BirthDate, Exact)]),
+            Rule::Preset(Preset::InitialsCity),
         ],
     }
 }
@@ -362,7 +365,8 @@ pub fn applies_to(rule: &Rule, kind: EntityKind) -> bool {
             Preset::LastNamePhonetic
             | Preset::FirstInitialLastName
             | Preset::OrganisationLastPrefix
-            | Preset::OrganisationFirstInitial,
+            | Preset::OrganisationFirstInitial
+            | Preset::InitialsCity,
         ) => kind == EntityKind::Contact,
         Rule::Preset(_) => kind == EntityKind::Organisation,
     }
@@ -486,6 +490,13 @@ pub fn key(rule: &Rule, record: &Prepared) -> Option<u64> {
             let initial = record.value(Field::FirstName)?.chars().next()?.to_string();
             let organisation = record.value(Field::OrganisationName)?;
             Some(hash64(&[&tag, initial.as_bytes(), organisation.as_bytes()]))
+        }
+        Preset::InitialsCity => {
+            let initial = |f: Field| record.value(f)?.chars().next();
+            let (f, l) = (initial(Field::FirstName)?, initial(Field::LastName)?);
+            let (a, b) = (f.min(l).to_string(), f.max(l).to_string());
+            let city = record.value(Field::City)?;
+            Some(hash64(&[&tag, a.as_bytes(), b.as_bytes(), city.as_bytes()]))
         }
     }
 }
@@ -772,6 +783,45 @@ mod tests {
             (
                 "typo, firm unknown",
                 person("c", "Anna", "Schmidz", "", ""),
+                vec![],
+            ),
+        ];
+        for (label, crm, want) in cases {
+            assert_eq!(index.candidates(&rules, &crm, 100), want, "{label}");
+        }
+    }
+
+    #[test]
+    fn a_customer_at_home_is_found_through_swapped_names_and_a_mistyped_postcode() {
+        let customer = |id: &str, first: &str, last: &str, street: &str, postcode: &str| {
+            Prepared::new(
+                EntityKind::Contact,
+                &Record::new(id)
+                    .with(Field::FirstName, first)
+                    .with(Field::LastName, last)
+                    .with(Field::Street, street)
+                    .with(Field::Postcode, postcode)
+                    .with(Field::City, "Young"),
+            )
+        };
+        let register = [customer(
+            "r1",
+            "Madeleine",
+            "Paterson",
+            "Brigalowstraße 3",
+            "05045",
+        )];
+        let rules = default_rules(EntityKind::Contact);
+        let index = BlockIndex::build(&rules, &register);
+        let cases = [
+            (
+                "names swapped, postcode mistyped, no street",
+                customer("c", "Paterson", "Madeleine", "", "05054"),
+                vec![0],
+            ),
+            (
+                "other initials in the same town",
+                customer("c", "Karl", "Ober", "", "05054"),
                 vec![],
             ),
         ];
