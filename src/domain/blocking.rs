@@ -652,6 +652,7 @@ impl BlockIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::model::customer;
     use crate::domain::model::Record;
 
     fn org(id: &str, name: &str, street: &str, postcode: &str, city: &str) -> Prepared {
@@ -793,21 +794,15 @@ mod tests {
 
     #[test]
     fn a_customer_at_home_is_found_through_swapped_names_and_a_mistyped_postcode() {
-        let customer = |id: &str, first: &str, last: &str, street: &str, postcode: &str| {
+        let at_home = |id: &str, names: (&str, &str), street: &str, postcode: &str| {
             Prepared::new(
                 EntityKind::Contact,
-                &Record::new(id)
-                    .with(Field::FirstName, first)
-                    .with(Field::LastName, last)
-                    .with(Field::Street, street)
-                    .with(Field::Postcode, postcode)
-                    .with(Field::City, "Young"),
+                &customer(id, names, (street, postcode, "Young")),
             )
         };
-        let register = [customer(
+        let register = [at_home(
             "r1",
-            "Madeleine",
-            "Paterson",
+            ("Madeleine", "Paterson"),
             "Brigalowstraße 3",
             "05045",
         )];
@@ -816,12 +811,12 @@ mod tests {
         let cases = [
             (
                 "names swapped, postcode mistyped, no street",
-                customer("c", "Paterson", "Madeleine", "", "05054"),
+                at_home("c", ("Paterson", "Madeleine"), "", "05054"),
                 vec![0],
             ),
             (
                 "other initials in the same town",
-                customer("c", "Karl", "Ober", "", "05054"),
+                at_home("c", ("Karl", "Ober"), "", "05054"),
                 vec![],
             ),
         ];
@@ -930,12 +925,7 @@ mod tests {
             |id: &str, first: &str, last: &str, street: &str, postcode: &str, born: &str| {
                 Prepared::new(
                     EntityKind::Contact,
-                    &Record::new(id)
-                        .with(Field::FirstName, first)
-                        .with(Field::LastName, last)
-                        .with(Field::Street, street)
-                        .with(Field::Postcode, postcode)
-                        .with(Field::City, "Köln")
+                    &customer(id, (first, last), (street, postcode, "Köln"))
                         .with(Field::BirthDate, born),
                 )
             };

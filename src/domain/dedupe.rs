@@ -139,18 +139,13 @@ mod tests {
     use super::*;
     use crate::domain::blocking::BlockingSettings;
     use crate::domain::link::MatchSettings;
-    use crate::domain::model::{EntityKind, Field, Record};
+    use crate::domain::model::{customer, EntityKind};
     use crate::domain::score::Prepared;
 
     fn person(id: &str, first: &str, last: &str, street: &str, postcode: &str) -> Prepared {
         Prepared::new(
             EntityKind::Contact,
-            &Record::new(id)
-                .with(Field::FirstName, first)
-                .with(Field::LastName, last)
-                .with(Field::Street, street)
-                .with(Field::Postcode, postcode)
-                .with(Field::City, "Berlin"),
+            &customer(id, (first, last), (street, postcode, "Berlin")),
         )
     }
 

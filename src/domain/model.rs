@@ -407,6 +407,21 @@ snake_names!(EntityKind {
     Contact => "contact",
 });
 
+/// A person at home, for tests of blocking and deduplication.
+#[cfg(test)]
+pub(crate) fn customer(
+    id: &str,
+    (first, last): (&str, &str),
+    (street, postcode, city): (&str, &str, &str),
+) -> Record {
+    Record::new(id)
+        .with(Field::FirstName, first)
+        .with(Field::LastName, last)
+        .with(Field::Street, street)
+        .with(Field::Postcode, postcode)
+        .with(Field::City, city)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
