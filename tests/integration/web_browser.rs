@@ -668,7 +668,13 @@ async fn a_value_holding_markup_shows_as_text_on_every_page() {
 
     browser.type_into("#f-text", "window.__ran").await;
     browser.click("#apply-filter").await;
-    browser.find("section.card").await;
+    // The filtered queue, not the one shown before the filter was applied.
+    browser
+        .wait_until(
+            "var c = Array.from(document.querySelectorAll('section.card'));\
+             return c.length > 0 && c.every(function(x){return x.innerText.indexOf('window.__ran') >= 0;});",
+        )
+        .await;
     let record = browser
         .script("return document.querySelector('section.card a.record').getAttribute('href');")
         .await;
