@@ -652,8 +652,7 @@ impl BlockIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::model::customer;
-    use crate::domain::model::Record;
+    use crate::domain::model::{customer, Record};
 
     fn org(id: &str, name: &str, street: &str, postcode: &str, city: &str) -> Prepared {
         Prepared::new(

@@ -107,6 +107,26 @@ impl Store {
         Ok(store)
     }
 
+    /// Refreshes PostgreSQL's statistics of the tables a pass fills (a no-op on SQLite, whose
+    /// planner keeps to the indexes without them). A plan made while they were nearly empty —
+    /// a batch's record ids filtered out of every row instead of looked up — stays until the
+    /// statistics change, and where autovacuum is off they never do: 6.8 s a batch at
+    /// 830,000 provenance rows instead of milliseconds.
+    pub async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        self.db
+            .run(|conn| match conn {
+                AnyConnection::Postgresql(c) => {
+                    use diesel::connection::SimpleConnection;
+                    c.batch_execute(
+                        "ANALYZE changes, provenance, audit_log, record_status, matches",
+                    )
+                }
+                _ => Ok(()),
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Writes the checkpoint of the audit log's head: after every pass and every command
     /// that added audit entries, once they are committed (a checkpoint must never name an
     /// entry that a rollback took back). A checkpoint whose head the log no longer holds

@@ -133,6 +133,41 @@ fn postgres_store_gives_the_same_counts_as_sqlite() {
 }
 
 #[test]
+fn a_pass_on_postgresql_leaves_the_planner_statistics_of_the_tables_it_filled() {
+    // A first pass grows its tables from nothing; plans made on the empty tables must not
+    // outlive it where autovacuum is slow or off. `reltuples` is -1 until a table is analysed.
+    let db = PgDatabase::create();
+    let pg = Sandbox::new().env("REFSYNC__STORE__URL", &db.url);
+    pg.json(&["run", "--once", "--job", "organisations"]);
+    let mut conn = db.connect();
+    #[derive(diesel::QueryableByName)]
+    struct Counted {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        relname: String,
+        #[diesel(sql_type = diesel::sql_types::Float)]
+        reltuples: f32,
+    }
+    let counted: Vec<Counted> = diesel::RunQueryDsl::load(
+        diesel::sql_query(
+            "SELECT relname::text AS relname, reltuples FROM pg_class \
+             WHERE relname IN ('changes', 'provenance', 'audit_log', 'record_status', 'matches') \
+             ORDER BY relname",
+        ),
+        &mut conn,
+    )
+    .unwrap();
+    assert_eq!(counted.len(), 5);
+    for c in counted {
+        assert!(
+            c.reltuples > 0.0,
+            "{}: {} rows counted",
+            c.relname,
+            c.reltuples
+        );
+    }
+}
+
+#[test]
 fn steward_decisions_are_audited_and_rejections_stick() {
     let sb = Sandbox::new();
     sb.ok(&["run", "--once", "--job", "organisations"]);

@@ -234,6 +234,30 @@ impl Tally {
     }
 }
 
+/// When a pass refreshes the store's planner statistics: after its first batch, then each
+/// time it has stored twice as many records (a first pass grows its tables from nothing;
+/// about ten refreshes for a million records in batches of a thousand).
+#[derive(Debug, Clone, Copy)]
+struct Statistics {
+    next: i64,
+}
+
+impl Default for Statistics {
+    fn default() -> Self {
+        Statistics { next: 1 }
+    }
+}
+
+impl Statistics {
+    fn due(&mut self, stored: i64) -> bool {
+        if stored < self.next {
+            return false;
+        }
+        self.next = stored.saturating_mul(2);
+        true
+    }
+}
+
 /// How a pass that ran to its end went: `failed` when every lookup failed (nothing was
 /// checked), `degraded` when more than `max_failed_share` of them did, else `succeeded`;
 /// with the first reasons and their counts.
@@ -359,6 +383,7 @@ async fn run_stages(
     };
     let mut in_flight = write::InFlight::default();
     let mut committed = reader.done();
+    let mut statistics = Statistics::default();
     loop {
         // A batch whose reading began before a stop was asked for is still written, as
         // when the stages ran one after another: the pass ends after its current batch.
@@ -372,6 +397,9 @@ async fn run_stages(
         };
         // Whatever the next batch came to, the one in flight is written out first.
         tally.add(in_flight.finish().await?);
+        if statistics.due(tally.counts.records_read) {
+            store.refresh_statistics().await?;
+        }
         match front? {
             Some((outcomes, end)) => {
                 committed = end.done;
@@ -439,6 +467,16 @@ async fn next_outcomes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statistics_are_refreshed_as_the_stored_records_double() {
+        let mut statistics = Statistics::default();
+        let due: Vec<i64> = [0, 500, 999, 1_000, 1_500, 1_999, 2_000, 2_500, 4_100, 8_200]
+            .into_iter()
+            .filter(|&n| statistics.due(n))
+            .collect();
+        assert_eq!(due, [500, 1_000, 2_000, 4_100, 8_200]);
+    }
 
     #[test]
     fn a_pass_whose_lookups_failed_is_degraded_or_failed_never_succeeded() {
