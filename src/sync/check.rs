@@ -71,7 +71,6 @@ impl WarmJob {
         store: &Store,
         job_name: &str,
     ) -> Result<WarmJob, SyncError> {
-        let started = Instant::now();
         let PassContext {
             job,
             plan,
@@ -86,12 +85,6 @@ impl WarmJob {
         let crm_index = index_crm(crm.as_ref(), job.entity).await?;
         // A file register builds its blocking index on first use: here, not in a request.
         register.term_frequencies(job.entity);
-        info!(
-            job = job_name,
-            crm_records = crm_index.len(),
-            build_ms = started.elapsed().as_millis() as u64,
-            "check index built"
-        );
         Ok(WarmJob {
             job_name: job_name.to_string(),
             job: job.clone(),
@@ -122,11 +115,20 @@ impl Warm {
 
     /// (Re)builds the indexes of `job`; the old ones serve until the new ones are ready.
     pub async fn build(&self, config: &Config, store: &Store, job: &str) -> Result<(), SyncError> {
+        let started = Instant::now();
         let warm = Arc::new(WarmJob::open(config, store, job).await?);
+        let crm_records = warm.crm_index.len();
         self.jobs
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(job.to_string(), warm);
+        // Logged once requests are answered from it, not before (a test waits for it).
+        info!(
+            job,
+            crm_records,
+            build_ms = started.elapsed().as_millis() as u64,
+            "check index built"
+        );
         Ok(())
     }
 
