@@ -214,7 +214,8 @@ pub enum Rule {
 }
 
 impl Rule {
-    fn on(parts: &[(Field, Transform)]) -> Rule {
+    /// A rule of its own: a key of `parts`.
+    pub(crate) fn on(parts: &[(Field, Transform)]) -> Rule {
         Rule::On(
             parts
                 .iter()
@@ -492,9 +493,10 @@ pub fn key(rule: &Rule, record: &Prepared) -> Option<u64> {
             Some(hash64(&[&tag, initial.as_bytes(), organisation.as_bytes()]))
         }
         Preset::InitialsCity => {
-            let initial = |f: Field| record.value(f)?.chars().next();
-            let (f, l) = (initial(Field::FirstName)?, initial(Field::LastName)?);
-            let (a, b) = (f.min(l).to_string(), f.max(l).to_string());
+            let initial = |f: Field| Transform::Initial.apply(record.value(f)?);
+            let mut initials = [initial(Field::FirstName)?, initial(Field::LastName)?];
+            initials.sort_unstable();
+            let [a, b] = initials;
             let city = record.value(Field::City)?;
             Some(hash64(&[&tag, a.as_bytes(), b.as_bytes(), city.as_bytes()]))
         }

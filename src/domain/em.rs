@@ -392,7 +392,7 @@ fn iterate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::blocking::{KeyPart, Transform};
+    use crate::domain::blocking::Transform;
     use crate::domain::comparison::MAX_COMPARISONS;
     use crate::domain::model::{EntityKind, Field};
     use crate::domain::score::FieldParams;
@@ -586,13 +586,9 @@ mod tests {
             gammas: &random,
             register_size: 2_000,
         };
-        let on = |fields: &[Field]| {
-            let part = |&field| KeyPart {
-                field,
-                transform: Transform::Exact,
-            };
-            Rule::On(fields.iter().map(part).collect())
-        };
+        let exact = |field| (field, Transform::Exact);
+        let on =
+            |fields: &[Field]| Rule::on(&fields.iter().copied().map(exact).collect::<Vec<_>>());
         let by_name_and_birth = [on(&[Field::LastName]), on(&[Field::BirthDate])];
         let sessions = Sessions {
             shared: &shared,
