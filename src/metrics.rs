@@ -48,7 +48,7 @@ pub const LAST_SUCCESS: Family = family(
 pub const PASS_RECORDS: Family = family(
     "refsync_pass_records_total",
     Kind::Counter,
-    "CRM records handled by passes, by job and result (read, matched_auto, matched_review, not_found, ambiguous, lookup_failed, inactive).",
+    "CRM records handled by passes, by job and result (read, matched_auto, matched_review, not_found, ambiguous, lookup_failed, inactive, unchanged: left as they stood).",
 );
 pub const PASS_CHANGES: Family = family(
     "refsync_pass_changes_total",

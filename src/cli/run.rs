@@ -124,6 +124,12 @@ fn print_summary(r: &PassReport) {
         println!("  problem          {problem}");
     }
     println!("  records read     {}", c.records_read);
+    if c.unchanged > 0 {
+        println!(
+            "  unchanged        {} (values, review decisions, register and model as at their last check: left as they stood, not counted below)",
+            c.unchanged
+        );
+    }
     println!(
         "  matched          {} auto, {} review",
         c.matched_auto, c.matched_review

@@ -134,8 +134,12 @@ fn print_table(status: &Status) {
                     shown_status(p.status),
                     p.started_at.format("%Y-%m-%d %H:%M:%S")
                 );
+                let unchanged = match p.unchanged {
+                    0 => String::new(),
+                    n => format!(" ({n} unchanged since their last check)"),
+                };
                 println!(
-                    "                 {} read, {} matched, {} not found, {} lookup failed; {} proposed, {} applied, {} conflicts",
+                    "                 {} read{unchanged}, {} matched, {} not found, {} lookup failed; {} proposed, {} applied, {} conflicts",
                     p.records_read,
                     p.matched_auto + p.matched_review,
                     p.not_found,

@@ -697,6 +697,7 @@ fn record_pass(job: &str, result: &Result<PassReport, SyncError>) {
         ("ambiguous", c.ambiguous),
         ("lookup_failed", c.lookup_failed),
         ("inactive", c.inactive),
+        ("unchanged", c.unchanged),
     ] {
         m.inc(
             &metrics::PASS_RECORDS,

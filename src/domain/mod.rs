@@ -14,6 +14,7 @@ pub mod em;
 pub mod erasure;
 pub mod evaluate;
 pub mod excerpt;
+pub mod inputs;
 pub mod lifecycle;
 pub mod link;
 pub mod model;

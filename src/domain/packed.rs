@@ -129,6 +129,13 @@ impl PackedRecords {
         self.starts.len()
     }
 
+    /// A digest of the records as packed: the same records read in the same order give the
+    /// same digest, from one process to the next.
+    pub fn digest(&self) -> u64 {
+        let starts = (self.starts.len() as u64).to_le_bytes();
+        super::score::hash64(&[&starts, &self.bytes, self.symbols.text.as_bytes()])
+    }
+
     pub fn is_empty(&self) -> bool {
         self.starts.is_empty()
     }

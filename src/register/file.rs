@@ -328,6 +328,10 @@ impl Register for FileRegister {
         Some((self.index.sample(n), self.index.len()))
     }
 
+    fn content(&self) -> Option<u64> {
+        Some(self.index.digest())
+    }
+
     fn candidates<'a>(
         &'a self,
         kind: EntityKind,

@@ -27,6 +27,7 @@ pub struct RecordIndex {
     contacts: OnceLock<KindIndex>,
     /// Position of each record by id, built on the first lookup by id.
     by_id: OnceLock<HashMap<Box<str>, u32>>,
+    digest: OnceLock<u64>,
 }
 
 impl RecordIndex {
@@ -37,7 +38,14 @@ impl RecordIndex {
             organisations: OnceLock::new(),
             contacts: OnceLock::new(),
             by_id: OnceLock::new(),
+            digest: OnceLock::new(),
         }
+    }
+
+    /// A digest of the records held, made once: what passes compare to tell whether the
+    /// register changed since a record was last checked.
+    pub fn digest(&self) -> u64 {
+        *self.digest.get_or_init(|| self.records.digest())
     }
 
     pub fn len(&self) -> usize {

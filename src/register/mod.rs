@@ -72,6 +72,12 @@ pub trait Register: Send + Sync {
         None
     }
 
+    /// A digest of everything the register holds, where it holds its records (a file): equal
+    /// while its content is. A remote register, whose answers may change at any time, has none.
+    fn content(&self) -> Option<u64> {
+        None
+    }
+
     /// Whether the register holds all its records, as a file does (it can give samples).
     fn holds_records(&self) -> bool {
         self.sample(0).is_some()

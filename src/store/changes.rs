@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::now;
 use super::schema::changes;
 use crate::db::{AnyConnection, Backend};
+use crate::domain::inputs::ChangeState;
 use crate::domain::model::{ChangeKind, ChangeStatus, EntityKind, Policy};
 use crate::on_store_backend;
 
@@ -79,6 +80,16 @@ pub const OPEN: &[ChangeStatus] = &[
     ChangeStatus::Approved,
     ChangeStatus::Conflict,
     ChangeStatus::Failed,
+];
+
+/// What a pass must know of: open changes, and those a steward rejected or reverted.
+pub const REMEMBERED: &[ChangeStatus] = &[
+    ChangeStatus::Proposed,
+    ChangeStatus::Approved,
+    ChangeStatus::Conflict,
+    ChangeStatus::Failed,
+    ChangeStatus::Rejected,
+    ChangeStatus::Reverted,
 ];
 
 fn names(statuses: &[ChangeStatus]) -> Vec<&'static str> {
@@ -161,6 +172,42 @@ pub fn for_records(
                 .entry(row.record_id.clone())
                 .or_default()
                 .push(row);
+        }
+    }
+    Ok(by_record)
+}
+
+/// The ids, statuses and kinds of the changes [`REMEMBERED`] of some records, by record id: what
+/// a pass compares to tell whether a steward decided anything since a record's last check.
+pub fn remembered_states(
+    conn: &mut AnyConnection,
+    job: &str,
+    record_ids: &[&str],
+) -> QueryResult<std::collections::HashMap<String, Vec<ChangeState>>> {
+    let mut by_record: std::collections::HashMap<String, Vec<ChangeState>> =
+        std::collections::HashMap::new();
+    for chunk in record_ids.chunks(500) {
+        // Filtered here, not in SQL, for the planner's sake (see `for_records`).
+        let rows: Vec<(String, i64, String, String)> = changes::table
+            .filter(changes::job.eq(job))
+            .filter(changes::record_id.eq_any(chunk))
+            .select((
+                changes::record_id,
+                changes::id,
+                changes::status,
+                changes::kind,
+            ))
+            .load(conn)?;
+        for (record, id, status, kind) in rows {
+            let (Ok(status), Ok(kind)) = (status.parse::<ChangeStatus>(), kind.parse()) else {
+                continue;
+            };
+            if REMEMBERED.contains(&status) {
+                by_record
+                    .entry(record)
+                    .or_default()
+                    .push((id, status, kind));
+            }
         }
     }
     Ok(by_record)

@@ -33,6 +33,9 @@ pub struct PassCounts {
     pub pending_review: i64,
     /// CRM values that could not be read as their field (a birth date that is no date).
     pub unreadable_values: i64,
+    /// Records left as they stood: nothing that decides their outcome changed since their
+    /// last check (not counted among the matched, not found, … of this pass).
+    pub unchanged: i64,
 }
 
 /// Counts of parts of a pass (a batch, the settling of cut-short applies) add up to its own.
@@ -55,6 +58,7 @@ impl std::ops::AddAssign<&PassCounts> for PassCounts {
             changes_failed,
             pending_review,
             unreadable_values,
+            unchanged,
         } = other;
         self.records_read += records_read;
         self.matched_auto += matched_auto;
@@ -72,6 +76,7 @@ impl std::ops::AddAssign<&PassCounts> for PassCounts {
         self.changes_failed += changes_failed;
         self.pending_review += pending_review;
         self.unreadable_values += unreadable_values;
+        self.unchanged += unchanged;
     }
 }
 
@@ -102,6 +107,7 @@ pub struct PassRow {
     pub pending_review: i64,
     pub error: Option<String>,
     pub unreadable_values: i64,
+    pub unchanged: i64,
 }
 
 #[derive(Insertable)]

@@ -26,6 +26,7 @@ diesel::table! {
         pending_review -> BigInt,
         error -> Nullable<Text>,
         unreadable_values -> BigInt,
+        unchanged -> BigInt,
     }
 }
 
@@ -90,6 +91,7 @@ diesel::table! {
         pass_id -> BigInt,
         checked_at -> Timestamp,
         verified_at -> Nullable<Timestamp>,
+        inputs -> Nullable<BigInt>,
     }
 }
 

@@ -23,6 +23,9 @@ pub struct StatusRow {
     pub checked_at: NaiveDateTime,
     /// Last time the record was found in the register.
     pub verified_at: Option<NaiveDateTime>,
+    /// The digest of what decided the outcome, as the next pass will find it
+    /// (`domain::inputs`); `None`: the next pass scores the record again.
+    pub inputs: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Queryable, Selectable, Insertable, AsChangeset)]
@@ -54,6 +57,7 @@ pub fn upsert_statuses(conn: &mut AnyConnection, rows: &[StatusRow]) -> QueryRes
             >(
                 "COALESCE(excluded.verified_at, record_status.verified_at)",
             )),
+            record_status::inputs.eq(excluded(record_status::inputs)),
         )
     };
     let key = (record_status::job, record_status::record_id);
@@ -66,6 +70,61 @@ pub fn upsert_statuses(conn: &mut AnyConnection, rows: &[StatusRow]) -> QueryRes
         |chunk| chunk.to_vec(),
         |row| row.clone()
     );
+    Ok(())
+}
+
+/// The status and inputs digest each of `record_ids` was left with, where it has a digest.
+pub fn last_inputs(
+    conn: &mut AnyConnection,
+    job: &str,
+    record_ids: &[&str],
+) -> QueryResult<std::collections::HashMap<String, (MatchStatus, i64)>> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in record_ids.chunks(500) {
+        let rows: Vec<(String, String, Option<i64>)> = record_status::table
+            .filter(record_status::job.eq(job))
+            .filter(record_status::record_id.eq_any(chunk))
+            .filter(record_status::inputs.is_not_null())
+            .select((
+                record_status::record_id,
+                record_status::status,
+                record_status::inputs,
+            ))
+            .load(conn)?;
+        for (record, status, inputs) in rows {
+            if let (Ok(status), Some(inputs)) = (status.parse::<MatchStatus>(), inputs) {
+                out.insert(record, (status, inputs));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Records pass `pass_id` checked and left as they stood: checked now, and where they are
+/// matched (`verified`), found in the register now. Their decision and detail stay.
+pub fn checked_unchanged(
+    conn: &mut AnyConnection,
+    job: &str,
+    record_ids: &[&str],
+    verified: bool,
+    (pass_id, at): (i64, NaiveDateTime),
+) -> QueryResult<()> {
+    for chunk in record_ids.chunks(500) {
+        let rows = record_status::table
+            .filter(record_status::job.eq(job))
+            .filter(record_status::record_id.eq_any(chunk));
+        let checked = (
+            record_status::pass_id.eq(pass_id),
+            record_status::checked_at.eq(at),
+        );
+        if verified {
+            diesel::update(rows)
+                .set((checked, record_status::verified_at.eq(Some(at))))
+                .execute(conn)?;
+        } else {
+            diesel::update(rows).set(checked).execute(conn)?;
+        }
+    }
     Ok(())
 }
 

@@ -84,6 +84,7 @@ async fn seed_record(
                     pass_id,
                     checked_at: now(),
                     verified_at: matched.then(now),
+                    inputs: None,
                 }],
             )?;
             if !matched {

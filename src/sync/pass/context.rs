@@ -8,6 +8,7 @@ use crate::config::{Config, JobConfig};
 use crate::crm::CrmSource;
 use crate::domain::blocking::Rule;
 use crate::domain::evaluate::Plan;
+use crate::domain::inputs::Basis;
 use crate::domain::score::Scorer;
 use crate::register::Register;
 use crate::store::Store;
@@ -29,6 +30,10 @@ pub(crate) struct PassContext<'a> {
     pub suppression: SuppressionCheck,
     /// Register records prepared for scoring, kept for the pass.
     pub prepared: PreparedCache,
+    /// The job's and its register's settings, in text: part of the pass's [`Basis`].
+    settings: String,
+    /// Set once the model is settled; `None` until then and where every record is scored.
+    pub basis: Option<Basis>,
 }
 
 impl<'a> PassContext<'a> {
@@ -55,6 +60,7 @@ impl<'a> PassContext<'a> {
         let rules = register_config.blocking().rules(job.entity);
         let suppression = SuppressionCheck::open(config, store, job.entity).await?;
         let prepared = PreparedCache::new(register.holds_records());
+        let settings = format!("{job:?} {register_config:?}");
         Ok(PassContext {
             job_name,
             job,
@@ -65,6 +71,28 @@ impl<'a> PassContext<'a> {
             scorer,
             suppression,
             prepared,
+            settings,
+            basis: None,
         })
+    }
+
+    /// What every outcome of the pass depends on besides its record, once its model is
+    /// settled; `None` where the register or VIES may answer differently from one pass to
+    /// the next, and every record is scored.
+    pub fn settled_basis(&self) -> Option<Basis> {
+        if self.job.vies.is_some() {
+            return None;
+        }
+        let register = self.register.content()?.to_string();
+        let model = serde_json::to_string(&self.scorer.model).ok()?;
+        let (plan, rules) = (format!("{:?}", self.plan), format!("{:?}", self.rules));
+        Some(Basis::of(&[
+            env!("CARGO_PKG_VERSION"),
+            &self.settings,
+            &plan,
+            &rules,
+            &model,
+            &register,
+        ]))
     }
 }

@@ -24,6 +24,16 @@ pub(super) async fn triage(
     store: &Store,
     records: Vec<Record>,
 ) -> Result<Triaged, SyncError> {
+    let (skipped, to_look_up) = sort(pass, store, records).await?;
+    Ok(ask(pass, skipped, to_look_up).await)
+}
+
+/// The batch's records left alone (suppressed or excluded), decided, and the rest.
+pub(super) async fn sort(
+    pass: &PassContext<'_>,
+    store: &Store,
+    records: Vec<Record>,
+) -> Result<(Vec<(Record, Outcome)>, Vec<Record>), SyncError> {
     let suppressed = pass
         .suppression
         .suppressed(store, Some(&pass.job.crm), &records)
@@ -40,15 +50,24 @@ pub(super) async fn triage(
             None => to_look_up.push(record),
         }
     }
+    Ok((skipped, to_look_up))
+}
+
+/// Asks the register for the candidates of `to_look_up`.
+pub(super) async fn ask(
+    pass: &PassContext<'_>,
+    skipped: Vec<(Record, Outcome)>,
+    to_look_up: Vec<Record>,
+) -> Triaged {
     let mut lookups = pass.register.candidates(pass.job.entity, &to_look_up).await;
     for candidates in lookups.iter_mut().flatten() {
         pass.plan.minimise(candidates);
     }
-    Ok(Triaged {
+    Triaged {
         skipped,
         to_look_up,
         lookups,
-    })
+    }
 }
 
 /// Per record to look up: what VIES says of its VAT id, where the job asks VIES and the id

@@ -1,6 +1,7 @@
 //! One pass of a job, as its stages: open what the job needs, settle interrupted applies,
-//! fit the model, then batch by batch read, look up, score, persist and apply, and at the
-//! end propose merges of records that share a register record and move the cursor.
+//! fit the model, then batch by batch read, set aside the records nothing has happened to
+//! since their last check (`unchanged`), look up, score, persist and apply the rest, and at
+//! the end propose merges of records that share a register record and move the cursor.
 
 mod apply;
 mod context;
@@ -9,6 +10,7 @@ mod lookup;
 pub(crate) mod persist;
 mod read;
 mod score;
+mod unchanged;
 mod write;
 
 pub(crate) use context::PassContext;
@@ -20,8 +22,7 @@ use serde::Serialize;
 use tracing::{info, instrument, warn};
 
 use crate::config::Config;
-use crate::domain::evaluate::Outcome;
-use crate::domain::model::{EntityKind, Field, Record};
+use crate::domain::model::{EntityKind, Field};
 use crate::register::vies::Vies;
 use crate::register::RegisterStats;
 use crate::store::passes::{self, PassCounts, PassOutcome};
@@ -373,6 +374,8 @@ async fn run_stages(
         tally.stages.score += at.elapsed();
     }
 
+    pass.basis = pass.settled_basis();
+
     // Batch N is stored and applied (the writer's task) while batch N+1 is read, looked
     // up and scored here: the two halves use the cores in turn rather than one at a time.
     let writer = write::Writer {
@@ -401,9 +404,9 @@ async fn run_stages(
             store.refresh_statistics().await?;
         }
         match front? {
-            Some((outcomes, end)) => {
+            Some((decided, end)) => {
                 committed = end.done;
-                in_flight.start(&writer, outcomes, end);
+                in_flight.start(&writer, decided, end);
             }
             None if stopping => {
                 warn!(
@@ -430,26 +433,33 @@ async fn run_stages(
     Ok(false)
 }
 
-/// The front of the pipeline: the next batch read, looked up and scored, with where the
-/// sweep stands once it is written; `None` once the CRM has no more.
+/// The front of the pipeline: the next batch read, looked up and scored (its unchanged
+/// records left as they stand), with where the sweep stands once it is written; `None`
+/// once the CRM has no more.
 async fn next_outcomes(
     pass: &PassContext<'_>,
     store: &Store,
     ctx: &persist::Context,
     (reader, vies, check_addresses): (&mut read::Reader, Option<&Vies>, bool),
     tally: &mut Tally,
-) -> Result<Option<(Vec<(Record, Outcome)>, read::Position)>, SyncError> {
+) -> Result<Option<(persist::Decided, read::Position)>, SyncError> {
     let at = Instant::now();
     let Some(batch) = reader.next(pass).await? else {
         return Ok(None);
     };
     let histories = read::histories(pass, store, ctx, &batch.records, check_addresses).await?;
+    let inputs = unchanged::inputs(pass, &batch.records, &histories);
     tally.stages.read += at.elapsed();
 
     let at = Instant::now();
-    let triaged = match batch.looked_up {
-        Some(triaged) => triaged,
-        None => lookup::triage(pass, store, batch.records).await?,
+    let (triaged, unchanged) = match batch.looked_up {
+        Some(triaged) => (triaged, Vec::new()),
+        None => {
+            let (skipped, records) = lookup::sort(pass, store, batch.records).await?;
+            let (unchanged, to_look_up) =
+                unchanged::split(store, pass.job_name, records, &inputs).await?;
+            (lookup::ask(pass, skipped, to_look_up).await, unchanged)
+        }
     };
     let vies_checks = lookup::vies_checks(vies, &triaged.to_look_up).await;
     tally.register = match vies {
@@ -461,7 +471,12 @@ async fn next_outcomes(
     let at = Instant::now();
     let outcomes = score::score_batch(pass, triaged, vies_checks, histories);
     tally.stages.score += at.elapsed();
-    Ok(Some((outcomes, batch.end)))
+    let decided = persist::Decided {
+        outcomes,
+        unchanged,
+        inputs,
+    };
+    Ok(Some((decided, batch.end)))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Storing one batch's outcomes: record status, match links and changes, with the rules
 //! that keep reruns idempotent and the review queue free of repeats.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use diesel::{Connection, QueryResult};
 use serde_json::json;
@@ -11,6 +11,7 @@ use crate::domain::contact;
 use crate::domain::decide::Decision;
 use crate::domain::diff::{Hold, PlannedChange};
 use crate::domain::evaluate::Outcome;
+use crate::domain::inputs::Inputs;
 use crate::domain::model::{
     Band, ChangeKind, ChangeStatus, EntityKind, Field, MatchStatus, Policy, Record,
 };
@@ -50,6 +51,24 @@ pub(crate) struct Stored {
     proposed: Vec<NewChange>,
 }
 
+/// A batch as the front of the pass hands it to the writer.
+pub(crate) struct Decided {
+    pub outcomes: Vec<(Record, Outcome)>,
+    /// Records left as they stood (see `unchanged`).
+    pub unchanged: Vec<Unchanged>,
+    /// The inputs of the batch's records, where the pass has a basis.
+    pub inputs: HashMap<String, Inputs>,
+}
+
+/// A record left as it stood: the status it keeps, how many of its proposed changes still
+/// wait for review and whether it holds a value that cannot be read as its field.
+pub(crate) struct Unchanged {
+    pub id: String,
+    pub status: MatchStatus,
+    pub pending: i64,
+    pub unreadable: bool,
+}
+
 /// A candidate as stored and shown: register id, probability, method and grade string.
 pub(crate) fn candidate_summary(s: &Scored) -> serde_json::Value {
     json!({ "register_id": s.register_id, "score": s.score, "method": s.method, "grade": s.grade() })
@@ -60,12 +79,12 @@ pub(super) async fn store(
     store: &Store,
     ctx: &Context,
     rules: &BTreeMap<Field, FieldRule>,
-    outcomes: Vec<(Record, Outcome)>,
+    decided: Decided,
 ) -> Result<Stored, SyncError> {
     let (ctx, rules) = (ctx.clone(), rules.clone());
     Ok(store
         .db
-        .run(move |conn| conn.transaction(|conn| store_batch(conn, &ctx, &rules, &outcomes)))
+        .run(move |conn| conn.transaction(|conn| store_batch(conn, &ctx, &rules, &decided)))
         .await?)
 }
 
@@ -82,10 +101,12 @@ fn store_batch(
     conn: &mut AnyConnection,
     ctx: &Context,
     rules: &BTreeMap<Field, FieldRule>,
-    outcomes: &[(Record, Outcome)],
+    decided: &Decided,
 ) -> QueryResult<Stored> {
     let mut stored = Stored::default();
     let at = now();
+    store_unchanged(conn, ctx, &decided.unchanged, at, &mut stored)?;
+    let outcomes = &decided.outcomes;
     // What the store knows of the batch's records is read at once, and their statuses
     // and links are written at once: a few statements per batch, not per record.
     let ids: Vec<&str> = outcomes.iter().map(|(r, _)| r.id.as_str()).collect();
@@ -211,13 +232,79 @@ fn store_batch(
             pass_id: ctx.pass_id,
             checked_at: at,
             verified_at: verified.then_some(at),
+            inputs: None,
         });
     }
     insert_proposed(conn, &mut stored)?;
+    if !decided.inputs.is_empty() {
+        let after = remembered_for(conn, &ctx.job, &ids)?;
+        let to_apply: HashSet<i64> = stored.to_apply.iter().copied().collect();
+        for ((record, outcome), row) in outcomes.iter().zip(statuses.iter_mut()) {
+            if let (Outcome::Decided { .. }, Some(inputs)) =
+                (outcome, decided.inputs.get(&record.id))
+            {
+                let known = after.get(&record.id).map(Vec::as_slice).unwrap_or(&[]);
+                row.inputs = Some(inputs_after(inputs, record, known, &to_apply));
+            }
+        }
+    }
     status::remove_matches(conn, &ctx.job, &unlinked)?;
     status::upsert_matches(conn, &links)?;
     status::upsert_statuses(conn, &statuses)?;
     Ok(stored)
+}
+
+/// Records left as they stood: counted, and marked checked (and where matched, verified)
+/// by this pass.
+fn store_unchanged(
+    conn: &mut AnyConnection,
+    ctx: &Context,
+    unchanged: &[Unchanged],
+    at: chrono::NaiveDateTime,
+    stored: &mut Stored,
+) -> QueryResult<()> {
+    let matched = |s: MatchStatus| {
+        matches!(
+            s,
+            MatchStatus::InSync | MatchStatus::Different | MatchStatus::Inactive
+        )
+    };
+    for verified in [true, false] {
+        let ids: Vec<&str> = unchanged
+            .iter()
+            .filter(|u| matched(u.status) == verified)
+            .map(|u| u.id.as_str())
+            .collect();
+        status::checked_unchanged(conn, &ctx.job, &ids, verified, (ctx.pass_id, at))?;
+    }
+    let n = unchanged.len() as i64;
+    stored.counts.records_read += n;
+    stored.counts.unchanged += n;
+    stored.counts.pending_review += unchanged.iter().map(|u| u.pending).sum::<i64>();
+    stored.counts.unreadable_values += unchanged.iter().filter(|u| u.unreadable).count() as i64;
+    Ok(())
+}
+
+/// The digest the next pass will find for `record`: the approved changes about to be
+/// applied are then in the CRM and among the values refsync wrote, and no longer open; the
+/// rest of `known` (the record's remembered changes, this batch's included) as they are.
+fn inputs_after(
+    inputs: &Inputs,
+    record: &Record,
+    known: &[ChangeRow],
+    to_apply: &HashSet<i64>,
+) -> i64 {
+    let mut applied = Vec::new();
+    let mut states = Vec::new();
+    for change in known {
+        match change.field.parse::<Field>() {
+            Ok(field) if change.kind.writes_crm() && to_apply.contains(&change.id) => {
+                applied.push((field, change.new_value.as_deref()));
+            }
+            _ => states.push((change.id, change.status, change.kind)),
+        }
+    }
+    inputs.digest_after(record, &applied, &states)
 }
 
 /// Per field of the rules: both values and one of `in_sync`, `different` (a change is
@@ -281,15 +368,8 @@ pub(crate) fn remembered(
     record_id: &str,
     kinds: &[ChangeKind],
 ) -> QueryResult<Vec<ChangeRow>> {
-    let known = changes::for_record(conn, job, record_id, &remembered_statuses())?;
+    let known = changes::for_record(conn, job, record_id, changes::REMEMBERED)?;
     Ok(of_kinds(&known, kinds))
-}
-
-/// What a pass must know of: open changes, and those a steward rejected or reverted.
-fn remembered_statuses() -> Vec<ChangeStatus> {
-    let mut watched = OPEN.to_vec();
-    watched.extend([ChangeStatus::Rejected, ChangeStatus::Reverted]);
-    watched
 }
 
 /// [`remembered`] for a batch of records, of every kind, by record id.
@@ -298,7 +378,7 @@ fn remembered_for(
     job: &str,
     record_ids: &[&str],
 ) -> QueryResult<std::collections::HashMap<String, Vec<ChangeRow>>> {
-    changes::for_records(conn, job, record_ids, &remembered_statuses())
+    changes::for_records(conn, job, record_ids, changes::REMEMBERED)
 }
 
 /// The changes among `known` of one of `kinds`.

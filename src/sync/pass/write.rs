@@ -12,8 +12,7 @@ use tokio_util::task::AbortOnDropHandle;
 use super::read::{self, Position};
 use super::{apply, persist};
 use crate::crm::CrmSource;
-use crate::domain::evaluate::Outcome;
-use crate::domain::model::{Field, Record};
+use crate::domain::model::Field;
 use crate::domain::policy::FieldRule;
 use crate::store::passes::PassCounts;
 use crate::store::Store;
@@ -41,14 +40,10 @@ pub(super) struct Written {
 impl Writer {
     /// Stores the outcomes, applies what is approved, then records the sweep as committed
     /// up to `end`.
-    async fn write(
-        self,
-        outcomes: Vec<(Record, Outcome)>,
-        end: Position,
-    ) -> Result<Written, SyncError> {
+    async fn write(self, decided: persist::Decided, end: Position) -> Result<Written, SyncError> {
         let mut written = Written::default();
         let at = Instant::now();
-        let mut stored = persist::store(&self.store, &self.ctx, &self.rules, outcomes).await?;
+        let mut stored = persist::store(&self.store, &self.ctx, &self.rules, decided).await?;
         written.counts += &stored.counts;
         written.failures = std::mem::take(&mut stored.failures);
         written.persist += at.elapsed();
@@ -94,9 +89,9 @@ impl InFlight {
     }
 
     /// Starts writing a batch; the one before must be finished.
-    pub fn start(&mut self, writer: &Writer, outcomes: Vec<(Record, Outcome)>, end: Position) {
+    pub fn start(&mut self, writer: &Writer, decided: persist::Decided, end: Position) {
         debug_assert!(self.0.is_none(), "one batch in flight at most");
-        let task = tokio::spawn(writer.clone().write(outcomes, end));
+        let task = tokio::spawn(writer.clone().write(decided, end));
         self.0 = Some(AbortOnDropHandle::new(task));
     }
 }

@@ -1,0 +1,2 @@
+ALTER TABLE passes DROP COLUMN unchanged;
+ALTER TABLE record_status DROP COLUMN inputs;
