@@ -177,18 +177,36 @@ pub fn for_records(
     Ok(by_record)
 }
 
-/// The ids, statuses and kinds of the changes [`REMEMBERED`] of some records, by record id: what
-/// a pass compares to tell whether a steward decided anything since a record's last check.
-pub fn remembered_states(
+/// A change the store remembers of a record, with what a pass needs to tell what has
+/// happened to the record since its last check.
+#[derive(Debug, Clone)]
+pub struct Brief {
+    pub id: i64,
+    pub status: ChangeStatus,
+    pub kind: ChangeKind,
+    pub field: String,
+    pub new_value: Option<String>,
+}
+
+impl Brief {
+    pub fn state(&self) -> ChangeState {
+        (self.id, self.status, self.kind)
+    }
+}
+
+/// The changes [`REMEMBERED`] of some records, briefly, by record id: what a pass compares
+/// to tell whether a steward decided anything since a record's last check.
+pub fn remembered_briefly(
     conn: &mut AnyConnection,
     job: &str,
     record_ids: &[&str],
-) -> QueryResult<std::collections::HashMap<String, Vec<ChangeState>>> {
-    let mut by_record: std::collections::HashMap<String, Vec<ChangeState>> =
+) -> QueryResult<std::collections::HashMap<String, Vec<Brief>>> {
+    let mut by_record: std::collections::HashMap<String, Vec<Brief>> =
         std::collections::HashMap::new();
     for chunk in record_ids.chunks(500) {
         // Filtered here, not in SQL, for the planner's sake (see `for_records`).
-        let rows: Vec<(String, i64, String, String)> = changes::table
+        type Row = (String, i64, String, String, String, Option<String>);
+        let rows: Vec<Row> = changes::table
             .filter(changes::job.eq(job))
             .filter(changes::record_id.eq_any(chunk))
             .select((
@@ -196,17 +214,22 @@ pub fn remembered_states(
                 changes::id,
                 changes::status,
                 changes::kind,
+                changes::field,
+                changes::new_value,
             ))
             .load(conn)?;
-        for (record, id, status, kind) in rows {
+        for (record, id, status, kind, field, new_value) in rows {
             let (Ok(status), Ok(kind)) = (status.parse::<ChangeStatus>(), kind.parse()) else {
                 continue;
             };
             if REMEMBERED.contains(&status) {
-                by_record
-                    .entry(record)
-                    .or_default()
-                    .push((id, status, kind));
+                by_record.entry(record).or_default().push(Brief {
+                    id,
+                    status,
+                    kind,
+                    field,
+                    new_value,
+                });
             }
         }
     }

@@ -237,7 +237,7 @@ fn store_batch(
     }
     insert_proposed(conn, &mut stored)?;
     if !decided.inputs.is_empty() {
-        let after = remembered_for(conn, &ctx.job, &ids)?;
+        let after = changes::remembered_briefly(conn, &ctx.job, &ids)?;
         let to_apply: HashSet<i64> = stored.to_apply.iter().copied().collect();
         for ((record, outcome), row) in outcomes.iter().zip(statuses.iter_mut()) {
             if let (Outcome::Decided { .. }, Some(inputs)) =
@@ -291,7 +291,7 @@ fn store_unchanged(
 fn inputs_after(
     inputs: &Inputs,
     record: &Record,
-    known: &[ChangeRow],
+    known: &[changes::Brief],
     to_apply: &HashSet<i64>,
 ) -> i64 {
     let mut applied = Vec::new();
@@ -301,7 +301,7 @@ fn inputs_after(
             Ok(field) if change.kind.writes_crm() && to_apply.contains(&change.id) => {
                 applied.push((field, change.new_value.as_deref()));
             }
-            _ => states.push((change.id, change.status, change.kind)),
+            _ => states.push(change.state()),
         }
     }
     inputs.digest_after(record, &applied, &states)

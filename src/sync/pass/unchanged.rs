@@ -10,7 +10,7 @@ use super::context::PassContext;
 use super::persist::Unchanged;
 use crate::domain::contact;
 use crate::domain::evaluate::History;
-use crate::domain::inputs::Inputs;
+use crate::domain::inputs::{ChangeState, Inputs};
 use crate::domain::model::{ChangeKind, ChangeStatus, MatchStatus, Record};
 use crate::store::{changes, status, Store};
 use crate::sync::SyncError;
@@ -58,16 +58,18 @@ pub(super) async fn split(
                 .copied()
                 .filter(|id| last.contains_key(*id))
                 .collect();
-            let states = changes::remembered_states(conn, &job, &checked)?;
+            let states = changes::remembered_briefly(conn, &job, &checked)?;
             diesel::QueryResult::Ok((last, states))
         })
         .await?;
     let (mut unchanged, mut to_look_up) = (Vec::new(), Vec::with_capacity(records.len()));
     for record in records {
-        let states = states.get(&record.id).map(Vec::as_slice).unwrap_or(&[]);
+        let states: Vec<ChangeState> = states.get(&record.id).map_or(Vec::new(), |b| {
+            b.iter().map(changes::Brief::state).collect()
+        });
         let same = match (last.get(&record.id), inputs.get(&record.id)) {
             (Some((status, digest)), Some(inputs)) if *status != MatchStatus::LookupFailed => {
-                (inputs.digest(&record, states) == *digest).then_some(*status)
+                (inputs.digest(&record, &states) == *digest).then_some(*status)
             }
             _ => None,
         };
