@@ -195,7 +195,9 @@ impl Brief {
 }
 
 /// The changes [`REMEMBERED`] of some records, briefly, by record id: what a pass compares
-/// to tell whether a steward decided anything since a record's last check.
+/// to tell whether a steward decided anything since a record's last check. Merge candidates
+/// are left out: they do not decide a record's outcome, and the end of every pass proposes
+/// them anew for all records that share a register record.
 pub fn remembered_briefly(
     conn: &mut AnyConnection,
     job: &str,
@@ -222,7 +224,7 @@ pub fn remembered_briefly(
             let (Ok(status), Ok(kind)) = (status.parse::<ChangeStatus>(), kind.parse()) else {
                 continue;
             };
-            if REMEMBERED.contains(&status) {
+            if REMEMBERED.contains(&status) && kind != ChangeKind::MergeCandidate {
                 by_record.entry(record).or_default().push(Brief {
                     id,
                     status,

@@ -11,7 +11,8 @@ use super::persist::Unchanged;
 use crate::domain::contact;
 use crate::domain::evaluate::History;
 use crate::domain::inputs::{ChangeState, Inputs};
-use crate::domain::model::{ChangeKind, ChangeStatus, MatchStatus, Record};
+use crate::domain::model::{ChangeStatus, MatchStatus, Record};
+use crate::store::changes::OPEN;
 use crate::store::{changes, status, Store};
 use crate::sync::SyncError;
 
@@ -34,8 +35,7 @@ pub(super) fn inputs(
         .collect()
 }
 
-/// Splits `records` into those left as they stand and those to look up. A record whose
-/// lookup failed last time is always asked again.
+/// Splits `records` into those left as they stand and those to look up (see [`settled`]).
 pub(super) async fn split(
     store: &Store,
     job: &str,
@@ -68,7 +68,7 @@ pub(super) async fn split(
             b.iter().map(changes::Brief::state).collect()
         });
         let same = match (last.get(&record.id), inputs.get(&record.id)) {
-            (Some((status, digest)), Some(inputs)) if *status != MatchStatus::LookupFailed => {
+            (Some((status, digest)), Some(inputs)) if settled(*status, &states) => {
                 (inputs.digest(&record, &states) == *digest).then_some(*status)
             }
             _ => None,
@@ -77,9 +77,7 @@ pub(super) async fn split(
             Some(status) => unchanged.push(Unchanged {
                 pending: states
                     .iter()
-                    .filter(|(_, s, kind)| {
-                        *s == ChangeStatus::Proposed && *kind != ChangeKind::MergeCandidate
-                    })
+                    .filter(|(_, s, _)| *s == ChangeStatus::Proposed)
                     .count() as i64,
                 unreadable: contact::unreadable_birth_date(&record).is_some(),
                 id: record.id,
@@ -89,4 +87,45 @@ pub(super) async fn split(
         }
     }
     Ok((unchanged, to_look_up))
+}
+
+/// Whether a record's status is one a pass may leave as it stands: not a failed lookup
+/// (asked again every pass), and in sync exactly when none of its changes is open — a pass
+/// cut short between storing a batch and settling its statuses leaves `different` on
+/// records whose changes the next start applied.
+fn settled(status: MatchStatus, states: &[ChangeState]) -> bool {
+    let open = states.iter().any(|(_, s, _)| OPEN.contains(s));
+    match status {
+        MatchStatus::LookupFailed => false,
+        MatchStatus::InSync => !open,
+        MatchStatus::Different => open,
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::ChangeKind;
+
+    #[test]
+    fn only_a_settled_status_is_left_as_it_stands() {
+        let proposed = (1, ChangeStatus::Proposed, ChangeKind::Field);
+        let rejected = (3, ChangeStatus::Rejected, ChangeKind::Field);
+        let cases: [(MatchStatus, &[ChangeState], bool); 9] = [
+            (MatchStatus::InSync, &[], true),
+            (MatchStatus::InSync, &[rejected], true),
+            (MatchStatus::InSync, &[proposed], false),
+            (MatchStatus::Different, &[proposed], true),
+            // Left `different` by a pass cut short whose changes were applied since.
+            (MatchStatus::Different, &[], false),
+            (MatchStatus::Different, &[rejected], false),
+            (MatchStatus::NotFound, &[], true),
+            (MatchStatus::Inactive, &[proposed], true),
+            (MatchStatus::LookupFailed, &[], false),
+        ];
+        for (status, states, want) in cases {
+            assert_eq!(settled(status, states), want, "{status:?} {states:?}");
+        }
+    }
 }
