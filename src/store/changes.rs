@@ -798,6 +798,13 @@ pub fn decided_by_people(
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_pass_remembers_every_open_change_and_the_decisions_against_the_register() {
+        let mut remembered = OPEN.to_vec();
+        remembered.extend([ChangeStatus::Rejected, ChangeStatus::Reverted]);
+        assert_eq!(REMEMBERED, remembered.as_slice());
+    }
+
     fn hit(id: i64, record: &str, status: &str, field: &str, score: f64) -> Hit {
         Hit {
             id,
