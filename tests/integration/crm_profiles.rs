@@ -145,6 +145,12 @@ fn odoo_profile_reads_companies_writes_through_lookups_and_stamps_write_date() {
     assert!(!written.is_empty());
     let again = sb.json(&["run", "--once"]);
     assert_eq!(again[0]["counts"]["changes_applied"], 0);
+    // What pass 1 wrote into Odoo's typed columns, pass 2 finds as it predicted.
+    assert_eq!(
+        again[0]["counts"]["unchanged"], again[0]["counts"]["records_read"],
+        "{}",
+        again[0]["counts"]
+    );
     for change in pass_changes(&again) {
         let key = (change["record_id"].to_string(), change["field"].to_string());
         assert!(
