@@ -267,7 +267,8 @@ fn judge(
     failures: &BTreeMap<String, i64>,
     max_failed_share: f64,
 ) -> (PassOutcome, Option<String>) {
-    let asked = counts.records_read - counts.skipped;
+    // Records left unchanged were not asked: they neither hide nor count as failures.
+    let asked = counts.records_read - counts.skipped - counts.unchanged;
     let failed = counts.lookup_failed;
     if failed == 0 || asked <= 0 {
         return (PassOutcome::Succeeded, None);
@@ -514,6 +515,21 @@ mod tests {
             (counts(100, 0, 100), PassOutcome::Failed),
             // Nothing asked (all skipped): nothing failed.
             (counts(10, 10, 0), PassOutcome::Succeeded),
+            // Every record asked failed; the rest were left unchanged, not checked.
+            (
+                PassCounts {
+                    unchanged: 60,
+                    ..counts(100, 0, 40)
+                },
+                PassOutcome::Failed,
+            ),
+            (
+                PassCounts {
+                    unchanged: 60,
+                    ..counts(100, 0, 9)
+                },
+                PassOutcome::Degraded,
+            ),
         ];
         for (c, want) in cases {
             let (status, problem) = judge(&c, &reasons, 0.2);
