@@ -145,7 +145,7 @@ pub struct NewAudit {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = audit_log)]
+#[diesel(table_name = audit_log, treat_none_as_default_value = false)]
 struct Chained<'a> {
     at: NaiveDateTime,
     actor: &'a str,

@@ -47,7 +47,7 @@ pub struct ChangeRow {
 }
 
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = changes)]
+#[diesel(table_name = changes, treat_none_as_default_value = false)]
 pub struct NewChange {
     pub pass_id: i64,
     pub job: String,

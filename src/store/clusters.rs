@@ -14,7 +14,7 @@ use crate::on_store_backend;
 
 /// A record in a cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
-#[diesel(table_name = duplicate_clusters)]
+#[diesel(table_name = duplicate_clusters, treat_none_as_default_value = false)]
 pub struct ClusterMember {
     pub job: String,
     pub record_id: String,

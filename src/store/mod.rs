@@ -1,40 +1,26 @@
 //! refsync's own state: passes, changes, audit log, record status and matches.
 //! Every function here takes a connection so callers group them into one transaction.
 
-/// Upserts `$rows` into `$table` on conflict of `$key`, setting what `$set()` makes:
-/// multi-row statements of [`UPSERT_ROWS`] rows on PostgreSQL (`$chunk` made insertable
-/// by `$values`), one prepared statement a row on SQLite (`$row` by `$one`): diesel has no
-/// multi-row upsert for SQLite, and its in-process statements cost no round trip.
+/// Upserts `$rows` into `$table` on conflict of `$key`, setting what `$set()` makes, as
+/// multi-row statements of [`UPSERT_ROWS`] rows (`$chunk` made insertable by `$values`).
+/// On SQLite diesel writes one statement for many rows only where the row type says
+/// `treat_none_as_default_value = false` (else it inserts row by row); every row type
+/// here does.
 macro_rules! upsert_rows {
-    ($conn:expr, $table:expr, $rows:expr, $key:expr, $set:expr,
-     |$chunk:ident| $values:expr, |$row:ident| $one:expr) => {
-        match $conn {
-            $crate::db::AnyConnection::Postgresql(pg) => {
-                for $chunk in $rows.chunks($crate::store::UPSERT_ROWS) {
-                    diesel::insert_into($table)
-                        .values($values)
-                        .on_conflict($key)
-                        .do_update()
-                        .set($set())
-                        .execute(pg)?;
-                }
-            }
-            other => {
-                for $row in $rows {
-                    $crate::on_store_backend!(other, c => diesel::insert_into($table)
-                        .values($one)
-                        .on_conflict($key)
-                        .do_update()
-                        .set($set())
-                        .execute(c))?;
-                }
-            }
+    ($conn:expr, $table:expr, $rows:expr, $key:expr, $set:expr, |$chunk:ident| $values:expr) => {
+        for $chunk in $rows.chunks($crate::store::UPSERT_ROWS) {
+            $crate::on_store_backend!($conn, c => diesel::insert_into($table)
+                .values($values)
+                .on_conflict($key)
+                .do_update()
+                .set($set())
+                .execute(c))?;
         }
     };
 }
 
-/// Rows per multi-row upsert on PostgreSQL: at 10 values a row far below its limit of
-/// bound parameters.
+/// Rows per multi-row upsert: at 10 values a row far below every backend's limit of bound
+/// parameters (SQLite's 32,766).
 pub(crate) const UPSERT_ROWS: usize = 1_000;
 
 pub mod audit;

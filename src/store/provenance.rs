@@ -11,7 +11,7 @@ use super::schema::provenance;
 use crate::db::AnyConnection;
 
 #[derive(Debug, Clone, Serialize, Queryable, Selectable, Insertable)]
-#[diesel(table_name = provenance)]
+#[diesel(table_name = provenance, treat_none_as_default_value = false)]
 pub struct ProvenanceRow {
     pub crm: String,
     pub entity: String,
@@ -51,15 +51,10 @@ pub fn record_all(conn: &mut AnyConnection, rows: &[ProvenanceRow]) -> QueryResu
         provenance::record_id,
         provenance::field,
     );
-    upsert_rows!(
-        conn,
-        provenance::table,
-        rows,
-        key,
-        set,
-        |chunk| chunk.iter().map(|r| (*r).clone()).collect::<Vec<_>>(),
-        |row| row
-    );
+    upsert_rows!(conn, provenance::table, rows, key, set, |chunk| chunk
+        .iter()
+        .map(|r| (*r).clone())
+        .collect::<Vec<_>>());
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use crate::db::AnyConnection;
 use crate::domain::model::{EntityKind, MatchStatus};
 
 #[derive(Debug, Clone, Serialize, Queryable, Selectable, Insertable)]
-#[diesel(table_name = record_status)]
+#[diesel(table_name = record_status, treat_none_as_default_value = false)]
 pub struct StatusRow {
     pub job: String,
     pub record_id: String,
@@ -29,7 +29,7 @@ pub struct StatusRow {
 }
 
 #[derive(Debug, Clone, Serialize, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = matches)]
+#[diesel(table_name = matches, treat_none_as_default_value = false)]
 pub struct MatchRow {
     pub job: String,
     pub record_id: String,
@@ -61,15 +61,8 @@ pub fn upsert_statuses(conn: &mut AnyConnection, rows: &[StatusRow]) -> QueryRes
         )
     };
     let key = (record_status::job, record_status::record_id);
-    upsert_rows!(
-        conn,
-        record_status::table,
-        rows,
-        key,
-        set,
-        |chunk| chunk.to_vec(),
-        |row| row.clone()
-    );
+    upsert_rows!(conn, record_status::table, rows, key, set, |chunk| chunk
+        .to_vec());
     Ok(())
 }
 
@@ -143,9 +136,7 @@ pub fn upsert_matches(conn: &mut AnyConnection, rows: &[MatchRow]) -> QueryResul
         )
     };
     let key = (matches::job, matches::record_id);
-    upsert_rows!(conn, matches::table, rows, key, set, |chunk| chunk, |row| {
-        row
-    });
+    upsert_rows!(conn, matches::table, rows, key, set, |chunk| chunk);
     Ok(())
 }
 

@@ -1,0 +1,1 @@
+CREATE INDEX changes_status ON changes (status, job);
