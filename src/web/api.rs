@@ -460,7 +460,7 @@ pub async fn load_record(
                 .ok_or_else(|| {
                     WebError::NotFound(format!("the CRM has no record `{record_id}`"))
                 })?;
-        let list: Vec<Value> = explained
+        let list: Vec<_> = explained
             .candidates
             .iter()
             .map(crate::sync::persist::candidate_summary)
