@@ -103,35 +103,42 @@ pub fn evaluate<E: std::fmt::Display>(
             .collect(),
         Err(_) => Vec::new(),
     };
+    let candidates = lookup.as_ref().map(|_| &prepared[..]);
+    let whole = |id: &str| {
+        lookup
+            .as_ref()
+            .ok()
+            .and_then(|c| c.iter().find(|c| c.id == id).cloned())
+    };
     evaluate_prepared(
         plan,
         scorer,
         record,
-        lookup,
-        &prepared,
+        candidates,
+        whole,
         history,
         vies_invalid,
     )
 }
 
-/// [`evaluate`] with the candidates already prepared for comparison, one per candidate in
-/// the same order: a pass prepares a register record once for all the CRM records it is a
-/// candidate of, where preparing was most of the time spent scoring.
+/// [`evaluate`] with the candidates already prepared for comparison (or why the lookup
+/// failed), and `whole` giving the candidate with an id as the register holds it: a pass
+/// prepares a register record once for all the CRM records it is a candidate of, and
+/// makes whole only the one a record matches.
 pub fn evaluate_prepared<E: std::fmt::Display, P: std::borrow::Borrow<Prepared>>(
     plan: &Plan,
     scorer: &Scorer,
     record: &Record,
-    lookup: &Result<Vec<Record>, E>,
-    prepared: &[P],
+    candidates: Result<&[P], &E>,
+    whole: impl Fn(&str) -> Option<Record>,
     history: &History,
     vies_invalid: Option<&validate::Invalid>,
 ) -> Outcome {
     let kind = plan.entity;
-    let candidates = match lookup {
-        Ok(candidates) => candidates,
+    let prepared = match candidates {
+        Ok(prepared) => prepared,
         Err(e) => return Outcome::Failed(e.to_string()),
     };
-    debug_assert_eq!(candidates.len(), prepared.len());
     // Invalid identifiers never take part in matching; each becomes a change of its own.
     let (mut usable, mut invalid) = validate::screen(record);
     if let Some(v) = vies_invalid {
@@ -186,13 +193,10 @@ pub fn evaluate_prepared<E: std::fmt::Display, P: std::borrow::Borrow<Prepared>>
             .is_some_and(|r| r.policy() != Policy::Ignore)
     };
     let matched = match &decision {
-        Decision::Matched { best, band } => candidates
-            .iter()
-            .find(|c| c.id == best.register_id)
-            .map(|reg| (best, *band, reg)),
+        Decision::Matched { best, band } => whole(&best.register_id).map(|reg| (best, *band, reg)),
         _ => None,
     };
-    let Some((best, band, reg)) = matched else {
+    let Some((best, band, matched)) = matched else {
         // Without a register record to take a correction from, an invalid identifier is
         // still reported: as a flag for a person.
         picklists.extend(
@@ -220,6 +224,7 @@ pub fn evaluate_prepared<E: std::fmt::Display, P: std::borrow::Borrow<Prepared>>
             picklists,
         };
     };
+    let reg = &matched;
     let inactive = reg.get(Field::Status).is_some_and(is_inactive);
     let mut planned = diff(&DiffInput {
         crm: record,
@@ -276,7 +281,7 @@ pub fn evaluate_prepared<E: std::fmt::Display, P: std::borrow::Borrow<Prepared>>
         .into_iter()
         .filter(|p| !planned.iter().any(|d| d.field == p.field))
         .collect();
-    let register = Some(reg.clone());
+    let register = Some(matched);
     Outcome::Decided {
         decision,
         planned,

@@ -332,6 +332,10 @@ impl Register for FileRegister {
         Some(self.index.digest())
     }
 
+    fn index(&self) -> Option<&RecordIndex> {
+        Some(&self.index)
+    }
+
     fn candidates<'a>(
         &'a self,
         kind: EntityKind,

@@ -96,14 +96,25 @@ impl RecordIndex {
 
     /// Records sharing a blocking key (identifiers included) with `record`.
     pub fn candidates(&self, kind: EntityKind, record: &Record) -> Vec<Record> {
+        self.candidate_positions(kind, record)
+            .into_iter()
+            .filter_map(|i| self.record_at(i))
+            .collect()
+    }
+
+    /// Where [`RecordIndex::candidates`] are held: a pass takes out and prepares each
+    /// register record once, not once per CRM record it is a candidate of.
+    pub fn candidate_positions(&self, kind: EntityKind, record: &Record) -> Vec<u32> {
         let index = self.for_kind(kind);
         let prepared = Prepared::new(kind, record);
         index
             .blocks
             .candidates(&index.rules, &prepared, self.blocking.max_block_size)
-            .into_iter()
-            .filter_map(|i| self.records.get(i as usize))
-            .collect()
+    }
+
+    /// The record held at `position`, made whole.
+    pub fn record_at(&self, position: u32) -> Option<Record> {
+        self.records.get(position as usize)
     }
 
     /// Ids of the records whose name has a word beginning with each word of `prefix`

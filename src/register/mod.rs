@@ -78,6 +78,12 @@ pub trait Register: Send + Sync {
         None
     }
 
+    /// The index of a register that holds its records in one (a file, the Golden Copy): a
+    /// pass takes candidates from it by position.
+    fn index(&self) -> Option<&index::RecordIndex> {
+        None
+    }
+
     /// Whether the register holds all its records, as a file does (it can give samples).
     fn holds_records(&self) -> bool {
         self.sample(0).is_some()

@@ -9,6 +9,7 @@ use crate::crm::CrmSource;
 use crate::domain::blocking::Rule;
 use crate::domain::evaluate::Plan;
 use crate::domain::inputs::Basis;
+use crate::domain::model::Record;
 use crate::domain::score::Scorer;
 use crate::register::Register;
 use crate::store::Store;
@@ -59,7 +60,7 @@ impl<'a> PassContext<'a> {
         let scorer = scorer_for(job_name, job, register.as_ref())?;
         let rules = register_config.blocking().rules(job.entity);
         let suppression = SuppressionCheck::open(config, store, job.entity).await?;
-        let prepared = PreparedCache::new(register.holds_records());
+        let prepared = PreparedCache::default();
         let settings = format!("{job:?} {register_config:?}");
         Ok(PassContext {
             job_name,
@@ -74,6 +75,14 @@ impl<'a> PassContext<'a> {
             settings,
             basis: None,
         })
+    }
+
+    /// The register record at `position` of the register's index, made whole as the job
+    /// compares and diffs it.
+    pub fn held(&self, position: u32) -> Option<Record> {
+        let mut record = self.register.index()?.record_at(position)?;
+        self.plan.minimise(std::slice::from_mut(&mut record));
+        Some(record)
     }
 
     /// What every outcome of the pass depends on besides its record, once its model is

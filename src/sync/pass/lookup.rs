@@ -15,7 +15,28 @@ pub(super) struct Triaged {
     /// Suppressed (erased) or excluded records: never sent to the register.
     pub skipped: Vec<(Record, Outcome)>,
     pub to_look_up: Vec<Record>,
-    pub lookups: Vec<Lookup>,
+    pub lookups: Vec<Asked>,
+}
+
+/// What the register answered for one record.
+#[derive(Clone)]
+pub(super) enum Asked {
+    /// Its candidates, or why it could not tell.
+    Answer(Lookup),
+    /// Where the register holds its records in an index: the candidates' positions there,
+    /// made whole only where needed (materialising every candidate of every record, then
+    /// dropping it, took as long as scoring them).
+    Held(Vec<u32>),
+}
+
+impl Asked {
+    /// The candidates made whole, as EM's sample takes them.
+    pub fn whole(&self, pass: &PassContext<'_>) -> Lookup {
+        match self {
+            Asked::Answer(lookup) => lookup.clone(),
+            Asked::Held(positions) => Ok(positions.iter().filter_map(|&p| pass.held(p)).collect()),
+        }
+    }
 }
 
 /// Decides the batch's skipped records and looks up the rest.
@@ -59,10 +80,20 @@ pub(super) async fn ask(
     skipped: Vec<(Record, Outcome)>,
     to_look_up: Vec<Record>,
 ) -> Triaged {
-    let mut lookups = pass.register.candidates(pass.job.entity, &to_look_up).await;
-    for candidates in lookups.iter_mut().flatten() {
-        pass.plan.minimise(candidates);
-    }
+    let kind = pass.job.entity;
+    let lookups = match pass.register.index() {
+        Some(index) => to_look_up
+            .iter()
+            .map(|r| Asked::Held(index.candidate_positions(kind, r)))
+            .collect(),
+        None => {
+            let mut lookups = pass.register.candidates(kind, &to_look_up).await;
+            for candidates in lookups.iter_mut().flatten() {
+                pass.plan.minimise(candidates);
+            }
+            lookups.into_iter().map(Asked::Answer).collect()
+        }
+    };
     Triaged {
         skipped,
         to_look_up,

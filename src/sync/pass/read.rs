@@ -121,7 +121,7 @@ impl Reader {
                 .collect(),
             self.ahead
                 .iter()
-                .flat_map(|(_, b)| b.lookups.clone())
+                .flat_map(|(_, b)| b.lookups.iter().map(|a| a.whole(pass)))
                 .collect(),
         ))
     }

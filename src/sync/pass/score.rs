@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use super::context::PassContext;
-use super::lookup::Triaged;
+use super::lookup::{Asked, Triaged};
 use crate::domain::evaluate::{evaluate_prepared, History, Outcome};
 use crate::domain::model::{EntityKind, Field, Record};
 use crate::domain::score::Prepared;
@@ -82,88 +82,102 @@ pub(super) fn score_batch(
         to_look_up,
         lookups,
     } = triaged;
-    let work: Vec<(Record, Lookup, History, Option<validate::Invalid>)> = to_look_up
+    let work: Vec<(Record, Asked, History, Option<validate::Invalid>)> = to_look_up
         .into_iter()
         .zip(lookups)
         .zip(vies)
-        .map(|((record, lookup), vies)| {
-            let (lookup, vies_invalid) = match vies {
+        .map(|((record, asked), vies)| {
+            let (asked, vies_invalid) = match vies {
                 // VIES could not tell: the record waits for the next pass.
-                Some(Err(e)) => (Err(e), None),
+                Some(Err(e)) => (Asked::Answer(Err(e)), None),
                 Some(Ok(false)) => (
-                    lookup,
+                    asked,
                     Some(validate::Invalid {
                         field: Field::VatId,
                         reason: "VIES reports it as not registered".into(),
                     }),
                 ),
-                _ => (lookup, None),
+                _ => (asked, None),
             };
             let history = histories.remove(&record.id).unwrap_or_default();
-            (record, lookup, history, vies_invalid)
+            (record, asked, history, vies_invalid)
         })
         .collect();
     let kind = pass.plan.entity;
-    let decided = crate::matching::parallel_map(&work, |(record, lookup, history, vies)| {
-        let prepared: Vec<Arc<Prepared>> = match lookup {
-            Ok(candidates) => candidates
-                .iter()
-                .map(|c| pass.prepared.get(kind, c))
-                .collect(),
-            Err(_) => Vec::new(),
+    let decided = crate::matching::parallel_map(&work, |(record, asked, history, vies)| {
+        let evaluate = |candidates, whole: &dyn Fn(&str) -> Option<Record>| {
+            evaluate_prepared(
+                &pass.plan,
+                &pass.scorer,
+                record,
+                candidates,
+                whole,
+                history,
+                vies.as_ref(),
+            )
         };
-        evaluate_prepared(
-            &pass.plan,
-            &pass.scorer,
-            record,
-            lookup,
-            &prepared,
-            history,
-            vies.as_ref(),
-        )
+        match asked {
+            Asked::Answer(Err(e)) => evaluate(Err(e), &|_| None),
+            Asked::Answer(Ok(candidates)) => {
+                let prepared: Vec<Arc<Prepared>> = candidates
+                    .iter()
+                    .map(|c| Arc::new(Prepared::new(kind, c)))
+                    .collect();
+                let whole = |id: &str| candidates.iter().find(|c| c.id == id).cloned();
+                evaluate(Ok(&prepared), &whole)
+            }
+            Asked::Held(positions) => {
+                let held: Vec<(u32, Arc<Prepared>)> = positions
+                    .iter()
+                    .filter_map(|&p| Some((p, pass.prepared.get(kind, p, || pass.held(p))?)))
+                    .collect();
+                let prepared: Vec<Arc<Prepared>> =
+                    held.iter().map(|(_, p)| Arc::clone(p)).collect();
+                let whole = |id: &str| {
+                    let (position, _) = held.iter().find(|(_, p)| &*p.id == id)?;
+                    pass.held(*position)
+                };
+                evaluate(Ok(&prepared), &whole)
+            }
+        }
     });
     outcomes.extend(work.into_iter().map(|(record, ..)| record).zip(decided));
     outcomes
 }
 
-/// Register records prepared for comparison, by id, for a whole pass. A register record is
-/// a candidate of every CRM record it shares a block with, and preparing it (normalising
-/// its name, street, phone …) took more of the score stage than comparing it. Kept only
-/// where the register holds its records (a file, the Golden Copy), which do not change
-/// during a pass; bounded by emptying it when full.
+/// Register records prepared for comparison, by their position in the register's index,
+/// for a whole pass. A register record is a candidate of every CRM record it shares a
+/// block with, and preparing it (normalising its name, street, phone …) took more of the
+/// score stage than comparing it. Bounded by emptying it when full.
+#[derive(Default)]
 pub(crate) struct PreparedCache {
-    enabled: bool,
-    map: Mutex<HashMap<Box<str>, Arc<Prepared>>>,
+    map: Mutex<HashMap<u32, Arc<Prepared>>>,
 }
 
 /// At about 250 bytes a prepared record, at most some 50 MB.
 const PREPARED_CAPACITY: usize = 200_000;
 
 impl PreparedCache {
-    pub fn new(enabled: bool) -> PreparedCache {
-        PreparedCache {
-            enabled,
-            map: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// `record` prepared, from the cache where it was prepared before.
-    pub fn get(&self, kind: EntityKind, record: &Record) -> Arc<Prepared> {
-        if !self.enabled {
-            return Arc::new(Prepared::new(kind, record));
-        }
+    /// The register record at `position` prepared, from the cache where it was prepared
+    /// before, else made whole by `take` (`None`: the register holds no such record).
+    pub fn get(
+        &self,
+        kind: EntityKind,
+        position: u32,
+        take: impl FnOnce() -> Option<Record>,
+    ) -> Option<Arc<Prepared>> {
         // A thread that panicked while holding the lock left the map whole: use it.
         let lock = || self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = lock().get(record.id.as_str()) {
-            return Arc::clone(found);
+        if let Some(found) = lock().get(&position) {
+            return Some(Arc::clone(found));
         }
-        let prepared = Arc::new(Prepared::new(kind, record));
+        let prepared = Arc::new(Prepared::new(kind, &take()?));
         let mut map = lock();
         if map.len() >= PREPARED_CAPACITY {
             map.clear();
         }
-        map.insert(record.id.as_str().into(), Arc::clone(&prepared));
-        prepared
+        map.insert(position, Arc::clone(&prepared));
+        Some(prepared)
     }
 }
 
@@ -174,19 +188,19 @@ mod tests {
     #[test]
     fn a_cached_preparation_equals_a_fresh_one_and_is_shared() {
         let record = Record::new("LEI1").with(Field::LegalName, "Fraport AG");
-        let cache = PreparedCache::new(true);
-        let first = cache.get(EntityKind::Organisation, &record);
-        let again = cache.get(EntityKind::Organisation, &record);
+        let cache = PreparedCache::default();
+        let kind = EntityKind::Organisation;
+        let first = cache.get(kind, 7, || Some(record.clone())).unwrap();
+        let again = cache
+            .get(kind, 7, || {
+                panic!("a prepared record is not taken out again")
+            })
+            .unwrap();
         assert!(Arc::ptr_eq(&first, &again));
-        assert_eq!(*first, Prepared::new(EntityKind::Organisation, &record));
-        let off = PreparedCache::new(false);
-        let (a, b) = (
-            off.get(EntityKind::Organisation, &record),
-            off.get(EntityKind::Organisation, &record),
-        );
+        assert_eq!(*first, Prepared::new(kind, &record));
         assert!(
-            !Arc::ptr_eq(&a, &b),
-            "a register that may change is prepared anew"
+            cache.get(kind, 8, || None).is_none(),
+            "a position the register does not hold has nothing to prepare"
         );
     }
 }
