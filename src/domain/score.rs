@@ -714,14 +714,16 @@ impl TermCounter {
 
     pub fn finish(self) -> TermFrequencies {
         let mut tf = self.tf;
-        let mut sums: HashMap<Field, f64> = HashMap::new();
+        // Σ (count / n)² as Σ count² / n²: summed in integers, so the order in which the
+        // map yields its counts (another in every process) cannot change the last bits.
+        let mut squares: HashMap<Field, u128> = HashMap::new();
         for ((field, _), count) in &tf.counts {
-            let n = tf.totals.get(field).map_or(1, |t| t.0.max(1)) as f64;
-            *sums.entry(*field).or_insert(0.0) += (f64::from(*count) / n).powi(2);
+            *squares.entry(*field).or_insert(0) += u128::from(*count).pow(2);
         }
-        for (field, sum) in sums {
+        for (field, square) in squares {
             if let Some(t) = tf.totals.get_mut(&field) {
-                t.1 = sum;
+                let n = t.0.max(1) as f64;
+                t.1 = square as f64 / n / n;
             }
         }
         tf
