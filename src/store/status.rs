@@ -261,15 +261,29 @@ pub fn shared_matches(
         .having(diesel::dsl::count_star().gt(1))
         .select(matches::register_id)
         .load(conn)?;
-    let mut out = Vec::with_capacity(shared.len());
-    for register_id in shared {
-        let mut members: Vec<String> = matches::table
-            .filter(matches::job.eq(job))
-            .filter(matches::register_id.eq(&register_id))
-            .select(matches::record_id)
-            .load(conn)?;
+    // Their members a chunk of register records at a time, not one query each: at a million
+    // records a pass ended with hundreds of thousands of them, each a round trip.
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for chunk in shared.chunks(500) {
+        rows.extend(
+            matches::table
+                .filter(matches::job.eq(job))
+                .filter(matches::register_id.eq_any(chunk))
+                .order((matches::register_id, matches::record_id))
+                .select((matches::register_id, matches::record_id))
+                .load::<(String, String)>(conn)?,
+        );
+    }
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for (register_id, record_id) in rows {
+        match out.last_mut() {
+            Some((last, members)) if *last == register_id => members.push(record_id),
+            _ => out.push((register_id, vec![record_id])),
+        }
+    }
+    // Members in byte order whatever the database's collation, as the proposals name them.
+    for (_, members) in &mut out {
         members.sort();
-        out.push((register_id, members));
     }
     Ok(out)
 }

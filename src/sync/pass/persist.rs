@@ -711,15 +711,24 @@ fn reason(p: &PlannedChange, band: Band, best: &Scored, record: &Record) -> Stri
 /// `merge_candidate` change naming the others, for review. Nothing is merged.
 fn merge_candidates(conn: &mut AnyConnection, ctx: &Context) -> QueryResult<PassCounts> {
     let mut stored = Stored::default();
-    for (register_id, members) in status::shared_matches(conn, &ctx.job)? {
-        for member in &members {
+    let shared = status::shared_matches(conn, &ctx.job)?;
+    let ids: Vec<&str> = shared
+        .iter()
+        .flat_map(|(_, members)| members.iter().map(String::as_str))
+        .collect();
+    let mut known = remembered_for(conn, &ctx.job, &ids)?;
+    for (register_id, members) in &shared {
+        for member in members {
             let others: Vec<&str> = members
                 .iter()
                 .filter(|m| *m != member)
                 .map(String::as_str)
                 .collect();
             let new = format!("duplicate of {}", others.join(", "));
-            let existing = remembered(conn, &ctx.job, member, &[ChangeKind::MergeCandidate])?;
+            let existing = of_kinds(
+                &known.remove(member).unwrap_or_default(),
+                &[ChangeKind::MergeCandidate],
+            );
             let proposal = Proposal {
                 kind: ChangeKind::MergeCandidate,
                 field: "record",
@@ -727,7 +736,7 @@ fn merge_candidates(conn: &mut AnyConnection, ctx: &Context) -> QueryResult<Pass
                 new: &new,
                 policy: Policy::Propose,
                 action: Action::Propose,
-                register_id: &register_id,
+                register_id,
                 score: 1.0,
                 reason: format!("{} CRM records match register record {register_id}; merge them in the CRM if they are one", members.len()),
             };
