@@ -16,7 +16,6 @@ use crate::config::{FileFormat, FileRegisterConfig};
 use crate::domain::excerpt::{oversized, quoted};
 use crate::domain::model::{EntityKind, Field, Record};
 use crate::domain::packed::Packer;
-use crate::domain::score::TermFrequencies;
 
 pub struct FileRegister {
     name: String,
@@ -324,14 +323,6 @@ impl Register for FileRegister {
         &self.name
     }
 
-    fn sample(&self, n: usize) -> Option<(Vec<Record>, usize)> {
-        Some((self.index.sample(n), self.index.len()))
-    }
-
-    fn content(&self) -> Option<u64> {
-        Some(self.index.digest())
-    }
-
     fn index(&self) -> Option<&RecordIndex> {
         Some(&self.index)
     }
@@ -347,18 +338,6 @@ impl Register for FileRegister {
                 .map(|r| Ok(self.index.candidates(kind, r)))
                 .collect()
         })
-    }
-
-    fn term_frequencies(&self, kind: EntityKind) -> Option<Arc<TermFrequencies>> {
-        Some(self.index.term_frequencies(kind))
-    }
-
-    fn record(&self, id: &str) -> Option<Record> {
-        self.index.record(id)
-    }
-
-    fn named_like(&self, kind: EntityKind, prefix: &str, limit: usize) -> Option<Vec<Record>> {
-        Some(self.index.named_like(kind, prefix, limit))
     }
 }
 

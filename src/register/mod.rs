@@ -47,46 +47,48 @@ pub trait Register: Send + Sync {
         RegisterStats::default()
     }
 
-    /// How often values occur in the register, for term-frequency weighting; registers
-    /// that cannot tell (remote services) leave it to the model's averages.
-    fn term_frequencies(&self, _kind: EntityKind) -> Option<Arc<TermFrequencies>> {
-        None
-    }
-
-    /// Up to `n` records drawn at random and how many records there are, where the register
-    /// holds them all (a file): EM counts u on random pairs with them. A remote register
-    /// cannot say, and EM learns u from the candidate pairs instead.
-    fn sample(&self, _n: usize) -> Option<(Vec<Record>, usize)> {
-        None
-    }
-
-    /// The record with `id`, where the register holds its records (a file); a remote
-    /// register answers `None`.
-    fn record(&self, _id: &str) -> Option<Record> {
-        None
-    }
-
-    /// Records named like `prefix` (see `RecordIndex::named_like`), where the register holds
-    /// its records; `None` from a remote register, which is asked by name instead.
-    fn named_like(&self, _kind: EntityKind, _prefix: &str, _limit: usize) -> Option<Vec<Record>> {
-        None
-    }
-
-    /// A digest of everything the register holds, where it holds its records (a file): equal
-    /// while its content is. A remote register, whose answers may change at any time, has none.
-    fn content(&self) -> Option<u64> {
-        None
-    }
-
     /// The index of a register that holds its records in one (a file, the Golden Copy): a
-    /// pass takes candidates from it by position.
+    /// pass takes candidates from it by position, and what follows is answered from it. A
+    /// remote register has none.
     fn index(&self) -> Option<&index::RecordIndex> {
         None
     }
 
-    /// Whether the register holds all its records, as a file does (it can give samples).
+    /// Whether the register holds all its records, as a file does.
     fn holds_records(&self) -> bool {
-        self.sample(0).is_some()
+        self.index().is_some()
+    }
+
+    /// How often values occur in the register, for term-frequency weighting; registers
+    /// that cannot tell (remote services) leave it to the model's averages.
+    fn term_frequencies(&self, kind: EntityKind) -> Option<Arc<TermFrequencies>> {
+        Some(self.index()?.term_frequencies(kind))
+    }
+
+    /// Up to `n` records drawn at random and how many records there are, where the register
+    /// holds them all: EM counts u on random pairs with them. A remote register cannot say,
+    /// and EM learns u from the candidate pairs instead.
+    fn sample(&self, n: usize) -> Option<(Vec<Record>, usize)> {
+        let index = self.index()?;
+        Some((index.sample(n), index.len()))
+    }
+
+    /// The record with `id`, where the register holds its records; a remote register
+    /// answers `None`.
+    fn record(&self, id: &str) -> Option<Record> {
+        self.index()?.record(id)
+    }
+
+    /// Records named like `prefix` (see `RecordIndex::named_like`), where the register holds
+    /// its records; `None` from a remote register, which is asked by name instead.
+    fn named_like(&self, kind: EntityKind, prefix: &str, limit: usize) -> Option<Vec<Record>> {
+        Some(self.index()?.named_like(kind, prefix, limit))
+    }
+
+    /// A digest of everything the register holds, where it holds its records: equal while
+    /// its content is. A remote register, whose answers may change at any time, has none.
+    fn content(&self) -> Option<u64> {
+        Some(self.index()?.digest())
     }
 
     /// A deep check before the first pass: that a remote register answers and has the ids
