@@ -52,9 +52,7 @@ pub fn record_all(conn: &mut AnyConnection, rows: &[ProvenanceRow]) -> QueryResu
         provenance::field,
     );
     upsert_rows!(conn, provenance::table, rows, key, set, |chunk| chunk
-        .iter()
-        .map(|r| (*r).clone())
-        .collect::<Vec<_>>());
+        .to_vec());
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! Record status per CRM record and job, and the link to the matched register record.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -263,25 +265,19 @@ pub fn shared_matches(
         .load(conn)?;
     // Their members a chunk of register records at a time, not one query each: at a million
     // records a pass ended with hundreds of thousands of them, each a round trip.
-    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for chunk in shared.chunks(500) {
-        rows.extend(
-            matches::table
-                .filter(matches::job.eq(job))
-                .filter(matches::register_id.eq_any(chunk))
-                .order((matches::register_id, matches::record_id))
-                .select((matches::register_id, matches::record_id))
-                .load::<(String, String)>(conn)?,
-        );
-    }
-    let mut out: Vec<(String, Vec<String>)> = Vec::new();
-    for (register_id, record_id) in rows {
-        match out.last_mut() {
-            Some((last, members)) if *last == register_id => members.push(record_id),
-            _ => out.push((register_id, vec![record_id])),
+        let rows: Vec<(String, String)> = matches::table
+            .filter(matches::job.eq(job))
+            .filter(matches::register_id.eq_any(chunk))
+            .select((matches::register_id, matches::record_id))
+            .load(conn)?;
+        for (register_id, record_id) in rows {
+            members.entry(register_id).or_default().push(record_id);
         }
     }
     // Members in byte order whatever the database's collation, as the proposals name them.
+    let mut out: Vec<(String, Vec<String>)> = members.into_iter().collect();
     for (_, members) in &mut out {
         members.sort();
     }
