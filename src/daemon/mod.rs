@@ -604,6 +604,9 @@ async fn run_slot(job: &str, config: &Config, slot: DateTime<Utc>, ctx: &Ctx) {
     {
         warn!(job, error = %e, "cannot release the job's lease; it expires on its own");
     }
+    // The store's gauges first: a scrape that sees the pass counted sees the records and
+    // changes as it left them (the other order left a window that the metrics test hit).
+    refresh_store_gauges(&ctx.store, config).await;
     record_pass(job, &result);
     ctx.notifier.status(&match &result {
         Ok(r) => format!(
@@ -612,7 +615,6 @@ async fn run_slot(job: &str, config: &Config, slot: DateTime<Utc>, ctx: &Ctx) {
         ),
         Err(_) => format!("last pass: job {job} failed (see the log)"),
     });
-    refresh_store_gauges(&ctx.store, config).await;
     if let (Some(checks), Ok(_)) = (&ctx.checks, &result) {
         if let Err(e) = checks.build(config, &ctx.store, job).await {
             warn!(job, error = %e, "cannot rebuild the check index; checks use the one before");
