@@ -405,6 +405,7 @@ pub fn dedupe_all(
         linker.records.len(),
         &pairs,
         threshold,
+        linker.scorer.model.prior_weight(),
         |a, b| {
             // A pair split apart by a steward is evidence no link outweighs (the guard).
             let id = |i: u32| &*linker.records[i as usize].id;

@@ -1,13 +1,20 @@
 //! Clusters of duplicates from scored pairs, and cluster ids that stay from pass to pass.
 //!
 //! Links (pairs at or above the threshold) join records strongest first, as single
-//! linkage does, with one guard against chaining: two clusters are joined only if every
-//! pair of records in the result is, on the evidence of its own comparison, at least as
-//! likely one entity as not, taking the cluster's weakest link as its prior. Processed
-//! strongest first, the link that joins is the weakest of the joined cluster, so the check
-//! is `weakest link + evidence(x, y) >= 0` (bits) for every member pair: a strong chain
-//! tolerates a disagreeing pair (a typo, a move), a weak one does not. A link refused by
-//! the guard (or by the size limit) flags both sides for review.
+//! linkage does, with two guards against chaining:
+//! - every pair of records in the result is, on the evidence of its own comparison, at
+//!   least as likely one entity as not, taking the cluster's weakest link as its prior.
+//!   Processed strongest first, the link that joins is the weakest of the joined cluster,
+//!   so the check is `weakest link + evidence(x, y) >= 0` (bits) for every member pair: a
+//!   strong chain tolerates a disagreeing pair (a typo, a move), a weak one does not;
+//! - the pairs across the two clusters are, on average, at least as likely one entity as
+//!   not (average linkage: the prior plus their mean evidence, at even odds as above). One
+//!   record of a cluster that resembles one of another is not enough when the rest of the
+//!   two clusters say they differ: each record of a cluster is another witness of the one
+//!   entity.
+//!
+//! Two single records are joined by their link alone. A link refused by a guard (or by the
+//! size limit) flags both sides for review.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -103,14 +110,17 @@ struct Growing {
 }
 
 /// The clusters of two or more records among `count` records that `pairs` at or above
-/// `threshold` (a probability) link, under the guard in the module's description.
+/// `threshold` (a probability) link, under the guards in the module's description.
 /// `evidence(a, b)` is what a comparison of two records says without the prior (see
 /// [`super::dedupe::evidence`]); it is asked only for records about to share a cluster.
-/// Ids are `[stable_ids]` against `previous` (record id → cluster id) with `id_of`.
+/// `prior` is the prior log-odds (bits) that two records are one entity, which a link's
+/// weight includes. Ids are `[stable_ids]` against `previous` (record id → cluster id)
+/// with `id_of`.
 pub fn cluster<'a>(
     count: usize,
     pairs: &[Pair],
     threshold: f64,
+    prior: f64,
     evidence: impl Fn(u32, u32) -> f64,
     id_of: impl Fn(u32) -> &'a str,
     previous: &HashMap<String, String>,
@@ -148,14 +158,18 @@ pub fn cluster<'a>(
         };
         let size = left.members.len() + right.members.len();
         let mut least = left.least_evidence.min(right.least_evidence);
+        let mut across = 0.0;
         let fits = size <= MAX_CLUSTER_SIZE
             && link.weight + least >= 0.0
             && left.members.iter().all(|&a| {
                 right.members.iter().all(|&b| {
-                    least = least.min(evidence(a, b));
+                    let e = evidence(a, b);
+                    least = least.min(e);
+                    across += e;
                     link.weight + least >= 0.0
                 })
-            });
+            })
+            && prior + across / (left.members.len() * right.members.len()) as f64 >= 0.0;
         if !fits {
             for at in [x, y] {
                 if let Some(g) = growing[at].as_mut() {
@@ -281,13 +295,13 @@ mod tests {
     }
 
     #[test]
-    fn clusters_follow_the_links_and_the_guard_breaks_chains() {
-        // Evidence between records without a link: -30 bits (clearly different) for the
-        // pairs listed, 0 (nothing said) for the rest.
+    fn clusters_follow_the_links_and_the_guards_break_chains() {
+        // Evidence between two records: what the case says for the pairs it lists, a
+        // linked pair's weight (the prior is 0 here), else 0 (nothing said).
         type Case = (
             &'static str,
             Vec<Pair>,
-            Vec<(u32, u32)>,
+            Vec<(u32, u32, f64)>,
             Vec<(Vec<&'static str>, bool)>,
         );
         let cases: Vec<Case> = vec![
@@ -307,28 +321,41 @@ mod tests {
             (
                 "a chain whose ends clearly differ breaks at its weakest link",
                 vec![pair(0, 1, 20.0), pair(1, 2, 15.0), pair(2, 3, 25.0)],
-                vec![(0, 3)],
+                vec![(0, 3, -30.0)],
                 vec![(vec!["r0", "r1"], true), (vec!["r2", "r3"], true)],
             ),
             (
                 "a strong chain outweighs a mild disagreement",
                 vec![pair(0, 1, 40.0), pair(1, 2, 35.0)],
-                vec![],
+                vec![(0, 2, -20.0)],
                 vec![(vec!["r0", "r1", "r2"], false)],
             ),
             (
                 "a refused single record flags the cluster it would have joined",
                 vec![pair(0, 1, 20.0), pair(2, 1, 5.0)],
-                vec![(0, 2)],
+                vec![(0, 2, -30.0)],
                 vec![(vec!["r0", "r1"], true)],
             ),
+            (
+                "one resemblance does not join two clusters whose other records differ",
+                vec![pair(0, 1, 20.0), pair(2, 3, 20.0), pair(1, 2, 5.0)],
+                vec![(0, 2, -2.0), (0, 3, -2.0), (1, 3, -2.0)],
+                vec![(vec!["r0", "r1"], true), (vec!["r2", "r3"], true)],
+            ),
+            (
+                "two clusters join where their records agree on average",
+                vec![pair(0, 1, 20.0), pair(2, 3, 20.0), pair(1, 2, 5.0)],
+                vec![(0, 2, 4.0), (0, 3, 3.0), (1, 3, 2.0)],
+                vec![(vec!["r0", "r1", "r2", "r3"], false)],
+            ),
         ];
-        for (label, pairs, differ, want) in cases {
+        for (label, pairs, said, want) in cases {
             let evidence = |a: u32, b: u32| {
-                if differ.contains(&(a.min(b), a.max(b))) {
-                    -30.0
-                } else if label.starts_with("a strong chain") {
-                    -32.0
+                let same = |x: u32, y: u32| (x.min(y), x.max(y)) == (a.min(b), a.max(b));
+                if let Some(&(_, _, e)) = said.iter().find(|(x, y, _)| same(*x, *y)) {
+                    e
+                } else if let Some(p) = pairs.iter().find(|p| same(p.a, p.b)) {
+                    p.weight
                 } else {
                     0.0
                 }
@@ -337,6 +364,7 @@ mod tests {
                 8,
                 &pairs,
                 0.9,
+                0.0,
                 evidence,
                 |i| IDS[i as usize],
                 &HashMap::new(),
@@ -351,7 +379,12 @@ mod tests {
             3,
             &[pair(0, 1, 20.0), pair(1, 2, 6.0), pair(0, 2, 9.0)],
             0.9,
-            |_, _| 0.0,
+            0.0,
+            |a, b| match (a.min(b), a.max(b)) {
+                (0, 1) => 20.0,
+                (0, 2) => 9.0,
+                _ => 6.0,
+            },
             |i| IDS[i as usize],
             &HashMap::new(),
         );
@@ -392,7 +425,8 @@ mod tests {
             8,
             &links,
             0.9,
-            |_, _| 0.0,
+            0.0,
+            |_, _| 10.0,
             |i| IDS[i as usize],
             &earlier.cluster_of,
         );
@@ -464,6 +498,9 @@ mod tests {
         }
     }
 
+    /// The prior of the property test's records: links then carry their evidence and more.
+    const PRIOR: f64 = -4.0;
+
     /// Up to eight records, pairs with weights around the threshold, and evidence per
     /// record pair that is sometimes clearly against.
     fn graph() -> impl Strategy<Value = (Vec<Pair>, Vec<f64>)> {
@@ -477,7 +514,7 @@ mod tests {
         fn clusters_are_linked_guarded_and_keep_their_ids((pairs, table) in graph()) {
             let evidence = |a: u32, b: u32| table[(a.min(b) * 8 + a.max(b)) as usize];
             let id_of = |i: u32| IDS[i as usize];
-            let first = cluster(8, &pairs, 0.9, evidence, id_of, &HashMap::new());
+            let first = cluster(8, &pairs, 0.9, PRIOR, evidence, id_of, &HashMap::new());
             let min_weight = weight_of_probability(0.9);
             let mut seen = HashSet::new();
             for c in &first {
@@ -513,7 +550,7 @@ mod tests {
                 .iter()
                 .flat_map(|c| c.members.iter().map(|&m| (IDS[m as usize].to_string(), c.id.clone())))
                 .collect();
-            let again = cluster(8, &pairs, 0.9, evidence, id_of, &old);
+            let again = cluster(8, &pairs, 0.9, PRIOR, evidence, id_of, &old);
             prop_assert_eq!(&again, &first);
             // Ids are unique.
             let ids: HashSet<&str> = first.iter().map(|c| c.id.as_str()).collect();
