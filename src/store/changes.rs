@@ -71,6 +71,9 @@ pub struct NewChange {
     pub created_at: NaiveDateTime,
     pub decided_at: Option<NaiveDateTime>,
     pub decided_by: Option<String>,
+    /// Set for a change inserted on its way to the CRM (a pass's auto-applied change): its
+    /// insert marks it as [`mark_applying`] would, in the transaction that stores it.
+    pub applying_since: Option<NaiveDateTime>,
     pub reverts_change_id: Option<i64>,
 }
 
@@ -328,6 +331,9 @@ pub fn set_status_of_all(
 
 /// Marks changes as being written to the CRM, committed before the first write.
 pub fn mark_applying(conn: &mut AnyConnection, ids: &[i64]) -> QueryResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     diesel::update(changes::table.filter(changes::id.eq_any(ids)))
         .set(changes::applying_since.eq(Some(now())))
         .execute(conn)?;

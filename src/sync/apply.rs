@@ -64,7 +64,7 @@ pub async fn reconcile(
         changes = ids.len(),
         "found changes whose apply was interrupted; reconciling them with the CRM"
     );
-    apply_changes(store, crm, job, kind, &ids, SYSTEM).await
+    apply_changes(store, crm, job, kind, &ids, SYSTEM, None).await
 }
 
 fn same(field: Option<Field>, a: Option<&str>, b: Option<&str>) -> bool {
@@ -76,6 +76,8 @@ fn same(field: Option<Field>, a: Option<&str>, b: Option<&str>) -> bool {
 }
 
 /// Applies the approved (or failed, for a retry) changes among `ids` for `job`.
+/// `stored_by` is the pass applying the changes it stored marked as applying (see
+/// `NewChange::applying_since`): their mark is not an interruption to reconcile.
 pub async fn apply_changes(
     store: &Store,
     crm: &dyn CrmSource,
@@ -83,6 +85,7 @@ pub async fn apply_changes(
     kind: EntityKind,
     ids: &[i64],
     actor: &str,
+    stored_by: Option<i64>,
 ) -> Result<ApplyCounts, SyncError> {
     let mut counts = ApplyCounts::default();
     if ids.is_empty() {
@@ -134,7 +137,8 @@ pub async fn apply_changes(
             Some(_) => written.next().unwrap_or(Ok(WriteOutcome::Missing)),
             None => Ok(WriteOutcome::Missing),
         };
-        let (status, note) = settlement(&change, field, outcome);
+        let interrupted = change.applying_since.is_some() && Some(change.pass_id) != stored_by;
+        let (status, note) = settlement(&change, field, outcome, interrupted);
         match status {
             ChangeStatus::Applied => counts.applied += 1,
             ChangeStatus::Conflict => counts.conflicts += 1,
@@ -156,6 +160,7 @@ fn settlement(
     change: &ChangeRow,
     field: Option<Field>,
     outcome: Result<WriteOutcome, crate::crm::CrmError>,
+    interrupted: bool,
 ) -> (ChangeStatus, Option<String>) {
     let (status, note) = match outcome {
         Ok(WriteOutcome::Written) => (ChangeStatus::Applied, None),
@@ -197,7 +202,7 @@ fn settlement(
             Some(format!("{e}; retried by the next apply")),
         ),
     };
-    if change.applying_since.is_none() {
+    if !interrupted {
         return (status, note);
     }
     info!(
@@ -348,7 +353,7 @@ pub async fn apply_approved(
         let crm_config = &config.crm[&job.crm];
         let crm = crate::crm::open(&job.crm, crm_config).await?;
         let mut counts = reconcile(store, crm.as_ref(), name, job.entity).await?;
-        counts.add(&apply_changes(store, crm.as_ref(), name, job.entity, &ids, actor).await?);
+        counts.add(&apply_changes(store, crm.as_ref(), name, job.entity, &ids, actor, None).await?);
         out.push(JobApplied {
             job: name.clone(),
             entity: job.entity.as_str().to_string(),

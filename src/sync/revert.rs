@@ -135,6 +135,7 @@ pub async fn revert(
                             created_at: now(),
                             decided_at: Some(now()),
                             decided_by: Some(actor_owned.clone()),
+                            applying_since: None,
                             reverts_change_id: Some(o.id),
                         },
                     )
@@ -149,7 +150,7 @@ pub async fn revert(
             );
         }
         let crm = crms[&job.crm].as_ref();
-        let counts = apply_changes(store, crm, &original.job, entity, &[id], actor).await?;
+        let counts = apply_changes(store, crm, &original.job, entity, &[id], actor, None).await?;
         report.counts.add(&counts);
     }
     store.checkpoint().await?;

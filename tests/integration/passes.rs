@@ -401,3 +401,68 @@ fn an_id_that_names_no_change_is_a_bad_argument_in_every_review_command() {
         assert_eq!(out.status.code(), Some(2), "review {command}");
     }
 }
+
+/// A pass stores a matched record's status as it stands once its approved changes are
+/// written; where the CRM refuses the writes, the record is left `different`, never
+/// `in_sync` with its change unwritten.
+#[test]
+fn a_record_whose_approved_change_could_not_be_written_stays_different() {
+    use diesel::sql_types::Text;
+    use diesel::{sql_query, Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+
+    #[derive(QueryableByName, Debug, PartialEq)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        record_id: String,
+        #[diesel(sql_type = Text)]
+        status: String,
+    }
+
+    let sb = Sandbox::new();
+    sb.ok(&["run", "--once", "--job", "contacts"]);
+    sb.crm()
+        .batch_execute(
+            "CREATE TRIGGER read_only BEFORE UPDATE ON organisations \
+             BEGIN SELECT RAISE(ABORT, 'read-only for this test'); END;",
+        )
+        .unwrap();
+    let (_, report) = sb.pass_report("organisations");
+    let c = &report["counts"];
+    assert!(int(c, "changes_failed") > 0, "{c}");
+    assert_eq!(int(c, "changes_applied"), 0, "{c}");
+    assert_eq!(
+        int(c, "in_sync") + int(c, "different"),
+        int(c, "matched_auto") + int(c, "matched_review"),
+        "{c}"
+    );
+
+    let mut store =
+        SqliteConnection::establish(&sb.path("var/refsync.db").to_string_lossy()).unwrap();
+    let of_failed: Vec<Row> = sql_query(
+        "SELECT s.record_id, s.status FROM record_status s \
+         WHERE s.job = 'organisations' AND EXISTS (SELECT 1 FROM changes c \
+         WHERE c.job = s.job AND c.record_id = s.record_id AND c.status = 'failed') \
+         ORDER BY 1",
+    )
+    .load(&mut store)
+    .unwrap();
+    assert!(!of_failed.is_empty());
+    // An inactive record keeps its status `inactive`.
+    for row in &of_failed {
+        assert!(
+            ["different", "inactive"].contains(&row.status.as_str()),
+            "{row:?}"
+        );
+    }
+    assert!(of_failed.iter().any(|r| r.status == "different"));
+    let in_sync_yet_open: Vec<Row> = sql_query(
+        "SELECT s.record_id, s.status FROM record_status s \
+         WHERE s.job = 'organisations' AND s.status = 'in_sync' AND EXISTS (SELECT 1 \
+         FROM changes c WHERE c.job = s.job AND c.record_id = s.record_id \
+         AND c.kind <> 'merge_candidate' \
+         AND c.status IN ('proposed', 'approved', 'conflict', 'failed')) ORDER BY 1",
+    )
+    .load(&mut store)
+    .unwrap();
+    assert_eq!(in_sync_yet_open, []);
+}

@@ -135,6 +135,7 @@ async fn propose(
         created_at: now(),
         decided_at: None,
         decided_by: None,
+        applying_since: None,
         reverts_change_id: None,
     };
     store

@@ -31,16 +31,30 @@ pub(super) async fn apply_batch(
     stored: Stored,
     counts: &mut PassCounts,
 ) -> Result<(), SyncError> {
-    let applied =
-        apply::apply_changes(store, crm, &ctx.job, ctx.entity, &stored.to_apply, SYSTEM).await?;
+    let applied = apply::apply_changes(
+        store,
+        crm,
+        &ctx.job,
+        ctx.entity,
+        &stored.to_apply,
+        SYSTEM,
+        Some(ctx.pass_id),
+    )
+    .await?;
     applied.add_to(counts);
-    let (ctx, record_ids) = (ctx.clone(), stored.matched_records);
-    let (in_sync, different) = store
-        .db
-        .run(move |conn| {
-            conn.transaction(|conn| persist::refresh_statuses(conn, &ctx, &record_ids))
-        })
-        .await?;
+    // The statuses were stored as they stand once every approved change is written; where
+    // one was not, they are settled again from what is open now.
+    let (in_sync, different) = if applied.conflicts + applied.failed == 0 {
+        stored.settled
+    } else {
+        let (ctx, record_ids) = (ctx.clone(), stored.matched_records);
+        store
+            .db
+            .run(move |conn| {
+                conn.transaction(|conn| persist::refresh_statuses(conn, &ctx, &record_ids))
+            })
+            .await?
+    };
     counts.in_sync += in_sync;
     counts.different += different;
     Ok(())

@@ -45,6 +45,9 @@ pub(crate) struct Stored {
     pub to_apply: Vec<i64>,
     /// Records matched in this pass, whose in-sync/different status is settled after apply.
     pub matched_records: Vec<(String, bool)>,
+    /// Of those, how many are in sync and how many different once every approved change
+    /// is written: their statuses are stored so (see [`settled_status`]).
+    pub settled: (i64, i64),
     /// Why lookups failed, with how many records each.
     pub failures: BTreeMap<String, i64>,
     /// Changes [`propose`] decided on, inserted at once by [`insert_proposed`].
@@ -267,7 +270,7 @@ fn store_batch(
                     ),
                     register_score: register.as_ref().and_then(|r| r.get(Field::RegisterScore)),
                 };
-                // Provisional: settled once approved changes have been applied.
+                // Settled below, once the batch's changes are inserted.
                 let status = if *inactive {
                     MatchStatus::Inactive
                 } else {
@@ -290,15 +293,30 @@ fn store_batch(
         });
     }
     insert_proposed(conn, &mut stored)?;
-    if !decided.inputs.is_empty() {
-        let after = changes::remembered_briefly(conn, &ctx.job, &ids)?;
-        let to_apply: HashSet<i64> = stored.to_apply.iter().copied().collect();
-        for ((record, outcome), row) in outcomes.iter().zip(statuses.iter_mut()) {
-            if let (Outcome::Decided { .. }, Some(inputs)) =
-                (outcome, decided.inputs.get(&record.id))
-            {
-                let known = after.get(&record.id).map(Vec::as_slice).unwrap_or(&[]);
-                row.inputs = Some(inputs_after(inputs, record, known, &to_apply));
+    // What the batch's records hold now, for the inputs the next pass will find and the
+    // status each has once the approved changes are written.
+    let after = changes::remembered_briefly(conn, &ctx.job, &ids)?;
+    let to_apply: HashSet<i64> = stored.to_apply.iter().copied().collect();
+    for ((record, outcome), row) in outcomes.iter().zip(statuses.iter_mut()) {
+        let Outcome::Decided {
+            decision, inactive, ..
+        } = outcome
+        else {
+            continue;
+        };
+        let known = after.get(&record.id).map(Vec::as_slice).unwrap_or(&[]);
+        if let Some(inputs) = decided.inputs.get(&record.id) {
+            row.inputs = Some(inputs_after(inputs, record, known, &to_apply));
+        }
+        if matches!(decision, Decision::Matched { .. }) {
+            let status = settled_status(known, &to_apply);
+            match status {
+                MatchStatus::InSync => stored.settled.0 += 1,
+                _ => stored.settled.1 += 1,
+            }
+            // An inactive record keeps its status `inactive`.
+            if !inactive {
+                row.status = status;
             }
         }
     }
@@ -359,6 +377,21 @@ fn inputs_after(
         }
     }
     inputs.digest_after(record, &applied, &states)
+}
+
+/// A matched record's status once the approved changes about to be applied are written:
+/// `different` while any other change of it stays open (merge candidates aside), else
+/// `in_sync`. Where one of them is not written (a conflict, a failure) the apply stage
+/// settles the batch's statuses again from what is open then ([`refresh_statuses`]).
+fn settled_status(known: &[changes::Brief], to_apply: &HashSet<i64>) -> MatchStatus {
+    let open = known
+        .iter()
+        .any(|c| OPEN.contains(&c.status) && !(c.kind.writes_crm() && to_apply.contains(&c.id)));
+    if open {
+        MatchStatus::Different
+    } else {
+        MatchStatus::InSync
+    }
 }
 
 /// Per field of the rules: both values and one of `in_sync`, `different` (a change is
@@ -545,6 +578,9 @@ pub(crate) fn propose(
         created_at: now(),
         decided_at: auto.then(now),
         decided_by: auto.then(|| SYSTEM.to_string()),
+        // Committed before its CRM write, so a crash in between leaves it to the next
+        // start's reconciliation, as `mark_applying` would (one write of the row fewer).
+        applying_since: (auto && p.kind.writes_crm()).then(now),
         reverts_change_id: None,
     });
     if !auto {
