@@ -10,13 +10,14 @@
 //! page of changes every 20 ms: its latencies are printed.
 //!
 //!   cargo bench --bench pass -- [--crm 5000] [--register 52500] [--runs 3] [--seed 42]
-//!       [--profile medium] [--no-api] [--duplicates]
+//!       [--profile medium] [--no-api] [--duplicates] [--stores sqlite,postgres]
 //!
 //! `--duplicates` enables the job's duplicates stage (`[job.organisations.duplicates]`):
 //! its time and how many records it compared are the last two columns.
 //!
 //! With `REFSYNC_TEST_POSTGRES_URL` set the same passes also run with a PostgreSQL store
-//! (a fresh database per run, dropped afterwards).
+//! (a fresh database per run, dropped afterwards). `--stores` names the stores to run (a
+//! million records take a quarter of an hour per store).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,6 +48,8 @@ struct Args {
     api: bool,
     /// Whether the job looks for duplicates inside the CRM after each pass.
     duplicates: bool,
+    /// The stores to run the passes with (`sqlite`, `postgres`).
+    stores: Vec<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -59,6 +62,7 @@ fn parse_args() -> Result<Args, String> {
         child_index: None,
         api: true,
         duplicates: false,
+        stores: vec!["sqlite".into(), "postgres".into()],
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -71,6 +75,16 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => args.seed = number(value()?)? as u64,
             "--no-api" => args.api = false,
             "--duplicates" => args.duplicates = true,
+            "--stores" => {
+                args.stores = value()?.split(',').map(str::to_string).collect();
+                if let Some(s) = args
+                    .stores
+                    .iter()
+                    .find(|s| !["sqlite", "postgres"].contains(&s.as_str()))
+                {
+                    return Err(format!("--stores: sqlite and/or postgres, not {s}"));
+                }
+            }
             "--profile" => {
                 let v = value()?;
                 args.profile = *Profile::ALL
@@ -143,9 +157,14 @@ fn main() {
     let match_s = median(matched);
     println!("refsync match: {match_s:.2} s (median)");
 
-    let mut stores = vec![("sqlite", None)];
-    if let Ok(url) = std::env::var("REFSYNC_TEST_POSTGRES_URL") {
-        stores.push(("postgres", Some(url)));
+    let wanted = |store: &str| args.stores.iter().any(|s| s == store);
+    let mut stores = Vec::new();
+    if wanted("sqlite") {
+        stores.push(("sqlite", None));
+    }
+    match std::env::var("REFSYNC_TEST_POSTGRES_URL") {
+        Ok(url) if wanted("postgres") => stores.push(("postgres", Some(url))),
+        _ => {}
     }
     println!(
         "{:<9} {:<7} {:>8} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>9} {:>8} {:>7} {:>8}",
