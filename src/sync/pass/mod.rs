@@ -377,8 +377,9 @@ async fn run_stages(
 
     pass.basis = pass.settled_basis();
 
-    // Batch N is stored and applied (the writer's task) while batch N+1 is read, looked
-    // up and scored here: the two halves use the cores in turn rather than one at a time.
+    // Batches N and N+1 are stored and applied (the writer's tasks, N+1 stored while N is
+    // applied) while batch N+2 is read, looked up and scored here: the halves use the
+    // cores and the store's server together rather than one at a time.
     let writer = write::Writer {
         store: store.clone(),
         ctx: ctx.clone(),
@@ -399,10 +400,17 @@ async fn run_stages(
                 next_outcomes(&pass, store, &ctx, reading, tally).await
             }
         };
-        // Whatever the next batch came to, the one in flight is written out first.
-        tally.add(in_flight.finish().await?);
-        if statistics.due(tally.counts.records_read) {
-            store.refresh_statistics().await?;
+        // Whatever the next batch came to, the oldest in flight is written out first; at the
+        // end (or on an error) every one of them.
+        let more = matches!(front, Ok(Some(_)));
+        while !(more && in_flight.has_room()) {
+            let Some(written) = in_flight.finish().await? else {
+                break;
+            };
+            tally.add(Some(written));
+            if statistics.due(tally.counts.records_read) {
+                store.refresh_statistics().await?;
+            }
         }
         match front? {
             Some((decided, end)) => {

@@ -1,12 +1,15 @@
 //! The back of the pass's pipeline: a batch's outcomes stored, applied and committed on a
-//! task of its own while the next batch is read, looked up and scored. One batch is in
-//! flight at most, and batches are written in the order they were read, so what is stored
-//! and when the sweep's position moves is what it was when the stages ran one after another.
+//! task of its own while the next batch is read, looked up and scored. Two batches are in
+//! flight at most: one is stored while the one before it is applied (on PostgreSQL the
+//! server works on one while refsync prepares the other). Each is applied and committed
+//! only after the one before it, so the CRM is written and the sweep's position moves in
+//! the order the batches were read, as when the stages ran one after another.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::read::{self, Position};
@@ -38,15 +41,31 @@ pub(super) struct Written {
 }
 
 impl Writer {
-    /// Stores the outcomes, applies what is approved, then records the sweep as committed
-    /// up to `end`.
-    async fn write(self, decided: persist::Decided, end: Position) -> Result<Written, SyncError> {
+    /// Stores the outcomes, then, once the batch before is committed (`after`), applies
+    /// what is approved and records the sweep as committed up to `end`; says so on `done`.
+    async fn write(
+        self,
+        decided: persist::Decided,
+        end: Position,
+        after: Option<oneshot::Receiver<()>>,
+        done: oneshot::Sender<()>,
+    ) -> Result<Written, SyncError> {
         let mut written = Written::default();
         let at = Instant::now();
         let mut stored = persist::store(&self.store, &self.ctx, &self.rules, decided).await?;
         written.counts += &stored.counts;
         written.failures = std::mem::take(&mut stored.failures);
         written.persist += at.elapsed();
+        if let Some(after) = after {
+            // The pass reports the batch before's error; this one stays stored, its
+            // approved changes marked applying, as a crash here would leave them.
+            after.await.map_err(|_| {
+                SyncError::Refused(
+                    "the batch before this one was not written; the next pass settles it"
+                        .to_string(),
+                )
+            })?;
+        }
 
         let at = Instant::now();
         apply::apply_batch(
@@ -62,20 +81,34 @@ impl Writer {
         let at = Instant::now();
         read::committed(&self.store, &self.ctx.job, &end, self.ctx.pass_id).await?;
         written.persist += at.elapsed();
+        // The batch after may be gone already (its pass stopped): nothing waits then.
+        let _ = done.send(());
         Ok(written)
     }
 }
 
-/// The batch being written, if any. Dropping it (the pass's future dropped) aborts the
-/// write at its next step, as dropping the pass did before: what is stored stays, what
-/// is stored but not applied is settled by the next pass.
+/// How many batches are written at once.
+const DEPTH: usize = 2;
+
+/// The batches being written, oldest first. Dropping them (the pass's future dropped)
+/// aborts each write at its next step: what is stored stays, what is stored but not
+/// applied is settled by the next pass.
 #[derive(Default)]
-pub(super) struct InFlight(Option<AbortOnDropHandle<Result<Written, SyncError>>>);
+pub(super) struct InFlight {
+    tasks: VecDeque<AbortOnDropHandle<Result<Written, SyncError>>>,
+    /// Told when the newest batch is committed: the next one applies after it.
+    newest: Option<oneshot::Receiver<()>>,
+}
 
 impl InFlight {
-    /// Waits for the batch in flight to be written; `None` when there was none.
+    /// Whether another batch may start without waiting for the oldest.
+    pub fn has_room(&self) -> bool {
+        self.tasks.len() < DEPTH
+    }
+
+    /// Waits for the oldest batch in flight to be written; `None` when there was none.
     pub async fn finish(&mut self) -> Result<Option<Written>, SyncError> {
-        let Some(task) = self.0.take() else {
+        let Some(task) = self.tasks.pop_front() else {
             return Ok(None);
         };
         match task.await {
@@ -88,10 +121,12 @@ impl InFlight {
         }
     }
 
-    /// Starts writing a batch; the one before must be finished.
+    /// Starts writing a batch, applied after those in flight; there must be room.
     pub fn start(&mut self, writer: &Writer, decided: persist::Decided, end: Position) {
-        debug_assert!(self.0.is_none(), "one batch in flight at most");
-        let task = tokio::spawn(writer.clone().write(decided, end));
-        self.0 = Some(AbortOnDropHandle::new(task));
+        debug_assert!(self.has_room(), "{DEPTH} batches in flight at most");
+        let (done, next) = oneshot::channel();
+        let after = self.newest.replace(next);
+        let task = tokio::spawn(writer.clone().write(decided, end, after, done));
+        self.tasks.push_back(AbortOnDropHandle::new(task));
     }
 }
