@@ -379,10 +379,11 @@ fn inputs_after(
     inputs.digest_after(record, &applied, &states)
 }
 
-/// A matched record's status once the approved changes about to be applied are written:
-/// `different` while any other change of it stays open (merge candidates aside), else
-/// `in_sync`. Where one of them is not written (a conflict, a failure) the apply stage
-/// settles the batch's statuses again from what is open then ([`refresh_statuses`]).
+/// A matched record's status once the approved changes about to be applied (`to_apply`)
+/// are written: `different` while any other of its `known` changes stays open (merge
+/// candidates are not among them), else `in_sync`. Where one of them is not written (a
+/// conflict, a failure) the apply stage settles the batch's statuses again from what is
+/// open then ([`refresh_statuses`]).
 fn settled_status(known: &[changes::Brief], to_apply: &HashSet<i64>) -> MatchStatus {
     let open = known
         .iter()
@@ -783,31 +784,29 @@ fn merge_candidates(conn: &mut AnyConnection, ctx: &Context) -> QueryResult<Pass
     Ok(stored.counts)
 }
 
-/// After apply: a matched record with nothing left open is in sync, else different.
-/// Returns (in_sync, different) counts.
+/// After apply, where a write conflicted or failed: each matched record's status from what
+/// is open now (see [`settled_status`]). Returns (in_sync, different) counts.
 pub(super) fn refresh_statuses(
     conn: &mut AnyConnection,
     ctx: &Context,
     records: &[(String, bool)],
 ) -> QueryResult<(i64, i64)> {
     let ids: Vec<&str> = records.iter().map(|(id, _)| id.as_str()).collect();
-    let open = changes::for_records(conn, &ctx.job, &ids, OPEN)?;
+    let known = changes::remembered_briefly(conn, &ctx.job, &ids)?;
     let (mut in_sync, mut different) = (Vec::new(), Vec::new());
     let mut counts = (0, 0);
     for (record_id, inactive) in records {
-        let is_open = open
-            .get(record_id)
-            .is_some_and(|changes| changes.iter().any(|c| c.kind != ChangeKind::MergeCandidate));
-        if is_open {
-            counts.1 += 1;
-        } else {
-            counts.0 += 1;
+        let known = known.get(record_id).map(Vec::as_slice).unwrap_or(&[]);
+        let status = settled_status(known, &HashSet::new());
+        match status {
+            MatchStatus::InSync => counts.0 += 1,
+            _ => counts.1 += 1,
         }
         // An inactive record keeps its status `inactive`.
-        match (*inactive, is_open) {
+        match (*inactive, status) {
             (true, _) => {}
-            (false, true) => different.push(record_id.as_str()),
-            (false, false) => in_sync.push(record_id.as_str()),
+            (false, MatchStatus::InSync) => in_sync.push(record_id.as_str()),
+            (false, _) => different.push(record_id.as_str()),
         }
     }
     status::set_statuses(conn, &ctx.job, &in_sync, MatchStatus::InSync)?;
