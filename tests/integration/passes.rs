@@ -402,22 +402,64 @@ fn an_id_that_names_no_change_is_a_bad_argument_in_every_review_command() {
     }
 }
 
+/// A record's status in the store and whether a change of it (merge candidates aside) is
+/// still open, for the organisations job of a sandbox's SQLite store.
+#[derive(diesel::QueryableByName, Debug, PartialEq)]
+struct StatusRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    record_id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    open: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    failed: bool,
+}
+
+fn organisation_statuses(sb: &Sandbox) -> Vec<StatusRow> {
+    use diesel::{sql_query, Connection, RunQueryDsl, SqliteConnection};
+    let mut store =
+        SqliteConnection::establish(&sb.path("var/refsync.db").to_string_lossy()).unwrap();
+    let change = |status: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM changes c WHERE c.job = s.job AND c.record_id = s.record_id \
+             AND c.kind <> 'merge_candidate' AND c.status IN ({status}))"
+        )
+    };
+    sql_query(format!(
+        "SELECT s.record_id, s.status, {} AS open, {} AS failed FROM record_status s \
+         WHERE s.job = 'organisations' ORDER BY 1",
+        change("'proposed', 'approved', 'conflict', 'failed'"),
+        change("'failed'"),
+    ))
+    .load(&mut store)
+    .unwrap()
+}
+
 /// A pass stores a matched record's status as it stands once its approved changes are
-/// written; where the CRM refuses the writes, the record is left `different`, never
-/// `in_sync` with its change unwritten.
+/// written: `in_sync` exactly where no change of it stays open.
+#[test]
+fn a_matched_record_is_in_sync_exactly_where_no_change_of_it_stays_open() {
+    let sb = Sandbox::new();
+    let (_, report) = sb.pass_report("organisations");
+    let c = &report["counts"];
+    assert!(
+        int(c, "changes_applied") > 0 && int(c, "in_sync") > 0,
+        "{c}"
+    );
+    let rows = organisation_statuses(&sb);
+    let wrong: Vec<&StatusRow> = rows
+        .iter()
+        .filter(|r| (r.status == "in_sync" && r.open) || (r.status == "different" && !r.open))
+        .collect();
+    assert_eq!(wrong, Vec::<&StatusRow>::new());
+    assert!(rows.iter().any(|r| r.status == "different"));
+}
+
+/// Where the CRM refuses the writes, the record is left `different`, never `in_sync` with
+/// its change unwritten.
 #[test]
 fn a_record_whose_approved_change_could_not_be_written_stays_different() {
-    use diesel::sql_types::Text;
-    use diesel::{sql_query, Connection, QueryableByName, RunQueryDsl, SqliteConnection};
-
-    #[derive(QueryableByName, Debug, PartialEq)]
-    struct Row {
-        #[diesel(sql_type = Text)]
-        record_id: String,
-        #[diesel(sql_type = Text)]
-        status: String,
-    }
-
     let sb = Sandbox::new();
     sb.ok(&["run", "--once", "--job", "contacts"]);
     sb.crm()
@@ -435,17 +477,8 @@ fn a_record_whose_approved_change_could_not_be_written_stays_different() {
         int(c, "matched_auto") + int(c, "matched_review"),
         "{c}"
     );
-
-    let mut store =
-        SqliteConnection::establish(&sb.path("var/refsync.db").to_string_lossy()).unwrap();
-    let of_failed: Vec<Row> = sql_query(
-        "SELECT s.record_id, s.status FROM record_status s \
-         WHERE s.job = 'organisations' AND EXISTS (SELECT 1 FROM changes c \
-         WHERE c.job = s.job AND c.record_id = s.record_id AND c.status = 'failed') \
-         ORDER BY 1",
-    )
-    .load(&mut store)
-    .unwrap();
+    let rows = organisation_statuses(&sb);
+    let of_failed: Vec<&StatusRow> = rows.iter().filter(|r| r.failed).collect();
     assert!(!of_failed.is_empty());
     // An inactive record keeps its status `inactive`.
     for row in &of_failed {
@@ -455,14 +488,9 @@ fn a_record_whose_approved_change_could_not_be_written_stays_different() {
         );
     }
     assert!(of_failed.iter().any(|r| r.status == "different"));
-    let in_sync_yet_open: Vec<Row> = sql_query(
-        "SELECT s.record_id, s.status FROM record_status s \
-         WHERE s.job = 'organisations' AND s.status = 'in_sync' AND EXISTS (SELECT 1 \
-         FROM changes c WHERE c.job = s.job AND c.record_id = s.record_id \
-         AND c.kind <> 'merge_candidate' \
-         AND c.status IN ('proposed', 'approved', 'conflict', 'failed')) ORDER BY 1",
-    )
-    .load(&mut store)
-    .unwrap();
-    assert_eq!(in_sync_yet_open, []);
+    let in_sync_yet_open: Vec<&StatusRow> = rows
+        .iter()
+        .filter(|r| r.status == "in_sync" && r.open)
+        .collect();
+    assert_eq!(in_sync_yet_open, Vec::<&StatusRow>::new());
 }
