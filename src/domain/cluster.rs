@@ -169,7 +169,8 @@ pub fn cluster<'a>(
                     link.weight + least >= 0.0
                 })
             })
-            && prior + across / (left.members.len() * right.members.len()) as f64 >= 0.0;
+            && (size == 2
+                || prior + across / (left.members.len() * right.members.len()) as f64 >= 0.0);
         if !fits {
             for at in [x, y] {
                 if let Some(g) = growing[at].as_mut() {
@@ -371,6 +372,22 @@ mod tests {
             );
             assert_eq!(shape(&got), want, "{label}");
         }
+    }
+
+    #[test]
+    fn two_single_records_are_joined_by_their_link_alone_whatever_the_threshold() {
+        // A threshold under even odds: a link of -1 bit (p 0.33) is a link, and the
+        // average guard, which asks even odds of clusters, does not refuse it.
+        let got = cluster(
+            2,
+            &[pair(0, 1, -1.0)],
+            0.3,
+            -4.0,
+            |_, _| 3.0,
+            |i| IDS[i as usize],
+            &HashMap::new(),
+        );
+        assert_eq!(shape(&got), [(vec!["r0", "r1"], false)]);
     }
 
     #[test]
