@@ -164,6 +164,10 @@ fn main() {
     }
     match std::env::var("REFSYNC_TEST_POSTGRES_URL") {
         Ok(url) if wanted("postgres") => stores.push(("postgres", Some(url))),
+        Err(_) if args.stores == ["postgres"] => {
+            eprintln!("--stores postgres: set REFSYNC_TEST_POSTGRES_URL to a server's database");
+            std::process::exit(2);
+        }
         _ => {}
     }
     println!(
