@@ -349,6 +349,9 @@ pub fn default_rules(kind: EntityKind) -> Vec<Rule> {
             Rule::on(&[(Field::Postcode, Exact), (Field::FirstName, Initial)]),
             Rule::on(&[(Field::Street, Phonetic), (Field::HouseNumber, Exact)]),
             Rule::on(&[(Field::Street, Phonetic), (Field::Postcode, Exact)]),
+            // The street and the first initial: a last name mistyped or changed together
+            // with a typo in the postcode or house number.
+            Rule::on(&[(Field::Street, Phonetic), (Field::FirstName, Initial)]),
             Rule::on(&[(Field::Postcode, Exact), (Field::HouseNumber, Exact)]),
             Rule::on(&[(Field::HouseNumber, Exact), (Field::City, Exact)]),
             Rule::on(&[(Field::LastName, Phonetic), (Field::City, Exact)]),
@@ -794,7 +797,7 @@ mod tests {
     }
 
     #[test]
-    fn a_customer_at_home_is_found_through_swapped_names_and_a_mistyped_postcode() {
+    fn a_customer_at_home_is_found_through_swapped_or_changed_names_and_a_mistyped_postcode() {
         let at_home = |id: &str, names: (&str, &str), street: &str, postcode: &str| {
             Prepared::new(
                 EntityKind::Contact,
@@ -818,6 +821,16 @@ mod tests {
             (
                 "other initials in the same town",
                 at_home("c", ("Karl", "Ober"), "", "05054"),
+                vec![],
+            ),
+            (
+                "married since, postcode and house number mistyped, same street",
+                at_home("c", ("Madeleine", "Ferguson"), "Brigalowstr. 5", "05054"),
+                vec![0],
+            ),
+            (
+                "another first initial in the same street, postcode mistyped",
+                at_home("c", ("Karl", "Ferguson"), "Brigalowstr. 5", "05054"),
                 vec![],
             ),
         ];
