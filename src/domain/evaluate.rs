@@ -76,13 +76,14 @@ impl Plan {
     /// Data minimisation: of a contact's register records only the fields in the job's
     /// `enrich_fields` are kept, so nothing else is compared, stored or proposed.
     pub fn minimise(&self, candidates: &mut [Record]) {
-        if self.entity == EntityKind::Contact {
-            for candidate in candidates {
-                candidate
-                    .values
-                    .retain(|field, _| self.enrichable.contains(field));
-            }
+        for candidate in candidates {
+            candidate.values.retain(|field, _| self.keeps(*field));
         }
+    }
+
+    /// Whether [`Plan::minimise`] keeps a register record's `field`.
+    pub fn keeps(&self, field: Field) -> bool {
+        self.entity != EntityKind::Contact || self.enrichable.contains(&field)
     }
 }
 

@@ -305,6 +305,21 @@ impl Prepared {
         }
     }
 
+    /// Its comparable text and where each slot ends in it: what a
+    /// [`super::packed::PackedPrepared`] keeps.
+    pub fn parts(&self) -> (&str, &[u32; slot::COUNT]) {
+        (&self.text, &self.ends)
+    }
+
+    /// A record prepared before, from its [`Prepared::parts`].
+    pub fn from_parts(id: &str, text: &str, ends: [u32; slot::COUNT]) -> Prepared {
+        Prepared {
+            id: id.into(),
+            text: text.into(),
+            ends,
+        }
+    }
+
     /// The comparable value in `slot`, or `None` when the record has none.
     pub fn get(&self, slot: usize) -> Option<&str> {
         let end = *self.ends.get(slot)? as usize;

@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use crate::domain::blocking::{BlockIndex, BlockingSettings, Rule};
 use crate::domain::model::{EntityKind, Field, Record};
 use crate::domain::normalise::fold_text;
-use crate::domain::packed::PackedRecords;
+use crate::domain::packed::{PackedPrepared, PackedRecords};
 use crate::domain::score::{Prepared, TermCounter, TermFrequencies};
 
 /// The blocking index and term frequencies of the records for one entity kind.
@@ -18,6 +18,32 @@ struct KindIndex {
     rules: Vec<Rule>,
     blocks: BlockIndex,
     term_frequencies: Arc<TermFrequencies>,
+}
+
+/// A register's records prepared, by position, in one part per core that prepared them
+/// (joined into one, they would for a while be held twice).
+pub struct PreparedRecords {
+    parts: Vec<PackedPrepared>,
+    /// Records per part.
+    per: usize,
+}
+
+impl PreparedRecords {
+    /// The record at `position` prepared, with `id` as its id; `None` where there is none
+    /// or it was too long to pack.
+    pub fn get(&self, position: usize, id: &str) -> Option<Prepared> {
+        self.parts
+            .get(position / self.per)?
+            .get(position % self.per, id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(PackedPrepared::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 pub struct RecordIndex {
@@ -75,8 +101,9 @@ impl RecordIndex {
         };
         cell.get_or_init(|| {
             let rules = self.blocking.rules(kind);
-            // Each record is prepared once, for its keys and its terms, and dropped: the
-            // prepared form of every record at once would be a second copy of the register.
+            // Each record is prepared once, for its keys and its terms, and dropped: a pass
+            // that scores keeps a packed copy of its own, minimised as its job says
+            // (`prepare_all`).
             let mut terms = TermCounter::new(kind);
             let blocks = BlockIndex::build(
                 &rules,
@@ -115,6 +142,42 @@ impl RecordIndex {
     /// The record held at `position`, made whole.
     pub fn record_at(&self, position: u32) -> Option<Record> {
         self.records.get(position as usize)
+    }
+
+    /// The id of the record held at `position`.
+    pub fn id_at(&self, position: u32) -> Option<&str> {
+        Some(self.records.view(position as usize)?.id)
+    }
+
+    /// Every record prepared for comparison as `kind` from the fields `keep` lets through,
+    /// on every core: what a pass scores its candidates with.
+    pub fn prepare_all(
+        &self,
+        kind: EntityKind,
+        keep: &(dyn Fn(Field) -> bool + Sync),
+    ) -> PreparedRecords {
+        let count = self.records.len();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per = count.div_ceil(threads).max(1);
+        let ranges: Vec<std::ops::Range<usize>> = (0..count)
+            .step_by(per)
+            .map(|start| start..(start + per).min(count))
+            .collect();
+        let parts = crate::matching::parallel_map(&ranges, |range| {
+            let mut part = PackedPrepared::with_capacity(range.len());
+            for view in range.clone().map(|i| self.records.view(i)) {
+                // Every position gets an entry, so that positions stay aligned.
+                part.push(&match view {
+                    Some(view) => {
+                        Prepared::from_fields(kind, view.id, |f| view.get(f).filter(|_| keep(f)))
+                    }
+                    None => Prepared::from_fields(kind, "", |_| None),
+                });
+            }
+            part.shrink_to_fit();
+            part
+        });
+        PreparedRecords { parts, per }
     }
 
     /// Ids of the records whose name has a word beginning with each word of `prefix`
@@ -169,5 +232,50 @@ impl RecordIndex {
     /// How often each name, city and last name occurs among the records.
     pub fn term_frequencies(&self, kind: EntityKind) -> Arc<TermFrequencies> {
         Arc::clone(&self.for_kind(kind).term_frequencies)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::packed::Packer;
+
+    #[test]
+    fn records_prepared_all_at_once_equal_each_minimised_and_prepared_alone() {
+        let records = [
+            crate::domain::model::customer(
+                "P1",
+                ("Anna", "Schmidt"),
+                ("Brigalowstraße 3", "05045", "Young"),
+            )
+            .with(Field::Email, "anna@example.org")
+            .with(Field::BirthDate, "1970-01-02"),
+            Record::new("O1")
+                .with(Field::LegalName, "Müller & Söhne GmbH")
+                .with(Field::City, "Frankfurt am Main"),
+            Record::new("E1"),
+        ];
+        let mut packer = Packer::default();
+        for record in &records {
+            packer.push(record);
+        }
+        let index = RecordIndex::new(packer.finish(), BlockingSettings::default());
+        // A contact job that may use only the name and the address.
+        let keep = |f: Field| !matches!(f, Field::Email | Field::BirthDate);
+        for kind in [EntityKind::Contact, EntityKind::Organisation] {
+            let all = index.prepare_all(kind, &keep);
+            assert_eq!(all.len(), records.len());
+            for (i, record) in records.iter().enumerate() {
+                let mut minimised = record.clone();
+                minimised.values.retain(|f, _| keep(*f));
+                let id = index.id_at(i as u32).unwrap();
+                assert_eq!(id, record.id);
+                assert_eq!(
+                    all.get(i, id),
+                    Some(Prepared::new(kind, &minimised)),
+                    "{kind} {id}"
+                );
+            }
+        }
     }
 }

@@ -1,16 +1,16 @@
 //! What a pass opens once, before its first batch: the job's plan, its CRM and register, the
 //! scorer and the erasure check. `import` opens the same.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use super::score::PreparedCache;
 use crate::config::{Config, JobConfig};
 use crate::crm::CrmSource;
 use crate::domain::blocking::Rule;
 use crate::domain::evaluate::Plan;
 use crate::domain::inputs::Basis;
 use crate::domain::model::Record;
-use crate::domain::score::Scorer;
+use crate::domain::score::{Prepared, Scorer};
+use crate::register::index::PreparedRecords;
 use crate::register::Register;
 use crate::store::Store;
 use crate::sync::erase::SuppressionCheck;
@@ -29,8 +29,9 @@ pub(crate) struct PassContext<'a> {
     pub scorer: Scorer,
     /// An erased person never comes back: their records are skipped before any lookup.
     pub suppression: SuppressionCheck,
-    /// Register records prepared for scoring, kept for the pass.
-    pub prepared: PreparedCache,
+    /// The register's records prepared as the job compares them, where it holds them in an
+    /// index: made on first use, kept for the pass.
+    prepared: OnceLock<PreparedRecords>,
     /// The job's and its register's settings, in text: part of the pass's [`Basis`].
     settings: String,
     /// Set once the model is settled; `None` until then and where every record is scored.
@@ -60,7 +61,6 @@ impl<'a> PassContext<'a> {
         let scorer = scorer_for(job_name, job, register.as_ref())?;
         let rules = register_config.blocking().rules(job.entity);
         let suppression = SuppressionCheck::open(config, store, job.entity).await?;
-        let prepared = PreparedCache::default();
         let settings = format!("{job:?} {register_config:?}");
         Ok(PassContext {
             job_name,
@@ -71,7 +71,7 @@ impl<'a> PassContext<'a> {
             rules,
             scorer,
             suppression,
-            prepared,
+            prepared: OnceLock::new(),
             settings,
             basis: None,
         })
@@ -83,6 +83,18 @@ impl<'a> PassContext<'a> {
         let mut record = self.register.index()?.record_at(position)?;
         self.plan.minimise(std::slice::from_mut(&mut record));
         Some(record)
+    }
+
+    /// The register record at `position` of the register's index, prepared as the job
+    /// compares it (minimised as [`PassContext::held`] makes it whole).
+    pub fn prepared_at(&self, position: u32) -> Option<Prepared> {
+        let index = self.register.index()?;
+        let id = index.id_at(position)?;
+        let all = self
+            .prepared
+            .get_or_init(|| index.prepare_all(self.plan.entity, &|field| self.plan.keeps(field)));
+        all.get(position as usize, id)
+            .or_else(|| Some(Prepared::new(self.plan.entity, &self.held(position)?)))
     }
 
     /// What every outcome of the pass depends on besides its record, once its model is

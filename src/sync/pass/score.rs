@@ -1,13 +1,12 @@
 //! The score stage of a pass: the model fitted once, then each batch's records scored,
 //! decided and diffed (pure, in `domain::evaluate`), spread over the cores.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 
 use super::context::PassContext;
 use super::lookup::{Asked, Triaged};
 use crate::domain::evaluate::{evaluate_prepared, History, Outcome};
-use crate::domain::model::{EntityKind, Field, Record};
+use crate::domain::model::{Field, Record};
 use crate::domain::score::Prepared;
 use crate::domain::validate;
 use crate::register::{Lookup, RegisterError};
@@ -119,23 +118,19 @@ pub(super) fn score_batch(
         match asked {
             Asked::Answer(Err(e)) => evaluate(Err(e), &|_| None),
             Asked::Answer(Ok(candidates)) => {
-                let prepared: Vec<Arc<Prepared>> = candidates
-                    .iter()
-                    .map(|c| Arc::new(Prepared::new(kind, c)))
-                    .collect();
+                let prepared: Vec<Prepared> =
+                    candidates.iter().map(|c| Prepared::new(kind, c)).collect();
                 let whole = |id: &str| candidates.iter().find(|c| c.id == id).cloned();
                 evaluate(Ok(&prepared), &whole)
             }
             Asked::Held(positions) => {
-                let held: Vec<(u32, Arc<Prepared>)> = positions
+                let (held, prepared): (Vec<u32>, Vec<Prepared>) = positions
                     .iter()
-                    .filter_map(|&p| Some((p, pass.prepared.get(kind, p, || pass.held(p))?)))
-                    .collect();
-                let prepared: Vec<Arc<Prepared>> =
-                    held.iter().map(|(_, p)| Arc::clone(p)).collect();
+                    .filter_map(|&p| Some((p, pass.prepared_at(p)?)))
+                    .unzip();
                 let whole = |id: &str| {
-                    let (position, _) = held.iter().find(|(_, p)| &*p.id == id)?;
-                    pass.held(*position)
+                    let at = prepared.iter().position(|p| &*p.id == id)?;
+                    pass.held(held[at])
                 };
                 evaluate(Ok(&prepared), &whole)
             }
@@ -143,64 +138,4 @@ pub(super) fn score_batch(
     });
     outcomes.extend(work.into_iter().map(|(record, ..)| record).zip(decided));
     outcomes
-}
-
-/// Register records prepared for comparison, by their position in the register's index,
-/// for a whole pass. A register record is a candidate of every CRM record it shares a
-/// block with, and preparing it (normalising its name, street, phone …) took more of the
-/// score stage than comparing it. Bounded by emptying it when full.
-#[derive(Default)]
-pub(crate) struct PreparedCache {
-    map: Mutex<HashMap<u32, Arc<Prepared>>>,
-}
-
-/// At about 250 bytes a prepared record, at most some 50 MB.
-const PREPARED_CAPACITY: usize = 200_000;
-
-impl PreparedCache {
-    /// The register record at `position` prepared, from the cache where it was prepared
-    /// before, else made whole by `take` (`None`: the register holds no such record).
-    pub fn get(
-        &self,
-        kind: EntityKind,
-        position: u32,
-        take: impl FnOnce() -> Option<Record>,
-    ) -> Option<Arc<Prepared>> {
-        // A thread that panicked while holding the lock left the map whole: use it.
-        let lock = || self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = lock().get(&position) {
-            return Some(Arc::clone(found));
-        }
-        let prepared = Arc::new(Prepared::new(kind, &take()?));
-        let mut map = lock();
-        if map.len() >= PREPARED_CAPACITY {
-            map.clear();
-        }
-        map.insert(position, Arc::clone(&prepared));
-        Some(prepared)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_cached_preparation_equals_a_fresh_one_and_is_shared() {
-        let record = Record::new("LEI1").with(Field::LegalName, "Fraport AG");
-        let cache = PreparedCache::default();
-        let kind = EntityKind::Organisation;
-        let first = cache.get(kind, 7, || Some(record.clone())).unwrap();
-        let again = cache
-            .get(kind, 7, || {
-                panic!("a prepared record is not taken out again")
-            })
-            .unwrap();
-        assert!(Arc::ptr_eq(&first, &again));
-        assert_eq!(*first, Prepared::new(kind, &record));
-        assert!(
-            cache.get(kind, 8, || None).is_none(),
-            "a position the register does not hold has nothing to prepare"
-        );
-    }
 }
