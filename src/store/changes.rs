@@ -111,17 +111,20 @@ pub fn insert_all(
 ) -> QueryResult<Vec<(i64, ChangeStatus)>> {
     let mut out = Vec::with_capacity(rows.len());
     // 20 values a row: 500 rows stay far below every backend's limit of bound parameters.
-    for chunk in rows.chunks(500) {
-        let inserted: Vec<(i64, String)> = on_store_backend!(conn, c => diesel::insert_into(changes::table)
-            .values(chunk.to_vec())
+    let mut inserted: Vec<(i64, String)> = Vec::with_capacity(rows.len());
+    in_runs!(rows, 500, |run| {
+        inserted.extend(
+            on_store_backend!(conn, c => diesel::insert_into(changes::table)
+            .values(run.to_owned())
             .returning((changes::id, changes::status))
-            .get_results(c))?;
-        for (id, status) in inserted {
-            let status = status
-                .parse()
-                .map_err(|e: String| diesel::result::Error::DeserializationError(e.into()))?;
-            out.push((id, status));
-        }
+            .get_results::<(i64, String)>(c))?,
+        )
+    });
+    for (id, status) in inserted {
+        let status = status
+            .parse()
+            .map_err(|e: String| diesel::result::Error::DeserializationError(e.into()))?;
+        out.push((id, status));
     }
     Ok(out)
 }

@@ -51,8 +51,7 @@ pub fn record_all(conn: &mut AnyConnection, rows: &[ProvenanceRow]) -> QueryResu
         provenance::record_id,
         provenance::field,
     );
-    upsert_rows!(conn, provenance::table, rows, key, set, |chunk| chunk
-        .to_vec());
+    upsert_rows!(conn, provenance::table, rows, key, set);
     Ok(())
 }
 

@@ -63,8 +63,7 @@ pub fn upsert_statuses(conn: &mut AnyConnection, rows: &[StatusRow]) -> QueryRes
         )
     };
     let key = (record_status::job, record_status::record_id);
-    upsert_rows!(conn, record_status::table, rows, key, set, |chunk| chunk
-        .to_vec());
+    upsert_rows!(conn, record_status::table, rows, key, set);
     Ok(())
 }
 
@@ -138,7 +137,7 @@ pub fn upsert_matches(conn: &mut AnyConnection, rows: &[MatchRow]) -> QueryResul
         )
     };
     let key = (matches::job, matches::record_id);
-    upsert_rows!(conn, matches::table, rows, key, set, |chunk| chunk);
+    upsert_rows!(conn, matches::table, rows, key, set);
     Ok(())
 }
 
