@@ -167,6 +167,13 @@ impl PackedRecords {
         Some(view)
     }
 
+    /// The id of record `i`, without reading its values: a pass asks it of every
+    /// candidate it scores.
+    pub fn id(&self, i: usize) -> Option<&str> {
+        let mut bytes = self.bytes.get(*self.starts.get(i)?..)?;
+        take_text(&mut bytes)
+    }
+
     /// Every record in order, read in place.
     pub fn iter(&self) -> impl Iterator<Item = RecordView<'_>> {
         (0..self.len()).filter_map(|i| self.view(i))
@@ -276,14 +283,6 @@ impl PackedPrepared {
             .text
             .get(start..start + usize::from(ends[slot::COUNT - 1]))?;
         Some(Prepared::from_parts(id, text, ends.map(u32::from)))
-    }
-
-    pub fn len(&self) -> usize {
-        self.starts.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.starts.is_empty()
     }
 
     pub fn shrink_to_fit(&mut self) {
@@ -437,7 +436,9 @@ mod tests {
             prop_assert_eq!(packed.len(), records.len());
             for (i, record) in records.iter().enumerate() {
                 prop_assert_eq!(packed.get(i), Some(record.clone()));
+                prop_assert_eq!(packed.id(i), Some(record.id.as_str()));
             }
+            prop_assert_eq!(packed.id(records.len()), None);
         }
 
         #[test]
@@ -449,7 +450,6 @@ mod tests {
             for (i, record) in records.iter().enumerate() {
                 packed.push(&Prepared::new(kind(i), record));
             }
-            prop_assert_eq!(packed.len(), records.len());
             for (i, record) in records.iter().enumerate() {
                 prop_assert_eq!(packed.get(i, &record.id), Some(Prepared::new(kind(i), record)));
             }
