@@ -256,7 +256,8 @@ pub fn stable_ids(groups: &[Vec<&str>], previous: &HashMap<String, String>) -> V
     }
     let mut fresh: Vec<usize> = (0..groups.len()).filter(|&g| ids[g].is_none()).collect();
     fresh.sort_by_key(|&g| key(&groups[g]));
-    let mut made: Vec<String> = Vec::new();
+    // A set, not a list: a million records make a hundred thousand new ids.
+    let mut made: HashSet<String> = HashSet::new();
     for g in fresh {
         let base = format!("c{:012x}", hash64(&[key(&groups[g]).as_bytes()]) >> 16);
         let mut id = base.clone();
@@ -265,7 +266,7 @@ pub fn stable_ids(groups: &[Vec<&str>], previous: &HashMap<String, String>) -> V
             id = format!("{base}-{n}");
             n += 1;
         }
-        made.push(id.clone());
+        made.insert(id.clone());
         ids[g] = Some(id);
     }
     ids.into_iter().map(Option::unwrap_or_default).collect()
