@@ -560,6 +560,14 @@ fn measure_dedupe(kind: EntityKind, dir: &Path, mapping: &CsvMapping, args: &Arg
         q.false_positives,
         q.false_negatives
     );
+    eprintln!(
+        "  {}: index {:.2} s, EM {:.2} s, score {:.2} s, cluster {:.2} s",
+        dir.display(),
+        report.index_seconds,
+        report.em_seconds,
+        report.score_seconds,
+        report.cluster_seconds
+    );
     if args.misses > 0 {
         print_dedupe_misses(&linker, &clusters, &truth, args.misses);
     }

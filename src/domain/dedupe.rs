@@ -105,6 +105,7 @@ pub fn score_record(
     }
     let me = &linker.records[i as usize];
     let scorer = &linker.scorer;
+    let ceiling = scorer.ceiling(me);
     let others = others(linker, i);
     let mut owned = 0;
     let pairs = others
@@ -112,14 +113,16 @@ pub fn score_record(
         .enumerate()
         .filter(|(_, &j)| scope.owns(i, j))
         .inspect(|_| owned += 1)
-        .map(|(at, &j)| {
+        .filter_map(|(at, &j)| {
             let weight = match levels.and_then(|l| l.get(at)) {
-                Some(g) => scorer.weight_of(g, me),
-                None => scorer.weight(me, &linker.records[j as usize]),
-            };
-            Pair { a: i, b: j, weight }
+                Some(g) => Some(scorer.weight_of(g, me)).filter(|w| *w >= min_weight),
+                None => {
+                    let other = &linker.records[j as usize];
+                    scorer.weight_at_least(&ceiling, me, other, min_weight)
+                }
+            }?;
+            Some(Pair { a: i, b: j, weight })
         })
-        .filter(|p| p.weight >= min_weight)
         .collect();
     (pairs, owned)
 }

@@ -656,10 +656,7 @@ impl Model {
         let strongest_against = members()
             .filter(|&i| bits[i] < 0.0)
             .min_by(|&a, &b| bits[a].total_cmp(&bits[b]));
-        let cap = match group {
-            Group::Address if self.addresses_are_own => f64::INFINITY,
-            Group::Address => self.group_cap(),
-        };
+        let cap = self.cap(group);
         let scale = if agreeing > cap { cap / agreeing } else { 1.0 };
         for i in members() {
             if bits[i] > 0.0 {
@@ -667,6 +664,14 @@ impl Model {
             } else if Some(i) != strongest_against {
                 bits[i] = 0.0;
             }
+        }
+    }
+
+    /// The most bits the agreements of `group` add together.
+    fn cap(&self, group: Group) -> f64 {
+        match group {
+            Group::Address if self.addresses_are_own => f64::INFINITY,
+            Group::Address => self.group_cap(),
         }
     }
 
@@ -793,6 +798,20 @@ impl TermFrequencies {
     }
 }
 
+/// How many kinds of [`Group`] there are.
+const GROUPS: usize = Group::ALL.len();
+
+/// What one CRM record's pairs can weigh at most (see [`Scorer::ceiling`]).
+#[derive(Debug, Clone)]
+pub struct Ceiling {
+    /// Per comparison, the most bits it can add (zero where it can only take away).
+    best: [f64; MAX_COMPARISONS],
+    /// The comparisons in the order they are compared.
+    order: [u8; MAX_COMPARISONS],
+    /// How many of them (the first ones) are identifiers.
+    identifiers: usize,
+}
+
 /// Scores pairs with a model and, optionally, the register's term frequencies.
 #[derive(Debug, Clone)]
 pub struct Scorer {
@@ -820,6 +839,119 @@ impl Scorer {
     /// The total weight of a pair without building the explanation (the fast path).
     pub fn weight(&self, crm: &Prepared, candidate: &Prepared) -> f64 {
         self.model.prior_weight() + self.evidence(crm, candidate).bits.iter().sum::<f64>()
+    }
+
+    /// What `crm`'s pairs can weigh at most, comparison by comparison, for
+    /// [`Scorer::weight_at_least`].
+    pub fn ceiling(&self, crm: &Prepared) -> Ceiling {
+        let specs = &self.model.comparisons;
+        let mut ceiling = Ceiling {
+            best: [0.0; MAX_COMPARISONS],
+            order: [0; MAX_COMPARISONS],
+            identifiers: specs.iter().filter(|s| s.is_identifier()).count(),
+        };
+        for (i, (spec, (_, params))) in specs.iter().zip(&self.model.fields).enumerate() {
+            // Without a value of its own the record's comparison is missing: no bits.
+            if crm.value(spec.field).is_some() {
+                ceiling.best[i] = [Level::Exact, Level::Close, Level::Far]
+                    .map(|level| self.contribution(spec, params, level, crm))
+                    .into_iter()
+                    .fold(0.0, f64::max);
+            }
+        }
+        // Identifiers first (whether two agree decides what counts against the pair), then
+        // what a disagreement costs most: most pairs of a block differ and fall there.
+        let far = |i: usize| self.model.fields[i].1.weight(Level::Far);
+        let mut order: Vec<usize> = (0..specs.len()).collect();
+        order.sort_by(|&a, &b| {
+            (!specs[a].is_identifier(), far(a))
+                .partial_cmp(&(!specs[b].is_identifier(), far(b)))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        for (slot, i) in ceiling.order.iter_mut().zip(order) {
+            *slot = i as u8;
+        }
+        ceiling
+    }
+
+    /// [`Scorer::weight`] where it is at least `min`, else `None`: the comparisons stop as
+    /// soon as what they left open cannot lift the pair to `min` (most pairs that share a
+    /// block are two different people). The weight returned is the very one `weight`
+    /// gives, to the last bit.
+    pub fn weight_at_least(
+        &self,
+        ceiling: &Ceiling,
+        crm: &Prepared,
+        candidate: &Prepared,
+        min: f64,
+    ) -> Option<f64> {
+        let specs = &self.model.comparisons;
+        let n = specs.len();
+        let group_of = |i: usize| {
+            specs[i]
+                .group
+                .and_then(|g| Group::ALL.iter().position(|h| *h == g))
+        };
+        let mut levels = [Level::Missing; MAX_COMPARISONS];
+        let mut bits = [0.0; MAX_COMPARISONS];
+        let prior = self.model.prior_weight();
+        // The bound is summed in another order than the weight: a hair of rounding apart.
+        let floor = min - 1e-9;
+        // Bits of the compared comparisons outside groups as they will count, and the
+        // best the others can add.
+        let mut counted = 0.0;
+        let mut open = 0.0;
+        // Per group: agreements so far, the best its uncompared members add, and its
+        // strongest disagreement so far (only that one counts).
+        let mut agreeing = [0.0; GROUPS];
+        let mut group_open = [0.0; GROUPS];
+        let mut against = [0.0f64; GROUPS];
+        for i in 0..n {
+            match group_of(i) {
+                Some(g) => group_open[g] += ceiling.best[i],
+                None => open += ceiling.best[i],
+            }
+        }
+        let mut agree = false;
+        for (k, &i) in ceiling.order[..n].iter().enumerate() {
+            let i = i as usize;
+            let spec = &specs[i];
+            if k == ceiling.identifiers {
+                // Every identifier compared: whether two agree is settled.
+                agree = identifiers_agree(specs, &levels);
+            }
+            levels[i] = compare_field(spec, crm, candidate).0;
+            bits[i] = self.contribution(spec, &self.model.fields[i].1, levels[i], crm);
+            let b = bits[i];
+            match group_of(i) {
+                Some(g) => {
+                    group_open[g] -= ceiling.best[i];
+                    if b > 0.0 {
+                        agreeing[g] += b;
+                    } else if !agree {
+                        against[g] = against[g].min(b);
+                    }
+                }
+                None => {
+                    open -= ceiling.best[i];
+                    if b > 0.0 || !agree || spec.is_identifier() {
+                        counted += b;
+                    }
+                }
+            }
+            let groups: f64 = Group::ALL
+                .iter()
+                .enumerate()
+                .map(|(g, group)| {
+                    (agreeing[g] + group_open[g].max(0.0)).min(self.model.cap(*group)) + against[g]
+                })
+                .sum();
+            if prior + counted + open.max(0.0) + groups < floor {
+                return None;
+            }
+        }
+        let weight = prior + self.counted(&levels, bits).iter().sum::<f64>();
+        (weight >= min).then_some(weight)
     }
 
     /// The same weight from the pair's comparison vector (as EM saw it): the bits depend on
@@ -854,6 +986,13 @@ impl Scorer {
         for (i, (spec, (_, params))) in specs.iter().zip(&self.model.fields).enumerate() {
             bits[i] = self.contribution(spec, params, levels[i], crm);
         }
+        self.counted(levels, bits)
+    }
+
+    /// The bits of each comparison as they count (`bits` as [`Scorer::contribution`] gave
+    /// them, one per level of `levels`).
+    fn counted(&self, levels: &Gamma, mut bits: [f64; MAX_COMPARISONS]) -> [f64; MAX_COMPARISONS] {
+        let specs = &self.model.comparisons;
         for group in Group::ALL {
             self.model.count_once(*group, &mut bits);
         }

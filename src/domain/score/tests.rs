@@ -462,3 +462,91 @@ fn term_frequencies_are_the_same_to_the_last_bit_however_often_they_are_counted(
         assert_eq!(bits(), first);
     }
 }
+
+mod weight_at_least {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A value for `field` out of a few, so that pairs agree, nearly agree and differ.
+    fn value(field: Field) -> BoxedStrategy<Option<String>> {
+        let pool: &[&str] = match field {
+            Field::LegalName | Field::OrganisationName => &[
+                "Müller GmbH",
+                "Mueller GmbH",
+                "Müller Bau",
+                "Schulz AG",
+                "Weber KG",
+            ],
+            Field::FirstName => &["Anna", "Anne", "A.", "Jonas", "Müller"],
+            Field::LastName => &["Müller", "Mueller", "Meier", "Mayer", "Anna"],
+            Field::Street => &["Hauptstraße", "Hauptstr.", "Hauptstrasse", "Ringweg"],
+            Field::HouseNumber => &["12", "12a", "10-14", "3"],
+            Field::Postcode => &["80331", "80333", "83031", "10115"],
+            Field::City => &["München", "Muenchen", "Berlin", "Berlin Mitte"],
+            Field::Lei | Field::VatId => &["X1", "X2"],
+            Field::RegisterNumber => &["HRB 1", "HRB 2"],
+            Field::Phone => &["+49891234", "+49891243", "+49301111"],
+            Field::Email => &["anna@x.de", "anne@x.de", "anna@y.de"],
+            Field::BirthDate => &["1980-01-02", "1980-02-01", "1980", "1979-01-02"],
+            _ => &["a", "b"],
+        };
+        prop::option::weighted(0.7, prop::sample::select(pool).prop_map(str::to_string)).boxed()
+    }
+
+    fn record(kind: EntityKind) -> impl Strategy<Value = Prepared> {
+        let fields: Vec<Field> = Model::default_for(kind)
+            .comparisons
+            .iter()
+            .map(|c| c.field)
+            .collect();
+        let values: Vec<_> = fields.iter().map(|f| value(*f)).collect();
+        values.prop_map(move |values| {
+            let mut record = Record::new("r");
+            for (field, value) in fields.iter().zip(values) {
+                if let Some(v) = value {
+                    record = record.with(*field, v);
+                }
+            }
+            Prepared::new(kind, &record)
+        })
+    }
+
+    fn case() -> impl Strategy<Value = (EntityKind, Vec<Prepared>)> {
+        prop_oneof![Just(EntityKind::Organisation), Just(EntityKind::Contact)]
+            .prop_flat_map(|kind| (Just(kind), prop::collection::vec(record(kind), 2..8)))
+    }
+
+    proptest! {
+        /// Stopping early never drops a pair `weight` keeps, nor changes its weight by a
+        /// bit: whatever the values, the prior, the term frequencies and the address rule.
+        #[test]
+        fn a_pair_is_kept_with_its_very_weight_exactly_when_it_reaches_the_minimum(
+            (kind, records) in case(),
+            lambda in 1e-6f64..0.5,
+            own in any::<bool>(),
+            counted in any::<bool>(),
+            min in -40.0f64..30.0,
+        ) {
+            let mut model = Model::default_for(kind);
+            model.lambda = lambda;
+            model.addresses_are_own = own;
+            let mut scorer = Scorer::new(model);
+            if counted {
+                let tf = TermFrequencies::build(kind, &records);
+                scorer.term_frequencies = Some(std::sync::Arc::new(tf));
+            }
+            for a in &records {
+                let ceiling = scorer.ceiling(a);
+                for b in &records {
+                    let weight = scorer.weight(a, b);
+                    // The minimum at the weight itself, too: the edge is kept.
+                    for min in [min, weight] {
+                        let want = (weight >= min).then_some(weight.to_bits());
+                        let got = scorer.weight_at_least(&ceiling, a, b, min).map(f64::to_bits);
+                        prop_assert_eq!(got, want, "min {}", min);
+                    }
+                }
+            }
+        }
+    }
+}
