@@ -804,10 +804,15 @@ const GROUPS: usize = Group::ALL.len();
 /// What one CRM record's pairs can weigh at most (see [`Scorer::ceiling`]).
 #[derive(Debug, Clone)]
 pub struct Ceiling {
+    /// Per comparison, its bits at each level (exact, close, far) for this record: they
+    /// depend on the record's own value only, so they are worked out once, not per pair.
+    bits: [[f64; 3]; MAX_COMPARISONS],
     /// Per comparison, the most bits it can add (zero where it can only take away).
     best: [f64; MAX_COMPARISONS],
-    /// The comparisons in the order they are compared.
+    /// The comparisons where the record has a value, in the order they are compared.
     order: [u8; MAX_COMPARISONS],
+    /// How many `order` holds.
+    compared: usize,
     /// How many of them (the first ones) are identifiers.
     identifiers: usize,
 }
@@ -846,28 +851,35 @@ impl Scorer {
     pub fn ceiling(&self, crm: &Prepared) -> Ceiling {
         let specs = &self.model.comparisons;
         let mut ceiling = Ceiling {
+            bits: [[0.0; 3]; MAX_COMPARISONS],
             best: [0.0; MAX_COMPARISONS],
             order: [0; MAX_COMPARISONS],
-            identifiers: specs.iter().filter(|s| s.is_identifier()).count(),
+            compared: 0,
+            identifiers: 0,
         };
+        let mut order: Vec<usize> = Vec::with_capacity(specs.len());
         for (i, (spec, (_, params))) in specs.iter().zip(&self.model.fields).enumerate() {
-            // Without a value of its own the record's comparison is missing: no bits.
+            // Without a value of its own the record's comparison is always missing: no
+            // bits, and nothing to compare.
             if crm.value(spec.field).is_some() {
-                ceiling.best[i] = [Level::Exact, Level::Close, Level::Far]
-                    .map(|level| self.contribution(spec, params, level, crm))
-                    .into_iter()
-                    .fold(0.0, f64::max);
+                let bits = [Level::Exact, Level::Close, Level::Far]
+                    .map(|level| self.contribution(spec, params, level, crm));
+                ceiling.bits[i] = bits;
+                ceiling.best[i] = bits.into_iter().fold(0.0, f64::max);
+                order.push(i);
             }
         }
         // Identifiers first (whether two agree decides what counts against the pair), then
-        // what a disagreement costs most: most pairs of a block differ and fall there.
-        let far = |i: usize| self.model.fields[i].1.weight(Level::Far);
-        let mut order: Vec<usize> = (0..specs.len()).collect();
+        // what a disagreement takes off the most the pair could weigh: most pairs of a
+        // block differ and fall there.
+        let drop = |i: usize| ceiling.best[i] - ceiling.bits[i][2];
         order.sort_by(|&a, &b| {
-            (!specs[a].is_identifier(), far(a))
-                .partial_cmp(&(!specs[b].is_identifier(), far(b)))
+            (!specs[a].is_identifier(), -drop(a))
+                .partial_cmp(&(!specs[b].is_identifier(), -drop(b)))
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
+        ceiling.compared = order.len();
+        ceiling.identifiers = order.iter().filter(|&&i| specs[i].is_identifier()).count();
         for (slot, i) in ceiling.order.iter_mut().zip(order) {
             *slot = i as u8;
         }
@@ -913,7 +925,7 @@ impl Scorer {
             }
         }
         let mut agree = false;
-        for (k, &i) in ceiling.order[..n].iter().enumerate() {
+        for (k, &i) in ceiling.order[..ceiling.compared].iter().enumerate() {
             let i = i as usize;
             let spec = &specs[i];
             if k == ceiling.identifiers {
@@ -921,7 +933,7 @@ impl Scorer {
                 agree = identifiers_agree(specs, &levels);
             }
             levels[i] = compare_field(spec, crm, candidate).0;
-            bits[i] = self.contribution(spec, &self.model.fields[i].1, levels[i], crm);
+            bits[i] = levels[i].index().map_or(0.0, |l| ceiling.bits[i][l]);
             let b = bits[i];
             match group_of(i) {
                 Some(g) => {
