@@ -940,7 +940,10 @@ impl Scorer {
                     group_open[g] -= ceiling.best[i];
                     if b > 0.0 {
                         agreeing[g] += b;
-                    } else if !agree {
+                    } else if !agree && k >= ceiling.identifiers {
+                        // The group's strongest disagreement counts where no two
+                        // identifiers agree; one of a grouped identifier, compared before
+                        // that is settled, is left out (the bound only loosens).
                         against[g] = against[g].min(b);
                     }
                 }

@@ -518,16 +518,26 @@ mod weight_at_least {
 
     proptest! {
         /// Stopping early never drops a pair `weight` keeps, nor changes its weight by a
-        /// bit: whatever the values, the prior, the term frequencies and the address rule.
+        /// bit: whatever the values, the prior, the term frequencies, the address rule and
+        /// the groups.
         #[test]
         fn a_pair_is_kept_with_its_very_weight_exactly_when_it_reaches_the_minimum(
             (kind, records) in case(),
             lambda in 1e-6f64..0.5,
             own in any::<bool>(),
             counted in any::<bool>(),
+            identifiers_grouped in any::<bool>(),
             min in -40.0f64..30.0,
         ) {
             let mut model = Model::default_for(kind);
+            if identifiers_grouped {
+                // A configuration may put an identifier into the address group.
+                let mut comparisons = model.comparisons.clone();
+                for c in comparisons.iter_mut().filter(|c| c.is_identifier()) {
+                    c.group = Some(crate::domain::comparison::Group::Address);
+                }
+                model = Model::with_comparisons(kind, comparisons);
+            }
             model.lambda = lambda;
             model.addresses_are_own = own;
             let mut scorer = Scorer::new(model);
