@@ -122,12 +122,13 @@ impl Driver {
         self.browser.goto(url).await.unwrap();
     }
 
-    /// The element `css` selects, waiting up to 10 s for it to appear.
+    /// The element `css` selects, waiting up to 30 s for it to appear: the whole suite on
+    /// two cores once kept a page from showing within 10 s.
     async fn find(&self, css: &str) -> fantoccini::elements::Element {
         match self
             .browser
             .wait()
-            .at_most(Duration::from_secs(10))
+            .at_most(Duration::from_secs(30))
             .for_element(Locator::Css(css))
             .await
         {
@@ -165,9 +166,9 @@ impl Driver {
         self.browser.execute(script, vec![]).await.unwrap()
     }
 
-    /// Waits up to 10 s for `script` to return true.
+    /// Waits up to 30 s for `script` to return true.
     async fn wait_until(&self, script: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         // Errors (the page is being replaced) count as "not yet".
         while !matches!(
             self.browser.execute(script, vec![]).await,
