@@ -815,6 +815,15 @@ pub struct Ceiling {
     compared: usize,
     /// How many of them (the first ones) are identifiers.
     identifiers: usize,
+    /// Per comparison, its group's place in [`Group::ALL`].
+    group: [Option<usize>; MAX_COMPARISONS],
+    /// The most the comparisons outside groups can add, together.
+    open: f64,
+    /// Per group, the most its members can add before its cap, and its cap.
+    group_open: [f64; GROUPS],
+    caps: [f64; GROUPS],
+    /// The prior's bits.
+    prior: f64,
 }
 
 /// Scores pairs with a model and, optionally, the register's term frequencies.
@@ -856,9 +865,17 @@ impl Scorer {
             order: [0; MAX_COMPARISONS],
             compared: 0,
             identifiers: 0,
+            group: [None; MAX_COMPARISONS],
+            open: 0.0,
+            group_open: [0.0; GROUPS],
+            caps: std::array::from_fn(|g| self.model.cap(Group::ALL[g])),
+            prior: self.model.prior_weight(),
         };
         let mut order: Vec<usize> = Vec::with_capacity(specs.len());
         for (i, (spec, (_, params))) in specs.iter().zip(&self.model.fields).enumerate() {
+            ceiling.group[i] = spec
+                .group
+                .and_then(|g| Group::ALL.iter().position(|h| *h == g));
             // Without a value of its own the record's comparison is always missing: no
             // bits, and nothing to compare.
             if crm.value(spec.field).is_some() {
@@ -866,6 +883,10 @@ impl Scorer {
                     .map(|level| self.contribution(spec, params, level, crm));
                 ceiling.bits[i] = bits;
                 ceiling.best[i] = bits.into_iter().fold(0.0, f64::max);
+                match ceiling.group[i] {
+                    Some(g) => ceiling.group_open[g] += ceiling.best[i],
+                    None => ceiling.open += ceiling.best[i],
+                }
                 order.push(i);
             }
         }
@@ -898,32 +919,20 @@ impl Scorer {
         min: f64,
     ) -> Option<f64> {
         let specs = &self.model.comparisons;
-        let n = specs.len();
-        let group_of = |i: usize| {
-            specs[i]
-                .group
-                .and_then(|g| Group::ALL.iter().position(|h| *h == g))
-        };
         let mut levels = [Level::Missing; MAX_COMPARISONS];
         let mut bits = [0.0; MAX_COMPARISONS];
-        let prior = self.model.prior_weight();
+        let prior = ceiling.prior;
         // The bound is summed in another order than the weight: a hair of rounding apart.
         let floor = min - 1e-9;
         // Bits of the compared comparisons outside groups as they will count, and the
         // best the others can add.
         let mut counted = 0.0;
-        let mut open = 0.0;
+        let mut open = ceiling.open;
         // Per group: agreements so far, the best its uncompared members add, and its
         // strongest disagreement so far (only that one counts).
         let mut agreeing = [0.0; GROUPS];
-        let mut group_open = [0.0; GROUPS];
+        let mut group_open = ceiling.group_open;
         let mut against = [0.0f64; GROUPS];
-        for i in 0..n {
-            match group_of(i) {
-                Some(g) => group_open[g] += ceiling.best[i],
-                None => open += ceiling.best[i],
-            }
-        }
         let mut agree = false;
         for (k, &i) in ceiling.order[..ceiling.compared].iter().enumerate() {
             let i = i as usize;
@@ -935,7 +944,7 @@ impl Scorer {
             levels[i] = compare_field(spec, crm, candidate).0;
             bits[i] = levels[i].index().map_or(0.0, |l| ceiling.bits[i][l]);
             let b = bits[i];
-            match group_of(i) {
+            match ceiling.group[i] {
                 Some(g) => {
                     group_open[g] -= ceiling.best[i];
                     if b > 0.0 {
@@ -954,12 +963,8 @@ impl Scorer {
                     }
                 }
             }
-            let groups: f64 = Group::ALL
-                .iter()
-                .enumerate()
-                .map(|(g, group)| {
-                    (agreeing[g] + group_open[g].max(0.0)).min(self.model.cap(*group)) + against[g]
-                })
+            let groups: f64 = (0..GROUPS)
+                .map(|g| (agreeing[g] + group_open[g].max(0.0)).min(ceiling.caps[g]) + against[g])
                 .sum();
             if prior + counted + open.max(0.0) + groups < floor {
                 return None;
