@@ -157,17 +157,21 @@ impl Store {
                 AnyConnection::Postgresql(c) => {
                     use diesel::connection::SimpleConnection;
                     use diesel::RunQueryDsl;
-                    let stale: Vec<Stale> = diesel::sql_query(
-                        // `reltuples`, the rows counted by the last ANALYZE or VACUUM, is -1
-                        // before the first; an ANALYZE of some columns leaves
-                        // `n_mod_since_analyze` as it was, so growth is measured against it.
+                    let names: Vec<String> = PLANNED_COLUMNS
+                        .iter()
+                        .map(|(name, _)| format!("'{name}'"))
+                        .collect();
+                    // `reltuples`, the rows counted by the last ANALYZE or VACUUM, is -1
+                    // before the first; an ANALYZE of some columns leaves
+                    // `n_mod_since_analyze` as it was, so growth is measured against it.
+                    let stale: Vec<Stale> = diesel::sql_query(format!(
                         "SELECT s.relname::text AS name FROM pg_stat_user_tables s \
                          JOIN pg_class c ON c.oid = s.relid \
-                         WHERE s.relid = ANY(ARRAY['changes', 'provenance', 'audit_log', \
-                           'record_status', 'matches']::regclass[]) \
+                         WHERE s.relid = ANY(ARRAY[{}]::regclass[]) \
                          AND (c.reltuples < 0 \
                            OR (s.n_live_tup > 0 AND s.n_live_tup >= 2 * c.reltuples))",
-                    )
+                        names.join(", ")
+                    ))
                     .load(c)?;
                     if stale.is_empty() {
                         return Ok(());
