@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::{info, instrument, warn};
 
 use crate::config::Config;
@@ -26,7 +27,7 @@ use crate::domain::model::{EntityKind, Field};
 use crate::register::vies::Vies;
 use crate::register::RegisterStats;
 use crate::store::passes::{self, PassCounts, PassOutcome};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 use super::{Stop, SyncError, REMOTE_EM_RECORDS};
 
@@ -237,15 +238,21 @@ impl Tally {
 
 /// When a pass refreshes the store's planner statistics: after its first batch, then each
 /// time it has stored twice as many records (a first pass grows its tables from nothing;
-/// about ten refreshes for a million records in batches of a thousand).
-#[derive(Debug, Clone, Copy)]
+/// about ten refreshes for a million records in batches of a thousand). Each refresh runs
+/// on a task of its own: on PostgreSQL one `ANALYZE` took 75 ms at 4,000 records of 5,000,
+/// while neither the front nor the writer moved.
+#[derive(Debug)]
 struct Statistics {
     next: i64,
+    running: Option<AbortOnDropHandle<Result<(), StoreError>>>,
 }
 
 impl Default for Statistics {
     fn default() -> Self {
-        Statistics { next: 1 }
+        Statistics {
+            next: 1,
+            running: None,
+        }
     }
 }
 
@@ -256,6 +263,32 @@ impl Statistics {
         }
         self.next = stored.saturating_mul(2);
         true
+    }
+
+    /// Starts a refresh when one is due, once the one before it is done.
+    async fn refresh(&mut self, store: &Store, stored: i64) -> Result<(), SyncError> {
+        if !self.due(stored) {
+            return Ok(());
+        }
+        self.finish().await?;
+        let store = store.clone();
+        let task = tokio::spawn(async move { store.refresh_statistics().await });
+        self.running = Some(AbortOnDropHandle::new(task));
+        Ok(())
+    }
+
+    /// Waits for the refresh under way, if any.
+    async fn finish(&mut self) -> Result<(), SyncError> {
+        let Some(task) = self.running.take() else {
+            return Ok(());
+        };
+        match task.await {
+            Ok(refreshed) => Ok(refreshed?),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(SyncError::Refused(format!(
+                "refreshing the store's statistics was cancelled ({e})"
+            ))),
+        }
     }
 }
 
@@ -408,9 +441,7 @@ async fn run_stages(
                 break;
             };
             tally.add(Some(written));
-            if statistics.due(tally.counts.records_read) {
-                store.refresh_statistics().await?;
-            }
+            statistics.refresh(store, tally.counts.records_read).await?;
         }
         match front? {
             Some((decided, end)) => {
@@ -428,6 +459,7 @@ async fn run_stages(
             None => break,
         }
     }
+    statistics.finish().await?;
     let at = Instant::now();
     reader.swept(store, job_name).await?;
     let proposed = persist::merge(store, &ctx).await?;
