@@ -289,6 +289,14 @@ pub fn append_all(
             values_digest: digest,
         })
         .collect();
+    if let AnyConnection::Postgresql(pg) = conn {
+        // PostgreSQL takes the rows as one binary COPY: no statement of 8,500 parameters to
+        // plan per 500 entries (a third of their insert's server time went to that).
+        diesel::copy_from(audit_log::table)
+            .from_insertable(&rows)
+            .execute(pg)?;
+        return Ok(());
+    }
     // 17 values a row: 500 rows stay far below every backend's limit of bound parameters.
     for chunk in rows.chunks(500) {
         // Multi-row inserts are per backend: the generic connection has no batch form.
