@@ -87,9 +87,18 @@ pub async fn apply_changes(
     actor: &str,
     stored_by: Option<i64>,
 ) -> Result<ApplyCounts, SyncError> {
-    let mut counts = ApplyCounts::default();
+    let selected = approved(store, job, ids).await?;
+    apply_rows(store, crm, kind, selected, actor, stored_by).await
+}
+
+/// The approved (or failed, for a retry) changes among `ids` for `job`, as stored now.
+pub(crate) async fn approved(
+    store: &Store,
+    job: &str,
+    ids: &[i64],
+) -> Result<Vec<ChangeRow>, SyncError> {
     if ids.is_empty() {
-        return Ok(counts);
+        return Ok(Vec::new());
     }
     let filter = ChangeFilter {
         job: Some(job.to_string()),
@@ -97,13 +106,30 @@ pub async fn apply_changes(
         ids: ids.to_vec(),
         ..Default::default()
     };
-    let selected: Vec<ChangeRow> = store
+    Ok(store
         .db
         .run(move |conn| changes::list(conn, &filter))
-        .await?
+        .await?)
+}
+
+/// Applies `selected`, approved or failed changes as stored (see [`approved`]; a pass
+/// passes those it inserted on their way to the CRM as it inserted them).
+pub(crate) async fn apply_rows(
+    store: &Store,
+    crm: &dyn CrmSource,
+    kind: EntityKind,
+    selected: Vec<ChangeRow>,
+    actor: &str,
+    stored_by: Option<i64>,
+) -> Result<ApplyCounts, SyncError> {
+    let mut counts = ApplyCounts::default();
+    let selected: Vec<ChangeRow> = selected
         .into_iter()
         .filter(|c| c.kind.writes_crm())
         .collect();
+    if selected.is_empty() {
+        return Ok(counts);
+    }
     let marked: Vec<i64> = selected
         .iter()
         .filter(|c| c.applying_since.is_none())

@@ -44,6 +44,10 @@ pub async fn decide(
                     if verdict == Verdict::Wrong && change.kind == ChangeKind::Revert {
                         check = Err("a revert restores a CRM value; there is no register value to mark wrong".into());
                     }
+                    // Its apply holds the row as it read it and settles it as written.
+                    if change.applying_since.is_some() {
+                        check = Err("it is being written to the CRM; decide once that is settled (an interrupted write is settled by the next pass or `refsync apply`)".into());
+                    }
                     if let Err(why) = check {
                         out.push(Decided { id: change.id, status: change.status.to_string(), refused: Some(why) });
                         continue;

@@ -199,6 +199,76 @@ fn an_apply_cut_short_is_reconciled_on_the_next_start() {
     }
 }
 
+/// A pass takes the ids of the changes it stores before inserting them and applies them as
+/// it inserted them, without reading them back: each id must still name the change that was
+/// written, in the CRM, the audit log and later changes alike.
+#[test]
+fn every_applied_change_is_the_one_its_id_names_in_the_crm_and_the_audit_log() {
+    for store in StoreKind::both() {
+        let sb = store.sandbox(overwrite_streets);
+        let label = store.name();
+        let report = sb.json(&["run", "--once", "--job", "organisations"]);
+        let pass = report[0]["pass_id"].to_string();
+        let applied = changes(&sb, &["--status", "applied", "--pass", &pass]);
+        let streets: Vec<&Value> = applied.iter().filter(|c| c["field"] == "street").collect();
+        assert!(streets.len() > 3, "{label}: too few street changes to tell");
+        for c in &streets {
+            let id = str_of(&c["id"]);
+            assert_eq!(
+                crm_value(&sb, "street", &str_of(&c["record_id"])),
+                c["new_value"].as_str().map(str::to_string),
+                "{label}: {c}"
+            );
+            let audit = sb.json(&["audit", "list", "--change", &id]);
+            let entry = &audit.as_array().unwrap()[0];
+            assert_eq!(entry["action"], "applied", "{label}: {audit}");
+            for key in ["record_id", "field", "old_value", "new_value"] {
+                assert_eq!(entry[key], c[key], "{label}: {key} of {id}: {audit}");
+            }
+        }
+        // A change made later gets an id after the ones the pass took.
+        let last = applied
+            .iter()
+            .filter_map(|c| c["id"].as_i64())
+            .max()
+            .unwrap();
+        sb.ok(&["revert", "--change", &str_of(&streets[0]["id"])]);
+        let reverts = changes(&sb, &["--field", "street", "--status", "applied"]);
+        let revert = reverts
+            .iter()
+            .filter_map(|c| c["id"].as_i64())
+            .max()
+            .unwrap();
+        assert!(revert > last, "{label}: revert {revert} after {last}");
+        assert!(sb.ok(&["audit", "verify"]).contains("intact"), "{label}");
+    }
+}
+
+/// A change whose CRM write is under way is settled by its apply; a verdict in between
+/// would be overwritten by it, so it is refused with the reason.
+#[test]
+fn a_change_being_written_to_the_crm_takes_no_verdict_until_it_is_settled() {
+    for store in StoreKind::both() {
+        let sb = store.sandbox(|c| c);
+        sb.ok(&["run", "--once", "--job", "organisations"]);
+        let proposed = changes(&sb, &["--field", "street"]);
+        let id = str_of(&proposed[0]["id"]);
+        sb.ok(&["review", "approve", &id]);
+        store
+            .exec(
+                &sb,
+                &format!("UPDATE changes SET applying_since = CURRENT_TIMESTAMP WHERE id = {id}"),
+            )
+            .unwrap();
+        let refused = sb.run(&["review", "reject", &id]);
+        let said = String::from_utf8_lossy(&refused.stdout);
+        assert_eq!(refused.status.code(), Some(1), "{}: {said}", store.name());
+        assert!(said.contains("being written to the CRM"), "{said}");
+        let shown = sb.json(&["review", "show", &id]);
+        assert_eq!(shown["change"]["status"], "approved", "{shown}");
+    }
+}
+
 #[test]
 fn revert_restores_one_change_or_a_whole_pass_and_reports_conflicts() {
     for store in StoreKind::both() {

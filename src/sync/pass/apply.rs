@@ -2,6 +2,8 @@
 //! transaction, settled in one store transaction; see `sync::apply`), then the matched
 //! records' statuses settled: in sync where nothing is left open, else different.
 
+use std::collections::HashSet;
+
 use diesel::Connection;
 
 use super::context::PassContext;
@@ -31,16 +33,18 @@ pub(super) async fn apply_batch(
     stored: Stored,
     counts: &mut PassCounts,
 ) -> Result<(), SyncError> {
-    let applied = apply::apply_changes(
-        store,
-        crm,
-        &ctx.job,
-        ctx.entity,
-        &stored.to_apply,
-        SYSTEM,
-        Some(ctx.pass_id),
-    )
-    .await?;
+    // The changes this batch inserted are applied as inserted; only those it found
+    // approved before (a steward's, a retry's) are read as they stand now.
+    let inserted: HashSet<i64> = stored.applying.iter().map(|c| c.id).collect();
+    let found: Vec<i64> = (stored.to_apply.iter())
+        .filter(|id| !inserted.contains(id))
+        .copied()
+        .collect();
+    let mut selected = apply::approved(store, &ctx.job, &found).await?;
+    selected.extend(stored.applying);
+    selected.sort_by_key(|c| c.id);
+    let applied =
+        apply::apply_rows(store, crm, ctx.entity, selected, SYSTEM, Some(ctx.pass_id)).await?;
     applied.add_to(counts);
     // The statuses were stored as they stand once every approved change is written; where
     // one was not, they are settled again from what is open now.

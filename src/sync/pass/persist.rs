@@ -43,6 +43,9 @@ pub(crate) struct Stored {
     pub counts: PassCounts,
     /// Approved changes of this batch's records, to apply now.
     pub to_apply: Vec<i64>,
+    /// Of those, the ones this batch inserted on their way to the CRM (approved, marked
+    /// applying), as stored: applied as they are, not read back.
+    pub applying: Vec<ChangeRow>,
     /// Records matched in this pass, whose in-sync/different status is settled after apply.
     pub matched_records: Vec<(String, bool)>,
     /// Of those, how many are in sync and how many different once every approved change
@@ -594,9 +597,14 @@ pub(crate) fn propose(
 /// Every caller of `propose` ends with this, in the same transaction.
 pub(crate) fn insert_proposed(conn: &mut AnyConnection, stored: &mut Stored) -> QueryResult<()> {
     let rows = std::mem::take(&mut stored.proposed);
-    for (id, status) in changes::insert_all(conn, &rows)? {
-        if status == ChangeStatus::Approved {
-            stored.to_apply.push(id);
+    let ids = changes::insert_all(conn, &rows)?;
+    for (row, id) in rows.into_iter().zip(ids) {
+        if row.status != ChangeStatus::Approved {
+            continue;
+        }
+        stored.to_apply.push(id);
+        if row.applying_since.is_some() {
+            stored.applying.push(row.stored(id));
         }
     }
     Ok(())
