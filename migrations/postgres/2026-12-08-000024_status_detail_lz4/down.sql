@@ -1,0 +1,7 @@
+DO $$
+BEGIN
+    ALTER TABLE record_status ALTER COLUMN detail SET COMPRESSION default;
+EXCEPTION WHEN OTHERS THEN
+    NULL;
+END
+$$;
