@@ -1035,14 +1035,17 @@ impl Scorer {
         candidates: impl Iterator<Item = &'c Prepared>,
         levels: Option<&[Gamma]>,
     ) -> (Vec<Scored>, usize) {
-        let mut weighed: Vec<(f64, &Prepared)> = match levels {
-            Some(levels) => candidates
-                .zip(levels)
-                .map(|(c, g)| (self.weight_of(g, crm), c))
-                .collect(),
-            None => candidates.map(|c| (self.weight(crm, c), c)).collect(),
+        let (mut weighed, count) = match levels {
+            Some(levels) => {
+                let weighed: Vec<(f64, &Prepared)> = candidates
+                    .zip(levels)
+                    .map(|(c, g)| (self.weight_of(g, crm), c))
+                    .collect();
+                let count = weighed.len();
+                (weighed, count)
+            }
+            None => self.weigh_best(crm, candidates),
         };
-        let count = weighed.len();
         weighed.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
         let scored = weighed
             .iter()
@@ -1050,6 +1053,35 @@ impl Scorer {
             .map(|(_, c)| self.score(crm, c))
             .collect();
         (scored, count)
+    }
+
+    /// The candidates that can be among the best [`EXPLAINED`], with their weights, and how
+    /// many there were. A candidate is compared only until it is certain that it cannot
+    /// reach the [`EXPLAINED`]-th best weight so far (see [`Scorer::weight_at_least`]): every
+    /// one that can is kept with the weight [`Scorer::weight`] gives, ties included.
+    fn weigh_best<'c>(
+        &self,
+        crm: &Prepared,
+        candidates: impl Iterator<Item = &'c Prepared>,
+    ) -> (Vec<(f64, &'c Prepared)>, usize) {
+        let ceiling = self.ceiling(crm);
+        // The best weights so far, highest first.
+        let mut best = [f64::NEG_INFINITY; EXPLAINED];
+        let mut kept = Vec::new();
+        let mut count = 0;
+        for candidate in candidates {
+            count += 1;
+            let least = best[EXPLAINED - 1];
+            let Some(weight) = self.weight_at_least(&ceiling, crm, candidate, least) else {
+                continue;
+            };
+            kept.push((weight, candidate));
+            if weight > least {
+                best[EXPLAINED - 1] = weight;
+                best.sort_by(|a, b| b.total_cmp(a));
+            }
+        }
+        (kept, count)
     }
 
     fn contribution(

@@ -558,5 +558,47 @@ mod weight_at_least {
                 }
             }
         }
+
+        /// Ranking compares a candidate only as far as it can still be among the explained
+        /// best: the best, their order (ties by id), their scores and the count are those of
+        /// weighing every candidate in full.
+        #[test]
+        fn ranking_stops_early_but_ranks_and_counts_as_weighing_everything(
+            (kind, records) in case(),
+            lambda in 1e-6f64..0.5,
+            counted in any::<bool>(),
+        ) {
+            let mut model = Model::default_for(kind);
+            model.lambda = lambda;
+            let mut scorer = Scorer::new(model);
+            if counted {
+                let tf = TermFrequencies::build(kind, &records);
+                scorer.term_frequencies = Some(std::sync::Arc::new(tf));
+            }
+            // Candidates with ids of their own, some alike, so that weights tie.
+            let candidates: Vec<Prepared> = records
+                .iter()
+                .chain(&records)
+                .enumerate()
+                .map(|(i, r)| {
+                    let mut c = r.clone();
+                    c.id = format!("c{:02}", (i * 7) % 16).into();
+                    c
+                })
+                .collect();
+            for crm in &records {
+                let mut all: Vec<(f64, &Prepared)> =
+                    candidates.iter().map(|c| (scorer.weight(crm, c), c)).collect();
+                all.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+                let want: Vec<_> = all
+                    .iter()
+                    .take(EXPLAINED)
+                    .map(|(_, c)| scorer.score(crm, c))
+                    .collect();
+                let (got, count) = scorer.rank(crm, candidates.iter(), None);
+                prop_assert_eq!(count, candidates.len());
+                prop_assert_eq!(got, want);
+            }
+        }
     }
 }
