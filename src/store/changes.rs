@@ -187,24 +187,28 @@ impl<'a> Numbered<'a> {
     }
 }
 
-/// Inserts `rows` and returns their ids, in their order. The ids are taken first (see
-/// [`reserve_ids`]), so that the caller knows which row is which without reading them back.
-pub fn insert_all(conn: &mut AnyConnection, rows: &[NewChange]) -> QueryResult<Vec<i64>> {
+/// Inserts `rows` and returns them as stored. Their ids are taken first (see
+/// [`reserve_ids`]), so no row is read back to learn which is which.
+pub fn insert_all(conn: &mut AnyConnection, rows: Vec<NewChange>) -> QueryResult<Vec<ChangeRow>> {
     let ids = reserve_ids(conn, rows.len())?;
     if let AnyConnection::Postgresql(pg) = conn {
         // One binary COPY: no statement of 10,000 parameters to plan per 500 changes (that
         // and binding them were a third of their insert's server time).
-        let numbered: Vec<Numbered> = (ids.iter().zip(rows))
+        let numbered: Vec<Numbered> = (ids.iter().zip(&rows))
             .map(|(&id, change)| Numbered::new(id, change))
             .collect();
         diesel::copy_from(changes::table)
             .from_insertable(&numbered)
             .execute(pg)?;
-        return Ok(ids);
+        return Ok(ids
+            .into_iter()
+            .zip(rows)
+            .map(|(id, row)| row.stored(id))
+            .collect());
     }
     // Owned rows: diesel keeps a statement prepared only for a row type without borrows.
     let numbered: Vec<_> = (ids.iter().zip(rows))
-        .map(|(&id, change)| (changes::id.eq(id), change.clone()))
+        .map(|(&id, change)| (changes::id.eq(id), change))
         .collect();
     // 20 values a row: 500 rows stay far below every backend's limit of bound parameters.
     in_runs!(numbered, 500, |run| {
@@ -212,7 +216,8 @@ pub fn insert_all(conn: &mut AnyConnection, rows: &[NewChange]) -> QueryResult<V
             .values(run.to_owned())
             .execute(c))?
     });
-    Ok(ids)
+    let stored = ids.into_iter().zip(numbered);
+    Ok(stored.map(|(id, (_, row))| row.stored(id)).collect())
 }
 
 /// Takes `n` ids for new changes from the table's own counter, as an insert without an id

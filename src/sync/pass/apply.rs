@@ -2,8 +2,6 @@
 //! transaction, settled in one store transaction; see `sync::apply`), then the matched
 //! records' statuses settled: in sync where nothing is left open, else different.
 
-use std::collections::HashSet;
-
 use diesel::Connection;
 
 use super::context::PassContext;
@@ -34,13 +32,8 @@ pub(super) async fn apply_batch(
     counts: &mut PassCounts,
 ) -> Result<(), SyncError> {
     // The changes this batch inserted are applied as inserted; only those it found
-    // approved before (a steward's, a retry's) are read as they stand now.
-    let inserted: HashSet<i64> = stored.applying.iter().map(|c| c.id).collect();
-    let found: Vec<i64> = (stored.to_apply.iter())
-        .filter(|id| !inserted.contains(id))
-        .copied()
-        .collect();
-    let mut selected = apply::approved(store, &ctx.job, &found).await?;
+    // approved before are read as they stand now.
+    let mut selected = apply::approved(store, &ctx.job, &stored.found).await?;
     selected.extend(stored.applying);
     selected.sort_by_key(|c| c.id);
     let applied =

@@ -41,10 +41,11 @@ pub(crate) struct Context {
 #[derive(Debug, Default)]
 pub(crate) struct Stored {
     pub counts: PassCounts,
-    /// Approved changes of this batch's records, to apply now.
-    pub to_apply: Vec<i64>,
-    /// Of those, the ones this batch inserted on their way to the CRM (approved, marked
-    /// applying), as stored: applied as they are, not read back.
+    /// Approved changes of this batch's records stored before (a steward's, a retry's),
+    /// to apply now as they stand then.
+    pub found: Vec<i64>,
+    /// Changes this batch inserted on their way to the CRM (approved, marked applying), as
+    /// stored: applied as they are, not read back.
     pub applying: Vec<ChangeRow>,
     /// Records matched in this pass, whose in-sync/different status is settled after apply.
     pub matched_records: Vec<(String, bool)>,
@@ -299,7 +300,9 @@ fn store_batch(
     // What the batch's records hold now, for the inputs the next pass will find and the
     // status each has once the approved changes are written.
     let after = changes::remembered_briefly(conn, &ctx.job, &ids)?;
-    let to_apply: HashSet<i64> = stored.to_apply.iter().copied().collect();
+    let to_apply: HashSet<i64> = (stored.found.iter().copied())
+        .chain(stored.applying.iter().map(|c| c.id))
+        .collect();
     for ((record, outcome), row) in outcomes.iter().zip(statuses.iter_mut()) {
         let Outcome::Decided {
             decision, inactive, ..
@@ -543,7 +546,7 @@ pub(crate) fn propose(
         if w.status == ChangeStatus::Proposed {
             stored.counts.pending_review += 1;
         } else {
-            stored.to_apply.push(w.id);
+            stored.found.push(w.id);
         }
         return Ok(());
     }
@@ -593,20 +596,15 @@ pub(crate) fn propose(
     Ok(())
 }
 
-/// Inserts the changes [`propose`] decided on, at once; the approved ones are to apply.
+/// Inserts the changes [`propose`] decided on, at once; those on their way to the CRM are
+/// to apply.
 /// Every caller of `propose` ends with this, in the same transaction.
 pub(crate) fn insert_proposed(conn: &mut AnyConnection, stored: &mut Stored) -> QueryResult<()> {
     let rows = std::mem::take(&mut stored.proposed);
-    let ids = changes::insert_all(conn, &rows)?;
-    for (row, id) in rows.into_iter().zip(ids) {
-        if row.status != ChangeStatus::Approved {
-            continue;
-        }
-        stored.to_apply.push(id);
-        if row.applying_since.is_some() {
-            stored.applying.push(row.stored(id));
-        }
-    }
+    // Only an approved change that writes the CRM is marked applying (see `propose`); an
+    // approved one that does not has nothing to apply.
+    let inserted = changes::insert_all(conn, rows)?;
+    (stored.applying).extend(inserted.into_iter().filter(|c| c.applying_since.is_some()));
     Ok(())
 }
 
