@@ -52,6 +52,7 @@ pub mod schema;
 pub mod seal;
 pub mod status;
 pub mod suppressions;
+mod unnest;
 pub mod users;
 pub mod verdicts;
 

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::provenance;
+use super::unnest::Unnest;
 use crate::db::AnyConnection;
 
 #[derive(Debug, Clone, Serialize, Queryable, Selectable, Insertable)]
@@ -35,6 +36,27 @@ pub fn record_all(conn: &mut AnyConnection, rows: &[ProvenanceRow]) -> QueryResu
         last.insert((&row.crm, &row.entity, &row.record_id, &row.field), row);
     }
     let rows: Vec<&ProvenanceRow> = last.into_values().collect();
+    if let AnyConnection::Postgresql(pg) = conn {
+        use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+        Unnest::new(&rows)
+            .column::<Text, _>("crm", "text", |r| &r.crm)
+            .column::<Text, _>("entity", "text", |r| &r.entity)
+            .column::<Text, _>("record_id", "text", |r| &r.record_id)
+            .column::<Text, _>("field", "text", |r| &r.field)
+            .column::<Nullable<Text>, _>("value", "text", |r| r.value.as_deref())
+            .column::<Text, _>("source", "text", |r| &r.source)
+            .column::<Text, _>("register_id", "text", |r| &r.register_id)
+            .column::<BigInt, _>("change_id", "int8", |r| r.change_id)
+            .column::<BigInt, _>("pass_id", "int8", |r| r.pass_id)
+            .column::<Timestamp, _>("written_at", "timestamp", |r| r.written_at)
+            .upsert(
+                pg,
+                "provenance",
+                &["crm", "entity", "record_id", "field"],
+                &[],
+            )?;
+        return Ok(());
+    }
     let set = || {
         (
             provenance::value.eq(excluded(provenance::value)),

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::{matches, record_status};
+use super::unnest::Unnest;
 use crate::db::AnyConnection;
 use crate::domain::model::{EntityKind, MatchStatus};
 
@@ -43,10 +44,33 @@ pub struct MatchRow {
     pub matched_at: NaiveDateTime,
 }
 
+/// A record not found this time keeps when it was last found.
+const VERIFIED_KEPT: &str = "COALESCE(excluded.verified_at, record_status.verified_at)";
+
 /// Writes the statuses of a batch (keys unique among `rows`). `verified_at` is kept from
 /// before where a record was not found this time, so "last verified" stays truthful.
 pub fn upsert_statuses(conn: &mut AnyConnection, rows: &[StatusRow]) -> QueryResult<()> {
+    use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
     use diesel::upsert::excluded;
+    if let AnyConnection::Postgresql(pg) = conn {
+        Unnest::new(rows)
+            .column::<Text, _>("job", "text", |r| &r.job)
+            .column::<Text, _>("record_id", "text", |r| &r.record_id)
+            .column::<Text, _>("entity", "text", |r| r.entity.as_str())
+            .column::<Text, _>("status", "text", |r| r.status.as_str())
+            .column::<Text, _>("detail", "text", |r| &r.detail)
+            .column::<BigInt, _>("pass_id", "int8", |r| r.pass_id)
+            .column::<Timestamp, _>("checked_at", "timestamp", |r| r.checked_at)
+            .column::<Nullable<Timestamp>, _>("verified_at", "timestamp", |r| r.verified_at)
+            .column::<Nullable<BigInt>, _>("inputs", "int8", |r| r.inputs)
+            .upsert(
+                pg,
+                "record_status",
+                &["job", "record_id"],
+                &[("verified_at", VERIFIED_KEPT)],
+            )?;
+        return Ok(());
+    }
     let set = || {
         (
             record_status::entity.eq(excluded(record_status::entity)),
@@ -56,9 +80,7 @@ pub fn upsert_statuses(conn: &mut AnyConnection, rows: &[StatusRow]) -> QueryRes
             record_status::checked_at.eq(excluded(record_status::checked_at)),
             record_status::verified_at.eq(diesel::dsl::sql::<
                 diesel::sql_types::Nullable<diesel::sql_types::Timestamp>,
-            >(
-                "COALESCE(excluded.verified_at, record_status.verified_at)",
-            )),
+            >(VERIFIED_KEPT)),
             record_status::inputs.eq(excluded(record_status::inputs)),
         )
     };
@@ -125,7 +147,21 @@ pub fn checked_unchanged(
 /// Links records to their register records (keys unique among `rows`), replacing earlier
 /// links.
 pub fn upsert_matches(conn: &mut AnyConnection, rows: &[MatchRow]) -> QueryResult<()> {
+    use diesel::sql_types::{BigInt, Double, Text, Timestamp};
     use diesel::upsert::excluded;
+    if let AnyConnection::Postgresql(pg) = conn {
+        Unnest::new(rows)
+            .column::<Text, _>("job", "text", |r| &r.job)
+            .column::<Text, _>("record_id", "text", |r| &r.record_id)
+            .column::<Text, _>("register_id", "text", |r| &r.register_id)
+            .column::<Double, _>("score", "float8", |r| r.score)
+            .column::<Text, _>("method", "text", |r| &r.method)
+            .column::<Text, _>("grade", "text", |r| &r.grade)
+            .column::<BigInt, _>("pass_id", "int8", |r| r.pass_id)
+            .column::<Timestamp, _>("matched_at", "timestamp", |r| r.matched_at)
+            .upsert(pg, "matches", &["job", "record_id"], &[])?;
+        return Ok(());
+    }
     let set = || {
         (
             matches::register_id.eq(excluded(matches::register_id)),

@@ -226,6 +226,14 @@ impl StoreKind {
         }
     }
 
+    /// The store's URL as a sandbox's config has it (SQLite: under the sandbox's `var/`).
+    pub fn url(&self, sb: &Sandbox) -> String {
+        match self {
+            StoreKind::Sqlite => format!("sqlite://{}", sb.path("var/refsync.db").display()),
+            StoreKind::Postgres(db) => db.url.clone(),
+        }
+    }
+
     /// A sandbox with `edit` applied to the default config, using this store.
     pub fn sandbox(&self, edit: impl FnOnce(String) -> String) -> Sandbox {
         let sb = Sandbox::with_config(edit);

@@ -29,6 +29,7 @@ mod reconciliation;
 mod register_config;
 mod report;
 mod service;
+mod store_writes;
 #[cfg(feature = "mysql")]
 mod suitecrm;
 mod tune;

@@ -39,13 +39,6 @@ fn label(rng: &mut fastrand::Rng, score: f64) -> bool {
     (d >= 0.0) != (rng.f64() < flip)
 }
 
-fn store_url(kind: &StoreKind, sb: &Sandbox) -> String {
-    match kind {
-        StoreKind::Sqlite => format!("sqlite://{}", sb.path("var/refsync.db").display()),
-        StoreKind::Postgres(db) => db.url.clone(),
-    }
-}
-
 /// A record as a pass leaves it: its status, and the link to its register record when it
 /// is matched (else it is `not_found`, with `register` kept as its best candidate).
 async fn seed_record(
@@ -229,7 +222,7 @@ fn tune_recovers_the_generators_threshold(kind: StoreKind) {
     let sb = kind.sandbox(|c| c);
     sb.ok(&["migrate"]);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let mut generated = runtime.block_on(generate(&store_url(&kind, &sb), sb.seal()));
+    let mut generated = runtime.block_on(generate(&kind.url(&sb), sb.seal()));
 
     // A second thought replaces the first verdict on a pair; the audit log keeps both.
     sb.ok(&[
