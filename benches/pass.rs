@@ -3,7 +3,8 @@
 //! file, and times `refsync run --once` (a whole first pass, then an unchanged second
 //! pass) against `refsync match` on the same data, each a fresh process of the release
 //! binary. Per pass it prints the stages (read, lookup, score, store, apply), records/s and
-//! peak memory; medians over the runs. Before them it measures the register's in-memory
+//! peak memory; medians over the runs. Each run times `refsync match` just before its
+//! passes, and `x_match` is the median of each pass's multiple of its own run's `match`. Before them it measures the register's in-memory
 //! index: resident bytes per record after loading the register file and building its
 //! organisation index, each run in a fresh process of the bench itself. After them one more
 //! first pass runs, untimed, while `refsync serve` on the same store is asked for the first
@@ -151,12 +152,6 @@ fn main() {
         col("index_s")
     );
 
-    let matched: Vec<f64> = (0..args.runs)
-        .map(|_| time_match(dir.path(), &crm_csv, &register_csv))
-        .collect();
-    let match_s = median(matched);
-    println!("refsync match: {match_s:.2} s (median)");
-
     let wanted = |store: &str| args.stores.iter().any(|s| s == store);
     let mut stores = Vec::new();
     if wanted("sqlite") {
@@ -171,7 +166,7 @@ fn main() {
         _ => {}
     }
     println!(
-        "{:<9} {:<7} {:>8} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>9} {:>8} {:>7} {:>8}",
+        "{:<9} {:<7} {:>8} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>9} {:>8} {:>8} {:>7} {:>8}",
         "store",
         "pass",
         "wall_s",
@@ -184,13 +179,17 @@ fn main() {
         "applied",
         "proposed",
         "peak_MiB",
+        "match_s",
         "x_match",
         "dupes_s",
         "compared"
     );
     let mut api = Vec::new();
     for (name, admin) in stores {
-        let runs: Vec<[Value; 2]> = (0..args.runs)
+        // Each run times `refsync match` right before its passes, and a pass is compared
+        // with its own run's: the machine's speed drifts by a third within an hour, which
+        // moves a ratio of medians taken minutes apart more than the code does.
+        let runs: Vec<(f64, [Value; 2])> = (0..args.runs)
             .map(|run| {
                 let work = dir.path().join(format!("{name}-{run}"));
                 std::fs::create_dir_all(&work).expect("work dir");
@@ -211,15 +210,20 @@ fn main() {
                     assert_ne!(config, enabled, "the shipped config names duplicates");
                     std::fs::write(&path, enabled).expect("write config");
                 }
-                [pass(&work), pass(&work)]
+                let match_s = time_match(&work, &crm_csv, &register_csv);
+                (match_s, [pass(&work), pass(&work)])
             })
             .collect();
         for (i, label) in ["first", "second"].iter().enumerate() {
-            let col = |f: &dyn Fn(&Value) -> f64| median(runs.iter().map(|r| f(&r[i])).collect());
-            let wall = col(&|r| r["wall_s"].as_f64().unwrap_or(f64::NAN));
+            let col =
+                |f: &dyn Fn(&Value) -> f64| median(runs.iter().map(|(_, r)| f(&r[i])).collect());
+            let wall_of = |r: &Value| r["wall_s"].as_f64().unwrap_or(f64::NAN);
+            let wall = col(&wall_of);
+            let match_s = median(runs.iter().map(|(m, _)| *m).collect());
+            let x_match = median(runs.iter().map(|(m, r)| wall_of(&r[i]) / m).collect());
             let stage = |s: &'static str| col(&move |r| ms(&r["stages"][s]) / 1000.0);
             println!(
-                "{:<9} {:<7} {:>8.2} {:>9.0} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>8.0} {:>8.0} {:>9.0} {:>8.1} {:>7.2} {:>8.0}",
+                "{:<9} {:<7} {:>8.2} {:>9.0} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>8.0} {:>8.0} {:>9.0} {:>8.2} {:>8.1} {:>7.2} {:>8.0}",
                 name,
                 label,
                 wall,
@@ -232,7 +236,8 @@ fn main() {
                 col(&|r| ms(&r["counts"]["changes_applied"])),
                 col(&|r| ms(&r["counts"]["changes_proposed"])),
                 col(&|r| ms(&r["peak_memory_mib"])),
-                wall / match_s,
+                match_s,
+                x_match,
                 col(&|r| ms(&r["duplicates"]["time"]) / 1000.0),
                 col(&|r| ms(&r["duplicates"]["compared"]))
             );
