@@ -10,7 +10,7 @@ use crate::domain::evaluate::Plan;
 use crate::domain::inputs::Basis;
 use crate::domain::model::Record;
 use crate::domain::score::{Prepared, Scorer};
-use crate::register::index::PreparedRecords;
+use crate::register::index::{PreparedRecords, RecordIndex};
 use crate::register::Register;
 use crate::store::Store;
 use crate::sync::erase::SuppressionCheck;
@@ -90,11 +90,18 @@ impl<'a> PassContext<'a> {
     pub fn prepared_at(&self, position: u32) -> Option<Prepared> {
         let index = self.register.index()?;
         let id = index.id_at(position)?;
-        let all = self
-            .prepared
-            .get_or_init(|| index.prepare_all(self.plan.entity, &|field| self.plan.keeps(field)));
+        let all = self.prepared.get_or_init(|| prepare(index, &self.plan));
         all.get(position as usize, id)
             .or_else(|| Some(Prepared::new(self.plan.entity, &self.held(position)?)))
+    }
+
+    /// Keeps the register's records prepared ahead of their first use (see
+    /// [`prepare_register`]).
+    pub fn keep_prepared(&mut self, prepared: Option<PreparedRecords>) {
+        if let Some(prepared) = prepared {
+            // Set only here, before any batch is scored.
+            let _ = self.prepared.set(prepared);
+        }
     }
 
     /// What every outcome of the pass depends on besides its record, once its model is
@@ -116,4 +123,15 @@ impl<'a> PassContext<'a> {
             &register,
         ]))
     }
+}
+
+/// The records of `register`'s index prepared as `plan`'s job compares them; `None` where
+/// the register holds no index. A free function, so that a pass can prepare them while its
+/// scorer is being fitted (which borrows the pass's scorer mutably).
+pub(crate) fn prepare_register(register: &dyn Register, plan: &Plan) -> Option<PreparedRecords> {
+    register.index().map(|index| prepare(index, plan))
+}
+
+fn prepare(index: &RecordIndex, plan: &Plan) -> PreparedRecords {
+    index.prepare_all(plan.entity, &|field| plan.keeps(field))
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::context::PassContext;
+use super::context::{prepare_register, PassContext};
 use super::lookup::{Asked, Triaged};
 use crate::domain::evaluate::{evaluate_prepared, History, Outcome};
 use crate::domain::model::{Field, Record};
@@ -25,14 +25,20 @@ pub(super) async fn fit_model(
     (records, lookups): (&[Record], &[Lookup]),
 ) -> Result<bool, SyncError> {
     let model = (&pass.plan, &pass.job.matching, &pass.rules[..]);
-    let fitted = fit(
-        &mut pass.scorer,
-        model,
-        records,
-        lookups,
-        pass.register.as_ref(),
-        pass_id,
-    );
+    let register = pass.register.as_ref();
+    // A model fitted anew is part of every record's inputs, so this pass scores every
+    // record: the register's records are prepared for it meanwhile, on the core that EM
+    // (one thread) leaves idle, rather than when the first batch is scored.
+    let (fitted, prepared) = std::thread::scope(|scope| {
+        let preparing = scope.spawn(|| prepare_register(register, &pass.plan));
+        let fitted = fit(&mut pass.scorer, model, records, lookups, register, pass_id);
+        let prepared = preparing.join();
+        (
+            fitted,
+            prepared.unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        )
+    });
+    pass.keep_prepared(prepared);
     save_model(store, pass.job_name, pass_id, &pass.scorer.model).await?;
     Ok(fitted)
 }
