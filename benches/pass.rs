@@ -4,9 +4,10 @@
 //! pass) against `refsync match` on the same data, each a fresh process of the release
 //! binary. Per pass it prints the stages (read, lookup, score, store, apply), records/s and
 //! peak memory; medians over the runs. Each run times `refsync match` just before its
-//! passes, and `x_match` is the median of each pass's multiple of its own run's `match`. Before them it measures the register's in-memory
-//! index: resident bytes per record after loading the register file and building its
-//! organisation index, each run in a fresh process of the bench itself. After them one more
+//! passes, and `x_match` is the median of each pass's multiple of its own run's `match`.
+//! Before them it measures the register's in-memory index: resident bytes per record after
+//! loading the register file and building its organisation index, each run in a fresh
+//! process of the bench itself. After them one more
 //! first pass runs, untimed, while `refsync serve` on the same store is asked for the first
 //! page of changes every 20 ms: its latencies are printed.
 //!

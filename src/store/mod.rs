@@ -19,21 +19,33 @@ macro_rules! in_runs {
     }};
 }
 
-/// Upserts `$rows` into `$table` on conflict of `$key`, setting what `$set()` makes, as
-/// multi-row statements of 1,000 rows (at 10 values a row far below every backend's limit
-/// of bound parameters, SQLite's 32,766). On SQLite diesel writes one statement for
-/// many rows only where the row type says `treat_none_as_default_value = false` (else it
-/// inserts row by row); every row type here does.
+/// Upserts `$rows` into `$table` on conflict of `$key`. On PostgreSQL `$unnest(pg)` writes
+/// them as one array per column (see `unnest`); on SQLite they go in as multi-row
+/// statements of 1,000 rows setting what `$set()` makes (at 10 values a row far below
+/// SQLite's 32,766 bound parameters). diesel writes one statement for many rows there only
+/// where the row type says `treat_none_as_default_value = false` (else it inserts row by
+/// row); every row type here does.
 macro_rules! upsert_rows {
-    ($conn:expr, $table:expr, $rows:expr, $key:expr, $set:expr) => {
-        in_runs!($rows, 1_000, |run| {
-            $crate::on_store_backend!($conn, c => diesel::insert_into($table)
-                .values(run.to_owned())
-                .on_conflict($key)
-                .do_update()
-                .set($set())
-                .execute(c))?
-        })
+    ($conn:expr, $table:expr, $rows:expr, $key:expr, $set:expr, $unnest:expr) => {
+        match $conn {
+            $crate::db::AnyConnection::Postgresql(pg) => {
+                $unnest(pg)?;
+            }
+            $crate::db::AnyConnection::Sqlite(c) => in_runs!($rows, 1_000, |run| {
+                diesel::insert_into($table)
+                    .values(run.to_owned())
+                    .on_conflict($key)
+                    .do_update()
+                    .set($set())
+                    .execute(c)?
+            }),
+            #[cfg(feature = "mysql")]
+            $crate::db::AnyConnection::Mysql(_) => {
+                return Err(diesel::result::Error::QueryBuilderError(
+                    "the state store runs on SQLite or PostgreSQL, not MySQL".into(),
+                ))
+            }
+        }
     };
 }
 

@@ -36,7 +36,23 @@ pub fn record_all(conn: &mut AnyConnection, rows: &[ProvenanceRow]) -> QueryResu
         last.insert((&row.crm, &row.entity, &row.record_id, &row.field), row);
     }
     let rows: Vec<&ProvenanceRow> = last.into_values().collect();
-    if let AnyConnection::Postgresql(pg) = conn {
+    let set = || {
+        (
+            provenance::value.eq(excluded(provenance::value)),
+            provenance::source.eq(excluded(provenance::source)),
+            provenance::register_id.eq(excluded(provenance::register_id)),
+            provenance::change_id.eq(excluded(provenance::change_id)),
+            provenance::pass_id.eq(excluded(provenance::pass_id)),
+            provenance::written_at.eq(excluded(provenance::written_at)),
+        )
+    };
+    let key = (
+        provenance::crm,
+        provenance::entity,
+        provenance::record_id,
+        provenance::field,
+    );
+    let unnest = |pg| {
         use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
         Unnest::new(&rows)
             .column::<Text, _>("crm", "text", |r| &r.crm)
@@ -54,26 +70,9 @@ pub fn record_all(conn: &mut AnyConnection, rows: &[ProvenanceRow]) -> QueryResu
                 "provenance",
                 &["crm", "entity", "record_id", "field"],
                 &[],
-            )?;
-        return Ok(());
-    }
-    let set = || {
-        (
-            provenance::value.eq(excluded(provenance::value)),
-            provenance::source.eq(excluded(provenance::source)),
-            provenance::register_id.eq(excluded(provenance::register_id)),
-            provenance::change_id.eq(excluded(provenance::change_id)),
-            provenance::pass_id.eq(excluded(provenance::pass_id)),
-            provenance::written_at.eq(excluded(provenance::written_at)),
-        )
+            )
     };
-    let key = (
-        provenance::crm,
-        provenance::entity,
-        provenance::record_id,
-        provenance::field,
-    );
-    upsert_rows!(conn, provenance::table, rows, key, set);
+    upsert_rows!(conn, provenance::table, rows, key, set, unnest);
     Ok(())
 }
 

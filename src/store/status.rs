@@ -52,7 +52,21 @@ const VERIFIED_KEPT: &str = "COALESCE(excluded.verified_at, record_status.verifi
 pub fn upsert_statuses(conn: &mut AnyConnection, rows: &[StatusRow]) -> QueryResult<()> {
     use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
     use diesel::upsert::excluded;
-    if let AnyConnection::Postgresql(pg) = conn {
+    let set = || {
+        (
+            record_status::entity.eq(excluded(record_status::entity)),
+            record_status::status.eq(excluded(record_status::status)),
+            record_status::detail.eq(excluded(record_status::detail)),
+            record_status::pass_id.eq(excluded(record_status::pass_id)),
+            record_status::checked_at.eq(excluded(record_status::checked_at)),
+            record_status::verified_at.eq(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::Timestamp>,
+            >(VERIFIED_KEPT)),
+            record_status::inputs.eq(excluded(record_status::inputs)),
+        )
+    };
+    let key = (record_status::job, record_status::record_id);
+    let unnest = |pg| {
         Unnest::new(rows)
             .column::<Text, _>("job", "text", |r| &r.job)
             .column::<Text, _>("record_id", "text", |r| &r.record_id)
@@ -68,24 +82,9 @@ pub fn upsert_statuses(conn: &mut AnyConnection, rows: &[StatusRow]) -> QueryRes
                 "record_status",
                 &["job", "record_id"],
                 &[("verified_at", VERIFIED_KEPT)],
-            )?;
-        return Ok(());
-    }
-    let set = || {
-        (
-            record_status::entity.eq(excluded(record_status::entity)),
-            record_status::status.eq(excluded(record_status::status)),
-            record_status::detail.eq(excluded(record_status::detail)),
-            record_status::pass_id.eq(excluded(record_status::pass_id)),
-            record_status::checked_at.eq(excluded(record_status::checked_at)),
-            record_status::verified_at.eq(diesel::dsl::sql::<
-                diesel::sql_types::Nullable<diesel::sql_types::Timestamp>,
-            >(VERIFIED_KEPT)),
-            record_status::inputs.eq(excluded(record_status::inputs)),
-        )
+            )
     };
-    let key = (record_status::job, record_status::record_id);
-    upsert_rows!(conn, record_status::table, rows, key, set);
+    upsert_rows!(conn, record_status::table, rows, key, set, unnest);
     Ok(())
 }
 
@@ -149,19 +148,6 @@ pub fn checked_unchanged(
 pub fn upsert_matches(conn: &mut AnyConnection, rows: &[MatchRow]) -> QueryResult<()> {
     use diesel::sql_types::{BigInt, Double, Text, Timestamp};
     use diesel::upsert::excluded;
-    if let AnyConnection::Postgresql(pg) = conn {
-        Unnest::new(rows)
-            .column::<Text, _>("job", "text", |r| &r.job)
-            .column::<Text, _>("record_id", "text", |r| &r.record_id)
-            .column::<Text, _>("register_id", "text", |r| &r.register_id)
-            .column::<Double, _>("score", "float8", |r| r.score)
-            .column::<Text, _>("method", "text", |r| &r.method)
-            .column::<Text, _>("grade", "text", |r| &r.grade)
-            .column::<BigInt, _>("pass_id", "int8", |r| r.pass_id)
-            .column::<Timestamp, _>("matched_at", "timestamp", |r| r.matched_at)
-            .upsert(pg, "matches", &["job", "record_id"], &[])?;
-        return Ok(());
-    }
     let set = || {
         (
             matches::register_id.eq(excluded(matches::register_id)),
@@ -173,7 +159,19 @@ pub fn upsert_matches(conn: &mut AnyConnection, rows: &[MatchRow]) -> QueryResul
         )
     };
     let key = (matches::job, matches::record_id);
-    upsert_rows!(conn, matches::table, rows, key, set);
+    let unnest = |pg| {
+        Unnest::new(rows)
+            .column::<Text, _>("job", "text", |r| &r.job)
+            .column::<Text, _>("record_id", "text", |r| &r.record_id)
+            .column::<Text, _>("register_id", "text", |r| &r.register_id)
+            .column::<Double, _>("score", "float8", |r| r.score)
+            .column::<Text, _>("method", "text", |r| &r.method)
+            .column::<Text, _>("grade", "text", |r| &r.grade)
+            .column::<BigInt, _>("pass_id", "int8", |r| r.pass_id)
+            .column::<Timestamp, _>("matched_at", "timestamp", |r| r.matched_at)
+            .upsert(pg, "matches", &["job", "record_id"], &[])
+    };
+    upsert_rows!(conn, matches::table, rows, key, set, unnest);
     Ok(())
 }
 
